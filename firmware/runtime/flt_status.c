@@ -1,0 +1,15 @@
+#include "flt_status.h"
+
+#define FLT_STATUS_TEXT_ITEM(name, value, text) [value] = text,
+static const char *const flt_status_text[FLT_STATUS_COUNT] = {
+    FLT_STATUS_LIST(FLT_STATUS_TEXT_ITEM)
+};
+#undef FLT_STATUS_TEXT_ITEM
+
+const char *flt_status_str(flt_status_t status)
+{
+    if ((int)status < 0 || (int)status >= (int)FLT_STATUS_COUNT || flt_status_text[status] == 0) {
+        return "unknown status";
+    }
+    return flt_status_text[status];
+}

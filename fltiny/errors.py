@@ -1,0 +1,39 @@
+"""The error hierarchy of fltiny. The CLI maps each to a one-line message and an exit code."""
+
+from __future__ import annotations
+
+
+class FltinyError(Exception):
+    """Base class: a problem the user can act on. The message says what and what to try."""
+
+    exit_code = 1
+
+
+class UsageError(FltinyError):
+    """Bad arguments or input files (wrong shape, not a Keras file, ...)."""
+
+    exit_code = 2
+
+
+class DataError(FltinyError):
+    """A dataset could not be loaded or is empty."""
+
+    exit_code = 3
+
+
+class ExportError(FltinyError):
+    """Conversion, size budget or verification failed."""
+
+    exit_code = 4
+
+
+class CodegenError(FltinyError):
+    """The model cannot be turned into C (unsupported op or option, unbounded size)."""
+
+    exit_code = 5
+
+
+class ToolchainError(FltinyError):
+    """A compiler, PlatformIO or QEMU step failed or is missing."""
+
+    exit_code = 6
