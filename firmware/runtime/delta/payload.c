@@ -1,0 +1,432 @@
+/* payload.c - see payload.h for the contract and docs/protocol.md for the byte layout. */
+#include "payload.h"
+
+#define FLT_SIGN_MASK 0x80000000u
+#define FLT_ABS_MASK 0x7fffffffu
+#define FLT_INF_BITS 0x7f800000u
+
+typedef union {
+    float f;
+    uint32_t u;
+} flt_pun_t; /* bit casts; defined behaviour in C99 TC3 and freestanding-safe */
+
+static uint32_t flt_scale_bits(float x)
+{
+    flt_pun_t p;
+    p.f = x;
+    return p.u;
+}
+
+static float flt_scale_from_bits(uint32_t u)
+{
+    flt_pun_t p;
+    p.u = u;
+    return p.f;
+}
+
+static void flt_put_u16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v & 0xffu);
+    p[1] = (uint8_t)((v >> 8) & 0xffu);
+}
+
+static void flt_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v & 0xffu);
+    p[1] = (uint8_t)((v >> 8) & 0xffu);
+    p[2] = (uint8_t)((v >> 16) & 0xffu);
+    p[3] = (uint8_t)((v >> 24) & 0xffu);
+}
+
+static uint32_t flt_get_u16(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+}
+
+static uint32_t flt_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+/* Gap of entry j: idx[j] - idx[j-1] with idx[-1] = -1, so >= 1 for valid deltas and <= n. */
+static uint32_t flt_gap(const uint32_t *idx, uint32_t j)
+{
+    return (j == 0u) ? idx[0] + 1u : idx[j] - idx[j - 1u];
+}
+
+static uint32_t flt_varint_len(uint32_t v)
+{
+    return 1u + (v >= (1u << 7)) + (v >= (1u << 14)) + (v >= (1u << 21)) + (v >= (1u << 28));
+}
+
+/* Bits of the Rice section with parameter r. Range: each term <= 2^32 / 2^r + 32, k < 2^32
+ * terms, so the sum < 2^32 * 33 + 2^32 < 2^64 (the quotient parts sum to <= S >> r). */
+static uint64_t flt_rice_bits(const uint32_t *idx, uint32_t k, uint32_t r)
+{
+    uint64_t bits = 0u;
+    uint32_t j;
+    for (j = 0; j < k; ++j) {
+        uint32_t u = flt_gap(idx, j) - 1u;
+        bits += (uint64_t)(u >> r) + 1u + r;
+    }
+    return bits;
+}
+
+/* Rice parameter: r0 = largest r <= 31 with k * 2^r <= S where S = sum of (gap - 1)
+ * = idx[k-1] + 1 - k (so 2^r0 <= mean < 2^(r0+1)); 0 when S < k. If r0 > 0 and r0 - 1 costs
+ * no more bits than r0, r0 - 1 is used. */
+static uint32_t flt_rice_param(const uint32_t *idx, uint32_t k)
+{
+    uint64_t s;
+    uint32_t r = 0u;
+    if (k == 0u) {
+        return 0u;
+    }
+    s = (uint64_t)idx[k - 1u] + 1u - k;
+    while (r < FLT_PAYLOAD_MAX_RICE && ((uint64_t)k << (r + 1u)) <= s) {
+        r += 1u;
+    }
+    if (r > 0u && flt_rice_bits(idx, k, r - 1u) <= flt_rice_bits(idx, k, r)) {
+        r -= 1u;
+    }
+    return r;
+}
+
+static flt_status_t flt_encode_check(const flt_sparse_delta_t *d)
+{
+    uint32_t j;
+    FLT_TRY(flt_delta_check(d));
+    for (j = 0; j < d->k; ++j) {
+        float s = d->scales[(d->mode == FLT_QUANT_TENSOR) ? 0u : j / d->block_size];
+        FLT_REQUIRE(s != 0.0f || d->values[j] == 0, FLT_ERR_ARG);
+    }
+    FLT_REQUIRE(d->n >= 1u, FLT_ERR_ARG);
+    return FLT_OK;
+}
+
+flt_status_t flt_payload_section_sizes(const flt_sparse_delta_t *d, uint64_t sizes[3],
+                                       uint8_t *rice_param)
+{
+    uint64_t varint = 0u;
+    uint32_t j;
+    uint32_t r;
+    FLT_REQUIRE(sizes != NULL, FLT_ERR_ARG);
+    FLT_TRY(flt_encode_check(d));
+    /* Range: k <= 2^32 terms of at most 5 bytes < 2^35. */
+    for (j = 0; j < d->k; ++j) {
+        varint += flt_varint_len(flt_gap(d->indices, j));
+    }
+    r = flt_rice_param(d->indices, d->k);
+    sizes[FLT_INDEX_VARINT] = varint;
+    sizes[FLT_INDEX_BITMAP] = ((uint64_t)d->n + 7u) / 8u;
+    sizes[FLT_INDEX_RICE] = (flt_rice_bits(d->indices, d->k, r) + 7u) / 8u;
+    if (rice_param != NULL) {
+        *rice_param = (uint8_t)r;
+    }
+    return FLT_OK;
+}
+
+size_t flt_payload_max_size(uint32_t n, uint32_t k, flt_quant_mode_t mode, uint32_t block_size)
+{
+    uint64_t total = FLT_PAYLOAD_HEADER_SIZE;
+    total += 4u * (uint64_t)flt_delta_num_scales(k, mode, block_size);
+    total += ((uint64_t)n + 7u) / 8u;
+    total += k;
+    return (total > (uint64_t)SIZE_MAX) ? SIZE_MAX : (size_t)total;
+}
+
+/* MSB-first bit writer into a buffer already known to be large enough and zeroed. */
+typedef struct {
+    uint8_t *buf;
+    size_t pos;  /* byte */
+    uint32_t bit; /* 0..7, bits used in buf[pos] */
+} flt_bitw_t;
+
+static void flt_bitw_put(flt_bitw_t *w, uint32_t bit)
+{
+    if (bit) {
+        w->buf[w->pos] = (uint8_t)(w->buf[w->pos] | (0x80u >> w->bit));
+    }
+    w->bit += 1u;
+    if (w->bit == 8u) {
+        w->bit = 0u;
+        w->pos += 1u;
+    }
+}
+
+flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t format,
+                                uint8_t *out, size_t cap, size_t *out_len)
+{
+    uint64_t sizes[3];
+    uint8_t rice = 0u;
+    uint64_t total;
+    uint32_t ns;
+    uint32_t j;
+    size_t pos;
+    flt_index_format_t fmt = format;
+
+    FLT_REQUIRE(out_len != NULL, FLT_ERR_ARG);
+    FLT_REQUIRE(format == FLT_INDEX_VARINT || format == FLT_INDEX_BITMAP ||
+                    format == FLT_INDEX_RICE || format == FLT_INDEX_AUTO,
+                FLT_ERR_ARG);
+    FLT_TRY(flt_payload_section_sizes(d, sizes, &rice));
+    if (fmt == FLT_INDEX_AUTO) {
+        fmt = FLT_INDEX_VARINT;
+        if (sizes[FLT_INDEX_BITMAP] < sizes[fmt]) {
+            fmt = FLT_INDEX_BITMAP;
+        }
+        if (sizes[FLT_INDEX_RICE] < sizes[fmt]) {
+            fmt = FLT_INDEX_RICE;
+        }
+    }
+    ns = flt_delta_num_scales(d->k, d->mode, d->block_size);
+    total = FLT_PAYLOAD_HEADER_SIZE + 4u * (uint64_t)ns + sizes[fmt] + d->k;
+    FLT_REQUIRE(out != NULL && total <= (uint64_t)cap, FLT_ERR_NOMEM);
+    for (pos = 0; pos < (size_t)total; ++pos) {
+        out[pos] = 0u;
+    }
+
+    out[0] = FLT_PAYLOAD_MAGIC0;
+    out[1] = FLT_PAYLOAD_MAGIC1;
+    out[2] = FLT_PAYLOAD_VERSION;
+    out[3] = (uint8_t)fmt;
+    out[4] = (uint8_t)d->mode;
+    out[5] = (fmt == FLT_INDEX_RICE) ? rice : 0u;
+    flt_put_u16(out + 6, d->block_size);
+    flt_put_u32(out + 8, d->n);
+    flt_put_u32(out + 12, d->k);
+    pos = FLT_PAYLOAD_HEADER_SIZE;
+    for (j = 0; j < ns; ++j) {
+        flt_put_u32(out + pos, flt_scale_bits(d->scales[j]));
+        pos += 4u;
+    }
+
+    if (fmt == FLT_INDEX_VARINT) {
+        for (j = 0; j < d->k; ++j) {
+            uint32_t v = flt_gap(d->indices, j);
+            while (v >= 0x80u) {
+                out[pos++] = (uint8_t)((v & 0x7fu) | 0x80u);
+                v >>= 7;
+            }
+            out[pos++] = (uint8_t)v;
+        }
+    } else if (fmt == FLT_INDEX_BITMAP) {
+        for (j = 0; j < d->k; ++j) {
+            uint32_t i = d->indices[j];
+            out[pos + i / 8u] = (uint8_t)(out[pos + i / 8u] | (1u << (i % 8u)));
+        }
+        pos += (size_t)sizes[FLT_INDEX_BITMAP];
+    } else {
+        flt_bitw_t w;
+        uint32_t b;
+        w.buf = out;
+        w.pos = pos;
+        w.bit = 0u;
+        for (j = 0; j < d->k; ++j) {
+            uint32_t u = flt_gap(d->indices, j) - 1u;
+            uint32_t q = u >> rice;
+            while (q-- > 0u) {
+                flt_bitw_put(&w, 1u);
+            }
+            flt_bitw_put(&w, 0u);
+            for (b = rice; b > 0u; --b) {
+                flt_bitw_put(&w, (u >> (b - 1u)) & 1u);
+            }
+        }
+        pos = w.pos + (w.bit != 0u ? 1u : 0u);
+    }
+    for (j = 0; j < d->k; ++j) {
+        out[pos++] = (uint8_t)d->values[j];
+    }
+    *out_len = pos;
+    return (pos == (size_t)total) ? FLT_OK : FLT_ERR_STATE; /* FLT_ERR_STATE is unreachable */
+}
+
+/* ---- decoding ---------------------------------------------------------------------- */
+
+typedef struct {
+    const uint8_t *buf;
+    size_t len;
+    size_t pos;
+} flt_reader_t;
+
+/* Appends index prev + gap; gap >= 1 is required by the caller. Checks < n and capacity. */
+static flt_status_t flt_push_index(flt_sparse_delta_t *out, uint32_t count, int64_t *prev,
+                                   uint64_t gap)
+{
+    int64_t idx = *prev + (int64_t)gap; /* -1 <= prev < 2^32 and 1 <= gap <= 2^32 */
+    FLT_REQUIRE(idx < (int64_t)out->n, FLT_ERR_RANGE);
+    out->indices[count] = (uint32_t)idx;
+    *prev = idx;
+    return FLT_OK;
+}
+
+static flt_status_t flt_decode_varint(flt_reader_t *r, flt_sparse_delta_t *out)
+{
+    uint32_t j;
+    int64_t prev = -1;
+    for (j = 0; j < out->k; ++j) {
+        uint32_t v = 0u;
+        uint32_t shift = 0u;
+        uint8_t byte;
+        for (;;) {
+            FLT_REQUIRE(r->pos < r->len, FLT_ERR_TRUNCATED);
+            byte = r->buf[r->pos++];
+            /* 5th byte may carry only the top 4 bits of a uint32 and must end the varint. */
+            FLT_REQUIRE(shift < 28u || (byte & 0xf0u) == 0u, FLT_ERR_FORMAT);
+            v |= (uint32_t)(byte & 0x7fu) << shift;
+            if ((byte & 0x80u) == 0u) {
+                break;
+            }
+            shift += 7u;
+        }
+        FLT_REQUIRE(shift == 0u || byte != 0u, FLT_ERR_FORMAT); /* overlong */
+        FLT_REQUIRE(v != 0u, FLT_ERR_FORMAT);                   /* not strictly increasing */
+        FLT_TRY(flt_push_index(out, j, &prev, v));
+    }
+    return FLT_OK;
+}
+
+static flt_status_t flt_decode_bitmap(flt_reader_t *r, flt_sparse_delta_t *out)
+{
+    size_t nbytes = (size_t)(((uint64_t)out->n + 7u) / 8u);
+    size_t b;
+    uint32_t count = 0u;
+    FLT_REQUIRE(r->len - r->pos >= nbytes, FLT_ERR_TRUNCATED);
+    for (b = 0; b < nbytes; ++b) {
+        uint32_t byte = r->buf[r->pos + b];
+        uint32_t bit;
+        for (bit = 0; bit < 8u && byte != 0u; ++bit) {
+            if (byte & (1u << bit)) {
+                uint64_t i = (uint64_t)b * 8u + bit;
+                FLT_REQUIRE(i < out->n, FLT_ERR_FORMAT);     /* padding bit set */
+                FLT_REQUIRE(count < out->k, FLT_ERR_FORMAT); /* more bits than k */
+                out->indices[count++] = (uint32_t)i;
+                byte &= ~(1u << bit);
+            }
+        }
+    }
+    FLT_REQUIRE(count == out->k, FLT_ERR_FORMAT);
+    r->pos += nbytes;
+    return FLT_OK;
+}
+
+static flt_status_t flt_read_bit(flt_reader_t *r, uint32_t *bitpos, uint32_t *bit)
+{
+    FLT_REQUIRE(r->pos < r->len, FLT_ERR_TRUNCATED);
+    *bit = (uint32_t)(r->buf[r->pos] >> (7u - *bitpos)) & 1u;
+    *bitpos += 1u;
+    if (*bitpos == 8u) {
+        *bitpos = 0u;
+        r->pos += 1u;
+    }
+    return FLT_OK;
+}
+
+static flt_status_t flt_decode_rice(flt_reader_t *r, uint32_t rice, flt_sparse_delta_t *out)
+{
+    uint32_t j;
+    uint32_t bitpos = 0u;
+    int64_t prev = -1;
+    /* Every u = gap - 1 is <= n - 1, so its quotient is <= (n - 1) >> rice: a longer unary
+     * run is out of range (this also bounds the loop independently of the input length). */
+    uint32_t qmax = (out->n - 1u) >> rice;
+    for (j = 0; j < out->k; ++j) {
+        uint32_t q = 0u;
+        uint32_t bit;
+        uint32_t b;
+        uint64_t u;
+        for (;;) {
+            FLT_TRY(flt_read_bit(r, &bitpos, &bit));
+            if (bit == 0u) {
+                break;
+            }
+            q += 1u;
+            FLT_REQUIRE(q <= qmax, FLT_ERR_RANGE);
+        }
+        u = (uint64_t)q << rice; /* < 2^32 because q <= qmax */
+        for (b = rice; b > 0u; --b) {
+            FLT_TRY(flt_read_bit(r, &bitpos, &bit));
+            u |= (uint64_t)bit << (b - 1u);
+        }
+        FLT_TRY(flt_push_index(out, j, &prev, u + 1u));
+    }
+    if (bitpos != 0u) {
+        /* the rest of the last byte is padding and must be zero */
+        FLT_REQUIRE((r->buf[r->pos] & (0xffu >> bitpos)) == 0u, FLT_ERR_FORMAT);
+        r->pos += 1u;
+    }
+    return FLT_OK;
+}
+
+flt_status_t flt_payload_decode(const uint8_t *buf, size_t len, const flt_payload_limits_t *lim,
+                                flt_sparse_delta_t *out)
+{
+    flt_reader_t r;
+    uint32_t fmt;
+    uint32_t mode;
+    uint32_t rice;
+    uint32_t block;
+    uint32_t ns;
+    uint32_t j;
+
+    FLT_REQUIRE(lim != NULL && out != NULL && (buf != NULL || len == 0u), FLT_ERR_ARG);
+    FLT_REQUIRE(len >= FLT_PAYLOAD_HEADER_SIZE, FLT_ERR_TRUNCATED);
+    FLT_REQUIRE(buf[0] == FLT_PAYLOAD_MAGIC0 && buf[1] == FLT_PAYLOAD_MAGIC1, FLT_ERR_FORMAT);
+    FLT_REQUIRE(buf[2] == FLT_PAYLOAD_VERSION, FLT_ERR_UNSUPPORTED);
+    fmt = buf[3];
+    mode = buf[4];
+    rice = buf[5];
+    FLT_REQUIRE(fmt <= (uint32_t)FLT_INDEX_RICE, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(mode <= (uint32_t)FLT_QUANT_BLOCK, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(fmt == (uint32_t)FLT_INDEX_RICE ? rice <= FLT_PAYLOAD_MAX_RICE : rice == 0u,
+                FLT_ERR_FORMAT);
+    block = flt_get_u16(buf + 6);
+    FLT_REQUIRE(mode == (uint32_t)FLT_QUANT_BLOCK ? block != 0u : block == 0u, FLT_ERR_FORMAT);
+    out->mode = (mode == (uint32_t)FLT_QUANT_BLOCK) ? FLT_QUANT_BLOCK : FLT_QUANT_TENSOR;
+    out->block_size = block;
+    out->n = flt_get_u32(buf + 8);
+    out->k = flt_get_u32(buf + 12);
+    FLT_REQUIRE(out->n != 0u, FLT_ERR_FORMAT);
+    FLT_REQUIRE(out->n <= lim->n_max, FLT_ERR_OVERSIZE);
+    FLT_REQUIRE(out->k <= out->n, FLT_ERR_FORMAT);
+    FLT_REQUIRE(out->k <= lim->k_max, FLT_ERR_OVERSIZE);
+    ns = flt_delta_num_scales(out->k, out->mode, out->block_size);
+    FLT_REQUIRE(ns <= lim->scales_max, FLT_ERR_OVERSIZE);
+    FLT_REQUIRE(out->k == 0u || (out->indices != NULL && out->values != NULL), FLT_ERR_ARG);
+    FLT_REQUIRE(ns == 0u || out->scales != NULL, FLT_ERR_ARG);
+
+    r.buf = buf;
+    r.len = len;
+    r.pos = FLT_PAYLOAD_HEADER_SIZE;
+    FLT_REQUIRE(ns <= (r.len - r.pos) / 4u, FLT_ERR_TRUNCATED);
+    for (j = 0; j < ns; ++j) {
+        uint32_t bits = flt_get_u32(buf + r.pos);
+        r.pos += 4u;
+        FLT_REQUIRE((bits & FLT_ABS_MASK) < FLT_INF_BITS, FLT_ERR_NONFINITE);
+        FLT_REQUIRE((bits & FLT_SIGN_MASK) == 0u, FLT_ERR_RANGE);
+        out->scales[j] = flt_scale_from_bits(bits);
+    }
+
+    if (fmt == (uint32_t)FLT_INDEX_VARINT) {
+        FLT_TRY(flt_decode_varint(&r, out));
+    } else if (fmt == (uint32_t)FLT_INDEX_BITMAP) {
+        FLT_TRY(flt_decode_bitmap(&r, out));
+    } else {
+        FLT_TRY(flt_decode_rice(&r, rice, out));
+    }
+
+    FLT_REQUIRE(r.len - r.pos >= out->k, FLT_ERR_TRUNCATED);
+    for (j = 0; j < out->k; ++j) {
+        uint8_t byte = buf[r.pos++];
+        FLT_REQUIRE(byte != 0x80u, FLT_ERR_RANGE);
+        out->values[j] = (int8_t)(byte >= 0x80u ? (int32_t)byte - 256 : (int32_t)byte);
+    }
+    for (j = 0; j < out->k; ++j) {
+        float s = out->scales[(out->mode == FLT_QUANT_TENSOR) ? 0u : j / out->block_size];
+        FLT_REQUIRE(s != 0.0f || out->values[j] == 0, FLT_ERR_FORMAT);
+    }
+    FLT_REQUIRE(r.pos == r.len, FLT_ERR_FORMAT);
+    return FLT_OK;
+}
