@@ -1,0 +1,70 @@
+/* flt_optim.c - see flt_optim.h. */
+#include "train/flt_optim.h"
+
+#include <stddef.h>
+
+#include "train/flt_math.h"
+
+static int flt_nonneg_finite(float v)
+{
+    return flt_isfinite(v) && v >= 0.0f;
+}
+
+flt_status_t flt_sgd_cfg_check(const flt_sgd_cfg_t *cfg)
+{
+    FLT_REQUIRE(cfg != NULL, FLT_ERR_ARG);
+    FLT_REQUIRE(flt_nonneg_finite(cfg->lr) && flt_nonneg_finite(cfg->momentum) &&
+                    cfg->momentum < 1.0f && flt_nonneg_finite(cfg->mu) &&
+                    flt_nonneg_finite(cfg->clip) && flt_nonneg_finite(cfg->weight_decay),
+                FLT_ERR_RANGE);
+    return FLT_OK;
+}
+
+flt_status_t flt_clip_grad_norm(float *grad, uint32_t n, float clip, float *norm)
+{
+    float acc = 0.0f;
+    float nrm;
+    uint32_t i;
+    FLT_REQUIRE(grad != NULL || n == 0u, FLT_ERR_ARG);
+    FLT_REQUIRE(flt_nonneg_finite(clip), FLT_ERR_RANGE);
+    for (i = 0u; i < n; ++i) {
+        acc = (i == 0u) ? grad[i] * grad[i] : acc + grad[i] * grad[i];
+    }
+    nrm = flt_sqrtf(acc);
+    FLT_REQUIRE(flt_isfinite(nrm), FLT_ERR_NONFINITE);
+    if (clip > 0.0f && nrm > clip) {
+        const float scale = clip / nrm;
+        for (i = 0u; i < n; ++i) {
+            grad[i] = grad[i] * scale;
+        }
+    }
+    if (norm != NULL) {
+        *norm = nrm;
+    }
+    return FLT_OK;
+}
+
+flt_status_t flt_sgd_step(float *params, float *grad, float *velocity, const float *global_params,
+                          uint32_t n, const flt_sgd_cfg_t *cfg)
+{
+    uint32_t i;
+    FLT_REQUIRE(params != NULL && grad != NULL && velocity != NULL, FLT_ERR_ARG);
+    FLT_TRY(flt_sgd_cfg_check(cfg));
+    FLT_REQUIRE(global_params != NULL || cfg->mu == 0.0f, FLT_ERR_ARG);
+    for (i = 0u; i < n; ++i) {
+        const float w = params[i];
+        float g = grad[i];
+        float v;
+        if (cfg->weight_decay != 0.0f) {
+            g = g + cfg->weight_decay * w;
+        }
+        if (cfg->mu != 0.0f) {
+            g = g + cfg->mu * (w - global_params[i]);
+        }
+        v = cfg->momentum * velocity[i] + g;
+        grad[i] = g;
+        velocity[i] = v;
+        params[i] = w - cfg->lr * v;
+    }
+    return FLT_OK;
+}
