@@ -1,0 +1,1 @@
+"""Numpy twins of the device numerics (see docs/architecture.md)."""

@@ -1,0 +1,314 @@
+"""Numpy twin of the delta payload codec, version 1 (firmware/runtime/delta/payload.c).
+
+Byte layout and error cases: docs/protocol.md, "Delta payload (version 1)". Index sections:
+LEB128 varints of index gaps, a bitmap of n bits, or Golomb-Rice codes of gap - 1
+(Golomb, "Run-length encodings", IEEE Trans. IT 1966; Rice, JPL 1979). The encoder picks the
+smallest section, ties to the lower format id, so C and Python produce identical bytes.
+
+The decoder checks in the same order as the C decoder and raises ``PayloadError`` whose
+``status`` is the name of the ``flt_status_t`` code the C decoder returns for the same input.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+
+import numpy as np
+
+from fltiny.twins.delta import MAX_BLOCK, QuantMode, SparseDelta, num_scales
+
+MAGIC = b"FD"
+VERSION = 1
+HEADER_SIZE = 16
+MAX_RICE = 31
+_HEADER = struct.Struct("<2sBBBBHII")
+
+
+class IndexFormat(enum.IntEnum):
+    VARINT = 0
+    BITMAP = 1
+    RICE = 2
+
+
+class PayloadError(ValueError):
+    """A payload that does not decode; ``status`` names the matching C flt_status_t code."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(f"{message} ({status}); the payload is corrupt or from another version")
+        self.status = status
+
+
+def _fail(status: str, message: str) -> PayloadError:
+    return PayloadError(status, message)
+
+
+# ---- sizes -------------------------------------------------------------------------------
+
+
+def _gaps(indices: np.ndarray) -> np.ndarray:
+    """idx[j] - idx[j-1] with idx[-1] = -1 (all >= 1 for strictly increasing indices)."""
+    idx = indices.astype(np.int64)
+    return np.diff(idx, prepend=-1)
+
+
+def _varint_len(v: np.ndarray) -> np.ndarray:
+    return 1 + sum((v >= (1 << s)).astype(np.int64) for s in (7, 14, 21, 28))
+
+
+def _rice_bits(u: np.ndarray, r: int) -> int:
+    return int(np.sum((u >> r) + 1 + r))
+
+
+def rice_parameter(indices: np.ndarray) -> int:
+    """r0 = largest r <= 31 with k * 2^r <= S (S = sum of gap-1 = last + 1 - k), 0 if S < k;
+    r0 - 1 instead when it costs no more bits."""
+    k = int(indices.size)
+    if k == 0:
+        return 0
+    s = int(indices[-1]) + 1 - k
+    r = 0
+    while r < MAX_RICE and (k << (r + 1)) <= s:
+        r += 1
+    u = _gaps(indices) - 1
+    if r > 0 and _rice_bits(u, r - 1) <= _rice_bits(u, r):
+        r -= 1
+    return r
+
+
+def section_sizes(delta: SparseDelta) -> dict[IndexFormat, int]:
+    """Bytes of each index section for this delta."""
+    gaps = _gaps(delta.indices)
+    r = rice_parameter(delta.indices)
+    return {
+        IndexFormat.VARINT: int(np.sum(_varint_len(gaps))),
+        IndexFormat.BITMAP: (delta.n + 7) // 8,
+        IndexFormat.RICE: (_rice_bits(gaps - 1, r) + 7) // 8,
+    }
+
+
+def choose_format(delta: SparseDelta) -> IndexFormat:
+    sizes = section_sizes(delta)
+    return min(IndexFormat, key=lambda f: (sizes[f], int(f)))
+
+
+def max_size(n: int, k: int, mode: QuantMode, block_size: int) -> int:
+    """Upper bound of the automatic encoding: 16 + 4 * num_scales + ceil(n / 8) + k."""
+    return HEADER_SIZE + 4 * num_scales(k, mode, block_size) + (n + 7) // 8 + k
+
+
+# ---- encoder -----------------------------------------------------------------------------
+
+
+def _check_delta(d: SparseDelta) -> None:
+    if d.mode == QuantMode.BLOCK and not 1 <= d.block_size <= MAX_BLOCK:
+        raise ValueError(f"block_size must be within [1, {MAX_BLOCK}], got {d.block_size}")
+    if d.mode == QuantMode.TENSOR and d.block_size != 0:
+        raise ValueError("block_size must be 0 in tensor mode")
+    if not 1 <= d.n <= 0xFFFFFFFF or d.k > d.n:
+        raise ValueError(f"need 1 <= n < 2^32 and k <= n, got n={d.n} k={d.k}")
+    idx = d.indices.astype(np.int64)
+    if d.k and (idx[0] < 0 or idx[-1] >= d.n or np.any(np.diff(idx) <= 0)):
+        raise ValueError("indices must be strictly increasing and < n")
+    if d.values.size != d.k or np.any(d.values.astype(np.int16) < -127):
+        raise ValueError("need k values within [-127, 127]")
+    if d.scales.size != num_scales(d.k, d.mode, d.block_size):
+        raise ValueError("wrong number of scales")
+    bits = d.scales.astype(np.float32).view(np.uint32)
+    if np.any((bits & 0x7FFFFFFF) >= 0x7F800000) or np.any(bits & 0x80000000):
+        raise ValueError("scales must be finite and >= +0")
+    if np.any((d.scale_per_value() == 0) & (d.values != 0)):
+        raise ValueError("a zero scale must have zero values")
+
+
+def encode(delta: SparseDelta, index_format: IndexFormat | None = None) -> bytes:
+    """Encode a delta; ``index_format`` None picks the smallest section."""
+    _check_delta(delta)
+    fmt = choose_format(delta) if index_format is None else IndexFormat(index_format)
+    gaps = _gaps(delta.indices)
+    rice = rice_parameter(delta.indices) if fmt == IndexFormat.RICE else 0
+    out = bytearray(
+        _HEADER.pack(
+            MAGIC, VERSION, int(fmt), int(delta.mode), rice, delta.block_size, delta.n, delta.k
+        )
+    )
+    out += delta.scales.astype("<f4").tobytes()
+    if fmt == IndexFormat.VARINT:
+        for g in gaps.tolist():
+            while g >= 0x80:
+                out.append((g & 0x7F) | 0x80)
+                g >>= 7
+            out.append(g)
+    elif fmt == IndexFormat.BITMAP:
+        bitmap = np.zeros(((delta.n + 7) // 8) * 8, dtype=np.uint8)
+        bitmap[delta.indices] = 1
+        out += np.packbits(bitmap, bitorder="little").tobytes()
+    else:
+        bits: list[int] = []
+        for u in (gaps - 1).tolist():
+            bits += [1] * (u >> rice) + [0]
+            bits += [(u >> b) & 1 for b in range(rice - 1, -1, -1)]
+        out += np.packbits(np.array(bits, dtype=np.uint8), bitorder="big").tobytes()
+    out += delta.values.astype(np.int8).tobytes()
+    return bytes(out)
+
+
+# ---- decoder -----------------------------------------------------------------------------
+
+
+class _Bits:
+    def __init__(self, buf: bytes, pos: int) -> None:
+        self.buf, self.pos, self.bit = buf, pos, 0
+
+    def read(self) -> int:
+        if self.pos >= len(self.buf):
+            raise _fail("FLT_ERR_TRUNCATED", "Rice section ends early")
+        b = (self.buf[self.pos] >> (7 - self.bit)) & 1
+        self.bit += 1
+        if self.bit == 8:
+            self.bit, self.pos = 0, self.pos + 1
+        return b
+
+
+def _push(indices: list[int], prev: int, gap: int, n: int) -> int:
+    idx = prev + gap
+    if idx >= n:
+        raise _fail("FLT_ERR_RANGE", f"index {idx} out of range for n={n}")
+    indices.append(idx)
+    return idx
+
+
+def _decode_varint(buf: bytes, pos: int, n: int, k: int, out: list[int]) -> int:
+    prev = -1
+    for _ in range(k):
+        v, shift = 0, 0
+        while True:
+            if pos >= len(buf):
+                raise _fail("FLT_ERR_TRUNCATED", "varint section ends early")
+            byte = buf[pos]
+            pos += 1
+            if shift >= 28 and byte & 0xF0:
+                raise _fail("FLT_ERR_FORMAT", "varint longer than 32 bits")
+            v |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+        if shift and byte == 0:
+            raise _fail("FLT_ERR_FORMAT", "overlong varint")
+        if v == 0:
+            raise _fail("FLT_ERR_FORMAT", "indices not strictly increasing (zero gap)")
+        prev = _push(out, prev, v, n)
+    return pos
+
+
+def _decode_bitmap(buf: bytes, pos: int, n: int, k: int, out: list[int]) -> int:
+    nbytes = (n + 7) // 8
+    if len(buf) - pos < nbytes:
+        raise _fail("FLT_ERR_TRUNCATED", "bitmap section ends early")
+    bits = np.unpackbits(np.frombuffer(buf, np.uint8, nbytes, pos), bitorder="little")
+    set_idx = np.flatnonzero(bits)
+    # The C decoder scans in order and stops at the first padding bit or the (k+1)-th bit.
+    for count, i in enumerate(set_idx.tolist()):
+        if i >= n:
+            raise _fail("FLT_ERR_FORMAT", "bitmap padding bit set")
+        if count >= k:
+            raise _fail("FLT_ERR_FORMAT", "bitmap has more than k bits set")
+    if set_idx.size != k:
+        raise _fail("FLT_ERR_FORMAT", f"bitmap has {set_idx.size} bits set, header says k={k}")
+    out += set_idx.tolist()
+    return pos + nbytes
+
+
+def _decode_rice(buf: bytes, pos: int, n: int, k: int, rice: int, out: list[int]) -> int:
+    reader = _Bits(buf, pos)
+    qmax = (n - 1) >> rice
+    prev = -1
+    for _ in range(k):
+        q = 0
+        while reader.read():
+            q += 1
+            if q > qmax:
+                raise _fail("FLT_ERR_RANGE", "Rice quotient out of range")
+        u = q << rice
+        for b in range(rice - 1, -1, -1):
+            u |= reader.read() << b
+        prev = _push(out, prev, u + 1, n)
+    if reader.bit:
+        if buf[reader.pos] & (0xFF >> reader.bit):
+            raise _fail("FLT_ERR_FORMAT", "Rice padding bits set")
+        reader.pos += 1
+    return reader.pos
+
+
+def decode(
+    buf: bytes,
+    *,
+    n_max: int = 0xFFFFFFFF,
+    k_max: int = 0xFFFFFFFF,
+    scales_max: int = 0xFFFFFFFF,
+) -> SparseDelta:
+    """Decode and validate a payload; raises PayloadError (see the module docstring)."""
+    buf = bytes(buf)
+    if len(buf) < HEADER_SIZE:
+        raise _fail("FLT_ERR_TRUNCATED", f"{len(buf)} bytes, shorter than the header")
+    magic, version, fmt, mode, rice, block, n, k = _HEADER.unpack_from(buf)
+    if magic != MAGIC:
+        raise _fail("FLT_ERR_FORMAT", f"bad magic {magic!r}")
+    if version != VERSION:
+        raise _fail("FLT_ERR_UNSUPPORTED", f"unsupported version {version}")
+    if fmt > IndexFormat.RICE:
+        raise _fail("FLT_ERR_UNSUPPORTED", f"unknown index format {fmt}")
+    if mode > QuantMode.BLOCK:
+        raise _fail("FLT_ERR_UNSUPPORTED", f"unknown quantization mode {mode}")
+    if (rice > MAX_RICE) if fmt == IndexFormat.RICE else (rice != 0):
+        raise _fail("FLT_ERR_FORMAT", f"bad Rice parameter {rice}")
+    if (block == 0) if mode == QuantMode.BLOCK else (block != 0):
+        raise _fail("FLT_ERR_FORMAT", f"bad block size {block} for mode {mode}")
+    if n == 0:
+        raise _fail("FLT_ERR_FORMAT", "n is 0")
+    if n > n_max:
+        raise _fail("FLT_ERR_OVERSIZE", f"n={n} exceeds the limit {n_max}")
+    if k > n:
+        raise _fail("FLT_ERR_FORMAT", f"k={k} exceeds n={n}")
+    if k > k_max:
+        raise _fail("FLT_ERR_OVERSIZE", f"k={k} exceeds the limit {k_max}")
+    qmode = QuantMode(mode)
+    ns = num_scales(k, qmode, block)
+    if ns > scales_max:
+        raise _fail("FLT_ERR_OVERSIZE", f"{ns} scales exceed the limit {scales_max}")
+    pos = HEADER_SIZE
+    if ns > (len(buf) - pos) // 4:
+        raise _fail("FLT_ERR_TRUNCATED", "scales section ends early")
+    scale_bits = np.frombuffer(buf, "<u4", ns, pos)
+    pos += 4 * ns
+    for bits in scale_bits.tolist():
+        if bits & 0x7FFFFFFF >= 0x7F800000:
+            raise _fail("FLT_ERR_NONFINITE", "scale is inf or NaN")
+        if bits & 0x80000000:
+            raise _fail("FLT_ERR_RANGE", "negative scale")
+    indices: list[int] = []
+    if fmt == IndexFormat.VARINT:
+        pos = _decode_varint(buf, pos, n, k, indices)
+    elif fmt == IndexFormat.BITMAP:
+        pos = _decode_bitmap(buf, pos, n, k, indices)
+    else:
+        pos = _decode_rice(buf, pos, n, k, rice, indices)
+    if len(buf) - pos < k:
+        raise _fail("FLT_ERR_TRUNCATED", "values section ends early")
+    values = np.frombuffer(buf, np.int8, k, pos)
+    pos += k
+    if np.any(values == -128):
+        raise _fail("FLT_ERR_RANGE", "value -128")
+    delta = SparseDelta(
+        n=n,
+        indices=np.array(indices, dtype=np.uint32),
+        values=values.copy(),
+        scales=scale_bits.astype(np.uint32).view(np.float32).copy(),
+        mode=qmode,
+        block_size=block,
+    )
+    if np.any((delta.scale_per_value() == 0) & (delta.values != 0)):
+        raise _fail("FLT_ERR_FORMAT", "zero scale with nonzero values")
+    if pos != len(buf):
+        raise _fail("FLT_ERR_FORMAT", f"{len(buf) - pos} trailing bytes")
+    return delta
