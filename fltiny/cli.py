@@ -1,3 +1,168 @@
-"""placeholder"""
-def main() -> None:
-    pass
+"""The ``fltiny`` command line. One place for output and failure: every FltinyError becomes a
+one-line message and its exit code; nothing heavy (TensorFlow) is imported at start-up."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from fltiny import __version__
+from fltiny.errors import FltinyError, UsageError
+
+log = logging.getLogger("fltiny")
+
+
+def say(message: str) -> None:
+    click.echo(message)
+
+
+def progress(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+class FltinyGroup(click.Group):
+    """Maps FltinyError to a one-line message and the error's exit code."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except FltinyError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=FltinyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fltiny")
+@click.option("-v", "--verbose", count=True, help="More output (-vv: debug, with commands run).")
+def main(verbose: int) -> None:
+    """fltiny: tiny models, int8 export, on-device training and federated rounds for MCUs."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command("datasets")
+def datasets_cmd() -> None:
+    """List the offline datasets and their default scenarios."""
+    from fltiny.data import DATASETS
+
+    for name, loader in DATASETS.items():
+        d = loader()
+        s = d.scenario
+        say(f"{name:11s} {d.task:14s} {len(d.x):6d} samples, shape {list(d.input_shape)}, "
+            f"groups: factory {s.factory[0]}-{s.factory[-1]}, fleet {s.fleet[0]}-{s.fleet[-1]}, "
+            f"holdout {s.holdout[0]}-{s.holdout[-1]}  ({d.description})")
+
+
+@main.command("models")
+@click.option("--measure", is_flag=True,
+              help="Build each variant and convert it to int8 to print parameters and size.")
+def models_cmd(measure: bool) -> None:
+    """List the model zoo (with --measure: parameters and int8 size per variant)."""
+    from fltiny.models import ZOO
+
+    if not measure:
+        for m in ZOO.values():
+            say(f"{m.name:15s} {m.dataset:11s} {m.description}")
+        return
+    from fltiny.models.measure import measure_zoo
+
+    say(f"{'model':15s} {'params':>8s} {'head':>6s} {'int8 backbone':>14s} {'head f32':>9s} {'total':>8s}")
+    for row in measure_zoo(progress):
+        say(f"{row.name:15s} {row.params:8d} {row.head_params:6d} {row.backbone_bytes:14d} "
+            f"{row.head_bytes:9d} {row.total_bytes:8d}")
+
+
+def _train_options(f):
+    f = click.option("--epochs", type=int, default=30, show_default=True)(f)
+    f = click.option("--batch-size", type=int, default=64, show_default=True)(f)
+    f = click.option("--lr", "learning_rate", type=float, default=3e-3, show_default=True)(f)
+    f = click.option("--seed", type=int, default=0, show_default=True)(f)
+    return f
+
+
+@main.command("train")
+@click.option("--model", "model_name", required=True, help="Zoo model name (see 'fltiny models').")
+@click.option("--dataset", default=None, help="Dataset (default: the model's own).")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Directory for model.keras and training.json.")
+@click.option("--train-on", type=click.Choice(["factory", "factory+fleet"]), default="factory",
+              show_default=True, help="Which groups to train on; held-out groups are never used.")
+@_train_options
+def train_cmd(model_name: str, dataset: str | None, out: Path, train_on: str, epochs: int,
+              batch_size: int, learning_rate: float, seed: int) -> None:
+    """Train a zoo model centrally in float: the initial global model."""
+    from fltiny.train import TrainConfig
+    from fltiny.workflow import train_zoo_model
+
+    cfg = TrainConfig(epochs, batch_size, learning_rate, seed, train_on)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    path, report = train_zoo_model(model_name, dataset, out, cfg, progress)
+    say(f"trained {model_name} on {report.dataset} ({report.train_on}, {report.train_samples} "
+        f"samples) in {time.perf_counter() - t0:.1f} s: held-out {report.holdout_metric} "
+        f"{report.holdout_value:.4f}; saved {path}")
+
+
+@main.command("export")
+@click.option("--model", "model_name", default=None, help="Zoo model name (trained if needed).")
+@click.option("--keras", "keras_path", type=click.Path(path_type=Path), default=None,
+              help="Your own .keras model instead of a zoo model.")
+@click.option("--dataset", default=None, help="Dataset for representative and held-out data.")
+@click.option("--rep-data", type=click.Path(path_type=Path), default=None,
+              help="Representative inputs (.npy, already normalised), for --keras.")
+@click.option("--eval-data", type=click.Path(path_type=Path), default=None,
+              help="Held-out inputs (.npy) for the int8-versus-float check.")
+@click.option("--eval-labels", type=click.Path(path_type=Path), default=None,
+              help="Labels or targets (.npy) for --eval-data.")
+@click.option("--task", type=click.Choice(["classification", "regression"]), default=None,
+              help="Task of a --keras model (default: from its training.json, else classification).")
+@click.option("--head-layers", type=int, default=None,
+              help="Trainable head = last N dense layers (0: the whole model). Zoo default.")
+@click.option("--max-size", default="200kB", show_default=True, help="Size budget of the bundle.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory.")
+@_train_options
+def export_cmd(model_name: str | None, keras_path: Path | None, dataset: str | None,
+               rep_data: Path | None, eval_data: Path | None, eval_labels: Path | None,
+               task: str | None, head_layers: int | None, max_size: str, out: Path,
+               epochs: int, batch_size: int, learning_rate: float, seed: int) -> None:
+    """Export an int8 backbone + float32 head bundle, verified against TFLM."""
+    from fltiny.export.pipeline import parse_size
+    from fltiny.train import TrainConfig
+    from fltiny.workflow import export_bundle
+
+    if (model_name is None) == (keras_path is None):
+        raise UsageError("give exactly one of --model (zoo) or --keras (your own model file)")
+    limit = parse_size(max_size)
+    t0 = time.perf_counter()
+    result = export_bundle(
+        model_name=model_name, keras_path=keras_path, dataset=dataset, rep_data=rep_data,
+        eval_data=eval_data, eval_labels=eval_labels, task=task, head_layers=head_layers,
+        max_size=limit, out=out, train_config=TrainConfig(epochs, batch_size, learning_rate, seed),
+        progress=progress,
+    )
+    m = result.manifest
+    q = result.quant
+    say(f"exported {m.model} to {result.out} in {time.perf_counter() - t0:.1f} s")
+    say(f"  size: {result.total_bytes} bytes (int8 backbone {result.backbone_bytes}, "
+        f"float32 head {result.head_bytes}) of a {limit}-byte budget")
+    if result.tflm is not None:
+        t = result.tflm
+        say(f"  TFLM vs LiteRT: {t.mismatches}/{t.elements} outputs differ "
+            f"({t.mismatch_rate:.3%}), max {t.max_lsb} LSB")
+    if q.metric == "accuracy":
+        say(f"  int8 vs float: {q.agreement:.2%} agreement on {q.samples} held-out samples; "
+            f"accuracy float {q.float_value:.4f}, int8 {q.int8_value:.4f}")
+    else:
+        say(f"  int8 vs float: mean |difference| {q.agreement:.4f} on {q.samples} samples; "
+            f"MAE float {q.float_value:.4f}, int8 {q.int8_value:.4f}")
+    say(f"  files: {', '.join(str(p.relative_to(result.out)) for p in result.files)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""The export bundle: files, manifest and C headers.
+
+Layout of a bundle directory::
+
+    backbone.tflite     full-int8 backbone (absent when the whole model is the head)
+    head.bin            head parameters, float32 little-endian, device order
+    manifest.json       shapes, quantization, sizes, parameter counts, checks, sha256 of files
+    include/backbone_tflite.h   the flatbuffer as an aligned const array
+    include/head_init.h         the head's shapes, normalisation and initial weights
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fltiny import __version__
+from fltiny.errors import UsageError
+from fltiny.export.split import Head, HeadLayer
+from fltiny.templating import render
+
+MANIFEST = "manifest.json"
+BACKBONE = "backbone.tflite"
+HEAD = "head.bin"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Manifest:
+    model: str
+    task: str
+    input_shape: list[int]
+    n_outputs: int
+    class_names: list[str]
+    normalization: dict[str, list[float]]
+    backbone: dict[str, Any] | None
+    head: dict[str, Any]
+    checks: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)  # path -> sha256
+    fltiny_version: str = __version__
+    format_version: int = FORMAT_VERSION
+
+    def head_spec(self) -> Head:
+        layers = tuple(HeadLayer(**lyr) for lyr in self.head["layers"])
+        return Head(layers, np.zeros(self.head["params"], dtype=np.float32))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _c_rows(values: list[str], per_line: int) -> list[str]:
+    return [", ".join(values[i : i + per_line]) + "," for i in range(0, len(values), per_line)]
+
+
+def _float_literal(v: float) -> str:
+    return f"{np.float32(v).item():.9g}f".replace("inff", "INFINITY")
+
+
+def write_headers(out: Path, manifest: Manifest, head: Head, backbone: bytes | None) -> list[Path]:
+    inc = out / "include"
+    inc.mkdir(parents=True, exist_ok=True)
+    written = []
+    if backbone is not None:
+        path = inc / "backbone_tflite.h"
+        path.write_text(render(
+            "bundle_tflite.h.j2",
+            guard="FLT_BACKBONE_TFLITE", symbol="flt_backbone_tflite", version=__version__,
+            source=BACKBONE, size=len(backbone),
+            sha256=hashlib.sha256(backbone).hexdigest(),
+            rows=_c_rows([f"0x{b:02x}" for b in backbone], 16),
+        ))
+        written.append(path)
+    feat = manifest.backbone["output"] if manifest.backbone else {"scale": 1.0, "zero_point": 0}
+    inp = manifest.backbone["input"] if manifest.backbone else {"scale": 1.0, "zero_point": 0}
+    path = inc / "head_init.h"
+    path.write_text(render(
+        "bundle_head.h.j2",
+        version=__version__, model=manifest.model, layers=[asdict(lyr) for lyr in head.layers],
+        activations=[1 if lyr.activation == "relu" else 0 for lyr in head.layers],
+        n_params=head.n_params,
+        feature_scale=_float_literal(feat["scale"])[:-1], feature_zero_point=feat["zero_point"],
+        input_scale=_float_literal(inp["scale"])[:-1], input_zero_point=inp["zero_point"],
+        mean=[_float_literal(v) for v in manifest.normalization["mean"]],
+        std=[_float_literal(v) for v in manifest.normalization["std"]],
+        rows=_c_rows([_float_literal(v) for v in head.params], 6),
+    ))
+    written.append(path)
+    return written
+
+
+def prepare_out_dir(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".fltiny-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write to output directory {out}: {exc.strerror or exc}") from exc
+
+
+def write_bundle(out: Path, manifest: Manifest, head: Head, backbone: bytes | None) -> list[Path]:
+    """Write every artifact, then the manifest with their sha256. Returns the paths written."""
+    prepare_out_dir(out)
+    written: list[Path] = []
+    if backbone is not None:
+        (out / BACKBONE).write_bytes(backbone)
+        written.append(out / BACKBONE)
+    (out / HEAD).write_bytes(head.params.astype("<f4").tobytes())
+    written.append(out / HEAD)
+    written += write_headers(out, manifest, head, backbone)
+    manifest.artifacts = {str(p.relative_to(out)): sha256(p) for p in written}
+    (out / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+    return [*written, out / MANIFEST]
+
+
+def read_bundle(path: Path) -> tuple[Manifest, Head, bytes | None]:
+    """Load a bundle and check every artifact against its recorded sha256."""
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise UsageError(f"{path} is not an export bundle (no {MANIFEST}); run 'fltiny export' first")
+    try:
+        manifest = Manifest(**json.loads(mpath.read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise UsageError(f"{mpath} is not a valid fltiny manifest: {exc}") from exc
+    for rel, digest in manifest.artifacts.items():
+        f = path / rel
+        if not f.is_file() or sha256(f) != digest:
+            raise UsageError(f"bundle file {f} is missing or does not match its sha256 in the manifest")
+    raw = np.frombuffer((path / HEAD).read_bytes(), dtype="<f4").astype(np.float32)
+    spec = manifest.head_spec()
+    if raw.size != spec.n_params:
+        raise UsageError(f"{path / HEAD} holds {raw.size} parameters, the manifest says {spec.n_params}")
+    head = Head(spec.layers, raw)
+    backbone = (path / BACKBONE).read_bytes() if manifest.backbone else None
+    return manifest, head, backbone
