@@ -182,9 +182,12 @@ def compress(
     block_size: int = 0,
     error_feedback: bool = True,
 ) -> CompressResult:
-    """One device round (the C ``flt_delta_compress``)."""
+    """One device round (the C ``flt_delta_compress``). With error feedback a missing
+    residual means zeros (and is still added, as in C); without, the residual is ignored."""
     mode = QuantMode(mode)
     _check_mode(mode, block_size)
+    if error_feedback and residual is None:
+        residual = np.zeros(np.shape(local), dtype=np.float32)  # first round; -0 + 0 = +0
     acc = accumulate(local, global_, residual if error_feedback else None)
     indices = topk_indices(acc, k)
     values, scales = quantize(acc[indices], mode, block_size)
