@@ -36,6 +36,14 @@ class FltinyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug: say so in one line, full traceback with -vv
+            if log.isEnabledFor(logging.DEBUG):
+                raise
+            click.echo(f"error: internal error {type(exc).__name__}: {exc} "
+                       "(a bug in fltiny; rerun with -vv for the traceback)", err=True)
+            sys.exit(70)
 
 
 @click.group(cls=FltinyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fltiny import __version__
-from fltiny.errors import UsageError
+from fltiny.errors import ExportError, UsageError
 from fltiny.export.split import Head, HeadLayer
 from fltiny.templating import render
 
@@ -59,7 +59,11 @@ def _c_rows(values: list[str], per_line: int) -> list[str]:
 
 
 def _float_literal(v: float) -> str:
-    return f"{np.float32(v).item():.9g}f".replace("inff", "INFINITY")
+    """A C float literal that reads back as exactly the same float32 (9 significant digits)."""
+    value = float(np.float32(v))
+    if not np.isfinite(value):
+        raise ExportError(f"cannot write non-finite value {value} into a C header")
+    return f"{value:.8e}f"
 
 
 def write_headers(out: Path, manifest: Manifest, head: Head, backbone: bytes | None) -> list[Path]:

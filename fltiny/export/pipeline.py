@@ -87,7 +87,7 @@ def load_npy(path: Path, what: str) -> np.ndarray:
         raise UsageError(f"{what} file {path} does not exist")
     try:
         arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise UsageError(f"{what} file {path} is not a .npy array: {exc}") from exc
     if arr.size == 0:
         raise UsageError(f"{what} file {path} is empty")

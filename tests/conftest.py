@@ -1,0 +1,48 @@
+"""Shared fixtures: a CLI runner and small trained models reused across the session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """Run the CLI in-process; returns (exit_code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from fltiny.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        runner = CliRunner()
+        result = runner.invoke(main, list(map(str, args)), catch_exceptions=True)
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result.exit_code, result.stdout, result.stderr
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def har_tiny_trained(tmp_path_factory) -> Path:
+    """har-tiny trained briefly on the factory users (enough for export checks)."""
+    from fltiny.train import TrainConfig
+    from fltiny.workflow import train_zoo_model
+
+    out = tmp_path_factory.mktemp("har-tiny")
+    train_zoo_model("har-tiny", "hapt", out, TrainConfig(epochs=5), lambda _m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def har_tiny_bundle(har_tiny_trained) -> Path:
+    from fltiny.train import TrainConfig
+    from fltiny.workflow import export_bundle
+
+    export_bundle(out=har_tiny_trained, model_name="har-tiny", dataset="hapt",
+                  train_config=TrainConfig(epochs=5))
+    return har_tiny_trained
