@@ -62,7 +62,8 @@ def test_epoch_orders_are_permutations_and_differ():
     orders = tw.epoch_orders(50, 3, seed=1)
     assert all(sorted(o.tolist()) == list(range(50)) for o in orders)
     assert not np.array_equal(orders[0], orders[1])
-    assert all(np.array_equal(a, b) for a, b in zip(orders, tw.epoch_orders(50, 3, seed=1)))
+    assert all(np.array_equal(a, b) for a, b in
+               zip(orders, tw.epoch_orders(50, 3, seed=1), strict=True))
 
 
 def test_shuffle_is_roughly_uniform():

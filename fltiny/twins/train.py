@@ -335,15 +335,15 @@ def dense_backward(head: HeadSpec, params: FloatArray, x: FloatArray,
     d = np.asarray(dout, dtype=F32)
     if head.layers[-1].act == Act.RELU:
         d = np.where(acts[-1] > _ZERO, d, _ZERO).astype(F32)
-    for l in range(n - 1, -1, -1):
-        inp = np.asarray(x, dtype=F32) if l == 0 else acts[l - 1]
-        gw, gb = gviews[l]
+    for li in range(n - 1, -1, -1):
+        inp = np.asarray(x, dtype=F32) if li == 0 else acts[li - 1]
+        gw, gb = gviews[li]
         gw[...] = d[:, None] * inp[None, :]
         gb[...] = d
-        if l > 0:
-            w = wb[l][0]
+        if li > 0:
+            w = wb[li][0]
             d = _seqsum(w * d[:, None], axis=0)
-            if head.layers[l - 1].act == Act.RELU:
+            if head.layers[li - 1].act == Act.RELU:
                 d = np.where(inp > _ZERO, d, _ZERO).astype(F32)
     return grad
 
