@@ -35,7 +35,11 @@
     X(FLT_ERR_NOMEM, 8, "output buffer too small")                  \
     X(FLT_ERR_NONFINITE, 9, "non-finite value")                     \
     X(FLT_ERR_CHECKSUM, 10, "checksum or tag mismatch")             \
-    X(FLT_ERR_STATE, 11, "operation not valid in this state")
+    X(FLT_ERR_STATE, 11, "operation not valid in this state")       \
+    X(FLT_ERR_AUTH, 12, "authentication tag mismatch")              \
+    X(FLT_ERR_REPLAY, 13, "replayed or stale sequence number")      \
+    X(FLT_ERR_DUPLICATE, 14, "duplicate frame")                     \
+    X(FLT_ERR_ORDER, 15, "chunk out of order or missing")
 
 #define FLT_STATUS_ENUM_ITEM(name, value, text) name = value,
 typedef enum { FLT_STATUS_LIST(FLT_STATUS_ENUM_ITEM) FLT_STATUS_COUNT } flt_status_t;
