@@ -23,7 +23,17 @@ def _keras():
     return tf, tf.keras
 
 
-def _wrap(keras, model, shape):
+def _wrap(keras, model, shape, seed: int = 0):
+    """Random non-zero weights and biases (untrained models have zero biases, which would
+    leave the bias paths untested), then the fixed batch-1 re-wrap."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if ws:
+            layer.set_weights(
+                [rng.normal(0.0, 0.4 if w.ndim > 1 else 0.3, size=w.shape).astype(np.float32)
+                 for w in ws]
+            )
     i = keras.Input(shape, batch_size=1)
     return keras.Model(i, model(i))
 

@@ -90,6 +90,10 @@ def build(model: TfliteModel, prefix: str) -> dict:
                                "(convert with inference_input_type/output_type int8)")
     if not model.operators:
         raise CodegenError("the model has no operators")
+    for t in model.tensors:
+        if not t.is_const and any(d <= 0 for d in t.shape):
+            raise CodegenError(f"tensor '{t.name}' has shape {list(t.shape)}; generated code "
+                               "needs static positive dimensions")
     # Fail on the first unsupported op before any other analysis, naming all of them.
     bad = [op for op in model.operators if op.op not in SUPPORTED_OPS]
     if bad:
@@ -219,7 +223,13 @@ def generate(tflite: bytes | Path | str, out_dir: Path | str, prefix: str = "bac
     else:
         data = bytes(tflite)
     model = read_tflite(data)
-    ctx = build(model, prefix)
+    try:
+        ctx = build(model, prefix)
+    except (KeyError, IndexError, ZeroDivisionError, ValueError, TypeError, OverflowError) as e:
+        # A structurally valid flatbuffer with inconsistent contents (e.g. a corrupted
+        # shape): report it as the model's problem, with the underlying reason.
+        raise CodegenError(f"malformed model ({type(e).__name__}: {e}); re-export the "
+                           ".tflite from the Keras model") from e
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     env = _env()

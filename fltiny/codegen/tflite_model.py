@@ -92,10 +92,20 @@ def _padding(code: int, op: str) -> str:
     return PADDINGS[code]
 
 
-def _options(op: str, t: Table | None) -> dict:
+class _Absent:
+    """Stands for an omitted options table: every field takes its schema default."""
+
+    def scalar(self, index: int, fmt: str, default=0):
+        return default
+
+    def vector_scalars(self, index: int, dtype: str):
+        return None
+
+
+def _options(op: str, t: Table | _Absent | None) -> dict:
     """Decode the builtin options table of the ops the generator knows (schema field order)."""
     if t is None:
-        return {}
+        t = _Absent()
     if op == "CONV_2D":
         return {
             "padding": _padding(t.scalar(0, "b"), op),
