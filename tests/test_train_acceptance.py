@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_train_cbind import c_train_epochs, c_train_step
 
 from fltiny.twins import train as tw
@@ -59,8 +61,8 @@ def test_c_step_matches_twin_over_100_steps(kind):
     v_c = v_t = np.zeros_like(params)
     worst, bit_exact, clipped = 0.0, True, 0
     for idx in idxs:
-        st, p_c, v_c, loss_c = c_train_step(head, p_c, gparams, v_c, x, idx=idx, sgd=sgd, **data)
-        assert st == "FLT_OK"
+        status, p_c, v_c, loss_c = c_train_step(head, p_c, gparams, v_c, x, idx=idx, sgd=sgd, **data)
+        assert status == "FLT_OK"
         # the twin step, plus its gradient norm to prove clipping is exercised
         p_t_new, v_t, loss_t = tw.train_step(head, p_t, gparams, v_t, x, idx=idx, sgd=sgd, **data)
         grad_only = tw.train_step(head, p_t, None, np.zeros_like(p_t), x, idx=idx,
@@ -81,9 +83,9 @@ def test_c_step_matches_twin_over_100_steps(kind):
 def test_c_train_epochs_matches_twin(kind):
     head, x, data, params, gparams, sgd = problem(kind)
     cfg = tw.TrainConfig(epochs=20, batch_size=8, seed=2024, sgd=sgd)  # 5 steps/epoch: 100
-    st, p_c, v_c, mean_c, losses_c = c_train_epochs(head, params, gparams, None, x, cfg=cfg,
+    status, p_c, v_c, mean_c, losses_c = c_train_epochs(head, params, gparams, None, x, cfg=cfg,
                                                     **data)
-    assert st == "FLT_OK"
+    assert status == "FLT_OK"
     res = tw.train_epochs(head, params, gparams, None, x, cfg=cfg, **data)
     assert rel_diff(p_c, res.params) <= REL_TOL
     assert rel_diff(v_c, res.velocity) <= REL_TOL
@@ -96,7 +98,52 @@ def test_c_train_epochs_matches_twin(kind):
 def test_partial_last_batch_matches_twin():
     head, x, data, params, gparams, sgd = problem("classification")
     cfg = tw.TrainConfig(epochs=3, batch_size=7, seed=5, sgd=sgd)  # 40 = 5*7 + 5
-    st, p_c, _, mean_c, _ = c_train_epochs(head, params, gparams, None, x, cfg=cfg, **data)
-    assert st == "FLT_OK"
+    status, p_c, _, mean_c, _ = c_train_epochs(head, params, gparams, None, x, cfg=cfg, **data)
+    assert status == "FLT_OK"
     res = tw.train_epochs(head, params, gparams, None, x, cfg=cfg, **data)
     assert (p_c.view(np.uint32) == res.params.view(np.uint32)).all() and mean_c == res.mean_loss
+
+
+@st.composite
+def random_problem(draw):
+    n_layers = draw(st.integers(1, 3))
+    widths = [draw(st.integers(1, 9)) for _ in range(n_layers + 1)]
+    loss = draw(st.sampled_from(list(tw.Loss)))
+    acts = [draw(st.sampled_from(list(tw.Act))) for _ in range(n_layers)]
+    head = tw.HeadSpec(tuple(tw.Layer(widths[i], widths[i + 1], acts[i]) for i in range(n_layers)),
+                       loss)
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    n = draw(st.integers(1, 12))
+    x = rng.normal(0, 2, (n, head.n_inputs)).astype(np.float32)
+    data = ({"labels": rng.integers(0, head.n_outputs, n).astype(np.int32)}
+            if loss == tw.Loss.SOFTMAX_CE
+            else {"targets": rng.normal(0, 1, (n, head.n_outputs)).astype(np.float32)})
+    params = rng.normal(0, 0.7, head.n_params).astype(np.float32)
+    gparams = rng.normal(0, 0.7, head.n_params).astype(np.float32)
+    sgd = tw.SgdConfig(lr=draw(st.sampled_from([0.0, 0.01, 0.3])),
+                       momentum=draw(st.sampled_from([0.0, 0.5, 0.99])),
+                       mu=draw(st.sampled_from([0.0, 0.01, 1.0])),
+                       clip=draw(st.sampled_from([0.0, 0.1, 10.0])),
+                       weight_decay=draw(st.sampled_from([0.0, 1e-3])))
+    cfg = tw.TrainConfig(epochs=draw(st.integers(1, 4)), batch_size=draw(st.integers(1, 16)),
+                         seed=seed, sgd=sgd)
+    return head, x, data, params, gparams, cfg
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_problem())
+def test_c_equals_twin_bit_for_bit_on_random_heads(prob):
+    head, x, data, params, gparams, cfg = prob
+    st_c, p_c, v_c, mean_c, losses_c = c_train_epochs(head, params, gparams, None, x, cfg=cfg,
+                                                      **data)
+    try:
+        res = tw.train_epochs(head, params, gparams, None, x, cfg=cfg, **data)
+    except tw.TrainTwinError as err:  # e.g. divergence to inf: both sides must say so
+        assert st_c == err.status
+        return
+    assert st_c == "FLT_OK"
+    np.testing.assert_array_equal(p_c.view(np.uint32), res.params.view(np.uint32))
+    np.testing.assert_array_equal(v_c.view(np.uint32), res.velocity.view(np.uint32))
+    np.testing.assert_array_equal(losses_c[: cfg.epochs].view(np.uint32),
+                                  np.array(res.epoch_losses, np.float32).view(np.uint32))

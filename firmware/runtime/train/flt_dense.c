@@ -49,6 +49,8 @@ flt_status_t flt_dense_backward(const flt_head_t *head, const float *params, con
     float *dn;
     const flt_layer_t *last;
     const float *a_last;
+    uint32_t p_off;
+    uint32_t a_off;
     FLT_REQUIRE(params != NULL && x != NULL && acts != NULL && dout != NULL && grad != NULL &&
                     scratch != NULL,
                 FLT_ERR_ARG);
@@ -65,15 +67,26 @@ flt_status_t flt_dense_backward(const flt_head_t *head, const float *params, con
         d[j] = (last->act == FLT_ACT_RELU && !(a_last[j] > 0.0f)) ? 0.0f : dj;
     }
 
+    /* walk the layers from the last one; p_off / a_off: start of layer l's params and of
+     * layer l-1's output (offsets computed from the end, no per-layer head re-check) */
+    p_off = sz.n_params;
+    a_off = sz.n_acts - last->out_size;
     for (l = head->n_layers; l-- > 0u;) {
         const uint32_t n_in = head->layers[l].in_size;
         const uint32_t n_out = head->layers[l].out_size;
-        const uint32_t p_off = flt_head_param_offset(head, l);
-        const float *w = params + p_off;
-        float *gw = grad + p_off;
-        float *gb = gw + (size_t)n_in * n_out;
-        const float *in = (l == 0u) ? x : acts + flt_head_act_offset(head, l - 1u);
+        const float *w;
+        float *gw;
+        float *gb;
+        const float *in;
         uint32_t k;
+        p_off -= FLT_DENSE_PARAMS(n_in, n_out);
+        if (l > 0u) {
+            a_off -= n_in; /* layer l-1 has out_size == n_in */
+        }
+        w = params + p_off;
+        gw = grad + p_off;
+        gb = gw + (size_t)n_in * n_out;
+        in = (l == 0u) ? x : acts + a_off;
         for (j = 0u; j < n_out; ++j) {
             float *grow = gw + (size_t)j * n_in;
             const float dj = d[j];
