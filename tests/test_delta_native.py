@@ -4,15 +4,18 @@ direct tests of the C API's argument handling."""
 from __future__ import annotations
 
 import ctypes as C
+import subprocess
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fltiny.native.build import build_shared_library
+from fltiny.native.build import build_executable, build_shared_library
 from fltiny.twins import delta as tw
 from fltiny.twins.delta import QuantMode, SparseDelta
+from fltiny.twins.payload import encode
 
 STATUS = [
     "FLT_OK",
@@ -236,8 +239,6 @@ def test_encode_rejects_invalid_delta():
                                           C.byref(n_out))
             assert STATUS[st] == status
             with pytest.raises(ValueError):
-                from fltiny.twins.payload import encode
-
                 encode(d)
 
 
@@ -252,3 +253,22 @@ def test_encode_nomem():
         st = lib().flt_payload_encode(C.byref(held.c), INDEX_AUTO, ptr(buf, u8p), cap,
                                       C.byref(n_out))
         assert STATUS[st] == "FLT_ERR_NOMEM"
+
+
+@pytest.mark.parametrize("n", [100_000])
+def test_topk_large_n_with_heavy_ties(n):
+    rng = np.random.default_rng(99)
+    # few distinct magnitudes, both signs, zeros: most of the selection is decided by ties
+    acc = (rng.integers(-4, 5, n) * np.float32(0.25)).astype(np.float32)
+    acc[rng.integers(0, n, 50)] = rng.standard_normal(50).astype(np.float32) * 10
+    idx = np.zeros(n, np.uint32)
+    for k in (1, 49, 50, 51, 1000, tw.k_from_ppm(n, 10_000), n // 2, n - 1, n):
+        check(lib().flt_delta_topk(ptr(acc, f32p), n, k, ptr(idx, u32p)))
+        assert np.array_equal(idx[:k], tw.topk_indices(acc, k)), k
+
+
+def test_topk_radix4_variant_against_brute_force():
+    src = Path(__file__).resolve().parent / "c" / "delta_radix4.c"
+    exe = build_executable([src], [], name="delta_radix4", sanitize=True)
+    proc = subprocess.run([str(exe), "7"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stdout + proc.stderr

@@ -20,6 +20,7 @@ from test_delta_native import (
     i8p,
     lib,
     ptr,
+    to_c,
     u32p,
 )
 
@@ -138,8 +139,6 @@ def test_c_codec_reproduces_vectors(case):
     sizes = (C.c_uint64 * 3)()
     rice = C.c_uint8(0)
     held_fmt_sizes = pl.section_sizes(exp)
-    from test_delta_native import to_c
-
     held = to_c(exp)
     check(lib().flt_payload_section_sizes(C.byref(held.c), sizes, C.byref(rice)))
     assert list(sizes) == [held_fmt_sizes[f] for f in pl.IndexFormat]
@@ -152,8 +151,6 @@ def test_c_codec_reproduces_vectors(case):
 @pytest.mark.parametrize("case", CASES, ids=ids)
 def test_dequantize_and_apply_match(case):
     exp = _expected(case)
-    from test_delta_native import to_c
-
     held = to_c(exp)
     dense = np.full(exp.n, 7.0, np.float32)
     check(lib().flt_delta_dequantize(C.byref(held.c), ptr(dense, f32p), exp.n))
