@@ -29,8 +29,9 @@
  *   n_samples / batch_len / batch_size / epochs 0 -> FLT_ERR_ARG; work_len too small ->
  *   FLT_ERR_NOMEM; label out of range or index >= n_samples -> FLT_ERR_RANGE; bad
  *   hyper-parameters -> FLT_ERR_RANGE (see flt_optim.h). These are checked before any
- *   buffer is written. A non-finite batch loss or gradient norm -> FLT_ERR_NONFINITE, with
- *   params/velocity as left by the previous step (the failing step is not applied).
+ *   buffer is written. A non-finite batch loss (or, when clip > 0, gradient norm) ->
+ *   FLT_ERR_NONFINITE, with params/velocity as left by the previous step (the failing step is
+ *   not applied). With clip == 0 an overflowing gradient is not detected: use clipping.
  */
 #ifndef FLT_TRAIN_LOOP_H
 #define FLT_TRAIN_LOOP_H
