@@ -4,6 +4,7 @@ direct tests of the C API's argument handling."""
 from __future__ import annotations
 
 import ctypes as C
+import re
 import subprocess
 from dataclasses import dataclass
 from functools import cache
@@ -12,25 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fltiny.native.build import build_executable, build_shared_library
+from fltiny.native.build import RUNTIME_DIR, build_executable, build_shared_library
 from fltiny.twins import delta as tw
 from fltiny.twins.delta import QuantMode, SparseDelta
 from fltiny.twins.payload import encode
 
-STATUS = [
-    "FLT_OK",
-    "FLT_ERR_ARG",
-    "FLT_ERR_SHAPE",
-    "FLT_ERR_RANGE",
-    "FLT_ERR_TRUNCATED",
-    "FLT_ERR_OVERSIZE",
-    "FLT_ERR_FORMAT",
-    "FLT_ERR_UNSUPPORTED",
-    "FLT_ERR_NOMEM",
-    "FLT_ERR_NONFINITE",
-    "FLT_ERR_CHECKSUM",
-    "FLT_ERR_STATE",
-]
+
+def _status_names() -> list[str]:
+    """flt_status_t names by value, read from the X-macro list so they cannot drift."""
+    text = (RUNTIME_DIR / "flt_status.h").read_text()
+    pairs = sorted((int(v), name) for name, v in re.findall(r"X\((FLT_\w+), (\d+),", text))
+    assert [v for v, _ in pairs] == list(range(len(pairs)))
+    return [name for _, name in pairs]
+
+
+STATUS = _status_names()
 INDEX_AUTO = 255
 
 f32p = C.POINTER(C.c_float)
