@@ -1,0 +1,382 @@
+#include "messages.h"
+
+static uint32_t flt_f32_bits(float f)
+{
+    uint32_t u;
+    flt_bytes_copy(&u, &f, sizeof u);
+    return u;
+}
+
+static float flt_bits_f32(uint32_t u)
+{
+    float f;
+    flt_bytes_copy(&f, &u, sizeof f);
+    return f;
+}
+
+static int flt_finite_bits(uint32_t u)
+{
+    return (u & 0x7F800000u) != 0x7F800000u;
+}
+
+/* Checks a float given as bits: NONFINITE first, then the range test `ok`. */
+#define FLT_CHECK_F32(bits, ok)                                  \
+    do {                                                         \
+        FLT_REQUIRE(flt_finite_bits(bits), FLT_ERR_NONFINITE);   \
+        FLT_REQUIRE(ok, FLT_ERR_RANGE);                          \
+    } while (0)
+
+static flt_status_t flt_fixed_len(size_t len, size_t want)
+{
+    FLT_REQUIRE(len >= want, FLT_ERR_TRUNCATED);
+    FLT_REQUIRE(len == want, FLT_ERR_FORMAT);
+    return FLT_OK;
+}
+
+/* ---- HELLO ---------------------------------------------------------------------------- */
+
+static flt_status_t flt_hello_check_name(const uint8_t *p, size_t *name_len)
+{
+    size_t n = 0, i;
+    while (n < FLT_MSG_NAME_SIZE && p[n] != 0u) {
+        FLT_REQUIRE(p[n] >= 0x20u && p[n] <= 0x7Eu, FLT_ERR_FORMAT);
+        n++;
+    }
+    FLT_REQUIRE(n >= 1u, FLT_ERR_FORMAT);
+    for (i = n; i < FLT_MSG_NAME_SIZE; ++i) {
+        FLT_REQUIRE(p[i] == 0u, FLT_ERR_FORMAT);
+    }
+    *name_len = n;
+    return FLT_OK;
+}
+
+flt_status_t flt_msg_hello_encode(const flt_msg_hello_t *m, uint8_t *out, size_t cap,
+                                  size_t *out_len)
+{
+    uint8_t name[FLT_MSG_NAME_SIZE];
+    size_t n = 0;
+    FLT_REQUIRE(m != NULL && out != NULL && out_len != NULL, FLT_ERR_ARG);
+    flt_bytes_zero(name, sizeof name);
+    while (n < sizeof m->name && m->name[n] != '\0') {
+        n++;
+    }
+    FLT_REQUIRE(n <= FLT_MSG_NAME_SIZE, FLT_ERR_FORMAT);
+    flt_bytes_copy(name, m->name, n);
+    FLT_TRY(flt_hello_check_name(name, &n));
+    FLT_REQUIRE(cap >= FLT_MSG_HELLO_SIZE, FLT_ERR_NOMEM);
+    flt_bytes_copy(out, name, FLT_MSG_NAME_SIZE);
+    flt_le_put32(out + 16, m->capabilities);
+    flt_le_put32(out + 20, m->firmware_version);
+    flt_bytes_copy(out + 24, m->model_hash, FLT_MSG_HASH_SIZE);
+    flt_le_put32(out + 32, m->model_version);
+    flt_le_put32(out + 36, m->head_params);
+    flt_le_put32(out + 40, m->free_ram);
+    *out_len = FLT_MSG_HELLO_SIZE;
+    return FLT_OK;
+}
+
+flt_status_t flt_msg_hello_decode(const uint8_t *buf, size_t len, flt_msg_hello_t *m)
+{
+    size_t n = 0;
+    FLT_REQUIRE(buf != NULL && m != NULL, FLT_ERR_ARG);
+    FLT_TRY(flt_fixed_len(len, FLT_MSG_HELLO_SIZE));
+    FLT_TRY(flt_hello_check_name(buf, &n));
+    flt_bytes_zero(m->name, sizeof m->name);
+    flt_bytes_copy(m->name, buf, n);
+    m->capabilities = flt_le_get32(buf + 16);
+    m->firmware_version = flt_le_get32(buf + 20);
+    flt_bytes_copy(m->model_hash, buf + 24, FLT_MSG_HASH_SIZE);
+    m->model_version = flt_le_get32(buf + 32);
+    m->head_params = flt_le_get32(buf + 36);
+    m->free_ram = flt_le_get32(buf + 40);
+    return FLT_OK;
+}
+
+/* ---- GLOBAL and DELTA ----------------------------------------------------------------- */
+
+static flt_status_t flt_delta_body_check(const uint8_t *body, size_t len)
+{
+    FLT_REQUIRE(len >= FLT_MSG_DELTA_PAYLOAD_MIN, FLT_ERR_TRUNCATED);
+    FLT_REQUIRE(body[0] == 0x46u && body[1] == 0x44u, FLT_ERR_FORMAT); /* "FD" */
+    return FLT_OK;
+}
+
+static flt_status_t flt_global_check(const flt_msg_global_t *m)
+{
+    size_t i;
+    if (m->kind == (uint8_t)FLT_GLOBAL_FULL) {
+        FLT_REQUIRE(m->base_version == 0u, FLT_ERR_FORMAT);
+        FLT_REQUIRE(m->body_len > 0u && m->body_len % 4u == 0u, FLT_ERR_FORMAT);
+        for (i = 0; i < m->body_len; i += 4u) {
+            FLT_REQUIRE(flt_finite_bits(flt_le_get32(m->body + i)), FLT_ERR_NONFINITE);
+        }
+        return FLT_OK;
+    }
+    FLT_REQUIRE(m->kind == (uint8_t)FLT_GLOBAL_DELTA, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(m->base_version < m->model_version, FLT_ERR_RANGE);
+    return flt_delta_body_check(m->body, m->body_len);
+}
+
+flt_status_t flt_msg_global_encode(const flt_msg_global_t *m, uint8_t *out, size_t cap,
+                                   size_t *out_len)
+{
+    FLT_REQUIRE(m != NULL && out != NULL && out_len != NULL, FLT_ERR_ARG);
+    FLT_REQUIRE(m->body != NULL || m->body_len == 0u, FLT_ERR_ARG);
+    FLT_TRY(flt_global_check(m));
+    FLT_REQUIRE(cap >= FLT_MSG_GLOBAL_HEADER_SIZE && m->body_len <= cap - FLT_MSG_GLOBAL_HEADER_SIZE,
+                FLT_ERR_NOMEM);
+    flt_le_put32(out, m->model_version);
+    flt_le_put32(out + 4, m->base_version);
+    out[8] = m->kind;
+    out[9] = 0;
+    out[10] = 0;
+    out[11] = 0;
+    flt_bytes_copy(out + FLT_MSG_GLOBAL_HEADER_SIZE, m->body, m->body_len);
+    *out_len = FLT_MSG_GLOBAL_HEADER_SIZE + m->body_len;
+    return FLT_OK;
+}
+
+flt_status_t flt_msg_global_decode(const uint8_t *buf, size_t len, flt_msg_global_t *m)
+{
+    FLT_REQUIRE(buf != NULL && m != NULL, FLT_ERR_ARG);
+    FLT_REQUIRE(len >= FLT_MSG_GLOBAL_HEADER_SIZE, FLT_ERR_TRUNCATED);
+    m->model_version = flt_le_get32(buf);
+    m->base_version = flt_le_get32(buf + 4);
+    m->kind = buf[8];
+    FLT_REQUIRE(buf[9] == 0u && buf[10] == 0u && buf[11] == 0u, FLT_ERR_FORMAT);
+    m->body = buf + FLT_MSG_GLOBAL_HEADER_SIZE;
+    m->body_len = len - FLT_MSG_GLOBAL_HEADER_SIZE;
+    return flt_global_check(m);
+}
+
+float flt_msg_global_param(const flt_msg_global_t *m, size_t i)
+{
+    return flt_bits_f32(flt_le_get32(m->body + 4u * i));
+}
+
+static flt_status_t flt_delta_check(const flt_msg_delta_t *m)
+{
+    FLT_REQUIRE(m->examples >= 1u, FLT_ERR_RANGE);
+    FLT_CHECK_F32(flt_f32_bits(m->loss), m->loss >= 0.0f);
+    return flt_delta_body_check(m->body, m->body_len);
+}
+
+flt_status_t flt_msg_delta_encode(const flt_msg_delta_t *m, uint8_t *out, size_t cap,
+                                  size_t *out_len)
+{
+    FLT_REQUIRE(m != NULL && out != NULL && out_len != NULL, FLT_ERR_ARG);
+    FLT_REQUIRE(m->body != NULL || m->body_len == 0u, FLT_ERR_ARG);
+    FLT_TRY(flt_delta_check(m));
+    FLT_REQUIRE(cap >= FLT_MSG_DELTA_HEADER_SIZE && m->body_len <= cap - FLT_MSG_DELTA_HEADER_SIZE,
+                FLT_ERR_NOMEM);
+    flt_le_put32(out, m->round);
+    flt_le_put32(out + 4, m->base_version);
+    flt_le_put32(out + 8, m->examples);
+    flt_le_put32(out + 12, flt_f32_bits(m->loss));
+    flt_bytes_copy(out + FLT_MSG_DELTA_HEADER_SIZE, m->body, m->body_len);
+    *out_len = FLT_MSG_DELTA_HEADER_SIZE + m->body_len;
+    return FLT_OK;
+}
+
+flt_status_t flt_msg_delta_decode(const uint8_t *buf, size_t len, flt_msg_delta_t *m)
+{
+    FLT_REQUIRE(buf != NULL && m != NULL, FLT_ERR_ARG);
+    FLT_REQUIRE(len >= FLT_MSG_DELTA_HEADER_SIZE, FLT_ERR_TRUNCATED);
+    m->round = flt_le_get32(buf);
+    m->base_version = flt_le_get32(buf + 4);
+    m->examples = flt_le_get32(buf + 8);
+    m->loss = flt_bits_f32(flt_le_get32(buf + 12));
+    m->body = buf + FLT_MSG_DELTA_HEADER_SIZE;
+    m->body_len = len - FLT_MSG_DELTA_HEADER_SIZE;
+    return flt_delta_check(m);
+}
+
+/* ---- TRAIN ---------------------------------------------------------------------------- */
+
+static flt_status_t flt_train_check(const flt_msg_train_t *m)
+{
+    uint32_t b;
+    FLT_REQUIRE(m->epochs >= 1u, FLT_ERR_RANGE);
+    FLT_REQUIRE(m->topk_kind <= (uint8_t)FLT_TOPK_FRACTION, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(m->batch_size >= 1u, FLT_ERR_RANGE);
+    b = flt_f32_bits(m->learning_rate);
+    FLT_CHECK_F32(b, m->learning_rate > 0.0f);
+    b = flt_f32_bits(m->momentum);
+    FLT_CHECK_F32(b, m->momentum >= 0.0f && m->momentum < 1.0f);
+    b = flt_f32_bits(m->prox_mu);
+    FLT_CHECK_F32(b, m->prox_mu >= 0.0f);
+    b = flt_f32_bits(m->clip);
+    FLT_CHECK_F32(b, m->clip >= 0.0f);
+    if (m->topk_kind == (uint8_t)FLT_TOPK_COUNT) {
+        FLT_REQUIRE(m->topk_count >= 1u, FLT_ERR_RANGE);
+    } else {
+        b = flt_f32_bits(m->topk_fraction);
+        FLT_CHECK_F32(b, m->topk_fraction > 0.0f && m->topk_fraction <= 1.0f);
+    }
+    return FLT_OK;
+}
+
+flt_status_t flt_msg_train_encode(const flt_msg_train_t *m, uint8_t *out, size_t cap,
+                                  size_t *out_len)
+{
+    FLT_REQUIRE(m != NULL && out != NULL && out_len != NULL, FLT_ERR_ARG);
+    FLT_TRY(flt_train_check(m));
+    FLT_REQUIRE(cap >= FLT_MSG_TRAIN_SIZE, FLT_ERR_NOMEM);
+    flt_le_put32(out, m->round);
+    out[4] = m->epochs;
+    out[5] = m->topk_kind;
+    flt_le_put16(out + 6, m->batch_size);
+    flt_le_put32(out + 8, flt_f32_bits(m->learning_rate));
+    flt_le_put32(out + 12, flt_f32_bits(m->momentum));
+    flt_le_put32(out + 16, flt_f32_bits(m->prox_mu));
+    flt_le_put32(out + 20, flt_f32_bits(m->clip));
+    flt_le_put32(out + 24, m->topk_kind == (uint8_t)FLT_TOPK_COUNT ? m->topk_count
+                                                                     : flt_f32_bits(m->topk_fraction));
+    flt_le_put32(out + 28, m->seed);
+    *out_len = FLT_MSG_TRAIN_SIZE;
+    return FLT_OK;
+}
+
+flt_status_t flt_msg_train_decode(const uint8_t *buf, size_t len, flt_msg_train_t *m)
+{
+    uint32_t topk;
+    FLT_REQUIRE(buf != NULL && m != NULL, FLT_ERR_ARG);
+    FLT_TRY(flt_fixed_len(len, FLT_MSG_TRAIN_SIZE));
+    m->round = flt_le_get32(buf);
+    m->epochs = buf[4];
+    m->topk_kind = buf[5];
+    m->batch_size = flt_le_get16(buf + 6);
+    m->learning_rate = flt_bits_f32(flt_le_get32(buf + 8));
+    m->momentum = flt_bits_f32(flt_le_get32(buf + 12));
+    m->prox_mu = flt_bits_f32(flt_le_get32(buf + 16));
+    m->clip = flt_bits_f32(flt_le_get32(buf + 20));
+    topk = flt_le_get32(buf + 24);
+    m->topk_count = m->topk_kind == (uint8_t)FLT_TOPK_COUNT ? topk : 0u;
+    m->topk_fraction = m->topk_kind == (uint8_t)FLT_TOPK_FRACTION ? flt_bits_f32(topk) : 0.0f;
+    m->seed = flt_le_get32(buf + 28);
+    return flt_train_check(m);
+}
+
+/* ---- ACK / NACK ----------------------------------------------------------------------- */
+
+static flt_status_t flt_ack_check(uint8_t type, const flt_msg_ack_t *m)
+{
+    FLT_REQUIRE(type == (uint8_t)FLT_MSG_ACK || type == (uint8_t)FLT_MSG_NACK, FLT_ERR_ARG);
+    FLT_REQUIRE(m->acked_seq >= 1u, FLT_ERR_RANGE);
+    if (type == (uint8_t)FLT_MSG_ACK) {
+        FLT_REQUIRE(m->code <= FLT_ACK_DUPLICATE, FLT_ERR_RANGE);
+    } else {
+        FLT_REQUIRE(m->code != 0u, FLT_ERR_RANGE);
+    }
+    return FLT_OK;
+}
+
+flt_status_t flt_msg_ack_encode(uint8_t type, const flt_msg_ack_t *m, uint8_t *out, size_t cap,
+                                size_t *out_len)
+{
+    FLT_REQUIRE(m != NULL && out != NULL && out_len != NULL, FLT_ERR_ARG);
+    FLT_TRY(flt_ack_check(type, m));
+    FLT_REQUIRE(cap >= FLT_MSG_ACK_SIZE, FLT_ERR_NOMEM);
+    flt_le_put32(out, m->acked_seq);
+    out[4] = m->code;
+    *out_len = FLT_MSG_ACK_SIZE;
+    return FLT_OK;
+}
+
+flt_status_t flt_msg_ack_decode(uint8_t type, const uint8_t *buf, size_t len, flt_msg_ack_t *m)
+{
+    FLT_REQUIRE(buf != NULL && m != NULL, FLT_ERR_ARG);
+    FLT_REQUIRE(type == (uint8_t)FLT_MSG_ACK || type == (uint8_t)FLT_MSG_NACK, FLT_ERR_ARG);
+    FLT_TRY(flt_fixed_len(len, FLT_MSG_ACK_SIZE));
+    m->acked_seq = flt_le_get32(buf);
+    m->code = buf[4];
+    return flt_ack_check(type, m);
+}
+
+/* ---- STATUS / LOG / ERROR ------------------------------------------------------------- */
+
+static int flt_is_text_type(uint8_t type)
+{
+    return type == (uint8_t)FLT_MSG_STATUS || type == (uint8_t)FLT_MSG_LOG ||
+           type == (uint8_t)FLT_MSG_ERROR;
+}
+
+static flt_status_t flt_text_check(const uint8_t *t, size_t n)
+{
+    size_t i;
+    FLT_REQUIRE(n <= FLT_PROTO_MAX_TEXT, FLT_ERR_OVERSIZE);
+    for (i = 0; i < n; ++i) {
+        FLT_REQUIRE((t[i] >= 0x20u && t[i] <= 0x7Eu) || t[i] == 0x09u || t[i] == 0x0Au,
+                    FLT_ERR_FORMAT);
+    }
+    return FLT_OK;
+}
+
+flt_status_t flt_msg_text_encode(uint8_t type, const flt_msg_text_t *m, uint8_t *out, size_t cap,
+                                 size_t *out_len)
+{
+    size_t head;
+    FLT_REQUIRE(m != NULL && out != NULL && out_len != NULL && flt_is_text_type(type), FLT_ERR_ARG);
+    FLT_REQUIRE(m->text != NULL || m->text_len == 0u, FLT_ERR_ARG);
+    FLT_REQUIRE(type == (uint8_t)FLT_MSG_ERROR || m->code == 0u, FLT_ERR_ARG);
+    FLT_TRY(flt_text_check((const uint8_t *)m->text, m->text_len));
+    head = type == (uint8_t)FLT_MSG_ERROR ? 2u : 0u;
+    FLT_REQUIRE(cap >= head && m->text_len <= cap - head, FLT_ERR_NOMEM);
+    if (head != 0u) {
+        flt_le_put16(out, m->code);
+    }
+    if (m->text_len != 0u) {
+        flt_bytes_copy(out + head, m->text, m->text_len);
+    }
+    *out_len = head + m->text_len;
+    return FLT_OK;
+}
+
+flt_status_t flt_msg_text_decode(uint8_t type, const uint8_t *buf, size_t len, flt_msg_text_t *m)
+{
+    size_t head;
+    FLT_REQUIRE(buf != NULL && m != NULL && flt_is_text_type(type), FLT_ERR_ARG);
+    head = type == (uint8_t)FLT_MSG_ERROR ? 2u : 0u;
+    FLT_REQUIRE(len >= head, FLT_ERR_TRUNCATED);
+    m->code = head != 0u ? flt_le_get16(buf) : 0u;
+    m->text = (const char *)(buf + head);
+    m->text_len = len - head;
+    return flt_text_check(buf + head, len - head);
+}
+
+/* ---- any ------------------------------------------------------------------------------ */
+
+flt_status_t flt_msg_check(uint8_t type, const uint8_t *buf, size_t len)
+{
+    union {
+        flt_msg_hello_t hello;
+        flt_msg_global_t global;
+        flt_msg_train_t train;
+        flt_msg_delta_t delta;
+        flt_msg_ack_t ack;
+        flt_msg_text_t text;
+    } m;
+    FLT_REQUIRE(buf != NULL || len == 0u, FLT_ERR_ARG);
+    if (buf == NULL) {
+        buf = (const uint8_t *)""; /* decoders need a pointer; len == 0 reads nothing */
+    }
+    switch (type) {
+    case FLT_MSG_HELLO:
+        return flt_msg_hello_decode(buf, len, &m.hello);
+    case FLT_MSG_GLOBAL:
+        return flt_msg_global_decode(buf, len, &m.global);
+    case FLT_MSG_TRAIN:
+        return flt_msg_train_decode(buf, len, &m.train);
+    case FLT_MSG_DELTA:
+        return flt_msg_delta_decode(buf, len, &m.delta);
+    case FLT_MSG_ACK:
+    case FLT_MSG_NACK:
+        return flt_msg_ack_decode(type, buf, len, &m.ack);
+    case FLT_MSG_STATUS:
+    case FLT_MSG_LOG:
+    case FLT_MSG_ERROR:
+        return flt_msg_text_decode(type, buf, len, &m.text);
+    default:
+        return FLT_ERR_UNSUPPORTED;
+    }
+}

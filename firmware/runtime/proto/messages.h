@@ -1,0 +1,150 @@
+/* messages.h - payload codecs of the protocol messages, version 1 (byte layout:
+ * docs/protocol_frames.md "Messages"; Python twin: fltiny/bridge/messages.py).
+ *
+ * What it does
+ *   flt_msg_<type>_encode writes the payload of one message (before chunking) and
+ *   flt_msg_<type>_decode parses and validates one. flt_msg_check(type, ...) validates any
+ *   payload (the receiver runs it on every complete message before acknowledging it).
+ *   All integers and floats are little-endian; floats are IEEE-754 binary32.
+ *
+ * Buffers
+ *   Caller-owned. Encoders write at most cap bytes and set *out_len. Decoders do not copy
+ *   variable-length parts: body / text pointers point into the decoded buffer, which must
+ *   outlive the struct. STATUS, LOG and ERROR text is not NUL-terminated (text_len bytes).
+ *
+ * Failures (never a read or write outside the given sizes; first failure wins, fields checked
+ * in wire order)
+ *   FLT_ERR_ARG          NULL pointers (decoders also: type is not the decoder's)
+ *   FLT_ERR_NOMEM        encode: cap too small
+ *   FLT_ERR_TRUNCATED    payload shorter than the fixed part (or a delta body < 16 bytes)
+ *   FLT_ERR_FORMAT       bytes after a fixed-size payload; reserved bytes nonzero; bad board
+ *                        name (empty, non-printable, data after its NUL padding); text byte
+ *                        outside 0x20..0x7E, TAB, LF; full GLOBAL with base_version != 0 or
+ *                        a body not a multiple of 4 bytes or empty; delta body without the
+ *                        "FD" magic
+ *   FLT_ERR_UNSUPPORTED  unknown GLOBAL kind or top-k kind
+ *   FLT_ERR_NONFINITE    a float field (or a full GLOBAL parameter) is inf or NaN
+ *   FLT_ERR_RANGE        field out of range (see each struct)
+ *   FLT_ERR_OVERSIZE     text longer than FLT_PROTO_MAX_TEXT
+ *   Encoders check the same rules and return the same codes, so they never emit a payload
+ *   that the decoder would reject.
+ */
+#ifndef FLT_PROTO_MESSAGES_H
+#define FLT_PROTO_MESSAGES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flt_status.h"
+#include "frame.h"
+
+#define FLT_MSG_NAME_SIZE 16u
+#define FLT_MSG_HASH_SIZE 8u
+#define FLT_PROTO_MAX_TEXT 128u
+
+#define FLT_MSG_HELLO_SIZE 44u
+#define FLT_MSG_GLOBAL_HEADER_SIZE 12u
+#define FLT_MSG_TRAIN_SIZE 32u
+#define FLT_MSG_DELTA_HEADER_SIZE 16u
+#define FLT_MSG_ACK_SIZE 5u
+#define FLT_MSG_DELTA_PAYLOAD_MIN 16u /* header size of the delta payload (docs/protocol.md) */
+
+/* capability flags of HELLO (unknown bits are allowed and ignored) */
+#define FLT_CAP_TRAIN_HEAD 0x01u    /* trains the float head on device */
+#define FLT_CAP_DELTA_BLOCK 0x02u   /* block-wise quantized deltas */
+#define FLT_CAP_GLOBAL_DELTA 0x04u  /* accepts GLOBAL as a delta from its current version */
+
+typedef struct {
+    char name[FLT_MSG_NAME_SIZE + 1u]; /* 1..16 printable ASCII, NUL-terminated */
+    uint32_t capabilities;             /* FLT_CAP_* */
+    uint32_t firmware_version;
+    uint8_t model_hash[FLT_MSG_HASH_SIZE]; /* first 8 bytes of sha256(model) */
+    uint32_t model_version;
+    uint32_t head_params; /* number of trainable head parameters */
+    uint32_t free_ram;    /* bytes */
+} flt_msg_hello_t;
+
+typedef enum { FLT_GLOBAL_FULL = 0, FLT_GLOBAL_DELTA = 1 } flt_global_kind_t;
+
+typedef struct {
+    uint32_t model_version;
+    uint32_t base_version; /* FULL: 0; DELTA: < model_version */
+    uint8_t kind;          /* flt_global_kind_t */
+    const uint8_t *body;   /* FULL: float32 LE parameters; DELTA: delta payload bytes */
+    size_t body_len;
+} flt_msg_global_t;
+
+typedef enum { FLT_TOPK_COUNT = 0, FLT_TOPK_FRACTION = 1 } flt_topk_kind_t;
+
+typedef struct {
+    uint32_t round;
+    uint8_t epochs;      /* >= 1 */
+    uint8_t topk_kind;   /* flt_topk_kind_t */
+    uint16_t batch_size; /* >= 1 */
+    float learning_rate; /* finite, > 0 */
+    float momentum;      /* finite, 0 <= m < 1 */
+    float prox_mu;       /* finite, >= 0 */
+    float clip;          /* finite, >= 0 (0: no clipping) */
+    uint32_t topk_count; /* COUNT: >= 1 */
+    float topk_fraction; /* FRACTION: finite, 0 < f <= 1 */
+    uint32_t seed;
+} flt_msg_train_t;
+
+typedef struct {
+    uint32_t round;
+    uint32_t base_version; /* model version the delta is computed against */
+    uint32_t examples;     /* >= 1 */
+    float loss;            /* finite, >= 0 */
+    const uint8_t *body;   /* delta payload bytes (docs/protocol.md) */
+    size_t body_len;
+} flt_msg_delta_t;
+
+/* ACK: code 0 accepted, 1 duplicate (already had it). NACK: code = the flt_status_t value of
+ * the rejection (nonzero). acked_seq >= 1. */
+#define FLT_ACK_ACCEPTED 0u
+#define FLT_ACK_DUPLICATE 1u
+typedef struct {
+    uint32_t acked_seq;
+    uint8_t code;
+} flt_msg_ack_t;
+
+/* STATUS and LOG: text only (code unused, 0). ERROR: code + text. */
+typedef struct {
+    uint16_t code;
+    const char *text;
+    size_t text_len; /* <= FLT_PROTO_MAX_TEXT */
+} flt_msg_text_t;
+
+FLT_NODISCARD flt_status_t flt_msg_hello_encode(const flt_msg_hello_t *m, uint8_t *out, size_t cap,
+                                                size_t *out_len);
+FLT_NODISCARD flt_status_t flt_msg_hello_decode(const uint8_t *buf, size_t len,
+                                                flt_msg_hello_t *m);
+FLT_NODISCARD flt_status_t flt_msg_global_encode(const flt_msg_global_t *m, uint8_t *out,
+                                                 size_t cap, size_t *out_len);
+FLT_NODISCARD flt_status_t flt_msg_global_decode(const uint8_t *buf, size_t len,
+                                                 flt_msg_global_t *m);
+/* i-th parameter of a FULL global (i < body_len / 4; no check). */
+float flt_msg_global_param(const flt_msg_global_t *m, size_t i);
+FLT_NODISCARD flt_status_t flt_msg_train_encode(const flt_msg_train_t *m, uint8_t *out, size_t cap,
+                                                size_t *out_len);
+FLT_NODISCARD flt_status_t flt_msg_train_decode(const uint8_t *buf, size_t len,
+                                                flt_msg_train_t *m);
+FLT_NODISCARD flt_status_t flt_msg_delta_encode(const flt_msg_delta_t *m, uint8_t *out, size_t cap,
+                                                size_t *out_len);
+FLT_NODISCARD flt_status_t flt_msg_delta_decode(const uint8_t *buf, size_t len,
+                                                flt_msg_delta_t *m);
+/* type: FLT_MSG_ACK or FLT_MSG_NACK */
+FLT_NODISCARD flt_status_t flt_msg_ack_encode(uint8_t type, const flt_msg_ack_t *m, uint8_t *out,
+                                              size_t cap, size_t *out_len);
+FLT_NODISCARD flt_status_t flt_msg_ack_decode(uint8_t type, const uint8_t *buf, size_t len,
+                                              flt_msg_ack_t *m);
+/* type: FLT_MSG_STATUS, FLT_MSG_LOG or FLT_MSG_ERROR */
+FLT_NODISCARD flt_status_t flt_msg_text_encode(uint8_t type, const flt_msg_text_t *m, uint8_t *out,
+                                               size_t cap, size_t *out_len);
+FLT_NODISCARD flt_status_t flt_msg_text_decode(uint8_t type, const uint8_t *buf, size_t len,
+                                               flt_msg_text_t *m);
+
+/* Validates a complete payload of the given type (FLT_ERR_UNSUPPORTED for an unknown type). */
+FLT_NODISCARD flt_status_t flt_msg_check(uint8_t type, const uint8_t *buf, size_t len);
+
+#endif /* FLT_PROTO_MESSAGES_H */
