@@ -1,0 +1,44 @@
+"""Aggregation strategies, one per module; ``make_strategy(name, **options)`` builds one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fltiny.errors import UsageError
+from fltiny.strategies.base import ClientUpdate, Strategy, StrategyError
+from fltiny.strategies.fedadam import FedAdam
+from fltiny.strategies.fedavg import FedAvg
+from fltiny.strategies.fedavgm import FedAvgM
+from fltiny.strategies.fedprox import FedProx
+from fltiny.strategies.krum import Krum
+from fltiny.strategies.median import Median
+from fltiny.strategies.trimmed_mean import TrimmedMean
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    "fedavg": FedAvg,
+    "fedprox": FedProx,
+    "median": Median,
+    "trimmed-mean": TrimmedMean,
+    "krum": Krum,
+    "multi-krum": Krum,
+    "fedavgm": FedAvgM,
+    "fedadam": FedAdam,
+}
+
+
+def make_strategy(name: str, **options: Any) -> Strategy:
+    try:
+        cls = STRATEGIES[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown strategy '{name}'; choose one of: {', '.join(STRATEGIES)}"
+        ) from None
+    if name == "multi-krum":
+        options.setdefault("m", 3)
+    try:
+        return cls(name=name, **options)
+    except TypeError as exc:
+        raise UsageError(f"strategy '{name}': {exc}") from None
+
+
+__all__ = ["STRATEGIES", "ClientUpdate", "Strategy", "StrategyError", "make_strategy"]
