@@ -1,0 +1,157 @@
+"""The round loop: sample devices, collect their updates through a Fleet, validate,
+aggregate, evaluate, checkpoint. Fleets are emulated boards over the bridge (``fltiny run``)
+or the firmware's C runtime in-process (``fltiny simulate``); the loop does not care which.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from fltiny.errors import FltinyError
+from fltiny.server.store import RunStore
+from fltiny.server.validate import validate_updates
+from fltiny.strategies.base import ClientUpdate, Strategy
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """What a TRAIN message tells each device (mu comes from the strategy)."""
+
+    epochs: int = 1
+    batch_size: int = 16
+    learning_rate: float = 0.05
+    momentum: float = 0.9
+    clip: float = 5.0
+    topk_fraction: float = 0.1
+    error_feedback: bool = True
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DeviceResult:
+    device_id: int
+    update: ClientUpdate | None
+    bytes_up: int = 0
+    bytes_down: int = 0
+    error: str = ""
+
+
+class Fleet(Protocol):
+    def devices(self) -> list[int]:
+        """Device ids that can take part now."""
+        ...
+
+    def run_round(self, round_: int, devices: Sequence[int], global_params: np.ndarray,
+                  version: int, train: TrainParams, mu: float,
+                  deadline_s: float) -> list[DeviceResult]:
+        """Send the global model and TRAIN to each device; return what came back in time."""
+        ...
+
+
+@dataclass(frozen=True)
+class RoundConfig:
+    rounds: int = 10
+    fraction: float = 1.0  # share of available devices asked each round
+    min_fit: int = 1  # quorum: fewer accepted updates leave the global model unchanged
+    deadline_s: float = 120.0
+    max_norm: float = float("inf")
+    anomaly_threshold: float = float("inf")
+    seed: int = 0
+    train: TrainParams = field(default_factory=TrainParams)
+
+
+@dataclass(frozen=True)
+class RoundMetrics:
+    round: int
+    version: int
+    participants: int
+    rejected: int
+    bytes_up: int
+    bytes_down: int
+    seconds: float
+    evaluation: dict[str, float]
+    note: str = ""
+
+
+class RoundError(FltinyError):
+    pass
+
+
+def sample_devices(available: Sequence[int], fraction: float, round_: int, seed: int) -> list[int]:
+    if not available:
+        return []
+    count = max(1, int(round(fraction * len(available))))
+    rng = np.random.default_rng([seed, round_])
+    return sorted(rng.choice(sorted(available), size=min(count, len(available)),
+                             replace=False).tolist())
+
+
+def run_rounds(
+    fleet: Fleet,
+    strategy: Strategy,
+    store: RunStore,
+    config: RoundConfig,
+    initial_params: np.ndarray,
+    evaluate: Callable[[np.ndarray], dict[str, float]],
+    progress: Callable[[RoundMetrics], None] = lambda _m: None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> list[RoundMetrics]:
+    """Run (or, when the store holds checkpoints, resume) the rounds up to ``config.rounds``."""
+    latest = store.latest()
+    if latest is None:
+        store.start({"rounds": asdict(config), "strategy": strategy.name})
+        latest = store.save(0, initial_params, {}, {"evaluation": evaluate(initial_params)},
+                            note="initial model")
+    else:
+        log(f"resuming after round {latest.round} (version {latest.version}, "
+            f"sha256 {latest.sha256[:12]})")
+        strategy.state = dict(latest.state)
+    params, version = latest.params, latest.version
+    metrics: list[RoundMetrics] = []
+    for rnd in range(latest.round + 1, config.rounds + 1):
+        t0 = time.perf_counter()
+        chosen = sample_devices(fleet.devices(), config.fraction, rnd, config.seed)
+        results = fleet.run_round(rnd, chosen, params, version, config.train,
+                                  strategy.proximal_mu, config.deadline_s)
+        updates = [r.update for r in results if r.update is not None]
+        accepted, verdicts = validate_updates(params, updates, config.max_norm,
+                                              config.anomaly_threshold)
+        by_device = {v.device_id: v for v in verdicts}
+        rows = []
+        for r in results:
+            v = by_device.get(r.device_id)
+            reason = r.error or (v.reason if v else "no update")
+            ok = bool(v and v.accepted and not r.error)
+            if not ok:
+                log(f"round {rnd}: device {r.device_id} rejected: {reason}")
+            elif v and v.anomaly > 3.0:
+                log(f"round {rnd}: device {r.device_id} anomaly score {v.anomaly:.1f}")
+            rows.append({
+                "device_id": r.device_id, "accepted": int(ok), "reason": reason,
+                "bytes_up": r.bytes_up, "bytes_down": r.bytes_down,
+                "num_examples": r.update.num_examples if r.update else 0,
+                "loss": r.update.loss if r.update else None,
+                "norm": v.norm if v else None, "anomaly": v.anomaly if v else None,
+            })
+        note = ""
+        if len(accepted) >= max(1, config.min_fit):
+            params = strategy.aggregate(params, accepted)
+        else:
+            note = f"quorum not met ({len(accepted)} of {config.min_fit}): model unchanged"
+            log(f"round {rnd}: {note}")
+        evaluation = evaluate(params)
+        seconds = time.perf_counter() - t0
+        m = RoundMetrics(rnd, version + 1, len(accepted), len(results) - len(accepted),
+                         sum(r.bytes_up for r in results), sum(r.bytes_down for r in results),
+                         seconds, evaluation, note)
+        store.record_updates(rnd, rows)
+        ckpt = store.save(rnd, params, strategy.state, asdict(m), note)
+        version = ckpt.version
+        metrics.append(m)
+        progress(m)
+    return metrics

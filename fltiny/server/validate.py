@@ -1,0 +1,72 @@
+"""Validation of client updates before they reach a strategy, with an anomaly score.
+
+Hard checks (a failing update is rejected with its reason): shape, finiteness, L2 norm at most
+``max_norm``. Soft check (logged, and rejected only above ``anomaly_threshold``): a robust
+z-score of the update's norm against the round's median norm,
+``|norm - median| / (1.4826 * MAD + eps)``, and its cosine similarity to the coordinate-wise
+median of the round's updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fltiny.strategies.base import ClientUpdate
+
+
+@dataclass(frozen=True)
+class Verdict:
+    device_id: int
+    accepted: bool
+    reason: str
+    norm: float
+    anomaly: float
+    cosine: float
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
+
+
+def validate_updates(
+    global_params: np.ndarray,
+    updates: Sequence[ClientUpdate],
+    max_norm: float = float("inf"),
+    anomaly_threshold: float = float("inf"),
+) -> tuple[list[ClientUpdate], list[Verdict]]:
+    """(accepted updates, one verdict per update in input order)."""
+    verdicts: list[Verdict | None] = [None] * len(updates)
+    sane: list[int] = []
+    for i, u in enumerate(updates):
+        reason = ""
+        if u.delta.shape != global_params.shape:
+            reason = f"shape {u.delta.shape} != model {global_params.shape}"
+        elif not np.all(np.isfinite(u.delta)):
+            reason = "non-finite values"
+        elif u.num_examples <= 0:
+            reason = f"example count {u.num_examples}"
+        elif float(np.linalg.norm(u.delta)) > max_norm:
+            reason = f"norm {float(np.linalg.norm(u.delta)):.4g} above bound {max_norm:.4g}"
+        if reason:
+            verdicts[i] = Verdict(u.device_id, False, reason, float("nan"), float("nan"), 0.0)
+        else:
+            sane.append(i)
+    if sane:
+        deltas = np.stack([updates[i].delta.astype(np.float64) for i in sane])
+        norms = np.linalg.norm(deltas, axis=1)
+        med = float(np.median(norms))
+        mad = float(np.median(np.abs(norms - med)))
+        center = np.median(deltas, axis=0)
+        for j, i in enumerate(sane):
+            z = abs(norms[j] - med) / (1.4826 * mad + 1e-12 + 1e-6 * med)
+            cos = _cosine(deltas[j], center)
+            ok = z <= anomaly_threshold
+            verdicts[i] = Verdict(updates[i].device_id, ok, "" if ok else f"anomaly score {z:.1f}",
+                                  float(norms[j]), float(z), cos)
+    final = [v for v in verdicts if v is not None]
+    accepted = [u for u, v in zip(updates, final, strict=True) if v.accepted]
+    return accepted, final

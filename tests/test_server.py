@@ -1,0 +1,140 @@
+"""The round loop, validation and the append-only run store, driven by an in-memory fleet
+whose devices return known deltas (the strategies are the real ones)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from fltiny.server.rounds import DeviceResult, RoundConfig, TrainParams, run_rounds
+from fltiny.server.store import RunStore, params_sha256
+from fltiny.server.validate import validate_updates
+from fltiny.strategies import ClientUpdate, make_strategy
+
+
+class PullFleet:
+    """Every device proposes a step towards a target vector; device 66 sends garbage."""
+
+    def __init__(self, target, evil=False, crash_at=None):
+        self.target = target
+        self.evil = evil
+        self.crash_at = crash_at
+        self.rounds_run = []
+
+    def devices(self):
+        return [1, 2, 3, 66] if self.evil else [1, 2, 3]
+
+    def run_round(self, round_, devices, global_params, version, train, mu, deadline_s):
+        if self.crash_at == round_:
+            raise KeyboardInterrupt("aggregator killed")
+        self.rounds_run.append(round_)
+        out = []
+        for d in devices:
+            if d == 66:
+                delta = np.full_like(global_params, 1e6)
+            else:
+                delta = 0.5 * (self.target - global_params) * (1 + 0.01 * d)
+            out.append(DeviceResult(d, ClientUpdate(d, delta.astype(np.float32), 10 * d, 0.1),
+                                    bytes_up=40, bytes_down=400))
+        return out
+
+
+def evaluate_distance(target):
+    return lambda p: {"distance": float(np.linalg.norm(p - target))}
+
+
+def test_rounds_converge_and_checkpoint(tmp_path):
+    target = np.arange(6, dtype=np.float32)
+    store = RunStore(tmp_path / "run.sqlite")
+    metrics = run_rounds(PullFleet(target), make_strategy("fedavg"), store, RoundConfig(rounds=6),
+                         np.zeros(6, np.float32), evaluate_distance(target))
+    assert [m.round for m in metrics] == list(range(1, 7))
+    dist = [m.evaluation["distance"] for m in metrics]
+    assert all(b < a for a, b in zip(dist, dist[1:], strict=False)) and dist[-1] < 0.2
+    history = store.history()
+    assert [c.round for c in history] == list(range(7))
+    assert all(c.sha256 == params_sha256(c.params) for c in history)
+    assert metrics[0].bytes_up == 120 and metrics[0].participants == 3
+
+
+def test_garbage_device_never_reaches_the_model(tmp_path):
+    target = np.ones(4, np.float32)
+    store = RunStore(tmp_path / "run.sqlite")
+    cfg = RoundConfig(rounds=3, max_norm=100.0)
+    run_rounds(PullFleet(target, evil=True), make_strategy("fedavg"), store, cfg,
+               np.zeros(4, np.float32), evaluate_distance(target))
+    rows = store.updates()
+    evil = [r for r in rows if r["device_id"] == 66]
+    assert len(evil) == 3 and not any(r["accepted"] for r in evil)
+    assert "above bound" in evil[0]["reason"]
+    assert np.abs(store.latest().params).max() < 2.0
+
+
+def test_quorum_not_met_keeps_model(tmp_path):
+    target = np.ones(3, np.float32)
+    store = RunStore(tmp_path / "run.sqlite")
+    m = run_rounds(PullFleet(target), make_strategy("fedavg"), store,
+                   RoundConfig(rounds=1, min_fit=5), np.zeros(3, np.float32),
+                   evaluate_distance(target))
+    assert "quorum not met" in m[0].note
+    np.testing.assert_array_equal(store.latest().params, np.zeros(3))
+
+
+def test_resume_after_crash_keeps_finished_checkpoints(tmp_path):
+    target = np.linspace(-1, 1, 5).astype(np.float32)
+    path = tmp_path / "run.sqlite"
+    cfg = RoundConfig(rounds=6)
+    store = RunStore(path)
+    with pytest.raises(KeyboardInterrupt):
+        run_rounds(PullFleet(target, crash_at=4), make_strategy("fedavgm"), store, cfg,
+                   np.zeros(5, np.float32), evaluate_distance(target))
+    before = [(c.version, c.sha256) for c in store.history()]
+    assert [v for v, _ in before] == [0, 1, 2, 3]
+    store.close()
+
+    store = RunStore(path)
+    fleet = PullFleet(target)
+    run_rounds(fleet, make_strategy("fedavgm"), store, cfg, np.zeros(5, np.float32),
+               evaluate_distance(target))
+    assert fleet.rounds_run == [4, 5, 6]
+    after = [(c.version, c.sha256) for c in store.history()]
+    assert after[:4] == before and len(after) == 7
+    # and the resumed run ends exactly where an uninterrupted one does (momentum restored)
+    ref = RunStore(tmp_path / "ref.sqlite")
+    run_rounds(PullFleet(target), make_strategy("fedavgm"), ref, cfg, np.zeros(5, np.float32),
+               evaluate_distance(target))
+    assert ref.latest().sha256 == store.latest().sha256
+
+
+def test_checkpoints_are_append_only_and_rollback_appends(tmp_path):
+    target = np.ones(2, np.float32)
+    store = RunStore(tmp_path / "run.sqlite")
+    run_rounds(PullFleet(target), make_strategy("fedavg"), store, RoundConfig(rounds=3),
+               np.zeros(2, np.float32), evaluate_distance(target))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.db.execute("UPDATE checkpoints SET sha256 = 'x'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.db.execute("DELETE FROM checkpoints")
+    r1 = [c for c in store.history() if c.round == 1][0]
+    rolled = store.rollback(1)
+    assert rolled.version == 4 and rolled.sha256 == r1.sha256 and "rollback" in rolled.note
+
+
+def test_validation_scores_outlier():
+    g = np.zeros(8, np.float32)
+    rng = np.random.default_rng(1)
+    ups = [ClientUpdate(i, rng.normal(0, 1, 8).astype(np.float32), 5) for i in range(6)]
+    ups.append(ClientUpdate(9, np.full(8, 40.0, np.float32), 5))
+    ups.append(ClientUpdate(10, np.zeros(3, np.float32), 5))
+    accepted, verdicts = validate_updates(g, ups, anomaly_threshold=10.0)
+    by = {v.device_id: v for v in verdicts}
+    assert not by[9].accepted and "anomaly" in by[9].reason and by[9].anomaly > 10
+    assert not by[10].accepted and "shape" in by[10].reason
+    assert len(accepted) == 6
+
+
+def test_train_params_defaults_are_sane():
+    t = TrainParams()
+    assert 0 < t.topk_fraction <= 1 and t.epochs >= 1
