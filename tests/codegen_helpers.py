@@ -160,3 +160,100 @@ def c_outputs(lib_path: Path, prefix: str, inputs: np.ndarray, out_size: int) ->
         if status != 0:
             raise RuntimeError(f"{prefix}_invoke returned status {status}")
     return out
+
+
+def build_dwnet():
+    """VALID strided conv with RELU6, depthwise (multiplier 1), VALID average pool, global
+    average pooling 2-D (MEAN over H, W), Dense with softmax."""
+    tf, keras = _keras()
+    L = keras.layers
+    m = keras.Sequential(
+        [
+            keras.Input((13, 11, 3)),
+            L.Conv2D(5, 3, strides=2, padding="valid", activation="relu6"),
+            L.DepthwiseConv2D(3, padding="valid", activation="relu"),
+            L.AveragePooling2D(2, padding="valid"),
+            L.GlobalAveragePooling2D(),
+            L.Dense(4, activation="softmax"),
+        ]
+    )
+    return _wrap(keras, m, (13, 11, 3)), (13, 11, 3)
+
+
+# ---- model surgery on converted flatbuffers (TFLite schema object API; tests only) ----------
+
+
+def _schema():
+    from tensorflow.lite.python import schema_py_generated as s
+
+    return s
+
+
+def _unpack(tfl: bytes):
+    return _schema().ModelT.InitFromPackedBuf(bytearray(tfl), 0)
+
+
+def _pack(m) -> bytes:
+    import flatbuffers
+
+    b = flatbuffers.Builder(4096)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _opcode_index(m, code: int) -> int:
+    s = _schema()
+    for k, oc in enumerate(m.operatorCodes):
+        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == code:
+            return k
+    oc = s.OperatorCodeT()
+    oc.builtinCode = code
+    oc.deprecatedBuiltinCode = min(code, 127)
+    oc.version = 1
+    m.operatorCodes.append(oc)
+    return len(m.operatorCodes) - 1
+
+
+def with_same_scale_mean(tfl: bytes) -> bytes:
+    """Give every MEAN output the quantization of its input (TFLM's plain-division path)."""
+    m = _unpack(tfl)
+    g = m.subgraphs[0]
+    mean = _opcode_index(m, 40)
+    n = 0
+    for op in g.operators:
+        if op.opcodeIndex == mean:
+            qi = g.tensors[op.inputs[0]].quantization
+            qo = g.tensors[op.outputs[0]].quantization
+            qo.scale, qo.zeroPoint = list(qi.scale), list(qi.zeroPoint)
+            n += 1
+    assert n, "no MEAN op"
+    return _pack(m)
+
+
+def with_requantize(tfl: bytes, after_op: int = 0, scale_factor: float = 1.7, zp_shift: int = 5
+                    ) -> bytes:
+    """Insert an int8 -> int8 QUANTIZE (requantization) after operator `after_op`."""
+    import copy
+
+    s = _schema()
+    m = _unpack(tfl)
+    g = m.subgraphs[0]
+    src = g.operators[after_op].outputs[0]
+    t = copy.deepcopy(g.tensors[src])
+    t.name = (t.name or b"t") + b"_requant"
+    t.quantization.scale = [float(v) * scale_factor for v in t.quantization.scale]
+    t.quantization.zeroPoint = [int(np.clip(v + zp_shift, -128, 127))
+                                for v in t.quantization.zeroPoint]
+    g.tensors.append(t)
+    new = len(g.tensors) - 1
+    for op in g.operators[after_op + 1 :]:
+        op.inputs = [new if i == src else i for i in op.inputs]
+    if src in list(g.outputs):
+        g.outputs = [new if i == src else i for i in g.outputs]
+    q = s.OperatorT()
+    q.opcodeIndex = _opcode_index(m, 114)
+    q.inputs = [src]
+    q.outputs = [new]
+    q.builtinOptionsType = 0
+    g.operators.insert(after_op + 1, q)
+    return _pack(m)

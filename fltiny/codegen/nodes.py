@@ -138,7 +138,15 @@ def _nhwc(t: Tensor, op: Operator, role: str) -> tuple[int, int, int, int]:
     return tuple(int(d) for d in t.shape)  # type: ignore[return-value]
 
 
-def _check_bias(bias: Tensor | None, terms: int, op: Operator) -> None:
+def _check_left_shift(worst: int, shifts: list[int], op: Operator) -> None:
+    """MBQM multiplies the accumulator by 2^shift in int32 when shift > 0 (as TFLM does)."""
+    s = max(shifts)
+    if s > 0 and worst * (1 << s) > INT32_MAX:
+        raise CodegenError(f"operator {op.index} ({op.op}): requantization multiplier > 1 "
+                           f"(shift {s}) could overflow the int32 accumulator")
+
+
+def _check_bias(bias: Tensor | None, terms: int, op: Operator) -> int:
     """The accumulator range argument of the kernels: terms * 128 * 255 + |bias| < 2^31."""
     if terms > MAX_ACC_TERMS:
         raise CodegenError(f"operator {op.index} ({op.op}): {terms} products per output exceed "
@@ -149,6 +157,7 @@ def _check_bias(bias: Tensor | None, terms: int, op: Operator) -> None:
     if worst > INT32_MAX:
         raise CodegenError(f"operator {op.index} ({op.op}): the int32 accumulator could "
                            f"overflow (worst case {worst})")
+    return worst
 
 
 class Lowering:
@@ -210,9 +219,10 @@ class Lowering:
                                f"{x.shape} * {w.shape} -> {y.shape}")
         pad_h = _padding(o["padding"], o["stride_h"], o["dilation_h"], ih, kh, oh, op)
         pad_w = _padding(o["padding"], o["stride_w"], o["dilation_w"], iw, kw, ow, op)
-        _check_bias(b, kh * kw * fic, op)
+        worst = _check_bias(b, kh * kw * fic, op)
         mults, shifts = quant.conv_multipliers(x.scale(), w.quant.scale, y.scale(), oc,
                                                f"operator {op.index} (CONV_2D)")
+        _check_left_shift(worst, shifts, op)
         lo, hi = self._act(op, y)
         consts = self._weights(op, w, b, oc)
         name = f"{self.prefix}_op{op.index}"
@@ -244,9 +254,10 @@ class Lowering:
             dm = oc // ic  # TFLM derives the multiplier from the shapes
         pad_h = _padding(o["padding"], o["stride_h"], o["dilation_h"], ih, kh, oh, op)
         pad_w = _padding(o["padding"], o["stride_w"], o["dilation_w"], iw, kw, ow, op)
-        _check_bias(b, kh * kw, op)
+        worst = _check_bias(b, kh * kw, op)
         mults, shifts = quant.conv_multipliers(x.scale(), w.quant.scale, y.scale(), oc,
                                                f"operator {op.index} (DEPTHWISE_CONV_2D)")
+        _check_left_shift(worst, shifts, op)
         lo, hi = self._act(op, y)
         consts = self._weights(op, w, b, oc)
         name = f"{self.prefix}_op{op.index}"
@@ -277,7 +288,7 @@ class Lowering:
         if x.size % depth or y.size != (x.size // depth) * units:
             raise CodegenError(f"operator {op.index} (FULLY_CONNECTED): inconsistent shapes "
                                f"{x.shape} * {w.shape} -> {y.shape}")
-        _check_bias(b, depth, op)
+        worst = _check_bias(b, depth, op)
         per_channel = w.quant.scale.size > 1
         if per_channel and w.quant.scale.size != units:
             raise CodegenError(f"operator {op.index} (FULLY_CONNECTED): {w.quant.scale.size} "
@@ -285,6 +296,7 @@ class Lowering:
         mults, shifts = quant.conv_multipliers(
             x.scale(), w.quant.scale, y.scale(), units if per_channel else 1,
             f"operator {op.index} (FULLY_CONNECTED)")
+        _check_left_shift(worst, shifts, op)
         lo, hi = self._act(op, y)
         consts = self._weights(op, w, b, units)
         name = f"{self.prefix}_op{op.index}"
@@ -344,10 +356,13 @@ class Lowering:
         kept = int(np.prod([d for d, r in zip(dims, reduce, strict=True) if not r]))
         if y.size != kept:
             raise CodegenError(f"operator {op.index} (MEAN): output {y.shape} does not match")
-        same = x.zero_point() == y.zero_point() and x.scale() == y.scale()
-        m, s = (0, 0) if same else quant.mean_multiplier(x.scale(), y.scale(), count,
-                                                          f"operator {op.index} (MEAN)")
-        params = dict(dims=c_array(dims), reduce=c_array(reduce), same_scale=int(same),
+        # TFLM evaluates every int8 MEAN with the requantizing QuantizedMeanOrSum, also when
+        # input and output share scale and zero point (tests: *_same_mean variants).
+        m, s = quant.mean_multiplier(x.scale(), y.scale(), count, f"operator {op.index} (MEAN)")
+        if s > 0 and 256 * count * (1 << s) > INT32_MAX:
+            raise CodegenError(f"operator {op.index} (MEAN): the requantization left shift {s} "
+                               "could overflow int32 (output scale far below the input scale)")
+        params = dict(dims=c_array(dims), reduce=c_array(reduce),
                       input_zp=x.zero_point(), output_zp=y.zero_point(), multiplier=m, shift=s)
         return Node("mean", op.index, op.op, "flt_mean_params_t", "flt_mean_prepare", params,
                     "kernels/mean.h", [x], [y])

@@ -19,9 +19,7 @@ flt_status_t flt_mean_prepare(const flt_mean_params_t *p)
     FLT_REQUIRE(count < ((int64_t)1 << 23), FLT_ERR_RANGE);
     FLT_REQUIRE(flt_in_range(p->input_zp, -128, 127) && flt_in_range(p->output_zp, -128, 127),
                 FLT_ERR_RANGE);
-    if (!p->same_scale) {
-        FLT_REQUIRE(p->multiplier >= 0 && flt_in_range(p->shift, -31, 30), FLT_ERR_RANGE);
-    }
+    FLT_REQUIRE(p->multiplier >= 0 && flt_in_range(p->shift, -31, 30), FLT_ERR_RANGE);
     return FLT_OK;
 }
 
@@ -56,15 +54,12 @@ void flt_mean_s8(const flt_mean_params_t *p, const int8_t *input, int8_t *output
                             }
                         }
                     }
-                    int32_t v;
-                    if (p->same_scale) {
-                        v = sum / count; /* |v| <= 128: the mean of int8 values */
-                    } else {
-                        /* |sum - zp * count| <= 256 * count < 2^31 (prepare). */
-                        v = flt_multiply_by_quantized_multiplier(sum - p->input_zp * count,
-                                                                 p->multiplier, (int)p->shift) +
-                            p->output_zp;
-                    }
+                    /* |sum - zp * count| <= 256 * count < 2^31 (prepare); when shift > 0 the
+                     * generator checks 256 * count * 2^shift < 2^31 for MBQM's left shift. */
+                    const int32_t v =
+                        flt_multiply_by_quantized_multiplier(sum - p->input_zp * count,
+                                                             p->multiplier, (int)p->shift) +
+                        p->output_zp;
                     output[o++] = flt_clamp_s8(v, -128, 127);
                 }
             }

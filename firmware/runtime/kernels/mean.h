@@ -5,12 +5,11 @@
  *   with leading 1s); reduce[k] != 0 marks axis k as reduced. The output holds the kept axes
  *   in order (keep_dims only changes the shape, not the data), count = product of the reduced
  *   dims.
- * - Two arithmetics, chosen by the generator exactly as TFLM chooses them:
- *   * same_scale != 0 (input and output share scale and zero point):
- *     out = (sum of raw int8 values) / count, C division (truncates toward zero);
- *   * otherwise: out = clamp(MBQM(sum - input_zp * count, multiplier, shift) + output_zp),
- *     with (multiplier, shift) = TFLM's input_scale / output_scale multiplier already folded
- *     with 1/count at generation time.
+ * - Arithmetic (TFLM reference QuantizedMeanOrSum, used by TFLM for every int8 MEAN, also when
+ *   input and output share their quantization - checked against TFLM):
+ *   out = clamp(MBQM(sum - input_zp * count, multiplier, shift) + output_zp, -128, 127), with
+ *   (multiplier, shift) = the input_scale / output_scale multiplier folded with 1/count at
+ *   generation time (fltiny.codegen.quant.mean_multiplier).
  * - flt_mean_prepare() validates (FLT_ERR_ARG / _SHAPE / _RANGE, writes nothing);
  *   flt_mean_s8() never fails or allocates and writes only `output` (not overlapping input).
  */
@@ -24,7 +23,6 @@
 typedef struct {
     int32_t dims[4];
     int32_t reduce[4];
-    int32_t same_scale;
     int32_t input_zp;
     int32_t output_zp;
     int32_t multiplier;
