@@ -1,0 +1,183 @@
+"""Named invalid-frame fixtures swept through the C receiver (flt_proto_rx_feed) and the Python
+receiver (fltiny.bridge.session.Receiver): both must reject each with the same status and the
+same answer (NACK / duplicate ACK / nothing), and accept the next valid frame afterwards."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from test_proto_native import CRx
+
+from fltiny.bridge import cobs
+from fltiny.bridge import messages as m
+from fltiny.bridge import protocol as p
+from fltiny.bridge.session import Receiver
+
+KEY = hashlib.sha256(b"fault key").digest()
+OTHER_KEY = hashlib.sha256(b"another device").digest()
+DEV = 0x42
+HOST = p.FLAG_FROM_HOST
+TRAIN = m.Train(round=1, epochs=1, batch_size=8, learning_rate=0.1, topk_count=5).encode()
+MSG_CAP = 600  # both receivers' reassembly buffers (a 1012-byte GLOBAL does not fit)
+
+
+def raw_frame(*, version=1, type=m.MsgType.TRAIN, flags=HOST, reserved=0, device_id=DEV, seq=5,
+              index=0, count=1, payload=TRAIN, payload_len=None, key=KEY) -> bytes:
+    """A decoded frame with any header fields (valid tag and CRC unless told otherwise)."""
+    plen = len(payload) if payload_len is None else payload_len
+    head = struct.pack("<BBBBIIHHH", version, type, flags, reserved, device_id, seq, index,
+                       count, plen)
+    body = head + payload
+    body += hmac.new(key, body, hashlib.sha256).digest()[:16]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def wire(raw: bytes) -> bytes:
+    return cobs.encode(raw) + b"\x00"
+
+
+def flip(raw: bytes, bit: int) -> bytes:
+    b = bytearray(raw)
+    b[bit // 8] ^= 1 << (bit % 8)
+    return bytes(b)
+
+
+def chunks(msg: m.Message, first_seq: int) -> list[bytes]:
+    payload = msg.encode()
+    n = p.chunk_count(len(payload))
+    return [wire(raw_frame(type=msg.TYPE, seq=first_seq + i, index=i, count=n,
+                           payload=payload[i * 256 : (i + 1) * 256])) for i in range(n)]
+
+
+BIG = m.Global.full(1, np.linspace(-1, 1, 250, dtype=np.float32))  # 1012 bytes, 4 chunks
+GOOD = wire(raw_frame(seq=5))
+ACK, NACK = int(m.MsgType.ACK), int(m.MsgType.NACK)
+
+
+@dataclass(frozen=True)
+class Fault:
+    before: tuple[bytes, ...]  # accepted frames sent first
+    bad: bytes
+    status: str
+    reply: tuple[int, int, int] | None  # (type, code, seq)
+
+
+def _truncated_cobs() -> bytes:
+    enc = cobs.encode(raw_frame(seq=5))
+    code = enc[0]  # cut inside the first block
+    assert code > 3
+    return enc[: code - 1] + b"\x00"
+
+
+FAULTS = {
+    "bit_flip_header": Fault((), wire(flip(raw_frame(), 8 * 9 + 3)), "FLT_ERR_CHECKSUM", None),
+    "bit_flip_payload": Fault((), wire(flip(raw_frame(), 8 * 20)), "FLT_ERR_CHECKSUM", None),
+    "bit_flip_tag": Fault((), wire(flip(raw_frame(), 8 * 55 + 7)), "FLT_ERR_CHECKSUM", None),
+    "bit_flip_crc": Fault((), wire(flip(raw_frame(), 8 * 68 + 1)), "FLT_ERR_CHECKSUM", None),
+    "truncated_frame": Fault((), wire(raw_frame()[:-3]), "FLT_ERR_CHECKSUM", None),
+    "truncated_below_minimum": Fault((), wire(raw_frame()[:30]), "FLT_ERR_TRUNCATED", None),
+    "truncated_cobs_block": Fault((), _truncated_cobs(), "FLT_ERR_FORMAT", None),
+    "wrong_key": Fault((), wire(raw_frame(key=OTHER_KEY)), "FLT_ERR_AUTH", None),
+    "other_device": Fault((), wire(raw_frame(device_id=DEV + 1)), "FLT_ERR_AUTH", None),
+    "reflected_direction": Fault((), wire(raw_frame(flags=0)), "FLT_ERR_AUTH", None),
+    "bad_version": Fault((), wire(raw_frame(version=2)), "FLT_ERR_UNSUPPORTED", None),
+    "unknown_type": Fault((), wire(raw_frame(type=10)), "FLT_ERR_UNSUPPORTED", None),
+    "reserved_flag": Fault((), wire(raw_frame(flags=HOST | 4)), "FLT_ERR_FORMAT", None),
+    "reserved_byte": Fault((), wire(raw_frame(reserved=1)), "FLT_ERR_FORMAT", None),
+    "chunk_index_past_count": Fault((), wire(raw_frame(index=1, count=1)), "FLT_ERR_FORMAT",
+                                    None),
+    "chunk_count_zero": Fault((), wire(raw_frame(count=0)), "FLT_ERR_FORMAT", None),
+    "oversize_length_field": Fault((), wire(raw_frame(payload_len=300)), "FLT_ERR_OVERSIZE",
+                                   None),
+    "length_field_too_long": Fault((), wire(raw_frame(payload_len=40)), "FLT_ERR_TRUNCATED",
+                                   None),
+    "length_field_too_short": Fault((), wire(raw_frame(payload_len=20)), "FLT_ERR_FORMAT", None),
+    "oversize_frame": Fault((), wire(raw_frame(payload=bytes(range(1, 250)) * 2)),
+                            "FLT_ERR_OVERSIZE", None),
+    "replayed_frame": Fault((GOOD,), wire(raw_frame(seq=4)), "FLT_ERR_REPLAY", (NACK, 13, 4)),
+    "duplicated_frame": Fault((GOOD,), GOOD, "FLT_ERR_DUPLICATE", (ACK, 1, 5)),
+    "seq_zero": Fault((), wire(raw_frame(seq=0)), "FLT_ERR_REPLAY", (NACK, 13, 0)),
+    "invalid_message": Fault((), wire(raw_frame(payload=b"\x01\x00\x00\x00\x00" + TRAIN[5:])),
+                             "FLT_ERR_RANGE", (NACK, 3, 5)),
+    "wrong_message_size": Fault((), wire(raw_frame(payload=TRAIN[:-1])), "FLT_ERR_TRUNCATED",
+                                (NACK, 4, 5)),
+    "chunk_missing_first": Fault((), chunks(BIG, 10)[1], "FLT_ERR_ORDER", (NACK, 15, 11)),
+    "chunk_skipped": Fault((chunks(BIG, 10)[0],), wire(raw_frame(
+        type=BIG.TYPE, seq=12, index=2, count=4, payload=BIG.encode()[512:768])),
+        "FLT_ERR_ORDER", (NACK, 15, 12)),
+    "chunk_type_changed": Fault((chunks(BIG, 10)[0],), wire(raw_frame(
+        type=m.MsgType.STATUS, seq=11, index=1, count=4, payload=b"x")), "FLT_ERR_ORDER",
+        (NACK, 15, 11)),
+    "message_too_large": Fault(tuple(chunks(BIG, 10)[:2]), chunks(BIG, 10)[2], "FLT_ERR_NOMEM",
+                               (NACK, 8, 12)),
+    "control_with_seq": Fault((), wire(raw_frame(type=ACK, seq=3, payload=b"\x05\0\0\0\0")),
+                              "FLT_ERR_FORMAT", None),
+    "control_bad_code": Fault((), wire(raw_frame(type=ACK, seq=0, payload=b"\x05\0\0\0\x07")),
+                              "FLT_ERR_RANGE", None),
+}
+
+
+def py_outcome(rx: Receiver, data: bytes) -> list[tuple[str, tuple | None]]:
+    out = []
+    for ev in rx.feed(data):
+        r = ev.reply
+        out.append((ev.error.status if ev.error else "FLT_OK",
+                    (int(r.TYPE), r.code, r.acked_seq) if r else None))
+    return out
+
+
+def c_outcome(rx: CRx, data: bytes) -> list[tuple[str, tuple | None]]:
+    return [(e.status, e.reply if e.reply[0] else None) for e in rx.feed(data)]
+
+
+@pytest.fixture(params=list(FAULTS), ids=list(FAULTS))
+def fault(request) -> Fault:
+    return FAULTS[request.param]
+
+
+@pytest.mark.parametrize("side", ["c", "python"])
+def test_fault_rejected_with_reason(fault, side):
+    if side == "c":
+        rx = CRx(KEY, DEV, on_host=False, msg_cap=MSG_CAP)
+        outcome = lambda d: c_outcome(rx, d)  # noqa: E731
+    else:
+        rx = Receiver(KEY, DEV, on_host=False, max_message=MSG_CAP)
+        outcome = lambda d: py_outcome(rx, d)  # noqa: E731
+    for frame in fault.before:
+        assert [s for s, _ in outcome(frame)] == ["FLT_OK"]
+    assert outcome(fault.bad) == [(fault.status, fault.reply)]
+    # the receiver is not stuck: a fresh valid frame with a newer seq is accepted
+    assert outcome(wire(raw_frame(seq=100))) == [("FLT_OK", (ACK, 0, 100))]
+
+
+def test_noise_and_idle_delimiters_are_harmless():
+    rx_c = CRx(KEY, DEV, on_host=False)
+    rx_p = Receiver(KEY, DEV, on_host=False)
+    data = b"\x00\x00" + bytes(range(1, 200)) + b"\x00\x00\x00" + GOOD
+    c, py = c_outcome(rx_c, data), py_outcome(rx_p, data)
+    assert c == py
+    assert c[-1] == ("FLT_OK", (ACK, 0, 5))
+
+
+def test_twenty_kilobyte_global_through_small_chunks():
+    """A 20 kB GLOBAL reassembles exactly in the C receiver, one ACK per 256-byte chunk."""
+    params = np.random.default_rng(5).standard_normal(5000).astype(np.float32)
+    msg = m.Global.full(3, params)
+    frames = chunks(msg, 1000)
+    assert len(frames) == 79
+    rx = CRx(KEY, DEV, on_host=False, msg_cap=20012)
+    evs = rx.feed(b"".join(frames))
+    assert [e.status for e in evs] == ["FLT_OK"] * 79
+    assert [e.reply for e in evs] == [(ACK, 0, 1000 + i) for i in range(79)]
+    assert evs[-1].kind == 2 and evs[-1].payload == msg.encode()
+    assert np.array_equal(m.Global.decode(evs[-1].payload).params, params)
+    # one byte less of buffer: the last chunk is refused, nothing delivered
+    rx = CRx(KEY, DEV, on_host=False, msg_cap=20011)
+    evs = rx.feed(b"".join(frames))
+    assert evs[-1].status == "FLT_ERR_NOMEM" and not any(e.kind == 2 for e in evs)
