@@ -65,6 +65,19 @@ def _f32(value: float, field: str) -> float:
         raise NonFiniteError(f"{field} = {value} overflows float32") from None
 
 
+def _round_f32_fields(obj: object, fields: tuple[str, ...]) -> None:
+    """Stores float fields as their float32 value (what goes on the wire), so a message equals
+    its decoded copy. Values outside float32 stay as given; encode() rejects them."""
+    for f in fields:
+        v = getattr(obj, f)
+        if v is None:
+            continue
+        try:
+            object.__setattr__(obj, f, struct.unpack("<f", struct.pack("<f", v))[0])
+        except (OverflowError, struct.error):
+            pass
+
+
 def _check_f32(value: float, ok: bool, field: str) -> None:
     if not math.isfinite(value):
         raise NonFiniteError(f"{field} is not finite ({value})")
@@ -214,6 +227,9 @@ class Delta:
     loss: float
     body: bytes
 
+    def __post_init__(self) -> None:
+        _round_f32_fields(self, ("loss",))
+
     def _check(self, loss: float) -> None:
         if self.examples < 1:
             raise OutOfRangeError("DELTA with no examples")
@@ -254,6 +270,9 @@ class Train:
     topk_count: int | None = None
     topk_fraction: float | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        _round_f32_fields(self, ("learning_rate", "momentum", "prox_mu", "clip", "topk_fraction"))
 
     @property
     def topk_kind(self) -> int:

@@ -1,0 +1,192 @@
+"""The reliability layer: fltiny.bridge.session.Session over a simulated lossy link (seeded
+byte corruption and drops, fake clock), against a Python peer and against the C receiver.
+Every message must arrive exactly once, in order, and no corrupted payload may be accepted."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from test_proto_native import CRx, CTx
+
+from fltiny.bridge import messages as m
+from fltiny.bridge.protocol import DeliveryError, NackError
+from fltiny.bridge.session import Session
+
+KEY = hashlib.sha256(b"session key").digest()
+DEV = 0x5EED
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class LossyLine:
+    """One direction of a serial line: each byte is dropped with p_drop, else has one random
+    bit flipped with p_corrupt (a flip may create or destroy a 0x00 delimiter)."""
+
+    def __init__(self, rng: np.random.Generator, p_corrupt: float, p_drop: float) -> None:
+        self.rng = rng
+        self.p_corrupt = p_corrupt
+        self.p_drop = p_drop
+        self.pending = bytearray()
+        self.corrupted = 0
+
+    def send(self, data: bytes) -> None:
+        a = np.frombuffer(data, np.uint8).copy()
+        u = self.rng.random(a.size)
+        flip = u < self.p_corrupt
+        a[flip] ^= (1 << self.rng.integers(0, 8, int(flip.sum()))).astype(np.uint8)
+        self.corrupted += int(flip.sum())
+        keep = self.rng.random(a.size) >= self.p_drop
+        self.pending += a[keep].tobytes()
+
+    def receive(self) -> bytes:
+        n = int(self.rng.integers(0, 200))  # arbitrary read sizes, frames split anywhere
+        out = bytes(self.pending[:n])
+        del self.pending[:n]
+        return out
+
+
+def _messages(rng: np.random.Generator, from_host: bool, count: int) -> list[m.Message]:
+    out: list[m.Message] = []
+    for i in range(count):
+        kind = i % 4
+        if from_host and kind == 0:
+            out.append(m.Global.full(i + 1, rng.standard_normal(40).astype(np.float32)))
+        elif from_host and kind == 1:
+            out.append(m.Train(round=i, epochs=1 + i % 3, batch_size=16, learning_rate=0.01,
+                               topk_fraction=0.05, seed=i))
+        elif kind == 0:
+            out.append(m.Hello(f"dev-{i}", 1, 2, bytes(8), i, 100, 2048))
+        elif kind == 1:
+            out.append(m.Log(f"log {i} " + "x" * int(rng.integers(0, 40))))
+        else:
+            out.append(m.Status(f"{'host' if from_host else 'dev'} status {i}"))
+    return out
+
+
+def _pump(sessions, clock, steps, dt=0.01):
+    for _ in range(steps):
+        for s in sessions:
+            s.poll()
+        clock.t += dt
+        if all(s.idle for s in sessions) and not any(
+                s._line_in.pending for s in sessions):
+            return
+    raise AssertionError("simulation did not finish")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_lossy_link_exactly_once(seed):
+    rng = np.random.default_rng(seed)
+    clock = Clock()
+    to_dev = LossyLine(np.random.default_rng(seed + 100), p_corrupt=0.01, p_drop=0.002)
+    to_host = LossyLine(np.random.default_rng(seed + 200), p_corrupt=0.01, p_drop=0.002)
+    common = dict(key=KEY, device_id=DEV, clock=clock, timeout=0.1, retries=60, max_chunk=64)
+    host = Session(send=to_dev.send, receive=to_host.receive, on_host=True, **common)
+    dev = Session(send=to_host.send, receive=to_dev.receive, on_host=False, **common)
+    host._line_in, dev._line_in = to_host, to_dev
+    down = _messages(rng, True, 40)
+    up = _messages(rng, False, 40)
+    for msg in down:
+        host.submit(msg)
+    for msg in up:
+        dev.submit(msg)
+    _pump([host, dev], clock, 200_000)
+    assert list(dev.inbox) == down  # exactly once, in order, uncorrupted
+    assert list(host.inbox) == up
+    # the faults really happened and were caught by the right layer
+    assert to_dev.corrupted > 50 and to_host.corrupted > 50
+    rejected = set(host.stats.rejected) | set(dev.stats.rejected)
+    assert "FLT_ERR_CHECKSUM" in rejected and "FLT_ERR_DUPLICATE" in rejected
+    assert host.stats.retransmissions > 0 and dev.stats.retransmissions > 0
+
+
+def test_lossy_link_to_the_c_receiver():
+    """Host session -> lossy line -> C receiver on the 'device', whose ACK/NACKs (built by
+    flt_proto_tx_reply) come back over a lossy line."""
+    clock = Clock()
+    to_dev = LossyLine(np.random.default_rng(7), p_corrupt=0.005, p_drop=0.001)
+    to_host = LossyLine(np.random.default_rng(8), p_corrupt=0.005, p_drop=0.001)
+    host = Session(key=KEY, device_id=DEV, send=to_dev.send, receive=to_host.receive,
+                   on_host=True, clock=clock, timeout=0.1, retries=60)
+    rx = CRx(KEY, DEV, on_host=False, msg_cap=21000)
+    tx = CTx(KEY, DEV, on_host=False)
+    params = np.random.default_rng(9).standard_normal(5000).astype(np.float32)
+    sent = [m.Global.full(2, params),
+            m.Train(round=1, epochs=1, batch_size=8, learning_rate=0.1, topk_count=50)]
+    for msg in sent:
+        host.submit(msg)
+    got = []
+    for _ in range(100_000):
+        host.poll()
+        for ev in rx.feed(to_dev.receive()):
+            if ev.reply[0]:
+                to_host.send(tx.reply(ev))
+            if ev.kind == 2:
+                got.append(m.decode_message(ev.header.type, ev.payload))
+        clock.t += 0.01
+        if host.idle and not to_dev.pending:
+            break
+    assert got == sent
+    assert np.array_equal(got[0].params, params)
+
+
+def test_gives_up_after_retries_with_clear_error():
+    clock = Clock()
+    sent = []
+    s = Session(key=KEY, device_id=DEV, send=sent.append, receive=lambda: b"", clock=clock,
+                timeout=0.5, retries=3)
+    s.submit(m.Status("hello?"))
+    with pytest.raises(DeliveryError, match=r"not acknowledged after 4 tries"):
+        for _ in range(1000):
+            s.poll()
+            clock.t += 0.1
+    assert len(sent) == 4 and len(set(sent)) == 1  # retransmissions are byte-identical
+    assert s.idle
+
+
+def test_nack_raises_with_the_peer_reason():
+    clock = Clock()
+    a_to_b, b_to_a = bytearray(), bytearray()
+
+    def take(buf):
+        def f():
+            out = bytes(buf)
+            buf.clear()
+            return out
+        return f
+
+    host = Session(key=KEY, device_id=DEV, send=a_to_b.extend, receive=take(b_to_a),
+                   clock=clock)
+    dev = Session(key=KEY, device_id=DEV, send=b_to_a.extend, receive=take(a_to_b),
+                  on_host=False, clock=clock, max_message=300)
+    host.submit(m.Global.full(1, np.zeros(100, np.float32)))  # 412 bytes > 300
+    with pytest.raises(NackError) as info:
+        for _ in range(20):
+            host.poll()
+            dev.poll()
+    assert info.value.status == "FLT_ERR_NOMEM"
+    assert not dev.inbox
+
+
+def test_replayed_ack_does_not_complete_a_newer_frame():
+    clock = Clock()
+    wire = []
+    s = Session(key=KEY, device_id=DEV, send=wire.append, receive=lambda: b"", clock=clock)
+    s.submit(m.Status("one"))
+    s.poll()
+    old_ack_from = CTx(KEY, DEV, on_host=False).reply((m.MsgType.ACK, 0, 1))
+    s._receive = lambda: old_ack_from
+    s.poll()
+    assert s.idle
+    s.submit(m.Status("two"))
+    s.poll()  # sends seq 2; the replayed ACK of seq 1 must not complete it
+    s.poll()
+    assert not s.idle and s.outbox[0].seq == 2
