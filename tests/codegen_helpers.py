@@ -257,3 +257,18 @@ def with_requantize(tfl: bytes, after_op: int = 0, scale_factor: float = 1.7, zp
     q.builtinOptionsType = 0
     g.operators.insert(after_op + 1, q)
     return _pack(m)
+
+
+_CACHE: dict[str, bytes] = {}
+
+
+def tflite_for(name: str) -> bytes:
+    """The converted full-int8 model `build_<name>`, converted once per test session."""
+    if name not in _CACHE:
+        import warnings
+
+        model, shape = globals()[f"build_{name}"]()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            _CACHE[name] = convert_int8(model, shape)
+    return _CACHE[name]

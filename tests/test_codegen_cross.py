@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import subprocess
 
+import codegen_helpers as h
 import pytest
 
-import codegen_helpers as h
 from fltiny.codegen import generate
 from fltiny.native.build import RUNTIME_DIR, STRICT_FLAGS, have_compiler
 
@@ -24,9 +24,8 @@ TARGETS = {
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    model, shape = h.build_image()
     out = tmp_path_factory.mktemp("cross_gen")
-    res = generate(h.convert_int8(model, shape), out, prefix="backbone")
+    res = generate(h.tflite_for("image"), out, prefix="backbone")
     return out, res
 
 

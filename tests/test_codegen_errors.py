@@ -3,24 +3,22 @@ tensors, corrupt or truncated flatbuffers -> fltiny.errors.CodegenError (never a
 
 from __future__ import annotations
 
+import codegen_helpers as h
 import numpy as np
 import pytest
 
-import codegen_helpers as h
 from fltiny.codegen import SUPPORTED_OPS, generate, read_tflite
 from fltiny.errors import CodegenError
 
 
 @pytest.fixture(scope="module")
 def mlp_tflite() -> bytes:
-    model, shape = h.build_mlp()
-    return h.convert_int8(model, shape)
+    return h.tflite_for("mlp")
 
 
 @pytest.mark.slow
 def test_unsupported_op_is_named(tmp_path):
-    model, shape = h.build_tanh()
-    tfl = h.convert_int8(model, shape)
+    tfl = h.tflite_for("tanh")
     with pytest.raises(CodegenError) as e:
         generate(tfl, tmp_path, prefix="tanh")
     msg = str(e.value)

@@ -7,10 +7,10 @@ library and compared with tflite_micro's interpreter (the reference).
 
 from __future__ import annotations
 
+import codegen_helpers as h
 import numpy as np
 import pytest
 
-import codegen_helpers as h
 from fltiny.codegen import generate
 from fltiny.native.build import build_shared_library
 
@@ -32,8 +32,7 @@ ARCHS = BASE + list(VARIANTS)
 def converted() -> dict[str, bytes]:
     out = {}
     for name in BASE:
-        model, shape = getattr(h, f"build_{name}")()
-        out[name] = h.convert_int8(model, shape)
+        out[name] = h.tflite_for(name)
     for name, (base, edit) in VARIANTS.items():
         out[name] = edit(out[base])
     return out

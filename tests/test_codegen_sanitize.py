@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import subprocess
 
+import codegen_helpers as h
 import numpy as np
 import pytest
 
-import codegen_helpers as h
 from fltiny.codegen import generate
 from fltiny.native.build import build_executable
 
@@ -42,8 +42,7 @@ int main(void)
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_generated_model_under_sanitizers(name, tmp_path):
-    model, shape = getattr(h, f"build_{name}")()
-    tfl = h.convert_int8(model, shape)
+    tfl = h.tflite_for(name)
     res = generate(tfl, tmp_path, prefix=name)
     driver = tmp_path / "driver.c"
     driver.write_text(DRIVER.format(prefix=name, PREFIX=name.upper()))
