@@ -272,3 +272,11 @@ def tflite_for(name: str) -> bytes:
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
             _CACHE[name] = convert_int8(model, shape)
     return _CACHE[name]
+
+
+def build_reshape_only():
+    """Only a reshape: generated code is a copy from input to output."""
+    tf, keras = _keras()
+    L = keras.layers
+    m = keras.Sequential([keras.Input((12,)), L.Reshape((3, 4))])
+    return _wrap(keras, m, (12,)), (12,)

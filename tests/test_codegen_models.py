@@ -15,7 +15,7 @@ from fltiny.codegen import generate
 from fltiny.native.build import build_shared_library
 
 N_INPUTS = 1000
-BASE = ["har", "image", "mlp", "residual", "dwnet"]
+BASE = ["har", "image", "mlp", "residual", "dwnet", "reshape_only"]
 # Variants made by editing the converted flatbuffer: MEAN with equal input/output
 # quantization (TFLM's plain-division path) and an inserted int8 -> int8 QUANTIZE.
 VARIANTS = {
@@ -64,9 +64,27 @@ def test_generated_c_matches_tflm(name, converted, compiled):
     got = h.c_outputs(lib, name, x, res.output_size)
     # The comparison means something only if the outputs vary with the input.
     assert len(np.unique(want)) >= 4, f"{name}: degenerate reference outputs"
+    assert res.arena_bytes == 0 or res.arena_bytes >= 16
     mismatches = int(np.count_nonzero(want != got))
     print(f"{name}: arena {res.arena_bytes} B, const {res.const_bytes} B, "
           f"{N_INPUTS} inputs, mismatching bytes {mismatches}; ops {res.ops}")
     assert mismatches == 0, (
         f"{name}: {mismatches} bytes differ from TFLM; first rows C={got[:2]} TFLM={want[:2]}"
     )
+
+
+@pytest.mark.slow
+def test_generation_is_deterministic(tmp_path):
+    tfl = h.tflite_for("residual")
+    a = generate(tfl, tmp_path / "a", prefix="m")
+    b = generate(tfl, tmp_path / "b", prefix="m")
+    assert a.source.read_bytes() == b.source.read_bytes()
+    assert a.header.read_bytes() == b.header.read_bytes()
+    header = a.header.read_text()
+    for macro in ("M_ARENA_BYTES", "M_INPUT_SIZE 192", "M_OUTPUT_SIZE 8", "M_INPUT_SCALE",
+                  "M_INPUT_ZERO_POINT", "M_OUTPUT_SCALE", "M_OUTPUT_ZERO_POINT",
+                  "flt_status_t m_invoke(const int8_t *input, int8_t *output)"):
+        assert macro in header
+    assert a.arena_bytes > 0 and a.const_bytes > 0
+    assert [op.split()[0] for op in a.ops] == ["CONV_2D", "CONV_2D", "CONV_2D", "ADD", "MEAN",
+                                              "FULLY_CONNECTED"]

@@ -155,6 +155,9 @@ def build(model: TfliteModel, prefix: str) -> dict:
         return f"&{prefix}_arena[{offsets[g]}]"
 
     for node in nodes:
+        if isinstance(node, CopyNode):
+            node.args.update({"in": ["input"], "out": ["output"]})
+            continue
         node.args["in"] = [ptr(t, node) for t in node.inputs]
         node.args["out"] = [ptr(t, node) for t in node.outputs]
     consts: list[ConstArray] = [c for node in nodes for c in node.consts]

@@ -40,7 +40,8 @@ void flt_conv_s8(const flt_conv_params_t *p, const int8_t *input, const int8_t *
                     const int8_t *f_oc = filter + (int64_t)oc * p->k_h * p->k_w * p->filter_in_c;
                     /* Range: at most k_h*k_w*filter_in_c <= FLT_MAX_ACC_TERMS products with
                      * |filter| <= 128 and |input + input_offset| <= 255, so |acc| <=
-                     * 65536 * 32640 < 2^31 - 2^23; the generator keeps |bias| < 2^23. */
+                     * 65536 * 32640 < 2^31 - 2^23; the generator checks that this bound plus
+                     * max|bias| stays <= 2^31 - 1. */
                     int32_t acc = 0;
                     for (int32_t ky = 0; ky < p->k_h; ++ky) {
                         const int32_t iy = iy0 + ky * p->dil_h;

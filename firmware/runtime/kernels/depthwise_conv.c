@@ -34,8 +34,8 @@ void flt_depthwise_conv_s8(const flt_depthwise_conv_params_t *p, const int8_t *i
                     for (int32_t m = 0; m < p->depth_multiplier; ++m) {
                         const int32_t oc = ic * p->depth_multiplier + m;
                         /* Range: at most k_h*k_w <= FLT_MAX_ACC_TERMS products of magnitude
-                         * <= 128 * 255 = 32640, so |acc| < 2^31 - 2^23 before the bias,
-                         * which the generator keeps below 2^23. */
+                         * <= 128 * 255 = 32640, so |acc| < 2^31 - 2^23 before the bias;
+                         * the generator checks bound + max|bias| <= 2^31 - 1. */
                         int32_t acc = 0;
                         for (int32_t ky = 0; ky < p->k_h; ++ky) {
                             const int32_t iy = iy0 + ky * p->dil_h;

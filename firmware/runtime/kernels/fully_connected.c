@@ -25,7 +25,8 @@ void flt_fully_connected_s8(const flt_fully_connected_params_t *p, const int8_t 
         for (int32_t u = 0; u < p->units; ++u) {
             const int8_t *w_u = weights + (int64_t)u * p->depth;
             /* Range: depth <= FLT_MAX_ACC_TERMS products of magnitude <= 128 * 255 = 32640,
-             * so |acc| < 2^31 - 2^23 before the bias, which the generator keeps below 2^23. */
+             * so |acc| < 2^31 - 2^23 before the bias; the generator checks that bound plus
+             * max|bias| stays <= 2^31 - 1. */
             int32_t acc = 0;
             for (int32_t d = 0; d < p->depth; ++d) {
                 acc += (int32_t)w_u[d] * ((int32_t)in_b[d] + p->input_offset);

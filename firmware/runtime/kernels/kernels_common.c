@@ -66,21 +66,21 @@ flt_status_t flt_quantize_multiplier(double real_multiplier, int32_t *multiplier
         *shift = 0;
         return FLT_OK;
     }
-    int exp = 0;
-    const double q = frexp(real_multiplier, &exp); /* q in [0.5, 1) */
+    int e = 0;
+    const double q = frexp(real_multiplier, &e); /* q in [0.5, 1) */
     /* round half away from zero, as std::round; q * 2^31 is exact. */
     int64_t q_fixed = (int64_t)floor(q * 2147483648.0 + 0.5);
     if (q_fixed == ((int64_t)1 << 31)) {
         q_fixed /= 2;
-        exp += 1;
+        e += 1;
     }
-    if (exp < -31) {
-        exp = 0;
+    if (e < -31) {
+        e = 0;
         q_fixed = 0;
     }
-    FLT_REQUIRE(exp <= 30, FLT_ERR_RANGE);
+    FLT_REQUIRE(e <= 30, FLT_ERR_RANGE);
     *multiplier = (int32_t)q_fixed;
-    *shift = exp;
+    *shift = e;
     return FLT_OK;
 }
 

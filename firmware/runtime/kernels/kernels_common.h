@@ -21,10 +21,10 @@
 
 /* Largest number of products one int8 accumulator may sum. Each product is
  * (int8 weight) * (int8 input + offset), |w| <= 128 and |x + offset| <= 255, so
- * |product| <= 32640 and 65536 products stay below 2^31 - 2^23: an int32 accumulator cannot
- * overflow as long as |bias| < 2^23 (the generator checks the bias of every op). */
+ * |product| <= 32640 and 65536 products stay below 2^31 - 2^23. The generator checks the
+ * exact bound of every op, terms * 32640 + max|bias| <= 2^31 - 1 (and the same times 2^shift
+ * when a requantization multiplier exceeds 1), so no int32 accumulator can overflow. */
 #define FLT_MAX_ACC_TERMS 65536
-#define FLT_MAX_ABS_BIAS 8388607
 
 /* (a * b * 2) / 2^32 rounded to nearest (ties away from zero), saturating the single
  * overflow case a == b == INT32_MIN to INT32_MAX. */
