@@ -1,0 +1,56 @@
+/* flt_data.h - the local data blob of a device (format: docs/boards.md "Data blob").
+ *
+ * Layout, version 1, little-endian, 48-byte header:
+ *   0  "FLTD"           4  u16 version = 1     6  u16 header_size = 48
+ *   8  u32 device_id    12 u32 count (windows)
+ *   16 u16 window_len   18 u16 channels
+ *   20 u8 target_kind (0: int32 labels, 1: float32 targets)   21 u8 n_targets   22 u16 0
+ *   24 f32 input_scale  28 i32 input_zero_point
+ *   32 u8[8] model_hash (first 8 bytes of sha256(backbone.tflite))
+ *   40 u32 body_crc32 (IEEE CRC-32 of every byte after the header)   44 u32 0
+ *   48 int8 windows[count][window_len][channels], zero-padded to a multiple of 4 bytes,
+ *      then int32 labels[count] (kind 0) or float32 targets[count][n_targets] (kind 1).
+ *
+ * Contract
+ * - flt_data_parse(buf, cap, out) checks the header against cap, the CRC of the body and the
+ *   4-byte alignment of the label/target section (the blob must start 4-byte aligned), then
+ *   fills *out with pointers into buf (no copy; buf must outlive out).
+ * - Failures: NULL -> FLT_ERR_ARG; cap < 48 -> FLT_ERR_TRUNCATED; bad magic or header_size,
+ *   reserved bytes set, n_targets 0 -> FLT_ERR_FORMAT; version != 1 or unknown target kind ->
+ *   FLT_ERR_UNSUPPORTED; count 0 or body larger than cap -> FLT_ERR_TRUNCATED;
+ *   CRC mismatch -> FLT_ERR_CHECKSUM; misaligned buffer -> FLT_ERR_ARG.
+ */
+#ifndef FLT_DATA_H
+#define FLT_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flt_status.h"
+
+#define FLT_DATA_MAGIC "FLTD"
+#define FLT_DATA_VERSION 1u
+#define FLT_DATA_HEADER_SIZE 48u
+#define FLT_DATA_LABELS 0u
+#define FLT_DATA_TARGETS 1u
+
+typedef struct {
+    uint32_t device_id;
+    uint32_t count;
+    uint32_t window_len;
+    uint32_t channels;
+    uint32_t window_bytes; /* window_len * channels */
+    uint32_t target_kind;
+    uint32_t n_targets;
+    float input_scale;
+    int32_t input_zero_point;
+    uint8_t model_hash[8];
+    const int8_t *windows;
+    const int32_t *labels; /* kind 0 */
+    const float *targets;  /* kind 1 */
+    size_t total_bytes;
+} flt_data_t;
+
+FLT_NODISCARD flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out);
+
+#endif /* FLT_DATA_H */

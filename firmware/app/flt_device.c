@@ -1,0 +1,476 @@
+/* flt_device.c - see flt_device.h. */
+#include "flt_device.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "delta/payload.h"
+#include "flt_data.h"
+#include "flt_round.h"
+#include "fltiny_config.h"
+#include "fltiny_model.h"
+#include "head_init.h"
+#include "port.h"
+#include "proto/bytes.h"
+#include "proto/crc32.h"
+#include "proto/link.h"
+#include "proto/messages.h"
+
+#ifdef FLT_APP_SELFTEST
+#include "flt_selftest.h"
+#endif
+
+#define P FLT_HEAD_PARAMS
+#define NF FLT_HEAD_INPUTS
+#define MAXW FLT_APP_MAX_WINDOWS
+
+/* largest messages: a FULL GLOBAL of P floats in, a DELTA with a worst-case payload out */
+#define GLOBAL_MAX (FLT_MSG_GLOBAL_HEADER_SIZE + 4u * P)
+#define RX_MSG_CAP (GLOBAL_MAX > FLT_MSG_TRAIN_SIZE ? GLOBAL_MAX : FLT_MSG_TRAIN_SIZE)
+#define PAYLOAD_CAP (FLT_PAYLOAD_HEADER_SIZE + 4u * P + (P + 7u) / 8u + P)
+#define DELTA_MSG_CAP (FLT_MSG_DELTA_HEADER_SIZE + PAYLOAD_CAP)
+#define TEXT_MSG_CAP (4u + FLT_PROTO_MAX_TEXT)
+
+#define CKPT_MAGIC 0x43544C46u /* "FLTC" */
+#define CKPT_HEADER 20u
+#define CKPT_SIZE (CKPT_HEADER + 8u * P)
+#if CKPT_SIZE > FLT_PORT_CKPT_MAX
+#error "checkpoint larger than FLT_PORT_CKPT_MAX: raise it in the port or use a smaller head"
+#endif
+
+#define RETX_MS 400u
+#define HELLO_RETRIES 0xFFFFFFFFu
+#define MSG_RETRIES 12u
+
+/* ---- state ------------------------------------------------------------------------------ */
+
+static const uint8_t device_key[FLT_PROTO_KEY_SIZE] = FLT_DEVICE_KEY;
+
+static float global_params[P];
+static float residual[P];
+static float residual_next[P];
+static uint32_t model_version;
+static uint32_t committed_round;
+static int have_round;
+
+static flt_data_t data;
+static int data_ok;
+static uint32_t device_id;
+
+static float ws_features[MAXW * NF];
+static int8_t ws_feat_q[NF];
+static float ws_params[P];
+static float ws_velocity[P];
+static float ws_work[FLT_TRAIN_WORK_FLOATS(P, FLT_APP_HEAD_ACTS, FLT_APP_HEAD_MAXW)];
+static uint32_t ws_order[MAXW];
+static uint32_t ws_indices[P];
+static int8_t ws_values[P];
+static float ws_scales[P];
+
+static uint8_t rx_frame[FLT_PROTO_MAX_FRAME];
+static uint8_t rx_msg[RX_MSG_CAP];
+static uint8_t wire[FLT_PROTO_MAX_WIRE];
+static flt_proto_rx_t rx;
+static flt_proto_tx_t tx;
+
+/* ---- outbox: at most one message of each kind, sent in FIFO order ---------------------- */
+
+enum { OUT_HELLO = 0, OUT_DELTA = 1, OUT_TEXT = 2, OUT_KINDS = 3 };
+
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+    int queued;
+    uint32_t order;
+    flt_proto_outgoing_t o;
+    uint16_t index;  /* next chunk to send */
+    uint32_t tries;  /* transmissions of the current chunk */
+    uint32_t sent_at;
+    uint32_t retries;
+} outbox_t;
+
+static uint8_t hello_buf[FLT_MSG_HELLO_SIZE];
+static uint8_t delta_buf[DELTA_MSG_CAP];
+static uint8_t text_buf[TEXT_MSG_CAP];
+static outbox_t outbox[OUT_KINDS] = {
+    {hello_buf, 0, 0, 0, {0, 0, 0, 0}, 0, 0, 0, HELLO_RETRIES},
+    {delta_buf, 0, 0, 0, {0, 0, 0, 0}, 0, 0, 0, MSG_RETRIES},
+    {text_buf, 0, 0, 0, {0, 0, 0, 0}, 0, 0, 0, MSG_RETRIES},
+};
+static uint32_t out_counter;
+static uint8_t out_type[OUT_KINDS] = {FLT_MSG_HELLO, FLT_MSG_DELTA, FLT_MSG_ERROR};
+
+static outbox_t *out_head(void) {
+    outbox_t *best = NULL;
+    for (unsigned i = 0; i < OUT_KINDS; ++i) {
+        if (outbox[i].queued && (best == NULL || outbox[i].order < best->order)) {
+            best = &outbox[i];
+        }
+    }
+    return best;
+}
+
+static void out_queue(unsigned kind, uint8_t type, size_t len) {
+    outbox_t *q = &outbox[kind];
+    out_type[kind] = type;
+    q->len = len;
+    q->queued = 1;
+    q->order = ++out_counter;
+    q->index = 0;
+    q->tries = 0;
+    q->o.chunk_count = 0; /* sequence numbers are taken when it reaches the head */
+}
+
+static void on_delta_acked(void);
+
+static void out_service(void) {
+    outbox_t *q = out_head();
+    if (q == NULL) {
+        return;
+    }
+    unsigned kind = (unsigned)(q - outbox);
+    if (q->o.chunk_count == 0u) {
+        if (flt_proto_tx_begin(&tx, out_type[kind], q->len, &q->o) != FLT_OK) {
+            q->queued = 0;
+            return;
+        }
+    }
+    uint32_t now = flt_port_millis();
+    if (q->tries > 0u && (uint32_t)(now - q->sent_at) < RETX_MS) {
+        return;
+    }
+    if (q->tries > q->retries) {
+        q->queued = 0; /* given up: the host will ask again (TRAIN) or we re-HELLO */
+        return;
+    }
+    size_t n = 0;
+    if (flt_proto_tx_chunk(&tx, &q->o, q->buf, q->index, wire, sizeof wire, &n) == FLT_OK) {
+        if (flt_port_write(wire, n) != FLT_OK) {
+            /* link down: the retransmission timer resends */
+        }
+    }
+    q->tries++;
+    q->sent_at = now;
+}
+
+static void out_on_control(const flt_proto_rx_event_t *ev) {
+    outbox_t *q = out_head();
+    if (q == NULL || q->tries == 0u || q->o.chunk_count == 0u) {
+        return;
+    }
+    if (ev->ack.acked_seq != q->o.first_seq + q->index) {
+        return; /* stale */
+    }
+    unsigned kind = (unsigned)(q - outbox);
+    if (ev->header.type == FLT_MSG_NACK) {
+        q->queued = 0;
+        return;
+    }
+    q->index++;
+    q->tries = 0;
+    if (q->index == q->o.chunk_count) {
+        q->queued = 0;
+        if (kind == OUT_DELTA) {
+            on_delta_acked();
+        }
+    }
+}
+
+static void send_error(flt_status_t code, const char *text) {
+    flt_msg_text_t t;
+    size_t n = 0;
+    while (text[n] != '\0' && n < FLT_PROTO_MAX_TEXT) {
+        n++;
+    }
+    t.code = (uint16_t)code;
+    t.text = text;
+    t.text_len = n;
+    size_t len = 0;
+    if (flt_msg_text_encode(FLT_MSG_ERROR, &t, text_buf, sizeof text_buf, &len) == FLT_OK) {
+        out_queue(OUT_TEXT, FLT_MSG_ERROR, len);
+    }
+}
+
+/* ---- checkpoint ------------------------------------------------------------------------- */
+
+static uint8_t ckpt_buf[CKPT_SIZE];
+
+static void put_floats(uint8_t *p, const float *v, uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        const uint8_t *src = (const uint8_t *)&v[i];
+        uint8_t *dst = (uint8_t *)&bits;
+        for (unsigned b = 0; b < 4u; ++b) {
+            dst[b] = src[b];
+        }
+        flt_le_put32(p + 4u * i, bits);
+    }
+}
+
+static void get_floats(const uint8_t *p, float *v, uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) {
+        uint32_t bits = flt_le_get32(p + 4u * i);
+        const uint8_t *src = (const uint8_t *)&bits;
+        uint8_t *dst = (uint8_t *)&v[i];
+        for (unsigned b = 0; b < 4u; ++b) {
+            dst[b] = src[b];
+        }
+    }
+}
+
+static void ckpt_save(void) {
+    flt_le_put32(ckpt_buf, CKPT_MAGIC);
+    flt_le_put32(ckpt_buf + 4, model_version);
+    flt_le_put32(ckpt_buf + 8, have_round ? committed_round : 0xFFFFFFFFu);
+    flt_le_put32(ckpt_buf + 12, P);
+    put_floats(ckpt_buf + CKPT_HEADER, global_params, P);
+    put_floats(ckpt_buf + CKPT_HEADER + 4u * P, residual, P);
+    flt_le_put32(ckpt_buf + 16, flt_crc32_update(0u, ckpt_buf + CKPT_HEADER, 8u * P));
+    if (flt_port_ckpt_write(ckpt_buf, CKPT_SIZE) != FLT_OK) {
+        /* UNSUPPORTED on boards without storage: a reset restarts from the factory head */
+    }
+}
+
+static void ckpt_load(void) {
+    size_t len = 0;
+    for (uint32_t i = 0; i < P; ++i) {
+        global_params[i] = flt_head_init[i];
+        residual[i] = 0.0f;
+    }
+    model_version = 0;
+    have_round = 0;
+    if (flt_port_ckpt_read(ckpt_buf, sizeof ckpt_buf, &len) != FLT_OK || len != CKPT_SIZE) {
+        return;
+    }
+    if (flt_le_get32(ckpt_buf) != CKPT_MAGIC || flt_le_get32(ckpt_buf + 12) != P ||
+        flt_le_get32(ckpt_buf + 16) != flt_crc32_update(0u, ckpt_buf + CKPT_HEADER, 8u * P)) {
+        return; /* corrupt or from another model: start clean */
+    }
+    model_version = flt_le_get32(ckpt_buf + 4);
+    uint32_t r = flt_le_get32(ckpt_buf + 8);
+    have_round = r != 0xFFFFFFFFu;
+    committed_round = have_round ? r : 0u;
+    get_floats(ckpt_buf + CKPT_HEADER, global_params, P);
+    get_floats(ckpt_buf + CKPT_HEADER + 4u * P, residual, P);
+}
+
+/* ---- messages --------------------------------------------------------------------------- */
+
+static flt_head_t head_desc(void) {
+    flt_head_t h;
+    h.n_layers = FLT_HEAD_LAYERS;
+    h.loss = FLT_APP_LOSS;
+    for (uint32_t l = 0; l < FLT_HEAD_MAX_LAYERS; ++l) {
+        h.layers[l].in_size = l < FLT_HEAD_LAYERS ? flt_head_layer_in[l] : 0u;
+        h.layers[l].out_size = l < FLT_HEAD_LAYERS ? flt_head_layer_out[l] : 0u;
+        h.layers[l].act = l < FLT_HEAD_LAYERS ? flt_head_layer_act[l] : 0u;
+    }
+    return h;
+}
+
+static void queue_hello(void) {
+    static const uint8_t hash[FLT_MSG_HASH_SIZE] = FLT_MODEL_HASH;
+    flt_msg_hello_t h;
+    const char *name = FLT_BOARD_NAME;
+    flt_bytes_zero(&h, sizeof h);
+    for (unsigned i = 0; i < FLT_MSG_NAME_SIZE && name[i] != '\0'; ++i) {
+        h.name[i] = name[i];
+    }
+    h.capabilities = FLT_CAP_TRAIN_HEAD | FLT_CAP_DELTA_BLOCK | FLT_CAP_GLOBAL_DELTA;
+    h.firmware_version = FLT_FIRMWARE_VERSION;
+    flt_bytes_copy(h.model_hash, hash, FLT_MSG_HASH_SIZE);
+    h.model_version = model_version;
+    h.head_params = P;
+    h.free_ram = flt_port_free_ram();
+    size_t len = 0;
+    if (flt_msg_hello_encode(&h, hello_buf, sizeof hello_buf, &len) == FLT_OK) {
+        out_queue(OUT_HELLO, FLT_MSG_HELLO, len);
+    }
+}
+
+static void on_global(const uint8_t *buf, size_t len) {
+    flt_msg_global_t g;
+    if (flt_msg_global_decode(buf, len, &g) != FLT_OK) {
+        return; /* the link layer validated it already */
+    }
+    if (g.kind == FLT_GLOBAL_FULL) {
+        if (g.body_len != 4u * P) {
+            send_error(FLT_ERR_SHAPE, "GLOBAL has the wrong number of head parameters");
+            return;
+        }
+        for (uint32_t i = 0; i < P; ++i) {
+            global_params[i] = flt_msg_global_param(&g, i);
+        }
+    } else {
+        if (g.base_version != model_version) {
+            send_error(FLT_ERR_STATE, "GLOBAL delta from another version: send FULL");
+            return;
+        }
+        flt_sparse_delta_t d;
+        flt_payload_limits_t lim = {P, P, P};
+        d.indices = ws_indices;
+        d.values = ws_values;
+        d.scales = ws_scales;
+        flt_status_t s = flt_payload_decode(g.body, g.body_len, &lim, &d);
+        if (s == FLT_OK) {
+            s = flt_delta_apply(&d, global_params, P);
+        }
+        if (s != FLT_OK) {
+            send_error(s, "GLOBAL delta rejected");
+            return;
+        }
+    }
+    model_version = g.model_version;
+    ckpt_save();
+}
+
+static uint32_t delta_round;
+
+static void on_train(const uint8_t *buf, size_t len) {
+    flt_msg_train_t t;
+    if (flt_msg_train_decode(buf, len, &t) != FLT_OK) {
+        return;
+    }
+    if (!data_ok) {
+        send_error(FLT_ERR_STATE, "no valid local data blob");
+        return;
+    }
+    if (have_round && t.round == committed_round) {
+        send_error(FLT_ERR_DUPLICATE, "round already delivered");
+        return;
+    }
+    flt_head_t head = head_desc();
+    flt_round_model_t model;
+    model.head = &head;
+    model.backbone = FLT_BACKBONE_INVOKE;
+    model.window_bytes = FLT_BACKBONE_INPUT_SIZE;
+    model.n_features = NF;
+    model.feature_scale = FLT_FEATURE_SCALE;
+    model.feature_zero_point = FLT_FEATURE_ZERO_POINT;
+    flt_round_data_t rd;
+    rd.windows = data.windows;
+    rd.n = data.count < MAXW ? data.count : MAXW;
+    rd.labels = data.labels;
+    rd.targets = data.targets;
+    flt_round_cfg_t cfg;
+    cfg.train.epochs = t.epochs;
+    cfg.train.batch_size = t.batch_size;
+    cfg.train.seed = t.seed;
+    cfg.train.sgd.lr = t.learning_rate;
+    cfg.train.sgd.momentum = t.momentum;
+    cfg.train.sgd.mu = t.prox_mu;
+    cfg.train.sgd.clip = t.clip;
+    cfg.train.sgd.weight_decay = 0.0f;
+    cfg.delta.k = flt_round_k(P, t.topk_kind, t.topk_count, t.topk_fraction);
+    cfg.delta.mode = FLT_QUANT_TENSOR;
+    cfg.delta.block_size = 0;
+    cfg.delta.error_feedback = 1;
+    flt_round_ws_t ws;
+    ws.features = ws_features;
+    ws.feat_q = ws_feat_q;
+    ws.params = ws_params;
+    ws.velocity = ws_velocity;
+    ws.work = ws_work;
+    ws.work_len = (uint32_t)(sizeof ws_work / sizeof ws_work[0]);
+    ws.order = ws_order;
+    ws.indices = ws_indices;
+    ws.values = ws_values;
+    ws.scales = ws_scales;
+    ws.k_cap = P;
+    for (uint32_t i = 0; i < P; ++i) {
+        residual_next[i] = residual[i];
+    }
+    flt_round_result_t res;
+    uint8_t *payload = delta_buf + FLT_MSG_DELTA_HEADER_SIZE;
+    flt_status_t s = flt_round_run(&model, &rd, global_params, &cfg, residual_next, &ws, payload,
+                                   PAYLOAD_CAP, &res);
+    if (s != FLT_OK) {
+        send_error(s, "local round failed");
+        return;
+    }
+    flt_msg_delta_t d;
+    d.round = t.round;
+    d.base_version = model_version;
+    d.examples = res.examples;
+    d.loss = res.mean_loss;
+    d.body = payload;
+    d.body_len = res.payload_len;
+    /* header in front of the payload already in place: encode into a scratch copy */
+    static uint8_t scratch[DELTA_MSG_CAP];
+    size_t n = 0;
+    s = flt_msg_delta_encode(&d, scratch, sizeof scratch, &n);
+    if (s != FLT_OK) {
+        send_error(s, "DELTA encoding failed");
+        return;
+    }
+    flt_bytes_copy(delta_buf, scratch, n);
+    delta_round = t.round;
+    out_queue(OUT_DELTA, FLT_MSG_DELTA, n);
+}
+
+static void on_delta_acked(void) {
+    for (uint32_t i = 0; i < P; ++i) {
+        residual[i] = residual_next[i];
+    }
+    committed_round = delta_round;
+    have_round = 1;
+    ckpt_save();
+}
+
+/* ---- main loop -------------------------------------------------------------------------- */
+
+static int device_loop(void) {
+    size_t cap = 0;
+    const uint8_t *blob = flt_port_data(&cap);
+    data_ok = blob != NULL && flt_data_parse(blob, cap, &data) == FLT_OK &&
+              data.window_bytes == FLT_BACKBONE_INPUT_SIZE;
+    device_id = data_ok ? data.device_id : FLT_DEVICE_ID_DEFAULT;
+    ckpt_load();
+    if (flt_proto_rx_init(&rx, device_key, device_id, 0, rx_frame, sizeof rx_frame, rx_msg,
+                          sizeof rx_msg) != FLT_OK ||
+        flt_proto_tx_init(&tx, device_key, device_id, 0, 1u) != FLT_OK) {
+        return 2;
+    }
+    queue_hello();
+    if (!data_ok) {
+        send_error(FLT_ERR_STATE, "no valid local data blob (see docs/boards.md)");
+    }
+    for (;;) {
+        uint8_t b;
+        while (flt_port_read_byte(&b)) {
+            flt_proto_rx_event_t ev;
+            flt_status_t s = flt_proto_rx_feed(&rx, b, &ev);
+            (void)s; /* every outcome is in ev */
+            if (ev.reply != 0u) {
+                size_t n = 0;
+                if (flt_proto_tx_reply(&tx, &ev, wire, sizeof wire, &n) == FLT_OK) {
+                    if (flt_port_write(wire, n) != FLT_OK) {
+            /* link down: the retransmission timer resends */
+        }
+                }
+            }
+            if (ev.event == FLT_PROTO_EV_CONTROL) {
+                out_on_control(&ev);
+            } else if (ev.event == FLT_PROTO_EV_MESSAGE) {
+                if (ev.header.type == FLT_MSG_GLOBAL) {
+                    on_global(rx_msg, ev.msg_len);
+                } else if (ev.header.type == FLT_MSG_TRAIN) {
+                    on_train(rx_msg, ev.msg_len);
+                }
+            }
+        }
+        out_service();
+        flt_port_wait_event(out_head() != NULL ? RETX_MS / 4u : 1000u);
+    }
+}
+
+int flt_app_main(int argc, char **argv) {
+    if (flt_port_init(argc, argv) != FLT_OK) {
+        return 1;
+    }
+#ifdef FLT_APP_SELFTEST
+    return flt_selftest_run();
+#else
+    return device_loop();
+#endif
+}

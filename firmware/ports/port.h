@@ -1,0 +1,71 @@
+/* port.h - the per-target layer the portable device loop (firmware/app) runs on.
+ *
+ * Contract
+ * - One port per target family (firmware/ports/<name>/): qemu-mps2, qemu-rv32, native,
+ *   arduino (real Cortex-M boards), esp-idf (ESP32 family). The app calls only these
+ *   functions; everything target-specific (startup, UART/TCP, timers, storage) stays behind.
+ * - Link bytes: flt_port_write sends len bytes to the host and returns when they are handed to
+ *   the transport (blocking; FLT_ERR_STATE when the link is down). Received bytes arrive in a
+ *   ring buffer filled by the RX interrupt (or a socket reader); flt_port_read_byte pops one
+ *   (returns 1) or reports that none is waiting (returns 0). Bytes beyond the ring's capacity
+ *   are dropped and counted (the protocol's CRC/sequence checks and the host's retransmission
+ *   recover from a drop).
+ * - flt_port_wait_event(timeout_ms) sleeps (wfi / poll) until a byte arrives or timeout_ms
+ *   passes, whichever is first; it may return early (spurious wakeups are allowed).
+ * - flt_port_millis: monotonic milliseconds since boot (wraps after 49 days; compare with
+ *   unsigned subtraction).
+ * - Checkpoint storage: one blob of at most FLT_PORT_CKPT_MAX bytes. flt_port_ckpt_read copies
+ *   the stored blob into buf[0..cap-1] and sets *len; FLT_ERR_STATE when nothing is stored or
+ *   the board has no persistent storage (the QEMU boards: a reset restarts from the factory
+ *   model and the host resyncs it); FLT_ERR_NOMEM when cap is too small. flt_port_ckpt_write
+ *   replaces it atomically where the medium allows; FLT_ERR_UNSUPPORTED without storage.
+ *   The app adds its own magic and CRC: the port stores opaque bytes.
+ * - flt_port_data: the device's local data blob (docs/boards.md "Data blob"), read-only,
+ *   owned by the port (flash, a QEMU loader region or a file mapped by the native port);
+ *   NULL with *len = 0 when the board has none.
+ * - flt_port_exit(code): ends the program where that makes sense (semihosting or the virt test
+ *   finisher under QEMU, exit() natively); on real boards it resets. Never returns.
+ * - flt_port_free_ram: bytes of RAM not used by static data and the stack reserve (reported in
+ *   HELLO); 0 when unknown.
+ */
+#ifndef FLT_PORT_H
+#define FLT_PORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flt_status.h"
+
+#ifndef FLT_PORT_CKPT_MAX
+#define FLT_PORT_CKPT_MAX 4096u
+#endif
+
+#if defined(__GNUC__)
+#define FLT_NORETURN __attribute__((noreturn))
+#else
+#define FLT_NORETURN
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* argc/argv are the process arguments on the native port and ignored elsewhere (0, NULL). */
+FLT_NODISCARD flt_status_t flt_port_init(int argc, char **argv);
+FLT_NODISCARD flt_status_t flt_port_write(const uint8_t *buf, size_t len);
+int flt_port_read_byte(uint8_t *byte);
+void flt_port_wait_event(uint32_t timeout_ms);
+uint32_t flt_port_millis(void);
+FLT_NODISCARD flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *len);
+FLT_NODISCARD flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len);
+const uint8_t *flt_port_data(size_t *len);
+FLT_NORETURN void flt_port_exit(int code);
+uint32_t flt_port_free_ram(void);
+/* Bytes dropped because the RX ring was full (diagnostics). */
+uint32_t flt_port_rx_dropped(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLT_PORT_H */

@@ -1,0 +1,111 @@
+"""Board descriptions: one TOML file per board in boards/ (docs/boards.md).
+
+Each file names the MCU, clock, RAM and flash budgets, the PlatformIO platform/board/framework,
+the firmware port, the transports and, for emulated boards, the emulator and where the data blob
+goes. `load_boards()` reads and validates all of them; `get_board(name)` one of them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fltiny.errors import UsageError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BOARDS_DIR = REPO_ROOT / "boards"
+PLATFORMS_DIR = REPO_ROOT / "platforms"
+
+PORTS = ("esp-idf", "arduino", "qemu-mps2", "qemu-rv32", "native")
+LOCAL_PLATFORMS = ("fltiny-qemu-arm", "fltiny-qemu-riscv", "fltiny-native")
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    mcu: str
+    arch: str
+    clock_hz: int
+    ram_bytes: int
+    flash_bytes: int
+    port: str
+    transports: tuple[str, ...]
+    storage: str  # "nvs", "file", "none"
+    max_windows: int
+    pio_platform: str
+    pio_board: str
+    pio_framework: str
+    memory: dict[str, int] = field(default_factory=dict)
+    emulator: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def emulated(self) -> bool:
+        """QEMU boards and the native process: run here, built through local platforms."""
+        return self.pio_platform in LOCAL_PLATFORMS
+
+    @property
+    def local_platform_dir(self) -> Path | None:
+        return PLATFORMS_DIR / self.pio_platform if self.emulated else None
+
+    @property
+    def qemu(self) -> bool:
+        return self.port in ("qemu-mps2", "qemu-rv32")
+
+    @property
+    def esp(self) -> bool:
+        return self.port == "esp-idf"
+
+
+_REQUIRED = ("name", "description", "mcu", "arch", "clock_hz", "ram_bytes", "flash_bytes", "port",
+             "transports", "storage", "max_windows")
+
+
+def _parse(path: Path) -> Board:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"board file {path}: {exc}") from exc
+    missing = [k for k in _REQUIRED if k not in data]
+    pio = data.get("platformio", {})
+    missing += [f"platformio.{k}" for k in ("platform", "board", "framework") if k not in pio]
+    if missing:
+        raise UsageError(f"board file {path} lacks {', '.join(missing)}")
+    if data["port"] not in PORTS:
+        raise UsageError(f"board file {path}: unknown port '{data['port']}' (ports: {', '.join(PORTS)})")
+    if path.stem != data["name"]:
+        raise UsageError(f"board file {path}: name '{data['name']}' differs from the file name")
+    for k in ("ram_bytes", "flash_bytes", "max_windows"):
+        if not isinstance(data[k], int) or data[k] <= 0:
+            raise UsageError(f"board file {path}: {k} must be a positive integer")
+    return Board(
+        name=data["name"], description=data["description"], mcu=data["mcu"], arch=data["arch"],
+        clock_hz=int(data["clock_hz"]), ram_bytes=data["ram_bytes"], flash_bytes=data["flash_bytes"],
+        port=data["port"], transports=tuple(data["transports"]), storage=data["storage"],
+        max_windows=data["max_windows"], pio_platform=pio["platform"], pio_board=pio["board"],
+        pio_framework=pio["framework"], memory=dict(data.get("memory", {})),
+        emulator=dict(data.get("emulator", {})), path=path,
+    )
+
+
+def load_boards(directory: Path = BOARDS_DIR) -> dict[str, Board]:
+    """All boards, by name, in file-name order."""
+    return {b.name: b for b in (_parse(p) for p in sorted(directory.glob("*.toml")))}
+
+
+def get_board(name: str) -> Board:
+    boards = load_boards()
+    if name not in boards:
+        raise UsageError(f"unknown board '{name}'; boards: {', '.join(boards)} (see 'fltiny boards')")
+    return boards[name]
+
+
+def human_bytes(n: int) -> str:
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{n >> 20} MB"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n >> 10} kB"
+    return f"{n} B"

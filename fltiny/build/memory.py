@@ -1,0 +1,114 @@
+"""Flash and RAM use of a linked firmware ELF against the board's budget (pyelftools).
+
+flash = every allocated section with contents (code, constants, vector table, and the load
+        image of initialised data);
+RAM   = every allocated writable section (initialised data, bss, the reserved stack).
+Exceeding either budget fails the build; the message names the biggest symbols of the region
+that overflowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fltiny.boards import Board, human_bytes
+from fltiny.errors import ToolchainError
+
+SHF_WRITE = 0x1
+SHF_ALLOC = 0x2
+
+
+@dataclass
+class MemoryReport:
+    board: str
+    flash_used: int
+    flash_budget: int
+    ram_used: int
+    ram_budget: int
+    sections: dict[str, tuple[int, str]] = field(default_factory=dict)  # name -> (size, region)
+    top_flash: list[tuple[str, int]] = field(default_factory=list)
+    top_ram: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def flash_ok(self) -> bool:
+        return self.flash_used <= self.flash_budget
+
+    @property
+    def ram_ok(self) -> bool:
+        return self.ram_used <= self.ram_budget
+
+    @property
+    def ok(self) -> bool:
+        return self.flash_ok and self.ram_ok
+
+    def lines(self) -> list[str]:
+        def pct(a: int, b: int) -> str:
+            return f"{100.0 * a / b:5.1f}%" if b else "  n/a"
+
+        return [f"flash {self.flash_used:8d} B of {human_bytes(self.flash_budget):>6s} "
+                f"({pct(self.flash_used, self.flash_budget)})",
+                f"RAM   {self.ram_used:8d} B of {human_bytes(self.ram_budget):>6s} "
+                f"({pct(self.ram_used, self.ram_budget)})"]
+
+    def failure(self) -> str:
+        parts = []
+        for ok, what, used, budget, top in ((self.flash_ok, "flash", self.flash_used, self.flash_budget,
+                                             self.top_flash),
+                                            (self.ram_ok, "RAM", self.ram_used, self.ram_budget,
+                                             self.top_ram)):
+            if not ok:
+                biggest = ", ".join(f"{n} {s} B" for n, s in top[:6])
+                parts.append(f"{what} {used} B exceeds the {human_bytes(budget)} budget of board "
+                             f"'{self.board}' by {used - budget} B; biggest: {biggest}")
+        return "; ".join(parts) + (" (use a smaller model, fewer windows per round "
+                                   "(max_windows), or a bigger board)")
+
+
+def memory_report(elf: Path, board: Board, top: int = 10) -> MemoryReport:
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    try:
+        with open(elf, "rb") as fh:
+            ef = ELFFile(fh)
+            flash = ram = 0
+            sections: dict[str, tuple[int, str]] = {}
+            region_of: dict[int, str] = {}
+            for i, sec in enumerate(ef.iter_sections()):
+                flags = sec["sh_flags"]
+                if not flags & SHF_ALLOC or sec["sh_size"] == 0:
+                    continue
+                size = int(sec["sh_size"])
+                has_bits = sec["sh_type"] != "SHT_NOBITS"
+                writable = bool(flags & SHF_WRITE)
+                if has_bits:
+                    flash += size
+                if writable:
+                    ram += size
+                region = "flash+RAM" if has_bits and writable else ("RAM" if writable else "flash")
+                sections[sec.name] = (size, region)
+                region_of[i] = region
+            syms_flash: dict[str, int] = {}
+            syms_ram: dict[str, int] = {}
+            for sec in ef.iter_sections():
+                if not isinstance(sec, SymbolTableSection):
+                    continue
+                for sym in sec.iter_symbols():
+                    size = int(sym["st_size"])
+                    shndx = sym["st_shndx"]
+                    if size == 0 or not isinstance(shndx, int) or not sym.name:
+                        continue
+                    region = region_of.get(shndx, "")
+                    if "flash" in region:
+                        syms_flash[sym.name] = max(size, syms_flash.get(sym.name, 0))
+                    if "RAM" in region:
+                        syms_ram[sym.name] = max(size, syms_ram.get(sym.name, 0))
+    except (OSError, ELFError) as exc:
+        raise ToolchainError(f"cannot read the firmware ELF {elf}: {exc}") from exc
+    if "native" == board.port:
+        pass  # a host process: the budgets are nominal
+    by_size = lambda d: sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:top]  # noqa: E731
+    return MemoryReport(board.name, flash, board.flash_bytes, ram, board.ram_bytes, sections,
+                        by_size(syms_flash), by_size(syms_ram))
