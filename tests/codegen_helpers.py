@@ -280,3 +280,24 @@ def build_reshape_only():
     L = keras.layers
     m = keras.Sequential([keras.Input((12,)), L.Reshape((3, 4))])
     return _wrap(keras, m, (12,)), (12,)
+
+
+def with_per_tensor_fc(tfl: bytes) -> bytes:
+    """Make every FULLY_CONNECTED per-tensor quantized (one weight scale, TFLM's other path)."""
+    m = _unpack(tfl)
+    g = m.subgraphs[0]
+    fc = _opcode_index(m, 9)
+    n = 0
+    for op in g.operators:
+        if op.opcodeIndex != fc:
+            continue
+        w = g.tensors[op.inputs[1]].quantization
+        s = float(max(w.scale))
+        w.scale, w.zeroPoint, w.quantizedDimension = [s], [0], 0
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            b = g.tensors[op.inputs[2]].quantization
+            s_in = float(g.tensors[op.inputs[0]].quantization.scale[0])
+            b.scale, b.zeroPoint, b.quantizedDimension = [s_in * s], [0], 0
+        n += 1
+    assert n, "no FULLY_CONNECTED op"
+    return _pack(m)

@@ -17,11 +17,14 @@ from fltiny.native.build import build_shared_library
 N_INPUTS = 1000
 BASE = ["har", "image", "mlp", "residual", "dwnet", "reshape_only"]
 # Variants made by editing the converted flatbuffer: MEAN with equal input/output
-# quantization (TFLM's plain-division path) and an inserted int8 -> int8 QUANTIZE.
+# quantization, an inserted int8 -> int8 QUANTIZE, per-tensor FULLY_CONNECTED weights (the
+# converter emits per-channel ones).
 VARIANTS = {
     "har_same_mean": ("har", h.with_same_scale_mean),
     "residual_same_mean": ("residual", h.with_same_scale_mean),
     "mlp_requant": ("mlp", h.with_requantize),
+    "mlp_per_tensor_fc": ("mlp", h.with_per_tensor_fc),
+    "image_per_tensor_fc": ("image", h.with_per_tensor_fc),
     "image_requant": ("image", lambda b: h.with_requantize(b, after_op=4, scale_factor=0.6,
                                                            zp_shift=-9)),
 }
