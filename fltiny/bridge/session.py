@@ -93,7 +93,8 @@ class Receiver:
 
     def feed(self, data: bytes) -> list[RxEvent]:
         events: list[RxEvent] = []
-        limit = cobs.max_encoded(self.max_frame) + 1
+        # stop buffering far beyond any frame that fits (the exact test is on the decoded size)
+        limit = 2 * cobs.max_encoded(self.max_frame) + 16
         for part_i, part in enumerate(bytes(data).split(b"\x00")):
             if part_i > 0:  # a delimiter ended the pending frame
                 if self._pending or self._overflow:
