@@ -1,0 +1,147 @@
+"""The device data blob: one device's local windows, int8-quantized for its model.
+
+Format, version 1 (little-endian; C parser firmware/app/flt_data.c; docs/boards.md):
+
+    offset size
+     0  4  magic b"FLTD"
+     4  2  version = 1
+     6  2  header size = 48
+     8  4  device id (the protocol device id of the board that carries it)
+    12  4  count: number of windows
+    16  2  window length (time steps)      18  2  channels
+    20  1  target kind: 0 int32 labels, 1 float32 targets
+    21  1  targets per window (1 for labels)
+    22  2  reserved, 0
+    24  4  float32 input scale             28  4  int32 input zero point
+    32  8  model hash: first 8 bytes of sha256(backbone.tflite)
+    40  4  CRC-32 (IEEE, zlib.crc32) of every byte after the header
+    44  4  reserved, 0
+    48     int8 windows [count][window length][channels], zero padding to a multiple of 4,
+           then int32 labels [count] or float32 targets [count][targets per window]
+
+Windows are normalised with the manifest's statistics, then quantized with the bundle's input
+scale and zero point (round half away from zero, clamp to [-128, 127]: TFLite's rule). QEMU
+boards get the blob at a fixed address through `-device loader`; native boards as a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fltiny.errors import DataError, UsageError
+
+MAGIC = b"FLTD"
+VERSION = 1
+HEADER = struct.Struct("<4sHHIIHHBBHfi8sII")
+HEADER_SIZE = 48
+assert HEADER.size == HEADER_SIZE
+
+
+@dataclass
+class DataBlob:
+    device_id: int
+    windows: np.ndarray  # int8 [count, window_len, channels]
+    labels: np.ndarray | None  # int32 [count]
+    targets: np.ndarray | None  # float32 [count, n_targets]
+    input_scale: float
+    input_zero_point: int
+    model_hash: bytes
+
+    def encode(self) -> bytes:
+        w = np.ascontiguousarray(self.windows, dtype=np.int8)
+        if w.ndim != 3 or w.shape[0] == 0:
+            raise UsageError(f"data blob windows must be [count, steps, channels], got {w.shape}")
+        count = w.shape[0]
+        body = w.tobytes()
+        body += b"\0" * ((-len(body)) % 4)
+        if self.labels is not None:
+            kind, n_t = 0, 1
+            body += np.asarray(self.labels, dtype="<i4").reshape(count).tobytes()
+        else:
+            t = np.asarray(self.targets, dtype="<f4").reshape(count, -1)
+            kind, n_t = 1, t.shape[1]
+            body += t.tobytes()
+        head = HEADER.pack(MAGIC, VERSION, HEADER_SIZE, self.device_id, count, w.shape[1], w.shape[2],
+                           kind, n_t, 0, self.input_scale, self.input_zero_point,
+                           self.model_hash[:8].ljust(8, b"\0"), zlib.crc32(body), 0)
+        return head + body
+
+    @classmethod
+    def decode(cls, raw: bytes) -> DataBlob:
+        if len(raw) < HEADER_SIZE:
+            raise DataError("data blob shorter than its 48-byte header")
+        (magic, version, hsize, dev, count, steps, ch, kind, n_t, _r, scale, zp, mhash, crc,
+         _r2) = HEADER.unpack_from(raw)
+        if magic != MAGIC or hsize != HEADER_SIZE or version != VERSION:
+            raise DataError("not a fltiny data blob (magic/version/header size)")
+        nw = count * steps * ch
+        pad = (-nw) % 4
+        nt = count * (1 if kind == 0 else n_t) * 4
+        body = raw[HEADER_SIZE : HEADER_SIZE + nw + pad + nt]
+        if len(body) != nw + pad + nt or zlib.crc32(body) != crc:
+            raise DataError("data blob truncated or its CRC does not match")
+        w = np.frombuffer(body[:nw], dtype=np.int8).reshape(count, steps, ch)
+        tail = body[nw + pad :]
+        labels = np.frombuffer(tail, dtype="<i4").astype(np.int32) if kind == 0 else None
+        targets = np.frombuffer(tail, dtype="<f4").reshape(count, n_t) if kind == 1 else None
+        return cls(dev, w, labels, targets, scale, zp, mhash)
+
+
+def quantize_windows(x: np.ndarray, manifest) -> np.ndarray:
+    """Raw float windows -> the backbone's int8 input (manifest normalisation, input quant)."""
+    from fltiny.export.quant import quantize
+
+    mean = np.asarray(manifest.normalization["mean"], dtype=np.float32)
+    std = np.asarray(manifest.normalization["std"], dtype=np.float32)
+    xn = ((x.astype(np.float32) - mean) / std).astype(np.float32)
+    inp = manifest.backbone["input"]
+    return quantize(xn, inp["scale"], inp["zero_point"])
+
+
+def fleet_blobs(bundle: Path, n_devices: int, *, dataset: str | None = None,
+                scheme: str = "natural", first_device_id: int = 1, alpha: float = 0.5,
+                seed: int = 0, max_windows: int | None = None) -> list[DataBlob]:
+    """One blob per device from the dataset's fleet groups. `natural` (default): device i gets
+    fleet user/home i (HAPT: users 11-25); `iid` / `dirichlet` split the fleet samples."""
+    from fltiny.data import load_dataset
+    from fltiny.data.partition import partition
+    from fltiny.export.bundle import read_bundle
+
+    manifest, _head, backbone = read_bundle(Path(bundle))
+    if backbone is None:
+        raise UsageError("the bundle has no backbone; data blobs feed the int8 backbone")
+    ds = load_dataset(dataset or _dataset_of(manifest))
+    fleet = ds.fleet()
+    parts = partition(scheme, fleet.y, fleet.groups, n_devices, clients=ds.scenario.fleet,  # type: ignore[arg-type]
+                      alpha=alpha, seed=seed)
+    if len(parts) < n_devices:
+        raise UsageError(f"the {ds.name} fleet has {len(parts)} devices' worth of data; asked for {n_devices}")
+    mhash = hashlib.sha256(backbone).digest()[:8]
+    inp = manifest.backbone["input"]
+    blobs = []
+    for i, idx in enumerate(parts[:n_devices]):
+        # a seeded shuffle, so the first max_windows windows a small board trains on mix classes
+        idx = np.random.default_rng(seed + first_device_id + i).permutation(np.asarray(idx))
+        idx = idx[:max_windows] if max_windows else idx
+        q = quantize_windows(fleet.x[idx], manifest)
+        y = fleet.y[idx]
+        labels = y.astype(np.int32) if ds.task == "classification" else None
+        targets = None if labels is not None else y.astype(np.float32).reshape(len(idx), -1)
+        blobs.append(DataBlob(first_device_id + i, q, labels, targets, float(inp["scale"]),
+                              int(inp["zero_point"]), mhash))
+    return blobs
+
+
+def _dataset_of(manifest) -> str:
+    from fltiny.models import ZOO
+
+    m = ZOO.get(manifest.model)
+    if m is None:
+        raise UsageError(f"model '{manifest.model}' is not in the zoo: pass the dataset explicitly")
+    return m.dataset
