@@ -1,4 +1,4 @@
-"""The device<->host bridge: wire protocol v1 (docs/protocol_frames.md).
+"""The device<->host bridge: wire protocol v1 (docs/protocol.md).
 
 - ``fltiny.bridge.protocol``: frames (COBS, header, HMAC-SHA256 tag, CRC-32) and the
   ProtocolError hierarchy

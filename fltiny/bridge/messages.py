@@ -1,6 +1,6 @@
 """Payloads of the protocol messages, version 1 (host side).
 
-Twin of firmware/runtime/proto/messages.c; byte layout in docs/protocol_frames.md, "Messages".
+Twin of firmware/runtime/proto/messages.c; byte layout in docs/protocol.md, "Messages".
 The payload of DELTA (and of a GLOBAL of kind DELTA) is the delta payload of docs/protocol.md
 (fltiny/twins/payload.py); this layer checks only its size and magic. Each dataclass has
 ``encode()`` and ``decode(buf)``; both validate exactly like the C codecs, field by field in

@@ -1,6 +1,6 @@
 """Frames of the device<->host wire protocol, version 1 (host side).
 
-Twin of firmware/runtime/proto/frame.c; byte layout in docs/protocol_frames.md:
+Twin of firmware/runtime/proto/frame.c; byte layout in docs/protocol.md:
 
     COBS( header(18) | payload | HMAC-SHA256(key, header | payload)[:16] | CRC-32 ) 0x00
 

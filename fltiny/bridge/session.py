@@ -1,6 +1,6 @@
 """Reliability layer of the protocol, host side: a stream receiver that mirrors the device's
 flt_proto_rx_t (firmware/runtime/proto/link.c) and a transport-independent session with
-stop-and-wait retransmission. Semantics: docs/protocol_frames.md, "Reliability".
+stop-and-wait retransmission. Semantics: docs/protocol.md, "Reliability".
 
 The session does no I/O of its own: it gets ``send(bytes)`` and ``receive() -> bytes``
 callables (a serial port, a TCP socket, a QEMU serial socket or a test double) and a

@@ -1,4 +1,4 @@
-"""Write the shared C/Python vectors of the wire protocol (docs/protocol_frames.md).
+"""Write the shared C/Python vectors of the wire protocol (docs/protocol.md).
 
     .venv/bin/python tests/vectors/make_proto_vectors.py
 

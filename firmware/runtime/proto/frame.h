@@ -1,5 +1,5 @@
 /* frame.h - the wire frame of the device<->host protocol, version 1
- * (byte layout: docs/protocol_frames.md; Python twin: fltiny/bridge/protocol.py).
+ * (byte layout: docs/protocol.md; Python twin: fltiny/bridge/protocol.py).
  *
  * What it does
  *   A frame is  COBS( header(18) | payload(payload_len) | tag(16) | crc32(4) ) 0x00
