@@ -69,7 +69,7 @@ def _write(path: Path, data: bytes | str, written: list[Path]) -> None:
     written.append(path)
 
 
-def _copy_tree(src: Path, dst: Path, written: list[Path], suffixes=(".c", ".h", ".cpp")) -> None:
+def _copy_tree(src: Path, dst: Path, written: list[Path], suffixes=(".c", ".h", ".cpp", ".S")) -> None:
     for f in sorted(src.rglob("*")):
         if f.is_file() and f.suffix in suffixes:
             _write(dst / f.relative_to(src), f.read_bytes(), written)

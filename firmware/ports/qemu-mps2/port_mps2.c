@@ -65,7 +65,17 @@ flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
     return FLT_OK;
 }
 
-int flt_port_read_byte(uint8_t *byte) { return flt_ring_pop(&rx_ring, byte); }
+int flt_port_read_byte(uint8_t *byte) {
+    if (flt_ring_empty(&rx_ring) && (UART_STATE & 0x2u)) {
+        /* a byte the interrupt has not taken yet (or a board whose UART RX line is wired to
+         * another IRQ): drain it here with interrupts masked, then the SysTick tick bounds
+         * the latency of such a board to TICK_MS */
+        __asm__ volatile("cpsid i" ::: "memory");
+        flt_mps2_uart0_rx_irq();
+        __asm__ volatile("cpsie i" ::: "memory");
+    }
+    return flt_ring_pop(&rx_ring, byte);
+}
 
 void flt_port_wait_event(uint32_t timeout_ms) {
     uint32_t start = flt_port_millis();
