@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from fltiny import __version__
-from fltiny.errors import FltinyError, UsageError
+from fltiny.errors import FltinyError, ToolchainError, UsageError
 
 log = logging.getLogger("fltiny")
 
@@ -170,6 +170,118 @@ def export_cmd(model_name: str | None, keras_path: Path | None, dataset: str | N
         say(f"  int8 vs float: mean |difference| {q.agreement:.4f} on {q.samples} samples; "
             f"MAE float {q.float_value:.4f}, int8 {q.int8_value:.4f}")
     say(f"  files: {', '.join(str(p.relative_to(result.out)) for p in result.files)}")
+
+
+# ---- boards, builds, devices (docs/boards.md) ------------------------------------------------
+
+_BUNDLE_HELP = "Export bundle to build the firmware from (fltiny export ... --out DIR)."
+
+
+def _bundle_option(f):
+    return click.option("--bundle", type=click.Path(path_type=Path), default=Path("build/har-tiny"),
+                        show_default=True, help=_BUNDLE_HELP)(f)
+
+
+@main.command("boards")
+def boards_cmd() -> None:
+    """List the boards with their MCU, budgets, PlatformIO target and transports."""
+    from fltiny.boards import human_bytes, load_boards
+
+    say(f"{'board':10s} {'mcu':36s} {'clock':>8s} {'RAM':>7s} {'flash':>7s}  {'platformio':44s} "
+        f"{'transports':14s} kind")
+    for b in load_boards().values():
+        clock = f"{b.clock_hz // 1_000_000} MHz" if b.clock_hz else "host"
+        pio = f"{b.pio_platform}/{b.pio_board}" + (f"/{b.pio_framework}" if b.pio_framework else "")
+        kind = ("emulated: " + b.emulator.get("machine", "")) if b.emulated else "real"
+        say(f"{b.name:10s} {b.mcu[:36]:36s} {clock:>8s} {human_bytes(b.ram_bytes):>7s} "
+            f"{human_bytes(b.flash_bytes):>7s}  {pio:44s} {','.join(b.transports):14s} {kind}")
+
+
+def _build(board_name: str, bundle: Path, out: Path | None, render_only: bool = False, **kw):
+    from fltiny.boards import get_board
+    from fltiny.build.firmware import build_firmware
+
+    board = get_board(board_name)
+    return board, build_firmware(board, bundle, out, progress=progress, render_only=render_only, **kw)
+
+
+@main.command("build")
+@click.option("--board", "board_name", required=True, help="Board name (see 'fltiny boards').")
+@_bundle_option
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Project directory (default build/fw/<board>).")
+@click.option("--render-only", is_flag=True, help="Render and validate the project, do not build.")
+@click.option("--key", "key_hex", default=None, help="Device HMAC key, 64 hex digits (default: the "
+              "public development key).")
+@click.option("--device-id", type=int, default=1, show_default=True,
+              help="Device id when the board has no data blob.")
+@click.option("--wifi-ssid", default="", help="ESP boards: Wi-Fi network (empty: UART only).")
+@click.option("--wifi-password", default="")
+@click.option("--server", default="", help="ESP boards: HOST:PORT of the fltiny TCP bridge.")
+def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool, key_hex: str | None,
+              device_id: int, wifi_ssid: str, wifi_password: str, server: str) -> None:
+    """Render a PlatformIO project for a board and build it (offline for emulated boards)."""
+    try:
+        key = bytes.fromhex(key_hex) if key_hex else None
+    except ValueError:
+        raise UsageError("--key must be 64 hex digits") from None
+    t0 = time.perf_counter()
+    board, fw = _build(board_name, bundle, out, render_only, key=key, device_id=device_id,
+                       wifi_ssid=wifi_ssid, wifi_password=wifi_password, server=server)
+    if fw.result is None:
+        say(f"rendered {fw.project.path} for {board.name} (platformio.ini accepted by PlatformIO)")
+        return
+    say(f"built {board.name} in {time.perf_counter() - t0:.1f} s: {fw.elf}")
+    for line in fw.report.lines():
+        say(f"  {line}")
+
+
+@main.command("flash")
+@click.option("--board", "board_name", required=True, help="Board name (see 'fltiny boards').")
+@click.option("--port", default=None, help="Serial port (lists the candidates when omitted).")
+@_bundle_option
+@click.option("--out", type=click.Path(path_type=Path), default=None)
+def flash_cmd(board_name: str, port: str | None, bundle: Path, out: Path | None) -> None:
+    """Build and upload the firmware to a real board (PlatformIO upload; esptool for ESP32)."""
+    from fltiny.boards import get_board
+    from fltiny.devices.flash import flash_board
+
+    board = get_board(board_name)
+    say(flash_board(board, port, bundle, out, progress=progress))
+
+
+@main.command("emulate")
+@click.option("--board", "board_name", required=True, help="An emulated board (qemu-*, native).")
+@click.option("-n", "count", type=int, default=1, show_default=True, help="Number of boards.")
+@_bundle_option
+@click.option("--dataset", default=None, help="Dataset of the local data (default: the model's).")
+@click.option("--partition", "scheme", type=click.Choice(["natural", "iid", "dirichlet"]),
+              default="natural", show_default=True, help="How the fleet data is split per device.")
+@click.option("--seconds", type=float, default=None, help="Stop after this long (default: Ctrl-C).")
+def emulate_cmd(board_name: str, count: int, bundle: Path, dataset: str | None, scheme: str,
+                seconds: float | None) -> None:
+    """Start N emulated boards, each with its own data partition, and print their endpoints."""
+    from fltiny.devices import fleet_blobs, start_fleet
+
+    if count < 1:
+        raise UsageError("-n must be at least 1")
+    board, fw = _build(board_name, bundle, None)
+    progress(f"data blobs: {scheme} partition of the fleet data, one per device")
+    blobs = [b.encode() for b in fleet_blobs(bundle, count, dataset=dataset, scheme=scheme,
+                                              max_windows=board.max_windows)]
+    with start_fleet(board, fw.elf, blobs) as fleet:
+        for d in fleet.devices:
+            say(f"{board.name}[{d.index}] device {d.device_id} {d.endpoint}")
+        say("running; Ctrl-C stops all boards" if seconds is None else f"running for {seconds:g} s")
+        sys.stdout.flush()
+        end = None if seconds is None else time.monotonic() + seconds
+        while end is None or time.monotonic() < end:
+            dead = [d for d in fleet.devices if not d.alive()]
+            if dead:
+                raise ToolchainError(f"{board.name}[{dead[0].index}] exited with code "
+                                     f"{dead[0].proc.returncode}")
+            time.sleep(0.2)
+    say("stopped")
 
 
 if __name__ == "__main__":
