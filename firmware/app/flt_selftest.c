@@ -1,0 +1,133 @@
+/* flt_selftest.c - see flt_selftest.h. Compiled only into self-test firmware. */
+#ifdef FLT_APP_SELFTEST
+
+#include "flt_selftest.h"
+
+#include <stdint.h>
+
+#include "flt_round.h"
+#include "flt_selftest_data.h"
+#include "fltiny_config.h"
+#include "fltiny_model.h"
+#include "head_init.h"
+#include "port.h"
+
+#define P FLT_HEAD_PARAMS
+#define NT FLT_ST_N_TRAIN
+#define PAYLOAD_CAP (16u + 4u * P + (P + 7u) / 8u + P)
+
+static float st_features[NT * FLT_HEAD_INPUTS];
+static int8_t st_feat_q[FLT_HEAD_INPUTS];
+static float st_params[P];
+static float st_velocity[P];
+static float st_global[P];
+static float st_residual[P];
+static float st_work[FLT_TRAIN_WORK_FLOATS(P, FLT_APP_HEAD_ACTS, FLT_APP_HEAD_MAXW)];
+static uint32_t st_order[NT];
+static uint32_t st_indices[P];
+static int8_t st_values[P];
+static float st_scales[P];
+static uint8_t st_payload[PAYLOAD_CAP];
+static int8_t st_out[FLT_BACKBONE_OUTPUT_SIZE];
+
+static float f32_from_bits(uint32_t bits) {
+    float f;
+    const uint8_t *s = (const uint8_t *)&bits;
+    uint8_t *d = (uint8_t *)&f;
+    for (unsigned i = 0; i < 4u; ++i) {
+        d[i] = s[i];
+    }
+    return f;
+}
+
+static uint32_t bits_of(float f) {
+    uint32_t b;
+    const uint8_t *s = (const uint8_t *)&f;
+    uint8_t *d = (uint8_t *)&b;
+    for (unsigned i = 0; i < 4u; ++i) {
+        d[i] = s[i];
+    }
+    return b;
+}
+
+static void say(const char *text) {
+    uint32_t n = 0;
+    while (text[n] != '\0') {
+        n++;
+    }
+    if (flt_port_write((const uint8_t *)text, n) != FLT_OK) {
+        /* nothing else to report through */
+    }
+}
+
+static int check(void) {
+    for (uint32_t i = 0; i < FLT_ST_N_INFER; ++i) {
+        if (FLT_BACKBONE_INVOKE(flt_st_infer_in[i], st_out) != FLT_OK) {
+            return 1;
+        }
+        for (uint32_t j = 0; j < FLT_BACKBONE_OUTPUT_SIZE; ++j) {
+            if (st_out[j] != flt_st_infer_out[i][j]) {
+                return (int)(10u + i);
+            }
+        }
+    }
+    flt_head_t head;
+    head.n_layers = FLT_HEAD_LAYERS;
+    head.loss = FLT_APP_LOSS;
+    for (uint32_t l = 0; l < FLT_HEAD_MAX_LAYERS; ++l) {
+        head.layers[l].in_size = l < FLT_HEAD_LAYERS ? flt_head_layer_in[l] : 0u;
+        head.layers[l].out_size = l < FLT_HEAD_LAYERS ? flt_head_layer_out[l] : 0u;
+        head.layers[l].act = l < FLT_HEAD_LAYERS ? flt_head_layer_act[l] : 0u;
+    }
+    for (uint32_t i = 0; i < P; ++i) {
+        st_global[i] = flt_head_init[i];
+        st_residual[i] = 0.0f;
+    }
+    flt_round_model_t model = {&head, FLT_BACKBONE_INVOKE, FLT_BACKBONE_INPUT_SIZE,
+                               FLT_HEAD_INPUTS, FLT_FEATURE_SCALE, FLT_FEATURE_ZERO_POINT};
+    flt_round_data_t data = {flt_st_train_windows, NT, flt_st_train_labels, NULL};
+    flt_round_cfg_t cfg;
+    cfg.train.epochs = FLT_ST_EPOCHS;
+    cfg.train.batch_size = FLT_ST_BATCH;
+    cfg.train.seed = FLT_ST_SEED;
+    cfg.train.sgd.lr = f32_from_bits(FLT_ST_LR_BITS);
+    cfg.train.sgd.momentum = f32_from_bits(FLT_ST_MOMENTUM_BITS);
+    cfg.train.sgd.mu = 0.0f;
+    cfg.train.sgd.clip = 0.0f;
+    cfg.train.sgd.weight_decay = 0.0f;
+    cfg.delta.k = flt_round_k(P, 1u, 0u, f32_from_bits(FLT_ST_FRACTION_BITS));
+    cfg.delta.mode = FLT_QUANT_TENSOR;
+    cfg.delta.block_size = 0u;
+    cfg.delta.error_feedback = 1;
+    flt_round_ws_t ws = {st_features, st_feat_q, st_params, st_velocity, st_work,
+                         (uint32_t)(sizeof st_work / sizeof st_work[0]), st_order, st_indices,
+                         st_values, st_scales, P};
+    flt_round_result_t res;
+    if (flt_round_run(&model, &data, st_global, &cfg, st_residual, &ws, st_payload, PAYLOAD_CAP,
+                      &res) != FLT_OK) {
+        return 20;
+    }
+    if (res.payload_len != FLT_ST_PAYLOAD_LEN) {
+        return 21;
+    }
+    for (uint32_t i = 0; i < FLT_ST_PAYLOAD_LEN; ++i) {
+        if (st_payload[i] != flt_st_payload[i]) {
+            return 22;
+        }
+    }
+    if (bits_of(res.mean_loss) != FLT_ST_LOSS_BITS) {
+        return 23;
+    }
+    return 0;
+}
+
+int flt_selftest_run(void) {
+    int code = check();
+    say(code == 0 ? "fltiny selftest: ok\n" : "fltiny selftest: FAILED\n");
+    return code;
+}
+
+#else
+/* ISO C forbids an empty translation unit */
+typedef int flt_selftest_unused_t;
+#endif /* FLT_APP_SELFTEST */
