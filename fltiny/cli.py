@@ -163,6 +163,8 @@ def export_cmd(model_name: str | None, keras_path: Path | None, dataset: str | N
         t = result.tflm
         say(f"  TFLM vs LiteRT: {t.mismatches}/{t.elements} outputs differ "
             f"({t.mismatch_rate:.3%}), max {t.max_lsb} LSB")
+    if result.c_check is not None:
+        say(f"  {result.c_check}")
     if q.metric == "accuracy":
         say(f"  int8 vs float: {q.agreement:.2%} agreement on {q.samples} held-out samples; "
             f"accuracy float {q.float_value:.4f}, int8 {q.int8_value:.4f}")
@@ -282,6 +284,28 @@ def emulate_cmd(board_name: str, count: int, bundle: Path, dataset: str | None, 
                                      f"{dead[0].proc.returncode}")
             time.sleep(0.2)
     say("stopped")
+
+
+@main.command("codegen")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output directory (default: BUNDLE/c).")
+@click.option("--prefix", default="backbone", show_default=True, help="C symbol prefix.")
+def codegen_cmd(bundle: Path, out: Path | None, prefix: str) -> None:
+    """Generate ahead-of-time C for a bundle's int8 backbone (no interpreter)."""
+    from fltiny.codegen import generate
+    from fltiny.export.bundle import read_bundle
+
+    manifest, _head, backbone = read_bundle(bundle)
+    if backbone is None:
+        raise UsageError(f"bundle {bundle} has no backbone (the whole model is the head)")
+    result = generate(backbone, out or bundle / "c", prefix=prefix)
+    say(f"generated {result.header} and {result.source} for {manifest.model}")
+    say(f"  {len(result.ops)} kernel calls, arena {result.arena_bytes} bytes, "
+        f"constants {result.const_bytes} bytes, input {result.input_size} -> "
+        f"output {result.output_size} int8")
+    for line in result.ops:
+        say(f"    {line}")
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ def prepare_out_dir(out: Path) -> None:
 
 
 def write_bundle(out: Path, manifest: Manifest, head: Head, backbone: bytes | None) -> list[Path]:
-    """Write every artifact, then the manifest with their sha256. Returns the paths written."""
+    """Write the model artifacts (not yet the manifest). Returns the paths written."""
     prepare_out_dir(out)
     written: list[Path] = []
     if backbone is not None:
@@ -118,9 +118,14 @@ def write_bundle(out: Path, manifest: Manifest, head: Head, backbone: bytes | No
     (out / HEAD).write_bytes(head.params.astype("<f4").tobytes())
     written.append(out / HEAD)
     written += write_headers(out, manifest, head, backbone)
-    manifest.artifacts = {str(p.relative_to(out)): sha256(p) for p in written}
+    return written
+
+
+def write_manifest(out: Path, manifest: Manifest, files: list[Path]) -> Path:
+    """Record the sha256 of every file of the bundle, then write manifest.json last."""
+    manifest.artifacts = {str(p.relative_to(out)): sha256(p) for p in files}
     (out / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
-    return [*written, out / MANIFEST]
+    return out / MANIFEST
 
 
 def read_bundle(path: Path) -> tuple[Manifest, Head, bytes | None]:

@@ -6,10 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SUPPORTED_OPS = (
-    "ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "EXPAND_DIMS",
-    "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX", "SQUEEZE",
-)
+from fltiny.codegen import SUPPORTED_OPS
 
 
 @dataclass(frozen=True)

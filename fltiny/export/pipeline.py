@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from fltiny.codegen.check import CCheck
+from fltiny.codegen.generator import CodegenResult
 from fltiny.data.base import Normalization
 from fltiny.errors import ExportError, UsageError
 from fltiny.export.bundle import Manifest
@@ -20,6 +22,7 @@ from fltiny.export.split import SplitModel
 from fltiny.export.verify import InterpreterAgreement, QuantAgreement
 
 DEFAULT_MAX_SIZE = 200 * 1024
+C_CHECK_SAMPLES = 500
 Progress = Callable[[str], None]
 
 
@@ -63,10 +66,20 @@ class ExportResult:
     head_bytes: int
     tflm: InterpreterAgreement | None
     quant: QuantAgreement
+    c_check: CCheck | None = None
 
     @property
     def total_bytes(self) -> int:
         return self.backbone_bytes + self.head_bytes
+
+
+def generate_backbone_c(bundle_dir: Path) -> tuple[list[Path], CodegenResult]:
+    """Render the bundle's backbone as C (``c/backbone.h``, ``c/backbone.c``)."""
+    from fltiny.codegen import generate
+    from fltiny.export.bundle import BACKBONE
+
+    result = generate(bundle_dir / BACKBONE, bundle_dir / "c", prefix="backbone")
+    return [result.header, result.source], result
 
 
 def load_keras_file(path: Path) -> Any:
@@ -151,6 +164,7 @@ def export_model(
     if total > max_size:
         raise ExportError(_budget_error(summary, split, total, max_size))
 
+    q_inputs = np.zeros((0,), np.int8)
     if backbone is not None and summary is not None:
         in_q = (summary.input.scale, summary.input.zero_point)
         out_q = (summary.output.scale, summary.output.zero_point)
@@ -195,5 +209,20 @@ def export_model(
         },
     )
     files = bundle.write_bundle(out, manifest, split.head, backbone)
+    c_check = None
+    if backbone is not None and summary is not None:
+        progress("generating the ahead-of-time C backbone and checking it against TFLM")
+        c_files, codegen = generate_backbone_c(out)
+        files += c_files
+        from fltiny.codegen.check import compare_with_tflm
+
+        c_check = compare_with_tflm(backbone, out / "c", q_inputs[:C_CHECK_SAMPLES])
+        manifest.backbone["codegen"] = {"arena_bytes": codegen.arena_bytes,
+                                        "const_bytes": codegen.const_bytes,
+                                        "calls": codegen.ops}
+        manifest.checks["c_vs_tflm"] = asdict(c_check)
+        if c_check.mismatches:
+            raise ExportError(f"{c_check}: the generated C is not bit-exact, a codegen bug")
+    files.append(bundle.write_manifest(out, manifest, files))
     return ExportResult(out, files, manifest, len(backbone) if backbone else 0,
-                        4 * split.head.n_params, tflm, quant)
+                        4 * split.head.n_params, tflm, quant, c_check)
