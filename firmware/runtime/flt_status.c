@@ -8,8 +8,10 @@ static const char *const flt_status_text[FLT_STATUS_COUNT] = {
 
 const char *flt_status_str(flt_status_t status)
 {
-    if ((int)status < 0 || (int)status >= (int)FLT_STATUS_COUNT || flt_status_text[status] == 0) {
+    /* Unsigned compare: the enum may be a narrow unsigned type on ARM (short enums). */
+    unsigned int index = (unsigned int)status;
+    if (index >= (unsigned int)FLT_STATUS_COUNT || flt_status_text[index] == 0) {
         return "unknown status";
     }
-    return flt_status_text[status];
+    return flt_status_text[index];
 }
