@@ -18,6 +18,19 @@ def test_decode_dense_matches_twin(n, frac):
     payload = pl.encode(res.delta)
     dense = PayloadDecoder(n).decode_dense(payload)
     np.testing.assert_array_equal(dense, tw.dequantize(res.delta))
+    idx, vals = PayloadDecoder(n).decode_sparse(payload)
+    np.testing.assert_array_equal(idx, res.delta.indices)
+    np.testing.assert_array_equal(vals, res.delta.sent_values())
+
+
+def test_decode_sparse_block_mode():
+    n = 1000
+    local = np.random.default_rng(3).normal(0, 1, n).astype(np.float32)
+    res = tw.compress(local, np.zeros(n, np.float32), None, k=100, mode=tw.QuantMode.BLOCK,
+                      block_size=16)
+    idx, vals = PayloadDecoder(n).decode_sparse(pl.encode(res.delta))
+    np.testing.assert_array_equal(idx, res.delta.indices)
+    np.testing.assert_array_equal(vals, res.delta.sent_values())
 
 
 def test_decoder_rejects_wrong_model_and_garbage():

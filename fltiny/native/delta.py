@@ -55,7 +55,22 @@ class PayloadDecoder:
         self._sc = np.zeros(max(n, 1), np.float32)
         self._limits = _Limits(n, n, n)
 
-    def decode_dense(self, payload: bytes) -> np.ndarray:
+    def decode_sparse(self, payload: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, float32 values = q * scale); views into reused buffers, valid until the
+        next call. Indices are strictly increasing, so ``acc[idx] += w * values`` is exact."""
+        out = self._decode(payload)
+        k = int(out.k)
+        if k == 0:
+            return self._idx[:0], np.zeros(0, np.float32)
+        if out.mode == 1:  # FLT_QUANT_BLOCK: one scale per block_size consecutive values
+            n_scales = -(-k // out.block_size)
+            scale = np.repeat(self._sc[:n_scales], out.block_size)[:k]
+        else:
+            scale = self._sc[0]
+        dense_vals = self._val[:k].astype(np.float32) * scale
+        return self._idx[:k], dense_vals
+
+    def _decode(self, payload: bytes) -> _Sparse:
         lib = _lib()
         out = _Sparse(0, 0, 0, 0,
                       self._idx.ctypes.data_as(C.POINTER(C.c_uint32)),
@@ -69,6 +84,12 @@ class PayloadDecoder:
         if out.n != self.n:
             raise PayloadError("FLT_ERR_SHAPE",
                                f"delta payload is for {out.n} parameters, the model has {self.n}")
+        self._out = out
+        return out
+
+    def decode_dense(self, payload: bytes) -> np.ndarray:
+        lib = _lib()
+        out = self._decode(payload)
         dense = np.zeros(self.n, np.float32)
         status = lib.flt_delta_dequantize(C.byref(out), dense.ctypes.data, self.n)
         if status != 0:
