@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,9 @@ class FirmwareBuild:
 
 
 def default_out(board: Board) -> Path:
-    return REPO_ROOT / "build" / "fw" / board.name
+    """build/fw/<board> (or $FLTINY_BUILD_DIR/fw/<board>)."""
+    root = os.environ.get("FLTINY_BUILD_DIR")
+    return (Path(root) if root else REPO_ROOT / "build") / "fw" / board.name
 
 
 def build_firmware(board: Board, bundle: Path, out: Path | None = None, *,
