@@ -120,14 +120,25 @@ def platform_installed(name: str, core: Path | None = None) -> bool:
 
 
 def registry_reachable(timeout: float = 3.0) -> bool:
-    """True if PlatformIO's registry answers a TCP connect on 443 within `timeout` seconds."""
-    for host in REGISTRY_HOSTS:
-        try:
-            with socket.create_connection((host, 443), timeout=timeout):
-                return True
-        except OSError:
-            continue
-    return False
+    """True if PlatformIO's registry answers a TCP connect on 443 within `timeout` seconds
+    (name resolution included: it runs in a daemon thread, so a stuck resolver cannot hang us)."""
+    import threading
+
+    found = threading.Event()
+
+    def probe() -> None:
+        for host in REGISTRY_HOSTS:
+            try:
+                with socket.create_connection((host, 443), timeout=timeout):
+                    found.set()
+                    return
+            except OSError:
+                continue
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout)
+    return found.is_set()
 
 
 def _last_error(proc: subprocess.CompletedProcess) -> str:

@@ -1,0 +1,122 @@
+/* port_arduino.cpp - port.h on the Arduino cores of the real Cortex-M boards (nRF52840 DK,
+ * Nucleo-F446RE, Raspberry Pi Pico), through their official PlatformIO frameworks.
+ *
+ * - Link: `Serial` at 115200 baud (USB CDC on the Pico and nRF52840 DK's nRF USB, the ST-LINK
+ *   virtual COM port on the Nucleo). The core's UART/USB interrupt fills the core's own buffer;
+ *   flt_port_read_byte moves bytes from it into our ring (port.h's ISR->ring contract holds
+ *   with the core's ISR as producer).
+ * - Waiting: yield() (lets the USB stack and RTOS tasks run) and, on cores without an RTOS,
+ *   `wfi` until the next interrupt (SysTick at 1 kHz bounds the sleep).
+ * - millis(): the core's. Checkpoint: none on these boards in this version (FLT_ERR_STATE: a
+ *   reset restarts from the factory head and the host resyncs with a FULL GLOBAL).
+ * - Data: the blob compiled in (include/fltiny_data.h).
+ * - Exit: NVIC_SystemReset() through the core (there is nothing to exit to).
+ * Everything portable (device loop, runtime, generated model) is C99 in src/app, src/runtime,
+ * src/generated and compiles with arm-none-eabi-gcc without the Arduino core
+ * (tests/test_build_real_boards.py).
+ */
+#include <Arduino.h>
+
+extern "C" {
+#include "flt_device.h"
+#include "flt_embedded_data.h"
+#include "flt_ring.h"
+#include "port.h"
+}
+
+static flt_ring_t rx_ring;
+
+static void pump(void) {
+    while (Serial.available() > 0) {
+        int c = Serial.read();
+        if (c < 0) {
+            break;
+        }
+        (void)flt_ring_push(&rx_ring, (uint8_t)c);
+    }
+}
+
+extern "C" flt_status_t flt_port_init(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    Serial.begin(115200);
+    uint32_t start = millis();
+    while (!Serial && (uint32_t)(millis() - start) < 3000u) {
+        delay(10); /* USB CDC: wait (bounded) for the host to open the port */
+    }
+    return FLT_OK;
+}
+
+extern "C" flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
+    size_t done = 0;
+    while (done < len) {
+        size_t n = Serial.write(buf + done, len - done);
+        if (n == 0) {
+            yield();
+        }
+        done += n;
+    }
+    Serial.flush();
+    return FLT_OK;
+}
+
+extern "C" int flt_port_read_byte(uint8_t *byte) {
+    if (flt_ring_empty(&rx_ring)) {
+        pump();
+    }
+    return flt_ring_pop(&rx_ring, byte);
+}
+
+extern "C" void flt_port_wait_event(uint32_t timeout_ms) {
+    uint32_t start = millis();
+    while ((uint32_t)(millis() - start) < timeout_ms) {
+        pump();
+        if (!flt_ring_empty(&rx_ring)) {
+            return;
+        }
+        yield();
+#if defined(__ARM_ARCH) && !defined(ARDUINO_ARCH_NRF52) && !defined(ARDUINO_ARCH_RP2040)
+        __asm__ volatile("wfi"); /* STM32duino: no RTOS, SysTick wakes us every millisecond */
+#else
+        delay(1);
+#endif
+    }
+}
+
+extern "C" uint32_t flt_port_millis(void) { return millis(); }
+
+extern "C" flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *len) {
+    (void)buf;
+    (void)cap;
+    if (len) {
+        *len = 0;
+    }
+    return FLT_ERR_STATE;
+}
+
+extern "C" flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len) {
+    (void)buf;
+    (void)len;
+    return FLT_ERR_UNSUPPORTED;
+}
+
+extern "C" const uint8_t *flt_port_data(size_t *len) {
+    *len = FLT_EMBEDDED_DATA_LEN;
+    return flt_embedded_data;
+}
+
+extern "C" void flt_port_exit(int code) {
+    (void)code;
+    Serial.flush();
+    NVIC_SystemReset();
+    for (;;) {
+    }
+}
+
+extern "C" uint32_t flt_port_free_ram(void) { return 0u; }
+
+extern "C" uint32_t flt_port_rx_dropped(void) { return rx_ring.dropped; }
+
+void setup() { flt_port_exit(flt_app_main(0, NULL)); }
+
+void loop() {}

@@ -1,0 +1,252 @@
+/* port_espidf.c - port.h on ESP-IDF (ESP32, ESP32-S3, ESP32-C3). NOT compiled here: no Xtensa
+ * compiler exists on this machine; written against the ESP-IDF 5.x API (driver/uart.h,
+ * esp_wifi.h, lwip sockets, nvs.h, esp_timer.h) and built by PlatformIO's espressif32 platform.
+ *
+ * - Link: Wi-Fi + TCP client to FLT_SERVER_HOST:FLT_SERVER_PORT when FLT_WIFI_SSID is set
+ *   (station mode, reconnects with backoff), else UART0 at 115200 baud through the UART driver
+ *   (its ISR fills the driver's RX ring buffer; flt_port_read_byte moves bytes into ours).
+ * - Waiting: uart_read_bytes / select() with the timeout: the FreeRTOS task blocks, the idle
+ *   task lets the CPU sleep (light sleep if enabled in sdkconfig).
+ * - millis: esp_timer_get_time() / 1000.
+ * - Checkpoint: one NVS blob (namespace "fltiny", key "ckpt"); nvs_set_blob + nvs_commit is
+ *   atomic per entry (NVS writes the new entry before erasing the old one).
+ * - Data: the blob compiled in (include/fltiny_data.h).
+ * - Exit: esp_restart().
+ * - The device loop runs in its own task (16 KiB stack); app_main returns.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "driver/uart.h"
+#include "esp_event.h"
+#include "esp_log.h"
+#include "esp_netif.h"
+#include "esp_system.h"
+#include "esp_timer.h"
+#include "esp_wifi.h"
+#include "freertos/FreeRTOS.h"
+#include "freertos/event_groups.h"
+#include "freertos/task.h"
+#include "lwip/netdb.h"
+#include "lwip/sockets.h"
+#include "nvs.h"
+#include "nvs_flash.h"
+
+#include "flt_device.h"
+#include "flt_embedded_data.h"
+#include "flt_ring.h"
+#include "fltiny_config.h"
+#include "port.h"
+
+#define TAG "fltiny"
+#define UART_PORT UART_NUM_0
+#define UART_RX_BUF 2048
+#define WIFI_CONNECTED_BIT BIT0
+
+static flt_ring_t rx_ring;
+static int use_wifi;
+static int sock = -1;
+static EventGroupHandle_t wifi_events;
+
+static void wifi_event(void *arg, esp_event_base_t base, int32_t id, void *data) {
+    (void)arg;
+    (void)data;
+    if (base == WIFI_EVENT && (id == WIFI_EVENT_STA_START || id == WIFI_EVENT_STA_DISCONNECTED)) {
+        xEventGroupClearBits(wifi_events, WIFI_CONNECTED_BIT);
+        esp_wifi_connect();
+    } else if (base == IP_EVENT && id == IP_EVENT_STA_GOT_IP) {
+        xEventGroupSetBits(wifi_events, WIFI_CONNECTED_BIT);
+    }
+}
+
+static esp_err_t wifi_start(void) {
+    wifi_events = xEventGroupCreate();
+    ESP_ERROR_CHECK(esp_netif_init());
+    ESP_ERROR_CHECK(esp_event_loop_create_default());
+    esp_netif_create_default_wifi_sta();
+    wifi_init_config_t init = WIFI_INIT_CONFIG_DEFAULT();
+    ESP_ERROR_CHECK(esp_wifi_init(&init));
+    ESP_ERROR_CHECK(esp_event_handler_instance_register(WIFI_EVENT, ESP_EVENT_ANY_ID, wifi_event,
+                                                        NULL, NULL));
+    ESP_ERROR_CHECK(esp_event_handler_instance_register(IP_EVENT, IP_EVENT_STA_GOT_IP, wifi_event,
+                                                        NULL, NULL));
+    wifi_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    strncpy((char *)cfg.sta.ssid, FLT_WIFI_SSID, sizeof cfg.sta.ssid - 1);
+    strncpy((char *)cfg.sta.password, FLT_WIFI_PASSWORD, sizeof cfg.sta.password - 1);
+    ESP_ERROR_CHECK(esp_wifi_set_mode(WIFI_MODE_STA));
+    ESP_ERROR_CHECK(esp_wifi_set_config(WIFI_IF_STA, &cfg));
+    ESP_ERROR_CHECK(esp_wifi_start());
+    return ESP_OK;
+}
+
+static int tcp_connect(void) {
+    uint32_t backoff = 250;
+    for (;;) {
+        xEventGroupWaitBits(wifi_events, WIFI_CONNECTED_BIT, pdFALSE, pdTRUE, portMAX_DELAY);
+        char port[8];
+        snprintf(port, sizeof port, "%u", (unsigned)FLT_SERVER_PORT);
+        struct addrinfo hints = {0};
+        struct addrinfo *res = NULL;
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(FLT_SERVER_HOST, port, &hints, &res) == 0 && res != NULL) {
+            int fd = socket(res->ai_family, res->ai_socktype, 0);
+            if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
+                int one = 1;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                freeaddrinfo(res);
+                return fd;
+            }
+            if (fd >= 0) {
+                close(fd);
+            }
+            freeaddrinfo(res);
+        }
+        ESP_LOGW(TAG, "server %s:%u unreachable, retry in %u ms", FLT_SERVER_HOST,
+                 (unsigned)FLT_SERVER_PORT, (unsigned)backoff);
+        vTaskDelay(pdMS_TO_TICKS(backoff));
+        backoff = backoff < 8000u ? backoff * 2u : 8000u;
+    }
+}
+
+flt_status_t flt_port_init(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    esp_err_t err = nvs_flash_init();
+    if (err == ESP_ERR_NVS_NO_FREE_PAGES || err == ESP_ERR_NVS_NEW_VERSION_FOUND) {
+        ESP_ERROR_CHECK(nvs_flash_erase());
+        err = nvs_flash_init();
+    }
+    ESP_ERROR_CHECK(err);
+    use_wifi = FLT_WIFI_SSID[0] != '\0' && FLT_SERVER_PORT != 0u;
+    if (use_wifi) {
+        ESP_ERROR_CHECK(wifi_start());
+        sock = tcp_connect();
+        return FLT_OK;
+    }
+    uart_config_t cfg = {
+        .baud_rate = 115200,
+        .data_bits = UART_DATA_8_BITS,
+        .parity = UART_PARITY_DISABLE,
+        .stop_bits = UART_STOP_BITS_1,
+        .flow_ctrl = UART_HW_FLOWCTRL_DISABLE,
+        .source_clk = UART_SCLK_DEFAULT,
+    };
+    ESP_ERROR_CHECK(uart_driver_install(UART_PORT, UART_RX_BUF, 0, 0, NULL, 0));
+    ESP_ERROR_CHECK(uart_param_config(UART_PORT, &cfg));
+    /* UART0 keeps its default pins (the USB-serial bridge); logging must stay off it:
+     * sdkconfig.defaults sets CONFIG_LOG_DEFAULT_LEVEL_NONE for UART builds. */
+    return FLT_OK;
+}
+
+flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
+    if (!use_wifi) {
+        return uart_write_bytes(UART_PORT, (const char *)buf, len) == (int)len ? FLT_OK
+                                                                               : FLT_ERR_STATE;
+    }
+    while (len > 0u) {
+        int n = send(sock, buf, len, 0);
+        if (n <= 0) {
+            close(sock);
+            sock = tcp_connect(); /* the host's session retransmits what was lost */
+            return FLT_ERR_STATE;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return FLT_OK;
+}
+
+static void pump(uint32_t timeout_ms) {
+    uint8_t tmp[256];
+    int n;
+    if (!use_wifi) {
+        n = uart_read_bytes(UART_PORT, tmp, sizeof tmp, pdMS_TO_TICKS(timeout_ms));
+    } else {
+        fd_set rd;
+        FD_ZERO(&rd);
+        FD_SET(sock, &rd);
+        struct timeval tv = {(long)(timeout_ms / 1000u), (long)(timeout_ms % 1000u) * 1000L};
+        if (select(sock + 1, &rd, NULL, NULL, &tv) <= 0) {
+            return;
+        }
+        n = recv(sock, tmp, sizeof tmp, 0);
+        if (n <= 0) {
+            close(sock);
+            sock = tcp_connect();
+            return;
+        }
+    }
+    for (int i = 0; i < n; ++i) {
+        (void)flt_ring_push(&rx_ring, tmp[i]);
+    }
+}
+
+int flt_port_read_byte(uint8_t *byte) {
+    if (flt_ring_empty(&rx_ring)) {
+        pump(0);
+    }
+    return flt_ring_pop(&rx_ring, byte);
+}
+
+void flt_port_wait_event(uint32_t timeout_ms) {
+    if (flt_ring_empty(&rx_ring)) {
+        pump(timeout_ms);
+    }
+}
+
+uint32_t flt_port_millis(void) { return (uint32_t)(esp_timer_get_time() / 1000); }
+
+flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *len) {
+    nvs_handle_t h;
+    *len = 0;
+    if (nvs_open("fltiny", NVS_READONLY, &h) != ESP_OK) {
+        return FLT_ERR_STATE;
+    }
+    size_t n = cap;
+    esp_err_t err = nvs_get_blob(h, "ckpt", buf, &n);
+    nvs_close(h);
+    if (err == ESP_ERR_NVS_INVALID_LENGTH) {
+        return FLT_ERR_NOMEM;
+    }
+    if (err != ESP_OK) {
+        return FLT_ERR_STATE;
+    }
+    *len = n;
+    return FLT_OK;
+}
+
+flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len) {
+    nvs_handle_t h;
+    if (nvs_open("fltiny", NVS_READWRITE, &h) != ESP_OK) {
+        return FLT_ERR_STATE;
+    }
+    esp_err_t err = nvs_set_blob(h, "ckpt", buf, len);
+    if (err == ESP_OK) {
+        err = nvs_commit(h);
+    }
+    nvs_close(h);
+    return err == ESP_OK ? FLT_OK : FLT_ERR_STATE;
+}
+
+const uint8_t *flt_port_data(size_t *len) {
+    *len = FLT_EMBEDDED_DATA_LEN;
+    return flt_embedded_data;
+}
+
+void flt_port_exit(int code) {
+    ESP_LOGE(TAG, "device loop ended with code %d; restarting", code);
+    esp_restart();
+}
+
+uint32_t flt_port_free_ram(void) { return (uint32_t)esp_get_free_heap_size(); }
+
+uint32_t flt_port_rx_dropped(void) { return rx_ring.dropped; }
+
+static void device_task(void *arg) {
+    (void)arg;
+    flt_port_exit(flt_app_main(0, NULL));
+}
+
+void app_main(void) { xTaskCreate(device_task, "fltiny", 16384, NULL, 5, NULL); }

@@ -1,0 +1,85 @@
+"""Real boards: the rendered PlatformIO projects pass PlatformIO's own configuration check,
+`fltiny build` stops within seconds naming the missing platform (no registry here), and the
+portable firmware of the Cortex-M boards compiles with arm-none-eabi-gcc."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from fltiny.boards import get_board
+from fltiny.build.pio import check_config, platform_installed, registry_reachable
+from fltiny.build.project import render_project
+
+pytestmark = pytest.mark.slow
+
+REAL = ["esp32", "esp32-s3", "esp32-c3", "nrf52840", "stm32f4", "rp2040"]
+
+
+@pytest.fixture(scope="module")
+def rendered(har_tiny_bundle, tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    return {name: render_project(get_board(name), har_tiny_bundle, root / name) for name in REAL}
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_project_config_accepted(rendered, name):
+    p = rendered[name]
+    out = check_config(p.path)  # `pio project config`
+    b = p.board
+    assert f"env:{p.env_name}" in out and b.pio_platform in out and b.pio_board in out
+    assert b.pio_framework in out
+    if b.esp:
+        for f in ("CMakeLists.txt", "src/CMakeLists.txt", "sdkconfig.defaults", "partitions.csv"):
+            assert (p.path / f).is_file()
+        assert (p.path / "src" / "port" / "esp-idf" / "port_espidf.c").is_file()
+    else:
+        assert (p.path / "src" / "port" / "arduino" / "port_arduino.cpp").is_file()
+    assert (p.path / "include" / "fltiny_data.h").is_file()
+
+
+def test_build_esp32_stops_quickly_naming_the_platform(cli, har_tiny_bundle, tmp_path):
+    if platform_installed("espressif32") or registry_reachable(2.0):
+        pytest.skip("espressif32 is installed or the registry is reachable: a real build would run")
+    t0 = time.monotonic()
+    code, out, err = cli("build", "--board", "esp32", "--bundle", har_tiny_bundle, "--out", tmp_path / "esp32")
+    assert time.monotonic() - t0 < 30
+    assert code == 6
+    msg = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(msg) == 1 and "'espressif32'" in msg[0] and "not installed" in msg[0]
+    assert "unreachable" in msg[0] and (tmp_path / "esp32" / "platformio.ini").is_file()
+
+
+CPU_FLAGS = {
+    "nrf52840": ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+    "stm32f4": ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+    "rp2040": ["-mcpu=cortex-m0plus", "-mthumb"],
+}
+
+
+@pytest.mark.cross
+@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("name", sorted(CPU_FLAGS))
+def test_cortex_m_portable_part_compiles(rendered, name, tmp_path):
+    """Everything but the Arduino glue (device loop, runtime, generated backbone, embedded data)
+    compiles and links into a relocatable object with the project's strict flags."""
+    p = rendered[name].path
+    sources = [s for s in sorted((p / "src").rglob("*.c"))]
+    assert any(s.name == "flt_device.c" for s in sources)
+    inc = [f"-I{p / d}" for d in ("src/runtime", "src/app", "src/port", "src/port/common",
+                                  "src/generated", "include")]
+    flags = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wconversion",
+             "-Wcast-qual", "-Wno-type-limits", "-ffp-contract=off", "-Os", "-ffunction-sections"]
+    objs = []
+    for s in sources:
+        o = tmp_path / (s.stem + ".o")
+        r = subprocess.run(["arm-none-eabi-gcc", *CPU_FLAGS[name], *flags, *inc, "-c", str(s), "-o", str(o)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, f"{s}: {r.stderr}"
+        objs.append(str(o))
+    r = subprocess.run(["arm-none-eabi-ld", "-r", "-o", str(tmp_path / "portable.o"), *objs],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
