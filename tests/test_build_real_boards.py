@@ -83,3 +83,25 @@ def test_cortex_m_portable_part_compiles(rendered, name, tmp_path):
     r = subprocess.run(["arm-none-eabi-ld", "-r", "-o", str(tmp_path / "portable.o"), *objs],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_flash_without_port_lists_candidates(cli):
+    code, _, err = cli("flash", "--board", "nrf52840")
+    assert code == 2 and "candidate serial ports:" in err and "--port PORT" in err
+
+
+def test_flash_refuses_emulated_boards(cli):
+    code, _, err = cli("flash", "--board", "qemu-m4f", "--port", "/dev/null")
+    assert code == 2 and "fltiny emulate" in err
+
+
+def test_esptool_command_layout(tmp_path):
+    from fltiny.devices.flash import esptool_command
+
+    for f in ("bootloader.bin", "partitions.bin", "firmware.bin"):
+        (tmp_path / f).write_bytes(b"\0")
+    cmd = esptool_command(get_board("esp32-c3"), "/dev/ttyUSB0", tmp_path)
+    assert cmd[cmd.index("--chip") + 1] == "esp32c3" and "write_flash" in cmd
+    assert cmd[-6:] == ["0x0", str(tmp_path / "bootloader.bin"), "0x8000", str(tmp_path / "partitions.bin"),
+                        "0x10000", str(tmp_path / "firmware.bin")]
+    assert esptool_command(get_board("esp32"), "COM3", tmp_path)[-6] == "0x1000"
