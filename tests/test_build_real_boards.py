@@ -45,7 +45,8 @@ def test_build_esp32_stops_quickly_naming_the_platform(cli, har_tiny_bundle, tmp
     if platform_installed("espressif32") or registry_reachable(2.0):
         pytest.skip("espressif32 is installed or the registry is reachable: a real build would run")
     t0 = time.monotonic()
-    code, out, err = cli("build", "--board", "esp32", "--bundle", har_tiny_bundle, "--out", tmp_path / "esp32")
+    code, out, err = cli("build", "--board", "esp32", "--bundle", har_tiny_bundle,
+                         "--out", tmp_path / "esp32")
     assert time.monotonic() - t0 < 30
     assert code == 6
     msg = [ln for ln in err.splitlines() if ln.startswith("error:")]

@@ -83,7 +83,7 @@ def test_fleet_of_two_and_clean_stop(har_tiny_bundle, tmp_path_factory):
     pids = [d.proc.pid for d in fleet.devices]
     try:
         assert len({d.endpoint for d in fleet.devices}) == 2
-        for dev, want_id in zip(fleet.devices, (1, 2)):
+        for dev, want_id in zip(fleet.devices, (1, 2), strict=True):
             assert dev.device_id == want_id
             hello = socket_session(dev.connect(), DEV_KEY, dev.device_id).recv(15)
             assert hello.name == "qemu-m4f"

@@ -118,10 +118,11 @@ def fleet_blobs(bundle: Path, n_devices: int, *, dataset: str | None = None,
         raise UsageError("the bundle has no backbone; data blobs feed the int8 backbone")
     ds = load_dataset(dataset or _dataset_of(manifest))
     fleet = ds.fleet()
-    parts = partition(scheme, fleet.y, fleet.groups, n_devices, clients=ds.scenario.fleet,  # type: ignore[arg-type]
-                      alpha=alpha, seed=seed)
+    parts = partition(scheme, fleet.y, fleet.groups, n_devices,  # type: ignore[arg-type]
+                      clients=ds.scenario.fleet, alpha=alpha, seed=seed)
     if len(parts) < n_devices:
-        raise UsageError(f"the {ds.name} fleet has {len(parts)} devices' worth of data; asked for {n_devices}")
+        raise UsageError(f"the {ds.name} fleet has {len(parts)} devices' worth of data; "
+                         f"asked for {n_devices}")
     mhash = hashlib.sha256(backbone).digest()[:8]
     inp = manifest.backbone["input"]
     blobs = []

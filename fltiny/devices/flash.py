@@ -33,7 +33,8 @@ def esptool_command(board: Board, port: str, build_dir: Path, baud: int = 460800
               (0x10000, build_dir / "firmware.bin")]
     missing = [str(p) for _, p in images if not p.is_file()]
     if missing:
-        raise ToolchainError(f"missing ESP32 images {', '.join(missing)}; build with 'fltiny build --board {board.name}'")
+        raise ToolchainError(f"missing ESP32 images {', '.join(missing)}; "
+                             f"build with 'fltiny build --board {board.name}'")
     cmd = [sys.executable, "-m", "esptool", "--chip", chip, "--port", port, "--baud", str(baud),
            "write_flash"]
     for addr, path in images:
@@ -45,7 +46,8 @@ def flash_board(board: Board, port: str | None, bundle: Path, out: Path | None,
                 progress: Callable[[str], None] = lambda _m: None) -> str:
     """Build and upload; returns a one-line summary. Lists ports (UsageError) without --port."""
     if board.emulated:
-        raise UsageError(f"board {board.name} is emulated: start it with 'fltiny emulate --board {board.name}'")
+        raise UsageError(f"board {board.name} is emulated: start it with "
+                         f"'fltiny emulate --board {board.name}'")
     if port is None:
         ports = candidate_ports()
         listing = "; ".join(f"{d} ({desc})" for d, desc in ports) or "none found"
@@ -61,7 +63,8 @@ def flash_board(board: Board, port: str | None, bundle: Path, out: Path | None,
         log.debug("running %s", " ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise ToolchainError(f"esptool failed on {port}: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+            raise ToolchainError(f"esptool failed on {port}: {tail}")
     else:
         proc = run_pio(["run", "-d", str(fw.project.path), "-e", fw.project.env_name, "-t", "upload",
                         "--upload-port", port], cwd=fw.project.path)
