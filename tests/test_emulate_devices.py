@@ -130,3 +130,25 @@ def test_emulate_command_prints_endpoints_and_stops(har_tiny_bundle, tmp_path_fa
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("qemu-m4f[")]
     assert len(lines) == 2 and all("127.0.0.1:" in ln for ln in lines)
     assert "stopped" in proc.stdout
+
+
+def test_qemu_reset_restarts_clean_and_resyncs(har_tiny_bundle, tmp_path_factory):
+    """QEMU boards have no persistent storage: after a reset (a new QEMU process) the board says
+    HELLO with model version 0, and the FULL GLOBAL + the same TRAIN give the same DELTA bytes."""
+    from fltiny.export.bundle import read_bundle
+
+    board = get_board("qemu-m4f")
+    elf = firmware(board, har_tiny_bundle, tmp_path_factory)
+    blob = fleet_blobs(har_tiny_bundle, 1, max_windows=32)[0].encode()
+    _, head, _ = read_bundle(har_tiny_bundle)
+    train = m.Train(round=2, epochs=2, batch_size=8, learning_rate=0.01, topk_count=20, seed=5)
+    bodies = []
+    for _ in range(2):
+        with start_fleet(board, elf, [blob]) as fleet:
+            dev = fleet.devices[0]
+            s = socket_session(dev.connect(), DEV_KEY, dev.device_id)
+            assert s.recv(15).model_version == 0
+            s.send(m.Global.full(4, head.params))
+            s.send(train)
+            bodies.append(s.recv(30).body)
+    assert bodies[0] == bodies[1]
