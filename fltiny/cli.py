@@ -271,6 +271,12 @@ def emulate_cmd(board_name: str, count: int, bundle: Path, dataset: str | None, 
     progress(f"data blobs: {scheme} partition of the fleet data, one per device")
     blobs = [b.encode() for b in fleet_blobs(bundle, count, dataset=dataset, scheme=scheme,
                                               max_windows=board.max_windows)]
+    import signal
+
+    def _terminate(_sig, _frame):  # SIGTERM stops the boards like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     with start_fleet(board, fw.elf, blobs) as fleet:
         for d in fleet.devices:
             say(f"{board.name}[{d.index}] device {d.device_id} {d.endpoint}")

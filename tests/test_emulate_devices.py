@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -152,3 +153,33 @@ def test_qemu_reset_restarts_clean_and_resyncs(har_tiny_bundle, tmp_path_factory
             s.send(train)
             bodies.append(s.recv(30).body)
     assert bodies[0] == bodies[1]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_emulate_stops_every_board_on_signal(har_tiny_bundle, tmp_path_factory, sig):
+    board = get_board("qemu-m4f")
+    firmware(board, har_tiny_bundle, tmp_path_factory)
+    env = dict(os.environ, FLTINY_BUILD_DIR=str(tmp_path_factory.getbasetemp() / "fw" / "emulate"))
+    proc = subprocess.Popen([sys.executable, "-m", "fltiny.cli", "emulate", "--board", "qemu-m4f",
+                             "-n", "2", "--bundle", str(har_tiny_bundle)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = []
+        while len(lines) < 2:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            if line.startswith("qemu-m4f["):
+                lines.append(line)
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        assert len(children) == 2
+        proc.send_signal(sig)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{c}") for c in children):
+        time.sleep(0.1)
+    assert not [c for c in children if os.path.exists(f"/proc/{c}")]
