@@ -73,7 +73,7 @@ def test_cortex_m_portable_part_compiles(rendered, name, tmp_path):
     inc = [f"-I{p / d}" for d in ("src/runtime", "src/app", "src/port", "src/port/common",
                                   "src/generated", "include")]
     flags = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wconversion",
-             "-Wcast-qual", "-Wno-type-limits", "-ffp-contract=off", "-Os", "-ffunction-sections"]
+             "-Wcast-qual", "-ffp-contract=off", "-Os", "-ffunction-sections"]
     objs = []
     for s in sources:
         o = tmp_path / (s.stem + ".o")

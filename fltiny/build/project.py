@@ -35,9 +35,7 @@ RUNTIME_COMPONENTS = ("kernels", "train", "delta", "proto")
 FIRMWARE_VERSION = 1
 
 # C warning flags for the project's own sources (build_src_flags: never the framework's).
-# -Wno-type-limits: arm-none-eabi uses short enums, so flt_status.c's `(int)status < 0` guard is
-# always false there and -Wextra would turn that defensive check into an error.
-WARNING_FLAGS = ("-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wno-type-limits", "-ffp-contract=off")
+WARNING_FLAGS = ("-Wall", "-Wextra", "-Werror", "-Wshadow", "-ffp-contract=off")
 STRICT_C_FLAGS = ("-pedantic", "-Wconversion", "-Wcast-qual")
 
 # A development key: every build without --key uses it. Real fleets provision their own.
