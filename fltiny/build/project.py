@@ -100,7 +100,8 @@ def stack_bytes(board: Board) -> int:
 
 def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
                    key: bytes | None = None, selftest_header: str | None = None,
-                   max_windows: int | None = None, wifi_ssid: str = "", wifi_password: str = "",
+                   bench: bool = False, max_windows: int | None = None, wifi_ssid: str = "",
+                   wifi_password: str = "",
                    server: str = "") -> Project:
     """Write the PlatformIO project for `board` from the bundle at `bundle` into `out`."""
     from fltiny.codegen import generate
@@ -179,15 +180,21 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
 
     # platformio.ini
     defines = []
+    src_filter = ""
     if selftest_header is not None:
         defines.append("FLT_APP_SELFTEST=1")
+    if bench:  # the benchmark firmware (flt_benchmain.c) replaces the device loop
+        if selftest_header is not None:
+            raise UsageError("a firmware is either the self-test or the benchmark, not both")
+        defines.append("FLT_APP_BENCH=1")
+        src_filter = "+<*> -<app/flt_device.c>"
     warnings = list(WARNING_FLAGS)
     if board.emulated:
         warnings += STRICT_C_FLAGS
     env_name = board.name.replace("-", "_")
     _write(out / "platformio.ini", render(
         "project/platformio.ini.j2", env_name=env_name, platform_dir=board.local_platform_dir,
-        ldscript=ldscript, defines=defines, warning_flags=warnings, src_filter="",
+        ldscript=ldscript, defines=defines, warning_flags=warnings, src_filter=src_filter,
         **ctx), written)
 
     if board.esp:
