@@ -12,6 +12,7 @@ import click
 
 from fltiny import __version__
 from fltiny.errors import FltinyError, ToolchainError, UsageError
+from fltiny.server.config import TrainParams
 
 log = logging.getLogger("fltiny")
 
@@ -312,6 +313,63 @@ def codegen_cmd(bundle: Path, out: Path | None, prefix: str) -> None:
         f"output {result.output_size} int8")
     for line in result.ops:
         say(f"    {line}")
+
+
+@main.command("simulate")
+@click.option("--clients", type=int, default=15, show_default=True, help="Simulated devices.")
+@click.option("--rounds", type=int, default=10, show_default=True)
+@click.option("--dataset", default="hapt", show_default=True)
+@click.option("--model", "model_name", default=None, help="Zoo model (default: the dataset's tiny one).")
+@click.option("--partition", type=click.Choice(["auto", "natural", "iid", "dirichlet"]),
+              default="auto", show_default=True,
+              help="auto: one user per device when there are enough users, else iid.")
+@click.option("--alpha", type=float, default=0.5, show_default=True, help="Dirichlet alpha.")
+@click.option("--churn", type=float, default=0.0, show_default=True,
+              help="Share of devices missing each round.")
+@click.option("--fraction", type=float, default=1.0, show_default=True,
+              help="Share of online devices asked each round.")
+@click.option("--strategy", default="fedavg", show_default=True)
+@click.option("--epochs", type=int, default=TrainParams.epochs, show_default=True)
+@click.option("--lr", "learning_rate", type=float, default=TrainParams.learning_rate,
+              show_default=True)
+@click.option("--topk", type=float, default=TrainParams.topk_fraction, show_default=True,
+              help="Share of head parameters sent per round.")
+@click.option("--no-error-feedback", is_flag=True, help="Drop the residual between rounds.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("build/simulate"),
+              show_default=True, help="Report directory (run store, metrics).")
+def simulate_cmd(clients: int, rounds: int, dataset: str, model_name: str | None, partition: str,
+                 alpha: float, churn: float, fraction: float, strategy: str, epochs: int,
+                 learning_rate: float, topk: float, no_error_feedback: bool, seed: int,
+                 out: Path) -> None:
+    """Simulate a fleet on the firmware's own C runtime (bit-exact with the boards)."""
+    from fltiny.sim.run import SimConfig, simulate
+    from fltiny.workflow import ensure_bundle
+
+    if clients < 1 or rounds < 1:
+        raise UsageError("--clients and --rounds must be at least 1")
+    if not 0.0 <= churn < 1.0:
+        raise UsageError(f"--churn must be in [0, 1), got {churn}")
+    bundle = ensure_bundle(model_name, dataset, progress)
+    train = TrainParams(epochs=epochs, learning_rate=learning_rate, topk_fraction=topk,
+                        error_feedback=not no_error_feedback, seed=seed)
+    cfg = SimConfig(clients=clients, rounds=rounds, partition=partition, alpha=alpha, churn=churn,
+                    strategy=strategy, fraction=fraction, seed=seed, train=train)
+    say(f"{'round':>5} {'metric':>9} {'loss':>8} {'devices':>7} {'bytes up':>9} {'seconds':>7}")
+
+    def show(m) -> None:
+        ev = m.evaluation
+        key = "accuracy" if "accuracy" in ev else "mae"
+        say(f"{m.round:5d} {ev[key]:9.4f} {ev['loss']:8.4f} {m.participants:7d} "
+            f"{m.bytes_up:9d} {m.seconds:7.2f}")
+
+    result = simulate(bundle, dataset, cfg, out, progress=show, log=progress)
+    key = "accuracy" if "accuracy" in result.initial else "mae"
+    up = sum(m.bytes_up for m in result.metrics) / max(1, sum(m.participants + m.rejected
+                                                               for m in result.metrics))
+    say(f"held-out {key}: initial {result.initial[key]:.4f}, "
+        f"final {result.metrics[-1].evaluation[key]:.4f}; {up:.0f} bytes up per device-round; "
+        f"{result.seconds:.1f} s; run store {result.store}")
 
 
 if __name__ == "__main__":

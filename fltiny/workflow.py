@@ -129,3 +129,23 @@ def export_bundle(
         x, y = rep, None
     source = ModelSource(model, name, task, heads, norm, classes, n_outputs)
     return export_model(source, EvalData(rep, x, y), out, max_size, progress)
+
+
+DEFAULT_MODELS = {"hapt": "har-tiny", "thermostat": "thermo-small", "digits": "digits-tiny"}
+
+
+def ensure_bundle(model_name: str | None, dataset: str, progress: Progress,
+                  root: Path = Path("build")) -> Path:
+    """The export bundle of a zoo model under ``root/<model>``, exported (and trained) when
+    missing, reused otherwise."""
+    from fltiny.export.bundle import MANIFEST
+
+    name = model_name or DEFAULT_MODELS.get(dataset)
+    if name is None:
+        raise UsageError(f"no default model for dataset '{dataset}': pass --model")
+    out = root / name
+    if (out / MANIFEST).is_file() and _reusable(out, name, dataset, TrainConfig()):
+        return out
+    progress(f"exporting {name} to {out} (trains the factory model first)")
+    export_bundle(out=out, model_name=name, dataset=dataset, progress=progress)
+    return out

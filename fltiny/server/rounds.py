@@ -7,29 +7,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import numpy as np
 
 from fltiny.errors import FltinyError
+from fltiny.server.config import RoundConfig, TrainParams
 from fltiny.server.store import RunStore
 from fltiny.server.validate import validate_updates
 from fltiny.strategies.base import ClientUpdate, Strategy
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    """What a TRAIN message tells each device (mu comes from the strategy)."""
-
-    epochs: int = 1
-    batch_size: int = 16
-    learning_rate: float = 0.05
-    momentum: float = 0.9
-    clip: float = 5.0
-    topk_fraction: float = 0.1
-    error_feedback: bool = True
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,18 +41,6 @@ class Fleet(Protocol):
 
 
 @dataclass(frozen=True)
-class RoundConfig:
-    rounds: int = 10
-    fraction: float = 1.0  # share of available devices asked each round
-    min_fit: int = 1  # quorum: fewer accepted updates leave the global model unchanged
-    deadline_s: float = 120.0
-    max_norm: float = float("inf")
-    anomaly_threshold: float = float("inf")
-    seed: int = 0
-    train: TrainParams = field(default_factory=TrainParams)
-
-
-@dataclass(frozen=True)
 class RoundMetrics:
     round: int
     version: int
@@ -78,8 +53,18 @@ class RoundMetrics:
     note: str = ""
 
 
+ANOMALY_LOG_LEVEL = 6.0  # every score is in the run store; only these are printed
+
+
 class RoundError(FltinyError):
     pass
+
+
+def device_seed(base_seed: int, round_: int, device_id: int) -> int:
+    """The TRAIN seed of one device in one round (u32): distinct shuffles per device and round,
+    reproducible from the run's seed. Used by every fleet, emulated or simulated."""
+    mixed = np.random.SeedSequence([base_seed, round_, device_id]).generate_state(1)[0]
+    return int(mixed)
 
 
 def sample_devices(available: Sequence[int], fraction: float, round_: int, seed: int) -> list[int]:
@@ -129,7 +114,7 @@ def run_rounds(
             ok = bool(v and v.accepted and not r.error)
             if not ok:
                 log(f"round {rnd}: device {r.device_id} rejected: {reason}")
-            elif v and v.anomaly > 3.0:
+            elif v and v.anomaly > ANOMALY_LOG_LEVEL:
                 log(f"round {rnd}: device {r.device_id} anomaly score {v.anomaly:.1f}")
             rows.append({
                 "device_id": r.device_id, "accepted": int(ok), "reason": reason,

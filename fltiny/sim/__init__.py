@@ -1,0 +1,1 @@
+"""Fleet simulation on the firmware's own C runtime (``fltiny simulate``)."""

@@ -1,0 +1,80 @@
+"""A simulated fleet: every device's round runs through the firmware's own C runtime compiled
+for the host (fltiny.devices.replay.HostRound = firmware/app/flt_round.c + the generated
+backbone), so a simulated delta is byte for byte what a board with the same data, global
+model, TRAIN message and residual sends. Devices get their data exactly as emulated boards do
+(fltiny.devices.data.fleet_blobs), and keep their error-feedback residual between rounds.
+
+Churn: each round a seeded ``churn`` share of the devices is offline and misses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fltiny.devices.data import DataBlob
+from fltiny.devices.replay import HostRound, TrainSpec
+from fltiny.native.delta import PayloadDecoder
+from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
+from fltiny.strategies.base import ClientUpdate
+
+
+def train_spec(train: TrainParams, round_: int, device_id: int, mu: float) -> TrainSpec:
+    """The TRAIN message a device gets in ``round_`` (the seed differs per device and round)."""
+    return TrainSpec(
+        epochs=train.epochs, batch_size=train.batch_size, learning_rate=train.learning_rate,
+        momentum=train.momentum, prox_mu=mu, clip=train.clip,
+        topk_fraction=train.topk_fraction, seed=device_seed(train.seed, round_, device_id),
+    )
+
+
+@dataclass
+class SimFleet:
+    host: HostRound
+    blobs: Sequence[DataBlob]
+    churn: float = 0.0
+    seed: int = 0
+    dense_float: bool = False  # send the exact float32 delta instead of the int8 payload
+    residuals: dict[int, np.ndarray] = field(default_factory=dict)
+    payloads: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    keep_payloads: bool = False
+
+    def __post_init__(self) -> None:
+        self._by_id = {b.device_id: b for b in self.blobs}
+        self._decoder = PayloadDecoder(self.host.n_params)
+        self._round = 0
+
+    def devices(self) -> list[int]:
+        ids = sorted(self._by_id)
+        if self.churn <= 0:
+            return ids
+        rng = np.random.default_rng([self.seed, 7919, self._round + 1])
+        online = rng.random(len(ids)) >= self.churn
+        return [d for d, up in zip(ids, online, strict=True) if up]
+
+    def run_round(self, round_: int, devices: Sequence[int], global_params: np.ndarray,
+                  version: int, train: TrainParams, mu: float,
+                  deadline_s: float) -> list[DeviceResult]:
+        self._round = round_
+        results = []
+        for dev in devices:
+            blob = self._by_id[dev]
+            residual = self.residuals.get(dev) if train.error_feedback else None
+            out = self.host.run(global_params, blob.windows, blob.labels,
+                                train_spec(train, round_, dev, mu), residual=residual,
+                                targets=blob.targets)
+            if train.error_feedback:
+                self.residuals[dev] = out.residual
+            if self.dense_float:
+                delta = (out.params - global_params).astype(np.float32)
+                up = 4 * delta.size
+            else:
+                delta = self._decoder.decode_dense(out.payload)
+                up = len(out.payload)
+                if self.keep_payloads:
+                    self.payloads[(round_, dev)] = out.payload
+            results.append(DeviceResult(dev, ClientUpdate(dev, delta, out.examples, out.mean_loss),
+                                        bytes_up=up, bytes_down=4 * global_params.size))
+        return results
