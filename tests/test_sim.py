@@ -1,0 +1,115 @@
+"""`fltiny simulate`: pinned to the firmware (the same seed gives the same delta bytes as a
+qemu-m4f board), churn, partitions and the CLI."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from fltiny.devices.data import fleet_blobs
+from fltiny.devices.replay import HostRound
+from fltiny.errors import UsageError
+from fltiny.server.rounds import TrainParams, device_seed
+from fltiny.sim.fleet import SimFleet, train_spec
+from fltiny.sim.run import SimConfig, choose_partition, simulate
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def host(har_tiny_bundle):
+    return HostRound(har_tiny_bundle)
+
+
+@pytest.mark.cross
+@pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
+                    reason="QEMU or arm-none-eabi-gcc missing")
+def test_simulated_delta_equals_qemu_m4f_board(har_tiny_bundle, host, tmp_path_factory):
+    from fltiny.boards import get_board
+    from fltiny.bridge import messages as m
+    from fltiny.build.firmware import build_firmware
+    from fltiny.build.project import DEV_KEY
+    from fltiny.devices import start_fleet
+    from fltiny.devices.link import socket_session
+
+    board = get_board("qemu-m4f")
+    elf = build_firmware(board, har_tiny_bundle, tmp_path_factory.mktemp("fw-sim")).elf
+    blobs = fleet_blobs(har_tiny_bundle, 2, max_windows=board.max_windows, seed=3)
+    train = TrainParams(epochs=1, batch_size=8, learning_rate=0.01, momentum=0.9,
+                        topk_fraction=0.1, seed=42)
+    round_, mu = 1, 0.01
+    global_params = (host.head.params * np.float32(1.01)).astype(np.float32)
+
+    fleet = SimFleet(host, blobs, keep_payloads=True)
+    fleet.run_round(round_, [blobs[1].device_id], global_params, 1, train, mu, 60.0)
+    simulated = fleet.payloads[(round_, blobs[1].device_id)]
+
+    with start_fleet(board, elf, [blobs[1].encode()]) as boards:
+        dev = boards.devices[0]
+        session = socket_session(dev.connect(), DEV_KEY, dev.device_id)
+        assert isinstance(session.recv(15), m.Hello)
+        spec = train_spec(train, round_, dev.device_id, mu)
+        session.send(m.Global.full(1, global_params))
+        session.send(m.Train(round=round_, epochs=spec.epochs, batch_size=spec.batch_size,
+                             learning_rate=spec.learning_rate, momentum=spec.momentum,
+                             prox_mu=spec.prox_mu, clip=spec.clip,
+                             topk_fraction=spec.topk_fraction, seed=spec.seed))
+        delta = session.recv(60)
+    assert isinstance(delta, m.Delta), delta
+    assert delta.body == simulated
+
+
+def test_simulation_learns_and_keeps_residuals(har_tiny_bundle, host, tmp_path):
+    cfg = SimConfig(clients=15, rounds=6, train=TrainParams())
+    result = simulate(har_tiny_bundle, "hapt", cfg, tmp_path, host=host)
+    assert result.partition == "natural"
+    assert [m.participants for m in result.metrics] == [15] * 6
+    # compressed: every device-round sends far less than the dense float32 head delta
+    per_device = result.metrics[0].bytes_up / 15
+    assert per_device < 4 * host.n_params / 10
+    losses = [m.evaluation["loss"] for m in result.metrics]
+    assert min(losses) < result.initial["loss"]
+
+
+def test_churn_drops_devices(har_tiny_bundle, host, tmp_path):
+    cfg = SimConfig(clients=30, rounds=3, churn=0.3, partition="iid", max_windows=20)
+    result = simulate(har_tiny_bundle, "hapt", cfg, tmp_path, host=host)
+    seen = [m.participants for m in result.metrics]
+    assert all(10 <= s < 30 for s in seen), seen
+
+
+def test_error_feedback_residual_is_carried(host, har_tiny_bundle):
+    blobs = fleet_blobs(har_tiny_bundle, 1, max_windows=32)
+    fleet = SimFleet(host, blobs)
+    g = host.head.params.astype(np.float32)
+    fleet.run_round(1, [blobs[0].device_id], g, 0, TrainParams(topk_fraction=0.05), 0.0, 60)
+    r1 = fleet.residuals[blobs[0].device_id]
+    assert np.count_nonzero(r1) > 0.8 * r1.size  # most entries were not sent
+    fleet.run_round(2, [blobs[0].device_id], g, 1, TrainParams(topk_fraction=0.05), 0.0, 60)
+    assert not np.array_equal(fleet.residuals[blobs[0].device_id], r1)
+
+
+def test_device_seeds_differ_and_repeat():
+    assert device_seed(0, 1, 1) == device_seed(0, 1, 1)
+    assert len({device_seed(0, r, d) for r in range(5) for d in range(20)}) == 100
+    assert all(0 <= device_seed(9, r, 3) < 2**32 for r in range(10))
+
+
+def test_partition_choice():
+    assert choose_partition("auto", 15, 15) == "natural"
+    assert choose_partition("auto", 1000, 15) == "iid"
+    with pytest.raises(UsageError, match="natural partition has 15"):
+        choose_partition("natural", 16, 15)
+
+
+def test_cli_simulate(cli, har_tiny_bundle, tmp_path, monkeypatch):
+    import fltiny.workflow as wf
+
+    monkeypatch.setattr(wf, "ensure_bundle", lambda *_a, **_k: har_tiny_bundle)
+    code, out, err = cli("simulate", "--clients", "4", "--rounds", "2", "--out", tmp_path)
+    assert code == 0, err
+    assert "held-out accuracy: initial" in out and (tmp_path / "run.sqlite").is_file()
+    code, _, err = cli("simulate", "--churn", "1.5")
+    assert code == 2 and "--churn" in err
