@@ -209,7 +209,8 @@ class Session:
                  receive: Callable[[], bytes], on_host: bool = True,
                  clock: Callable[[], float] = time.monotonic, timeout: float = 0.25,
                  retries: int = 8, max_chunk: int = MAX_CHUNK, max_message: int = 1 << 20,
-                 first_seq: int = 1) -> None:
+                 first_seq: int = 1,
+                 on_rejected: Callable[[RxEvent], None] | None = None) -> None:
         if len(key) != 32:
             raise ValueError("the device key must be 32 bytes")
         self.key = bytes(key)
@@ -227,6 +228,7 @@ class Session:
         self.outbox: deque[_Outgoing] = deque()
         self.inbox: deque[m.Message] = deque()
         self.stats = SessionStats()
+        self.on_rejected = on_rejected  # sees every rejected frame (e.g. a rebooted peer's seq 1)
 
     # ---- sending -----------------------------------------------------------------------
 
@@ -296,6 +298,8 @@ class Session:
                     failure = failure or e
             elif ev.kind == "rejected":
                 self.stats.rejected.append(ev.error.status)
+                if self.on_rejected is not None:
+                    self.on_rejected(ev)
         if failure is not None:
             raise failure
         if not self.outbox:

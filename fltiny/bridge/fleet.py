@@ -1,0 +1,480 @@
+"""The bridge fleet: real or emulated boards over serial / TCP as a ``fltiny.server.rounds.Fleet``.
+
+One protocol session per device (fltiny.bridge.session), one thread per device during a round:
+
+    HELLO (once per device session) -> GLOBAL (FULL, or a compressed DELTA when the device holds
+    exactly the previous version) -> TRAIN -> DELTA (until the round deadline)
+
+Every DELTA is checked before it can reach the model:
+1. the session has authenticated it (HMAC), checked CRC, sequence numbers and chunking;
+2. its round and base version are the ones the host sent;
+3. ``PayloadDecoder`` (the runtime's C decoder) decodes it with the model's limits;
+4. **replay**: the host runs the same round through ``HostRound`` (the device's C compiled for
+   the host) from the parameters the device holds, its data blob, the TRAIN configuration and
+   the host-tracked error-feedback residual, and the payload, example count and loss must be
+   byte-identical. Anything else is rejected with its reason (``DeviceResult.error``, which the
+   round loop writes to the run store).
+
+Churn: a broken link is reopened (same session: the device keeps its sequence state); a device
+that rebooted (its HELLO arrives with sequence number 1, which the old session rejects as a
+replay) gets a new session, a FULL GLOBAL, and its residual restarts at zero on both sides;
+a device more than one version behind (missed rounds, new session, unknown state) gets a FULL
+GLOBAL; a device whose endpoint answers later joins the next round (``devices()``).
+
+Residual bookkeeping: the device commits its new residual when the host's ACK of the DELTA
+arrives. When that ACK is lost for good the device keeps the previous residual; the host keeps
+both and the replay of the next round tells which one the device holds.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fltiny.bridge import messages as m
+from fltiny.bridge.link import Link, open_link
+from fltiny.bridge.protocol import DeliveryError, MsgType, NackError, ProtocolError, status_name
+from fltiny.bridge.session import RxEvent, Session
+from fltiny.server.rounds import DeviceResult, TrainParams
+from fltiny.strategies.base import ClientUpdate
+
+GLOBAL_DELTA_BLOCK = 64  # block size of the int8 quantization of GLOBAL deltas
+
+
+def round_seed(base_seed: int, round_: int, device_id: int) -> int:
+    """TRAIN seed of one device in one round (u32), reproducible from the run's seed."""
+    return int(np.random.SeedSequence([base_seed, round_, device_id]).generate_state(1)[0])
+
+
+@dataclass
+class Endpoint:
+    """Where a device is and what it holds (the host needs its data blob for the replay)."""
+
+    device_id: int
+    url: str  # tcp://host:port, host:port, socket://host:port, /dev/ttyUSB0, ...
+    windows: np.ndarray  # int8 [count, steps, channels], the device's blob
+    labels: np.ndarray | None
+    targets: np.ndarray | None = None
+    max_windows: int = 1 << 30  # the board's max_windows (the round uses the first ones)
+    key: bytes = b""
+    board: str = ""
+    open: Callable[[], Link] | None = None  # default: open_link(url)
+
+    def n_windows(self) -> int:
+        return min(len(self.windows), self.max_windows)
+
+
+@dataclass
+class RoundLog:
+    """What the bridge measured for one device in one round (beside DeviceResult)."""
+
+    round: int
+    device_id: int
+    board: str
+    accepted_by_bridge: bool
+    reason: str
+    payload_bytes: int = 0  # DELTA body (the delta payload)
+    delta_message_bytes: int = 0  # DELTA message (16-byte header + payload)
+    wire_up: int = 0  # every byte from the device this round (frames, ACKs, retransmissions)
+    wire_down: int = 0
+    global_kind: str = ""  # full | delta | none
+    replayed: bool = False
+    replay_match: bool = False
+    rejected_frames: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class _Reset(Exception):
+    """The device rebooted (a fresh HELLO): start a new session."""
+
+
+class _DeviceState:
+    def __init__(self, ep: Endpoint, n_params: int, timeout: float, retries: int) -> None:
+        self.ep = ep
+        self.link: Link | None = None
+        self.broken = False
+        self.session: Session | None = None
+        self.hello: m.Hello | None = None
+        self.hello_problem = ""
+        self.version: int | None = None  # model version the device holds (None: unknown)
+        self.params: np.ndarray | None = None  # exact float32 parameters the device holds
+        self.residual = np.zeros(n_params, np.float32)
+        self.prev_residual: np.ndarray | None = None
+        self.reset_seen = False
+        self.resets = 0
+        self.reconnects = 0
+        self.sent = 0
+        self.received = 0
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self.timeout = timeout
+        self.retries = retries
+        self.decoder = None
+
+    # ---- link ----
+    def _send(self, data: bytes) -> None:
+        if self.link is None or self.broken:
+            return  # the retransmission timer repeats it after the reconnect
+        try:
+            self.link.send(data)
+            self.sent += len(data)
+        except ConnectionError:
+            self.broken = True
+
+    def _receive(self) -> bytes:
+        if self.link is None or self.broken:
+            raise ConnectionError("link down")
+        data = self.link.receive()
+        self.received += len(data)
+        return data
+
+    def connect(self, timeout: float) -> None:
+        opener = self.ep.open or (lambda: open_link(self.ep.url, timeout=timeout))
+        self.link = opener()
+        self.broken = False
+
+    def drop_link(self) -> None:
+        if self.link is not None:
+            self.link.close()
+        self.link = None
+
+    def new_session(self) -> None:
+        self.session = Session(key=self.ep.key, device_id=self.ep.device_id, send=self._send,
+                               receive=self._receive, timeout=self.timeout, retries=self.retries,
+                               on_rejected=self._on_rejected)
+        self.reset_seen = False
+
+    def _on_rejected(self, ev: RxEvent) -> None:
+        status = ev.error.status if ev.error is not None else "?"
+        self.rejected[status] += 1
+        h = ev.header
+        # an authenticated HELLO with seq 1 that the session rejects: the device rebooted
+        if h is not None and h.type == MsgType.HELLO and h.seq == 1 and h.chunk_index == 0:
+            self.reset_seen = True
+
+
+class BridgeFleet:
+    """``Fleet`` over protocol sessions with real or emulated boards (module docstring)."""
+
+    def __init__(self, endpoints: Sequence[Endpoint], host_round, *, model_hash: bytes,
+                 global_delta: bool = True, log: Callable[[str], None] = lambda _m: None,
+                 timeout: float = 0.3, retries: int = 20, hello_wait: float = 5.0,
+                 reconnect_wait: float = 10.0) -> None:
+        from fltiny.native.delta import PayloadDecoder
+
+        self.hr = host_round
+        self.n_params = int(host_round.n_params)
+        self.model_hash = bytes(model_hash)
+        self.global_delta = global_delta
+        self.log = log
+        self.hello_wait = hello_wait
+        self.reconnect_wait = reconnect_wait
+        self._devs: dict[int, _DeviceState] = {}
+        self._timeout, self._retries = timeout, retries
+        self._replay_lock = threading.Lock()  # the host round's C keeps static buffers
+        self._decoder_cls = PayloadDecoder
+        self.replays = 0
+        self.replay_mismatches = 0
+        self.logs: list[RoundLog] = []
+        for ep in endpoints:
+            self.add(ep)
+
+    # ---- membership ----------------------------------------------------------------------
+
+    def add(self, ep: Endpoint) -> None:
+        """A device that joins (from the next ``devices()`` on)."""
+        if ep.device_id in self._devs:
+            raise ValueError(f"device {ep.device_id} is already in the fleet")
+        d = _DeviceState(ep, self.n_params, self._timeout, self._retries)
+        d.decoder = self._decoder_cls(self.n_params)
+        self._devs[ep.device_id] = d
+
+    def devices(self) -> list[int]:
+        """Devices with an open link: connects new ones and waits briefly for their HELLO."""
+        pending = []
+        for d in self._devs.values():
+            if d.link is None or d.broken:
+                try:
+                    d.drop_link()
+                    d.connect(timeout=2.0)
+                    d.reconnects += d.session is not None
+                except ConnectionError as exc:
+                    self.log(f"device {d.ep.device_id}: not reachable yet ({exc})")
+                    continue
+            if d.session is None:
+                d.new_session()
+            if d.hello is None:
+                pending.append(d)
+        end = time.monotonic() + self.hello_wait
+        while pending and time.monotonic() < end:
+            for d in list(pending):
+                try:
+                    self._poll(d)
+                except (ConnectionError, ProtocolError):
+                    pending.remove(d)
+                    continue
+                if d.hello is not None:
+                    pending.remove(d)
+        return sorted(i for i, d in self._devs.items() if d.link is not None and not d.broken)
+
+    def close(self) -> None:
+        for d in self._devs.values():
+            d.drop_link()
+
+    # ---- one round -----------------------------------------------------------------------
+
+    def run_round(self, round_: int, devices: Sequence[int], global_params: np.ndarray,
+                  version: int, train: TrainParams, mu: float,
+                  deadline_s: float) -> list[DeviceResult]:
+        params = np.ascontiguousarray(global_params, dtype=np.float32)
+        end = time.monotonic() + deadline_s
+        chosen = [self._devs[i] for i in devices]
+        if not chosen:
+            return []
+        with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="fltiny-dev") as ex:
+            futures = [ex.submit(self._device_round, d, round_, params, version, train, mu, end)
+                       for d in chosen]
+            return [f.result() for f in futures]
+
+    def _device_round(self, d: _DeviceState, rnd: int, params: np.ndarray, version: int,
+                      train: TrainParams, mu: float, end: float) -> DeviceResult:
+        t0 = time.monotonic()
+        sent0, recv0 = d.sent, d.received
+        rejected0 = collections.Counter(d.rejected)
+        lg = RoundLog(rnd, d.ep.device_id, d.ep.board or (d.hello.name if d.hello else ""),
+                      False, "")
+        update = None
+        try:
+            update = self._exchange(d, rnd, params, version, train, mu, end, lg)
+        except ProtocolError as exc:
+            lg.reason = f"{type(exc).__name__}: {exc}"
+        except TimeoutError as exc:
+            lg.reason = str(exc)
+        lg.wire_up, lg.wire_down = d.received - recv0, d.sent - sent0
+        lg.rejected_frames = dict(d.rejected - rejected0)
+        lg.seconds = time.monotonic() - t0
+        if lg.rejected_frames:
+            frames = ", ".join(f"{k} x{v}" for k, v in sorted(lg.rejected_frames.items()))
+            self.log(f"round {rnd}: device {d.ep.device_id}: frames rejected: {frames}")
+            if update is None and lg.reason and "frames rejected" not in lg.reason:
+                lg.reason += f" (frames rejected: {frames})"
+        lg.accepted_by_bridge = update is not None
+        if update is None:
+            self.log(f"round {rnd}: device {d.ep.device_id}: no update: {lg.reason}")
+        self.logs.append(lg)
+        return DeviceResult(d.ep.device_id, update, lg.wire_up, lg.wire_down,
+                            "" if update is not None else lg.reason)
+
+    # ---- protocol steps ------------------------------------------------------------------
+
+    def _poll(self, d: _DeviceState) -> None:
+        """One session step; handles broken links (reconnect) and reboots (raise _Reset)."""
+        assert d.session is not None
+        try:
+            d.session.poll()
+        except ConnectionError:
+            d.broken = True
+        if d.broken:
+            self._reconnect(d)
+        if d.reset_seen:
+            raise _Reset()
+        while d.session.inbox:
+            msg = d.session.inbox[0]
+            if isinstance(msg, m.Hello):
+                d.session.inbox.popleft()
+                self._on_hello(d, msg)
+                continue
+            break
+
+    def _reconnect(self, d: _DeviceState) -> None:
+        end = time.monotonic() + self.reconnect_wait
+        while True:
+            d.drop_link()
+            try:
+                d.connect(timeout=2.0)
+                d.reconnects += 1
+                self.log(f"device {d.ep.device_id}: link reopened")
+                return
+            except ConnectionError as exc:
+                if time.monotonic() >= end:
+                    raise DeliveryError(f"link lost and not reopened within "
+                                        f"{self.reconnect_wait:g} s: {exc}") from None
+                time.sleep(0.2)
+
+    def _on_hello(self, d: _DeviceState, h: m.Hello) -> None:
+        problem = ""
+        if h.model_hash != self.model_hash:
+            problem = (f"runs another model (hash {h.model_hash.hex()}, expected "
+                       f"{self.model_hash.hex()}): rebuild and flash its firmware")
+        elif h.head_params != self.n_params:
+            problem = f"head has {h.head_params} parameters, the model {self.n_params}"
+        d.hello, d.hello_problem = h, problem
+        if problem:
+            self.log(f"device {d.ep.device_id}: HELLO refused: {problem}")
+        # what it holds: version 0 means factory state (or unknown); force a FULL GLOBAL
+        d.version, d.params = None, None
+        if h.model_version == 0:
+            d.residual = np.zeros(self.n_params, np.float32)
+            d.prev_residual = None
+
+    def _handle_reset(self, d: _DeviceState, end: float) -> None:
+        d.resets += 1
+        self.log(f"device {d.ep.device_id}: rebooted (fresh HELLO): new session, full resync")
+        d.new_session()
+        d.hello = d.hello or None
+        d.version, d.params = None, None
+        d.residual = np.zeros(self.n_params, np.float32)
+        d.prev_residual = None
+
+    def _send(self, d: _DeviceState, msg: m.Message, end: float) -> None:
+        assert d.session is not None
+        d.session.submit(msg)
+        target = d.session.outbox[-1]
+        while target in d.session.outbox:
+            if time.monotonic() >= end:
+                raise TimeoutError(f"round deadline passed while sending {type(msg).__name__}")
+            self._poll(d)
+
+    def _global_message(self, d: _DeviceState, params: np.ndarray, version: int
+                        ) -> tuple[m.Global | None, np.ndarray, str]:
+        """(message or None, the parameters the device will hold, kind)."""
+        if d.version == version and d.params is not None and np.array_equal(d.params, params):
+            return None, d.params, "none"
+        if (self.global_delta and d.version is not None and d.params is not None
+                and d.version == version - 1 and d.hello is not None
+                and d.hello.capabilities & m.CAP_GLOBAL_DELTA):
+            from fltiny.twins import delta as twin
+            from fltiny.twins import payload as codec
+
+            res = twin.compress(params, d.params, None, k=self.n_params,
+                                mode=twin.QuantMode.BLOCK, block_size=GLOBAL_DELTA_BLOCK,
+                                error_feedback=False)
+            held = twin.apply(res.delta, d.params)
+            return m.Global.delta(version, d.version, codec.encode(res.delta)), held, "delta"
+        return m.Global.full(version, params), params.copy(), "full"
+
+    def _exchange(self, d: _DeviceState, rnd: int, params: np.ndarray, version: int,
+                  train: TrainParams, mu: float, end: float, lg: RoundLog) -> ClientUpdate | None:
+        if d.link is None or d.broken:
+            self._reconnect(d)
+        if d.session is None:
+            d.new_session()
+        while d.hello is None:  # a device that connected but has not said HELLO (yet)
+            if time.monotonic() >= end:
+                raise TimeoutError("no authenticated HELLO before the deadline"
+                                   + (" (wrong key?)" if d.rejected.get("FLT_ERR_AUTH") else ""))
+            try:
+                self._poll(d)
+            except _Reset:
+                self._handle_reset(d, end)
+        if d.hello_problem:
+            lg.reason = f"HELLO refused: {d.hello_problem}"
+            return None
+        tmsg = m.Train(round=rnd, epochs=train.epochs, batch_size=train.batch_size,
+                       learning_rate=train.learning_rate, momentum=train.momentum,
+                       prox_mu=float(mu), clip=train.clip, topk_fraction=train.topk_fraction,
+                       seed=round_seed(train.seed, rnd, d.ep.device_id))
+        attempts = 0
+        while True:
+            attempts += 1
+            if attempts > 4:
+                lg.reason = "gave up after 4 attempts (resets or refused GLOBALs)"
+                return None
+            try:
+                gmsg, held, kind = self._global_message(d, params, version)
+                lg.global_kind = kind
+                if gmsg is not None:
+                    d.version, d.params = None, None  # unknown until acknowledged
+                    self._send(d, gmsg, end)
+                    d.version, d.params = version, held
+                self._send(d, tmsg, end)
+                delta = self._await_delta(d, rnd, end)
+            except _Reset:
+                self._handle_reset(d, end)
+                continue
+            except NackError as exc:
+                d.version, d.params = None, None
+                self.log(f"round {rnd}: device {d.ep.device_id}: message refused "
+                         f"({status_name(exc.code) if hasattr(exc, 'code') else exc}); resync")
+                continue
+            if isinstance(delta, m.Error):
+                self.log(f"round {rnd}: device {d.ep.device_id}: ERROR {delta.code} "
+                         f"{delta.text!r}; sending a FULL GLOBAL")
+                if delta.code == 17 or "already delivered" in delta.text:
+                    lg.reason = f"device error: {delta.text}"
+                    return None
+                d.version, d.params = None, None
+                continue
+            return self._verify(d, rnd, delta, tmsg, lg)
+
+    def _await_delta(self, d: _DeviceState, rnd: int, end: float) -> m.Delta | m.Error:
+        assert d.session is not None
+        while True:
+            while d.session.inbox:
+                msg = d.session.inbox.popleft()
+                if isinstance(msg, m.Delta):
+                    if msg.round == rnd:
+                        return msg
+                    self.log(f"device {d.ep.device_id}: stale DELTA of round {msg.round} ignored")
+                elif isinstance(msg, m.Error):
+                    return msg
+                elif isinstance(msg, m.Hello):
+                    self._on_hello(d, msg)
+                    raise _Reset()
+            if time.monotonic() >= end:
+                raise TimeoutError("no DELTA before the round deadline")
+            self._poll(d)
+
+    # ---- verification --------------------------------------------------------------------
+
+    def _verify(self, d: _DeviceState, rnd: int, delta: m.Delta, tmsg: m.Train,
+                lg: RoundLog) -> ClientUpdate | None:
+        from fltiny.devices.replay import TrainSpec
+        from fltiny.twins.payload import PayloadError
+
+        lg.payload_bytes = len(delta.body)
+        lg.delta_message_bytes = m.DELTA_HEADER_SIZE + len(delta.body)
+        if delta.base_version != d.version or d.params is None:
+            lg.reason = (f"DELTA computed against version {delta.base_version}, the device was "
+                         f"sent version {d.version}")
+            return None
+        spec = TrainSpec(tmsg.epochs, tmsg.batch_size, tmsg.learning_rate, tmsg.momentum,
+                         tmsg.prox_mu, tmsg.clip, topk_fraction=tmsg.topk_fraction,
+                         seed=tmsg.seed)
+        n = d.ep.n_windows()
+        with self._replay_lock:
+            try:
+                dense = d.decoder.decode_dense(delta.body)
+            except PayloadError as exc:
+                lg.reason = f"payload rejected: {exc.status}"
+                return None
+            candidates = [d.residual] + ([d.prev_residual] if d.prev_residual is not None else [])
+            out, held = None, None
+            for i, res in enumerate(candidates):
+                run = self.hr.run(d.params, d.ep.windows[:n],
+                                  None if d.ep.labels is None else d.ep.labels[:n], spec,
+                                  residual=res,
+                                  targets=None if d.ep.targets is None else d.ep.targets[:n])
+                if (run.payload == delta.body and run.examples == delta.examples
+                        and np.float32(run.mean_loss).tobytes()
+                        == np.float32(delta.loss).tobytes()):
+                    if i == 1:
+                        self.log(f"device {d.ep.device_id}: had kept its previous residual "
+                                 "(the ACK of its last DELTA was lost)")
+                    out, held = run, res
+                    break
+            self.replays += 1
+            lg.replayed = True
+        if out is None:
+            self.replay_mismatches += 1
+            lg.reason = "replay mismatch: the DELTA differs from the host's replay of the round"
+            return None
+        # the device commits out.residual when our ACK arrives (or keeps `held` if it never does)
+        d.prev_residual, d.residual = held, out.residual
+        lg.replay_match = True
+        return ClientUpdate(d.ep.device_id, dense, int(delta.examples), float(delta.loss))
