@@ -39,17 +39,21 @@ import numpy as np
 
 from fltiny.bridge import messages as m
 from fltiny.bridge.link import Link, open_link
-from fltiny.bridge.protocol import DeliveryError, MsgType, NackError, ProtocolError, status_name
+from fltiny.bridge.protocol import (
+    MAX_CHUNK,
+    DeliveryError,
+    MsgType,
+    NackError,
+    ProtocolError,
+    chunk_count,
+    status_name,
+    wire_size,
+)
 from fltiny.bridge.session import RxEvent, Session
-from fltiny.server.rounds import DeviceResult, TrainParams
+from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.strategies.base import ClientUpdate
 
 GLOBAL_DELTA_BLOCK = 64  # block size of the int8 quantization of GLOBAL deltas
-
-
-def round_seed(base_seed: int, round_: int, device_id: int) -> int:
-    """TRAIN seed of one device in one round (u32), reproducible from the run's seed."""
-    return int(np.random.SeedSequence([base_seed, round_, device_id]).generate_state(1)[0])
 
 
 @dataclass
@@ -81,6 +85,7 @@ class RoundLog:
     reason: str
     payload_bytes: int = 0  # DELTA body (the delta payload)
     delta_message_bytes: int = 0  # DELTA message (16-byte header + payload)
+    delta_wire_bytes: int = 0  # the DELTA's frames on the wire (framing, tag, CRC, COBS bound)
     wire_up: int = 0  # every byte from the device this round (frames, ACKs, retransmissions)
     wire_down: int = 0
     global_kind: str = ""  # full | delta | none
@@ -378,7 +383,7 @@ class BridgeFleet:
         tmsg = m.Train(round=rnd, epochs=train.epochs, batch_size=train.batch_size,
                        learning_rate=train.learning_rate, momentum=train.momentum,
                        prox_mu=float(mu), clip=train.clip, topk_fraction=train.topk_fraction,
-                       seed=round_seed(train.seed, rnd, d.ep.device_id))
+                       seed=device_seed(train.seed, rnd, d.ep.device_id))
         attempts = 0
         while True:
             attempts += 1
@@ -439,6 +444,9 @@ class BridgeFleet:
 
         lg.payload_bytes = len(delta.body)
         lg.delta_message_bytes = m.DELTA_HEADER_SIZE + len(delta.body)
+        lg.delta_wire_bytes = sum(
+            wire_size(min(MAX_CHUNK, lg.delta_message_bytes - i * MAX_CHUNK))
+            for i in range(chunk_count(lg.delta_message_bytes)))
         if delta.base_version != d.version or d.params is None:
             lg.reason = (f"DELTA computed against version {delta.base_version}, the device was "
                          f"sent version {d.version}")
