@@ -91,9 +91,12 @@ def measure(model: str, board_name: str) -> dict:
     row["missing_symbols"] = sorted(set(HEAD_STATE + DELTA_STATE + FEATURES) - set(syms))
     if fits:
         fw = bench_firmware(board, bundle, REPO / "build" / "bench" / "fw" / f"{board_name}-{model}")
-        run = run_bench(board, fw.elf, bench_blob(bundle, min(16, board.max_windows)))
-        row["stack_hwm"] = run.stack_hwm
         row["arena"] = fw.project.arena_bytes
+        try:
+            run = run_bench(board, fw.elf, bench_blob(bundle, min(16, board.max_windows)))
+            row["stack_hwm"] = run.stack_hwm
+        except FltinyError as e:  # e.g. no data blob format for image windows (digits)
+            row["stack_hwm_missing"] = str(e).splitlines()[0][:200]
     return row
 
 

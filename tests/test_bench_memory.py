@@ -1,0 +1,51 @@
+"""The memory accounting of bench/memory.py agrees with the ELF: fltiny's build report, the
+toolchain's `size -A`, and the head's parameter count."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from fltiny.bench.memory import elf_memory, symbol_bytes
+from fltiny.boards import get_board
+from fltiny.build.firmware import build_firmware
+from fltiny.build.memory import memory_report
+
+pytestmark = [pytest.mark.slow, pytest.mark.cross]
+
+if not shutil.which("arm-none-eabi-gcc"):
+    pytest.skip("the Arm cross compiler is not installed", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def device_elf(har_tiny_bundle, tmp_path_factory):
+    out = tmp_path_factory.getbasetemp() / "fw" / "bench-mem-qemu-m4f"
+    return build_firmware(get_board("qemu-m4f"), har_tiny_bundle, out).elf
+
+
+def test_memory_matches_build_report_and_size(device_elf):
+    board = get_board("qemu-m4f")
+    mem = elf_memory(device_elf)
+    rep = memory_report(device_elf, board)
+    assert mem.flash == rep.flash_used
+    assert mem.static_ram + mem.stack_reserve == rep.ram_used
+    assert mem.stack_reserve == 8192
+    out = subprocess.run(["arm-none-eabi-size", "-A", str(device_elf)], capture_output=True,
+                         text=True, check=True).stdout
+    size = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines()[2:] if ln.split()
+            and ln.split()[0].startswith(".")}
+    assert mem.bss == size[".bss"] and mem.data == size.get(".data", 0)
+    assert mem.text_rodata == size[".isr_vector"] + size[".text"] + size.get(".ARM.exidx", 0)
+    assert 0 < mem.code and 0 < mem.const and mem.code + mem.const <= mem.text_rodata
+
+
+def test_head_state_symbols_match_head(device_elf, har_tiny_bundle):
+    from fltiny.export.bundle import read_bundle
+
+    _m, head, _b = read_bundle(har_tiny_bundle)
+    p = head.n_params
+    syms = symbol_bytes(device_elf, ("global_params", "ws_params", "ws_velocity", "residual"))
+    assert syms == {"global_params": 4 * p, "ws_params": 4 * p, "ws_velocity": 4 * p,
+                    "residual": 4 * p}
