@@ -1,7 +1,9 @@
 """Parameters and int8 size of every zoo variant (``fltiny models --measure``).
 
 Sizes come from a real int8 conversion of an untrained model with representative data drawn
-from the model's dataset; training changes the weights' values, not the file size.
+from the model's dataset. A trained model's flatbuffer can be a few hundred bytes larger (the
+converter shares identical constant buffers, such as all-zero biases, in an untrained model);
+parameter counts do not change.
 """
 
 from __future__ import annotations
