@@ -100,7 +100,8 @@ class _Reset(Exception):
 
 
 class _DeviceState:
-    def __init__(self, ep: Endpoint, n_params: int, timeout: float, retries: int) -> None:
+    def __init__(self, ep: Endpoint, n_params: int, timeout: float, retries: int,
+                 send_chunk: int) -> None:
         self.ep = ep
         self.link: Link | None = None
         self.broken = False
@@ -119,6 +120,7 @@ class _DeviceState:
         self.rejected: collections.Counter[str] = collections.Counter()
         self.timeout = timeout
         self.retries = retries
+        self.send_chunk = send_chunk
         self.decoder = None
 
     # ---- link ----
@@ -152,14 +154,20 @@ class _DeviceState:
         self.session = Session(key=self.ep.key, device_id=self.ep.device_id, send=self._send,
                                receive=self._receive, timeout=self.timeout, retries=self.retries,
                                on_rejected=self._on_rejected)
+        # outgoing chunks may be smaller than MAX_CHUNK (the receiver still takes full ones):
+        # on a noisy line a 297-byte frame rarely arrives intact
+        self.session.max_chunk = self.send_chunk
         self.reset_seen = False
 
     def _on_rejected(self, ev: RxEvent) -> None:
         status = ev.error.status if ev.error is not None else "?"
         self.rejected[status] += 1
         h = ev.header
-        # an authenticated HELLO with seq 1 that the session rejects: the device rebooted
-        if h is not None and h.type == MsgType.HELLO and h.seq == 1 and h.chunk_index == 0:
+        # an authenticated HELLO with seq 1 rejected as a replay (the session has accepted later
+        # frames from this device): the device rebooted. (A duplicate seq 1 is only a
+        # retransmitted HELLO whose ACK was lost.)
+        if (h is not None and h.type == MsgType.HELLO and h.seq == 1 and h.chunk_index == 0
+                and status == "FLT_ERR_REPLAY"):
             self.reset_seen = True
 
 
@@ -169,7 +177,7 @@ class BridgeFleet:
     def __init__(self, endpoints: Sequence[Endpoint], host_round, *, model_hash: bytes,
                  global_delta: bool = True, log: Callable[[str], None] = lambda _m: None,
                  timeout: float = 0.3, retries: int = 20, hello_wait: float = 5.0,
-                 reconnect_wait: float = 10.0) -> None:
+                 reconnect_wait: float = 10.0, send_chunk: int = MAX_CHUNK) -> None:
         from fltiny.native.delta import PayloadDecoder
 
         self.hr = host_round
@@ -180,7 +188,7 @@ class BridgeFleet:
         self.hello_wait = hello_wait
         self.reconnect_wait = reconnect_wait
         self._devs: dict[int, _DeviceState] = {}
-        self._timeout, self._retries = timeout, retries
+        self._timeout, self._retries, self._send_chunk = timeout, retries, send_chunk
         self._replay_lock = threading.Lock()  # the host round's C keeps static buffers
         self._decoder_cls = PayloadDecoder
         self.replays = 0
@@ -195,7 +203,7 @@ class BridgeFleet:
         """A device that joins (from the next ``devices()`` on)."""
         if ep.device_id in self._devs:
             raise ValueError(f"device {ep.device_id} is already in the fleet")
-        d = _DeviceState(ep, self.n_params, self._timeout, self._retries)
+        d = _DeviceState(ep, self.n_params, self._timeout, self._retries, self._send_chunk)
         d.decoder = self._decoder_cls(self.n_params)
         self._devs[ep.device_id] = d
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import signal
 import time
@@ -52,7 +53,7 @@ class RunOptions:
     global_delta: bool = True
     out: Path = Path("reports/run")
     resume: bool = False
-    build_root: Path = Path("build")
+    build_root: Path = field(default_factory=lambda: Path(os.environ.get("FLTINY_BUILD_DIR", "build")))
 
 
 def parse_fleet(spec: str) -> list[tuple[str, int]]:
