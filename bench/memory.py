@@ -10,6 +10,10 @@ depend on the weights' values) and board:
   runs one inference, training, delta encode and a whole round, and reports the deepest stack
   use (stack painting): `stack HWM`. The device loop also frames and sends messages, so its
   stack use can be a little deeper: the linker reserves `stack` bytes for it;
+- when the device firmware does not build for a model (the device loop refuses heads whose
+  checkpoint exceeds FLT_PORT_CKPT_MAX, 4 kB: har-small and larger), the benchmark firmware's
+  ELF is measured instead (`firmware` = bench: backbone + training + delta state, without the
+  protocol's frame and message buffers);
 - RAM total = static RAM + the stack reserve (what the linker script checks against the budget).
 Per model, from the Cortex-M4F (qemu-m4f) device link: the backbone's activation arena, the
 head + optimizer state (global and local parameters, momentum, training workspace), the delta
@@ -47,6 +51,10 @@ TARGET_RAM, TARGET_FLASH = 64 * 1024, 128 * 1024
 HEAD_STATE = ("global_params", "ws_params", "ws_velocity", "ws_work")
 DELTA_STATE = ("residual", "residual_next", "ws_indices", "ws_values", "ws_scales", "delta_buf")
 FEATURES = ("ws_features", "ws_feat_q", "ws_order")
+# the same buffers in firmware/app/flt_benchmain.c
+BENCH_GROUPS = (("b_global", "b_params", "b_velocity", "b_work"),
+                ("b_residual", "b_indices", "b_values", "b_scales", "b_payload"),
+                ("b_features", "b_feat_q", "b_order"))
 
 
 def device_elf(board, bundle: Path, out: Path) -> tuple[Path | None, bool, str]:
@@ -72,25 +80,36 @@ def measure(model: str, board_name: str) -> dict:
     if backbone is None:
         row["skipped"] = "no backbone (the whole model is the head): the device firmware needs one"
         return row
-    elf, fits, msg = device_elf(board, bundle, REPO / "build" / "bench" / "fw-device" / f"{board_name}-{model}")
-    row["fits"] = fits
+    elf, fits, msg = device_elf(board, bundle,
+                                REPO / "build" / "bench" / "fw-device" / f"{board_name}-{model}")
+    row["firmware"] = "device"
     if msg:
         row["message"] = msg
+    bench = None
     if elf is None:
-        return row
+        # the device firmware did not build (e.g. the device loop's checkpoint limit): measure the
+        # benchmark firmware instead (backbone + training + delta state, no protocol buffers)
+        try:
+            bench = bench_firmware(board, bundle, REPO / "build" / "bench" / "fw" / f"{board_name}-{model}")
+            elf, fits, row["firmware"] = bench.elf, True, "bench"
+        except FltinyError as e:
+            row["fits"] = False
+            row["bench_message"] = str(e).splitlines()[0][:200]
+            return row
+    row["fits"] = fits
     mem = elf_memory(elf)
     row.update(flash=mem.flash, text_rodata=mem.text_rodata, data=mem.data, bss=mem.bss,
                static_ram=mem.static_ram, stack_reserve=mem.stack_reserve,
                ram_total=mem.static_ram + mem.stack_reserve, code=mem.code, const=mem.const,
-               head_params=head.n_params,
-               elf=str(elf.relative_to(REPO)))
-    syms = symbol_bytes(elf, HEAD_STATE + DELTA_STATE + FEATURES)
-    row["head_optimizer_state"] = sum(syms.get(s, 0) for s in HEAD_STATE)
-    row["delta_state"] = sum(syms.get(s, 0) for s in DELTA_STATE)
-    row["feature_buffer"] = sum(syms.get(s, 0) for s in FEATURES)
-    row["missing_symbols"] = sorted(set(HEAD_STATE + DELTA_STATE + FEATURES) - set(syms))
+               head_params=head.n_params, elf=str(elf.relative_to(REPO)))
+    groups = (HEAD_STATE, DELTA_STATE, FEATURES) if row["firmware"] == "device" else BENCH_GROUPS
+    syms = symbol_bytes(elf, [s for g in groups for s in g])
+    row["head_optimizer_state"] = sum(syms.get(s, 0) for s in groups[0])
+    row["delta_state"] = sum(syms.get(s, 0) for s in groups[1])
+    row["feature_buffer"] = sum(syms.get(s, 0) for s in groups[2])
+    row["missing_symbols"] = sorted({s for g in groups for s in g} - set(syms))
     if fits:
-        fw = bench_firmware(board, bundle, REPO / "build" / "bench" / "fw" / f"{board_name}-{model}")
+        fw = bench or bench_firmware(board, bundle, REPO / "build" / "bench" / "fw" / f"{board_name}-{model}")
         row["arena"] = fw.project.arena_bytes
         try:
             run = run_bench(board, fw.elf, bench_blob(bundle, min(16, board.max_windows)))
@@ -125,25 +144,27 @@ def main() -> None:
 
     print("RAM and flash per model and board (kB = 1024 B; device firmware; stack HWM from the "
           "benchmark firmware)")
-    print("| model | board | flash | static RAM (.data+.bss) | stack HWM / reserve | RAM total / budget | fits |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | board | firmware | flash | static RAM (.data+.bss) | stack HWM / reserve | "
+          "RAM total / budget | fits |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         if "skipped" in r:
-            print(f"| {r['model']} | {r['board']} | - | - | - | - | {r['skipped']} |")
+            print(f"| {r['model']} | {r['board']} | - | - | - | - | - | {r['skipped']} |")
             continue
         if "flash" not in r:
-            print(f"| {r['model']} | {r['board']} | - | - | - | - | no: {r.get('message', '')} |")
+            print(f"| {r['model']} | {r['board']} | - | - | - | - | - | no: {r.get('bench_message', '')} |")
             continue
         hwm = f"{r['stack_hwm']:,} B" if "stack_hwm" in r else "-"
-        print(f"| {r['model']} | {r['board']} | {kb(r['flash'])} | {kb(r['static_ram'])} | "
+        print(f"| {r['model']} | {r['board']} | {r['firmware']} | {kb(r['flash'])} | "
+              f"{kb(r['static_ram'])} | "
               f"{hwm} / {kb(r['stack_reserve'])} kB | {kb(r['ram_total'])} / {kb(r['ram_budget'])} | "
               f"{'yes' if r['fits'] else 'no'} |")
 
     print()
     print("Per model, Cortex-M4F (qemu-m4f) device link, bytes")
-    print("| model | arena | head + optimizer state | delta state | feature buffer | code | const "
+    print("| model | firmware | arena | head + optimizer state | delta state | feature buffer | code | const "
           "(model const) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     from fltiny.export.bundle import read_bundle
 
     for r in rows:
@@ -151,12 +172,13 @@ def main() -> None:
             continue
         _m, _h, backbone = read_bundle(ensure_bundle(r["model"]))
         r["model_const"] = model_const_bytes(backbone)
-        print(f"| {r['model']} | {r.get('arena', '-'):,} | {r['head_optimizer_state']:,} | "
+        print(f"| {r['model']} | {r['firmware']} | {r.get('arena', '-'):,} | "
+              f"{r['head_optimizer_state']:,} | "
               f"{r['delta_state']:,} | {r['feature_buffer']:,} | {r['code']:,} | "
               f"{r['const']:,} ({r['model_const']:,}) |")
 
     target = next((r for r in rows if r["model"] == "har-tiny" and r["board"] == "qemu-m4f"
-                   and "flash" in r), None)
+                   and r.get("firmware") == "device"), None)
     verdict = None
     if target:
         ram_ok = target["ram_total"] <= TARGET_RAM
