@@ -218,6 +218,10 @@ def run(opts: RunOptions, say: Say = print, log: Say = print) -> RunResult:
                     f"{mtr.participants} updates ({mtr.rejected} rejected), up {mtr.bytes_up} B, "
                     f"down {mtr.bytes_down} B, {mtr.seconds:.1f} s")
 
+            latest = store.latest()
+            if latest is not None:
+                say(f"resuming after round {latest.round} from {store_path} (version "
+                    f"{latest.version}, sha256 {latest.sha256[:12]})")
             run_rounds(bf, strategy, store, cfg, initial, evaluate, progress, log)
             replays, mismatches = bf.replays, bf.replay_mismatches
         rounds, summary = collect(store, bridge_log, hr.n_params)
