@@ -70,6 +70,20 @@ def _compile(cmd: list[str], out: Path) -> None:
         raise ToolchainError(f"C build failed: {' '.join(cmd)}\n{proc.stderr.strip()}")
 
 
+def _cached_build(sources: Sequence[Path], flags: Sequence[str], filename: str) -> Path:
+    """Compile and link ``sources`` with ``flags`` into build/native/<key>/<filename>, unless
+    a build with the same compiler, flags and file contents is already there."""
+    cc = os.environ.get("CC", "gcc")
+    out = build_dir() / _digest([cc, *flags], sources) / filename
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")  # concurrent builders never share a file
+    _compile([cc, *flags, "-o", str(tmp), *map(str, sources), "-lm"], tmp)
+    tmp.replace(out)
+    return out
+
+
 def build_shared_library(
     components: Sequence[str],
     extra_sources: Sequence[Path] = (),
@@ -78,18 +92,9 @@ def build_shared_library(
 ) -> Path:
     """Build ``lib<name>.so`` from the runtime components (for ctypes). Returns its path."""
     sources = [*runtime_sources(components), *map(Path, extra_sources)]
-    flags = [*STRICT_FLAGS, "-O2", "-fPIC", "-shared", f"-I{RUNTIME_DIR}"]
-    flags += [f"-I{d}" for d in include_dirs]
-    cc = os.environ.get("CC", "gcc")
-    key = _digest([cc, *flags], sources)
-    out = build_dir() / key / f"lib{name}.so"
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    _compile([cc, *flags, "-o", str(tmp), *map(str, sources), "-lm"], tmp)
-    tmp.replace(out)
-    return out
+    flags = [*STRICT_FLAGS, "-O2", "-fPIC", "-shared", f"-I{RUNTIME_DIR}",
+             *(f"-I{d}" for d in include_dirs)]
+    return _cached_build(sources, flags, f"lib{name}.so")
 
 
 def build_executable(
@@ -101,19 +106,9 @@ def build_executable(
 ) -> Path:
     """Build a host test executable (under ASan and UBSan by default). Returns its path."""
     sources = [*runtime_sources(components), *map(Path, main_sources)]
-    flags = [*STRICT_FLAGS, f"-I{RUNTIME_DIR}"]
-    flags += [f"-I{d}" for d in include_dirs]
-    flags += list(SANITIZE_FLAGS) if sanitize else ["-O2"]
-    cc = os.environ.get("CC", "gcc")
-    key = _digest([cc, *flags], sources)
-    out = build_dir() / key / name
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    _compile([cc, *flags, "-o", str(tmp), *map(str, sources), "-lm"], tmp)
-    tmp.replace(out)
-    return out
+    flags = [*STRICT_FLAGS, f"-I{RUNTIME_DIR}", *(f"-I{d}" for d in include_dirs),
+             *(SANITIZE_FLAGS if sanitize else ("-O2",))]
+    return _cached_build(sources, flags, name)
 
 
 def have_compiler(name: str) -> bool:
