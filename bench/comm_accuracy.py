@@ -26,7 +26,7 @@ from fltiny.devices.data import fleet_blobs
 from fltiny.devices.replay import HostRound
 from fltiny.server.rounds import RoundConfig, TrainParams, run_rounds
 from fltiny.server.store import RunStore
-from fltiny.sim.evaluate import HoldoutEvaluator
+from fltiny.run.evaluate import HoldoutEvaluator
 from fltiny.sim.fleet import SimFleet
 from fltiny.strategies import make_strategy
 from fltiny.twins import payload as pl
@@ -111,7 +111,7 @@ def main() -> None:
         host = HostRound(bundle)
         n_dev = {"hapt": 15, "thermostat": 25}.get(dataset, 15)
         blobs = fleet_blobs(bundle, n_dev, dataset=dataset, scheme="natural")
-        evaluate = HoldoutEvaluator.for_bundle(host, dataset)
+        evaluate = HoldoutEvaluator.for_dataset(host, dataset)
         initial = evaluate(host.head.params)
         metric = "accuracy" if "accuracy" in initial else "mae"
         target = 0.90 if metric == "accuracy" else 0.9 * initial["mae"]

@@ -64,17 +64,15 @@ def test_simulated_delta_equals_qemu_m4f_board(har_tiny_bundle, host, tmp_path_f
 def test_simulation_learns_the_fleet_data(har_tiny_bundle, host, tmp_path):
     """FedAvg over the devices lowers the global head's loss on the devices' own data (held-out
     users are reported, but a few rounds of head-only training need not improve them)."""
-    from fltiny.export.quant import dequantize
+    from fltiny.run.evaluate import HoldoutEvaluator
     from fltiny.server.rounds import RoundConfig, run_rounds
     from fltiny.server.store import RunStore
-    from fltiny.sim.evaluate import HoldoutEvaluator
     from fltiny.strategies import make_strategy
 
     blobs = fleet_blobs(har_tiny_bundle, 15, max_windows=64)
-    feats = np.concatenate([dequantize(host.backbone(b.windows), host.feature_scale,
-                                       host.feature_zero_point) for b in blobs])
+    windows = np.concatenate([b.windows for b in blobs])
     labels = np.concatenate([b.labels for b in blobs])
-    on_fleet = HoldoutEvaluator(host.head, feats, labels, "classification")
+    on_fleet = HoldoutEvaluator(host, windows, labels)
     fleet = SimFleet(host, blobs)
     metrics = run_rounds(fleet, make_strategy("fedavg"), RunStore(tmp_path / "r.sqlite"),
                          RoundConfig(rounds=6), host.head.params.astype(np.float32), on_fleet)

@@ -15,7 +15,7 @@ from fltiny.devices.replay import HostRound
 from fltiny.errors import UsageError
 from fltiny.server.rounds import RoundConfig, RoundMetrics, TrainParams, run_rounds
 from fltiny.server.store import RunStore
-from fltiny.sim.evaluate import HoldoutEvaluator
+from fltiny.run.evaluate import HoldoutEvaluator
 from fltiny.sim.fleet import SimFleet
 from fltiny.strategies import make_strategy
 
@@ -66,7 +66,7 @@ def simulate(bundle: Path, dataset: str, cfg: SimConfig, out: Path,
     blobs = fleet_blobs(bundle, cfg.clients, dataset=dataset, scheme=partition, alpha=cfg.alpha,
                         seed=cfg.seed, max_windows=cfg.max_windows)
     fleet = SimFleet(host, blobs, churn=cfg.churn, seed=cfg.seed, dense_float=cfg.dense_float)
-    evaluate = HoldoutEvaluator.for_bundle(host, dataset)
+    evaluate = HoldoutEvaluator.for_dataset(host, dataset)
     out.mkdir(parents=True, exist_ok=True)
     db = out / "run.sqlite"
     db.unlink(missing_ok=True)
