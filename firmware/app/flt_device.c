@@ -34,7 +34,7 @@
 #define CKPT_MAGIC 0x43544C46u /* "FLTC" */
 #define CKPT_HEADER 20u
 #define CKPT_SIZE (CKPT_HEADER + 8u * P)
-#if CKPT_SIZE > FLT_PORT_CKPT_MAX
+#if FLT_PORT_CKPT_MAX > 0 && CKPT_SIZE > FLT_PORT_CKPT_MAX
 #error "checkpoint larger than FLT_PORT_CKPT_MAX: raise it in the port or use a smaller head"
 #endif
 
@@ -193,6 +193,17 @@ static void send_error(flt_status_t code, const char *text) {
 
 /* ---- checkpoint ------------------------------------------------------------------------- */
 
+/* The factory head, model version 0, no residual: a fresh device. */
+static void ckpt_reset(void) {
+    for (uint32_t i = 0; i < P; ++i) {
+        global_params[i] = flt_head_init[i];
+        residual[i] = 0.0f;
+    }
+    model_version = 0;
+    have_round = 0;
+}
+
+#if FLT_PORT_CKPT_MAX > 0
 static uint8_t ckpt_buf[CKPT_SIZE];
 
 static void put_floats(uint8_t *p, const float *v, uint32_t n) {
@@ -233,12 +244,7 @@ static void ckpt_save(void) {
 
 static void ckpt_load(void) {
     size_t len = 0;
-    for (uint32_t i = 0; i < P; ++i) {
-        global_params[i] = flt_head_init[i];
-        residual[i] = 0.0f;
-    }
-    model_version = 0;
-    have_round = 0;
+    ckpt_reset();
     if (flt_port_ckpt_read(ckpt_buf, sizeof ckpt_buf, &len) != FLT_OK || len != CKPT_SIZE) {
         return;
     }
@@ -253,6 +259,13 @@ static void ckpt_load(void) {
     get_floats(ckpt_buf + CKPT_HEADER, global_params, P);
     get_floats(ckpt_buf + CKPT_HEADER + 4u * P, residual, P);
 }
+#else
+/* No persistent storage (FLT_PORT_CKPT_MAX == 0): no checkpoint buffer; every boot starts
+ * from the factory head and the host resyncs the device with a FULL GLOBAL. */
+static void ckpt_save(void) {}
+
+static void ckpt_load(void) { ckpt_reset(); }
+#endif
 
 /* ---- messages --------------------------------------------------------------------------- */
 

@@ -38,6 +38,10 @@ FIRMWARE_VERSION = 1
 WARNING_FLAGS = ("-Wall", "-Wextra", "-Werror", "-Wshadow", "-ffp-contract=off")
 STRICT_C_FLAGS = ("-pedantic", "-Wconversion", "-Wcast-qual")
 
+# Checkpoint capacity by storage medium (bytes): 0 = no persistent storage, the device loop then
+# keeps no checkpoint buffer (a reset restarts from the factory head; the host resyncs it).
+CKPT_CAPACITY = {"none": 0, "nvs": 65536, "file": 1 << 20}
+
 # A development key: every build without --key uses it. Real fleets provision their own.
 DEV_KEY = hashlib.sha256(b"fltiny development key: not secret").digest()
 
@@ -179,7 +183,7 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
                                       ram_origin=board.memory["ram_origin"], **ctx), written)
 
     # platformio.ini
-    defines = []
+    defines = [f"FLT_PORT_CKPT_MAX={CKPT_CAPACITY[board.storage]}u"]
     src_filter = ""
     if selftest_header is not None:
         defines.append("FLT_APP_SELFTEST=1")
