@@ -46,7 +46,7 @@ class RunOptions:
     lr: float = _T.learning_rate
     momentum: float = _T.momentum
     batch_size: int = _T.batch_size
-    topk: float = 0.05  # 19 of har-tiny's 374 head parameters: >20x below the dense delta
+    topk: float = _T.topk_fraction
     clip: float = _T.clip
     seed: int = 0
     partition: str = "natural"
