@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from fltiny.data import load_dataset
 from fltiny.data import hapt as hapt_mod
+from fltiny.data import load_dataset
 from fltiny.data.base import Normalization
 from fltiny.data.partition import dirichlet, iid, natural, partition
 from fltiny.errors import DataError, UsageError

@@ -13,9 +13,9 @@ import numpy as np
 from fltiny.devices.data import fleet_blobs
 from fltiny.devices.replay import HostRound
 from fltiny.errors import UsageError
+from fltiny.run.evaluate import HoldoutEvaluator
 from fltiny.server.rounds import RoundConfig, RoundMetrics, TrainParams, run_rounds
 from fltiny.server.store import RunStore
-from fltiny.run.evaluate import HoldoutEvaluator
 from fltiny.sim.fleet import SimFleet
 from fltiny.strategies import make_strategy
 
