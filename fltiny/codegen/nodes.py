@@ -210,33 +210,45 @@ class Lowering:
         (x,), y = self._io(op)
         w = _const(self.model, op, 1, "filter", "int8")
         b = _const(self.model, op, 2, "bias", "int32")
-        o = op.options
         n, ih, iw, ic = _nhwc(x, op, "input")
         n2, oh, ow, oc = _nhwc(y, op, "output")
         woc, kh, kw, fic = _nhwc(w, op, "filter")
         if n != n2 or woc != oc or fic <= 0 or ic % fic:
             raise CodegenError(f"operator {op.index} (CONV_2D): inconsistent shapes "
                                f"{x.shape} * {w.shape} -> {y.shape}")
-        pad_h = _padding(o["padding"], o["stride_h"], o["dilation_h"], ih, kh, oh, op)
-        pad_w = _padding(o["padding"], o["stride_w"], o["dilation_w"], iw, kw, ow, op)
-        worst = _check_bias(b, kh * kw * fic, op)
-        mults, shifts = quant.conv_multipliers(x.scale(), w.quant.scale, y.scale(), oc,
-                                               f"operator {op.index} (CONV_2D)")
-        _check_left_shift(worst, shifts, op)
-        lo, hi = self._act(op, y)
-        consts = self._weights(op, w, b, oc)
-        name = f"{self.prefix}_op{op.index}"
-        consts += [ConstArray(f"{name}_mult", "int32_t", np.array(mults)),
-                   ConstArray(f"{name}_shift", "int32_t", np.array(shifts))]
+        name, consts, common = self._conv_common(op, x, w, b, y, (ih, iw), (kh, kw), (oh, ow),
+                                                 kh * kw * fic)
         params = dict(batches=n, in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc,
-                      k_h=kh, k_w=kw, filter_in_c=fic, stride_h=o["stride_h"],
-                      stride_w=o["stride_w"], dil_h=o["dilation_h"], dil_w=o["dilation_w"],
-                      pad_h=pad_h, pad_w=pad_w, input_offset=-x.zero_point(),
-                      output_offset=y.zero_point(), act_min=lo, act_max=hi,
-                      multiplier=f"{name}_mult", shift=f"{name}_shift")
+                      k_h=kh, k_w=kw, filter_in_c=fic, **common)
         return Node("conv", op.index, op.op, "flt_conv_params_t", "flt_conv_prepare", params,
                     "kernels/conv.h", [x], [y], consts,
                     {"weights": f"{name}_weights", "bias": f"{name}_bias" if b else "NULL"})
+
+    def _conv_common(self, op: Operator, x, w, b, y, in_hw: tuple[int, int],
+                     k_hw: tuple[int, int], out_hw: tuple[int, int], acc_terms: int):
+        """What CONV_2D and DEPTHWISE_CONV_2D share: padding, the bias/accumulator range check,
+        per-channel multipliers, the fused activation, and the constant arrays.
+        Returns (symbol prefix, constants, common kernel parameters)."""
+        o = op.options
+        oc = y.shape[-1]
+        pad_h = _padding(o["padding"], o["stride_h"], o["dilation_h"], in_hw[0], k_hw[0],
+                         out_hw[0], op)
+        pad_w = _padding(o["padding"], o["stride_w"], o["dilation_w"], in_hw[1], k_hw[1],
+                         out_hw[1], op)
+        worst = _check_bias(b, acc_terms, op)
+        mults, shifts = quant.conv_multipliers(x.scale(), w.quant.scale, y.scale(), oc,
+                                               f"operator {op.index} ({op.op})")
+        _check_left_shift(worst, shifts, op)
+        lo, hi = self._act(op, y)
+        name = f"{self.prefix}_op{op.index}"
+        consts = self._weights(op, w, b, oc)
+        consts += [ConstArray(f"{name}_mult", "int32_t", np.array(mults)),
+                   ConstArray(f"{name}_shift", "int32_t", np.array(shifts))]
+        common = dict(stride_h=o["stride_h"], stride_w=o["stride_w"], dil_h=o["dilation_h"],
+                      dil_w=o["dilation_w"], pad_h=pad_h, pad_w=pad_w,
+                      input_offset=-x.zero_point(), output_offset=y.zero_point(),
+                      act_min=lo, act_max=hi, multiplier=f"{name}_mult", shift=f"{name}_shift")
+        return name, consts, common
 
     def _depthwise_conv_2d(self, op: Operator) -> Node:
         (x,), y = self._io(op)
@@ -252,23 +264,10 @@ class Lowering:
                 raise CodegenError(f"operator {op.index} (DEPTHWISE_CONV_2D): inconsistent "
                                    f"shapes {x.shape} * {w.shape} -> {y.shape}")
             dm = oc // ic  # TFLM derives the multiplier from the shapes
-        pad_h = _padding(o["padding"], o["stride_h"], o["dilation_h"], ih, kh, oh, op)
-        pad_w = _padding(o["padding"], o["stride_w"], o["dilation_w"], iw, kw, ow, op)
-        worst = _check_bias(b, kh * kw, op)
-        mults, shifts = quant.conv_multipliers(x.scale(), w.quant.scale, y.scale(), oc,
-                                               f"operator {op.index} (DEPTHWISE_CONV_2D)")
-        _check_left_shift(worst, shifts, op)
-        lo, hi = self._act(op, y)
-        consts = self._weights(op, w, b, oc)
-        name = f"{self.prefix}_op{op.index}"
-        consts += [ConstArray(f"{name}_mult", "int32_t", np.array(mults)),
-                   ConstArray(f"{name}_shift", "int32_t", np.array(shifts))]
+        name, consts, common = self._conv_common(op, x, w, b, y, (ih, iw), (kh, kw), (oh, ow),
+                                                 kh * kw)
         params = dict(batches=n, in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc,
-                      depth_multiplier=dm, k_h=kh, k_w=kw, stride_h=o["stride_h"],
-                      stride_w=o["stride_w"], dil_h=o["dilation_h"], dil_w=o["dilation_w"],
-                      pad_h=pad_h, pad_w=pad_w, input_offset=-x.zero_point(),
-                      output_offset=y.zero_point(), act_min=lo, act_max=hi,
-                      multiplier=f"{name}_mult", shift=f"{name}_shift")
+                      depth_multiplier=dm, k_h=kh, k_w=kw, **common)
         return Node("depthwise", op.index, op.op, "flt_depthwise_conv_params_t",
                     "flt_depthwise_conv_prepare", params, "kernels/depthwise_conv.h", [x], [y],
                     consts, {"weights": f"{name}_weights",
