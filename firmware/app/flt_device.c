@@ -10,6 +10,7 @@
 #include "fltiny_config.h"
 #include "fltiny_model.h"
 #include "head_init.h"
+#include "flt_app_head.h"
 #include "port.h"
 #include "proto/bytes.h"
 #include "proto/crc32.h"
@@ -269,18 +270,6 @@ static void ckpt_load(void) { ckpt_reset(); }
 
 /* ---- messages --------------------------------------------------------------------------- */
 
-static flt_head_t head_desc(void) {
-    flt_head_t h;
-    h.n_layers = FLT_HEAD_LAYERS;
-    h.loss = FLT_APP_LOSS;
-    for (uint32_t l = 0; l < FLT_HEAD_MAX_LAYERS; ++l) {
-        h.layers[l].in_size = l < FLT_HEAD_LAYERS ? flt_head_layer_in[l] : 0u;
-        h.layers[l].out_size = l < FLT_HEAD_LAYERS ? flt_head_layer_out[l] : 0u;
-        h.layers[l].act = l < FLT_HEAD_LAYERS ? flt_head_layer_act[l] : 0u;
-    }
-    return h;
-}
-
 static void queue_hello(void) {
     static const uint8_t hash[FLT_MSG_HASH_SIZE] = FLT_MODEL_HASH;
     flt_msg_hello_t h;
@@ -352,7 +341,7 @@ static void on_train(const uint8_t *buf, size_t len) {
         send_error(FLT_ERR_DUPLICATE, "round already delivered");
         return;
     }
-    flt_head_t head = head_desc();
+    flt_head_t head = flt_app_head();
     flt_round_model_t model;
     model.head = &head;
     model.backbone = FLT_BACKBONE_INVOKE;

@@ -10,6 +10,7 @@
 #include "fltiny_config.h"
 #include "fltiny_model.h"
 #include "head_init.h"
+#include "flt_app_head.h"
 #include "port.h"
 
 #define P FLT_HEAD_PARAMS
@@ -71,14 +72,7 @@ static int check(void) {
             }
         }
     }
-    flt_head_t head;
-    head.n_layers = FLT_HEAD_LAYERS;
-    head.loss = FLT_APP_LOSS;
-    for (uint32_t l = 0; l < FLT_HEAD_MAX_LAYERS; ++l) {
-        head.layers[l].in_size = l < FLT_HEAD_LAYERS ? flt_head_layer_in[l] : 0u;
-        head.layers[l].out_size = l < FLT_HEAD_LAYERS ? flt_head_layer_out[l] : 0u;
-        head.layers[l].act = l < FLT_HEAD_LAYERS ? flt_head_layer_act[l] : 0u;
-    }
+    flt_head_t head = flt_app_head();
     for (uint32_t i = 0; i < P; ++i) {
         st_global[i] = flt_head_init[i];
         st_residual[i] = 0.0f;
