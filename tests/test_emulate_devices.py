@@ -44,7 +44,7 @@ def _qemu_children() -> list[int]:
 
 @pytest.mark.parametrize("name", ["qemu-m3", "qemu-m4f", "qemu-rv32", "native"])
 def test_hello_and_round_match_host(name, har_tiny_bundle, tmp_path_factory):
-    from fltiny.devices.replay import HostRound, TrainSpec
+    from fltiny.devices.replay import HostRound
 
     board = get_board(name)
     elf = firmware(board, har_tiny_bundle, tmp_path_factory)
@@ -68,9 +68,7 @@ def test_hello_and_round_match_host(name, har_tiny_bundle, tmp_path_factory):
         delta = s.recv(60)
         assert isinstance(delta, m.Delta), delta
         n = min(len(blob.windows), board.max_windows)
-        spec = TrainSpec(train.epochs, train.batch_size, train.learning_rate, train.momentum,
-                         topk_fraction=train.topk_fraction, seed=train.seed)
-        host = hr.run(g, blob.windows[:n], blob.labels[:n], spec)
+        host = hr.run(g, blob.windows[:n], blob.labels[:n], train)
         assert delta.round == 1 and delta.base_version == 1 and delta.examples == n
         assert delta.body == host.payload  # bit for bit
         assert np.float32(delta.loss) == np.float32(host.mean_loss)

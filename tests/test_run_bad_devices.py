@@ -82,17 +82,13 @@ class FakeDevice:
                     self._train(msg, rounds)
 
     def _train(self, t: m.Train, rounds: int) -> None:
-        from fltiny.devices.replay import TrainSpec
-
         if self.mode == "replay" and rounds >= 2 and self.delta_frames:
             for f in self.delta_frames:  # the old DELTA frames, byte for byte
                 self.conn.sendall(f)
             return
         n = min(len(self.blob.windows), 64)
-        spec = TrainSpec(t.epochs, t.batch_size, t.learning_rate, t.momentum, t.prox_mu, t.clip,
-                         topk_fraction=t.topk_fraction, seed=t.seed)
         with LOCK:  # the host round's C has static buffers, shared with the bridge's replay
-            out = self.hr.run(self.params, self.blob.windows[:n], self.blob.labels[:n], spec,
+            out = self.hr.run(self.params, self.blob.windows[:n], self.blob.labels[:n], t,
                               residual=getattr(self, "residual", None))
         body = out.payload
         if self.mode == "bad-index":  # varint gap 400 > n = 374: index out of range

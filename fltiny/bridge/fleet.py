@@ -447,7 +447,6 @@ class BridgeFleet:
 
     def _verify(self, d: _DeviceState, rnd: int, delta: m.Delta, tmsg: m.Train,
                 lg: RoundLog) -> ClientUpdate | None:
-        from fltiny.devices.replay import TrainSpec
         from fltiny.twins.payload import PayloadError
 
         lg.payload_bytes = len(delta.body)
@@ -459,9 +458,6 @@ class BridgeFleet:
             lg.reason = (f"DELTA computed against version {delta.base_version}, the device was "
                          f"sent version {d.version}")
             return None
-        spec = TrainSpec(tmsg.epochs, tmsg.batch_size, tmsg.learning_rate, tmsg.momentum,
-                         tmsg.prox_mu, tmsg.clip, topk_fraction=tmsg.topk_fraction,
-                         seed=tmsg.seed)
         n = d.ep.n_windows()
         with self._replay_lock:
             try:
@@ -473,7 +469,7 @@ class BridgeFleet:
             out, held = None, None
             for i, res in enumerate(candidates):
                 run = self.hr.run(d.params, d.ep.windows[:n],
-                                  None if d.ep.labels is None else d.ep.labels[:n], spec,
+                                  None if d.ep.labels is None else d.ep.labels[:n], tmsg,
                                   residual=res,
                                   targets=None if d.ep.targets is None else d.ep.targets[:n])
                 if (run.payload == delta.body and run.examples == delta.examples

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fltiny.boards import REPO_ROOT
+from fltiny.bridge.messages import Train
 from fltiny.errors import ToolchainError
 
 APP_DIR = REPO_ROOT / "firmware" / "app"
@@ -73,21 +74,6 @@ class _Ws(C.Structure):
 class _Result(C.Structure):
     _fields_ = [("mean_loss", C.c_float), ("examples", C.c_uint32), ("k", C.c_uint32),
                 ("payload_len", C.c_size_t)]
-
-
-@dataclass
-class TrainSpec:
-    """The fields of a TRAIN message the round uses (fltiny.bridge.messages.Train has them)."""
-
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    momentum: float = 0.0
-    prox_mu: float = 0.0
-    clip: float = 0.0
-    topk_count: int | None = None
-    topk_fraction: float | None = None
-    seed: int = 0
 
 
 @dataclass
@@ -154,13 +140,13 @@ class HostRound:
                 raise ToolchainError(f"backbone_invoke failed with status {s}")
         return out
 
-    def k_for(self, train: TrainSpec) -> int:
+    def k_for(self, train: Train) -> int:
         if train.topk_fraction is not None:
             return int(self.lib.flt_round_k(self.n_params, 1, 0, float(train.topk_fraction)))
         return int(self.lib.flt_round_k(self.n_params, 0, int(train.topk_count or 0), 0.0))
 
     def run(self, global_params: np.ndarray, windows: np.ndarray, labels: np.ndarray | None,
-            train: TrainSpec, residual: np.ndarray | None = None,
+            train: Train, residual: np.ndarray | None = None,
             targets: np.ndarray | None = None) -> RoundOutput:
         P = self.n_params
         g = np.ascontiguousarray(global_params, dtype=np.float32).reshape(P)

@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fltiny.bridge.messages import Train
 from fltiny.devices.data import DataBlob
-from fltiny.devices.replay import HostRound, TrainSpec
+from fltiny.devices.replay import HostRound
 from fltiny.native.delta import PayloadDecoder
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.strategies.base import ClientUpdate
 
 
-def train_spec(train: TrainParams, round_: int, device_id: int, mu: float) -> TrainSpec:
+def train_spec(train: TrainParams, round_: int, device_id: int, mu: float) -> Train:
     """The TRAIN message a device gets in ``round_`` (the seed differs per device and round)."""
-    return TrainSpec(
-        epochs=train.epochs, batch_size=train.batch_size, learning_rate=train.learning_rate,
+    return Train(
+        round=round_, epochs=train.epochs, batch_size=train.batch_size, learning_rate=train.learning_rate,
         momentum=train.momentum, prox_mu=mu, clip=train.clip,
         topk_fraction=train.topk_fraction, seed=device_seed(train.seed, round_, device_id),
     )
