@@ -172,10 +172,13 @@ def main() -> None:
             continue
         _m, _h, backbone = read_bundle(ensure_bundle(r["model"]))
         r["model_const"] = model_const_bytes(backbone)
-        print(f"| {r['model']} | {r['firmware']} | {r.get('arena', '-'):,} | "
-              f"{r['head_optimizer_state']:,} | "
-              f"{r['delta_state']:,} | {r['feature_buffer']:,} | {r['code']:,} | "
-              f"{r['const']:,} ({r['model_const']:,}) |")
+        def num(key: str, r: dict = r) -> str:
+            value = r.get(key)
+            return f"{value:,}" if isinstance(value, int) else "-"
+
+        print(f"| {r['model']} | {r['firmware']} | {num('arena')} | "
+              f"{num('head_optimizer_state')} | {num('delta_state')} | {num('feature_buffer')} | "
+              f"{num('code')} | {num('const')} ({num('model_const')}) |")
 
     target = next((r for r in rows if r["model"] == "har-tiny" and r["board"] == "qemu-m4f"
                    and r.get("firmware") == "device"), None)
