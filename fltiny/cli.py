@@ -258,7 +258,7 @@ def flash_cmd(board_name: str, port: str | None, bundle: Path, out: Path | None)
 @click.option("-n", "count", type=int, default=1, show_default=True, help="Number of boards.")
 @_bundle_option
 @click.option("--dataset", default=None, help="Dataset of the local data (default: the model's).")
-@click.option("--partition", "scheme", type=click.Choice(["natural", "iid", "dirichlet"]),
+@click.option("--partition", "scheme", type=click.Choice(["natural", "grouped", "iid", "dirichlet"]),
               default="natural", show_default=True, help="How the fleet data is split per device.")
 @click.option("--seconds", type=float, default=None, help="Stop after this long (default: Ctrl-C).")
 def emulate_cmd(board_name: str, count: int, bundle: Path, dataset: str | None, scheme: str,
@@ -320,7 +320,7 @@ def codegen_cmd(bundle: Path, out: Path | None, prefix: str) -> None:
 @click.option("--rounds", type=int, default=10, show_default=True)
 @click.option("--dataset", default="hapt", show_default=True)
 @click.option("--model", "model_name", default=None, help="Zoo model (default: the dataset's tiny one).")
-@click.option("--partition", type=click.Choice(["auto", "natural", "iid", "dirichlet"]),
+@click.option("--partition", type=click.Choice(["auto", "natural", "grouped", "iid", "dirichlet"]),
               default="auto", show_default=True,
               help="auto: one user per device when there are enough users, else iid.")
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="Dirichlet alpha.")
@@ -395,8 +395,10 @@ def simulate_cmd(clients: int, rounds: int, dataset: str, model_name: str | None
 @click.option("--lr", type=float, default=None, help="Device learning rate (default: tuned).")
 @click.option("--topk", type=float, default=None,
               help="Share of head parameters a device sends (default 0.05).")
-@click.option("--partition", type=click.Choice(["natural", "iid", "dirichlet"]),
-              default="natural", show_default=True, help="natural: one fleet user per device.")
+@click.option("--partition", type=click.Choice(["natural", "grouped", "iid", "dirichlet"]),
+              default="natural", show_default=True,
+              help="natural: one fleet user per device; grouped: every fleet user on some device, "
+                   "whole, dealt round-robin.")
 @click.option("--no-global-delta", is_flag=True,
               help="Always send the full global model (default: a compressed delta when "
                    "the device holds the previous version).")

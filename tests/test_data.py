@@ -101,6 +101,19 @@ def test_natural_partition_one_user_per_client(hapt):
         assert set(hapt.groups[idx]) == {g}
 
 
+def test_grouped_partition_keeps_users_whole(hapt):
+    from fltiny.data.partition import grouped
+
+    parts = grouped(hapt.groups, hapt.scenario.fleet, 8)
+    assert len(parts) == 8
+    users = [set(hapt.groups[p].tolist()) for p in parts]
+    assert users[0] == {11, 19} and users[7] == {18}  # dealt round-robin
+    assert set().union(*users) == set(hapt.scenario.fleet)
+    assert sum(len(p) for p in parts) == int(np.isin(hapt.groups, hapt.scenario.fleet).sum())
+    with pytest.raises(UsageError, match="grouped partition"):
+        grouped(hapt.groups, hapt.scenario.fleet, 16)
+
+
 def test_iid_partition_covers_everything_once():
     parts = iid(100, 7, seed=3)
     flat = np.concatenate(parts)

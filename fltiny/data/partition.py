@@ -1,6 +1,9 @@
 """Federated partitioners: which samples each client (device) holds.
 
 - ``natural``: one group (HAPT user, thermostat home) per client, in the order given;
+- ``grouped``: every group (user, home) is kept whole, and the groups are dealt round-robin
+  to the clients (client i gets groups i, i + n, i + 2n, ...): fewer devices than users, each
+  holding a few users' data, e.g. a household sharing one sensor;
 - ``iid``: a seeded shuffle dealt into equal shares;
 - ``dirichlet``: label skew after Hsu, Qi and Brown (2019), "Measuring the Effects of
   Non-Identical Data Distribution for Federated Visual Classification": for each class, the
@@ -18,7 +21,7 @@ import numpy as np
 
 from fltiny.errors import UsageError
 
-Scheme = Literal["natural", "iid", "dirichlet"]
+Scheme = Literal["natural", "grouped", "iid", "dirichlet"]
 
 
 def natural(groups: np.ndarray, clients: tuple[int, ...] | list[int]) -> list[np.ndarray]:
@@ -26,6 +29,17 @@ def natural(groups: np.ndarray, clients: tuple[int, ...] | list[int]) -> list[np
     empty = [g for g, p in zip(clients, parts, strict=True) if len(p) == 0]
     if empty:
         raise UsageError(f"natural partition: groups {empty} have no samples")
+    return parts
+
+
+def grouped(groups: np.ndarray, clients: tuple[int, ...] | list[int],
+            n_clients: int) -> list[np.ndarray]:
+    if n_clients < 1 or n_clients > len(clients):
+        raise UsageError(f"grouped partition: need 1..{len(clients)} clients, got {n_clients}")
+    parts = [np.flatnonzero(np.isin(groups, list(clients)[i::n_clients]))
+             for i in range(n_clients)]
+    if any(len(p) == 0 for p in parts):
+        raise UsageError("grouped partition: a client got no samples")
     return parts
 
 
@@ -75,8 +89,11 @@ def partition(
     if scheme == "natural":
         chosen = list(clients) or sorted(np.unique(groups).tolist())
         return natural(groups, chosen[:n_clients])
+    if scheme == "grouped":
+        return grouped(groups, list(clients) or sorted(np.unique(groups).tolist()), n_clients)
     if scheme == "iid":
         return iid(len(labels), n_clients, seed)
     if scheme == "dirichlet":
         return dirichlet(labels, n_clients, alpha, seed)
-    raise UsageError(f"unknown partition scheme '{scheme}'; choose natural, iid or dirichlet")
+    raise UsageError(
+        f"unknown partition scheme '{scheme}'; choose natural, grouped, iid or dirichlet")
