@@ -145,6 +145,7 @@ def ensure_bundle(model_name: str | None, dataset: str, progress: Progress,
         raise UsageError(f"no default model for dataset '{dataset}': pass --model")
     out = root / name
     if (out / MANIFEST).is_file() and _reusable(out, name, dataset, TrainConfig()):
+        progress(f"reusing the export bundle {out}")
         return out
     progress(f"exporting {name} to {out} (trains the factory model first)")
     export_bundle(out=out, model_name=name, dataset=dataset, progress=progress)

@@ -78,21 +78,10 @@ def parse_fleet(spec: str) -> list[tuple[str, int]]:
 
 
 def ensure_bundle(model: str, dataset: str, root: Path, say: Say) -> Path:
-    """build/<model> reused when its manifest names the model; trained and exported otherwise."""
-    out = root / model
-    manifest = out / "manifest.json"
-    if manifest.is_file():
-        try:
-            if json.loads(manifest.read_text()).get("model") == model:
-                say(f"reusing the export bundle {out}")
-                return out
-        except json.JSONDecodeError:
-            pass
-    from fltiny.workflow import export_bundle
+    """build/<model>: reused when it holds this model's export, trained and exported otherwise."""
+    from fltiny.workflow import ensure_bundle as ensure
 
-    say(f"exporting {model} to {out} (trains the factory model first when needed)")
-    export_bundle(out=out, model_name=model, dataset=dataset, progress=lambda s: say(f"  {s}"))
-    return out
+    return ensure(model, dataset, lambda s: say(f"  {s}"), root)
 
 
 def bundle_hash(bundle: Path) -> str:
