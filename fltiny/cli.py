@@ -402,6 +402,9 @@ def simulate_cmd(clients: int, rounds: int, dataset: str, model_name: str | None
 @click.option("--no-global-delta", is_flag=True,
               help="Always send the full global model (default: a compressed delta when "
                    "the device holds the previous version).")
+@click.option("--chunk", type=click.IntRange(16, 256), default=256, show_default=True,
+              help="Payload bytes per frame the host sends; smaller chunks get through noisy "
+                   "serial lines (a 1% byte error rate needs about 64).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run in --out after a crash.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/run"),
@@ -409,7 +412,8 @@ def simulate_cmd(clients: int, rounds: int, dataset: str, model_name: str | None
 def run_cmd(board_name: str, count: int, fleet_spec: str | None, rounds: int, dataset: str,
             model_name: str, bundle: Path | None, strategy: str, fraction: float, min_fit: int,
             deadline: float, epochs: int | None, lr: float | None, topk: float | None,
-            partition: str, no_global_delta: bool, seed: int, resume: bool, out: Path) -> None:
+            partition: str, no_global_delta: bool, chunk: int, seed: int, resume: bool,
+            out: Path) -> None:
     """Federated rounds with emulated boards in the loop (QEMU / native), every DELTA replayed."""
     from fltiny.run.runner import RunOptions, parse_fleet, run
 
@@ -419,7 +423,7 @@ def run_cmd(board_name: str, count: int, fleet_spec: str | None, rounds: int, da
     opts = RunOptions(fleet=fleet, rounds=rounds, dataset=dataset, model=model_name, bundle=bundle,
                       strategy=strategy, fraction=fraction, min_fit=min_fit, deadline_s=deadline,
                       partition=partition, global_delta=not no_global_delta, seed=seed,
-                      resume=resume, out=out)
+                      resume=resume, out=out, send_chunk=chunk)
     for name, value in (("epochs", epochs), ("lr", lr), ("topk", topk)):
         if value is not None:
             setattr(opts, name, value)

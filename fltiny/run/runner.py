@@ -51,6 +51,7 @@ class RunOptions:
     seed: int = 0
     partition: str = "natural"
     global_delta: bool = True
+    send_chunk: int = 256  # payload bytes per host frame (smaller survives noisy lines)
     out: Path = Path("reports/run")
     resume: bool = False
     build_root: Path = field(default_factory=lambda: Path(os.environ.get("FLTINY_BUILD_DIR", "build")))
@@ -188,7 +189,7 @@ def run(opts: RunOptions, say: Say = print, log: Say = print) -> RunResult:
                                               blob.labels, blob.targets, b.max_windows, DEV_KEY,
                                               b.name))
             bf = BridgeFleet(endpoints, hr, model_hash=model_hash, global_delta=opts.global_delta,
-                             log=log)
+                             send_chunk=opts.send_chunk, log=log)
             stack.callback(bf.close)
             initial = hr.head.params.astype(np.float32)
             seen = 0
