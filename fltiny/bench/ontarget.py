@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,31 +110,17 @@ def parse_plugin_output(text: str) -> tuple[dict[int, tuple[int, int, int]], int
 
 def run_bench(board: Board, elf: Path, blob: bytes, timeout: float = 120.0) -> BenchRun:
     """Run the benchmark firmware once under QEMU with the plugin (see the module docstring)."""
-    from fltiny.devices.fleet import _die_with_parent
-    from fltiny.devices.qemu import qemu_command
+    from fltiny.devices.fleet import run_to_exit
 
     lib = build_plugin()
     marks = marker_addresses(Path(elf))
     with tempfile.TemporaryDirectory(prefix="fltiny-bench-") as tmp:
-        data = Path(tmp) / "data.blob"
-        data.write_bytes(blob)
         report = Path(tmp) / "insn_count.txt"
         args = [f"mark={i}:{b:x}:{e:x}" for i, (b, e) in sorted(marks.items())]
-        cmd = qemu_command(board, Path(elf), serial_fd=None, data=data, icount=True)
-        cmd += ["-plugin", ",".join([str(lib), *args, f"out={report}"])]
-        log.debug("running %s", " ".join(cmd))
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
-        try:
-            out_b, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out_b, _ = proc.communicate()
-            raise ToolchainError(f"{board.name}: the benchmark did not exit within {timeout:.0f} s: "
-                                 f"{out_b.decode(errors='replace')[-300:]}") from None
-        out = out_b.decode(errors="replace")
-        if proc.returncode != 0:
-            raise ToolchainError(f"{board.name}: the benchmark firmware exited {proc.returncode}: "
+        code, out = run_to_exit(board, Path(elf), timeout, data=blob, icount=True,
+                                extra_args=["-plugin", ",".join([str(lib), *args, f"out={report}"])])
+        if code != 0:
+            raise ToolchainError(f"{board.name}: the benchmark firmware exited {code}: "
                                  f"{out.strip()[-300:]}")
         if not report.is_file():
             raise ToolchainError(f"{board.name}: the QEMU plugin wrote no report ({out.strip()[-300:]})")

@@ -178,15 +178,18 @@ def start_fleet(board: Board, elf: Path, blobs: Sequence[bytes | None] | int = 1
     return fleet
 
 
-def run_to_exit(board: Board, elf: Path, timeout: float = 60.0, data: bytes | None = None) -> tuple[int, str]:
+def run_to_exit(board: Board, elf: Path, timeout: float = 60.0, data: bytes | None = None, *,
+                icount: bool = False, extra_args: Sequence[str] = ()) -> tuple[int, str]:
     """Run one QEMU board with the serial port on stdout until the guest exits (semihosting /
-    virt finisher); returns (exit code, output). For on-target self-tests."""
+    virt finisher); returns (exit code, output). For on-target self-tests and benchmarks
+    (``extra_args``: e.g. a ``-plugin``)."""
     with tempfile.TemporaryDirectory(prefix="fltiny-run-") as tmp:
         data_path = None
         if data is not None:
             data_path = Path(tmp) / "data.blob"
             data_path.write_bytes(data)
-        cmd = qemu_command(board, Path(elf), serial_fd=None, data=data_path)
+        cmd = [*qemu_command(board, Path(elf), serial_fd=None, data=data_path, icount=icount),
+               *extra_args]
         log.debug("running %s", " ".join(cmd))
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
