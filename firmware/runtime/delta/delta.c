@@ -3,6 +3,8 @@
 
 #include <float.h>
 
+#include "flt_bits.h"
+
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
 #error "fltiny delta needs FLT_EVAL_METHOD == 0 (float arithmetic in float precision)"
 #endif
@@ -13,34 +15,11 @@
 
 #define FLT_DELTA_RADIX_SIZE (1u << FLT_DELTA_RADIX_BITS)
 #define FLT_DELTA_RADIX_MASK (FLT_DELTA_RADIX_SIZE - 1u)
-#define FLT_ABS_MASK 0x7fffffffu
-#define FLT_INF_KEY 0x7f800000u
-
-/* Bit casts through a union (defined behaviour in C99 TC3, 6.5.2.3 footnote 82); no
- * string.h, so the component also builds freestanding. */
-typedef union {
-    float f;
-    uint32_t u;
-} flt_f32_pun_t;
-
-static uint32_t flt_f32_bits(float x)
-{
-    flt_f32_pun_t p;
-    p.f = x;
-    return p.u;
-}
-
-static float flt_f32_from_bits(uint32_t u)
-{
-    flt_f32_pun_t p;
-    p.u = u;
-    return p.f;
-}
 
 /* Magnitude key: unsigned order of key == order of |x| for finite x. */
 static uint32_t flt_mag_key(float x)
 {
-    return flt_f32_bits(x) & FLT_ABS_MASK;
+    return flt_f32_bits(x) & FLT_F32_ABS_MASK;
 }
 
 /* clamp(round_half_to_even(x), -127, 127) for finite x, integers only after one subtraction.
@@ -121,7 +100,7 @@ flt_status_t flt_delta_accumulate(const float *local, const float *global, const
             a = a + residual[i];
         }
         acc[i] = a;
-        if (flt_mag_key(a) >= FLT_INF_KEY) {
+        if (flt_mag_key(a) >= FLT_F32_INF_BITS) {
             nonfinite = 1;
         }
     }
@@ -142,7 +121,7 @@ flt_status_t flt_delta_topk(const float *acc, uint32_t n, uint32_t k, uint32_t *
     FLT_REQUIRE(n == 0u || acc != NULL, FLT_ERR_ARG);
     FLT_REQUIRE(k == 0u || indices != NULL, FLT_ERR_ARG);
     for (i = 0; i < n; ++i) {
-        if (flt_mag_key(acc[i]) >= FLT_INF_KEY) {
+        if (flt_mag_key(acc[i]) >= FLT_F32_INF_BITS) {
             return FLT_ERR_NONFINITE;
         }
     }
@@ -204,7 +183,7 @@ flt_status_t flt_delta_quantize(const float *acc, uint32_t n, const uint32_t *in
     FLT_REQUIRE(acc != NULL && indices != NULL && values != NULL && scales != NULL, FLT_ERR_ARG);
     for (j = 0; j < k; ++j) {
         FLT_REQUIRE(indices[j] < n, FLT_ERR_RANGE);
-        FLT_REQUIRE(flt_mag_key(acc[indices[j]]) < FLT_INF_KEY, FLT_ERR_NONFINITE);
+        FLT_REQUIRE(flt_mag_key(acc[indices[j]]) < FLT_F32_INF_BITS, FLT_ERR_NONFINITE);
     }
     group = (mode == FLT_QUANT_TENSOR) ? k : block_size;
     /* end = start + min(group, k - start) <= k: no overflow even for k near 2^32. */
@@ -245,8 +224,8 @@ flt_status_t flt_delta_check(const flt_sparse_delta_t *d)
     }
     for (j = 0; j < ns; ++j) {
         uint32_t bits = flt_f32_bits(d->scales[j]);
-        FLT_REQUIRE((bits & FLT_ABS_MASK) < FLT_INF_KEY, FLT_ERR_NONFINITE);
-        FLT_REQUIRE((bits & ~FLT_ABS_MASK) == 0u, FLT_ERR_RANGE);
+        FLT_REQUIRE((bits & FLT_F32_ABS_MASK) < FLT_F32_INF_BITS, FLT_ERR_NONFINITE);
+        FLT_REQUIRE((bits & ~FLT_F32_ABS_MASK) == 0u, FLT_ERR_RANGE);
     }
     return FLT_OK;
 }

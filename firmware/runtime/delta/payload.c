@@ -1,28 +1,7 @@
 /* payload.c - see payload.h for the contract and docs/protocol.md for the byte layout. */
 #include "payload.h"
 
-#define FLT_SIGN_MASK 0x80000000u
-#define FLT_ABS_MASK 0x7fffffffu
-#define FLT_INF_BITS 0x7f800000u
-
-typedef union {
-    float f;
-    uint32_t u;
-} flt_pun_t; /* bit casts; defined behaviour in C99 TC3 and freestanding-safe */
-
-static uint32_t flt_scale_bits(float x)
-{
-    flt_pun_t p;
-    p.f = x;
-    return p.u;
-}
-
-static float flt_scale_from_bits(uint32_t u)
-{
-    flt_pun_t p;
-    p.u = u;
-    return p.f;
-}
+#include "flt_bits.h"
 
 static void flt_put_u16(uint8_t *p, uint32_t v)
 {
@@ -198,7 +177,7 @@ flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t 
     flt_put_u32(out + 12, d->k);
     pos = FLT_PAYLOAD_HEADER_SIZE;
     for (j = 0; j < ns; ++j) {
-        flt_put_u32(out + pos, flt_scale_bits(d->scales[j]));
+        flt_put_u32(out + pos, flt_f32_bits(d->scales[j]));
         pos += 4u;
     }
 
@@ -404,9 +383,9 @@ flt_status_t flt_payload_decode(const uint8_t *buf, size_t len, const flt_payloa
     for (j = 0; j < ns; ++j) {
         uint32_t bits = flt_get_u32(buf + r.pos);
         r.pos += 4u;
-        FLT_REQUIRE((bits & FLT_ABS_MASK) < FLT_INF_BITS, FLT_ERR_NONFINITE);
-        FLT_REQUIRE((bits & FLT_SIGN_MASK) == 0u, FLT_ERR_RANGE);
-        out->scales[j] = flt_scale_from_bits(bits);
+        FLT_REQUIRE((bits & FLT_F32_ABS_MASK) < FLT_F32_INF_BITS, FLT_ERR_NONFINITE);
+        FLT_REQUIRE((bits & FLT_F32_SIGN_MASK) == 0u, FLT_ERR_RANGE);
+        out->scales[j] = flt_f32_from_bits(bits);
     }
 
     if (fmt == (uint32_t)FLT_INDEX_VARINT) {

@@ -2,23 +2,16 @@
  * (float.fromhex) start from the very same float32 values. */
 #include "train/flt_math.h"
 
-typedef union {
-    float f;
-    uint32_t u;
-} flt_pun_t;
+#include "flt_bits.h"
 
 uint32_t flt_float_bits(float x)
 {
-    flt_pun_t p;
-    p.f = x;
-    return p.u;
+    return flt_f32_bits(x);
 }
 
 float flt_bits_float(uint32_t bits)
 {
-    flt_pun_t p;
-    p.u = bits;
-    return p.f;
+    return flt_f32_from_bits(bits);
 }
 
 int flt_isfinite(float x)

@@ -1,0 +1,35 @@
+/* flt_bits.h - float32 <-> IEEE-754 bit pattern casts, shared by the runtime's components.
+ *
+ * Contract: pure functions, no state, cannot fail. Casts go through a union (defined
+ * behaviour in C99 TC3, 6.5.2.3 footnote 82) rather than memcpy, so components that include
+ * this header still build freestanding (no string.h).
+ */
+#ifndef FLT_BITS_H
+#define FLT_BITS_H
+
+#include <stdint.h>
+
+#define FLT_F32_SIGN_MASK 0x80000000u
+#define FLT_F32_ABS_MASK 0x7fffffffu
+#define FLT_F32_INF_BITS 0x7f800000u
+
+typedef union {
+    float f;
+    uint32_t u;
+} flt_f32_pun_t;
+
+static inline uint32_t flt_f32_bits(float x)
+{
+    flt_f32_pun_t p;
+    p.f = x;
+    return p.u;
+}
+
+static inline float flt_f32_from_bits(uint32_t u)
+{
+    flt_f32_pun_t p;
+    p.u = u;
+    return p.f;
+}
+
+#endif /* FLT_BITS_H */
