@@ -37,3 +37,22 @@ class ToolchainError(FltinyError):
     """A compiler, PlatformIO or QEMU step failed or is missing."""
 
     exit_code = 6
+
+
+class StrategyError(FltinyError):
+    """Updates cannot be aggregated as asked (too few for Krum, wrong shape, bad parameter).
+
+    Before a run the experiment refuses settings that can never aggregate; during a run the
+    round loop turns this into a round note (model unchanged), like an unmet quorum."""
+
+    exit_code = 7
+
+
+class RuntimeStatusError(ToolchainError):
+    """A call into the C runtime returned a status other than FLT_OK."""
+
+    def __init__(self, call: str, status: int, hint: str = "") -> None:
+        from fltiny.native.status import describe
+
+        self.call, self.status = call, status
+        super().__init__(f"{call} failed: {describe(status)}" + (f"; {hint}" if hint else ""))

@@ -13,7 +13,7 @@ import ctypes as C
 
 import numpy as np
 
-from fltiny.errors import ToolchainError
+from fltiny.native.status import check
 
 
 class HoldoutEvaluator:
@@ -55,8 +55,7 @@ class HoldoutEvaluator:
         for i in range(len(self.features)):
             s = fwd(head, p.ctypes.data, self.features[i].ctypes.data, acts.ctypes.data,
                     self.n_acts)
-            if s != 0:
-                raise ToolchainError(f"flt_dense_forward failed with status {s}")
+            check("flt_dense_forward", s)
             out[i] = acts[self.n_acts - self.n_out:]
         return out
 
@@ -72,8 +71,7 @@ class HoldoutEvaluator:
                 row = np.ascontiguousarray(out[i])
                 s = lib.flt_loss_softmax_ce(row.ctypes.data, self.n_out, int(labels[i]),
                                             loss.ctypes.data, grad.ctypes.data)
-                if s != 0:
-                    raise ToolchainError(f"flt_loss_softmax_ce failed with status {s}")
+                check("flt_loss_softmax_ce", s)
                 total += float(loss[0])
             # argmax: the first maximum, like the C loss's max
             acc = float(np.mean(np.argmax(out, axis=1) == labels))
@@ -83,8 +81,7 @@ class HoldoutEvaluator:
             row, ti = np.ascontiguousarray(out[i]), np.ascontiguousarray(t[i])
             s = lib.flt_loss_mse(row.ctypes.data, ti.ctypes.data, self.n_out, loss.ctypes.data,
                                  grad.ctypes.data)
-            if s != 0:
-                raise ToolchainError(f"flt_loss_mse failed with status {s}")
+            check("flt_loss_mse", s)
             total += float(loss[0])
         return {"mae": float(np.mean(np.abs(out - t))), "loss": total / len(out)}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fltiny.errors import UsageError
-from fltiny.strategies.base import ClientUpdate, Strategy, StrategyError
+from fltiny.errors import StrategyError, UsageError
+from fltiny.strategies.base import ClientUpdate, Strategy
 from fltiny.strategies.fedadam import FedAdam
 from fltiny.strategies.fedavg import FedAvg
 from fltiny.strategies.fedavgm import FedAvgM
@@ -27,6 +27,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
 
 
 def make_strategy(name: str, **options: Any) -> Strategy:
+    """The strategy called ``name`` with its keyword options (UsageError for unknown names or
+    options, StrategyError for values it cannot work with)."""
     try:
         cls = STRATEGIES[name]
     except KeyError:
@@ -38,7 +40,8 @@ def make_strategy(name: str, **options: Any) -> Strategy:
     try:
         return cls(name=name, **options)
     except TypeError as exc:
-        raise UsageError(f"strategy '{name}': {exc}") from None
+        raise UsageError(f"strategy '{name}': {exc}; see the strategy's module in "
+                         "fltiny/strategies for its options") from None
 
 
 __all__ = ["STRATEGIES", "ClientUpdate", "Strategy", "StrategyError", "make_strategy"]

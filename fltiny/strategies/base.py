@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-class StrategyError(ValueError):
-    """The updates cannot be aggregated as asked (too few, wrong shape, bad parameter)."""
+from fltiny.errors import StrategyError
 
 
 @dataclass(frozen=True)
@@ -35,6 +33,10 @@ class Strategy:
     proximal_mu: float = 0.0  # sent to devices in TRAIN (FedProx); 0 elsewhere
     state: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def min_updates(self) -> int:
+        """Fewest updates ``combine`` can aggregate (Krum needs more than 2f + 2)."""
+        return 1
+
     def combine(self, updates: Sequence[ClientUpdate]) -> np.ndarray:
         """One aggregate delta from the round's updates."""
         raise NotImplementedError
@@ -46,6 +48,9 @@ class Strategy:
     def aggregate(self, global_params: np.ndarray, updates: Sequence[ClientUpdate]) -> np.ndarray:
         check_updates(global_params, updates)
         return self.apply(global_params, self.combine(updates).astype(np.float32))
+
+
+__all__ = ["ClientUpdate", "Strategy", "StrategyError", "check_updates", "stack"]
 
 
 def check_updates(global_params: np.ndarray, updates: Sequence[ClientUpdate]) -> None:

@@ -18,8 +18,11 @@ from fltiny.strategies.base import ClientUpdate, Strategy, StrategyError, stack
 
 def krum_scores(deltas: np.ndarray, f: int) -> np.ndarray:
     n = deltas.shape[0]
-    if f < 0 or n <= 2 * f + 2:
-        raise StrategyError(f"krum needs more than 2f + 2 = {2 * f + 2} updates, got {n}")
+    if f < 0:
+        raise StrategyError(f"krum: f (tolerated Byzantine devices) must be >= 0, got {f}")
+    if n <= 2 * f + 2:
+        raise StrategyError(f"krum needs more than 2f + 2 = {2 * f + 2} updates, got {n}; "
+                            "use more devices per round or --strategy median")
     sq = (deltas**2).sum(axis=1)
     dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * deltas @ deltas.T, 0.0)
     np.fill_diagonal(dist, np.inf)
@@ -42,6 +45,13 @@ class Krum(Strategy):
     name: str = "krum"
     f: int = 1
     m: int = 1
+
+    def __post_init__(self) -> None:
+        if self.f < 0 or self.m < 1:
+            raise StrategyError(f"{self.name}: needs f >= 0 and m >= 1, got f={self.f}, m={self.m}")
+
+    def min_updates(self) -> int:
+        return 2 * self.f + 3
 
     def combine(self, updates: Sequence[ClientUpdate]) -> np.ndarray:
         return multi_krum(stack(updates), self.f, min(self.m, len(updates)))[0]

@@ -31,5 +31,9 @@ class TrimmedMean(Strategy):
     name: str = "trimmed-mean"
     beta: float = 0.1
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.beta < 0.5:
+            raise StrategyError(f"trimmed mean: beta must be in [0, 0.5), got {self.beta}")
+
     def combine(self, updates: Sequence[ClientUpdate]) -> np.ndarray:
         return trimmed_mean(stack(updates), self.beta)
