@@ -12,7 +12,8 @@ import click
 
 from fltiny import __version__
 from fltiny.errors import FltinyError, ToolchainError, UsageError
-from fltiny.server.config import TrainParams
+from fltiny.experiment import ExperimentResult, ExperimentSettings, RunOptions, SimConfig
+from fltiny.server.config import Knob, from_knobs, knob_fields
 
 log = logging.getLogger("fltiny")
 
@@ -37,6 +38,11 @@ class FltinyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except click.UsageError as exc:  # bad option values: one line, before any work
+            where = exc.ctx.command_path if exc.ctx else "fltiny"
+            text = exc.format_message().rstrip(".")
+            click.echo(f"error: {text[:1].lower()}{text[1:]}; see '{where} --help'", err=True)
+            sys.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as exc:  # a bug: say so in one line, full traceback with -vv
@@ -315,139 +321,78 @@ def codegen_cmd(bundle: Path, out: Path | None, prefix: str) -> None:
         say(f"    {line}")
 
 
-@main.command("simulate")
-@click.option("--clients", type=int, default=15, show_default=True, help="Simulated devices.")
-@click.option("--rounds", type=int, default=10, show_default=True)
-@click.option("--dataset", default="hapt", show_default=True)
-@click.option("--model", "model_name", default=None, help="Zoo model (default: the dataset's tiny one).")
-@click.option("--partition", type=click.Choice(["auto", "natural", "grouped", "iid", "dirichlet"]),
-              default="auto", show_default=True,
-              help="auto: one user per device when there are enough users, else iid.")
-@click.option("--alpha", type=float, default=0.5, show_default=True, help="Dirichlet alpha.")
-@click.option("--churn", type=float, default=0.0, show_default=True,
-              help="Share of devices missing each round.")
-@click.option("--fraction", type=float, default=1.0, show_default=True,
-              help="Share of online devices asked each round.")
-@click.option("--strategy", default="fedavg", show_default=True)
-@click.option("--epochs", type=int, default=TrainParams.epochs, show_default=True)
-@click.option("--lr", "learning_rate", type=float, default=TrainParams.learning_rate,
-              show_default=True)
-@click.option("--topk", type=float, default=TrainParams.topk_fraction, show_default=True,
-              help="Share of head parameters sent per round.")
-@click.option("--no-error-feedback", is_flag=True, help="Drop the residual between rounds.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("build/simulate"),
-              show_default=True, help="Report directory (run store, metrics).")
-def simulate_cmd(clients: int, rounds: int, dataset: str, model_name: str | None, partition: str,
-                 alpha: float, churn: float, fraction: float, strategy: str, epochs: int,
-                 learning_rate: float, topk: float, no_error_feedback: bool, seed: int,
-                 out: Path) -> None:
-    """Simulate a fleet on the firmware's own C runtime (bit-exact with the boards)."""
-    from fltiny.sim.run import SimConfig, simulate
-    from fltiny.workflow import ensure_bundle
+# ---- federated rounds: run and simulate share their options (fltiny/experiment.py) ---------
 
-    if clients < 1 or rounds < 1:
-        raise UsageError("--clients and --rounds must be at least 1")
-    if not 0.0 <= churn < 1.0:
-        raise UsageError(f"--churn must be in [0, 1), got {churn}")
-    bundle = ensure_bundle(model_name, dataset, progress)
-    train = TrainParams(epochs=epochs, learning_rate=learning_rate, topk_fraction=topk,
-                        error_feedback=not no_error_feedback, seed=seed)
-    cfg = SimConfig(clients=clients, rounds=rounds, partition=partition, alpha=alpha, churn=churn,
-                    strategy=strategy, fraction=fraction, seed=seed, train=train)
-    say(f"{'round':>5} {'metric':>9} {'loss':>8} {'devices':>7} {'bytes up':>9} {'seconds':>7}")
-
-    def show(m) -> None:
-        ev = m.evaluation
-        key = "accuracy" if "accuracy" in ev else "mae"
-        say(f"{m.round:5d} {ev[key]:9.4f} {ev['loss']:8.4f} {m.participants:7d} "
-            f"{m.bytes_up:9d} {m.seconds:7.2f}")
-
-    result = simulate(bundle, dataset, cfg, out, progress=show, log=progress)
-    key = "accuracy" if "accuracy" in result.initial else "mae"
-    up = sum(m.bytes_up for m in result.metrics) / max(1, sum(m.participants + m.rejected
-                                                               for m in result.metrics))
-    say(f"held-out {key}: initial {result.initial[key]:.4f}, "
-        f"final {result.metrics[-1].evaluation[key]:.4f}; {up:.0f} bytes up per device-round; "
-        f"{result.seconds:.1f} s; run store {result.store}")
+def _click_option(f, k: Knob):
+    """One click option from a settings field: its flag, default, help and range."""
+    ann, default = str(f.type), f.default
+    if ann == "bool":
+        if "/" in k.flag:
+            return click.option(k.flag, f.name, default=default, show_default=True, help=k.help)
+        return click.option(k.flag, f.name, is_flag=True, default=default, help=k.help)
+    kind: click.ParamType
+    if k.choices:
+        kind = click.Choice(k.choices)
+    elif "Path" in ann:
+        kind = click.Path(path_type=Path)
+    elif ann.startswith("int"):
+        kind = click.IntRange(None if k.low is None else int(k.low),
+                              None if k.high is None else int(k.high),
+                              min_open=k.low_open, max_open=k.high_open)
+    elif ann.startswith("float"):
+        kind = click.FloatRange(k.low, k.high, min_open=k.low_open, max_open=k.high_open)
+    else:
+        kind = click.STRING
+    return click.option(k.flag, f.name, type=kind, default=default,
+                        show_default=default is not None, help=k.help)
 
 
-@main.command("run")
-@click.option("--board", "board_name", default="qemu-m4f", show_default=True,
-              help="Emulated board of every device (see --fleet for a mixed fleet).")
-@click.option("--devices", "count", type=int, default=4, show_default=True,
-              help="Number of boards (with --board).")
-@click.option("--fleet", "fleet_spec", default=None,
-              help="Mixed fleet, e.g. qemu-m4f=3,qemu-rv32=3,native=2 (overrides --board/--devices).")
-@click.option("--rounds", type=int, default=10, show_default=True)
-@click.option("--dataset", default="hapt", show_default=True)
-@click.option("--model", "model_name", default="har-tiny", show_default=True)
-@click.option("--bundle", type=click.Path(path_type=Path), default=None,
-              help="Export bundle (default: build/<model>, exported when missing).")
-@click.option("--strategy", default="fedavg", show_default=True)
-@click.option("--fraction", type=float, default=1.0, show_default=True,
-              help="Share of connected devices asked each round.")
-@click.option("--min-fit", type=int, default=1, show_default=True,
-              help="Fewest accepted updates that change the model.")
-@click.option("--deadline", type=float, default=120.0, show_default=True,
-              help="Seconds a round waits for DELTAs.")
-@click.option("--epochs", type=int, default=None, help="Local epochs (default: tuned).")
-@click.option("--lr", type=float, default=None, help="Device learning rate (default: tuned).")
-@click.option("--topk", type=float, default=None,
-              help="Share of head parameters a device sends (default 0.05).")
-@click.option("--partition", type=click.Choice(["natural", "grouped", "iid", "dirichlet"]),
-              default="natural", show_default=True,
-              help="natural: one fleet user per device; grouped: every fleet user on some device, "
-                   "whole, dealt round-robin.")
-@click.option("--no-global-delta", is_flag=True,
-              help="Always send the full global model (default: a compressed delta when "
-                   "the device holds the previous version).")
-@click.option("--chunk", type=click.IntRange(16, 256), default=256, show_default=True,
-              help="Payload bytes per frame the host sends; smaller chunks get through noisy "
-                   "serial lines (a 1% byte error rate needs about 64).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue the run in --out after a crash.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/run"),
-              show_default=True, help="Report directory (metrics, plot, run store).")
-def run_cmd(board_name: str, count: int, fleet_spec: str | None, rounds: int, dataset: str,
-            model_name: str, bundle: Path | None, strategy: str, fraction: float, min_fit: int,
-            deadline: float, epochs: int | None, lr: float | None, topk: float | None,
-            partition: str, no_global_delta: bool, chunk: int, seed: int, resume: bool,
-            out: Path) -> None:
-    """Federated rounds with emulated boards in the loop (QEMU / native), every DELTA replayed."""
-    from fltiny.run.runner import RunOptions, parse_fleet, run
+def settings_options(cls: type, base: type | None = None):
+    """Options for every knob of ``cls`` (nested settings included); with ``base``, only those
+    ``cls`` adds to it. ``run`` and ``simulate`` share ``settings_options(ExperimentSettings)``."""
+    skip = {f.name for f, _k in knob_fields(base)} if base is not None else set()
+    items = [(f, k) for f, k in knob_fields(cls) if f.name not in skip]
+    names = [f.name for f, _k in items]
+    if len(names) != len(set(names)):
+        raise RuntimeError(f"{cls.__name__}: two settings fields share a name: {names}")
 
-    if rounds < 1 or count < 1:
-        raise UsageError("--rounds and --devices must be at least 1")
-    fleet = parse_fleet(fleet_spec) if fleet_spec else [(board_name, count)]
-    opts = RunOptions(fleet=fleet, rounds=rounds, dataset=dataset, model=model_name, bundle=bundle,
-                      strategy=strategy, fraction=fraction, min_fit=min_fit, deadline_s=deadline,
-                      partition=partition, global_delta=not no_global_delta, seed=seed,
-                      resume=resume, out=out, send_chunk=chunk)
-    for name, value in (("epochs", epochs), ("lr", lr), ("topk", topk)):
-        if value is not None:
-            setattr(opts, name, value)
-    result = run(opts, say=progress, log=lambda s: log.info(s))
-    say(format_run(result))
+    def decorate(fn):
+        for f, k in reversed(items):
+            fn = _click_option(f, k)(fn)
+        return fn
+
+    return decorate
 
 
-def format_run(result) -> str:
-    rows = result.rounds
-    key = "accuracy" if any("accuracy" in r for r in rows) else "mae"
-    lines = [f"{'round':>5} {key:>9} {'loss':>8} {'devices':>7} {'bytes up':>9} "
-             f"{'bytes down':>10} {'seconds':>7}"]
-    for r in rows:
-        if r["round"] == 0:
-            lines.append(f"{0:5d} {r.get(key, float('nan')):9.4f} {r.get('loss', float('nan')):8.4f}"
-                         f" {'initial':>7}")
-            continue
-        lines.append(f"{r['round']:5d} {r.get(key, float('nan')):9.4f} {r.get('loss', float('nan')):8.4f}"
-                     f" {r.get('participants') or 0:7d} {r.get('bytes_up') or 0:9d} "
-                     f"{r.get('bytes_down') or 0:10d} {r.get('seconds') or 0:7.1f}")
+experiment_options = settings_options(ExperimentSettings)
+
+
+class _LiveTable:
+    """Prints each round as it finishes, through the one round-metrics formatter."""
+
+    def __init__(self) -> None:
+        from fltiny.report.table import RoundTable
+
+        self.table = RoundTable()
+
+    def __call__(self, metrics) -> None:
+        for line in self.table.line(metrics):
+            say(line)
+        sys.stdout.flush()
+
+
+def _summary_lines(result: ExperimentResult) -> list[str]:
+    lines = [f"held-out {k}: initial {result.initial[k]:.4f}, final {v:.4f}"
+             for k, v in result.final.items()]
     s = result.summary
+    rounds = [r for r in result.rounds if r["round"] > 0]
+    device_rounds = sum((r.get("participants") or 0) + (r.get("rejected") or 0) for r in rounds)
+    up = sum(r.get("bytes_up") or 0 for r in rounds) / max(1, device_rounds)
+    lines.append(f"{up:.0f} bytes up per device-round over {len(rounds)} rounds; "
+                 f"{result.seconds:.1f} s; run store {result.store}")
     if "replayed" in s:
-        ok = "all byte-identical" if s["replay_mismatches"] == 0 else \
-            f"{s['replay_mismatches']} MISMATCHED (rejected)"
+        ok = ("all byte-identical" if s["replay_mismatches"] == 0
+              else f"{s['replay_mismatches']} MISMATCHED (rejected)")
         lines.append(f"{s['replayed']} device-rounds replayed, {ok}")
         lines.append(f"uplink per device-round: payload {s['payload_bytes_per_device_round']:.0f} B "
                      f"({s['payload_reduction_vs_dense']:.1f}x below the dense float32 head delta of "
@@ -457,7 +402,40 @@ def format_run(result) -> str:
                      f"and ACKs {s['wire_up_bytes_per_device_round']:.0f} B "
                      f"({s['wire_up_reduction_vs_dense']:.1f}x)")
     lines.append("report: " + ", ".join(str(p) for p in result.files))
-    return "\n".join(lines)
+    return lines
+
+
+@main.command("simulate")
+@experiment_options
+@settings_options(SimConfig, base=ExperimentSettings)
+def simulate_cmd(**values) -> None:
+    """Simulate a fleet on the firmware's own C runtime (bit-exact with the boards)."""
+    from fltiny.sim.run import simulate
+
+    cfg: SimConfig = from_knobs(SimConfig, values)
+    result = simulate(cfg, progress=_LiveTable(), log=progress)
+    for line in _summary_lines(result):
+        say(line)
+
+
+@main.command("run")
+@click.option("--board", "board_name", default="qemu-m4f", show_default=True,
+              help="Emulated board of every device (see --fleet for a mixed fleet).")
+@click.option("--devices", "count", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Number of boards (with --board).")
+@click.option("--fleet", "fleet_spec", default=None,
+              help="Mixed fleet, e.g. qemu-m4f=3,qemu-rv32=3,native=2 (overrides --board/--devices).")
+@experiment_options
+@settings_options(RunOptions, base=ExperimentSettings)
+def run_cmd(board_name: str, count: int, fleet_spec: str | None, **values) -> None:
+    """Federated rounds with emulated boards in the loop (QEMU / native), every DELTA replayed."""
+    from fltiny.run.runner import parse_fleet, run
+
+    fleet = parse_fleet(fleet_spec) if fleet_spec else [(board_name, count)]
+    opts: RunOptions = from_knobs(RunOptions, values, fleet=tuple(fleet))
+    result = run(opts, progress=_LiveTable(), say=progress, log=lambda s: log.info(s))
+    for line in _summary_lines(result):
+        say(line)
 
 
 if __name__ == "__main__":

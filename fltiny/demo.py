@@ -43,16 +43,18 @@ def main() -> int:
     step("2. federated rounds: 8 emulated boards (Cortex-M4F + RV32 under QEMU, native), 10 rounds")
     import shutil
 
-    from fltiny.run.runner import RunOptions, run
+    from fltiny.experiment import DataSettings, RoundConfig, RunOptions, TrainParams
+    from fltiny.run.runner import run
 
     report = OUT / "run"
     if report.exists():
         shutil.rmtree(report)  # a fresh run each time (fltiny run --resume continues one)
     # 8 boards hold all 15 fleet users (users 11-25 dealt round-robin, whole: "grouped");
     # settings measured with fltiny simulate on three factory models (README, "Federated rounds")
-    res = run(RunOptions(fleet=[("qemu-m4f", 4), ("qemu-rv32", 3), ("native", 1)], rounds=10,
-                         bundle=result.out, out=report, deadline_s=120, partition="grouped",
-                         lr=0.0005, epochs=3, topk=0.07),
+    train = TrainParams(learning_rate=0.0005, epochs=3, topk_fraction=0.07)
+    res = run(RunOptions(fleet=(("qemu-m4f", 4), ("qemu-rv32", 3), ("native", 1)),
+                         server=RoundConfig(rounds=10, deadline_s=120, train=train),
+                         data=DataSettings(bundle=result.out, partition="grouped"), out=report),
               say=lambda s: print(f"   {s}"), log=lambda _s: None)
     rows, s = res.rounds, res.summary
     print(f"   held-out accuracy (users 26-30, the device's C): initial {rows[0]['accuracy']:.4f}, "

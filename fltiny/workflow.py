@@ -131,19 +131,16 @@ def export_bundle(
     return export_model(source, EvalData(rep, x, y), out, max_size, progress)
 
 
-DEFAULT_MODELS = {"hapt": "har-tiny", "thermostat": "thermo-small", "digits": "digits-tiny"}
-
-
 def ensure_bundle(model_name: str | None, dataset: str, progress: Progress,
-                  root: Path = Path("build")) -> Path:
-    """The export bundle of a zoo model under ``root/<model>``, exported (and trained) when
-    missing, reused otherwise."""
+                  root: Path = Path("build"), out: Path | None = None) -> Path:
+    """The one place a zoo model's export bundle is found or made: ``out`` (default
+    ``root/<model>``) is reused when it holds this model's export with the default training
+    settings, exported (and trained) otherwise. ``model_name`` None: the dataset's default."""
+    from fltiny.experiment import DataSettings
     from fltiny.export.bundle import MANIFEST
 
-    name = model_name or DEFAULT_MODELS.get(dataset)
-    if name is None:
-        raise UsageError(f"no default model for dataset '{dataset}': pass --model")
-    out = root / name
+    name = DataSettings(dataset=dataset, model=model_name).model_name()
+    out = Path(out) if out is not None else Path(root) / name
     if (out / MANIFEST).is_file() and _reusable(out, name, dataset, TrainConfig()):
         progress(f"reusing the export bundle {out}")
         return out

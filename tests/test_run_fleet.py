@@ -31,12 +31,15 @@ def build_root(tmp_path_factory) -> Path:
 
 
 def test_three_boards_two_isas_five_rounds(har_tiny_bundle, build_root, tmp_path):
+    from fltiny.experiment import DataSettings, RoundConfig
     from fltiny.run.runner import RunOptions, run
     from fltiny.server.store import RunStore
 
     out = tmp_path / "report"
-    res = run(RunOptions(fleet=[("qemu-m4f", 2), ("qemu-rv32", 1)], rounds=5, bundle=har_tiny_bundle,
-                         out=out, build_root=build_root, deadline_s=90), say=print, log=print)
+    res = run(RunOptions(fleet=[("qemu-m4f", 2), ("qemu-rv32", 1)],
+                         server=RoundConfig(rounds=5, deadline_s=90),
+                         data=DataSettings(bundle=har_tiny_bundle), out=out, build_root=build_root),
+              say=print, log=print)
     s = res.summary
     assert s["device_rounds"] == 15 and s["replayed"] == 15
     assert s["replay_identical"] == 15 and s["replay_mismatches"] == 0
@@ -207,9 +210,10 @@ def test_sigkill_then_resume_keeps_finished_checkpoints(har_tiny_bundle, build_r
             line = proc.stdout.readline()
             assert line, "".join(seen)
             seen.append(line)
-            if "round   1:" in line:
+            row = line.split()  # the round table: "round <metrics...>" rows
+            if row[:1] == ["1"] and len(row) > 3:
                 kids = _children(proc.pid)
-            if "round   2:" in line:
+            if row[:1] == ["2"] and len(row) > 3:
                 break
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)

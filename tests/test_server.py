@@ -138,3 +138,60 @@ def test_validation_scores_outlier():
 def test_train_params_defaults_are_sane():
     t = TrainParams()
     assert 0 < t.topk_fraction <= 1 and t.epochs >= 1
+
+
+def test_krum_with_too_few_updates_is_a_round_note(tmp_path):
+    """Three devices cannot give Krum (f=1) the five updates it needs: each round says so and
+    keeps the model, like an unmet quorum, instead of failing the run."""
+    target = np.ones(3, np.float32)
+    store = RunStore(tmp_path / "run.sqlite")
+    m = run_rounds(PullFleet(target), make_strategy("krum"), store, RoundConfig(rounds=2),
+                   np.zeros(3, np.float32), evaluate_distance(target))
+    assert [x.note for x in m] == ["krum needs 5 updates, got 3: model unchanged"] * 2
+    assert [c.note for c in store.history()][1:] == [x.note for x in m]
+    np.testing.assert_array_equal(store.latest().params, np.zeros(3))
+
+
+def test_strategy_error_during_aggregation_is_a_round_note(tmp_path):
+    """A strategy that refuses the round's updates (StrategyError): a round note, the model
+    unchanged, the run goes on; never an internal error."""
+    from fltiny.errors import StrategyError
+    from fltiny.strategies.fedavg import FedAvg
+
+    class Refusing(FedAvg):
+        def combine(self, updates):
+            raise StrategyError(f"cannot combine {len(updates)} updates")
+
+    store = RunStore(tmp_path / "run.sqlite")
+    m = run_rounds(PullFleet(np.ones(3, np.float32)), Refusing(), store, RoundConfig(rounds=2),
+                   np.zeros(3, np.float32), lambda p: {"n": 0.0})
+    assert [x.note for x in m] == ["aggregation refused (cannot combine 3 updates): model "
+                                   "unchanged"] * 2
+    np.testing.assert_array_equal(store.latest().params, np.zeros(3))
+
+
+def test_device_figures_are_stored_with_the_round(tmp_path):
+    class Figured(PullFleet):
+        def run_round(self, *args):
+            return [DeviceResult(r.device_id, r.update, r.bytes_up, r.bytes_down,
+                                 figures={"wire_up": 7 * r.device_id})
+                    for r in super().run_round(*args)]
+
+    store = RunStore(tmp_path / "run.sqlite")
+    run_rounds(Figured(np.ones(2, np.float32)), make_strategy("fedavg"), store,
+               RoundConfig(rounds=2), np.zeros(2, np.float32), lambda p: {"n": 0.0})
+    rows = store.updates()
+    assert [(r["round"], r["device_id"], r["figures"]) for r in rows[:3]] == [
+        (1, 1, {"wire_up": 7}), (1, 2, {"wire_up": 14}), (1, 3, {"wire_up": 21})]
+    assert len(rows) == 6
+
+
+def test_train_message_carries_every_setting():
+    t = TrainParams(epochs=3, batch_size=8, learning_rate=0.01, momentum=0.5, clip=2.0,
+                    topk_fraction=0.25, mu=0.125)
+    msg = t.message(4, seed=99)
+    assert (msg.round, msg.epochs, msg.batch_size, msg.seed) == (4, 3, 8, 99)
+    assert (msg.learning_rate, msg.momentum, msg.clip, msg.topk_fraction, msg.prox_mu) == \
+        pytest.approx((0.01, 0.5, 2.0, 0.25, 0.125))
+    assert t.message(4, seed=99, mu=0.5).prox_mu == 0.5
+    assert TrainParams().message(1, 1).prox_mu == 0.0

@@ -11,7 +11,8 @@ import pytest
 from fltiny.devices.data import fleet_blobs
 from fltiny.devices.replay import HostRound
 from fltiny.errors import UsageError
-from fltiny.server.rounds import TrainParams, device_seed
+from fltiny.experiment import DataSettings
+from fltiny.server.rounds import RoundConfig, TrainParams, device_seed
 from fltiny.sim.fleet import SimFleet, train_spec
 from fltiny.sim.run import SimConfig, choose_partition, simulate
 
@@ -84,15 +85,17 @@ def test_simulation_learns_the_fleet_data(har_tiny_bundle, host, tmp_path):
 
 
 def test_simulate_end_to_end(har_tiny_bundle, host, tmp_path):
-    result = simulate(har_tiny_bundle, "hapt", SimConfig(clients=15, rounds=2), tmp_path,
-                      host=host)
+    cfg = SimConfig(clients=15, server=RoundConfig(rounds=2),
+                    data=DataSettings(bundle=har_tiny_bundle), out=tmp_path)
+    result = simulate(cfg, host=host)
     assert result.partition == "natural" and len(result.metrics) == 2
     assert 0.0 < result.metrics[-1].evaluation["accuracy"] <= 1.0
 
 
 def test_churn_drops_devices(har_tiny_bundle, host, tmp_path):
-    cfg = SimConfig(clients=30, rounds=3, churn=0.3, partition="iid", max_windows=20)
-    result = simulate(har_tiny_bundle, "hapt", cfg, tmp_path, host=host)
+    cfg = SimConfig(clients=30, server=RoundConfig(rounds=3), churn=0.3, max_windows=20,
+                    data=DataSettings(bundle=har_tiny_bundle, partition="iid"), out=tmp_path)
+    result = simulate(cfg, host=host)
     seen = [m.participants for m in result.metrics]
     assert all(10 <= s < 30 for s in seen), seen
 
@@ -131,11 +134,9 @@ def test_partition_choice():
         choose_partition("natural", 16, 15)
 
 
-def test_cli_simulate(cli, har_tiny_bundle, tmp_path, monkeypatch):
-    import fltiny.workflow as wf
-
-    monkeypatch.setattr(wf, "ensure_bundle", lambda *_a, **_k: har_tiny_bundle)
-    code, out, err = cli("simulate", "--clients", "4", "--rounds", "2", "--out", tmp_path)
+def test_cli_simulate(cli, har_tiny_bundle, tmp_path):
+    code, out, err = cli("simulate", "--clients", "4", "--rounds", "2", "--out", tmp_path,
+                         "--bundle", har_tiny_bundle)
     assert code == 0, err
     assert "held-out accuracy: initial" in out and (tmp_path / "run.sqlite").is_file()
     code, _, err = cli("simulate", "--churn", "1.5")

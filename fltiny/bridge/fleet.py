@@ -388,10 +388,7 @@ class BridgeFleet:
         if d.hello_problem:
             lg.reason = f"HELLO refused: {d.hello_problem}"
             return None
-        tmsg = m.Train(round=rnd, epochs=train.epochs, batch_size=train.batch_size,
-                       learning_rate=train.learning_rate, momentum=train.momentum,
-                       prox_mu=float(mu), clip=train.clip, topk_fraction=train.topk_fraction,
-                       seed=device_seed(train.seed, rnd, d.ep.device_id))
+        tmsg = train.message(rnd, device_seed(train.seed, rnd, d.ep.device_id), mu)
         attempts = 0
         while True:
             attempts += 1

@@ -7,6 +7,10 @@ Layout of a bundle directory::
     manifest.json       shapes, quantization, sizes, parameter counts, checks, sha256 of files
     include/backbone_tflite.h   the flatbuffer as an aligned const array
     include/head_init.h         the head's shapes, normalisation and initial weights
+
+``Bundle.load(path)`` reads and checks one (every consumer goes through it or ``read_bundle``);
+``Bundle.model_hash`` is the 8-byte backbone hash devices report in HELLO and data blobs carry,
+``Bundle.content_hash`` identifies the whole export (firmware caches are keyed by it).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ MANIFEST = "manifest.json"
 BACKBONE = "backbone.tflite"
 HEAD = "head.bin"
 FORMAT_VERSION = 1
+MODEL_HASH_BYTES = 8  # the model hash in HELLO and in data blobs
 
 
 @dataclass
@@ -52,6 +57,11 @@ class Manifest:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def model_hash(backbone: bytes) -> bytes:
+    """The model hash a device reports: the first 8 bytes of the backbone's sha256."""
+    return hashlib.sha256(backbone).digest()[:MODEL_HASH_BYTES]
 
 
 def _c_rows(values: list[str], per_line: int) -> list[str]:
@@ -128,23 +138,72 @@ def write_manifest(out: Path, manifest: Manifest, files: list[Path]) -> Path:
     return out / MANIFEST
 
 
+def _reexport(path: Path) -> str:
+    return f"re-export it (fltiny export --model <name> --out {path}) or pass another --bundle"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """One checked export bundle: manifest, head (layers + initial parameters), backbone."""
+
+    path: Path
+    manifest: Manifest
+    head: Head
+    backbone: bytes | None
+
+    @classmethod
+    def load(cls, path: Path) -> Bundle:
+        """Read a bundle: a parseable manifest, a head.bin of the manifest's size, and every
+        artifact matching its recorded sha256 (UsageError naming the problem otherwise)."""
+        path = Path(path)
+        mpath = path / MANIFEST
+        if not mpath.is_file():
+            raise UsageError(f"{path} is not an export bundle (no {MANIFEST}); run "
+                             f"'fltiny export --model <name> --out {path}' first")
+        try:
+            manifest = Manifest(**json.loads(mpath.read_text()))
+            spec = manifest.head_spec()
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError) as exc:
+            raise UsageError(f"{mpath} is not a valid fltiny manifest ({exc}); "
+                             f"{_reexport(path)}") from exc
+        hpath = path / HEAD
+        if not hpath.is_file():
+            raise UsageError(f"bundle {path} has no {HEAD}; {_reexport(path)}")
+        size = hpath.stat().st_size
+        if size != 4 * spec.n_params:
+            raise UsageError(f"{hpath} is {size} bytes, the manifest's head has {spec.n_params} "
+                             f"float32 parameters ({4 * spec.n_params} bytes); {_reexport(path)}")
+        for rel, digest in manifest.artifacts.items():
+            f = path / rel
+            if not f.is_file() or sha256(f) != digest:
+                raise UsageError(f"bundle file {f} is missing or does not match its sha256 in "
+                                 f"the manifest; {_reexport(path)}")
+        raw = np.frombuffer(hpath.read_bytes(), dtype="<f4").astype(np.float32)
+        backbone = (path / BACKBONE).read_bytes() if manifest.backbone else None
+        return cls(path, manifest, Head(spec.layers, raw), backbone)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.model
+
+    @property
+    def model_hash(self) -> bytes:
+        if self.backbone is None:
+            raise UsageError(f"bundle {self.path} has no backbone (the whole model is the head)")
+        return model_hash(self.backbone)
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 over the manifest, the head and the backbone (hex)."""
+        h = hashlib.sha256()
+        for name in (MANIFEST, HEAD, BACKBONE):
+            p = self.path / name
+            if p.is_file():
+                h.update(name.encode() + b"\0" + p.read_bytes())
+        return h.hexdigest()
+
+
 def read_bundle(path: Path) -> tuple[Manifest, Head, bytes | None]:
-    """Load a bundle and check every artifact against its recorded sha256."""
-    mpath = path / MANIFEST
-    if not mpath.is_file():
-        raise UsageError(f"{path} is not an export bundle (no {MANIFEST}); run 'fltiny export' first")
-    try:
-        manifest = Manifest(**json.loads(mpath.read_text()))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise UsageError(f"{mpath} is not a valid fltiny manifest: {exc}") from exc
-    for rel, digest in manifest.artifacts.items():
-        f = path / rel
-        if not f.is_file() or sha256(f) != digest:
-            raise UsageError(f"bundle file {f} is missing or does not match its sha256 in the manifest")
-    raw = np.frombuffer((path / HEAD).read_bytes(), dtype="<f4").astype(np.float32)
-    spec = manifest.head_spec()
-    if raw.size != spec.n_params:
-        raise UsageError(f"{path / HEAD} holds {raw.size} parameters, the manifest says {spec.n_params}")
-    head = Head(spec.layers, raw)
-    backbone = (path / BACKBONE).read_bytes() if manifest.backbone else None
-    return manifest, head, backbone
+    """Load a bundle and check every artifact against its recorded sha256 (``Bundle.load``)."""
+    b = Bundle.load(path)
+    return b.manifest, b.head, b.backbone

@@ -1,10 +1,11 @@
 """Run reports: per-round metrics as JSON and CSV, and a PNG plot (matplotlib, Agg backend).
 
-``write_report(out_dir, rounds, summary)``: ``rounds`` is one dict per round (round 0 = the
-initial model) with at least round, accuracy or mae, loss, participants, bytes_up,
-bytes_down, seconds; ``summary`` is free-form (run configuration, byte accounting, replay
-counts). Files: metrics.json ({"summary", "rounds"}), metrics.csv (one row per round),
-metrics.png (held-out metric and bytes per round).
+``round_rows(store)`` turns the run store's checkpoints into one dict per round (round 0 = the
+initial model): round, version, sha256, note, every evaluation metric by name, participants,
+rejected, bytes_up, bytes_down, seconds. ``write_report(out_dir, rounds, summary)``: ``summary``
+is free-form (run configuration, byte accounting, replay counts). Files: metrics.json
+({"summary", "rounds"}), metrics.csv (one row per round, a column for every metric found),
+metrics.png (held-out metric and bytes per round). ``fltiny.report.table`` prints the rows.
 """
 
 from __future__ import annotations
@@ -12,10 +13,35 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-COLUMNS = ["round", "accuracy", "mae", "loss", "participants", "rejected", "bytes_up",
-           "bytes_down", "payload_bytes_per_device", "wire_up_per_device", "seconds", "note"]
+if TYPE_CHECKING:
+    from fltiny.server.store import RunStore
+
+ROUND_FIELDS = ("participants", "rejected", "bytes_up", "bytes_down", "seconds")
+NOT_METRICS = {"round", "version", "sha256", "note", *ROUND_FIELDS}
+
+
+def round_rows(store: RunStore) -> list[dict[str, Any]]:
+    """One row per checkpointed round, from the run store (the source of truth; survives
+    --resume)."""
+    rows = []
+    for c in store.history():
+        row: dict[str, Any] = {"round": c.round, "version": c.version, "sha256": c.sha256,
+                               "note": c.note}
+        row.update({k: float(v) for k, v in c.metrics.get("evaluation", {}).items()})
+        if c.round > 0:
+            row.update({k: c.metrics.get(k) for k in ROUND_FIELDS})
+        rows.append(row)
+    return rows
+
+
+def metric_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """Every per-round figure that is not bookkeeping, in first-seen order."""
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in NOT_METRICS and k not in keys]
+    return keys
 
 
 def write_report(out_dir: Path, rounds: list[dict[str, Any]], summary: dict[str, Any]) -> list[Path]:
@@ -23,7 +49,8 @@ def write_report(out_dir: Path, rounds: list[dict[str, Any]], summary: dict[str,
     out_dir.mkdir(parents=True, exist_ok=True)
     js = out_dir / "metrics.json"
     js.write_text(json.dumps({"summary": summary, "rounds": rounds}, indent=2, sort_keys=True))
-    cols = [c for c in COLUMNS if any(c in r for r in rounds)]
+    cols = ["round", *metric_keys(rounds), *[c for c in ROUND_FIELDS if any(c in r for r in rounds)],
+            "note"]
     cs = out_dir / "metrics.csv"
     with cs.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
@@ -41,7 +68,8 @@ def plot(rounds: list[dict[str, Any]], path: Path, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metric = "accuracy" if any(r.get("accuracy") is not None for r in rounds) else "mae"
+    keys = metric_keys(rounds)
+    metric = next((k for k in ("accuracy", "mae") if k in keys), keys[0] if keys else "loss")
     xs = [r["round"] for r in rounds if r.get(metric) is not None]
     ys = [r[metric] for r in rounds if r.get(metric) is not None]
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)

@@ -1,60 +1,34 @@
 """``fltiny run``: federated rounds with emulated boards in the loop.
 
-bundle (reused, or trained + exported) -> firmware per board (cached by bundle hash + board) ->
-one data blob per device (one fleet user each by default) -> boards started (QEMU / native)
--> BridgeFleet -> ``run_rounds`` (resumes from the run store when it has checkpoints) ->
-report directory (metrics.json, metrics.csv, metrics.png, run.sqlite, bridge.jsonl).
-Every board is stopped at the end, on an error and on Ctrl-C / SIGTERM.
+The experiment builder (fltiny.experiment) gives the bundle, the data blobs, the strategy, the
+evaluator and the store; this module adds what is particular to boards: firmware per board
+(cached by the bundle's content hash + board), boards started (QEMU / native), BridgeFleet,
+and the byte / replay accounting. The bridge's per-device figures go into the run store with
+each device's row, so the report (metrics.json, metrics.csv, metrics.png, run.sqlite) is made
+from the store alone, also after --resume. Every board is stopped at the end, on an error and
+on Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import shutil
 import signal
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fltiny.errors import UsageError
-from fltiny.server.config import TrainParams
-
-_T = TrainParams()
+from fltiny.experiment import Experiment, ExperimentResult, RunOptions
+from fltiny.server.rounds import DeviceResult, RoundMetrics, TrainParams
 
 Say = Callable[[str], None]
 
-
-@dataclass
-class RunOptions:
-    fleet: list[tuple[str, int]] = field(default_factory=lambda: [("qemu-m4f", 4)])
-    rounds: int = 10
-    dataset: str = "hapt"
-    model: str = "har-tiny"
-    bundle: Path | None = None  # default build/<model>
-    strategy: str = "fedavg"
-    fraction: float = 1.0
-    min_fit: int = 1
-    deadline_s: float = 120.0
-    epochs: int = _T.epochs
-    lr: float = _T.learning_rate
-    momentum: float = _T.momentum
-    batch_size: int = _T.batch_size
-    topk: float = _T.topk_fraction
-    clip: float = _T.clip
-    seed: int = 0
-    partition: str = "natural"
-    global_delta: bool = True
-    send_chunk: int = 256  # payload bytes per host frame (smaller survives noisy lines)
-    out: Path = Path("reports/run")
-    resume: bool = False
-    build_root: Path = field(default_factory=lambda: Path(os.environ.get("FLTINY_BUILD_DIR", "build")))
+__all__ = ["RunOptions", "cached_firmware", "parse_fleet", "run"]
 
 
 def parse_fleet(spec: str) -> list[tuple[str, int]]:
@@ -78,27 +52,13 @@ def parse_fleet(spec: str) -> list[tuple[str, int]]:
     return out
 
 
-def ensure_bundle(model: str, dataset: str, root: Path, say: Say) -> Path:
-    """build/<model>: reused when it holds this model's export, trained and exported otherwise."""
-    from fltiny.workflow import ensure_bundle as ensure
-
-    return ensure(model, dataset, lambda s: say(f"  {s}"), root)
-
-
-def bundle_hash(bundle: Path) -> str:
-    h = hashlib.sha256()
-    for name in ("manifest.json", "head.bin", "backbone.tflite"):
-        p = bundle / name
-        if p.is_file():
-            h.update(name.encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
-
-
 def cached_firmware(board, bundle: Path, root: Path, say: Say) -> Path:
     """ELF for (bundle, board): build/fw-cache/<board>-<bundle hash>/firmware.elf, built once."""
     from fltiny.build.firmware import build_firmware
+    from fltiny.export.bundle import Bundle
 
-    cache = Path(root).resolve() / "fw-cache" / f"{board.name}-{bundle_hash(bundle)[:16]}"
+    key = Bundle.load(bundle).content_hash[:16]
+    cache = Path(root).resolve() / "fw-cache" / f"{board.name}-{key}"
     elf = cache / "firmware.elf"
     if elf.is_file():
         say(f"reusing firmware {elf}")
@@ -111,62 +71,52 @@ def cached_firmware(board, bundle: Path, root: Path, say: Say) -> Path:
     return elf
 
 
-@dataclass
-class RunResult:
-    rounds: list[dict[str, Any]]
-    summary: dict[str, Any]
-    files: list[Path]
+class FiguredFleet:
+    """A BridgeFleet whose per-device RoundLog travels with each DeviceResult into the run
+    store (``figures``), in the same transaction as the round's checkpoint."""
+
+    def __init__(self, bridge) -> None:
+        self.bridge = bridge
+
+    def devices(self) -> list[int]:
+        return self.bridge.devices()
+
+    def run_round(self, round_: int, devices, global_params: np.ndarray, version: int,
+                  train: TrainParams, mu: float, deadline_s: float) -> list[DeviceResult]:
+        first = len(self.bridge.logs)
+        results = self.bridge.run_round(round_, devices, global_params, version, train, mu,
+                                        deadline_s)
+        logs = {lg.device_id: lg for lg in self.bridge.logs[first:] if lg.round == round_}
+        return [replace(r, figures={**r.figures, **asdict(logs[r.device_id])})
+                if r.device_id in logs else r for r in results]
 
 
-def run(opts: RunOptions, say: Say = print, log: Say = print) -> RunResult:
+def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: None,
+        say: Say = print, log: Say = print) -> ExperimentResult:
     from fltiny.boards import get_board
     from fltiny.bridge.fleet import BridgeFleet, Endpoint
     from fltiny.build.project import DEV_KEY
-    from fltiny.devices import fleet_blobs, start_fleet
-    from fltiny.devices.replay import HostRound
-    from fltiny.run.evaluate import HoldoutEvaluator
-    from fltiny.server.rounds import RoundConfig, run_rounds
-    from fltiny.server.store import RunStore
-    from fltiny.strategies import make_strategy
+    from fltiny.devices import start_fleet
 
-    out = Path(opts.out)
-    store_path = out / "run.sqlite"
-    if store_path.exists() and not opts.resume:
-        raise UsageError(f"{store_path} exists: pass --resume to continue that run, or choose "
-                         "another --out")
-    if opts.resume and not store_path.exists():
-        say(f"no run store in {out}: starting a new run")
+    exp = Experiment(opts, opts.devices, say=say, log=log)
+    if exp.store_path.exists() and not opts.resume:
+        exp.open_store(resume=False)  # refuses before any work
     boards = [(get_board(name), n) for name, n in opts.fleet]
     for b, _ in boards:
         if not b.emulated:
             raise UsageError(f"board {b.name} is real hardware; 'fltiny run' starts emulated "
                              "boards (qemu-*, native)")
-    total = sum(n for _, n in boards)
-    bundle = Path(opts.bundle) if opts.bundle else ensure_bundle(opts.model, opts.dataset,
-                                                                 opts.build_root, say)
-    elfs = {b.name: cached_firmware(b, bundle, opts.build_root, say) for b, _ in boards}
-    say(f"data: {opts.partition} partition of the {opts.dataset} fleet, {total} devices")
-    blobs = fleet_blobs(bundle, total, dataset=opts.dataset, scheme=opts.partition,
-                        seed=opts.seed)
-    hr = HostRound(bundle)
-    say("held-out evaluation: backbone features of the held-out windows (host build of the C)")
-    evaluate = HoldoutEvaluator.for_dataset(hr, opts.dataset)
-    backbone = (bundle / "backbone.tflite").read_bytes()
-    model_hash = hashlib.sha256(backbone).digest()[:8]
-    strategy = make_strategy(opts.strategy)
-    train = TrainParams(epochs=opts.epochs, batch_size=opts.batch_size, learning_rate=opts.lr,
-                        momentum=opts.momentum, clip=opts.clip, topk_fraction=opts.topk,
-                        seed=opts.seed)
-    cfg = RoundConfig(rounds=opts.rounds, fraction=opts.fraction, min_fit=opts.min_fit,
-                      deadline_s=opts.deadline_s, seed=opts.seed, train=train)
-    out.mkdir(parents=True, exist_ok=True)
-    bridge_log = out / "bridge.jsonl"
+    bundle = exp.bundle
+    elfs = {b.name: cached_firmware(b, bundle.path, opts.build_root, say) for b, _ in boards}
+    blobs = exp.blobs()
+    hr = exp.host
+    exp.evaluator  # noqa: B018 - backbone features of the held-out windows before the boards start
 
     def _terminate(_sig, _frame):
         raise KeyboardInterrupt
 
     old_term = signal.signal(signal.SIGTERM, _terminate)
-    store = RunStore(store_path)
+    store = exp.open_store(opts.resume)
     try:
         with ExitStack() as stack:
             endpoints = []
@@ -188,80 +138,37 @@ def run(opts: RunOptions, say: Say = print, log: Say = print) -> RunResult:
                     endpoints.append(Endpoint(dev.device_id, f"tcp://{dev.endpoint}", blob.windows,
                                               blob.labels, blob.targets, b.max_windows, DEV_KEY,
                                               b.name))
-            bf = BridgeFleet(endpoints, hr, model_hash=model_hash, global_delta=opts.global_delta,
-                             send_chunk=opts.send_chunk, log=log)
+            bf = BridgeFleet(endpoints, hr, model_hash=bundle.model_hash,
+                             global_delta=opts.global_delta, send_chunk=opts.send_chunk, log=log)
             stack.callback(bf.close)
-            initial = hr.head.params.astype(np.float32)
-            seen = 0
-
-            def progress(mtr) -> None:
-                nonlocal seen
-                logs = bf.logs[seen:]
-                seen = len(bf.logs)
-                with bridge_log.open("a") as f:
-                    for lg in logs:
-                        f.write(json.dumps(asdict(lg), sort_keys=True) + "\n")
-                ev = mtr.evaluation
-                metric = (f"accuracy {ev['accuracy']:.4f}" if "accuracy" in ev
-                          else f"MAE {ev.get('mae', float('nan')):.4f}")
-                say(f"round {mtr.round:3d}: {metric}, loss {ev.get('loss', float('nan')):.4f}, "
-                    f"{mtr.participants} updates ({mtr.rejected} rejected), up {mtr.bytes_up} B, "
-                    f"down {mtr.bytes_down} B, {mtr.seconds:.1f} s")
-
-            latest = store.latest()
-            if latest is not None:
-                say(f"resuming after round {latest.round} from {store_path} (version "
-                    f"{latest.version}, sha256 {latest.sha256[:12]})")
-            run_rounds(bf, strategy, store, cfg, initial, evaluate, progress, log)
+            metrics = exp.run_rounds(FiguredFleet(bf), store, progress)
             replays, mismatches = bf.replays, bf.replay_mismatches
-        rounds, summary = collect(store, bridge_log, hr.n_params)
+        rows, summary = collect(store, hr.n_params)
         summary.update({
-            "fleet": {name: n for name, n in opts.fleet}, "dataset": opts.dataset,
-            "model": hr.manifest.model, "strategy": opts.strategy, "options": _jsonable(opts),
+            "fleet": {name: n for name, n in opts.fleet},
             "replays_this_process": replays, "replay_mismatches_this_process": mismatches,
-            "title": f"{hr.manifest.model} on {opts.dataset}: "
+            "title": f"{bundle.name} on {opts.data.dataset}: "
                      + ", ".join(f"{n} x {b}" for b, n in opts.fleet),
         })
-        from fltiny.report import write_report
-
-        files = write_report(out, rounds, summary) + [store_path]
-        return RunResult(rounds, summary, files)
+        return exp.result(store, metrics, summary, rows)
     finally:
         store.close()
         signal.signal(signal.SIGTERM, old_term)
 
 
-def _jsonable(opts: RunOptions) -> dict[str, Any]:
-    d = asdict(opts)
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+def collect(store, n_params: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-round rows and the byte / replay summary, from the run store alone: the bridge's
+    per-device figures are stored with each device's row (only checkpointed rounds have any)."""
+    from fltiny.report import round_rows
 
-
-def collect(store, bridge_log: Path, n_params: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Per-round rows from the run store (the source of truth, survives --resume) and the
-    bridge log (payload bytes, replays)."""
-    logs: list[dict[str, Any]] = []
-    if bridge_log.is_file():
-        logs = [json.loads(ln) for ln in bridge_log.read_text().splitlines() if ln.strip()]
-    # after a crash the rounds in flight were logged but not checkpointed: keep the last
-    # log of each (round, device), and only rounds that have a checkpoint
-    by_key = {(lg["round"], lg["device_id"]): lg for lg in logs}
-    rows = []
-    history = store.history()
-    done = {c.round for c in history}
-    for c in history:
-        ev = c.metrics.get("evaluation", {})
-        row: dict[str, Any] = {"round": c.round, "version": c.version, "sha256": c.sha256,
-                               "note": c.note}
-        row.update({k: float(v) for k, v in ev.items()})
-        if c.round > 0:
-            for k in ("participants", "rejected", "bytes_up", "bytes_down", "seconds"):
-                row[k] = c.metrics.get(k)
-            mine = [lg for (r, _), lg in by_key.items() if r == c.round and lg["payload_bytes"]]
-            if mine:
-                row["payload_bytes_per_device"] = float(np.mean([lg["payload_bytes"] for lg in mine]))
-                row["wire_up_per_device"] = float(np.mean([lg["wire_up"] for lg in mine]))
-        rows.append(row)
-    done_logs = [lg for (r, _), lg in by_key.items() if r in done and r > 0]
+    rows = round_rows(store)
+    logs = [u["figures"] for u in store.updates() if u["figures"]]
+    for row in rows:
+        mine = [lg for lg in logs if lg["round"] == row["round"] and lg["payload_bytes"]]
+        if row["round"] > 0 and mine:
+            row["payload_bytes_per_device"] = float(np.mean([lg["payload_bytes"] for lg in mine]))
+            row["wire_up_per_device"] = float(np.mean([lg["wire_up"] for lg in mine]))
+    done_logs = [lg for lg in logs if lg["round"] > 0]
     with_payload = [lg for lg in done_logs if lg["payload_bytes"]]
     dense = 4 * n_params
     summary: dict[str, Any] = {"head_params": n_params, "dense_float32_delta_bytes": dense}

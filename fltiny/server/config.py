@@ -1,37 +1,171 @@
-"""Round and training settings (plain dataclasses, no heavy imports: the CLI reads the
-defaults at start-up)."""
+"""Round and training settings: one frozen dataclass per concept, each field declared once with
+its default, its command-line flag, its help and its valid range (a ``Knob``).
+
+The CLI builds ``fltiny run`` / ``fltiny simulate`` options from these fields (fltiny/cli.py,
+``settings_options``), so a flag, its default and its range cannot drift apart, and the Python
+API checks the same ranges in ``__post_init__``. No heavy imports: the CLI reads the defaults at
+start-up.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
+from typing import TYPE_CHECKING, Any
+
+from fltiny.errors import UsageError
+
+if TYPE_CHECKING:
+    from fltiny.bridge.messages import Train
+
+U32_MAX = 0xFFFF_FFFF
+
+
+@dataclass(frozen=True)
+class Knob:
+    """How one settings field appears on the command line and which values it accepts.
+
+    ``low`` / ``high`` bound numbers (``*_open``: the bound itself is excluded); ``choices``
+    lists the accepted strings. ``flag`` may be a boolean pair, ``--x/--no-x``.
+    """
+
+    flag: str
+    help: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    def range_text(self) -> str:
+        lo = "" if self.low is None else f"{self.low:g} {'<' if self.low_open else '<='} "
+        hi = "" if self.high is None else f" {'<' if self.high_open else '<='} {self.high:g}"
+        return f"{lo}x{hi}"
+
+    def check(self, value: Any) -> None:
+        """UsageError naming the flag when ``value`` is outside the knob's range or choices."""
+        if value is None or isinstance(value, bool):
+            return
+        if self.choices and value not in self.choices:
+            raise UsageError(f"{self.flag}: '{value}' is not one of {', '.join(self.choices)}")
+        if not isinstance(value, int | float):
+            return
+        bad = (isinstance(value, float) and math.isnan(value)
+               or self.low is not None and (value < self.low or self.low_open and value == self.low)
+               or self.high is not None and (value > self.high
+                                             or self.high_open and value == self.high))
+        if bad:
+            raise UsageError(f"{self.flag} {value:g} is out of range: it must satisfy "
+                             f"{self.range_text()} (see --help)")
+
+
+def knob(default: Any, flag: str, help: str, **limits: Any) -> Any:
+    """A dataclass field with a default and its ``Knob`` (flag, help, range)."""
+    meta = {"knob": Knob(flag, help, **limits)}
+    if isinstance(default, list | dict | set):
+        raise TypeError("knob defaults must be immutable")
+    return field(default=default, metadata=meta)
+
+
+def knob_of(f: Field) -> Knob | None:
+    return f.metadata.get("knob")
+
+
+def check_knobs(obj: Any) -> None:
+    """Check every knob field of a settings dataclass (nested settings check themselves)."""
+    for f in fields(obj):
+        k = knob_of(f)
+        if k is not None:
+            k.check(getattr(obj, f.name))
+
+
+def knob_fields(cls: type) -> list[tuple[Field, Knob]]:
+    """Every knob field of a settings class and of the settings classes it nests, depth first."""
+    out: list[tuple[Field, Knob]] = []
+    for f in fields(cls):
+        k = knob_of(f)
+        if k is not None:
+            out.append((f, k))
+        elif f.default_factory is not MISSING and is_dataclass(f.default_factory):
+            out += knob_fields(f.default_factory)  # type: ignore[arg-type]
+    return out
+
+
+def from_knobs(cls: type, values: dict[str, Any], **extra: Any) -> Any:
+    """Build a settings dataclass from knob values by field name (``values`` as the CLI gives
+    them), nested settings included; ``extra`` sets non-knob fields of the outer class."""
+    kwargs: dict[str, Any] = dict(extra)
+    for f in fields(cls):
+        if f.name in kwargs:
+            continue
+        if knob_of(f) is not None:
+            if f.name in values:
+                kwargs[f.name] = values[f.name]
+        elif f.default_factory is not MISSING and is_dataclass(f.default_factory):
+            kwargs[f.name] = from_knobs(f.default_factory, values)  # type: ignore[arg-type]
+    return cls(**kwargs)
 
 
 @dataclass(frozen=True)
 class TrainParams:
-    """What a TRAIN message tells each device (mu comes from the strategy).
+    """What a TRAIN message tells each device; ``message`` is the one place a TRAIN is built.
 
     Defaults tuned on HAPT with har-tiny's 374-parameter head (15 fleet users, one per
     device): SGD lr 0.002 with momentum 0.9 for 2 local epochs climbs steadily, where
-    lr >= 0.01 oscillates (docs/benchmarks.md).
+    lr >= 0.01 oscillates (docs/benchmarks.md). Ranges are the ones the firmware accepts.
     """
 
-    epochs: int = 2
-    batch_size: int = 16
-    learning_rate: float = 0.002
-    momentum: float = 0.9
-    clip: float = 5.0
-    topk_fraction: float = 0.05  # har-tiny: 19 of 374 parameters, a 51-byte payload (29x)
-    error_feedback: bool = True
-    seed: int = 0
+    epochs: int = knob(2, "--epochs", "Local epochs per round.", low=1, high=255)
+    batch_size: int = knob(16, "--batch-size", "Local minibatch size.", low=1, high=0xFFFF)
+    learning_rate: float = knob(0.002, "--lr", "Device SGD learning rate.", low=0, low_open=True)
+    momentum: float = knob(0.9, "--momentum", "Device SGD momentum.", low=0, high=1,
+                           high_open=True)
+    mu: float | None = knob(None, "--mu", "FedProx proximal term mu (default: the strategy's; "
+                            "fedprox 0.01, the others 0).", low=0)
+    clip: float = knob(5.0, "--clip", "Gradient clipping norm on the device (0: none).", low=0)
+    # har-tiny: 19 of 374 parameters, a 51-byte payload (29x)
+    topk_fraction: float = knob(0.05, "--topk", "Share of head parameters a device sends per "
+                                "round.", low=0, high=1, low_open=True)
+    error_feedback: bool = knob(True, "--error-feedback/--no-error-feedback",
+                                "Keep what top-k held back and send it in later rounds.")
+    seed: int = knob(0, "--seed", "Seed of the run: partition, sampling, churn and every "
+                     "device's shuffles.", low=0, high=U32_MAX)
+
+    def __post_init__(self) -> None:
+        check_knobs(self)
+
+    def message(self, round_: int, seed: int, mu: float | None = None) -> Train:
+        """The TRAIN message of one device in ``round_``: ``seed`` is that device's seed
+        (``fltiny.server.rounds.device_seed``), ``mu`` the proximal term when the caller
+        resolved it (else ``self.mu``, else 0)."""
+        from fltiny.bridge.messages import Train
+
+        prox = mu if mu is not None else (self.mu or 0.0)
+        return Train(round=round_, epochs=self.epochs, batch_size=self.batch_size,
+                     learning_rate=self.learning_rate, momentum=self.momentum,
+                     prox_mu=float(prox), clip=self.clip, topk_fraction=self.topk_fraction,
+                     seed=seed)
 
 
 @dataclass(frozen=True)
 class RoundConfig:
-    rounds: int = 10
-    fraction: float = 1.0  # share of available devices asked each round
-    min_fit: int = 1  # quorum: fewer accepted updates leave the global model unchanged
-    deadline_s: float = 120.0
+    """The server's round loop; ``train`` is what every device is told."""
+
+    rounds: int = knob(10, "--rounds", "Federated rounds.", low=1)
+    fraction: float = knob(1.0, "--fraction", "Share of available devices asked each round.",
+                           low=0, high=1, low_open=True)
+    min_fit: int = knob(1, "--min-fit", "Fewest accepted updates that change the model (fewer: "
+                        "a round note, model unchanged).", low=1)
+    deadline_s: float = knob(120.0, "--deadline", "Seconds a round waits for the devices' "
+                             "updates (simulated devices answer at once).", low=0, low_open=True)
     max_norm: float = float("inf")
     anomaly_threshold: float = float("inf")
-    seed: int = 0
     train: TrainParams = field(default_factory=TrainParams)
+
+    def __post_init__(self) -> None:
+        check_knobs(self)
+
+    @property
+    def seed(self) -> int:
+        """The run's seed (one field, ``train.seed``): device sampling uses it too."""
+        return self.train.seed

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
-from fltiny.errors import FltinyError
+from fltiny.errors import FltinyError, StrategyError
 from fltiny.server.config import RoundConfig, TrainParams
-from fltiny.server.store import RunStore
+from fltiny.server.store import Checkpoint, RunStore
 from fltiny.server.validate import validate_updates
 from fltiny.strategies.base import ClientUpdate, Strategy
 
@@ -26,6 +26,9 @@ class DeviceResult:
     bytes_up: int = 0
     bytes_down: int = 0
     error: str = ""
+    # what the fleet measured for this device (wire bytes, replay verdict, ...): stored with
+    # the device's row in the run store (RunStore.updates()["figures"])
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 class Fleet(Protocol):
@@ -49,8 +52,16 @@ class RoundMetrics:
     bytes_up: int
     bytes_down: int
     seconds: float
-    evaluation: dict[str, float]
+    evaluation: dict[str, float]  # every held-out metric by name (the report prints them all)
     note: str = ""
+
+    @classmethod
+    def from_checkpoint(cls, c: Checkpoint) -> RoundMetrics:
+        """The metrics a checkpoint recorded (round 0, the initial model: evaluation only)."""
+        m = c.metrics
+        return cls(c.round, c.version, int(m.get("participants", 0)), int(m.get("rejected", 0)),
+                   int(m.get("bytes_up", 0)), int(m.get("bytes_down", 0)),
+                   float(m.get("seconds", 0.0)), dict(m.get("evaluation", {})), c.note)
 
 
 ANOMALY_LOG_LEVEL = 6.0  # every score is in the run store; only these are printed
@@ -76,6 +87,15 @@ def sample_devices(available: Sequence[int], fraction: float, round_: int, seed:
                              replace=False).tolist())
 
 
+def start_run(store: RunStore, strategy: Strategy, config: RoundConfig,
+              initial_params: np.ndarray,
+              evaluate: Callable[[np.ndarray], dict[str, float]]) -> Checkpoint:
+    """Record the run's configuration and the initial model as version 0 (round 0)."""
+    store.start({"rounds": asdict(config), "strategy": strategy.name})
+    return store.save(0, initial_params, {}, {"evaluation": evaluate(initial_params)},
+                      note="initial model")
+
+
 def run_rounds(
     fleet: Fleet,
     strategy: Strategy,
@@ -86,23 +106,28 @@ def run_rounds(
     progress: Callable[[RoundMetrics], None] = lambda _m: None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> list[RoundMetrics]:
-    """Run (or, when the store holds checkpoints, resume) the rounds up to ``config.rounds``."""
+    """Run (or, when the store holds checkpoints, resume) the rounds up to ``config.rounds``.
+
+    A round whose updates cannot be aggregated (fewer than ``config.min_fit``, fewer than the
+    strategy can combine, or a StrategyError) leaves the model unchanged with a round note.
+    Each round's checkpoint and its per-device rows are written in one transaction.
+    """
+    mu = config.train.mu if config.train.mu is not None else strategy.proximal_mu
+    need = max(1, config.min_fit)
     latest = store.latest()
     if latest is None:
-        store.start({"rounds": asdict(config), "strategy": strategy.name})
-        latest = store.save(0, initial_params, {}, {"evaluation": evaluate(initial_params)},
-                            note="initial model")
-    else:
+        latest = start_run(store, strategy, config, initial_params, evaluate)
+    elif latest.round > 0:
         log(f"resuming after round {latest.round} (version {latest.version}, "
             f"sha256 {latest.sha256[:12]})")
-        strategy.state = dict(latest.state)
+    strategy.state = dict(latest.state)
     params, version = latest.params, latest.version
     metrics: list[RoundMetrics] = []
     for rnd in range(latest.round + 1, config.rounds + 1):
         t0 = time.perf_counter()
         chosen = sample_devices(fleet.devices(), config.fraction, rnd, config.seed)
-        results = fleet.run_round(rnd, chosen, params, version, config.train,
-                                  strategy.proximal_mu, config.deadline_s)
+        results = fleet.run_round(rnd, chosen, params, version, config.train, mu,
+                                  config.deadline_s)
         updates = [r.update for r in results if r.update is not None]
         accepted, verdicts = validate_updates(params, updates, config.max_norm,
                                               config.anomaly_threshold)
@@ -122,20 +147,27 @@ def run_rounds(
                 "num_examples": r.update.num_examples if r.update else 0,
                 "loss": r.update.loss if r.update else None,
                 "norm": v.norm if v else None, "anomaly": v.anomaly if v else None,
+                "figures": r.figures,
             })
         note = ""
-        if len(accepted) >= max(1, config.min_fit):
-            params = strategy.aggregate(params, accepted)
-        else:
+        if len(accepted) < need:
             note = f"quorum not met ({len(accepted)} of {config.min_fit}): model unchanged"
+        elif len(accepted) < strategy.min_updates():
+            note = (f"{strategy.name} needs {strategy.min_updates()} updates, got "
+                    f"{len(accepted)}: model unchanged")
+        else:
+            try:
+                params = strategy.aggregate(params, accepted)
+            except StrategyError as exc:
+                note = f"aggregation refused ({exc}): model unchanged"
+        if note:
             log(f"round {rnd}: {note}")
         evaluation = evaluate(params)
         seconds = time.perf_counter() - t0
         m = RoundMetrics(rnd, version + 1, len(accepted), len(results) - len(accepted),
                          sum(r.bytes_up for r in results), sum(r.bytes_down for r in results),
                          seconds, evaluation, note)
-        store.record_updates(rnd, rows)
-        ckpt = store.save(rnd, params, strategy.state, asdict(m), note)
+        ckpt = store.save(rnd, params, strategy.state, asdict(m), note, updates=rows)
         version = ckpt.version
         metrics.append(m)
         progress(m)

@@ -3,7 +3,9 @@
 Tables: ``runs`` (configuration), ``checkpoints`` (one row per global model version: the round
 that produced it, float32 parameters, sha256 of those bytes, server-optimizer state, metrics),
 ``updates`` (one row per device and round: accepted or why not, bytes, examples, loss, norm,
-anomaly score). Triggers forbid UPDATE and DELETE on checkpoints, so a finished round's
+anomaly score, and ``figures``: what the fleet measured for that device, e.g. the bridge's wire
+bytes and replay verdict, as JSON). A round's checkpoint and its update rows are written in one
+transaction. Triggers forbid UPDATE and DELETE on checkpoints, so a finished round's
 checkpoint can never change; a rollback appends a new version holding an older version's
 parameters. Each write is one transaction, so a crash loses at most the round in flight.
 """
@@ -34,7 +36,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE TABLE IF NOT EXISTS updates (
     run_id TEXT NOT NULL, round INTEGER NOT NULL, device_id INTEGER NOT NULL,
     accepted INTEGER NOT NULL, reason TEXT NOT NULL, bytes_up INTEGER, bytes_down INTEGER,
-    num_examples INTEGER, loss REAL, norm REAL, anomaly REAL);
+    num_examples INTEGER, loss REAL, norm REAL, anomaly REAL, figures TEXT);
 CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
     BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
@@ -78,8 +80,12 @@ class RunStore:
         try:
             self.db = sqlite3.connect(self.path)
             self.db.executescript(SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(updates)")}
+            if "figures" not in columns:  # a store written before per-device figures
+                self.db.execute("ALTER TABLE updates ADD COLUMN figures TEXT")
         except sqlite3.DatabaseError as exc:
-            raise UsageError(f"{self.path} is not a usable run store: {exc}") from exc
+            raise UsageError(f"{self.path} is not a usable run store ({exc}): choose another "
+                             "--out or delete it") from exc
 
     def close(self) -> None:
         self.db.close()
@@ -94,7 +100,10 @@ class RunStore:
                             (self.run_id, time.time(), json.dumps(config, sort_keys=True)))
 
     def save(self, round_: int, params: np.ndarray, state: dict[str, np.ndarray],
-             metrics: dict[str, Any], note: str = "") -> Checkpoint:
+             metrics: dict[str, Any], note: str = "",
+             updates: list[dict[str, Any]] | None = None) -> Checkpoint:
+        """Append the next version; ``updates`` (one dict per device, see ``record_updates``)
+        are written in the same transaction."""
         latest = self.latest()
         version = 0 if latest is None else latest.version + 1
         p = params.astype("<f4")
@@ -105,15 +114,22 @@ class RunStore:
                 (self.run_id, version, round_, p.tobytes(), digest, _pack_state(state),
                  json.dumps(metrics, sort_keys=True), note, time.time()),
             )
+            self._insert_updates(round_, updates or [])
         return Checkpoint(version, round_, p.astype(np.float32), digest, state, metrics, note)
 
     def record_updates(self, round_: int, rows: list[dict[str, Any]]) -> None:
+        """Per-device rows of a round: device_id, accepted, reason, bytes_up, bytes_down,
+        num_examples, loss, norm, anomaly, and optionally figures (a JSON-able dict)."""
         with self.db:
-            self.db.executemany(
-                "INSERT INTO updates VALUES (:run, :rnd, :device_id, :accepted, :reason, :bytes_up, "
-                ":bytes_down, :num_examples, :loss, :norm, :anomaly)",
-                [{**r, "run": self.run_id, "rnd": round_} for r in rows],
-            )
+            self._insert_updates(round_, rows)
+
+    def _insert_updates(self, round_: int, rows: list[dict[str, Any]]) -> None:
+        self.db.executemany(
+            "INSERT INTO updates VALUES (:run, :rnd, :device_id, :accepted, :reason, :bytes_up, "
+            ":bytes_down, :num_examples, :loss, :norm, :anomaly, :figures)",
+            [{**r, "run": self.run_id, "rnd": round_,
+              "figures": json.dumps(r.get("figures") or {}, sort_keys=True)} for r in rows],
+        )
 
     def _row(self, row: tuple) -> Checkpoint:
         version, round_, blob, digest, state, metrics, note = row
@@ -138,10 +154,13 @@ class RunStore:
     def updates(self, round_: int | None = None) -> list[dict[str, Any]]:
         cur = self.db.execute(
             "SELECT round, device_id, accepted, reason, bytes_up, bytes_down, num_examples, loss, "
-            "norm, anomaly FROM updates WHERE run_id = ? AND (? IS NULL OR round = ?) "
+            "norm, anomaly, figures FROM updates WHERE run_id = ? AND (? IS NULL OR round = ?) "
             "ORDER BY rowid", (self.run_id, round_, round_))
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        for r in rows:
+            r["figures"] = json.loads(r["figures"]) if r["figures"] else {}
+        return rows
 
     def rollback(self, to_round: int) -> Checkpoint:
         """Append a new version with the parameters of the last checkpoint of ``to_round``."""

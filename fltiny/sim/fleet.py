@@ -24,11 +24,7 @@ from fltiny.strategies.base import ClientUpdate
 
 def train_spec(train: TrainParams, round_: int, device_id: int, mu: float) -> Train:
     """The TRAIN message a device gets in ``round_`` (the seed differs per device and round)."""
-    return Train(
-        round=round_, epochs=train.epochs, batch_size=train.batch_size, learning_rate=train.learning_rate,
-        momentum=train.momentum, prox_mu=mu, clip=train.clip,
-        topk_fraction=train.topk_fraction, seed=device_seed(train.seed, round_, device_id),
-    )
+    return train.message(round_, device_seed(train.seed, round_, device_id), mu)
 
 
 @dataclass

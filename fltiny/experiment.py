@@ -1,0 +1,375 @@
+"""One federated experiment, shared by ``fltiny run`` (emulated boards) and ``fltiny simulate``
+(the firmware's C in-process), and the public Python API::
+
+    from fltiny.experiment import DataSettings, RoundConfig, SimConfig, TrainParams, export, simulate
+
+    bundle = export("har-tiny")                        # build/har-tiny, trained when missing
+    result = simulate(SimConfig(clients=4, data=DataSettings(bundle=bundle.path),
+                                server=RoundConfig(rounds=2, train=TrainParams(epochs=1))))
+    print(result.table())
+
+Settings are frozen dataclasses, one per concept: ``DataSettings`` (dataset, model, bundle,
+partition), ``RoundConfig`` (the server's loop) holding ``TrainParams`` (what each device is told),
+and ``SimConfig`` / ``RunOptions`` for what differs between the two fleets. The CLI options of
+both commands are built from these fields (fltiny/cli.py).
+
+``Experiment`` assembles the pieces both fleets need: the checked ``Bundle`` (given, or
+``workflow.ensure_bundle``), the device data, the strategy (refused before any work when the
+fleet can never give it enough updates), the held-out evaluator, the run store and the report.
+Nothing heavy is imported at module level: the CLI imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fltiny.data import DATASETS
+from fltiny.errors import UsageError
+from fltiny.server.config import RoundConfig, TrainParams, check_knobs, knob
+from fltiny.strategies import STRATEGIES
+
+if TYPE_CHECKING:
+    from fltiny.devices.data import DataBlob
+    from fltiny.devices.replay import HostRound
+    from fltiny.export.bundle import Bundle
+    from fltiny.run.evaluate import HoldoutEvaluator
+    from fltiny.server.rounds import Fleet, RoundMetrics
+    from fltiny.server.store import RunStore
+    from fltiny.strategies import Strategy
+
+Say = Callable[[str], None]
+PARTITIONS = ("auto", "natural", "grouped", "iid", "dirichlet")
+DEFAULT_MODELS = {"hapt": "har-tiny", "thermostat": "thermo-small", "digits": "digits-tiny"}
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Which model and data: the bundle, and how the fleet data is split across devices."""
+
+    dataset: str = knob("hapt", "--dataset", "Dataset of the devices' data and of the held-out "
+                        "evaluation.", choices=tuple(DATASETS))
+    model: str | None = knob(None, "--model", "Zoo model (default: the dataset's: "
+                             + ", ".join(f"{d} {m}" for d, m in DEFAULT_MODELS.items()) + ").")
+    bundle: Path | None = knob(None, "--bundle", "Use this export bundle (fltiny export ... --out "
+                               "DIR) instead of build/<model>, which is exported when missing.")
+    partition: str = knob("auto", "--partition", "How the fleet data is split: auto (natural "
+                          "when there are enough fleet users, else iid), natural (one fleet user "
+                          "per device), grouped (every fleet user on some device, whole, dealt "
+                          "round-robin), iid, dirichlet.", choices=PARTITIONS)
+    alpha: float = knob(0.5, "--alpha", "Dirichlet concentration (--partition dirichlet).",
+                        low=0, low_open=True)
+
+    def __post_init__(self) -> None:
+        check_knobs(self)
+
+    def model_name(self) -> str:
+        name = self.model or DEFAULT_MODELS.get(self.dataset)
+        if name is None:
+            raise UsageError(f"no default model for dataset '{self.dataset}': pass --model")
+        return name
+
+
+def _build_root() -> Path:
+    return Path(os.environ.get("FLTINY_BUILD_DIR", "build"))
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    """What ``fltiny run`` and ``fltiny simulate`` share."""
+
+    data: DataSettings = field(default_factory=DataSettings)
+    strategy: str = knob("fedavg", "--strategy", "Aggregation strategy.",
+                         choices=tuple(STRATEGIES))
+    server: RoundConfig = field(default_factory=RoundConfig)
+    out: Path = Path("build/experiment")
+    build_root: Path = field(default_factory=_build_root)  # bundles, firmware cache
+
+    def __post_init__(self) -> None:
+        check_knobs(self)
+
+    @property
+    def train(self) -> TrainParams:
+        return self.server.train
+
+
+@dataclass(frozen=True)
+class SimConfig(ExperimentSettings):
+    """``fltiny simulate``: N devices on the host build of the firmware's C."""
+
+    clients: int = knob(15, "--clients", "Simulated devices.", low=1)
+    churn: float = knob(0.0, "--churn", "Share of devices offline each round.", low=0, high=1,
+                        high_open=True)
+    max_windows: int | None = None  # per device (default: all of its data)
+    dense_float: bool = False  # send the exact float32 delta instead of the int8 payload
+    out: Path = knob(Path("build/simulate"), "--out", "Report directory (run store, metrics); "
+                     "its run store starts afresh.")
+
+
+@dataclass(frozen=True)
+class RunOptions(ExperimentSettings):
+    """``fltiny run``: emulated boards (QEMU / native) over the bridge, every DELTA replayed."""
+
+    fleet: tuple[tuple[str, int], ...] = (("qemu-m4f", 4),)
+    global_delta: bool = knob(True, "--global-delta/--no-global-delta", "Send a compressed "
+                              "GLOBAL delta when the device holds the previous version (else "
+                              "always the full model).")
+    send_chunk: int = knob(256, "--chunk", "Payload bytes per frame the host sends; smaller "
+                           "chunks get through noisy serial lines (a 1% byte error rate needs "
+                           "about 64).", low=16, high=256)
+    resume: bool = knob(False, "--resume", "Continue the run in --out after a crash.")
+    out: Path = knob(Path("reports/run"), "--out", "Report directory (metrics, plot, run store).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "fleet", tuple((str(b), int(n)) for b, n in self.fleet))
+        if not self.fleet or any(n < 1 for _, n in self.fleet):
+            raise UsageError("the fleet needs at least one board of each kind named, e.g. "
+                             "--fleet qemu-m4f=3,qemu-rv32=2")
+
+    @property
+    def devices(self) -> int:
+        return sum(n for _, n in self.fleet)
+
+
+@dataclass
+class ExperimentResult:
+    """What an experiment produced: ``rounds`` holds one row per round from the run store
+    (round 0 = the initial model; evaluation metrics by name, participants, bytes, seconds,
+    note), ``metrics`` the rounds this process ran."""
+
+    rounds: list[dict[str, Any]]
+    metrics: list[RoundMetrics]
+    summary: dict[str, Any]
+    files: list[Path]
+    store: Path
+    partition: str
+    seconds: float
+
+    @property
+    def initial(self) -> dict[str, float]:
+        return self.evaluation(0)
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.evaluation(-1)
+
+    def evaluation(self, index: int) -> dict[str, float]:
+        keys = self.summary.get("evaluation_keys", [])
+        return {k: self.rounds[index][k] for k in keys if k in self.rounds[index]}
+
+    def table(self) -> str:
+        from fltiny.report.table import RoundTable
+
+        return RoundTable.render(self.rounds)
+
+
+def resolve_bundle(data: DataSettings, root: Path, say: Say = _quiet) -> Bundle:
+    """The checked bundle: ``data.bundle`` when given (it must be this model's, when a model is
+    named), else build/<model>, exported (and trained) when missing."""
+    from fltiny.export.bundle import Bundle
+
+    if data.bundle is not None:
+        bundle = Bundle.load(Path(data.bundle))
+        if data.model is not None and bundle.name != data.model:
+            raise UsageError(f"--bundle {data.bundle} holds {bundle.name}, not --model "
+                             f"{data.model}: drop --model or pass that model's bundle")
+        return bundle
+    from fltiny.workflow import ensure_bundle
+
+    return Bundle.load(ensure_bundle(data.model_name(), data.dataset, say, root))
+
+
+def choose_partition(requested: str, clients: int, fleet_groups: int) -> str:
+    """auto: natural (one fleet user per device) when there are enough users, else iid."""
+    if requested == "auto":
+        return "natural" if clients <= fleet_groups else "iid"
+    if requested == "natural" and clients > fleet_groups:
+        raise UsageError(f"natural partition has {fleet_groups} fleet devices (one per user); "
+                         f"asked for {clients}: use --partition iid or dirichlet")
+    return requested
+
+
+def check_fleet_size(settings: ExperimentSettings, devices: int) -> None:
+    """Refuse settings the fleet can never satisfy, before any work: a quorum larger than the
+    devices asked per round, or a strategy needing more updates than that (Krum)."""
+    from fltiny.strategies import make_strategy
+
+    cfg = settings.server
+    asked = max(1, int(round(cfg.fraction * devices)))
+    strategy = make_strategy(settings.strategy)
+    if strategy.min_updates() > asked:
+        raise UsageError(
+            f"{settings.strategy} needs at least {strategy.min_updates()} updates per round, "
+            f"the fleet gives at most {asked} ({devices} devices, --fraction {cfg.fraction:g}): "
+            "use more devices or another --strategy (median, trimmed-mean)")
+    if cfg.min_fit > asked:
+        raise UsageError(f"--min-fit {cfg.min_fit} can never be met: at most {asked} devices are "
+                         "asked per round; lower --min-fit or add devices")
+
+
+class Experiment:
+    """The pieces of one experiment, built on first use (``bundle``, ``host``, ``evaluator``)."""
+
+    def __init__(self, settings: ExperimentSettings, devices: int, say: Say = _quiet,
+                 log: Say = _quiet) -> None:
+        check_fleet_size(settings, devices)
+        self.settings = settings
+        self.devices = devices
+        self.say = say
+        self.log = log
+        self.out = Path(settings.out)
+        self.store_path = self.out / "run.sqlite"
+        self.t0 = time.perf_counter()
+        if settings.data.bundle is not None:
+            self.bundle  # noqa: B018 - a given bundle is checked before any work
+
+    @cached_property
+    def bundle(self) -> Bundle:
+        return resolve_bundle(self.settings.data, self.settings.build_root, self.say)
+
+    @cached_property
+    def host(self) -> HostRound:
+        from fltiny.devices.replay import HostRound
+
+        return HostRound(self.bundle.path)
+
+    @cached_property
+    def partition(self) -> str:
+        from fltiny.data import load_dataset
+
+        groups = len(load_dataset(self.settings.data.dataset).scenario.fleet)
+        return choose_partition(self.settings.data.partition, self.devices, groups)
+
+    def blobs(self, max_windows: int | None = None) -> list[DataBlob]:
+        """One data blob per device (the same split for boards and simulated devices)."""
+        from fltiny.devices.data import fleet_blobs
+
+        d = self.settings.data
+        self.say(f"data: {self.partition} partition of the {d.dataset} fleet, "
+                 f"{self.devices} devices")
+        return fleet_blobs(self.bundle.path, self.devices, dataset=d.dataset,
+                           scheme=self.partition, alpha=d.alpha, seed=self.settings.train.seed,
+                           max_windows=max_windows)
+
+    @cached_property
+    def evaluator(self) -> HoldoutEvaluator:
+        from fltiny.run.evaluate import HoldoutEvaluator
+
+        self.say("held-out evaluation: backbone features of the held-out windows (host build "
+                 "of the C)")
+        return HoldoutEvaluator.for_dataset(self.host, self.settings.data.dataset)
+
+    def strategy(self) -> Strategy:
+        from fltiny.strategies import make_strategy
+
+        return make_strategy(self.settings.strategy)
+
+    def open_store(self, resume: bool) -> RunStore:
+        """The run store in ``out``: continued with ``resume``, else it must not exist yet."""
+        from fltiny.server.store import RunStore
+
+        if self.store_path.exists() and not resume:
+            raise UsageError(f"{self.store_path} exists: pass --resume to continue that run, "
+                             "or choose another --out")
+        if resume and not self.store_path.exists():
+            self.say(f"no run store in {self.out}: starting a new run")
+        self.out.mkdir(parents=True, exist_ok=True)
+        return RunStore(self.store_path)
+
+    def run_rounds(self, fleet: Fleet, store: RunStore,
+                   progress: Callable[[RoundMetrics], None] = lambda _m: None
+                   ) -> list[RoundMetrics]:
+        """The round loop over ``fleet``: ``progress`` sees every round in the store (round 0,
+        the initial model, and the rounds of an earlier process first), then each new one."""
+        import numpy as np
+
+        from fltiny.server.rounds import RoundMetrics, run_rounds, start_run
+
+        strategy = self.strategy()
+        initial = self.host.head.params.astype(np.float32)
+        latest = store.latest()
+        if latest is None:
+            start_run(store, strategy, self.settings.server, initial, self.evaluator)
+        else:
+            self.say(f"resuming after round {latest.round} from {self.store_path} (version "
+                     f"{latest.version}, sha256 {latest.sha256[:12]})")
+        for c in store.history():
+            progress(RoundMetrics.from_checkpoint(c))
+        return run_rounds(fleet, strategy, store, self.settings.server, initial,
+                          self.evaluator, progress, self.log)
+
+    def result(self, store: RunStore, metrics: list[RoundMetrics],
+               summary: dict[str, Any] | None = None,
+               rows: list[dict[str, Any]] | None = None) -> ExperimentResult:
+        """Write the report (metrics.json, metrics.csv, metrics.png) next to the run store."""
+        from fltiny.report import round_rows, write_report
+
+        rows = rows if rows is not None else round_rows(store)
+        s = self.settings
+        info: dict[str, Any] = {
+            "dataset": s.data.dataset, "model": self.bundle.name, "strategy": s.strategy,
+            "partition": self.partition, "devices": self.devices,
+            "head_params": self.bundle.head.n_params, "settings": jsonable(asdict(s)),
+            "evaluation_keys": sorted({k for c in store.history()
+                                       for k in c.metrics.get("evaluation", {})}),
+        }
+        info.update(summary or {})
+        files = write_report(self.out, rows, info) + [self.store_path]
+        return ExperimentResult(rows, metrics, info, files, self.store_path, self.partition,
+                                time.perf_counter() - self.t0)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return str(value)
+    return value
+
+
+# ---- the public API ------------------------------------------------------------------------
+
+def export(model: str, dataset: str | None = None, out: Path | None = None,
+           progress: Say = _quiet) -> Bundle:
+    """Train (when needed) and export a zoo model to ``out`` (default build/<model>); an
+    existing export of the same model with the default settings is reused."""
+    from fltiny.export.bundle import Bundle
+    from fltiny.models import get_model
+    from fltiny.workflow import ensure_bundle
+
+    ds = dataset or get_model(model).dataset
+    return Bundle.load(ensure_bundle(model, ds, progress, _build_root(), out))
+
+
+def simulate(config: SimConfig, progress: Callable[[RoundMetrics], None] = lambda _m: None,
+             log: Say = _quiet) -> ExperimentResult:
+    """``fltiny simulate`` from Python (see fltiny.sim.run.simulate)."""
+    from fltiny.sim.run import simulate as sim
+
+    return sim(config, progress=progress, log=log)
+
+
+def run(options: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: None,
+        say: Say = _quiet, log: Say = _quiet) -> ExperimentResult:
+    """``fltiny run`` from Python: emulated boards (see fltiny.run.runner.run)."""
+    from fltiny.run.runner import run as run_boards
+
+    return run_boards(options, progress=progress, say=say, log=log)
+
+
+__all__ = ["DataSettings", "Experiment", "ExperimentResult", "ExperimentSettings", "RoundConfig",
+           "RunOptions", "SimConfig", "TrainParams", "export", "run", "simulate"]
