@@ -73,12 +73,14 @@ class TrainC(C.Structure):
     _fields_ = [("round", C.c_uint32), ("epochs", C.c_uint8), ("topk_kind", C.c_uint8),
                 ("batch_size", C.c_uint16), ("learning_rate", C.c_float),
                 ("momentum", C.c_float), ("prox_mu", C.c_float), ("clip", C.c_float),
-                ("topk_count", C.c_uint32), ("topk_fraction", C.c_float), ("seed", C.c_uint32)]
+                ("topk_count", C.c_uint32), ("topk_fraction", C.c_float), ("seed", C.c_uint32),
+                ("flags", C.c_uint32)]
 
 
 class DeltaC(C.Structure):
     _fields_ = [("round", C.c_uint32), ("base_version", C.c_uint32), ("examples", C.c_uint32),
-                ("loss", C.c_float), ("body", C.c_void_p), ("body_len", sz)]
+                ("loss", C.c_float), ("personal_n", C.c_uint32), ("personal_metric", C.c_float),
+                ("body", C.c_void_p), ("body_len", sz)]
 
 
 class TextC(C.Structure):
@@ -127,13 +129,13 @@ def c_encode_message(msg: m.Message) -> tuple[str, bytes]:
                         C.cast(body, C.c_void_p), len(msg.body))
             st = so.flt_msg_global_encode(C.byref(s), out, sz(len(out)), C.byref(n))
         else:
-            s = DeltaC(msg.round, msg.base_version, msg.examples, msg.loss,
-                       C.cast(body, C.c_void_p), len(msg.body))
+            s = DeltaC(msg.round, msg.base_version, msg.examples, msg.loss, msg.personal_n,
+                       msg.personal_metric, C.cast(body, C.c_void_p), len(msg.body))
             st = so.flt_msg_delta_encode(C.byref(s), out, sz(len(out)), C.byref(n))
     elif isinstance(msg, m.Train):
         s = TrainC(msg.round, msg.epochs, msg.topk_kind, msg.batch_size, msg.learning_rate,
                    msg.momentum, msg.prox_mu, msg.clip, msg.topk_count or 0,
-                   msg.topk_fraction or 0.0, msg.seed)
+                   msg.topk_fraction or 0.0, msg.seed, msg.flags)
         st = so.flt_msg_train_encode(C.byref(s), out, sz(len(out)), C.byref(n))
     elif isinstance(msg, (m.Ack, m.Nack)):
         s = AckC(msg.acked_seq, msg.code)
@@ -167,7 +169,7 @@ def c_decode_message(msg_type: int, payload: bytes) -> tuple[str, m.Message | No
         s = DeltaC()
         st = so.flt_msg_delta_decode(buf, n, C.byref(s))
         make = lambda: m.Delta(s.round, s.base_version, s.examples, s.loss,  # noqa: E731
-                               C.string_at(s.body, s.body_len))
+                               C.string_at(s.body, s.body_len), s.personal_n, s.personal_metric)
     elif msg_type == m.MsgType.TRAIN:
         s = TrainC()
         st = so.flt_msg_train_decode(buf, n, C.byref(s))
@@ -176,7 +178,7 @@ def c_decode_message(msg_type: int, payload: bytes) -> tuple[str, m.Message | No
             count = s.topk_count if s.topk_kind == 0 else None
             frac = s.topk_fraction if s.topk_kind == 1 else None
             return m.Train(s.round, s.epochs, s.batch_size, s.learning_rate, s.momentum,
-                           s.prox_mu, s.clip, count, frac, s.seed)
+                           s.prox_mu, s.clip, count, frac, s.seed, s.flags)
     elif msg_type in (m.MsgType.ACK, m.MsgType.NACK):
         s = AckC()
         st = so.flt_msg_ack_decode(C.c_uint8(msg_type), buf, n, C.byref(s))

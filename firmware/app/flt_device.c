@@ -395,6 +395,8 @@ static void on_train(const uint8_t *buf, size_t len) {
     d.base_version = model_version;
     d.examples = res.examples;
     d.loss = res.mean_loss;
+    d.personal_n = 0u;
+    d.personal_metric = 0.0f;
     d.body = payload;
     d.body_len = res.payload_len;
     /* header in front of the payload already in place: encode into a scratch copy */

@@ -33,8 +33,8 @@ HASH_SIZE = 8
 MAX_TEXT = 128
 HELLO_SIZE = 44
 GLOBAL_HEADER_SIZE = 12
-TRAIN_SIZE = 32
-DELTA_HEADER_SIZE = 16
+TRAIN_SIZE = 36
+DELTA_HEADER_SIZE = 24
 ACK_SIZE = 5
 DELTA_PAYLOAD_MIN = 16
 DELTA_MAGIC = b"FD"
@@ -42,6 +42,10 @@ DELTA_MAGIC = b"FD"
 CAP_TRAIN_HEAD = 0x01
 CAP_DELTA_BLOCK = 0x02
 CAP_GLOBAL_DELTA = 0x04
+
+TRAIN_DRIFT = 0x01  # drift control (FedDyn): the device uses and updates its drift state
+TRAIN_PERSONAL = 0x02  # the device serves the local model of its last round
+TRAIN_FLAGS_KNOWN = TRAIN_DRIFT | TRAIN_PERSONAL
 
 ACK_ACCEPTED = 0
 ACK_DUPLICATE = 1
@@ -226,31 +230,37 @@ class Delta:
     examples: int
     loss: float
     body: bytes
+    personal_n: int = 0  # personal test windows evaluated before training (0: none)
+    personal_metric: float = 0.0  # accuracy or MAE of the served model on them
 
     def __post_init__(self) -> None:
-        _round_f32_fields(self, ("loss",))
+        _round_f32_fields(self, ("loss", "personal_metric"))
 
-    def _check(self, loss: float) -> None:
+    def _check(self, loss: float, personal: float) -> None:
         if self.examples < 1:
             raise OutOfRangeError("DELTA with no examples")
         _check_f32(loss, loss >= 0.0, "loss")
+        _check_f32(personal, personal >= 0.0 and (self.personal_n > 0 or personal == 0.0),
+                   "personal_metric")
         _check_delta_body(self.body)
 
     def encode(self) -> bytes:
         loss = _f32(self.loss, "loss")
-        head = struct.pack("<IIIf", _u32(self.round, "round"),
+        personal = _f32(self.personal_metric, "personal_metric")
+        head = struct.pack("<IIIfIf", _u32(self.round, "round"),
                            _u32(self.base_version, "base_version"),
-                           _u32(self.examples, "examples"), loss)
-        self._check(loss)
+                           _u32(self.examples, "examples"), loss,
+                           _u32(self.personal_n, "personal_n"), personal)
+        self._check(loss, personal)
         return head + bytes(self.body)
 
     @classmethod
     def decode(cls, buf: bytes) -> Delta:
         if len(buf) < DELTA_HEADER_SIZE:
             raise TruncatedError(f"DELTA payload of {len(buf)} bytes")
-        r, bv, ex, loss = struct.unpack_from("<IIIf", buf)
-        msg = cls(r, bv, ex, loss, bytes(buf[DELTA_HEADER_SIZE:]))
-        msg._check(loss)
+        r, bv, ex, loss, pn, pm = struct.unpack_from("<IIIfIf", buf)
+        msg = cls(r, bv, ex, loss, bytes(buf[DELTA_HEADER_SIZE:]), pn, pm)
+        msg._check(loss, pm)
         return msg
 
 
@@ -270,6 +280,7 @@ class Train:
     topk_count: int | None = None
     topk_fraction: float | None = None
     seed: int = 0
+    flags: int = 0  # TRAIN_* bits
 
     def __post_init__(self) -> None:
         _round_f32_fields(self, ("learning_rate", "momentum", "prox_mu", "clip", "topk_fraction"))
@@ -291,7 +302,7 @@ class Train:
             topk = struct.pack("<I", _u32(self.topk_count, "topk_count"))
         buf = (struct.pack("<IBBHffff", _u32(self.round, "round"), self.epochs, self.topk_kind,
                            self.batch_size, lr, mom, mu, clip)
-               + topk + struct.pack("<I", _u32(self.seed, "seed")))
+               + topk + struct.pack("<II", _u32(self.seed, "seed"), _u32(self.flags, "flags")))
         Train.decode(buf)  # the same checks as the C encoder, on the float32 values
         return buf
 
@@ -301,7 +312,7 @@ class Train:
         r, ep, kind, bs, lr, mom, mu, clip = struct.unpack_from("<IBBHffff", buf)
         (topk_u,) = struct.unpack_from("<I", buf, 24)
         (topk_f,) = struct.unpack_from("<f", buf, 24)
-        (seed,) = struct.unpack_from("<I", buf, 28)
+        seed, flags = struct.unpack_from("<II", buf, 28)
         if ep < 1:
             raise OutOfRangeError("TRAIN with 0 epochs")
         if kind > TopkKind.FRACTION:
@@ -315,9 +326,13 @@ class Train:
         if kind == TopkKind.COUNT:
             if topk_u < 1:
                 raise OutOfRangeError("TRAIN with top-k count 0")
-            return cls(r, ep, bs, lr, mom, mu, clip, topk_count=topk_u, seed=seed)
-        _check_f32(topk_f, 0.0 < topk_f <= 1.0, "topk_fraction")
-        return cls(r, ep, bs, lr, mom, mu, clip, topk_fraction=topk_f, seed=seed)
+        else:
+            _check_f32(topk_f, 0.0 < topk_f <= 1.0, "topk_fraction")
+        if flags & ~TRAIN_FLAGS_KNOWN:
+            raise UnsupportedError(f"unknown TRAIN flags 0x{flags:x}")
+        if kind == TopkKind.COUNT:
+            return cls(r, ep, bs, lr, mom, mu, clip, topk_count=topk_u, seed=seed, flags=flags)
+        return cls(r, ep, bs, lr, mom, mu, clip, topk_fraction=topk_f, seed=seed, flags=flags)
 
 
 # ---- ACK / NACK -----------------------------------------------------------------------

@@ -67,12 +67,14 @@ def cases() -> list[dict]:
     add("global_delta", m.Global.delta(5, 4, dp_small), device_id=0x0000BEEF, first_seq=20,
         on_host=True)
     add("train_count", m.Train(round=3, epochs=2, batch_size=16, learning_rate=0.05,
-                               momentum=0.9, prox_mu=0.01, clip=5.0, topk_count=64, seed=1234),
+                               momentum=0.9, prox_mu=0.01, clip=5.0, topk_count=64, seed=1234,
+                               flags=m.TRAIN_DRIFT | m.TRAIN_PERSONAL),
         device_id=0x42, first_seq=2, on_host=True)
     add("train_fraction", m.Train(round=0xFFFFFFFF, epochs=255, batch_size=65535,
                                   learning_rate=1e-3, topk_fraction=0.02, seed=0xDEADBEEF),
         device_id=0x42, first_seq=3, on_host=True)
-    add("delta", m.Delta(round=3, base_version=4, examples=117, loss=0.4375, body=dp_small),
+    add("delta", m.Delta(round=3, base_version=4, examples=117, loss=0.4375, body=dp_small,
+                         personal_n=96, personal_metric=0.9375),
         device_id=0x42, first_seq=5, on_host=False)
     add("delta_big", m.Delta(round=8, base_version=12, examples=1, loss=0.0, body=dp_big),
         device_id=0x42, first_seq=6, on_host=False, note="sparse delta payload of a 4096-parameter head")

@@ -158,6 +158,8 @@ static flt_status_t flt_delta_check(const flt_msg_delta_t *m)
 {
     FLT_REQUIRE(m->examples >= 1u, FLT_ERR_RANGE);
     FLT_CHECK_F32(flt_f32_bits(m->loss), m->loss >= 0.0f);
+    FLT_CHECK_F32(flt_f32_bits(m->personal_metric),
+                  m->personal_metric >= 0.0f && (m->personal_n > 0u || m->personal_metric == 0.0f));
     return flt_delta_body_check(m->body, m->body_len);
 }
 
@@ -173,6 +175,8 @@ flt_status_t flt_msg_delta_encode(const flt_msg_delta_t *m, uint8_t *out, size_t
     flt_le_put32(out + 4, m->base_version);
     flt_le_put32(out + 8, m->examples);
     flt_le_put32(out + 12, flt_f32_bits(m->loss));
+    flt_le_put32(out + 16, m->personal_n);
+    flt_le_put32(out + 20, flt_f32_bits(m->personal_metric));
     flt_bytes_copy(out + FLT_MSG_DELTA_HEADER_SIZE, m->body, m->body_len);
     *out_len = FLT_MSG_DELTA_HEADER_SIZE + m->body_len;
     return FLT_OK;
@@ -186,6 +190,8 @@ flt_status_t flt_msg_delta_decode(const uint8_t *buf, size_t len, flt_msg_delta_
     m->base_version = flt_le_get32(buf + 4);
     m->examples = flt_le_get32(buf + 8);
     m->loss = flt_bits_f32(flt_le_get32(buf + 12));
+    m->personal_n = flt_le_get32(buf + 16);
+    m->personal_metric = flt_bits_f32(flt_le_get32(buf + 20));
     m->body = buf + FLT_MSG_DELTA_HEADER_SIZE;
     m->body_len = len - FLT_MSG_DELTA_HEADER_SIZE;
     return flt_delta_check(m);
@@ -213,6 +219,7 @@ static flt_status_t flt_train_check(const flt_msg_train_t *m)
         b = flt_f32_bits(m->topk_fraction);
         FLT_CHECK_F32(b, m->topk_fraction > 0.0f && m->topk_fraction <= 1.0f);
     }
+    FLT_REQUIRE((m->flags & ~FLT_TRAIN_FLAGS_KNOWN) == 0u, FLT_ERR_UNSUPPORTED);
     return FLT_OK;
 }
 
@@ -233,6 +240,7 @@ flt_status_t flt_msg_train_encode(const flt_msg_train_t *m, uint8_t *out, size_t
     flt_le_put32(out + 24, m->topk_kind == (uint8_t)FLT_TOPK_COUNT ? m->topk_count
                                                                      : flt_f32_bits(m->topk_fraction));
     flt_le_put32(out + 28, m->seed);
+    flt_le_put32(out + 32, m->flags);
     *out_len = FLT_MSG_TRAIN_SIZE;
     return FLT_OK;
 }
@@ -254,6 +262,7 @@ flt_status_t flt_msg_train_decode(const uint8_t *buf, size_t len, flt_msg_train_
     m->topk_count = m->topk_kind == (uint8_t)FLT_TOPK_COUNT ? topk : 0u;
     m->topk_fraction = m->topk_kind == (uint8_t)FLT_TOPK_FRACTION ? flt_bits_f32(topk) : 0.0f;
     m->seed = flt_le_get32(buf + 28);
+    m->flags = flt_le_get32(buf + 32);
     return flt_train_check(m);
 }
 

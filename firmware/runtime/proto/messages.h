@@ -44,8 +44,8 @@
 
 #define FLT_MSG_HELLO_SIZE 44u
 #define FLT_MSG_GLOBAL_HEADER_SIZE 12u
-#define FLT_MSG_TRAIN_SIZE 32u
-#define FLT_MSG_DELTA_HEADER_SIZE 16u
+#define FLT_MSG_TRAIN_SIZE 36u
+#define FLT_MSG_DELTA_HEADER_SIZE 24u
 #define FLT_MSG_ACK_SIZE 5u
 #define FLT_MSG_DELTA_PAYLOAD_MIN 16u /* header size of the delta payload (docs/protocol.md) */
 
@@ -88,13 +88,22 @@ typedef struct {
     uint32_t topk_count; /* COUNT: >= 1 */
     float topk_fraction; /* FRACTION: finite, 0 < f <= 1 */
     uint32_t seed;
+    uint32_t flags;      /* FLT_TRAIN_* bits; unknown bits -> FLT_ERR_UNSUPPORTED */
 } flt_msg_train_t;
+
+/* TRAIN flags */
+#define FLT_TRAIN_DRIFT 0x01u    /* drift control (FedDyn): use and update the device's state */
+#define FLT_TRAIN_PERSONAL 0x02u /* serve the local model of the last round (personalization) */
+#define FLT_TRAIN_FLAGS_KNOWN (FLT_TRAIN_DRIFT | FLT_TRAIN_PERSONAL)
 
 typedef struct {
     uint32_t round;
     uint32_t base_version; /* model version the delta is computed against */
     uint32_t examples;     /* >= 1 */
     float loss;            /* finite, >= 0 */
+    uint32_t personal_n;   /* windows of the personal test split evaluated (0: none) */
+    float personal_metric; /* finite, >= 0: accuracy in [0, 1] (classification) or MAE of the
+                            * served model on them, before local training; 0 when n == 0 */
     const uint8_t *body;   /* delta payload bytes (docs/protocol.md) */
     size_t body_len;
 } flt_msg_delta_t;
