@@ -60,6 +60,21 @@ class TrainReport:
         return Normalization(tuple(self.normalization["mean"]), tuple(self.normalization["std"]))
 
 
+def seed_everything(seed: int) -> None:
+    """Python, numpy and TensorFlow seeds, deterministic ops and one CPU thread per op pool:
+    the same seed gives the same factory model on this machine (another machine's TensorFlow
+    build or CPU may still give another one: claims are checked over several seeds)."""
+    from fltiny.tf import keras, tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # already initialised in this process: the pools keep their sizes
+
+
 def evaluate(model: Any, x: np.ndarray, y: np.ndarray, task: str) -> tuple[str, float]:
     """Accuracy (classification) or mean absolute error (regression) of a Keras model."""
     pred = model.predict(x, batch_size=512, verbose=0)
@@ -81,7 +96,7 @@ def train_model(
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> TrainReport:
     """Fit ``model`` in place and return the report (normalisation, held-out metric)."""
-    from fltiny.tf import keras, tf
+    from fltiny.tf import keras
 
     if config.epochs < 1 or config.batch_size < 1:
         raise UsageError("epochs and batch size must be at least 1")
@@ -93,8 +108,7 @@ def train_model(
     holdout = dataset.holdout()
     x_train, x_hold = norm.apply(train.x), norm.apply(holdout.x)
 
-    keras.utils.set_random_seed(config.seed)
-    tf.config.experimental.enable_op_determinism()
+    seed_everything(config.seed)
     if dataset.task == "classification":
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         metrics = ["accuracy"]

@@ -39,6 +39,9 @@ def train_zoo_model(model_name: str, dataset_name: str | None, out: Path, config
     prepare_out_dir(out)
     progress(f"training {zoo.name} on {dataset.name} ({config.train_on} groups, "
              f"{config.epochs} epochs)")
+    from fltiny.train import seed_everything
+
+    seed_everything(config.seed)  # the initial weights too: one seed, one factory model
     model = zoo.build(dataset.input_shape, dataset.n_outputs)
     report = train_model(model, dataset, config, zoo.name, zoo.head_layers, progress)
     return save_trained(model, report, out), report

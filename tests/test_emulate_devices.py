@@ -67,11 +67,14 @@ def test_hello_and_round_match_host(name, har_tiny_bundle, tmp_path_factory):
         s.send(train)
         delta = s.recv(60)
         assert isinstance(delta, m.Delta), delta
-        n = min(len(blob.windows), board.max_windows)
-        host = hr.run(g, blob.windows[:n], blob.labels[:n], train)
+        n = min(blob.n_train, board.max_windows)
+        host = hr.run(g, blob, train, max_windows=board.max_windows)
         assert delta.round == 1 and delta.base_version == 1 and delta.examples == n
         assert delta.body == host.payload  # bit for bit
         assert np.float32(delta.loss) == np.float32(host.mean_loss)
+        # the personal metric: the served (global) model on the personal test split, in C
+        assert delta.personal_n == blob.n_test > 0
+        assert np.float32(delta.personal_metric) == np.float32(host.personal_metric)
 
 
 def test_fleet_of_two_and_clean_stop(har_tiny_bundle, tmp_path_factory):

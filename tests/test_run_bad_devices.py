@@ -86,10 +86,9 @@ class FakeDevice:
             for f in self.delta_frames:  # the old DELTA frames, byte for byte
                 self.conn.sendall(f)
             return
-        n = min(len(self.blob.windows), 64)
         with LOCK:  # the host round's C has static buffers, shared with the bridge's replay
-            out = self.hr.run(self.params, self.blob.windows[:n], self.blob.labels[:n], t,
-                              residual=getattr(self, "residual", None))
+            out = self.hr.run(self.params, self.blob, t, getattr(self, "state", None),
+                              max_windows=64)
         body = out.payload
         if self.mode == "bad-index":  # varint gap 400 > n = 374: index out of range
             body = b"FD" + bytes([1, 0, 0, 0]) + struct.pack("<HII", 0, self.hr.n_params, 1) \
@@ -99,10 +98,11 @@ class FakeDevice:
             b[-1] = (b[-1] + 1) % 127 or 1
             body = bytes(b)
         else:
-            self.residual = out.residual
+            self.state = out.state
         before = len(self.written)
         self.s.submit(m.Delta(round=t.round, base_version=self.version, examples=out.examples,
-                              loss=out.mean_loss, body=body))
+                              loss=out.mean_loss, body=body, personal_n=out.personal_n,
+                              personal_metric=out.personal_metric))
         while not self.s.idle and not self.stop:
             try:
                 self.s.poll()
@@ -137,8 +137,7 @@ def test_bad_devices_are_rejected_with_reasons(har_tiny_bundle, tmp_path):
         key = os.urandom(32) if mode == "wrong-key" else DEV_KEY
         f = FakeDevice(mode, i + 1, key, hr, blobs[i], mhash)
         fakes.append(f)
-        eps.append(Endpoint(i + 1, f.url, blobs[i].windows, blobs[i].labels, None, 64, DEV_KEY,
-                            mode))
+        eps.append(Endpoint(i + 1, f.url, blobs[i], 64, DEV_KEY, mode))
     logs: list[str] = []
     try:
         bf = BridgeFleet(eps, hr, model_hash=mhash, log=logs.append, global_delta=False,

@@ -51,8 +51,8 @@ def test_late_joiner_reset_and_missed_rounds(har_tiny_bundle, tmp_path_factory):
     kinds: dict[tuple[int, int], str] = {}
 
     with start_fleet(board, elf, [b.encode() for b in blobs]) as boards:
-        eps = [Endpoint(dev.device_id, f"tcp://{dev.endpoint}", b.windows, b.labels, None,
-                        board.max_windows, DEV_KEY, board.name)
+        eps = [Endpoint(dev.device_id, f"tcp://{dev.endpoint}", b, board.max_windows, DEV_KEY,
+                        board.name)
                for dev, b in zip(boards.devices, blobs, strict=True)]
         a, b, c = (ep.device_id for ep in eps)
         bf = BridgeFleet(eps[:2], hr, model_hash=model_hash)

@@ -163,8 +163,8 @@ def test_lossy_link_completes_and_accepts_no_corrupted_update(har_tiny_bundle, b
                 proxies.append(px)
                 # one over pyserial's socket:// (a serial port), one over a plain TCP socket
                 url = (f"socket://127.0.0.1:{px.port}" if i == 0 else f"tcp://127.0.0.1:{px.port}")
-                eps.append(Endpoint(dev.device_id, url, blob.windows, blob.labels, None,
-                                    board.max_windows, DEV_KEY, board.name))
+                eps.append(Endpoint(dev.device_id, url, blob, board.max_windows, DEV_KEY,
+                                    board.name))
             # at 1 % byte errors a full 297-byte frame arrives intact 5 % of the time: send
             # 64-byte chunks and retransmit sooner (the firmware takes any chunk <= 256 bytes)
             bf = BridgeFleet(eps, hr, model_hash=mhash, log=logs.append, send_chunk=64,

@@ -71,8 +71,8 @@ def test_simulation_learns_the_fleet_data(har_tiny_bundle, host, tmp_path):
     from fltiny.strategies import make_strategy
 
     blobs = fleet_blobs(har_tiny_bundle, 15, max_windows=64)
-    windows = np.concatenate([b.windows for b in blobs])
-    labels = np.concatenate([b.labels for b in blobs])
+    windows = np.concatenate([b.windows[:b.n_train] for b in blobs])  # what they train on
+    labels = np.concatenate([b.labels[:b.n_train] for b in blobs])
     on_fleet = HoldoutEvaluator(host, windows, labels)
     fleet = SimFleet(host, blobs)
     metrics = run_rounds(fleet, make_strategy("fedavg"), RunStore(tmp_path / "r.sqlite"),
@@ -110,15 +110,15 @@ def test_error_feedback_residual_is_carried(host, har_tiny_bundle):
     g = host.head.params.astype(np.float32)
     train = TrainParams(topk_fraction=0.05)
     fleet.run_round(1, [dev], g, 0, train, 0.0, 60)
-    r1 = fleet.residuals[dev]
-    out = host.run(g, blobs[0].windows, blobs[0].labels, train_spec(train, 1, dev, 0.0))
+    r1 = fleet.states[dev].residual
+    out = host.run(g, blobs[0], train_spec(train, 1, dev, 0.0))
     sent = pl.decode(out.payload, n_max=g.size, k_max=g.size, scales_max=g.size)
     expected = (out.params - g).astype(np.float32)
     expected[sent.indices] -= sent.sent_values()
     np.testing.assert_array_equal(r1, expected)
     assert np.count_nonzero(r1) > sent.k  # more is held back than was sent
     fleet.run_round(2, [dev], g, 1, train, 0.0, 60)
-    assert not np.array_equal(fleet.residuals[dev], r1)
+    assert not np.array_equal(fleet.states[dev].residual, r1)
 
 
 def test_device_seeds_differ_and_repeat():

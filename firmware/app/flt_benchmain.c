@@ -9,8 +9,9 @@
  *     CALIBRATE  nothing (the marker overhead)
  *     INFER      one backbone inference (window 0)
  *     FEATURES   backbone + dequantization of the n windows
- *     TRAIN      flt_train_epochs, one epoch over the n samples (batch 8, lr 0.05,
- *                momentum 0.9: the self-test's settings)
+ *     TRAIN      flt_train_epochs_src, one epoch over the n samples (batch 8, lr 0.05,
+ *                momentum 0.9: the self-test's settings), the backbone run again at every
+ *                use of a sample as on the device (which caches no features)
  *     DELTA      flt_delta_compress (top 10%, int8 per tensor, error feedback) +
  *                flt_payload_encode of the trained head
  *     ROUND      flt_round_run over the n windows with the same settings (zero residual)
@@ -38,9 +39,9 @@
 #define P FLT_HEAD_PARAMS
 #define NF FLT_HEAD_INPUTS
 #define MAXW FLT_APP_MAX_WINDOWS
-#define PAYLOAD_CAP (FLT_PAYLOAD_HEADER_SIZE + 4u * P + (P + 7u) / 8u + P)
+#define PAYLOAD_CAP FLT_ROUND_PAYLOAD_CAP(P)
 
-static float b_features[MAXW * NF];
+static float b_x[NF];
 static int8_t b_feat_q[NF];
 static int8_t b_out[FLT_BACKBONE_OUTPUT_SIZE];
 static float b_global[P];
@@ -96,6 +97,16 @@ static void dequantize(const int8_t *q, float *f) {
     }
 }
 
+static flt_data_t data;
+
+/* Sample i's features, recomputed (the device's way; flt_train_loop.h sample source). */
+static flt_status_t bench_sample(void *ctx, uint32_t i, float *x) {
+    (void)ctx;
+    FLT_TRY(FLT_BACKBONE_INVOKE(data.windows + (size_t)i * data.window_bytes, b_feat_q));
+    dequantize(b_feat_q, x);
+    return FLT_OK;
+}
+
 int flt_app_main(int argc, char **argv) {
     flt_bench_stack_paint();
     if (flt_port_init(argc, argv) != FLT_OK) {
@@ -105,7 +116,6 @@ int flt_app_main(int argc, char **argv) {
 
     size_t cap = 0;
     const uint8_t *blob = flt_port_data(&cap);
-    flt_data_t data;
     flt_status_t st = blob != NULL ? flt_data_parse(blob, cap, &data) : FLT_ERR_STATE;
     if (st != FLT_OK) {
         return fail(0, st);
@@ -133,6 +143,7 @@ int flt_app_main(int argc, char **argv) {
     cfg.delta.mode = FLT_QUANT_TENSOR;
     cfg.delta.block_size = 0u;
     cfg.delta.error_feedback = 1;
+    cfg.flags = 0u;
 
     flt_bench_begin(FLT_BENCH_CALIBRATE);
     flt_bench_end(FLT_BENCH_CALIBRATE);
@@ -146,8 +157,7 @@ int flt_app_main(int argc, char **argv) {
 
     flt_bench_begin(FLT_BENCH_FEATURES);
     for (uint32_t i = 0; i < n && st == FLT_OK; ++i) {
-        st = FLT_BACKBONE_INVOKE(data.windows + (size_t)i * data.window_bytes, b_feat_q);
-        dequantize(b_feat_q, &b_features[(size_t)i * NF]);
+        st = bench_sample(NULL, i, b_x);
     }
     flt_bench_end(FLT_BENCH_FEATURES);
     if (st != FLT_OK) {
@@ -160,9 +170,11 @@ int flt_app_main(int argc, char **argv) {
     }
     float loss = 0.0f;
     flt_bench_begin(FLT_BENCH_TRAIN);
-    st = flt_train_epochs(&head, b_params, b_global, b_velocity, b_features, n, data.labels,
-                          data.targets, &cfg.train, b_work,
-                          (uint32_t)(sizeof b_work / sizeof b_work[0]), b_order, &loss, NULL);
+    flt_sample_source_t src = {bench_sample, NULL, b_x};
+    st = flt_train_epochs_src(&head, b_params, b_global, b_velocity, &src, n, data.labels,
+                              data.targets, &cfg.train, b_work,
+                              (uint32_t)(sizeof b_work / sizeof b_work[0]), b_order, &loss,
+                              NULL);
     flt_bench_end(FLT_BENCH_TRAIN);
     if (st != FLT_OK) {
         return fail(3, st);
@@ -188,13 +200,14 @@ int flt_app_main(int argc, char **argv) {
     }
     flt_round_model_t model = {&head, FLT_BACKBONE_INVOKE, FLT_BACKBONE_INPUT_SIZE, NF,
                                FLT_FEATURE_SCALE, FLT_FEATURE_ZERO_POINT};
-    flt_round_data_t rdata = {data.windows, n, data.labels, data.targets};
-    flt_round_ws_t ws = {b_features, b_feat_q, b_params, b_velocity, b_work,
+    flt_round_data_t rdata = {data.windows, n, 0u, data.labels, data.targets};
+    flt_round_ws_t ws = {b_feat_q, NULL, b_x, b_params, b_velocity, b_work,
                          (uint32_t)(sizeof b_work / sizeof b_work[0]), b_order, b_indices,
                          b_values, b_scales, P};
+    flt_round_state_t rstate = {NULL, b_residual, NULL};
     flt_round_result_t res;
     flt_bench_begin(FLT_BENCH_ROUND);
-    st = flt_round_run(&model, &rdata, b_global, &cfg, b_residual, &ws, b_payload, PAYLOAD_CAP,
+    st = flt_round_run(&model, &rdata, b_global, &cfg, &rstate, &ws, b_payload, PAYLOAD_CAP,
                        &res);
     flt_bench_end(FLT_BENCH_ROUND);
     if (st != FLT_OK) {

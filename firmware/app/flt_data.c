@@ -15,7 +15,7 @@ flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out) {
     FLT_REQUIRE(buf[0] == 'F' && buf[1] == 'L' && buf[2] == 'T' && buf[3] == 'D', FLT_ERR_FORMAT);
     FLT_REQUIRE(get16(buf + 4) == FLT_DATA_VERSION, FLT_ERR_UNSUPPORTED);
     FLT_REQUIRE(get16(buf + 6) == FLT_DATA_HEADER_SIZE, FLT_ERR_FORMAT);
-    FLT_REQUIRE(get16(buf + 22) == 0u && get32(buf + 44) == 0u, FLT_ERR_FORMAT);
+    FLT_REQUIRE(get16(buf + 22) == 0u, FLT_ERR_FORMAT);
     FLT_REQUIRE(buf[20] == FLT_DATA_LABELS || buf[20] == FLT_DATA_TARGETS, FLT_ERR_UNSUPPORTED);
     FLT_REQUIRE(buf[21] != 0u, FLT_ERR_FORMAT);
     FLT_REQUIRE(((uintptr_t)buf & 3u) == 0u, FLT_ERR_ARG);
@@ -28,6 +28,8 @@ flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out) {
     d.target_kind = buf[20];
     d.n_targets = buf[21];
     FLT_REQUIRE(d.count > 0u && d.window_bytes > 0u, FLT_ERR_TRUNCATED);
+    d.n_test = get32(buf + 44);
+    FLT_REQUIRE(d.n_test < d.count, FLT_ERR_FORMAT);
     uint32_t scale_bits = get32(buf + 24);
     const uint8_t *sb = (const uint8_t *)&scale_bits;
     uint8_t *fb = (uint8_t *)&d.input_scale;

@@ -7,7 +7,8 @@
  *   20 u8 target_kind (0: int32 labels, 1: float32 targets)   21 u8 n_targets   22 u16 0
  *   24 f32 input_scale  28 i32 input_zero_point
  *   32 u8[8] model_hash (first 8 bytes of sha256(backbone.tflite))
- *   40 u32 body_crc32 (IEEE CRC-32 of every byte after the header)   44 u32 0
+ *   40 u32 body_crc32 (IEEE CRC-32 of every byte after the header)
+ *   44 u32 n_test: the last n_test windows are the personal test split (< count; 0: none)
  *   48 int8 windows[count][window_len][channels], zero-padded to a multiple of 4 bytes,
  *      then int32 labels[count] (kind 0) or float32 targets[count][n_targets] (kind 1).
  *
@@ -16,7 +17,7 @@
  *   4-byte alignment of the label/target section (the blob must start 4-byte aligned), then
  *   fills *out with pointers into buf (no copy; buf must outlive out).
  * - Failures: NULL -> FLT_ERR_ARG; cap < 48 -> FLT_ERR_TRUNCATED; bad magic or header_size,
- *   reserved bytes set, n_targets 0 -> FLT_ERR_FORMAT; version != 1 or unknown target kind ->
+ *   reserved bytes set, n_targets 0, n_test >= count -> FLT_ERR_FORMAT; version != 1 or unknown target kind ->
  *   FLT_ERR_UNSUPPORTED; count 0 or body larger than cap -> FLT_ERR_TRUNCATED;
  *   CRC mismatch -> FLT_ERR_CHECKSUM; misaligned buffer -> FLT_ERR_ARG.
  */
@@ -37,6 +38,7 @@
 typedef struct {
     uint32_t device_id;
     uint32_t count;
+    uint32_t n_test; /* the last n_test windows: the personal test split */
     uint32_t window_len;
     uint32_t channels;
     uint32_t window_bytes; /* window_len * channels */

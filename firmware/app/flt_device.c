@@ -28,7 +28,7 @@
 /* largest messages: a FULL GLOBAL of P floats in, a DELTA with a worst-case payload out */
 #define GLOBAL_MAX (FLT_MSG_GLOBAL_HEADER_SIZE + 4u * P)
 #define RX_MSG_CAP (GLOBAL_MAX > FLT_MSG_TRAIN_SIZE ? GLOBAL_MAX : FLT_MSG_TRAIN_SIZE)
-#define PAYLOAD_CAP (FLT_PAYLOAD_HEADER_SIZE + 4u * P + (P + 7u) / 8u + P)
+#define PAYLOAD_CAP FLT_ROUND_PAYLOAD_CAP(P)
 #define DELTA_MSG_CAP (FLT_MSG_DELTA_HEADER_SIZE + PAYLOAD_CAP)
 #define TEXT_MSG_CAP (4u + FLT_PROTO_MAX_TEXT)
 
@@ -50,23 +50,36 @@ static const uint8_t device_key[FLT_PROTO_KEY_SIZE] = FLT_DEVICE_KEY;
 static float global_params[P];
 static float residual[P];
 static float residual_next[P];
+static float drift[P]; /* FedDyn state (TRAIN flag DRIFT); not checkpointed: zero after a boot */
+static float drift_next[P];
+static float personal[P]; /* the model this device serves (TRAIN flag PERSONAL) */
+static int have_personal;
+static uint32_t delta_flags; /* the flags of the round whose DELTA awaits its ACK */
 static uint32_t model_version;
 static uint32_t committed_round;
 static int have_round;
 
 static flt_data_t data;
 static int data_ok;
+static const uint8_t *blob_bytes; /* the port's data blob (flt_port_data) */
+static size_t blob_len;
 static uint32_t device_id;
 
-static float ws_features[MAXW * NF];
 static int8_t ws_feat_q[NF];
-static float ws_params[P];
+#if FLT_APP_FEATURE_CACHE
+static int8_t ws_feat_cache[MAXW * NF];
+#endif
+static float ws_x[NF];
+static float ws_params[P]; /* the local model after a round: the next served model */
 static float ws_velocity[P];
 static float ws_work[FLT_TRAIN_WORK_FLOATS(P, FLT_APP_HEAD_ACTS, FLT_APP_HEAD_MAXW)];
 static uint32_t ws_order[MAXW];
 static uint32_t ws_indices[P];
 static int8_t ws_values[P];
-static float ws_scales[P];
+/* scales: one per-tensor scale for the device's own DELTA, one per block of a GLOBAL delta
+ * (the host quantizes GLOBAL deltas in blocks of 64; 16 or more fit) */
+#define SCALES_CAP ((P + 15u) / 16u)
+static float ws_scales[SCALES_CAP];
 
 static uint8_t rx_frame[FLT_PROTO_MAX_FRAME];
 static uint8_t rx_msg[RX_MSG_CAP];
@@ -199,9 +212,11 @@ static void ckpt_reset(void) {
     for (uint32_t i = 0; i < P; ++i) {
         global_params[i] = flt_head_init[i];
         residual[i] = 0.0f;
+        drift[i] = 0.0f;
     }
     model_version = 0;
     have_round = 0;
+    have_personal = 0;
 }
 
 #if FLT_PORT_CKPT_MAX > 0
@@ -309,7 +324,7 @@ static void on_global(const uint8_t *buf, size_t len) {
             return;
         }
         flt_sparse_delta_t d;
-        flt_payload_limits_t lim = {P, P, P};
+        flt_payload_limits_t lim = {P, P, SCALES_CAP};
         d.indices = ws_indices;
         d.values = ws_values;
         d.scales = ws_scales;
@@ -349,27 +364,14 @@ static void on_train(const uint8_t *buf, size_t len) {
     model.n_features = NF;
     model.feature_scale = FLT_FEATURE_SCALE;
     model.feature_zero_point = FLT_FEATURE_ZERO_POINT;
-    flt_round_data_t rd;
-    rd.windows = data.windows;
-    rd.n = data.count < MAXW ? data.count : MAXW;
-    rd.labels = data.labels;
-    rd.targets = data.targets;
-    flt_round_cfg_t cfg;
-    cfg.train.epochs = t.epochs;
-    cfg.train.batch_size = t.batch_size;
-    cfg.train.seed = t.seed;
-    cfg.train.sgd.lr = t.learning_rate;
-    cfg.train.sgd.momentum = t.momentum;
-    cfg.train.sgd.mu = t.prox_mu;
-    cfg.train.sgd.clip = t.clip;
-    cfg.train.sgd.weight_decay = 0.0f;
-    cfg.delta.k = flt_round_k(P, t.topk_kind, t.topk_count, t.topk_fraction);
-    cfg.delta.mode = FLT_QUANT_TENSOR;
-    cfg.delta.block_size = 0;
-    cfg.delta.error_feedback = 1;
     flt_round_ws_t ws;
-    ws.features = ws_features;
     ws.feat_q = ws_feat_q;
+#if FLT_APP_FEATURE_CACHE
+    ws.feat_cache = ws_feat_cache;
+#else
+    ws.feat_cache = NULL; /* RAM: the backbone runs again at every use of a window */
+#endif
+    ws.x = ws_x;
     ws.params = ws_params;
     ws.velocity = ws_velocity;
     ws.work = ws_work;
@@ -381,11 +383,16 @@ static void on_train(const uint8_t *buf, size_t len) {
     ws.k_cap = P;
     for (uint32_t i = 0; i < P; ++i) {
         residual_next[i] = residual[i];
+        drift_next[i] = drift[i];
     }
+    flt_round_state_t st;
+    st.served = ((t.flags & FLT_ROUND_PERSONAL) != 0u && have_personal) ? personal : NULL;
+    st.residual = residual_next;
+    st.drift = drift_next;
     flt_round_result_t res;
     uint8_t *payload = delta_buf + FLT_MSG_DELTA_HEADER_SIZE;
-    flt_status_t s = flt_round_run(&model, &rd, global_params, &cfg, residual_next, &ws, payload,
-                                   PAYLOAD_CAP, &res);
+    flt_status_t s = flt_round_run_message(&model, blob_bytes, blob_len, MAXW, buf, len,
+                                           global_params, &st, &ws, payload, PAYLOAD_CAP, &res);
     if (s != FLT_OK) {
         send_error(s, "local round failed");
         return;
@@ -395,27 +402,34 @@ static void on_train(const uint8_t *buf, size_t len) {
     d.base_version = model_version;
     d.examples = res.examples;
     d.loss = res.mean_loss;
-    d.personal_n = 0u;
-    d.personal_metric = 0.0f;
+    d.personal_n = res.personal_n;
+    d.personal_metric = res.personal_metric;
     d.body = payload;
     d.body_len = res.payload_len;
-    /* header in front of the payload already in place: encode into a scratch copy */
-    static uint8_t scratch[DELTA_MSG_CAP];
+    /* the payload is already in place after the header: the encoder's copy of the body onto
+     * itself (flt_bytes_copy, byte by byte at the same address) leaves it unchanged */
     size_t n = 0;
-    s = flt_msg_delta_encode(&d, scratch, sizeof scratch, &n);
+    s = flt_msg_delta_encode(&d, delta_buf, sizeof delta_buf, &n);
     if (s != FLT_OK) {
         send_error(s, "DELTA encoding failed");
         return;
     }
-    flt_bytes_copy(delta_buf, scratch, n);
     delta_round = t.round;
+    delta_flags = res.flags;
     out_queue(OUT_DELTA, FLT_MSG_DELTA, n);
 }
 
 static void on_delta_acked(void) {
     for (uint32_t i = 0; i < P; ++i) {
         residual[i] = residual_next[i];
+        if ((delta_flags & FLT_ROUND_DRIFT) != 0u) {
+            drift[i] = drift_next[i];
+        }
+        if ((delta_flags & FLT_ROUND_PERSONAL) != 0u) {
+            personal[i] = ws_params[i];
+        }
     }
+    have_personal = have_personal || (delta_flags & FLT_ROUND_PERSONAL) != 0u;
     committed_round = delta_round;
     have_round = 1;
     ckpt_save();
@@ -424,9 +438,8 @@ static void on_delta_acked(void) {
 /* ---- main loop -------------------------------------------------------------------------- */
 
 static int device_loop(void) {
-    size_t cap = 0;
-    const uint8_t *blob = flt_port_data(&cap);
-    data_ok = blob != NULL && flt_data_parse(blob, cap, &data) == FLT_OK &&
+    blob_bytes = flt_port_data(&blob_len);
+    data_ok = blob_bytes != NULL && flt_data_parse(blob_bytes, blob_len, &data) == FLT_OK &&
               data.window_bytes == FLT_BACKBONE_INPUT_SIZE;
     device_id = data_ok ? data.device_id : FLT_DEVICE_ID_DEFAULT;
     ckpt_load();

@@ -14,10 +14,16 @@
  *           RAM; retransmitted (stop-and-wait, link.h) until acknowledged;
  *     GLOBAL: FULL replaces the parameters; DELTA applies to the current version only (else an
  *           ERROR asks the host for a FULL);
- *     TRAIN: flt_round_run (flt_round.h) on up to FLT_APP_MAX_WINDOWS local windows, then a
- *           DELTA message. The new residual is committed (and checkpointed) only when the host
- *           acknowledges the DELTA, so a reset between any two steps leaves a consistent
- *           checkpoint and a repeated TRAIN gives the same DELTA bytes.
+ *     TRAIN: flt_round_run (flt_round.h; settings from flt_round_cfg_from_train) on the
+ *           blob's personal test split (its last n_test windows, evaluated, never trained on)
+ *           and up to FLT_APP_MAX_WINDOWS of the most recent training windows before it, then
+ *           a DELTA message carrying the personal metric. The new residual, the drift state
+ *           (TRAIN flag DRIFT) and the served model (flag PERSONAL: the round's local model)
+ *           are committed only when the host acknowledges the DELTA, so a reset between any
+ *           two steps leaves a consistent state and a repeated TRAIN gives the same DELTA
+ *           bytes. Only the parameters and the residual are checkpointed: after a boot the
+ *           drift state is zero and the device serves the global model until its next
+ *           acknowledged round (the host tracks the same).
  *   Protocol errors are answered by the link layer (ACK/NACK); application errors by ERROR
  *   messages carrying a flt_status_t code.
  * - All buffers are static and sized by the generated headers (fltiny_config.h, head_init.h,

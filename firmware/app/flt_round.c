@@ -2,6 +2,7 @@
 #include "flt_round.h"
 
 #include "delta/payload.h"
+#include "train/flt_dense.h"
 
 uint32_t flt_round_k(uint32_t n_params, uint32_t kind, uint32_t count, float fraction) {
     if (kind == 0u) {
@@ -19,61 +20,253 @@ uint32_t flt_round_k(uint32_t n_params, uint32_t kind, uint32_t count, float fra
     return flt_delta_k_from_ppm(n_params, ppm);
 }
 
+flt_status_t flt_round_cfg_from_train(const flt_msg_train_t *train, uint32_t n_params,
+                                      flt_round_cfg_t *cfg) {
+    FLT_REQUIRE(train != NULL && cfg != NULL, FLT_ERR_ARG);
+    cfg->train.epochs = train->epochs;
+    cfg->train.batch_size = train->batch_size;
+    cfg->train.seed = train->seed;
+    cfg->train.sgd.lr = train->learning_rate;
+    cfg->train.sgd.momentum = train->momentum;
+    cfg->train.sgd.mu = train->prox_mu;
+    cfg->train.sgd.clip = train->clip;
+    cfg->train.sgd.weight_decay = 0.0f;
+    cfg->delta.k = flt_round_k(n_params, train->topk_kind, train->topk_count,
+                               train->topk_fraction);
+    cfg->delta.mode = FLT_QUANT_TENSOR;
+    cfg->delta.block_size = 0u;
+    cfg->delta.error_feedback = 1;
+    cfg->flags = train->flags;
+    return FLT_OK;
+}
+
+flt_status_t flt_round_sizes(const flt_head_t *head, uint32_t n_train, uint32_t k_cap,
+                             flt_round_sizes_t *out) {
+    flt_train_sizes_t ts;
+    FLT_REQUIRE(out != NULL, FLT_ERR_ARG);
+    FLT_TRY(flt_train_sizes(head, n_train, &ts));
+    FLT_REQUIRE(k_cap <= ts.n_params, FLT_ERR_RANGE);
+    FLT_REQUIRE(n_train == 0u || ts.n_inputs <= UINT32_MAX / n_train, FLT_ERR_OVERSIZE);
+    out->n_params = ts.n_params;
+    out->feat_cache = n_train * ts.n_inputs;
+    out->work = ts.work_floats;
+    out->order = n_train;
+    out->scales = flt_delta_num_scales(k_cap, FLT_QUANT_TENSOR, 0u);
+    out->payload = FLT_ROUND_PAYLOAD_CAP(ts.n_params);
+    return FLT_OK;
+}
+
+/* The sample source of the training loop: window i's dequantized features. */
+typedef struct {
+    const flt_round_model_t *model;
+    const int8_t *windows;
+    int8_t *feat_q;
+    const int8_t *cache; /* n_train * n_features int8 already computed, or NULL */
+} flt_round_src_t;
+
+static void dequantize(const flt_round_model_t *model, const int8_t *q, float *x) {
+    for (uint32_t j = 0; j < model->n_features; ++j) {
+        x[j] = (float)((int32_t)q[j] - model->feature_zero_point) * model->feature_scale;
+    }
+}
+
+static flt_status_t features_q(const flt_round_model_t *model, const int8_t *window,
+                               int8_t *feat_q, const int8_t **q) {
+    if (model->backbone == NULL) {
+        *q = window;
+        return FLT_OK;
+    }
+    FLT_TRY(model->backbone(window, feat_q));
+    *q = feat_q;
+    return FLT_OK;
+}
+
+static flt_status_t round_sample(void *ctx, uint32_t index, float *x) {
+    const flt_round_src_t *src = (const flt_round_src_t *)ctx;
+    const flt_round_model_t *model = src->model;
+    const int8_t *q;
+    if (src->cache != NULL) {
+        q = src->cache + (size_t)index * model->n_features;
+    } else {
+        FLT_TRY(features_q(model, src->windows + (size_t)index * model->window_bytes,
+                           src->feat_q, &q));
+    }
+    dequantize(model, q, x);
+    return FLT_OK;
+}
+
+/* Step 1 of the contract: the served model on the personal test split. */
+static flt_status_t personal_metric(const flt_round_model_t *model, const flt_round_data_t *data,
+                                    const float *served, flt_round_ws_t *ws, float *metric) {
+    const flt_head_t *head = model->head;
+    const uint32_t n_out = head->layers[head->n_layers - 1u].out_size;
+    uint32_t n_acts = 0;
+    for (uint32_t l = 0; l < head->n_layers; ++l) {
+        n_acts += head->layers[l].out_size;
+    }
+    const float *y = ws->work + (n_acts - n_out);
+    const uint32_t first = data->n - data->n_test;
+    FLT_REQUIRE(head->loss == FLT_LOSS_SOFTMAX_CE ? data->labels != NULL : data->targets != NULL,
+                FLT_ERR_ARG);
+    uint32_t correct = 0;
+    float abs_sum = 0.0f;
+    for (uint32_t i = first; i < data->n; ++i) {
+        const int8_t *q;
+        FLT_TRY(features_q(model, data->windows + (size_t)i * model->window_bytes, ws->feat_q,
+                           &q));
+        dequantize(model, q, ws->x);
+        FLT_TRY(flt_dense_forward(head, served, ws->x, ws->work, ws->work_len));
+        if (head->loss == FLT_LOSS_SOFTMAX_CE) {
+            uint32_t best = 0;
+            for (uint32_t j = 1; j < n_out; ++j) {
+                if (y[j] > y[best]) {
+                    best = j;
+                }
+            }
+            FLT_REQUIRE(data->labels[i] >= 0 && (uint32_t)data->labels[i] < n_out, FLT_ERR_RANGE);
+            correct += (best == (uint32_t)data->labels[i]) ? 1u : 0u;
+        } else {
+            const float *t = data->targets + (size_t)i * n_out;
+            for (uint32_t j = 0; j < n_out; ++j) {
+                float d = y[j] - t[j];
+                abs_sum = abs_sum + (d < 0.0f ? -d : d);
+            }
+        }
+    }
+    if (head->loss == FLT_LOSS_SOFTMAX_CE) {
+        *metric = (float)correct / (float)data->n_test;
+    } else {
+        *metric = abs_sum / ((float)data->n_test * (float)n_out);
+    }
+    return FLT_OK;
+}
+
 flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_t *data,
                            const float *global_params, const flt_round_cfg_t *cfg,
-                           float *residual, flt_round_ws_t *ws, uint8_t *payload,
+                           const flt_round_state_t *state, flt_round_ws_t *ws, uint8_t *payload,
                            size_t payload_cap, flt_round_result_t *result) {
-    FLT_REQUIRE(model && data && global_params && cfg && residual && ws && payload && result,
+    FLT_REQUIRE(model && data && global_params && cfg && state && ws && payload && result,
                 FLT_ERR_ARG);
-    FLT_REQUIRE(model->head && data->windows && data->n > 0u, FLT_ERR_ARG);
-    FLT_REQUIRE(ws->features && ws->feat_q && ws->params && ws->velocity && ws->work &&
-                    ws->order && ws->indices && ws->values && ws->scales,
+    FLT_REQUIRE(model->head && data->windows && data->n > 0u && data->n_test < data->n,
+                FLT_ERR_ARG);
+    FLT_REQUIRE(state->residual && ws->feat_q && ws->x && ws->params && ws->velocity &&
+                    ws->work && ws->order && ws->indices && ws->values && ws->scales,
                 FLT_ERR_ARG);
     FLT_TRY(flt_head_check(model->head));
     const uint32_t nf = model->n_features;
     FLT_REQUIRE(nf == model->head->layers[0].in_size, FLT_ERR_SHAPE);
     FLT_REQUIRE(model->backbone != NULL || model->window_bytes == nf, FLT_ERR_SHAPE);
     FLT_REQUIRE(cfg->delta.k <= ws->k_cap, FLT_ERR_NOMEM);
+    FLT_REQUIRE((cfg->flags & ~(uint32_t)(FLT_ROUND_DRIFT | FLT_ROUND_PERSONAL)) == 0u,
+                FLT_ERR_RANGE);
+    const int drift = (cfg->flags & FLT_ROUND_DRIFT) != 0u;
+    const float mu = cfg->train.sgd.mu;
+    if (drift) {
+        FLT_REQUIRE(state->drift != NULL, FLT_ERR_ARG);
+        FLT_REQUIRE(mu > 0.0f, FLT_ERR_RANGE);
+    }
     const uint32_t n_params = flt_head_n_params(model->head);
+    const uint32_t n_train = data->n - data->n_test;
 
-    /* 1. features of every window through the frozen int8 backbone */
-    for (uint32_t i = 0; i < data->n; ++i) {
-        const int8_t *w = data->windows + (size_t)i * model->window_bytes;
-        const int8_t *q = w;
-        if (model->backbone != NULL) {
-            FLT_TRY(model->backbone(w, ws->feat_q));
-            q = ws->feat_q;
-        }
-        float *f = ws->features + (size_t)i * nf;
-        for (uint32_t j = 0; j < nf; ++j) {
-            f[j] = (float)((int32_t)q[j] - model->feature_zero_point) * model->feature_scale;
-        }
+    /* 1. the personal metric of the served model, before any training */
+    float metric = 0.0f;
+    if (data->n_test > 0u) {
+        FLT_TRY(personal_metric(model, data,
+                                state->served != NULL ? state->served : global_params, ws,
+                                &metric));
     }
 
-    /* 2. local training from the global parameters */
+    /* 2. local training from the global parameters (features cached or recomputed) */
+    if (ws->feat_cache != NULL) {
+        for (uint32_t i = 0; i < n_train; ++i) {
+            const int8_t *q;
+            int8_t *c = ws->feat_cache + (size_t)i * nf;
+            FLT_TRY(features_q(model, data->windows + (size_t)i * model->window_bytes, c, &q));
+            if (q != c) {
+                for (uint32_t j = 0; j < nf; ++j) {
+                    c[j] = q[j];
+                }
+            }
+        }
+    }
+    const float *anchor = global_params;
     for (uint32_t i = 0; i < n_params; ++i) {
         ws->params[i] = global_params[i];
         ws->velocity[i] = 0.0f;
     }
+    if (drift) { /* the anchor in place of the drift state (RAM: no extra P floats) */
+        for (uint32_t i = 0; i < n_params; ++i) {
+            state->drift[i] = global_params[i] + state->drift[i] / mu;
+        }
+        anchor = state->drift;
+    }
+    flt_round_src_t rs = {model, data->windows, ws->feat_q, ws->feat_cache};
+    flt_sample_source_t src = {round_sample, &rs, ws->x};
     float mean_loss = 0.0f;
-    FLT_TRY(flt_train_epochs(model->head, ws->params, global_params, ws->velocity, ws->features,
-                             data->n, data->labels, data->targets, &cfg->train, ws->work,
-                             ws->work_len, ws->order, &mean_loss, NULL));
+    FLT_TRY(flt_train_epochs_src(model->head, ws->params, anchor, ws->velocity, &src, n_train,
+                                 data->labels, data->targets, &cfg->train, ws->work,
+                                 ws->work_len, ws->order, &mean_loss, NULL));
 
-    /* 3. error feedback + top-k + int8 */
+    /* 3. the drift-control state, from the anchor a = global + drift / mu */
+    if (drift) {
+        for (uint32_t i = 0; i < n_params; ++i) {
+            state->drift[i] = mu * (state->drift[i] - ws->params[i]);
+        }
+    }
+
+    /* 4. error feedback + top-k + int8 */
     flt_sparse_delta_t delta;
     delta.indices = ws->indices;
     delta.values = ws->values;
     delta.scales = ws->scales;
-    FLT_TRY(flt_delta_compress(&cfg->delta, ws->params, global_params, residual, n_params,
-                               &delta));
+    FLT_TRY(flt_delta_compress(&cfg->delta, ws->params, global_params, state->residual,
+                               n_params, &delta));
 
-    /* 4. payload */
+    /* 5. payload */
     size_t len = 0;
     FLT_TRY(flt_payload_encode(&delta, FLT_INDEX_AUTO, payload, payload_cap, &len));
     result->mean_loss = mean_loss;
-    result->examples = data->n;
+    result->flags = cfg->flags;
+    result->examples = n_train;
     result->k = delta.k;
     result->payload_len = len;
+    result->personal_n = data->n_test;
+    result->personal_metric = metric;
     return FLT_OK;
+}
+
+flt_status_t flt_round_data_from_blob(const flt_data_t *blob, uint32_t max_train,
+                                      flt_round_data_t *out) {
+    FLT_REQUIRE(blob != NULL && out != NULL, FLT_ERR_ARG);
+    FLT_REQUIRE(max_train > 0u, FLT_ERR_RANGE);
+    FLT_REQUIRE(blob->n_test < blob->count, FLT_ERR_FORMAT);
+    const uint32_t n_train_all = blob->count - blob->n_test;
+    const uint32_t n_train = n_train_all < max_train ? n_train_all : max_train;
+    const uint32_t skip = n_train_all - n_train;
+    out->windows = blob->windows + (size_t)skip * blob->window_bytes;
+    out->n = n_train + blob->n_test;
+    out->n_test = blob->n_test;
+    out->labels = blob->labels != NULL ? blob->labels + skip : NULL;
+    out->targets = blob->targets != NULL ? blob->targets + (size_t)skip * blob->n_targets : NULL;
+    return FLT_OK;
+}
+
+flt_status_t flt_round_run_message(const flt_round_model_t *model, const uint8_t *blob,
+                                   size_t blob_len, uint32_t max_train, const uint8_t *train,
+                                   size_t train_len, const float *global_params,
+                                   const flt_round_state_t *state, flt_round_ws_t *ws,
+                                   uint8_t *payload, size_t payload_cap,
+                                   flt_round_result_t *result) {
+    FLT_REQUIRE(model != NULL && model->head != NULL, FLT_ERR_ARG);
+    flt_msg_train_t t;
+    FLT_TRY(flt_msg_train_decode(train, train_len, &t));
+    flt_round_cfg_t cfg;
+    FLT_TRY(flt_round_cfg_from_train(&t, flt_head_n_params(model->head), &cfg));
+    flt_data_t d;
+    FLT_TRY(flt_data_parse(blob, blob_len, &d));
+    FLT_REQUIRE(d.window_bytes == model->window_bytes, FLT_ERR_SHAPE);
+    flt_round_data_t rd;
+    FLT_TRY(flt_round_data_from_blob(&d, max_train, &rd));
+    return flt_round_run(model, &rd, global_params, &cfg, state, ws, payload, payload_cap,
+                         result);
 }

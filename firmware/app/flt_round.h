@@ -1,38 +1,62 @@
 /* flt_round.h - one federated round on a device, as one portable, deterministic function:
- * given the global head parameters, the local data, the TRAIN configuration and the
- * error-feedback residual, produce the delta payload.
+ * given the global model, the local data, the TRAIN configuration and the device's state
+ * (error-feedback residual, drift-control state, the model it serves), produce the delta
+ * payload and the personal metric.
  *
  * Contract
  * - flt_round_run does, in this order (all float32, no libm, no global state besides the
- *   generated backbone's static arena):
- *     1. for each window w (i = 0..n-1): q = backbone(w) (int8, model->n_features values);
- *        features[i][j] = (float)((int32_t)q[j] - feature_zero_point) * feature_scale
- *        (when model->backbone is NULL the windows already are the int8 features);
- *     2. params = global_params; velocity = 0;
- *        flt_train_epochs(head, params, global_params, velocity, features, n, labels,
- *        targets, &cfg->train, ...) -> mean_loss;
- *     3. flt_delta_compress(&cfg->delta, params, global_params, residual, P, &delta)
+ *   generated backbone's static arena). Windows 0 .. n_train-1 (n_train = n - n_test) are the
+ *   training split, the last n_test windows the personal test split (never trained on).
+ *     0. x(w): q = backbone(w) (int8, model->n_features values; when model->backbone is NULL
+ *        the window already is the int8 features); x[j] = (float)((int32_t)q[j] -
+ *        feature_zero_point) * feature_scale. With ws->feat_cache the training windows' q are
+ *        computed once (step 2) and read back; without it the backbone runs again at every
+ *        use: both give the same bits.
+ *     1. personal metric (n_test > 0): the served model (state->served, or global_params when
+ *        it is NULL) on each test window, flt_dense_forward; classification: correct when the
+ *        first maximum of the output is the label, metric = correct / n_test; regression:
+ *        metric = (sequential sum over windows and outputs of |y - t|) / (n_test * n_outputs).
+ *        n_test == 0: metric 0.
+ *     2. params = global_params; velocity = 0; the anchor of the proximal term is
+ *        global_params, or with FLT_ROUND_DRIFT (FedDyn, Acar et al. 2021, ICLR, "Federated
+ *        Learning Based on Dynamic Regularization") a[i] = global[i] + drift[i] / mu, held in
+ *        the drift buffer itself: mu * (w - a) = mu * (w - global) - drift, i.e. FedDyn's
+ *        local objective L(w) - <drift, w> + mu/2 |w - global|^2 with mu = cfg->train.sgd.mu
+ *        (> 0 required); flt_train_epochs_src(head, params, anchor, velocity, x of the
+ *        training windows, n_train, ...) -> mean_loss;
+ *     3. with FLT_ROUND_DRIFT: drift[i] = mu * (a[i] - params[i]) (= drift - mu * (params -
+ *        global) up to rounding);
+ *     4. flt_delta_compress(&cfg->delta, params, global_params, residual, P, &delta)
  *        (residual is in/out: the error-feedback state of the previous round on entry, the
  *        new one on exit);
- *     4. flt_payload_encode(&delta, FLT_INDEX_AUTO, payload, payload_cap, &len).
- *   The same inputs give the same payload bytes on every IEEE-754 binary32 target built with
- *   -ffp-contract=off (the device, QEMU and the host's shared library: fltiny replays device
- *   rounds on the host through this function).
- * - k: flt_round_k(n_params, kind, count, fraction) maps a TRAIN message's top-k fields to k:
- *   COUNT -> min(count, n); FRACTION -> flt_delta_k_from_ppm(n, ppm) with
+ *     5. flt_payload_encode(&delta, FLT_INDEX_AUTO, payload, payload_cap, &len).
+ *   ws->params holds the local model on exit: the device serves it from then on when the
+ *   TRAIN asked for FLT_ROUND_PERSONAL (its loop keeps it as state->served once the DELTA is
+ *   acknowledged). The same inputs give the same payload bytes and metrics on every IEEE-754
+ *   binary32 target built with -ffp-contract=off (the device, QEMU and the host's shared
+ *   library: fltiny replays device rounds on the host through this function).
+ * - Settings: flt_round_cfg_from_train maps a decoded TRAIN message to the configuration, the
+ *   one mapping for the device loop and the host replay: epochs, batch size, seed, lr,
+ *   momentum, mu = prox_mu, clip, weight decay 0; k = flt_round_k(P, topk_kind, topk_count,
+ *   topk_fraction), per-tensor int8 scale, error feedback on; flags = the TRAIN flags.
+ *   flt_round_k: COUNT -> min(count, n); FRACTION -> flt_delta_k_from_ppm(n, ppm) with
  *   ppm = (uint32_t)(fraction * 1e6f + 0.5f) (float32 arithmetic), ppm capped at 1000000.
- * - Buffers (caller-owned, sizes in elements; flt_round_sizes computes them):
- *     ws->features  n * n_features floats      ws->feat_q    n_features int8
- *     ws->params    P floats (the local model on exit)
- *     ws->velocity  P floats                   ws->work      work_len floats
- *     ws->order     n uint32                   ws->indices   k uint32, ws->values k int8,
+ * - Buffers (caller-owned, sizes in elements; flt_round_sizes computes them for a head, its
+ *   feature count, n_train and k_cap):
+ *     ws->feat_q    n_features int8           ws->x        n_features floats
+ *     ws->feat_cache n_train * n_features int8, or NULL (recompute)
+ *     ws->params    P floats                  ws->velocity P floats
+ *     ws->work      work_len floats           ws->order    n_train uint32
+ *     ws->indices   k uint32, ws->values k int8,
  *     ws->scales    flt_delta_num_scales(k, mode, block) floats (k <= ws->k_cap)
- *   data->windows: n * model->window_bytes int8; data->labels n int32 (classification) or
- *   data->targets n * n_outputs float (regression).
- * - Failures: NULL pointers or n == 0 -> FLT_ERR_ARG; k > ws->k_cap -> FLT_ERR_NOMEM;
- *   a backbone failure, a training failure or an encoder failure -> that status. On failure
- *   the residual is unspecified: the caller must zero it (flt_delta_compress's rule) and the
- *   payload is not to be sent. result is written on success only.
+ *   state->residual P floats (in/out); state->drift P floats (in/out, FLT_ROUND_DRIFT only);
+ *   state->served P floats or NULL (read only). data->windows: n * model->window_bytes int8;
+ *   data->labels n int32 (classification) or data->targets n * n_outputs float (regression).
+ * - Failures: NULL pointers, n == 0 or n_test >= n -> FLT_ERR_ARG; k > ws->k_cap ->
+ *   FLT_ERR_NOMEM; FLT_ROUND_DRIFT with mu == 0 or unknown flags -> FLT_ERR_RANGE; a backbone,
+ *   training or encoder failure -> that status. On failure residual and drift are
+ *   unspecified (the caller passes copies and keeps its own on failure) and the payload is
+ *   not to be sent. result is written on success only.
  */
 #ifndef FLT_ROUND_H
 #define FLT_ROUND_H
@@ -41,13 +65,22 @@
 #include <stdint.h>
 
 #include "delta/delta.h"
+#include "delta/payload.h"
+#include "flt_data.h"
 #include "flt_status.h"
+#include "proto/messages.h"
 #include "train/flt_head.h"
 #include "train/flt_train_loop.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Worst-case delta payload bytes for P parameters (k = P, dense indices, per-tensor scale). */
+#define FLT_ROUND_PAYLOAD_CAP(P) (FLT_PAYLOAD_HEADER_SIZE + 4u * (P) + ((P) + 7u) / 8u + (P))
+
+#define FLT_ROUND_DRIFT FLT_TRAIN_DRIFT
+#define FLT_ROUND_PERSONAL FLT_TRAIN_PERSONAL
 
 typedef flt_status_t (*flt_backbone_fn_t)(const int8_t *input, int8_t *output);
 
@@ -62,7 +95,8 @@ typedef struct {
 
 typedef struct {
     const int8_t *windows;
-    uint32_t n;
+    uint32_t n;            /* all windows: the training split first */
+    uint32_t n_test;       /* the last n_test windows: the personal test split */
     const int32_t *labels; /* classification */
     const float *targets;  /* regression */
 } flt_round_data_t;
@@ -70,11 +104,19 @@ typedef struct {
 typedef struct {
     flt_train_cfg_t train;
     flt_delta_config_t delta;
+    uint32_t flags; /* FLT_ROUND_DRIFT | FLT_ROUND_PERSONAL */
 } flt_round_cfg_t;
 
 typedef struct {
-    float *features;
+    const float *served; /* the model the device serves; NULL: the global model */
+    float *residual;     /* error feedback, in/out */
+    float *drift;        /* FedDyn state, in/out (FLT_ROUND_DRIFT) */
+} flt_round_state_t;
+
+typedef struct {
     int8_t *feat_q;
+    int8_t *feat_cache; /* NULL: recompute the backbone at every use */
+    float *x;
     float *params;
     float *velocity;
     float *work;
@@ -86,21 +128,62 @@ typedef struct {
     uint32_t k_cap;
 } flt_round_ws_t;
 
+/* Element counts of every flt_round_ws_t buffer (see the contract). */
+typedef struct {
+    uint32_t n_params;
+    uint32_t feat_cache; /* n_train * n_features (int8), if the caller caches */
+    uint32_t work;       /* floats */
+    uint32_t order;      /* n_train */
+    uint32_t scales;     /* worst case over k <= k_cap, per-tensor mode */
+    uint32_t payload;    /* bytes: worst-case payload for k_cap entries */
+} flt_round_sizes_t;
+
 typedef struct {
     float mean_loss;
-    uint32_t examples;
+    uint32_t flags;    /* the round's flags (what the caller commits on acknowledgement) */
+    uint32_t examples; /* n_train */
     uint32_t k;
     size_t payload_len;
+    uint32_t personal_n;
+    float personal_metric;
 } flt_round_result_t;
 
 /* k for a TRAIN message (kind 0 = count, 1 = fraction); see the contract. */
 uint32_t flt_round_k(uint32_t n_params, uint32_t kind, uint32_t count, float fraction);
 
+/* TRAIN -> round configuration (the one mapping). NULL -> FLT_ERR_ARG. */
+FLT_NODISCARD flt_status_t flt_round_cfg_from_train(const flt_msg_train_t *train,
+                                                    uint32_t n_params, flt_round_cfg_t *cfg);
+
+/* Buffer sizes for a head; invalid head -> its flt_head_check status; NULL -> FLT_ERR_ARG. */
+FLT_NODISCARD flt_status_t flt_round_sizes(const flt_head_t *head, uint32_t n_train,
+                                           uint32_t k_cap, flt_round_sizes_t *out);
+
+/* The windows a device uses from its blob: the personal test split (the last n_test) and up
+ * to max_train of the most recent training windows before it, contiguous. NULL ->
+ * FLT_ERR_ARG; max_train 0 -> FLT_ERR_RANGE. */
+FLT_NODISCARD flt_status_t flt_round_data_from_blob(const flt_data_t *blob, uint32_t max_train,
+                                                    flt_round_data_t *out);
+
+/* The whole round from the bytes a device holds, the one path of the device loop and the
+ * host replay: flt_msg_train_decode(train, train_len), flt_round_cfg_from_train,
+ * flt_data_parse(blob, blob_len) (4-byte aligned), flt_round_data_from_blob(max_train),
+ * flt_round_run. Any step's failure is returned as is (a blob whose window size is not
+ * model->window_bytes -> FLT_ERR_SHAPE). */
+FLT_NODISCARD flt_status_t flt_round_run_message(const flt_round_model_t *model,
+                                                 const uint8_t *blob, size_t blob_len,
+                                                 uint32_t max_train, const uint8_t *train,
+                                                 size_t train_len, const float *global_params,
+                                                 const flt_round_state_t *state,
+                                                 flt_round_ws_t *ws, uint8_t *payload,
+                                                 size_t payload_cap, flt_round_result_t *result);
+
 FLT_NODISCARD flt_status_t flt_round_run(const flt_round_model_t *model,
                                          const flt_round_data_t *data,
                                          const float *global_params, const flt_round_cfg_t *cfg,
-                                         float *residual, flt_round_ws_t *ws, uint8_t *payload,
-                                         size_t payload_cap, flt_round_result_t *result);
+                                         const flt_round_state_t *state, flt_round_ws_t *ws,
+                                         uint8_t *payload, size_t payload_cap,
+                                         flt_round_result_t *result);
 
 #ifdef __cplusplus
 }

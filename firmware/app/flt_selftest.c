@@ -15,9 +15,9 @@
 
 #define P FLT_HEAD_PARAMS
 #define NT FLT_ST_N_TRAIN
-#define PAYLOAD_CAP (16u + 4u * P + (P + 7u) / 8u + P)
+#define PAYLOAD_CAP FLT_ROUND_PAYLOAD_CAP(P)
 
-static float st_features[NT * FLT_HEAD_INPUTS];
+static float st_x[FLT_HEAD_INPUTS];
 static int8_t st_feat_q[FLT_HEAD_INPUTS];
 static float st_params[P];
 static float st_velocity[P];
@@ -79,7 +79,7 @@ static int check(void) {
     }
     flt_round_model_t model = {&head, FLT_BACKBONE_INVOKE, FLT_BACKBONE_INPUT_SIZE,
                                FLT_HEAD_INPUTS, FLT_FEATURE_SCALE, FLT_FEATURE_ZERO_POINT};
-    flt_round_data_t data = {flt_st_train_windows, NT, flt_st_train_labels, NULL};
+    flt_round_data_t data = {flt_st_train_windows, NT, 0u, flt_st_train_labels, NULL};
     flt_round_cfg_t cfg;
     cfg.train.epochs = FLT_ST_EPOCHS;
     cfg.train.batch_size = FLT_ST_BATCH;
@@ -93,11 +93,13 @@ static int check(void) {
     cfg.delta.mode = FLT_QUANT_TENSOR;
     cfg.delta.block_size = 0u;
     cfg.delta.error_feedback = 1;
-    flt_round_ws_t ws = {st_features, st_feat_q, st_params, st_velocity, st_work,
+    cfg.flags = 0u;
+    flt_round_ws_t ws = {st_feat_q, NULL, st_x, st_params, st_velocity, st_work,
                          (uint32_t)(sizeof st_work / sizeof st_work[0]), st_order, st_indices,
                          st_values, st_scales, P};
+    flt_round_state_t state = {NULL, st_residual, NULL};
     flt_round_result_t res;
-    if (flt_round_run(&model, &data, st_global, &cfg, st_residual, &ws, st_payload, PAYLOAD_CAP,
+    if (flt_round_run(&model, &data, st_global, &cfg, &state, &ws, st_payload, PAYLOAD_CAP,
                       &res) != FLT_OK) {
         return 20;
     }

@@ -50,6 +50,8 @@ from fltiny.bridge.protocol import (
     wire_size,
 )
 from fltiny.bridge.session import RxEvent, Session
+from fltiny.devices.data import DataBlob
+from fltiny.devices.replay import DeviceState
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.strategies.base import ClientUpdate
 
@@ -62,16 +64,11 @@ class Endpoint:
 
     device_id: int
     url: str  # tcp://host:port, host:port, socket://host:port, /dev/ttyUSB0, ...
-    windows: np.ndarray  # int8 [count, steps, channels], the device's blob
-    labels: np.ndarray | None
-    targets: np.ndarray | None = None
-    max_windows: int = 1 << 30  # the board's max_windows (the round uses the first ones)
+    blob: DataBlob  # the device's data blob (the replay runs the device's round on it)
+    max_windows: int = 1 << 30  # the board's FLT_APP_MAX_WINDOWS (training windows it uses)
     key: bytes = b""
     board: str = ""
     open: Callable[[], Link] | None = None  # default: open_link(url)
-
-    def n_windows(self) -> int:
-        return min(len(self.windows), self.max_windows)
 
 
 @dataclass
@@ -93,6 +90,13 @@ class RoundLog:
     replay_match: bool = False
     rejected_frames: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    personal_n: int = 0  # the device's personal metric, as its DELTA reported it (replayed)
+    personal_metric: float | None = None
+
+
+def f32_bits(value: float) -> bytes:
+    """The float32 bits of a value (a DELTA's float fields are compared bit for bit)."""
+    return np.float32(value).tobytes()
 
 
 class _Reset(Exception):
@@ -110,8 +114,10 @@ class _DeviceState:
         self.hello_problem = ""
         self.version: int | None = None  # model version the device holds (None: unknown)
         self.params: np.ndarray | None = None  # exact float32 parameters the device holds
-        self.residual = np.zeros(n_params, np.float32)
-        self.prev_residual: np.ndarray | None = None
+        # the device's round state (residual, drift, served model) as of its last
+        # acknowledged DELTA, and the one before (kept by a device whose ACK was lost)
+        self.state = DeviceState.fresh(n_params)
+        self.prev_state: DeviceState | None = None
         self.reset_seen = False
         self.resets = 0
         self.reconnects = 0
@@ -281,7 +287,9 @@ class BridgeFleet:
             self.log(f"round {rnd}: device {d.ep.device_id}: no update: {lg.reason}")
         self.logs.append(lg)
         return DeviceResult(d.ep.device_id, update, lg.wire_up, lg.wire_down,
-                            "" if update is not None else lg.reason)
+                            "" if update is not None else lg.reason,
+                            personal_n=lg.personal_n if update is not None else 0,
+                            personal_metric=lg.personal_metric if update is not None else None)
 
     # ---- protocol steps ------------------------------------------------------------------
 
@@ -332,8 +340,7 @@ class BridgeFleet:
         # what it holds: version 0 means factory state (or unknown); force a FULL GLOBAL
         d.version, d.params = None, None
         if h.model_version == 0:
-            d.residual = np.zeros(self.n_params, np.float32)
-            d.prev_residual = None
+            d.state, d.prev_state = DeviceState.fresh(self.n_params), None
 
     def _handle_reset(self, d: _DeviceState, end: float) -> None:
         d.resets += 1
@@ -341,8 +348,9 @@ class BridgeFleet:
         d.new_session()
         d.hello = d.hello or None
         d.version, d.params = None, None
-        d.residual = np.zeros(self.n_params, np.float32)
-        d.prev_residual = None
+        # a boot keeps only the checkpoint (parameters, residual): the host cannot know whether
+        # the board had storage, so the next replay tries a fresh state and the checkpointed one
+        d.state, d.prev_state = DeviceState.fresh(self.n_params), None
 
     def _send(self, d: _DeviceState, msg: m.Message, end: float) -> None:
         assert d.session is not None
@@ -455,27 +463,24 @@ class BridgeFleet:
             lg.reason = (f"DELTA computed against version {delta.base_version}, the device was "
                          f"sent version {d.version}")
             return None
-        n = d.ep.n_windows()
         with self._replay_lock:
             try:
                 dense = d.decoder.decode_dense(delta.body)
             except PayloadError as exc:
                 lg.reason = f"payload rejected: {exc.status}"
                 return None
-            candidates = [d.residual] + ([d.prev_residual] if d.prev_residual is not None else [])
+            candidates = [d.state] + ([d.prev_state] if d.prev_state is not None else [])
             out, held = None, None
-            for i, res in enumerate(candidates):
-                run = self.hr.run(d.params, d.ep.windows[:n],
-                                  None if d.ep.labels is None else d.ep.labels[:n], tmsg,
-                                  residual=res,
-                                  targets=None if d.ep.targets is None else d.ep.targets[:n])
+            for i, state in enumerate(candidates):
+                run = self.hr.run(d.params, d.ep.blob, tmsg, state, max_windows=d.ep.max_windows)
                 if (run.payload == delta.body and run.examples == delta.examples
-                        and np.float32(run.mean_loss).tobytes()
-                        == np.float32(delta.loss).tobytes()):
+                        and f32_bits(run.mean_loss) == f32_bits(delta.loss)
+                        and run.personal_n == delta.personal_n
+                        and f32_bits(run.personal_metric) == f32_bits(delta.personal_metric)):
                     if i == 1:
-                        self.log(f"device {d.ep.device_id}: had kept its previous residual "
+                        self.log(f"device {d.ep.device_id}: had kept its previous state "
                                  "(the ACK of its last DELTA was lost)")
-                    out, held = run, res
+                    out, held = run, state
                     break
             self.replays += 1
             lg.replayed = True
@@ -483,7 +488,8 @@ class BridgeFleet:
             self.replay_mismatches += 1
             lg.reason = "replay mismatch: the DELTA differs from the host's replay of the round"
             return None
-        # the device commits out.residual when our ACK arrives (or keeps `held` if it never does)
-        d.prev_residual, d.residual = held, out.residual
+        # the device commits out.state when our ACK arrives (or keeps `held` if it never does)
+        d.prev_state, d.state = held, out.state
+        lg.personal_n, lg.personal_metric = int(delta.personal_n), float(delta.personal_metric)
         lg.replay_match = True
         return ClientUpdate(d.ep.device_id, dense, int(delta.examples), float(delta.loss))

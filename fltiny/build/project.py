@@ -102,6 +102,13 @@ def stack_bytes(board: Board) -> int:
     return 4096 if board.ram_bytes <= 65536 else 8192
 
 
+def feature_cache_fits(board: Board, max_windows: int, n_features: int) -> bool:
+    """Whether the device keeps the int8 backbone features of its training windows in RAM
+    (computed once per round) instead of running the backbone at every use: when they take at
+    most an eighth of the board's RAM. Both give the same bits (flt_round.h)."""
+    return max_windows * n_features <= board.ram_bytes // 8
+
+
 def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
                    key: bytes | None = None, selftest_header: str | None = None,
                    bench: bool = False, max_windows: int | None = None, wifi_ssid: str = "",
@@ -162,6 +169,8 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
         max_windows=max_windows or board.max_windows,
         loss_macro="FLT_LOSS_SOFTMAX_CE" if manifest.task == "classification" else "FLT_LOSS_MSE",
         head_acts=acts, head_maxw=maxw,
+        feature_cache=int(feature_cache_fits(board, max_windows or board.max_windows,
+                                             head.layers[0].n_in)),
         wifi_ssid=wifi_ssid, wifi_password=wifi_password, server_host=host,
         server_port=int(port) if port else 0,
         backbone_header=backbone_header, prefix="backbone", PREFIX="BACKBONE",

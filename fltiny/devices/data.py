@@ -15,7 +15,7 @@ Format, version 1 (little-endian; C parser firmware/app/flt_data.c; docs/boards.
     24  4  float32 input scale             28  4  int32 input zero point
     32  8  model hash: first 8 bytes of sha256(backbone.tflite)
     40  4  CRC-32 (IEEE, zlib.crc32) of every byte after the header
-    44  4  reserved, 0
+    44  4  n_test: the last n_test windows are the device's personal test split (< count)
     48     int8 windows [count][window length][channels], zero padding to a multiple of 4,
            then int32 labels [count] or float32 targets [count][targets per window]
 
@@ -52,12 +52,31 @@ class DataBlob:
     input_scale: float
     input_zero_point: int
     model_hash: bytes
+    n_test: int = 0  # the last n_test windows: the personal test split (never trained on)
+
+    @property
+    def n_train(self) -> int:
+        return int(self.windows.shape[0]) - self.n_test
+
+    def limited(self, max_train: int) -> DataBlob:
+        """This blob with at most max_train training windows (its first ones) and the whole
+        personal test split: what a board with FLT_APP_MAX_WINDOWS = max_train gets."""
+        keep = np.r_[0:min(self.n_train, max_train), self.n_train:len(self.windows)]
+        return DataBlob(self.device_id, self.windows[keep],
+                        None if self.labels is None else self.labels[keep],
+                        None if self.targets is None else self.targets[keep],
+                        self.input_scale, self.input_zero_point, self.model_hash, self.n_test)
 
     def encode(self) -> bytes:
         w = np.ascontiguousarray(self.windows, dtype=np.int8)
+        if w.ndim == 2:  # one feature vector per sample (thermostat): a window of one step
+            w = w.reshape(w.shape[0], 1, w.shape[1])
         if w.ndim != 3 or w.shape[0] == 0:
             raise UsageError(f"data blob windows must be [count, steps, channels], got {w.shape}")
         count = w.shape[0]
+        if not 0 <= self.n_test < count:
+            raise UsageError(f"data blob: {self.n_test} test windows of {count}; need 0 <= n_test "
+                             "< count")
         body = w.tobytes()
         body += b"\0" * ((-len(body)) % 4)
         if self.labels is not None:
@@ -69,7 +88,7 @@ class DataBlob:
             body += t.tobytes()
         head = HEADER.pack(MAGIC, VERSION, HEADER_SIZE, self.device_id, count, w.shape[1], w.shape[2],
                            kind, n_t, 0, self.input_scale, self.input_zero_point,
-                           self.model_hash[:8].ljust(8, b"\0"), zlib.crc32(body), 0)
+                           self.model_hash[:8].ljust(8, b"\0"), zlib.crc32(body), self.n_test)
         return head + body
 
     @classmethod
@@ -77,7 +96,7 @@ class DataBlob:
         if len(raw) < HEADER_SIZE:
             raise DataError("data blob shorter than its 48-byte header")
         (magic, version, hsize, dev, count, steps, ch, kind, n_t, _r, scale, zp, mhash, crc,
-         _r2) = HEADER.unpack_from(raw)
+         n_test) = HEADER.unpack_from(raw)
         if magic != MAGIC or hsize != HEADER_SIZE or version != VERSION:
             raise DataError("not a fltiny data blob (magic/version/header size)")
         nw = count * steps * ch
@@ -90,7 +109,9 @@ class DataBlob:
         tail = body[nw + pad :]
         labels = np.frombuffer(tail, dtype="<i4").astype(np.int32) if kind == 0 else None
         targets = np.frombuffer(tail, dtype="<f4").reshape(count, n_t) if kind == 1 else None
-        return cls(dev, w, labels, targets, scale, zp, mhash)
+        if n_test >= count:
+            raise DataError(f"data blob: {n_test} test windows of {count}")
+        return cls(dev, w, labels, targets, scale, zp, mhash, n_test)
 
 
 def quantize_windows(x: np.ndarray, manifest) -> np.ndarray:
@@ -104,11 +125,31 @@ def quantize_windows(x: np.ndarray, manifest) -> np.ndarray:
     return quantize(xn, inp["scale"], inp["zero_point"])
 
 
+PERSONAL_TEST_FRACTION = 0.3
+
+
+def personal_split(idx: np.ndarray, fraction: float = PERSONAL_TEST_FRACTION
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """A device's samples (dataset indices, in time order) -> (training, personal test): the
+    last `fraction` of its windows in time order are its personal test split, never trained
+    on (at least one window of each when there are two or more)."""
+    idx = np.sort(np.asarray(idx))
+    n_test = int(round(len(idx) * fraction))
+    if len(idx) >= 2:
+        n_test = min(max(n_test, 1 if fraction > 0 else 0), len(idx) - 1)
+    else:
+        n_test = 0
+    return idx[: len(idx) - n_test], idx[len(idx) - n_test :]
+
+
 def fleet_blobs(bundle: Path, n_devices: int, *, dataset: str | None = None,
                 scheme: str = "natural", first_device_id: int = 1, alpha: float = 0.5,
-                seed: int = 0, max_windows: int | None = None) -> list[DataBlob]:
+                seed: int = 0, max_windows: int | None = None,
+                personal_fraction: float = PERSONAL_TEST_FRACTION) -> list[DataBlob]:
     """One blob per device from the dataset's fleet groups. `natural` (default): device i gets
-    fleet user/home i (HAPT: users 11-25); `iid` / `dirichlet` split the fleet samples."""
+    fleet user/home i (HAPT: users 11-25); `iid` / `dirichlet` split the fleet samples.
+    Each blob holds the device's training windows (seeded shuffle; at most max_windows) and
+    then its personal test split: the last `personal_fraction` of its windows in time order."""
     from fltiny.data import load_dataset
     from fltiny.data.partition import partition
     from fltiny.export.bundle import read_bundle
@@ -126,16 +167,18 @@ def fleet_blobs(bundle: Path, n_devices: int, *, dataset: str | None = None,
     mhash = hashlib.sha256(backbone).digest()[:8]
     inp = manifest.backbone["input"]
     blobs = []
-    for i, idx in enumerate(parts[:n_devices]):
-        # a seeded shuffle, so the first max_windows windows a small board trains on mix classes
-        idx = np.random.default_rng(seed + first_device_id + i).permutation(np.asarray(idx))
-        idx = idx[:max_windows] if max_windows else idx
+    for i, part in enumerate(parts[:n_devices]):
+        train, test = personal_split(part, personal_fraction)
+        # a seeded shuffle, so the max_windows windows a small board trains on mix classes
+        train = np.random.default_rng(seed + first_device_id + i).permutation(train)
+        train = train[:max_windows] if max_windows else train
+        idx = np.concatenate([train, test])
         q = quantize_windows(fleet.x[idx], manifest)
         y = fleet.y[idx]
         labels = y.astype(np.int32) if ds.task == "classification" else None
         targets = None if labels is not None else y.astype(np.float32).reshape(len(idx), -1)
         blobs.append(DataBlob(first_device_id + i, q, labels, targets, float(inp["scale"]),
-                              int(inp["zero_point"]), mhash))
+                              int(inp["zero_point"]), mhash, len(test)))
     return blobs
 
 

@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from fltiny.boards import REPO_ROOT
-from fltiny.bridge.messages import Train
+from fltiny.bridge.messages import TRAIN_DRIFT, TRAIN_PERSONAL, Train
+from fltiny.devices.data import DataBlob
 from fltiny.errors import ToolchainError
+from fltiny.native.status import check
 
 APP_DIR = REPO_ROOT / "firmware" / "app"
 MAX_LAYERS = 8
@@ -40,40 +42,42 @@ class _Model(C.Structure):
                 ("feature_zero_point", C.c_int32)]
 
 
-class _Data(C.Structure):
-    _fields_ = [("windows", C.c_void_p), ("n", C.c_uint32), ("labels", C.c_void_p),
-                ("targets", C.c_void_p)]
-
-
-class _Sgd(C.Structure):
-    _fields_ = [("lr", C.c_float), ("momentum", C.c_float), ("mu", C.c_float), ("clip", C.c_float),
-                ("weight_decay", C.c_float)]
-
-
-class _TrainCfg(C.Structure):
-    _fields_ = [("epochs", C.c_uint32), ("batch_size", C.c_uint32), ("seed", C.c_uint64),
-                ("sgd", _Sgd)]
-
-
-class _DeltaCfg(C.Structure):
-    _fields_ = [("k", C.c_uint32), ("mode", C.c_int), ("block_size", C.c_uint32),
-                ("error_feedback", C.c_int)]
-
-
-class _Cfg(C.Structure):
-    _fields_ = [("train", _TrainCfg), ("delta", _DeltaCfg)]
+class _State(C.Structure):
+    _fields_ = [("served", C.c_void_p), ("residual", C.c_void_p), ("drift", C.c_void_p)]
 
 
 class _Ws(C.Structure):
-    _fields_ = [("features", C.c_void_p), ("feat_q", C.c_void_p), ("params", C.c_void_p),
-                ("velocity", C.c_void_p), ("work", C.c_void_p), ("work_len", C.c_uint32),
-                ("order", C.c_void_p), ("indices", C.c_void_p), ("values", C.c_void_p),
-                ("scales", C.c_void_p), ("k_cap", C.c_uint32)]
+    _fields_ = [("feat_q", C.c_void_p), ("feat_cache", C.c_void_p), ("x", C.c_void_p),
+                ("params", C.c_void_p), ("velocity", C.c_void_p), ("work", C.c_void_p),
+                ("work_len", C.c_uint32), ("order", C.c_void_p),
+                ("indices", C.c_void_p), ("values", C.c_void_p), ("scales", C.c_void_p),
+                ("k_cap", C.c_uint32)]
+
+
+class _Sizes(C.Structure):
+    _fields_ = [("n_params", C.c_uint32), ("feat_cache", C.c_uint32), ("work", C.c_uint32),
+                ("order", C.c_uint32), ("scales", C.c_uint32), ("payload", C.c_uint32)]
 
 
 class _Result(C.Structure):
-    _fields_ = [("mean_loss", C.c_float), ("examples", C.c_uint32), ("k", C.c_uint32),
-                ("payload_len", C.c_size_t)]
+    _fields_ = [("mean_loss", C.c_float), ("flags", C.c_uint32), ("examples", C.c_uint32),
+                ("k", C.c_uint32), ("payload_len", C.c_size_t), ("personal_n", C.c_uint32),
+                ("personal_metric", C.c_float)]
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """What a device carries from one round to the next (firmware/app/flt_device.c): its
+    error-feedback residual, its drift-control (FedDyn) state and the model it serves
+    (None: the global model). A fresh or rebooted device has zeros and None."""
+
+    residual: np.ndarray
+    drift: np.ndarray
+    served: np.ndarray | None = None
+
+    @classmethod
+    def fresh(cls, n_params: int) -> DeviceState:
+        return cls(np.zeros(n_params, np.float32), np.zeros(n_params, np.float32), None)
 
 
 @dataclass
@@ -82,8 +86,10 @@ class RoundOutput:
     mean_loss: float
     examples: int
     k: int
-    residual: np.ndarray
-    params: np.ndarray
+    params: np.ndarray  # the local model after training
+    personal_n: int
+    personal_metric: float
+    state: DeviceState  # the device's state once the DELTA is acknowledged
 
 
 def _ptr(a: np.ndarray) -> int:
@@ -107,11 +113,12 @@ class HostRound:
             workdir = Path(self._tmp.name)
         gen = generate(backbone, Path(workdir) / "gen", prefix="backbone")
         self.lib_path = build_shared_library(
-            ["kernels", "train", "delta"],
-            extra_sources=[APP_DIR / "flt_round.c", gen.source],
+            ["kernels", "train", "delta", "proto"],
+            extra_sources=[APP_DIR / "flt_round.c", APP_DIR / "flt_data.c", gen.source],
             include_dirs=[APP_DIR, Path(gen.header).parent], name="fltround")
         self.lib = C.CDLL(str(self.lib_path))
-        self.lib.flt_round_run.restype = C.c_int
+        self.lib.flt_round_run_message.restype = C.c_int
+        self.lib.flt_round_sizes.restype = C.c_int
         self.lib.flt_round_k.restype = C.c_uint32
         self.lib.flt_round_k.argtypes = [C.c_uint32, C.c_uint32, C.c_uint32, C.c_float]
         self.window_bytes = gen.input_size
@@ -145,41 +152,52 @@ class HostRound:
             return int(self.lib.flt_round_k(self.n_params, 1, 0, float(train.topk_fraction)))
         return int(self.lib.flt_round_k(self.n_params, 0, int(train.topk_count or 0), 0.0))
 
-    def run(self, global_params: np.ndarray, windows: np.ndarray, labels: np.ndarray | None,
-            train: Train, residual: np.ndarray | None = None,
-            targets: np.ndarray | None = None) -> RoundOutput:
+    def run(self, global_params: np.ndarray, blob: DataBlob, train: Train,
+            state: DeviceState | None = None, max_windows: int | None = None) -> RoundOutput:
+        """The round of a device holding `blob` that trains on at most `max_windows` windows
+        (its board's FLT_APP_MAX_WINDOWS; None: all), through flt_round_run_message: the
+        device's own path from its blob and TRAIN bytes."""
         P = self.n_params
         g = np.ascontiguousarray(global_params, dtype=np.float32).reshape(P)
-        w = np.ascontiguousarray(windows, dtype=np.int8).reshape(-1, self.window_bytes)
-        n = w.shape[0]
-        lab = None if labels is None else np.ascontiguousarray(labels, dtype=np.int32)
-        tgt = None if targets is None else np.ascontiguousarray(targets, dtype=np.float32)
-        res = np.zeros(P, np.float32) if residual is None else np.array(residual, dtype=np.float32)
-        k = self.k_for(train)
-        acts = sum(lyr.n_out for lyr in self.head.layers)
-        maxw = max(lyr.n_out for lyr in self.head.layers)
-        ws_arrays = dict(features=np.zeros(n * self.n_features, np.float32),
-                         feat_q=np.zeros(self.n_features, np.int8), params=np.zeros(P, np.float32),
-                         velocity=np.zeros(P, np.float32), work=np.zeros(P + acts + 2 * maxw, np.float32),
-                         order=np.zeros(n, np.uint32), indices=np.zeros(P, np.uint32),
-                         values=np.zeros(P, np.int8), scales=np.zeros(P, np.float32))
-        ws = _Ws(**{k_: _ptr(v) for k_, v in ws_arrays.items()})
-        ws.work_len = ws_arrays["work"].size
+        state = state or DeviceState.fresh(P)
+        raw = blob.encode()
+        aligned = np.zeros((len(raw) + 3) // 4, np.uint32)  # flt_data_parse needs 4-byte alignment
+        aligned.view(np.uint8)[: len(raw)] = np.frombuffer(raw, np.uint8)
+        tbytes = train.encode()
+        n_train = min(blob.n_train, max_windows or blob.n_train)
+        sz = _Sizes()
+        s = self.lib.flt_round_sizes(C.byref(self._head), n_train, P, C.byref(sz))
+        check("flt_round_sizes", s)
+        residual = np.array(state.residual, dtype=np.float32)
+        drift = np.array(state.drift, dtype=np.float32)
+        served = None if state.served is None else np.ascontiguousarray(state.served, np.float32)
+        arrays = dict(feat_q=np.zeros(self.n_features, np.int8),
+                      feat_cache=np.zeros(max(1, sz.feat_cache), np.int8),
+                      x=np.zeros(self.n_features, np.float32), params=np.zeros(P, np.float32),
+                      velocity=np.zeros(P, np.float32),
+                      work=np.zeros(sz.work, np.float32), order=np.zeros(max(1, n_train), np.uint32),
+                      indices=np.zeros(P, np.uint32), values=np.zeros(P, np.int8),
+                      scales=np.zeros(max(1, sz.scales), np.float32))
+        ws = _Ws(**{k_: _ptr(v) for k_, v in arrays.items()})
+        ws.work_len = sz.work
         ws.k_cap = P
+        st = _State(None if served is None else _ptr(served), _ptr(residual), _ptr(drift))
         model = _Model(C.pointer(self._head), self._invoke, self.window_bytes, self.n_features,
                        self.feature_scale, self.feature_zero_point)
-        data = _Data(_ptr(w), n, _ptr(lab) if lab is not None else None,
-                     _ptr(tgt) if tgt is not None else None)
-        cfg = _Cfg(_TrainCfg(train.epochs, train.batch_size, train.seed,
-                             _Sgd(train.learning_rate, train.momentum, train.prox_mu, train.clip, 0.0)),
-                   _DeltaCfg(k, 0, 0, 1))
-        cap = 16 + 4 * P + (P + 7) // 8 + P
-        payload = np.zeros(cap, np.uint8)
+        payload = np.zeros(sz.payload, np.uint8)
+        tbuf = np.frombuffer(tbytes, np.uint8).copy()
         result = _Result()
-        s = self.lib.flt_round_run(C.byref(model), C.byref(data), C.c_void_p(_ptr(g)), C.byref(cfg),
-                                   C.c_void_p(_ptr(res)), C.byref(ws), C.c_void_p(_ptr(payload)),
-                                   C.c_size_t(cap), C.byref(result))
-        if s != 0:
-            raise ToolchainError(f"flt_round_run failed with status {s}")
+        s = self.lib.flt_round_run_message(
+            C.byref(model), C.c_void_p(_ptr(aligned)), C.c_size_t(len(raw)),
+            C.c_uint32(max_windows or 0xFFFFFFFF), C.c_void_p(_ptr(tbuf)), C.c_size_t(len(tbytes)),
+            C.c_void_p(_ptr(g)), C.byref(st), C.byref(ws), C.c_void_p(_ptr(payload)),
+            C.c_size_t(payload.size), C.byref(result))
+        check("flt_round_run", s)
+        params = arrays["params"].copy()
+        flags = int(result.flags)
+        nxt = DeviceState(residual,
+                          drift if flags & TRAIN_DRIFT else np.array(state.drift, np.float32),
+                          params if flags & TRAIN_PERSONAL else state.served)
         return RoundOutput(payload[: result.payload_len].tobytes(), float(result.mean_loss),
-                           int(result.examples), int(result.k), res, ws_arrays["params"].copy())
+                           int(result.examples), int(result.k), params, int(result.personal_n),
+                           float(result.personal_metric), nxt)

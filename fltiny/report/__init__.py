@@ -1,7 +1,8 @@
 """Run reports: per-round metrics as JSON and CSV, and a PNG plot (matplotlib, Agg backend).
 
 ``round_rows(store)`` turns the run store's checkpoints into one dict per round (round 0 = the
-initial model): round, version, sha256, note, every evaluation metric by name, participants,
+initial model): round, version, sha256, note, every evaluation metric by name, the devices'
+personal metric (personal_<metric>, personal_<metric>_worst; from round 1), participants,
 rejected, bytes_up, bytes_down, seconds. ``write_report(out_dir, rounds, summary)``: ``summary``
 is free-form (run configuration, byte accounting, replay counts). Files: metrics.json
 ({"summary", "rounds"}), metrics.csv (one row per round, a column for every metric found),
@@ -30,6 +31,7 @@ def round_rows(store: RunStore) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"round": c.round, "version": c.version, "sha256": c.sha256,
                                "note": c.note}
         row.update({k: float(v) for k, v in c.metrics.get("evaluation", {}).items()})
+        row.update({k: float(v) for k, v in c.metrics.get("personal", {}).items()})
         if c.round > 0:
             row.update({k: c.metrics.get(k) for k in ROUND_FIELDS})
         rows.append(row)

@@ -24,8 +24,9 @@ def _row_of(item: Any) -> dict[str, Any]:
         return item
     d = asdict(item)
     ev = d.pop("evaluation")
+    personal = d.pop("personal", {})
     d.pop("version", None)
-    return {"round": d.pop("round"), **ev, **d}
+    return {"round": d.pop("round"), **ev, **personal, **d}
 
 
 def _num(value: Any, width: int) -> str:

@@ -124,20 +124,13 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
             for b, n in boards:
                 mine = blobs[i:i + n]
                 i += n
-                raw = []
-                for blob in mine:
-                    blob.windows = blob.windows[:b.max_windows]
-                    if blob.labels is not None:
-                        blob.labels = blob.labels[:b.max_windows]
-                    if blob.targets is not None:
-                        blob.targets = blob.targets[:b.max_windows]
-                    raw.append(blob.encode())
+                mine = [blob.limited(b.max_windows) for blob in mine]
+                raw = [blob.encode() for blob in mine]
                 say(f"starting {n} x {b.name}")
                 fleet = stack.enter_context(start_fleet(b, elfs[b.name], raw))
                 for dev, blob in zip(fleet.devices, mine, strict=True):
-                    endpoints.append(Endpoint(dev.device_id, f"tcp://{dev.endpoint}", blob.windows,
-                                              blob.labels, blob.targets, b.max_windows, DEV_KEY,
-                                              b.name))
+                    endpoints.append(Endpoint(dev.device_id, f"tcp://{dev.endpoint}", blob,
+                                              b.max_windows, DEV_KEY, b.name))
             bf = BridgeFleet(endpoints, hr, model_hash=bundle.model_hash,
                              global_delta=opts.global_delta, send_chunk=opts.send_chunk, log=log)
             stack.callback(bf.close)

@@ -118,6 +118,9 @@ class TrainParams:
     epochs: int = knob(2, "--epochs", "Local epochs per round.", low=1, high=255)
     batch_size: int = knob(16, "--batch-size", "Local minibatch size.", low=1, high=0xFFFF)
     learning_rate: float = knob(0.002, "--lr", "Device SGD learning rate.", low=0, low_open=True)
+    lr_decay: float = knob(1.0, "--lr-decay", "Per-round factor of the device learning rate: "
+                           "round r trains with lr * lr_decay^(r-1).", low=0, high=1,
+                           low_open=True)
     momentum: float = knob(0.9, "--momentum", "Device SGD momentum.", low=0, high=1,
                            high_open=True)
     mu: float | None = knob(None, "--mu", "FedProx proximal term mu (default: the strategy's; "
@@ -130,6 +133,11 @@ class TrainParams:
                                 "Keep what top-k held back and send it in later rounds.")
     seed: int = knob(0, "--seed", "Seed of the run: partition, sampling, churn and every "
                      "device's shuffles.", low=0, high=U32_MAX)
+    personal: bool = knob(True, "--personal/--no-personal",
+                          "Each device serves its own last local model (personalization) and "
+                          "reports its accuracy on its personal test split.")
+    # set by the strategy (FedDyn): devices keep and use a drift-control state (TRAIN DRIFT)
+    drift: bool = False
 
     def __post_init__(self) -> None:
         check_knobs(self)
@@ -138,13 +146,15 @@ class TrainParams:
         """The TRAIN message of one device in ``round_``: ``seed`` is that device's seed
         (``fltiny.server.rounds.device_seed``), ``mu`` the proximal term when the caller
         resolved it (else ``self.mu``, else 0)."""
-        from fltiny.bridge.messages import Train
+        from fltiny.bridge.messages import TRAIN_DRIFT, TRAIN_PERSONAL, Train
 
         prox = mu if mu is not None else (self.mu or 0.0)
+        flags = (TRAIN_DRIFT if self.drift else 0) | (TRAIN_PERSONAL if self.personal else 0)
+        lr = self.learning_rate * self.lr_decay ** max(0, round_ - 1)
         return Train(round=round_, epochs=self.epochs, batch_size=self.batch_size,
-                     learning_rate=self.learning_rate, momentum=self.momentum,
+                     learning_rate=lr, momentum=self.momentum,
                      prox_mu=float(prox), clip=self.clip, topk_fraction=self.topk_fraction,
-                     seed=seed)
+                     seed=seed, flags=flags)
 
 
 @dataclass(frozen=True)

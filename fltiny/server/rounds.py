@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,6 +26,10 @@ class DeviceResult:
     bytes_up: int = 0
     bytes_down: int = 0
     error: str = ""
+    # the device's personal metric: its served model on its personal test split (the last 30 %
+    # of its windows in time order, never trained on), measured on the device before training
+    personal_n: int = 0
+    personal_metric: float | None = None
     # what the fleet measured for this device (wire bytes, replay verdict, ...): stored with
     # the device's row in the run store (RunStore.updates()["figures"])
     figures: dict[str, Any] = field(default_factory=dict)
@@ -54,6 +58,10 @@ class RoundMetrics:
     seconds: float
     evaluation: dict[str, float]  # every held-out metric by name (the report prints them all)
     note: str = ""
+    # the devices' personal metric this round (measured before their training, with the model
+    # each served): personal_<metric> = mean over the devices that reported it,
+    # personal_<metric>_worst = the worst device (lowest accuracy, highest MAE)
+    personal: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_checkpoint(cls, c: Checkpoint) -> RoundMetrics:
@@ -69,6 +77,17 @@ ANOMALY_LOG_LEVEL = 6.0  # every score is in the run store; only these are print
 
 class RoundError(FltinyError):
     pass
+
+
+def personal_summary(results: Sequence[DeviceResult], metric: str) -> dict[str, float]:
+    """Mean and worst personal metric over the devices that reported one (empty if none)."""
+    values = [r.personal_metric for r in results
+              if r.personal_n > 0 and r.personal_metric is not None and not r.error]
+    if not values:
+        return {}
+    worst = min(values) if metric == "accuracy" else max(values)
+    return {f"personal_{metric}": float(np.mean(values)),
+            f"personal_{metric}_worst": float(worst)}
 
 
 def device_seed(base_seed: int, round_: int, device_id: int) -> int:
@@ -113,6 +132,8 @@ def run_rounds(
     Each round's checkpoint and its per-device rows are written in one transaction.
     """
     mu = config.train.mu if config.train.mu is not None else strategy.proximal_mu
+    # what the strategy asks of the devices: its proximal term and drift control (FedDyn)
+    train = replace(config.train, mu=mu, drift=strategy.drift)
     need = max(1, config.min_fit)
     latest = store.latest()
     if latest is None:
@@ -126,7 +147,7 @@ def run_rounds(
     for rnd in range(latest.round + 1, config.rounds + 1):
         t0 = time.perf_counter()
         chosen = sample_devices(fleet.devices(), config.fraction, rnd, config.seed)
-        results = fleet.run_round(rnd, chosen, params, version, config.train, mu,
+        results = fleet.run_round(rnd, chosen, params, version, train, mu,
                                   config.deadline_s)
         updates = [r.update for r in results if r.update is not None]
         accepted, verdicts = validate_updates(params, updates, config.max_norm,
@@ -147,7 +168,9 @@ def run_rounds(
                 "num_examples": r.update.num_examples if r.update else 0,
                 "loss": r.update.loss if r.update else None,
                 "norm": v.norm if v else None, "anomaly": v.anomaly if v else None,
-                "figures": r.figures,
+                "figures": ({**r.figures, "personal_n": r.personal_n,
+                             "personal_metric": r.personal_metric}
+                            if r.personal_n else r.figures),
             })
         note = ""
         if len(accepted) < need:
@@ -163,10 +186,11 @@ def run_rounds(
         if note:
             log(f"round {rnd}: {note}")
         evaluation = evaluate(params)
+        personal = personal_summary(results, "accuracy" if "accuracy" in evaluation else "mae")
         seconds = time.perf_counter() - t0
         m = RoundMetrics(rnd, version + 1, len(accepted), len(results) - len(accepted),
                          sum(r.bytes_up for r in results), sum(r.bytes_down for r in results),
-                         seconds, evaluation, note)
+                         seconds, evaluation, note, personal)
         ckpt = store.save(rnd, params, strategy.state, asdict(m), note, updates=rows)
         version = ckpt.version
         metrics.append(m)

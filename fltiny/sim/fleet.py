@@ -1,8 +1,11 @@
 """A simulated fleet: every device's round runs through the firmware's own C runtime compiled
 for the host (fltiny.devices.replay.HostRound = firmware/app/flt_round.c + the generated
 backbone), so a simulated delta is byte for byte what a board with the same data, global
-model, TRAIN message and residual sends. Devices get their data exactly as emulated boards do
-(fltiny.devices.data.fleet_blobs), and keep their error-feedback residual between rounds.
+model, TRAIN message and device state sends. Devices get their data exactly as emulated boards
+do (fltiny.devices.data.fleet_blobs), and keep their state between rounds (DeviceState: the
+error-feedback residual, the drift-control state, the model they serve), as a board does once
+its DELTA is acknowledged. Each result carries the device's personal metric (its served model
+on its personal test split, before training), computed by the same C.
 
 Churn: each round a seeded ``churn`` share of the devices is offline and misses it.
 """
@@ -16,7 +19,7 @@ import numpy as np
 
 from fltiny.bridge.messages import Train
 from fltiny.devices.data import DataBlob
-from fltiny.devices.replay import HostRound
+from fltiny.devices.replay import DeviceState, HostRound
 from fltiny.native.delta import PayloadDecoder
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.strategies.base import ClientUpdate
@@ -34,7 +37,8 @@ class SimFleet:
     churn: float = 0.0
     seed: int = 0
     dense_float: bool = False  # send the exact float32 delta instead of the int8 payload
-    residuals: dict[int, np.ndarray] = field(default_factory=dict)
+    max_windows: int | None = None  # the boards' FLT_APP_MAX_WINDOWS (None: every window)
+    states: dict[int, DeviceState] = field(default_factory=dict)
     payloads: dict[tuple[int, int], bytes] = field(default_factory=dict)
     keep_payloads: bool = False
 
@@ -58,12 +62,12 @@ class SimFleet:
         results = []
         for dev in devices:
             blob = self._by_id[dev]
-            residual = self.residuals.get(dev) if train.error_feedback else None
-            out = self.host.run(global_params, blob.windows, blob.labels,
-                                train_spec(train, round_, dev, mu), residual=residual,
-                                targets=blob.targets)
-            if train.error_feedback:
-                self.residuals[dev] = out.residual
+            state = self.states.get(dev)
+            if state is not None and not train.error_feedback:
+                state = DeviceState(np.zeros_like(state.residual), state.drift, state.served)
+            out = self.host.run(global_params, blob, train_spec(train, round_, dev, mu), state,
+                                max_windows=self.max_windows)
+            self.states[dev] = out.state
             if self.dense_float:
                 delta = (out.params - global_params).astype(np.float32)
                 up = 4 * delta.size
@@ -73,5 +77,7 @@ class SimFleet:
                 if self.keep_payloads:
                     self.payloads[(round_, dev)] = out.payload
             results.append(DeviceResult(dev, ClientUpdate(dev, delta, out.examples, out.mean_loss),
-                                        bytes_up=up, bytes_down=4 * global_params.size))
+                                        bytes_up=up, bytes_down=4 * global_params.size,
+                                        personal_n=out.personal_n,
+                                        personal_metric=out.personal_metric))
         return results

@@ -9,6 +9,7 @@ from fltiny.strategies.base import ClientUpdate, Strategy
 from fltiny.strategies.fedadam import FedAdam
 from fltiny.strategies.fedavg import FedAvg
 from fltiny.strategies.fedavgm import FedAvgM
+from fltiny.strategies.feddyn import FedDyn
 from fltiny.strategies.fedprox import FedProx
 from fltiny.strategies.krum import Krum
 from fltiny.strategies.median import Median
@@ -23,6 +24,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "multi-krum": Krum,
     "fedavgm": FedAvgM,
     "fedadam": FedAdam,
+    "feddyn": FedDyn,
 }
 
 

@@ -30,7 +30,8 @@ class Strategy:
 
     name: str = "base"
     server_lr: float = 1.0
-    proximal_mu: float = 0.0  # sent to devices in TRAIN (FedProx); 0 elsewhere
+    proximal_mu: float = 0.0  # sent to devices in TRAIN (FedProx, FedDyn's alpha); 0 elsewhere
+    drift: bool = False  # devices keep a drift-control state (TRAIN flag DRIFT; FedDyn)
     state: dict[str, np.ndarray] = field(default_factory=dict)
 
     def min_updates(self) -> int:

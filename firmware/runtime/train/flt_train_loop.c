@@ -11,13 +11,13 @@
 /* Checks shared by both entry points; fills *sz. Writes nothing else. */
 static flt_status_t flt_train_check(const flt_head_t *head, float *params,
                                     const float *global_params, float *velocity,
-                                    const float *features, uint32_t n_samples,
+                                    int have_features, uint32_t n_samples,
                                     const int32_t *labels, const float *targets,
                                     const flt_sgd_cfg_t *sgd, float *work, uint32_t work_len,
                                     flt_train_sizes_t *sz)
 {
     uint32_t i;
-    FLT_REQUIRE(params != NULL && velocity != NULL && features != NULL && work != NULL,
+    FLT_REQUIRE(params != NULL && velocity != NULL && have_features && work != NULL,
                 FLT_ERR_ARG);
     FLT_TRY(flt_train_sizes(head, n_samples, sz));
     FLT_TRY(flt_sgd_cfg_check(sgd));
@@ -35,10 +35,25 @@ static flt_status_t flt_train_check(const flt_head_t *head, float *params,
     return FLT_OK;
 }
 
-/* One step on a checked problem; *loss_sum = sum of the batch's sample losses. */
+/* Sample s's input vector: a row of features, or the source's buffer after filling it. */
+static flt_status_t flt_train_sample(const float *features, const flt_sample_source_t *src,
+                                     uint32_t n_inputs, uint32_t s, const float **x)
+{
+    if (features != NULL) {
+        *x = features + (size_t)s * n_inputs;
+        return FLT_OK;
+    }
+    FLT_TRY(src->fn(src->ctx, s, src->buf));
+    *x = src->buf;
+    return FLT_OK;
+}
+
+/* One step on a checked problem; *loss_sum = sum of the batch's sample losses. Inputs come
+ * from features when it is not NULL, else from src. */
 static flt_status_t flt_train_step_checked(const flt_head_t *head, const flt_train_sizes_t *sz,
                                            float *params, const float *global_params,
                                            float *velocity, const float *features,
+                                           const flt_sample_source_t *src,
                                            const int32_t *labels, const float *targets,
                                            const uint32_t *idx, uint32_t batch_len,
                                            const flt_sgd_cfg_t *sgd, float *work,
@@ -56,8 +71,9 @@ static flt_status_t flt_train_step_checked(const flt_head_t *head, const flt_tra
 
     for (b = 0u; b < batch_len; ++b) {
         const uint32_t s = (idx != NULL) ? idx[b] : b;
-        const float *x = features + (size_t)s * sz->n_inputs;
+        const float *x;
         float loss;
+        FLT_TRY(flt_train_sample(features, src, sz->n_inputs, s, &x));
         FLT_TRY(flt_dense_forward(head, params, x, acts, sz->n_acts));
         if (head->loss == FLT_LOSS_SOFTMAX_CE) {
             FLT_TRY(flt_loss_softmax_ce(out, sz->n_outputs, labels[s], &loss, scratch));
@@ -91,8 +107,8 @@ flt_status_t flt_train_step(const flt_head_t *head, float *params, const float *
     float sum;
     uint32_t b;
     FLT_REQUIRE(batch_loss != NULL, FLT_ERR_ARG);
-    FLT_TRY(flt_train_check(head, params, global_params, velocity, features, n_samples, labels,
-                            targets, sgd, work, work_len, &sz));
+    FLT_TRY(flt_train_check(head, params, global_params, velocity, features != NULL, n_samples,
+                            labels, targets, sgd, work, work_len, &sz));
     FLT_REQUIRE(batch_len != 0u, FLT_ERR_ARG);
     if (idx != NULL) {
         for (b = 0u; b < batch_len; ++b) {
@@ -101,25 +117,27 @@ flt_status_t flt_train_step(const flt_head_t *head, float *params, const float *
     } else {
         FLT_REQUIRE(batch_len <= n_samples, FLT_ERR_RANGE);
     }
-    FLT_TRY(flt_train_step_checked(head, &sz, params, global_params, velocity, features, labels,
-                                   targets, idx, batch_len, sgd, work, &sum));
+    FLT_TRY(flt_train_step_checked(head, &sz, params, global_params, velocity, features, NULL,
+                                   labels, targets, idx, batch_len, sgd, work, &sum));
     *batch_loss = sum / (float)batch_len;
     return FLT_OK;
 }
 
-flt_status_t flt_train_epochs(const flt_head_t *head, float *params, const float *global_params,
-                              float *velocity, const float *features, uint32_t n_samples,
-                              const int32_t *labels, const float *targets,
-                              const flt_train_cfg_t *cfg, float *work, uint32_t work_len,
-                              uint32_t *order, float *mean_loss, float *epoch_losses)
+static flt_status_t flt_train_epochs_any(const flt_head_t *head, float *params,
+                                         const float *global_params, float *velocity,
+                                         const float *features, const flt_sample_source_t *src,
+                                         uint32_t n_samples, const int32_t *labels,
+                                         const float *targets, const flt_train_cfg_t *cfg,
+                                         float *work, uint32_t work_len, uint32_t *order,
+                                         float *mean_loss, float *epoch_losses)
 {
     flt_train_sizes_t sz;
     flt_rng_t rng;
     uint32_t epoch;
     float epoch_mean = 0.0f;
     FLT_REQUIRE(cfg != NULL && order != NULL && mean_loss != NULL, FLT_ERR_ARG);
-    FLT_TRY(flt_train_check(head, params, global_params, velocity, features, n_samples, labels,
-                            targets, &cfg->sgd, work, work_len, &sz));
+    FLT_TRY(flt_train_check(head, params, global_params, velocity, features != NULL || src != NULL,
+                            n_samples, labels, targets, &cfg->sgd, work, work_len, &sz));
     FLT_REQUIRE(cfg->epochs != 0u && cfg->batch_size != 0u, FLT_ERR_ARG);
     FLT_TRY(flt_rng_seed(&rng, cfg->seed, FLT_TRAIN_RNG_STREAM));
 
@@ -136,7 +154,7 @@ flt_status_t flt_train_epochs(const flt_head_t *head, float *params, const float
             const uint32_t len = (left < cfg->batch_size) ? left : cfg->batch_size;
             float sum;
             FLT_TRY(flt_train_step_checked(head, &sz, params, global_params, velocity, features,
-                                           labels, targets, order + start, len, &cfg->sgd,
+                                           src, labels, targets, order + start, len, &cfg->sgd,
                                            work, &sum));
             total = (start == 0u) ? sum : total + sum;
             if (left <= cfg->batch_size) {
@@ -150,4 +168,29 @@ flt_status_t flt_train_epochs(const flt_head_t *head, float *params, const float
     }
     *mean_loss = epoch_mean;
     return FLT_OK;
+}
+
+flt_status_t flt_train_epochs(const flt_head_t *head, float *params, const float *global_params,
+                              float *velocity, const float *features, uint32_t n_samples,
+                              const int32_t *labels, const float *targets,
+                              const flt_train_cfg_t *cfg, float *work, uint32_t work_len,
+                              uint32_t *order, float *mean_loss, float *epoch_losses)
+{
+    FLT_REQUIRE(features != NULL, FLT_ERR_ARG);
+    return flt_train_epochs_any(head, params, global_params, velocity, features, NULL, n_samples,
+                                labels, targets, cfg, work, work_len, order, mean_loss,
+                                epoch_losses);
+}
+
+flt_status_t flt_train_epochs_src(const flt_head_t *head, float *params,
+                                  const float *global_params, float *velocity,
+                                  const flt_sample_source_t *src, uint32_t n_samples,
+                                  const int32_t *labels, const float *targets,
+                                  const flt_train_cfg_t *cfg, float *work, uint32_t work_len,
+                                  uint32_t *order, float *mean_loss, float *epoch_losses)
+{
+    FLT_REQUIRE(src != NULL && src->fn != NULL && src->buf != NULL, FLT_ERR_ARG);
+    return flt_train_epochs_any(head, params, global_params, velocity, NULL, src, n_samples,
+                                labels, targets, cfg, work, work_len, order, mean_loss,
+                                epoch_losses);
 }

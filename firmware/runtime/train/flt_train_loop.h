@@ -32,6 +32,14 @@
  *   buffer is written. A non-finite batch loss (or, when clip > 0, gradient norm) ->
  *   FLT_ERR_NONFINITE, with params/velocity as left by the previous step (the failing step is
  *   not applied). With clip == 0 an overflowing gradient is not detected: use clipping.
+ * - flt_train_epochs_src: flt_train_epochs with the samples' input vectors taken from a
+ *   source instead of a matrix: before sample s is used (forward and backward), src->fn(
+ *   src->ctx, s, src->buf) writes its n_inputs floats into src->buf (caller-owned, n_inputs
+ *   floats), which is then the sample's x. Everything else, including the order of
+ *   operations and the results for the same vectors, is flt_train_epochs's. A source failure
+ *   stops training with its status (params/velocity as left by the previous step). NULL src,
+ *   src->fn or src->buf -> FLT_ERR_ARG. Used by devices that cannot hold every sample's
+ *   features in RAM (they run the frozen backbone again at every use).
  */
 #ifndef FLT_TRAIN_LOOP_H
 #define FLT_TRAIN_LOOP_H
@@ -49,6 +57,14 @@ typedef struct {
     flt_sgd_cfg_t sgd;
 } flt_train_cfg_t;
 
+typedef flt_status_t (*flt_sample_fn_t)(void *ctx, uint32_t index, float *out);
+
+typedef struct {
+    flt_sample_fn_t fn;
+    void *ctx;
+    float *buf; /* n_inputs floats */
+} flt_sample_source_t;
+
 FLT_NODISCARD flt_status_t flt_train_step(const flt_head_t *head, float *params,
                                           const float *global_params, float *velocity,
                                           const float *features, uint32_t n_samples,
@@ -64,5 +80,13 @@ FLT_NODISCARD flt_status_t flt_train_epochs(const flt_head_t *head, float *param
                                             const flt_train_cfg_t *cfg, float *work,
                                             uint32_t work_len, uint32_t *order,
                                             float *mean_loss, float *epoch_losses);
+
+FLT_NODISCARD flt_status_t flt_train_epochs_src(const flt_head_t *head, float *params,
+                                                const float *global_params, float *velocity,
+                                                const flt_sample_source_t *src,
+                                                uint32_t n_samples, const int32_t *labels,
+                                                const float *targets, const flt_train_cfg_t *cfg,
+                                                float *work, uint32_t work_len, uint32_t *order,
+                                                float *mean_loss, float *epoch_losses);
 
 #endif /* FLT_TRAIN_LOOP_H */
