@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fltiny.native import delta as nd
 from fltiny.native.delta import PayloadDecoder
-from fltiny.twins import delta as tw
-from fltiny.twins import payload as pl
 
 POOL = 64
 RESULTS = Path(__file__).parent / "results"
@@ -37,9 +36,10 @@ def make_pool(n: int, fraction: float, seed: int = 0) -> tuple[list[bytes], list
     payloads, dense = [], []
     for _ in range(POOL):
         local = rng.normal(0, 0.01, n).astype(np.float32)
-        res = tw.compress(local, np.zeros(n, np.float32), None, k=tw.k_from_fraction(n, fraction))
-        payloads.append(pl.encode(res.delta))
-        dense.append(tw.dequantize(res.delta))
+        k = min(n, max(1, int(n * fraction)))
+        delta, _ = nd.compress(local, np.zeros(n, np.float32), None, k=k)
+        payloads.append(nd.encode_payload(delta))
+        dense.append(PayloadDecoder(n).decode_dense(payloads[-1]))
     return payloads, dense
 
 

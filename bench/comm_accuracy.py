@@ -24,12 +24,12 @@ import numpy as np
 
 from fltiny.devices.data import fleet_blobs
 from fltiny.devices.replay import HostRound
+from fltiny.native.delta import PayloadDecoder
 from fltiny.run.evaluate import HoldoutEvaluator
 from fltiny.server.rounds import RoundConfig, TrainParams, run_rounds
 from fltiny.server.store import RunStore
 from fltiny.sim.fleet import SimFleet
 from fltiny.strategies import make_strategy
-from fltiny.twins import payload as pl
 from fltiny.workflow import ensure_bundle
 
 RESULTS = Path(__file__).parent / "results"
@@ -68,7 +68,7 @@ def payload_entropy(payloads: list[bytes], n: int) -> tuple[float, float]:
     """(mean bytes sent, mean entropy bound in bytes) over the payloads."""
     values, gaps, ks = [], [], []
     for raw in payloads:
-        d = pl.decode(raw, n_max=n, k_max=n, scales_max=n)
+        d = PayloadDecoder(n).decode(raw)
         values.append(d.values.astype(np.int16))
         gaps.append(np.diff(np.concatenate([[-1], d.indices.astype(np.int64)])))
         ks.append(d.k)

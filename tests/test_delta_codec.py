@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracles import payload as pl
+from oracles.delta import QuantMode, SparseDelta, num_scales
+from oracles.payload import IndexFormat, PayloadError
 from test_delta_native import c_decode, c_encode
-
-from fltiny.twins import payload as pl
-from fltiny.twins.delta import QuantMode, SparseDelta, num_scales
-from fltiny.twins.payload import IndexFormat, PayloadError
 
 VEC = json.loads((Path(__file__).parent / "vectors" / "delta" / "manifest.json").read_text())
 LIMITS = dict(n_max=4096, k_max=64, scales_max=16)

@@ -16,10 +16,9 @@ grows with T.
 from __future__ import annotations
 
 import numpy as np
+from oracles import delta as tw
+from oracles.delta import QuantMode
 from test_delta_native import c_compress
-
-from fltiny.twins import delta as tw
-from fltiny.twins.delta import QuantMode
 
 N, ROUNDS, PPM = 2000, 50, 50_000
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracles import delta as tw
+from oracles import payload as pl
+from oracles.delta import QuantMode
+from oracles.payload import IndexFormat, PayloadError
 from test_delta_native import c_decode
 
 from fltiny.native.build import build_executable
-from fltiny.twins import delta as tw
-from fltiny.twins import payload as pl
-from fltiny.twins.delta import QuantMode
-from fltiny.twins.payload import IndexFormat, PayloadError
 
 HERE = Path(__file__).resolve().parent
 VEC = json.loads((HERE / "vectors" / "delta" / "manifest.json").read_text())

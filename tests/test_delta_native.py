@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracles import delta as tw
+from oracles.delta import QuantMode, SparseDelta
+from oracles.payload import encode
 
 from fltiny.native.build import RUNTIME_DIR, build_executable, build_shared_library
-from fltiny.twins import delta as tw
-from fltiny.twins.delta import QuantMode, SparseDelta
-from fltiny.twins.payload import encode
 
 
 def _status_names() -> list[str]:

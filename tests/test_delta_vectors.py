@@ -1,5 +1,5 @@
 """The shared vectors (tests/vectors/delta, written by tests/vectors/make_delta_vectors.py) pin
-the numpy twins and the C runtime to the same bits: acc, top-k set, int8 values, scales,
+the numpy oracles (tests/oracles) and the C runtime to the same bits: acc, top-k set, int8 values, scales,
 residual and payload bytes."""
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracles import delta as tw
+from oracles import payload as pl
+from oracles.delta import QuantMode, SparseDelta
 from test_delta_native import (
     c_compress,
     c_decode,
@@ -23,10 +26,6 @@ from test_delta_native import (
     to_c,
     u32p,
 )
-
-from fltiny.twins import delta as tw
-from fltiny.twins import payload as pl
-from fltiny.twins.delta import QuantMode, SparseDelta
 
 VEC_DIR = Path(__file__).resolve().parent / "vectors" / "delta"
 MANIFEST = json.loads((VEC_DIR / "manifest.json").read_text())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from oracles import delta as tw
+from oracles import payload as pl
 
-from fltiny.native.delta import PayloadDecoder
-from fltiny.twins import delta as tw
-from fltiny.twins import payload as pl
+from fltiny.native.delta import PayloadDecoder, PayloadError
 
 
 @pytest.mark.parametrize("n, frac", [(374, 0.1), (10_000, 0.01), (2_000, 0.5)])
@@ -37,12 +37,12 @@ def test_decoder_rejects_wrong_model_and_garbage():
     n = 100
     res = tw.compress(np.ones(n, np.float32), np.zeros(n, np.float32), None, k=5)
     payload = pl.encode(res.delta)
-    with pytest.raises(pl.PayloadError, match="FLT_ERR_OVERSIZE"):
+    with pytest.raises(PayloadError, match="FLT_ERR_OVERSIZE"):
         PayloadDecoder(50).decode_dense(payload)
-    with pytest.raises(pl.PayloadError) as info:
+    with pytest.raises(PayloadError) as info:
         PayloadDecoder(n).decode_dense(payload[:-1])
     assert info.value.status == "FLT_ERR_TRUNCATED"
-    with pytest.raises(pl.PayloadError):
+    with pytest.raises(PayloadError):
         PayloadDecoder(n).decode_dense(b"")
-    with pytest.raises(pl.PayloadError):
+    with pytest.raises(PayloadError):
         PayloadDecoder(n).decode_dense(bytes(range(40)))

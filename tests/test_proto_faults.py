@@ -1,5 +1,5 @@
 """Named invalid-frame fixtures swept through the C receiver (flt_proto_rx_feed) and the Python
-receiver (fltiny.bridge.session.Receiver): both must reject each with the same status and the
+oracle receiver (tests/oracles/receiver.py): both must reject each with the same status and the
 same answer (NACK / duplicate ACK / nothing), and accept the next valid frame afterwards."""
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from oracles import cobs
+from oracles import messages as m
+from oracles import protocol as p
+from oracles.receiver import Receiver
 from test_proto_native import CRx
-
-from fltiny.bridge import cobs
-from fltiny.bridge import messages as m
-from fltiny.bridge import protocol as p
-from fltiny.bridge.session import Receiver
 
 KEY = hashlib.sha256(b"fault key").digest()
 OTHER_KEY = hashlib.sha256(b"another device").digest()

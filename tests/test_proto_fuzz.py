@@ -1,6 +1,7 @@
 """Fuzzing: >= 100,000 mutated inputs into the C receiver under ASan+UBSan
-(tests/c/proto_fuzz.c) and >= 100,000 into the Python decoders. Only ProtocolError may come
-out of the Python side, and no mutated input may ever deliver a message that was not sent."""
+(tests/c/proto_fuzz.c) and >= 100,000 into the host's binding of it (fltiny.native). Only
+ProtocolError may come out of the binding, and no mutated input may ever deliver a message
+that was not sent; the C receiver and the Python oracle agree frame by frame."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_proto_native import CRx
+from oracles import protocol as op
+from oracles.receiver import Receiver as OracleReceiver
+from test_proto_native import CRx, CTx
 
 from fltiny.bridge import messages as m
-from fltiny.bridge import protocol as p
-from fltiny.bridge.session import Receiver, Session
 from fltiny.native.build import build_executable
+from fltiny.native.errors import ProtocolError
+from fltiny.native.proto import Receiver
 
 HERE = Path(__file__).parent
 KEY = bytes(range(1, 33))
@@ -35,8 +38,7 @@ def test_c_receiver_fuzz_under_sanitizers():
 
 
 def _bases() -> tuple[list[bytes], dict[tuple[int, int], bytes]]:
-    sent: list[bytes] = []
-    s = Session(key=KEY, device_id=DEV, send=sent.append, receive=lambda: b"", on_host=True)
+    tx = CTx(KEY, DEV, on_host=True)
     msgs = [m.Hello("fuzz", 1, 2, bytes(8), 3, 4, 5),
             m.Train(round=1, epochs=1, batch_size=4, learning_rate=0.5, topk_count=3),
             m.Status("fuzzing"),
@@ -45,10 +47,9 @@ def _bases() -> tuple[list[bytes], dict[tuple[int, int], bytes]]:
     originals = {}
     streams = []
     for msg in msgs:
-        s.submit(msg)
-        out = s.outbox.pop()
-        originals[(int(msg.TYPE), out.first_seq + len(out.frames) - 1)] = msg.encode()
-        streams.append(b"".join(out.frames))
+        frames = tx.frames(msg.TYPE, msg.encode())
+        originals[(int(msg.TYPE), tx.tx.next_seq - 1)] = msg.encode()
+        streams.append(b"".join(frames))
     return streams, originals
 
 
@@ -79,7 +80,7 @@ def _mutate(rng: random.Random, data: bytearray, bases: list[bytes]) -> bytearra
     return data
 
 
-def test_python_decoders_fuzz():
+def test_binding_decoders_fuzz():
     rng = random.Random(777)
     bases, originals = _bases()
     payloads = list(originals.items())
@@ -94,7 +95,7 @@ def test_python_decoders_fuzz():
                 delivered += 1
                 assert originals[(ev.header.type, ev.header.seq)] == ev.payload
             elif ev.kind == "rejected":
-                assert isinstance(ev.error, p.ProtocolError)
+                assert isinstance(ev.error, ProtocolError)
         inputs += 1
         # the message decoders on a mutated payload (sometimes under a wrong type)
         (mtype, _), payload = rng.choice(payloads)
@@ -102,7 +103,7 @@ def test_python_decoders_fuzz():
         buf = _mutate(rng, bytearray(payload), [payload]) if rng.random() < 0.9 else payload
         try:
             msg = m.decode_message(mtype, bytes(buf))
-        except p.ProtocolError:
+        except ProtocolError:
             pass
         else:
             assert msg.encode() == bytes(buf)  # whatever decodes re-encodes to the same bytes
@@ -112,11 +113,16 @@ def test_python_decoders_fuzz():
 
 
 @pytest.mark.parametrize("n", [0, 1, 37, 38, 39, 300])
-def test_python_frame_decoder_random_bytes(n):
+def test_frame_decoders_reject_random_bytes(n):
+    from fltiny.native.proto import decode_frame
+
     rng = random.Random(n)
     for _ in range(2000):
-        with pytest.raises(p.ProtocolError):
-            p.decode_frame(rng.randbytes(n), KEY)
+        data = rng.randbytes(n)
+        with pytest.raises(op.ProtocolError):
+            op.decode_frame(data, KEY)
+        with pytest.raises(ProtocolError):
+            decode_frame(data, KEY)
 
 
 def test_c_and_python_receivers_agree_on_mutated_streams():
@@ -126,7 +132,7 @@ def test_c_and_python_receivers_agree_on_mutated_streams():
     for it in range(1500):
         if it % 50 == 0:
             c_rx = CRx(KEY, DEV, on_host=False, msg_cap=900)
-            py_rx = Receiver(KEY, DEV, on_host=False, max_message=900)
+            py_rx = OracleReceiver(KEY, DEV, on_host=False, max_message=900)
         data = bytes(_mutate(rng, bytearray(rng.choice(bases)), bases))
         if rng.random() < 0.2:
             data = rng.choice(bases)  # unmutated (also replays of earlier ones)

@@ -1,6 +1,6 @@
-"""ctypes binding of firmware/runtime/proto (used by the other test_proto_* modules) and the
-shared-vector tests: C and Python produce byte-identical frames for every message type and
-each side decodes the other's frames."""
+"""A direct C harness of firmware/runtime/proto (used by the other test_proto_* modules) and the
+shared-vector tests: the C and the Python oracle (tests/oracles) produce byte-identical frames
+for every message type and each side decodes the other's frames."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracles import messages as m
+from oracles import protocol as p
+from oracles.receiver import Receiver
 
-from fltiny.bridge import messages as m
-from fltiny.bridge import protocol as p
-from fltiny.bridge.session import Receiver
+from fltiny.native import lib as L
 from fltiny.native.build import build_shared_library
 
 VECTORS = Path(__file__).parent / "vectors" / "proto" / "frames.json"
@@ -23,73 +24,16 @@ u8p = C.POINTER(C.c_uint8)
 sz = C.c_size_t
 
 
-class HeaderC(C.Structure):
-    _fields_ = [("version", C.c_uint8), ("type", C.c_uint8), ("flags", C.c_uint8),
-                ("device_id", C.c_uint32), ("seq", C.c_uint32), ("chunk_index", C.c_uint16),
-                ("chunk_count", C.c_uint16), ("payload_len", C.c_uint16)]
-
-
-class AckC(C.Structure):
-    _fields_ = [("acked_seq", C.c_uint32), ("code", C.c_uint8)]
-
-
-class EventC(C.Structure):
-    _fields_ = [("event", C.c_uint8), ("header", HeaderC), ("msg_len", sz), ("ack", AckC),
-                ("reply", C.c_uint8), ("reply_code", C.c_uint8), ("reply_seq", C.c_uint32)]
-
-
-class RxC(C.Structure):
-    _fields_ = [("key", C.c_void_p), ("device_id", C.c_uint32), ("expect_flags", C.c_uint8),
-                ("frame", C.c_void_p), ("frame_cap", sz), ("msg", C.c_void_p), ("msg_cap", sz),
-                ("frame_len", sz), ("cobs_remaining", C.c_uint8), ("cobs_code", C.c_uint8),
-                ("overflow", C.c_uint8), ("nonempty", C.c_uint8), ("last_seq", C.c_uint32),
-                ("asm_active", C.c_uint8), ("asm_type", C.c_uint8), ("asm_next", C.c_uint16),
-                ("asm_count", C.c_uint16), ("msg_len", sz)]
-
-
-class TxC(C.Structure):
-    _fields_ = [("key", C.c_void_p), ("device_id", C.c_uint32), ("flags", C.c_uint8),
-                ("next_seq", C.c_uint32)]
-
-
-class OutgoingC(C.Structure):
-    _fields_ = [("type", C.c_uint8), ("len", sz), ("first_seq", C.c_uint32),
-                ("chunk_count", C.c_uint16)]
-
-
-class HelloC(C.Structure):
-    _fields_ = [("name", C.c_char * 17), ("capabilities", C.c_uint32),
-                ("firmware_version", C.c_uint32), ("model_hash", C.c_uint8 * 8),
-                ("model_version", C.c_uint32), ("head_params", C.c_uint32),
-                ("free_ram", C.c_uint32)]
-
-
-class GlobalC(C.Structure):
-    _fields_ = [("model_version", C.c_uint32), ("base_version", C.c_uint32),
-                ("kind", C.c_uint8), ("body", C.c_void_p), ("body_len", sz)]
-
-
-class TrainC(C.Structure):
-    _fields_ = [("round", C.c_uint32), ("epochs", C.c_uint8), ("topk_kind", C.c_uint8),
-                ("batch_size", C.c_uint16), ("learning_rate", C.c_float),
-                ("momentum", C.c_float), ("prox_mu", C.c_float), ("clip", C.c_float),
-                ("topk_count", C.c_uint32), ("topk_fraction", C.c_float), ("seed", C.c_uint32),
-                ("flags", C.c_uint32)]
-
-
-class DeltaC(C.Structure):
-    _fields_ = [("round", C.c_uint32), ("base_version", C.c_uint32), ("examples", C.c_uint32),
-                ("loss", C.c_float), ("personal_n", C.c_uint32), ("personal_metric", C.c_float),
-                ("body", C.c_void_p), ("body_len", sz)]
-
-
-class TextC(C.Structure):
-    _fields_ = [("code", C.c_uint16), ("text", C.c_void_p), ("text_len", sz)]
+# the binding's mirrors of the C structs (checked against the compiler when it loads)
+HeaderC, AckC, EventC, RxC, TxC, OutgoingC = L.Header, L.Ack, L.RxEvent, L.Rx, L.Tx, L.Outgoing
+HelloC, GlobalC, TrainC, DeltaC, TextC = L.HelloMsg, L.GlobalMsg, L.TrainMsg, L.DeltaMsg, L.TextMsg
 
 
 @cache
 def lib() -> C.CDLL:
     so = C.CDLL(str(build_shared_library(["proto"], name="fltproto")))
+    so.flt_proto_tx_chunk.argtypes = [C.POINTER(TxC), C.POINTER(OutgoingC), C.c_void_p,
+                                      C.c_uint16, C.c_void_p, sz, C.POINTER(sz)]
     so.flt_crc32_update.restype = C.c_uint32
     so.flt_crc32_update.argtypes = [C.c_uint32, C.c_char_p, sz]
     so.flt_sha256.argtypes = [C.c_char_p, sz, C.c_char_p]
@@ -306,12 +250,36 @@ def test_python_reproduces_vector(case):
     key = bytes.fromhex(case["key_hex"])
     if case["first_seq"] == 0:
         return  # control frame: checked by the C reply path below
+    payload = msg.encode()
+    count = p.chunk_count(len(payload))
+    frames = []
+    for i in range(count):
+        part = payload[i * p.MAX_CHUNK : (i + 1) * p.MAX_CHUNK]
+        h = p.Header(type=msg.TYPE, device_id=case["device_id"], seq=case["first_seq"] + i,
+                     chunk_index=i, chunk_count=count, payload_len=len(part),
+                     flags=p.FLAG_FROM_HOST if case["on_host"] else 0)
+        frames.append(p.encode_frame(h, part, key))
+    assert [f.hex() for f in frames] == case["frames_hex"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_binding_session_sends_vector_frames(case):
+    """The host's Session (the C receiver, sender and outbox through fltiny.native) sends
+    exactly the vector's frames, and its message values encode to the vector's payload."""
+    from fltiny.bridge import messages as bm
     from fltiny.bridge.session import Session
 
-    s = Session(key=key, device_id=case["device_id"], send=lambda b: None,
-                receive=lambda: b"", on_host=case["on_host"], first_seq=case["first_seq"])
+    msg = bm.decode_message(case["type"], bytes.fromhex(case["payload_hex"]))
+    assert msg.encode().hex() == case["payload_hex"]
+    if case["first_seq"] == 0:
+        return
+    sent: list[bytes] = []
+    s = Session(key=bytes.fromhex(case["key_hex"]), device_id=case["device_id"],
+                send=sent.append, receive=lambda: b"", on_host=case["on_host"],
+                first_seq=case["first_seq"], clock=lambda: 0.0)
     s.submit(msg)
-    assert [f.hex() for f in s.outbox[0].frames] == case["frames_hex"]
+    s.poll()
+    assert [f.hex() for f in sent] == case["frames_hex"][:1]  # stop-and-wait: chunk 0 first
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -10,9 +10,8 @@ import random
 import zlib
 
 import pytest
+from oracles import cobs
 from test_proto_native import lib
-
-from fltiny.bridge import cobs
 
 # FIPS 180-4 / NIST CSRC examples
 SHA256_VECTORS = [

@@ -1,4 +1,5 @@
-"""The reliability layer: fltiny.bridge.session.Session over a simulated lossy link (seeded
+"""The reliability layer: fltiny.bridge.session.Session (the C receiver and outbox through
+fltiny.native) over a simulated lossy link (seeded
 byte corruption and drops, fake clock), against a Python peer and against the C receiver.
 Every message must arrive exactly once, in order, and no corrupted payload may be accepted."""
 
@@ -11,8 +12,8 @@ import pytest
 from test_proto_native import CRx, CTx
 
 from fltiny.bridge import messages as m
-from fltiny.bridge.protocol import DeliveryError, NackError
 from fltiny.bridge.session import Session
+from fltiny.native.errors import DeliveryError, NackError
 
 KEY = hashlib.sha256(b"session key").digest()
 DEV = 0x5EED
@@ -189,4 +190,4 @@ def test_replayed_ack_does_not_complete_a_newer_frame():
     s.submit(m.Status("two"))
     s.poll()  # sends seq 2; the replayed ACK of seq 1 must not complete it
     s.poll()
-    assert not s.idle and s.outbox[0].seq == 2
+    assert not s.idle and s.sending_seq == 2

@@ -102,7 +102,7 @@ def test_churn_drops_devices(har_tiny_bundle, host, tmp_path):
 
 def test_error_feedback_residual_is_carried(host, har_tiny_bundle):
     """residual = (local - global) minus what was sent, kept for the device's next round."""
-    from fltiny.twins import payload as pl
+    from oracles import payload as pl
 
     blobs = fleet_blobs(har_tiny_bundle, 1, max_windows=32)
     dev = blobs[0].device_id

@@ -1,5 +1,5 @@
 """THE acceptance test of the train component: the C training step (flt_train_step /
-flt_train_epochs) follows its numpy twin (fltiny.twins.train) within 1e-5 relative over 100
+flt_train_epochs) follows its numpy twin (tests/oracles/train.py) within 1e-5 relative over 100
 steps, with momentum, FedProx (mu > 0), clipping and weight decay all active, for a
 classification head and a regression head.
 
@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracles import train as tw
 from test_train_cbind import c_train_epochs, c_train_step
-
-from fltiny.twins import train as tw
 
 REL_TOL = 1e-5
 STEPS = 100

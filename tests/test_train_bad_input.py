@@ -9,9 +9,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from oracles import train as tw
 from test_train_cbind import STATUS, CTrainCfg, c_head, c_sgd, c_train_epochs, fp, ip, lib, up
-
-from fltiny.twins import train as tw
 
 GOOD_HEAD = tw.HeadSpec.mlp([4, 5, 3])
 GOOD_CFG = tw.TrainConfig(epochs=2, batch_size=4, seed=1,

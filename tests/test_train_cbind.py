@@ -7,9 +7,9 @@ import ctypes as ct
 from functools import lru_cache
 
 import numpy as np
+from oracles import train as tw
 
 from fltiny.native.build import build_shared_library
-from fltiny.twins import train as tw
 
 F32P = ct.POINTER(ct.c_float)
 U32P = ct.POINTER(ct.c_uint32)

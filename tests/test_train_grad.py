@@ -7,9 +7,8 @@ import ctypes as ct
 
 import numpy as np
 import pytest
+from oracles import train as tw
 from test_train_cbind import c_head, fp, lib
-
-from fltiny.twins import train as tw
 
 HEADS = {
     "ce-relu": tw.HeadSpec.mlp([7, 5, 4]),

@@ -4,9 +4,8 @@ classifies held-out points, and FedProx keeps the weights near the global model.
 from __future__ import annotations
 
 import numpy as np
+from oracles import train as tw
 from test_train_cbind import c_train_epochs
-
-from fltiny.twins import train as tw
 
 
 def blobs(n: int, seed: int, n_classes: int = 4, dim: int = 16):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from oracles import train as tw
 from test_train_cbind import c_map
-
-from fltiny.twins import train as tw
 
 
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -6,9 +6,8 @@ import ctypes as ct
 
 import numpy as np
 import pytest
+from oracles import train as tw
 from test_train_cbind import STATUS, CRng, lib, up
-
-from fltiny.twins import train as tw
 
 # The first outputs of the PCG reference demo (pcg32-demo, seed 42, stream 54).
 PCG_REFERENCE = [0xA15C02B7, 0x7B47F409, 0xBA1D3330, 0x83D2F293, 0xBFA4784B, 0xCBED606E]

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracles import train as tw
 from test_train_cbind import CRng, c_map, c_train_epochs, c_train_step, lib, up
-
-from fltiny.twins import train as tw
 
 VEC_DIR = Path(__file__).parent / "vectors" / "train"
 

@@ -16,6 +16,7 @@
 #include "proto/crc32.h"
 #include "proto/link.h"
 #include "proto/messages.h"
+#include "proto/outbox.h"
 
 #ifdef FLT_APP_SELFTEST
 #include "flt_selftest.h"
@@ -87,106 +88,50 @@ static uint8_t wire[FLT_PROTO_MAX_WIRE];
 static flt_proto_rx_t rx;
 static flt_proto_tx_t tx;
 
-/* ---- outbox: at most one message of each kind, sent in FIFO order ---------------------- */
+/* ---- outbox: at most one message of each kind (firmware/runtime/proto/outbox.h) ---------- */
 
 enum { OUT_HELLO = 0, OUT_DELTA = 1, OUT_TEXT = 2, OUT_KINDS = 3 };
-
-typedef struct {
-    uint8_t *buf;
-    size_t len;
-    int queued;
-    uint32_t order;
-    flt_proto_outgoing_t o;
-    uint16_t index;  /* next chunk to send */
-    uint32_t tries;  /* transmissions of the current chunk */
-    uint32_t sent_at;
-    uint32_t retries;
-} outbox_t;
 
 static uint8_t hello_buf[FLT_MSG_HELLO_SIZE];
 static uint8_t delta_buf[DELTA_MSG_CAP];
 static uint8_t text_buf[TEXT_MSG_CAP];
-static outbox_t outbox[OUT_KINDS] = {
-    {hello_buf, 0, 0, 0, {0, 0, 0, 0}, 0, 0, 0, HELLO_RETRIES},
-    {delta_buf, 0, 0, 0, {0, 0, 0, 0}, 0, 0, 0, MSG_RETRIES},
-    {text_buf, 0, 0, 0, {0, 0, 0, 0}, 0, 0, 0, MSG_RETRIES},
-};
-static uint32_t out_counter;
-static uint8_t out_type[OUT_KINDS] = {FLT_MSG_HELLO, FLT_MSG_DELTA, FLT_MSG_ERROR};
+static flt_outbox_slot_t out_slots[OUT_KINDS];
+static flt_outbox_t outbox;
 
-static outbox_t *out_head(void) {
-    outbox_t *best = NULL;
-    for (unsigned i = 0; i < OUT_KINDS; ++i) {
-        if (outbox[i].queued && (best == NULL || outbox[i].order < best->order)) {
-            best = &outbox[i];
-        }
-    }
-    return best;
+static flt_status_t out_init(void) {
+    FLT_TRY(flt_outbox_init(&outbox, &tx, out_slots, OUT_KINDS, RETX_MS));
+    FLT_TRY(flt_outbox_slot(&outbox, OUT_HELLO, hello_buf, sizeof hello_buf, HELLO_RETRIES));
+    FLT_TRY(flt_outbox_slot(&outbox, OUT_DELTA, delta_buf, sizeof delta_buf, MSG_RETRIES));
+    return flt_outbox_slot(&outbox, OUT_TEXT, text_buf, sizeof text_buf, MSG_RETRIES);
 }
 
 static void out_queue(unsigned kind, uint8_t type, size_t len) {
-    outbox_t *q = &outbox[kind];
-    out_type[kind] = type;
-    q->len = len;
-    q->queued = 1;
-    q->order = ++out_counter;
-    q->index = 0;
-    q->tries = 0;
-    q->o.chunk_count = 0; /* sequence numbers are taken when it reaches the head */
+    /* cannot fail: kind and type are constants and len fits its slot (the encoders were
+     * given the slot's cap) */
+    flt_status_t s = flt_outbox_queue(&outbox, kind, type, len);
+    (void)s;
 }
 
 static void on_delta_acked(void);
 
 static void out_service(void) {
-    outbox_t *q = out_head();
-    if (q == NULL) {
-        return;
+    flt_outbox_event_t ev;
+    if (flt_outbox_service(&outbox, flt_port_millis(), wire, sizeof wire, &ev) != FLT_OK) {
+        return; /* the message is dropped (sequence numbers exhausted): the host resyncs */
     }
-    unsigned kind = (unsigned)(q - outbox);
-    if (q->o.chunk_count == 0u) {
-        if (flt_proto_tx_begin(&tx, out_type[kind], q->len, &q->o) != FLT_OK) {
-            q->queued = 0;
-            return;
-        }
+    if (ev.event == FLT_OUTBOX_EV_FRAME) {
+        /* a failed write (link down) needs nothing: the retransmission timer resends */
+        flt_status_t w = flt_port_write(wire, ev.frame_len);
+        (void)w;
     }
-    uint32_t now = flt_port_millis();
-    if (q->tries > 0u && (uint32_t)(now - q->sent_at) < RETX_MS) {
-        return;
-    }
-    if (q->tries > q->retries) {
-        q->queued = 0; /* given up: the host will ask again (TRAIN) or we re-HELLO */
-        return;
-    }
-    size_t n = 0;
-    if (flt_proto_tx_chunk(&tx, &q->o, q->buf, q->index, wire, sizeof wire, &n) == FLT_OK) {
-        if (flt_port_write(wire, n) != FLT_OK) {
-            /* link down: the retransmission timer resends */
-        }
-    }
-    q->tries++;
-    q->sent_at = now;
+    /* GAVE_UP: the host will ask again (TRAIN) or a reboot re-HELLOs */
 }
 
-static void out_on_control(const flt_proto_rx_event_t *ev) {
-    outbox_t *q = out_head();
-    if (q == NULL || q->tries == 0u || q->o.chunk_count == 0u) {
-        return;
-    }
-    if (ev->ack.acked_seq != q->o.first_seq + q->index) {
-        return; /* stale */
-    }
-    unsigned kind = (unsigned)(q - outbox);
-    if (ev->header.type == FLT_MSG_NACK) {
-        q->queued = 0;
-        return;
-    }
-    q->index++;
-    q->tries = 0;
-    if (q->index == q->o.chunk_count) {
-        q->queued = 0;
-        if (kind == OUT_DELTA) {
-            on_delta_acked();
-        }
+static void out_on_control(const flt_proto_rx_event_t *rx_ev) {
+    flt_outbox_event_t ev;
+    if (flt_outbox_on_control(&outbox, rx_ev, &ev) == FLT_OK &&
+        ev.event == FLT_OUTBOX_EV_DONE && ev.slot == OUT_DELTA) {
+        on_delta_acked();
     }
 }
 
@@ -445,7 +390,7 @@ static int device_loop(void) {
     ckpt_load();
     if (flt_proto_rx_init(&rx, device_key, device_id, 0, rx_frame, sizeof rx_frame, rx_msg,
                           sizeof rx_msg) != FLT_OK ||
-        flt_proto_tx_init(&tx, device_key, device_id, 0, 1u) != FLT_OK) {
+        flt_proto_tx_init(&tx, device_key, device_id, 0, 1u) != FLT_OK || out_init() != FLT_OK) {
         return 2;
     }
     queue_hello();
@@ -477,7 +422,7 @@ static int device_loop(void) {
             }
         }
         out_service();
-        flt_port_wait_event(out_head() != NULL ? RETX_MS / 4u : 1000u);
+        flt_port_wait_event(flt_outbox_head(&outbox) >= 0 ? RETX_MS / 4u : 1000u);
     }
 }
 

@@ -1,7 +1,9 @@
-"""The device<->host bridge: wire protocol v1 (docs/protocol.md).
+"""The device<->host bridge: I/O, sessions as policy and fleet bookkeeping.
 
-- ``fltiny.bridge.protocol``: frames (COBS, header, HMAC-SHA256 tag, CRC-32) and the
-  ProtocolError hierarchy
-- ``fltiny.bridge.messages``: the message dataclasses and their payload codecs
-- ``fltiny.bridge.session``: the stream receiver and the retransmitting session
+The protocol itself (frames, messages, receiver, outbox) is the C runtime's, bound in
+fltiny.native; here:
+- ``fltiny.bridge.link``: transports (TCP, pyserial)
+- ``fltiny.bridge.session``: one session per peer around the C receiver and outbox
+- ``fltiny.bridge.messages``: the message values (fltiny.native.messages)
+- ``fltiny.bridge.fleet``: ``BridgeFleet``, the round loop's ``Fleet`` over boards
 """

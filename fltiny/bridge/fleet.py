@@ -3,7 +3,8 @@
 One protocol session per device (fltiny.bridge.session), one thread per device during a round:
 
     HELLO (once per device session) -> GLOBAL (FULL, or a compressed DELTA when the device holds
-    exactly the previous version) -> TRAIN -> DELTA (until the round deadline)
+    exactly the previous version: built and applied with the runtime's flt_delta_compress /
+    flt_delta_apply) -> TRAIN -> DELTA (until the round deadline)
 
 Every DELTA is checked before it can reach the model:
 1. the session has authenticated it (HMAC), checked CRC, sequence numbers and chunking;
@@ -39,19 +40,14 @@ import numpy as np
 
 from fltiny.bridge import messages as m
 from fltiny.bridge.link import Link, open_link
-from fltiny.bridge.protocol import (
-    MAX_CHUNK,
-    DeliveryError,
-    MsgType,
-    NackError,
-    ProtocolError,
-    chunk_count,
-    status_name,
-    wire_size,
-)
 from fltiny.bridge.session import RxEvent, Session
 from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState
+from fltiny.native import delta as nd
+from fltiny.native.errors import DeliveryError, NackError, PayloadError, ProtocolError
+from fltiny.native.messages import MsgType
+from fltiny.native.proto import chunk_count, max_chunk, wire_size
+from fltiny.native.status import status_name
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.strategies.base import ClientUpdate
 
@@ -105,7 +101,7 @@ class _Reset(Exception):
 
 class _DeviceState:
     def __init__(self, ep: Endpoint, n_params: int, timeout: float, retries: int,
-                 send_chunk: int) -> None:
+                 send_chunk: int | None) -> None:
         self.ep = ep
         self.link: Link | None = None
         self.broken = False
@@ -127,7 +123,7 @@ class _DeviceState:
         self.timeout = timeout
         self.retries = retries
         self.send_chunk = send_chunk
-        self.decoder = None
+        self.decoder = nd.PayloadDecoder(n_params)
 
     # ---- link ----
     def _send(self, data: bytes) -> None:
@@ -157,12 +153,11 @@ class _DeviceState:
         self.link = None
 
     def new_session(self) -> None:
+        # outgoing chunks may be smaller than a full chunk (the receiver still takes full
+        # ones): on a noisy line a 297-byte frame rarely arrives intact
         self.session = Session(key=self.ep.key, device_id=self.ep.device_id, send=self._send,
                                receive=self._receive, timeout=self.timeout, retries=self.retries,
-                               on_rejected=self._on_rejected)
-        # outgoing chunks may be smaller than MAX_CHUNK (the receiver still takes full ones):
-        # on a noisy line a 297-byte frame rarely arrives intact
-        self.session.max_chunk = self.send_chunk
+                               on_rejected=self._on_rejected, max_chunk=self.send_chunk)
         self.reset_seen = False
 
     def _on_rejected(self, ev: RxEvent) -> None:
@@ -183,9 +178,7 @@ class BridgeFleet:
     def __init__(self, endpoints: Sequence[Endpoint], host_round, *, model_hash: bytes,
                  global_delta: bool = True, log: Callable[[str], None] = lambda _m: None,
                  timeout: float = 0.3, retries: int = 20, hello_wait: float = 5.0,
-                 reconnect_wait: float = 10.0, send_chunk: int = MAX_CHUNK) -> None:
-        from fltiny.native.delta import PayloadDecoder
-
+                 reconnect_wait: float = 10.0, send_chunk: int | None = None) -> None:
         self.hr = host_round
         self.n_params = int(host_round.n_params)
         self.model_hash = bytes(model_hash)
@@ -196,7 +189,6 @@ class BridgeFleet:
         self._devs: dict[int, _DeviceState] = {}
         self._timeout, self._retries, self._send_chunk = timeout, retries, send_chunk
         self._replay_lock = threading.Lock()  # the host round's C keeps static buffers
-        self._decoder_cls = PayloadDecoder
         self.replays = 0
         self.replay_mismatches = 0
         self.logs: list[RoundLog] = []
@@ -210,7 +202,6 @@ class BridgeFleet:
         if ep.device_id in self._devs:
             raise ValueError(f"device {ep.device_id} is already in the fleet")
         d = _DeviceState(ep, self.n_params, self._timeout, self._retries, self._send_chunk)
-        d.decoder = self._decoder_cls(self.n_params)
         self._devs[ep.device_id] = d
 
     def devices(self) -> list[int]:
@@ -354,9 +345,8 @@ class BridgeFleet:
 
     def _send(self, d: _DeviceState, msg: m.Message, end: float) -> None:
         assert d.session is not None
-        d.session.submit(msg)
-        target = d.session.outbox[-1]
-        while target in d.session.outbox:
+        ticket = d.session.submit(msg)
+        while d.session.pending(ticket):
             if time.monotonic() >= end:
                 raise TimeoutError(f"round deadline passed while sending {type(msg).__name__}")
             self._poll(d)
@@ -369,14 +359,13 @@ class BridgeFleet:
         if (self.global_delta and d.version is not None and d.params is not None
                 and d.version == version - 1 and d.hello is not None
                 and d.hello.capabilities & m.CAP_GLOBAL_DELTA):
-            from fltiny.twins import delta as twin
-            from fltiny.twins import payload as codec
-
-            res = twin.compress(params, d.params, None, k=self.n_params,
-                                mode=twin.QuantMode.BLOCK, block_size=GLOBAL_DELTA_BLOCK,
-                                error_feedback=False)
-            held = twin.apply(res.delta, d.params)
-            return m.Global.delta(version, d.version, codec.encode(res.delta)), held, "delta"
+            # built and applied by the C the device applies it with (flt_delta_apply)
+            delta, _ = nd.compress(params, d.params, None, k=self.n_params,
+                                   mode=nd.QuantMode.BLOCK, block_size=GLOBAL_DELTA_BLOCK,
+                                   error_feedback=False)
+            held = nd.apply(delta, d.params)
+            return (m.Global.delta(version, d.version, nd.encode_payload(delta)), held,
+                    "delta")
         return m.Global.full(version, params), params.copy(), "full"
 
     def _exchange(self, d: _DeviceState, rnd: int, params: np.ndarray, version: int,
@@ -423,7 +412,7 @@ class BridgeFleet:
             if isinstance(delta, m.Error):
                 self.log(f"round {rnd}: device {d.ep.device_id}: ERROR {delta.code} "
                          f"{delta.text!r}; sending a FULL GLOBAL")
-                if delta.code == 17 or "already delivered" in delta.text:
+                if status_name(delta.code) == "FLT_ERR_DUPLICATE":  # round already delivered
                     lg.reason = f"device error: {delta.text}"
                     return None
                 d.version, d.params = None, None
@@ -452,12 +441,11 @@ class BridgeFleet:
 
     def _verify(self, d: _DeviceState, rnd: int, delta: m.Delta, tmsg: m.Train,
                 lg: RoundLog) -> ClientUpdate | None:
-        from fltiny.twins.payload import PayloadError
-
         lg.payload_bytes = len(delta.body)
         lg.delta_message_bytes = m.DELTA_HEADER_SIZE + len(delta.body)
+        full = max_chunk()  # the device sends full chunks
         lg.delta_wire_bytes = sum(
-            wire_size(min(MAX_CHUNK, lg.delta_message_bytes - i * MAX_CHUNK))
+            wire_size(min(full, lg.delta_message_bytes - i * full))
             for i in range(chunk_count(lg.delta_message_bytes)))
         if delta.base_version != d.version or d.params is None:
             lg.reason = (f"DELTA computed against version {delta.base_version}, the device was "

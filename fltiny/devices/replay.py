@@ -80,6 +80,14 @@ class DeviceState:
         return cls(np.zeros(n_params, np.float32), np.zeros(n_params, np.float32), None)
 
 
+# C typedef of each mirror: checked against the compiler when the library loads (fltiny/native/abi)
+_ABI_MIRRORS = {
+    "flt_layer_t": _Layer, "flt_head_t": _Head, "flt_round_model_t": _Model,
+    "flt_round_state_t": _State, "flt_round_ws_t": _Ws, "flt_round_sizes_t": _Sizes,
+    "flt_round_result_t": _Result,
+}
+
+
 @dataclass
 class RoundOutput:
     payload: bytes
@@ -102,6 +110,7 @@ class HostRound:
     def __init__(self, bundle: Path, workdir: Path | None = None) -> None:
         from fltiny.codegen import generate
         from fltiny.export.bundle import read_bundle
+        from fltiny.native import abi
         from fltiny.native.build import build_shared_library
 
         self.manifest, self.head, backbone = read_bundle(Path(bundle))
@@ -114,9 +123,11 @@ class HostRound:
         gen = generate(backbone, Path(workdir) / "gen", prefix="backbone")
         self.lib_path = build_shared_library(
             ["kernels", "train", "delta", "proto"],
-            extra_sources=[APP_DIR / "flt_round.c", APP_DIR / "flt_data.c", gen.source],
+            extra_sources=[APP_DIR / "flt_round.c", APP_DIR / "flt_data.c", gen.source,
+                           abi.abi_source(_ABI_MIRRORS, ["flt_round.h"])],
             include_dirs=[APP_DIR, Path(gen.header).parent], name="fltround")
         self.lib = C.CDLL(str(self.lib_path))
+        abi.check(self.lib, _ABI_MIRRORS, "fltiny/devices/replay.py")
         self.lib.flt_round_run_message.restype = C.c_int
         self.lib.flt_round_sizes.restype = C.c_int
         self.lib.flt_round_k.restype = C.c_uint32

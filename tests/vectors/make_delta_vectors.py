@@ -8,21 +8,23 @@ Deterministic (fixed seeds, numpy's PCG64). Writes tests/vectors/delta/:
                   sha256 of acc and of the new residual (float32 little-endian bytes)
   <case>.bin      the inputs, float32 little-endian: local, global, then residual_in
                   (residual_in only when "has_residual" is true; zeros otherwise)
-The expected outputs come from the numpy twins (fltiny/twins); the tests check that the C
-runtime reproduces them bit for bit and that the twins still do.
+The expected outputs come from the numpy oracles (tests/oracles); the tests check that the C
+runtime reproduces them bit for bit and that the oracles still do.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from fltiny.twins import delta as tw
-from fltiny.twins import payload as pl
-from fltiny.twins.delta import QuantMode
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the oracles
+from oracles import delta as tw  # noqa: E402
+from oracles import payload as pl  # noqa: E402
+from oracles.delta import QuantMode  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "delta"
 

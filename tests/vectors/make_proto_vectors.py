@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from fltiny.bridge import messages as m
-from fltiny.bridge.session import Session
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the oracles
+from oracles import messages as m  # noqa: E402
+from oracles import protocol as p  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "proto"
@@ -93,12 +95,16 @@ def cases() -> list[dict]:
 
 
 def frames_of(case: dict) -> tuple[bytes, list[bytes]]:
-    sent: list[bytes] = []
-    s = Session(key=_key(case["key_label"]), device_id=case["device_id"], send=sent.append,
-                receive=lambda: b"", on_host=case["on_host"], first_seq=case["first_seq"])
     payload = case["msg"].encode()
-    s.submit(case["msg"])
-    return payload, s.outbox[0].frames
+    count = p.chunk_count(len(payload))
+    frames = []
+    for i in range(count):
+        part = payload[i * p.MAX_CHUNK : (i + 1) * p.MAX_CHUNK]
+        h = p.Header(type=case["msg"].TYPE, device_id=case["device_id"],
+                     seq=case["first_seq"] + i, chunk_index=i, chunk_count=count,
+                     payload_len=len(part), flags=p.FLAG_FROM_HOST if case["on_host"] else 0)
+        frames.append(p.encode_frame(h, part, _key(case["key_label"])))
+    return payload, frames
 
 
 def control_cases() -> list[dict]:
@@ -114,7 +120,7 @@ def control_cases() -> list[dict]:
 
 
 def main() -> None:
-    from fltiny.bridge.protocol import FLAG_FROM_HOST, Header, encode_frame
+    FLAG_FROM_HOST, Header, encode_frame = p.FLAG_FROM_HOST, p.Header, p.encode_frame
 
     OUT.mkdir(parents=True, exist_ok=True)
     entries = []

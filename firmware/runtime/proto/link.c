@@ -137,6 +137,25 @@ flt_status_t flt_proto_rx_feed(flt_proto_rx_t *rx, uint8_t byte, flt_proto_rx_ev
     return s;
 }
 
+flt_status_t flt_proto_rx_feed_bytes(flt_proto_rx_t *rx, const uint8_t *data, size_t len,
+                                     size_t *used, flt_proto_rx_event_t *ev)
+{
+    size_t i;
+    flt_status_t s = FLT_OK;
+    FLT_REQUIRE(rx != NULL && ev != NULL && used != NULL && (data != NULL || len == 0u),
+                FLT_ERR_ARG);
+    flt_bytes_zero(ev, sizeof *ev);
+    for (i = 0; i < len; ++i) {
+        s = flt_proto_rx_feed(rx, data[i], ev);
+        if (ev->event != (uint8_t)FLT_PROTO_EV_NONE) {
+            *used = i + 1u;
+            return s;
+        }
+    }
+    *used = len;
+    return s;
+}
+
 flt_status_t flt_proto_tx_init(flt_proto_tx_t *tx, const uint8_t *key, uint32_t device_id,
                                int on_host, uint32_t first_seq)
 {
@@ -144,7 +163,15 @@ flt_status_t flt_proto_tx_init(flt_proto_tx_t *tx, const uint8_t *key, uint32_t 
     tx->key = key;
     tx->device_id = device_id;
     tx->flags = (uint8_t)(on_host ? FLT_PROTO_FLAG_FROM_HOST : 0u);
+    tx->chunk = (uint16_t)FLT_PROTO_MAX_CHUNK;
     tx->next_seq = first_seq;
+    return FLT_OK;
+}
+
+flt_status_t flt_proto_tx_set_chunk(flt_proto_tx_t *tx, uint16_t chunk)
+{
+    FLT_REQUIRE(tx != NULL && chunk >= 1u && chunk <= FLT_PROTO_MAX_CHUNK, FLT_ERR_ARG);
+    tx->chunk = chunk;
     return FLT_OK;
 }
 
@@ -154,7 +181,8 @@ flt_status_t flt_proto_tx_begin(flt_proto_tx_t *tx, uint8_t type, size_t msg_len
     size_t count;
     FLT_REQUIRE(tx != NULL && o != NULL, FLT_ERR_ARG);
     FLT_REQUIRE(type >= 1u && type <= FLT_MSG_TYPE_MAX && !flt_msg_is_control(type), FLT_ERR_ARG);
-    count = msg_len / FLT_PROTO_MAX_CHUNK + (msg_len % FLT_PROTO_MAX_CHUNK != 0u ? 1u : 0u);
+    FLT_REQUIRE(tx->chunk >= 1u && tx->chunk <= FLT_PROTO_MAX_CHUNK, FLT_ERR_ARG);
+    count = msg_len / tx->chunk + (msg_len % tx->chunk != 0u ? 1u : 0u);
     if (count == 0u) {
         count = 1u;
     }
@@ -165,6 +193,7 @@ flt_status_t flt_proto_tx_begin(flt_proto_tx_t *tx, uint8_t type, size_t msg_len
     o->len = msg_len;
     o->first_seq = tx->next_seq;
     o->chunk_count = (uint16_t)count;
+    o->chunk = tx->chunk;
     tx->next_seq += (uint32_t)count; /* wraps to 0 only after the last usable seq: then STATE */
     return FLT_OK;
 }
@@ -177,7 +206,8 @@ flt_status_t flt_proto_tx_chunk(const flt_proto_tx_t *tx, const flt_proto_outgoi
     size_t off;
     FLT_REQUIRE(tx != NULL && o != NULL && (msg != NULL || o->len == 0u), FLT_ERR_ARG);
     FLT_REQUIRE(index < o->chunk_count, FLT_ERR_ARG);
-    off = (size_t)index * FLT_PROTO_MAX_CHUNK;
+    FLT_REQUIRE(o->chunk >= 1u && o->chunk <= FLT_PROTO_MAX_CHUNK, FLT_ERR_ARG);
+    off = (size_t)index * o->chunk;
     FLT_REQUIRE(off <= o->len, FLT_ERR_ARG);
     h.version = FLT_PROTO_VERSION;
     h.type = o->type;
@@ -186,8 +216,7 @@ flt_status_t flt_proto_tx_chunk(const flt_proto_tx_t *tx, const flt_proto_outgoi
     h.seq = o->first_seq + index;
     h.chunk_index = index;
     h.chunk_count = o->chunk_count;
-    h.payload_len = (uint16_t)(o->len - off < FLT_PROTO_MAX_CHUNK ? o->len - off
-                                                                  : FLT_PROTO_MAX_CHUNK);
+    h.payload_len = (uint16_t)(o->len - off < o->chunk ? o->len - off : o->chunk);
     return flt_proto_frame_encode(&h, msg == NULL ? NULL : msg + off, tx->key, out, cap, out_len);
 }
 

@@ -39,7 +39,8 @@
  *
  * Sender (flt_proto_tx_t)
  *   flt_proto_tx_begin reserves consecutive sequence numbers for the chunks of one message
- *   (ceil(len / FLT_PROTO_MAX_CHUNK), at least 1); flt_proto_tx_chunk encodes chunk i as a
+ *   (ceil(len / tx->chunk), at least 1; tx->chunk is FLT_PROTO_MAX_CHUNK unless lowered with
+ *   flt_proto_tx_set_chunk); flt_proto_tx_chunk encodes chunk i as a
  *   wire frame (call again with the same arguments to retransmit it: same bytes, same seq).
  *   Send chunk i + 1 only after chunk i is acknowledged (stop-and-wait).
  *   Failures: FLT_ERR_ARG (NULL, a control type to tx_begin, index out of range, a message
@@ -104,11 +105,18 @@ FLT_NODISCARD flt_status_t flt_proto_rx_init(flt_proto_rx_t *rx, const uint8_t *
                                              size_t frame_cap, uint8_t *msg, size_t msg_cap);
 FLT_NODISCARD flt_status_t flt_proto_rx_feed(flt_proto_rx_t *rx, uint8_t byte,
                                              flt_proto_rx_event_t *ev);
+/* Feeds data[0..len-1] up to and including the first byte whose event is not NONE (*used:
+ * bytes consumed, len when no frame ended); returns that byte's status. Same as calling
+ * flt_proto_rx_feed per byte (a buffered UART or the host feed whole reads). */
+FLT_NODISCARD flt_status_t flt_proto_rx_feed_bytes(flt_proto_rx_t *rx, const uint8_t *data,
+                                                   size_t len, size_t *used,
+                                                   flt_proto_rx_event_t *ev);
 
 typedef struct {
     const uint8_t *key;
     uint32_t device_id;
     uint8_t flags; /* FLT_PROTO_FLAG_FROM_HOST when sending from the host */
+    uint16_t chunk; /* payload bytes per chunk sent (FLT_PROTO_MAX_CHUNK unless lowered) */
     uint32_t next_seq;
 } flt_proto_tx_t;
 
@@ -117,11 +125,16 @@ typedef struct {
     size_t len;
     uint32_t first_seq;
     uint16_t chunk_count;
+    uint16_t chunk; /* tx->chunk when the message was begun (retransmissions keep it) */
 } flt_proto_outgoing_t;
 
-/* next_seq starts at first_seq (>= 1; 1 after a fresh provisioning). */
+/* next_seq starts at first_seq (>= 1; 1 after a fresh provisioning); chunk is
+ * FLT_PROTO_MAX_CHUNK. */
 FLT_NODISCARD flt_status_t flt_proto_tx_init(flt_proto_tx_t *tx, const uint8_t *key,
                                              uint32_t device_id, int on_host, uint32_t first_seq);
+/* Smaller chunks for messages begun from now on (a noisy line loses fewer long frames);
+ * 1 <= chunk <= FLT_PROTO_MAX_CHUNK, else FLT_ERR_ARG. The receiver accepts any size. */
+FLT_NODISCARD flt_status_t flt_proto_tx_set_chunk(flt_proto_tx_t *tx, uint16_t chunk);
 FLT_NODISCARD flt_status_t flt_proto_tx_begin(flt_proto_tx_t *tx, uint8_t type, size_t msg_len,
                                               flt_proto_outgoing_t *o);
 FLT_NODISCARD flt_status_t flt_proto_tx_chunk(const flt_proto_tx_t *tx,

@@ -16,7 +16,7 @@ import struct
 
 import numpy as np
 
-from fltiny.twins.delta import MAX_BLOCK, QuantMode, SparseDelta, num_scales
+from oracles.delta import MAX_BLOCK, QuantMode, SparseDelta, num_scales
 
 MAGIC = b"FD"
 VERSION = 1

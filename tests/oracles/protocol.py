@@ -19,8 +19,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from fltiny.bridge import cobs
 from fltiny.errors import FltinyError
+from oracles import cobs
 
 VERSION = 1
 HEADER_SIZE = 18

@@ -1,0 +1,204 @@
+"""The runtime's protocol and delta components as one host shared library, loaded once.
+
+Why ctypes (not cffi): the runtime's API is a few dozen plain C functions over fixed-width
+structs, ctypes is in the standard library (no build step at install time, nothing to vendor),
+and the struct mirrors below are checked against the compiler at load time (fltiny/native/abi),
+which removes the one thing cffi's header parsing would add. The calls on the hot paths take
+whole buffers (a frame, a read of bytes, a payload), so the per-call cost of ctypes is paid per
+frame, not per byte.
+
+``rt()`` builds (cached, fltiny.native.build) and loads ``libfltrt`` from the ``proto`` and
+``delta`` components plus the generated ABI table, declares every prototype, checks every
+mirror and returns the library; ``const(name)`` is a C macro's value from that table.
+"""
+
+from __future__ import annotations
+
+import ctypes as C
+from functools import cache
+
+from fltiny.native import abi
+from fltiny.native.build import build_shared_library
+
+sz = C.c_size_t
+vp = C.c_void_p
+u8, u16, u32, i32 = C.c_uint8, C.c_uint16, C.c_uint32, C.c_int32
+
+
+# ---- mirrors of the C structs (checked at load) ------------------------------------------
+
+
+class Header(C.Structure):
+    _fields_ = [("version", u8), ("type", u8), ("flags", u8), ("device_id", u32), ("seq", u32),
+                ("chunk_index", u16), ("chunk_count", u16), ("payload_len", u16)]
+
+
+class Ack(C.Structure):
+    _fields_ = [("acked_seq", u32), ("code", u8)]
+
+
+class RxEvent(C.Structure):
+    _fields_ = [("event", u8), ("header", Header), ("msg_len", sz), ("ack", Ack),
+                ("reply", u8), ("reply_code", u8), ("reply_seq", u32)]
+
+
+class Rx(C.Structure):
+    _fields_ = [("key", vp), ("device_id", u32), ("expect_flags", u8), ("frame", vp),
+                ("frame_cap", sz), ("msg", vp), ("msg_cap", sz), ("frame_len", sz),
+                ("cobs_remaining", u8), ("cobs_code", u8), ("overflow", u8), ("nonempty", u8),
+                ("last_seq", u32), ("asm_active", u8), ("asm_type", u8), ("asm_next", u16),
+                ("asm_count", u16), ("msg_len", sz)]
+
+
+class Tx(C.Structure):
+    _fields_ = [("key", vp), ("device_id", u32), ("flags", u8), ("chunk", u16),
+                ("next_seq", u32)]
+
+
+class Outgoing(C.Structure):
+    _fields_ = [("type", u8), ("len", sz), ("first_seq", u32), ("chunk_count", u16),
+                ("chunk", u16)]
+
+
+class OutboxSlot(C.Structure):
+    _fields_ = [("buf", vp), ("cap", sz), ("retries", u32), ("queued", u8), ("type", u8),
+                ("len", sz), ("order", u32), ("o", Outgoing), ("index", u16), ("tries", u32),
+                ("sent_at", u32)]
+
+
+class Outbox(C.Structure):
+    _fields_ = [("tx", vp), ("slots", vp), ("n_slots", u32), ("retx_ms", u32),
+                ("counter", u32)]
+
+
+class OutboxEvent(C.Structure):
+    _fields_ = [("event", u8), ("code", u8), ("index", u16), ("chunk_count", u16),
+                ("slot", u32), ("seq", u32), ("tries", u32), ("frame_len", sz)]
+
+
+class HelloMsg(C.Structure):
+    _fields_ = [("name", C.c_char * 17), ("capabilities", u32), ("firmware_version", u32),
+                ("model_hash", u8 * 8), ("model_version", u32), ("head_params", u32),
+                ("free_ram", u32)]
+
+
+class GlobalMsg(C.Structure):
+    _fields_ = [("model_version", u32), ("base_version", u32), ("kind", u8), ("body", vp),
+                ("body_len", sz)]
+
+
+class TrainMsg(C.Structure):
+    _fields_ = [("round", u32), ("epochs", u8), ("topk_kind", u8), ("batch_size", u16),
+                ("learning_rate", C.c_float), ("momentum", C.c_float), ("prox_mu", C.c_float),
+                ("clip", C.c_float), ("topk_count", u32), ("topk_fraction", C.c_float),
+                ("seed", u32), ("flags", u32)]
+
+
+class DeltaMsg(C.Structure):
+    _fields_ = [("round", u32), ("base_version", u32), ("examples", u32), ("loss", C.c_float),
+                ("personal_n", u32), ("personal_metric", C.c_float), ("body", vp),
+                ("body_len", sz)]
+
+
+class TextMsg(C.Structure):
+    _fields_ = [("code", u16), ("text", vp), ("text_len", sz)]
+
+
+class Sparse(C.Structure):
+    _fields_ = [("n", u32), ("k", u32), ("mode", C.c_int), ("block_size", u32),
+                ("indices", vp), ("values", vp), ("scales", vp)]
+
+
+class DeltaConfig(C.Structure):
+    _fields_ = [("k", u32), ("mode", C.c_int), ("block_size", u32), ("error_feedback", C.c_int)]
+
+
+class Limits(C.Structure):
+    _fields_ = [("n_max", u32), ("k_max", u32), ("scales_max", u32)]
+
+
+MIRRORS: abi.Mirrors = {
+    "flt_proto_header_t": Header, "flt_msg_ack_t": Ack, "flt_proto_rx_event_t": RxEvent,
+    "flt_proto_rx_t": Rx, "flt_proto_tx_t": Tx, "flt_proto_outgoing_t": Outgoing,
+    "flt_outbox_slot_t": OutboxSlot, "flt_outbox_t": Outbox, "flt_outbox_event_t": OutboxEvent,
+    "flt_msg_hello_t": HelloMsg, "flt_msg_global_t": GlobalMsg, "flt_msg_train_t": TrainMsg,
+    "flt_msg_delta_t": DeltaMsg, "flt_msg_text_t": TextMsg, "flt_sparse_delta_t": Sparse,
+    "flt_delta_config_t": DeltaConfig, "flt_payload_limits_t": Limits,
+}
+HEADERS = ("proto/outbox.h", "proto/messages.h", "delta/delta.h", "delta/payload.h")
+CONSTANTS = (
+    "FLT_PROTO_VERSION", "FLT_PROTO_HEADER_SIZE", "FLT_PROTO_TAG_SIZE", "FLT_PROTO_CRC_SIZE",
+    "FLT_PROTO_KEY_SIZE", "FLT_PROTO_OVERHEAD", "FLT_PROTO_MAX_CHUNK", "FLT_PROTO_MAX_FRAME",
+    "FLT_PROTO_MAX_WIRE", "FLT_PROTO_FLAG_FROM_HOST", "FLT_MSG_TYPE_MAX", "FLT_MSG_NAME_SIZE",
+    "FLT_MSG_HASH_SIZE", "FLT_PROTO_MAX_TEXT", "FLT_MSG_HELLO_SIZE",
+    "FLT_MSG_GLOBAL_HEADER_SIZE", "FLT_MSG_TRAIN_SIZE", "FLT_MSG_DELTA_HEADER_SIZE",
+    "FLT_MSG_ACK_SIZE", "FLT_CAP_TRAIN_HEAD", "FLT_CAP_DELTA_BLOCK", "FLT_CAP_GLOBAL_DELTA",
+    "FLT_ACK_ACCEPTED", "FLT_ACK_DUPLICATE", "FLT_TRAIN_DRIFT", "FLT_TRAIN_PERSONAL",
+    "FLT_TRAIN_FLAGS_KNOWN", "FLT_PAYLOAD_HEADER_SIZE", "FLT_INDEX_AUTO",
+)
+
+P = C.POINTER
+# name: (restype, argtypes); every status-returning function returns a C int
+_PROTOTYPES: dict[str, tuple[object, list]] = {
+    "flt_status_str": (C.c_char_p, [C.c_int]),
+    "flt_proto_frame_encode": (C.c_int, [P(Header), vp, vp, vp, sz, P(sz)]),
+    "flt_proto_frame_decode": (C.c_int, [vp, sz, vp, P(Header), P(vp)]),
+    "flt_cobs_encode": (C.c_int, [vp, sz, vp, sz, P(sz)]),
+    "flt_cobs_decode": (C.c_int, [vp, sz, vp, sz, P(sz)]),
+    "flt_proto_rx_init": (C.c_int, [P(Rx), vp, u32, C.c_int, vp, sz, vp, sz]),
+    "flt_proto_rx_feed": (C.c_int, [P(Rx), u8, P(RxEvent)]),
+    "flt_proto_rx_feed_bytes": (C.c_int, [P(Rx), vp, sz, P(sz), P(RxEvent)]),
+    "flt_proto_tx_init": (C.c_int, [P(Tx), vp, u32, C.c_int, u32]),
+    "flt_proto_tx_set_chunk": (C.c_int, [P(Tx), u16]),
+    "flt_proto_tx_begin": (C.c_int, [P(Tx), u8, sz, P(Outgoing)]),
+    "flt_proto_tx_chunk": (C.c_int, [P(Tx), P(Outgoing), vp, u16, vp, sz, P(sz)]),
+    "flt_proto_tx_reply": (C.c_int, [P(Tx), P(RxEvent), vp, sz, P(sz)]),
+    "flt_outbox_init": (C.c_int, [P(Outbox), P(Tx), vp, u32, u32]),
+    "flt_outbox_slot": (C.c_int, [P(Outbox), u32, vp, sz, u32]),
+    "flt_outbox_queue": (C.c_int, [P(Outbox), u32, u8, sz]),
+    "flt_outbox_service": (C.c_int, [P(Outbox), u32, vp, sz, P(OutboxEvent)]),
+    "flt_outbox_on_control": (C.c_int, [P(Outbox), P(RxEvent), P(OutboxEvent)]),
+    "flt_outbox_head": (i32, [P(Outbox)]),
+    "flt_msg_hello_encode": (C.c_int, [P(HelloMsg), vp, sz, P(sz)]),
+    "flt_msg_hello_decode": (C.c_int, [vp, sz, P(HelloMsg)]),
+    "flt_msg_global_encode": (C.c_int, [P(GlobalMsg), vp, sz, P(sz)]),
+    "flt_msg_global_decode": (C.c_int, [vp, sz, P(GlobalMsg)]),
+    "flt_msg_train_encode": (C.c_int, [P(TrainMsg), vp, sz, P(sz)]),
+    "flt_msg_train_decode": (C.c_int, [vp, sz, P(TrainMsg)]),
+    "flt_msg_delta_encode": (C.c_int, [P(DeltaMsg), vp, sz, P(sz)]),
+    "flt_msg_delta_decode": (C.c_int, [vp, sz, P(DeltaMsg)]),
+    "flt_msg_ack_encode": (C.c_int, [u8, P(Ack), vp, sz, P(sz)]),
+    "flt_msg_ack_decode": (C.c_int, [u8, vp, sz, P(Ack)]),
+    "flt_msg_text_encode": (C.c_int, [u8, P(TextMsg), vp, sz, P(sz)]),
+    "flt_msg_text_decode": (C.c_int, [u8, vp, sz, P(TextMsg)]),
+    "flt_msg_check": (C.c_int, [u8, vp, sz]),
+    "flt_delta_compress": (C.c_int, [P(DeltaConfig), vp, vp, vp, u32, P(Sparse)]),
+    "flt_delta_apply": (C.c_int, [P(Sparse), vp, u32]),
+    "flt_delta_dequantize": (C.c_int, [P(Sparse), vp, u32]),
+    "flt_delta_num_scales": (u32, [u32, C.c_int, u32]),
+    "flt_payload_max_size": (sz, [u32, u32, C.c_int, u32]),
+    "flt_payload_encode": (C.c_int, [P(Sparse), C.c_int, vp, sz, P(sz)]),
+    "flt_payload_decode": (C.c_int, [vp, sz, P(Limits), P(Sparse)]),
+}
+
+
+@cache
+def _loaded() -> tuple[C.CDLL, dict[str, int]]:
+    table_c = abi.abi_source(MIRRORS, HEADERS, CONSTANTS)
+    lib = C.CDLL(str(build_shared_library(["proto", "delta"], extra_sources=[table_c],
+                                          name="fltrt")))
+    for name, (restype, argtypes) in _PROTOTYPES.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return lib, abi.check(lib, MIRRORS, "fltiny/native/lib.py")
+
+
+def rt() -> C.CDLL:
+    """The loaded, checked runtime library."""
+    return _loaded()[0]
+
+
+def const(name: str) -> int:
+    """Value of a C macro listed in CONSTANTS (from the compiled table)."""
+    return _loaded()[1][name]

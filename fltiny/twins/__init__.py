@@ -1,1 +1,0 @@
-"""Numpy twins of the device numerics (see docs/architecture.md)."""
