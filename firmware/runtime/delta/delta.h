@@ -9,7 +9,7 @@
  *     2. indices     = the k entries of largest |acc|, ties to the lower index, ascending order
  *     3. values      = symmetric int8 quantization of acc[indices] (per tensor or per block)
  *     4. residual[i] = acc[i] - values[j] * scale   where i = indices[j]; acc[i] elsewhere
- *   The numpy twin is fltiny/twins/delta.py; tests/vectors/delta pins both bit for bit.
+ *   The numpy oracle is tests/oracles/delta.py; tests/vectors/delta pins both bit for bit.
  *
  * Arithmetic (identical bits on every IEEE-754 binary32 target; needs FLT_EVAL_METHOD == 0
  * and -ffp-contract=off, both checked or set by the build)

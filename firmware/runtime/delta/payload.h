@@ -1,5 +1,5 @@
 /* payload.h - the delta payload codec, version 1 (byte layout: docs/protocol.md,
- * "## Delta payload (version 1)"; numpy twin: fltiny/twins/payload.py).
+ * "## Delta payload (version 1)"; numpy oracle: tests/oracles/payload.py; host binding: fltiny/native/delta.py).
  *
  * What it does
  *   Serialises a flt_sparse_delta_t (delta.h) to bytes and back:

@@ -2,8 +2,8 @@
  *
  * Encoding removes every 0x00 from the data so 0x00 can delimit frames on the wire. Output
  * is at most FLT_COBS_MAX_ENCODED(n) bytes; the encoder never emits 0x00 and does not append
- * the delimiter (the frame layer does). The canonical form (also produced by the Python twin,
- * fltiny/bridge/cobs.py): a block is closed at every zero and after 254 non-zero bytes, and the
+ * the delimiter (the frame layer does). The canonical form (also produced by the Python oracle,
+ * tests/oracles/cobs.py): a block is closed at every zero and after 254 non-zero bytes, and the
  * last block is always written, so 254 non-zero bytes encode as FF <254 bytes> 01.
  *
  * Buffers: caller-owned; in/out must not overlap. The streaming encoder (flt_cobs_enc_*)

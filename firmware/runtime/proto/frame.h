@@ -1,5 +1,6 @@
 /* frame.h - the wire frame of the device<->host protocol, version 1
- * (byte layout: docs/protocol.md; Python twin: fltiny/bridge/protocol.py).
+ * (byte layout: docs/protocol.md; host binding: fltiny/native/proto.py; oracle:
+ * tests/oracles/protocol.py).
  *
  * What it does
  *   A frame is  COBS( header(18) | payload(payload_len) | tag(16) | crc32(4) ) 0x00

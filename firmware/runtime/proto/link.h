@@ -1,5 +1,5 @@
 /* link.h - the reliability layer of the protocol on the device side (semantics:
- * docs/protocol.md "Reliability"; host side: fltiny/bridge/session.py).
+ * docs/protocol.md "Reliability"; host binding: fltiny/native/proto.py).
  *
  * Receiver (flt_proto_rx_t)
  *   flt_proto_rx_feed takes the wire one byte at a time. Per byte it does O(1) work (COBS

@@ -1,5 +1,6 @@
 /* messages.h - payload codecs of the protocol messages, version 1 (byte layout:
- * docs/protocol.md "Messages"; Python twin: fltiny/bridge/messages.py).
+ * docs/protocol.md "Messages"; host binding: fltiny/native/messages.py; oracle:
+ * tests/oracles/messages.py).
  *
  * What it does
  *   flt_msg_<type>_encode writes the payload of one message (before chunking) and
