@@ -407,7 +407,7 @@ class BridgeFleet:
             except NackError as exc:
                 d.version, d.params = None, None
                 self.log(f"round {rnd}: device {d.ep.device_id}: message refused "
-                         f"({status_name(exc.code) if hasattr(exc, 'code') else exc}); resync")
+                         f"({status_name(exc.code)}); resync")
                 continue
             if isinstance(delta, m.Error):
                 self.log(f"round {rnd}: device {d.ep.device_id}: ERROR {delta.code} "

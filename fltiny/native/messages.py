@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes as C
 import enum
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import numpy as np
 
@@ -250,45 +250,33 @@ class Train:
 
 
 @dataclass(frozen=True)
-class Ack:
-    TYPE: ClassVar[MsgType] = MsgType.ACK
+class _AckBase:
+    TYPE: ClassVar[MsgType]
     acked_seq: int
-    code: int = ACK_ACCEPTED
+    code: int = ACK_ACCEPTED  # ACK: 0 accepted, 1 duplicate; NACK: the rejection's status
 
     def encode(self) -> bytes:
-        return _ack_encode(self)
+        if not 0 <= self.code <= 0xFF:
+            raise ProtocolError("code must fit in 8 bits", "FLT_ERR_ARG")
+        s = L.Ack(_u32(self.acked_seq, "acked_seq"), self.code)
+        return _encode("flt_msg_ack_encode", s, L.const("FLT_MSG_ACK_SIZE"), self.TYPE.name,
+                       int(self.TYPE))
 
     @classmethod
-    def decode(cls, buf: bytes) -> Ack:
-        return cls(*_ack_decode(cls.TYPE, buf))
+    def decode(cls, buf: bytes) -> Self:
+        s = L.Ack()
+        _decode("flt_msg_ack_decode", buf, s, cls.TYPE.name, int(cls.TYPE))
+        return cls(s.acked_seq, s.code)
 
 
 @dataclass(frozen=True)
-class Nack:
+class Ack(_AckBase):
+    TYPE: ClassVar[MsgType] = MsgType.ACK
+
+
+@dataclass(frozen=True)
+class Nack(_AckBase):
     TYPE: ClassVar[MsgType] = MsgType.NACK
-    acked_seq: int
-    code: int
-
-    def encode(self) -> bytes:
-        return _ack_encode(self)
-
-    @classmethod
-    def decode(cls, buf: bytes) -> Nack:
-        return cls(*_ack_decode(cls.TYPE, buf))
-
-
-def _ack_encode(msg: Ack | Nack) -> bytes:
-    if not 0 <= msg.code <= 0xFF:
-        raise ProtocolError("code must fit in 8 bits", "FLT_ERR_ARG")
-    s = L.Ack(_u32(msg.acked_seq, "acked_seq"), msg.code)
-    return _encode("flt_msg_ack_encode", s, L.const("FLT_MSG_ACK_SIZE"), msg.TYPE.name,
-                   int(msg.TYPE))
-
-
-def _ack_decode(t: MsgType, buf: bytes) -> tuple[int, int]:
-    s = L.Ack()
-    _decode("flt_msg_ack_decode", buf, s, t.name, int(t))
-    return s.acked_seq, s.code
 
 
 def _text_encode(t: MsgType, code: int, text: str) -> bytes:
@@ -312,29 +300,26 @@ def _text_decode(t: MsgType, buf: bytes) -> tuple[int, str]:
 
 
 @dataclass(frozen=True)
-class Status:
-    TYPE: ClassVar[MsgType] = MsgType.STATUS
+class _TextBase:
+    TYPE: ClassVar[MsgType]
     text: str
 
     def encode(self) -> bytes:
         return _text_encode(self.TYPE, 0, self.text)
 
     @classmethod
-    def decode(cls, buf: bytes) -> Status:
+    def decode(cls, buf: bytes) -> Self:
         return cls(_text_decode(cls.TYPE, buf)[1])
 
 
 @dataclass(frozen=True)
-class Log:
+class Status(_TextBase):
+    TYPE: ClassVar[MsgType] = MsgType.STATUS
+
+
+@dataclass(frozen=True)
+class Log(_TextBase):
     TYPE: ClassVar[MsgType] = MsgType.LOG
-    text: str
-
-    def encode(self) -> bytes:
-        return _text_encode(self.TYPE, 0, self.text)
-
-    @classmethod
-    def decode(cls, buf: bytes) -> Log:
-        return cls(_text_decode(cls.TYPE, buf)[1])
 
 
 @dataclass(frozen=True)

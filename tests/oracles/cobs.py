@@ -1,6 +1,6 @@
 """COBS, Consistent Overhead Byte Stuffing (Cheshire & Baker, IEEE/ACM ToN 7(2), 1999).
 
-Twin of firmware/runtime/proto/cobs.c: same canonical encoding (a block closes at every zero
+Oracle (tests only) of firmware/runtime/proto/cobs.c: same canonical encoding (a block closes at every zero
 and after 254 non-zero bytes; the last block is always written, so 254 non-zero bytes encode as
 FF <254 bytes> 01) and the same strict decoder.
 """

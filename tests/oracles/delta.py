@@ -1,4 +1,4 @@
-"""Numpy twin of the on-device delta pipeline (firmware/runtime/delta/delta.c).
+"""Numpy oracle (tests only) of the on-device delta pipeline (firmware/runtime/delta/delta.c).
 
 Top-k sparsification with error feedback (Lin et al., "Deep Gradient Compression", ICLR 2018;
 Karimireddy et al., "Error Feedback Fixes SignSGD and other Gradient Compression Schemes",
@@ -11,7 +11,7 @@ ICML 2019) followed by symmetric int8 quantization per tensor or per block:
     residual = acc - q * scale on the chosen indices, acc elsewhere (zeros without feedback)
 
 Every operation is a single float32 IEEE operation, so the results equal the C runtime's bit
-for bit (pinned by tests/vectors/delta). The C side selects with a radix select; this twin
+for bit (pinned by tests/vectors/delta). The C side selects with a radix select; this oracle
 sorts, which is a deliberately different route to the same set.
 """
 

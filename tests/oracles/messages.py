@@ -1,8 +1,8 @@
-"""Payloads of the protocol messages, version 1 (host side).
+"""Oracle of the payloads of the protocol messages, version 1 (tests only).
 
-Twin of firmware/runtime/proto/messages.c; byte layout in docs/protocol.md, "Messages".
+An independent Python implementation of firmware/runtime/proto/messages.c; byte layout in docs/protocol.md, "Messages".
 The payload of DELTA (and of a GLOBAL of kind DELTA) is the delta payload of docs/protocol.md
-(fltiny/twins/payload.py); this layer checks only its size and magic. Each dataclass has
+(tests/oracles/payload.py); this layer checks only its size and magic. Each dataclass has
 ``encode()`` and ``decode(buf)``; both validate exactly like the C codecs, field by field in
 wire order, and raise the ProtocolError subclass whose ``status`` the C codec returns.
 """

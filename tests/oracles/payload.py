@@ -1,4 +1,4 @@
-"""Numpy twin of the delta payload codec, version 1 (firmware/runtime/delta/payload.c).
+"""Numpy oracle (tests only) of the delta payload codec, version 1 (firmware/runtime/delta/payload.c).
 
 Byte layout and error cases: docs/protocol.md, "Delta payload (version 1)". Index sections:
 LEB128 varints of index gaps, a bitmap of n bits, or Golomb-Rice codes of gap - 1

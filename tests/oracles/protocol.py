@@ -1,11 +1,11 @@
-"""Frames of the device<->host wire protocol, version 1 (host side).
+"""Oracle of the frames of the device<->host wire protocol, version 1 (tests only).
 
-Twin of firmware/runtime/proto/frame.c; byte layout in docs/protocol.md:
+An independent Python implementation of what firmware/runtime/proto/frame.c does; byte layout in docs/protocol.md:
 
     COBS( header(18) | payload | HMAC-SHA256(key, header | payload)[:16] | CRC-32 ) 0x00
 
 HMAC after RFC 2104 (hashlib/hmac), CRC-32 as IEEE 802.3 (zlib.crc32), COBS after Cheshire &
-Baker (fltiny/bridge/cobs.py). ``decode_frame`` checks in the same order as
+Baker (tests/oracles/cobs.py). ``decode_frame`` checks in the same order as
 ``flt_proto_frame_decode`` and raises the ``ProtocolError`` subclass whose ``status`` names the
 flt_status_t the C side returns for the same bytes.
 """

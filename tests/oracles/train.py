@@ -1,4 +1,4 @@
-"""Numpy twin of the on-device head training (firmware/runtime/train/).
+"""Numpy oracle (tests only) of the on-device head training (firmware/runtime/train/).
 
 This module is the readable specification of the C runtime: the same float32 operations in
 the same order, so that for the same inputs the C code and this twin produce the same bits
