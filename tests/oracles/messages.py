@@ -1,6 +1,7 @@
 """Oracle of the payloads of the protocol messages, version 1 (tests only).
 
-An independent Python implementation of firmware/runtime/proto/messages.c; byte layout in docs/protocol.md, "Messages".
+An independent Python implementation of firmware/runtime/proto/messages.c; byte layout in
+docs/protocol.md, "Messages".
 The payload of DELTA (and of a GLOBAL of kind DELTA) is the delta payload of docs/protocol.md
 (tests/oracles/payload.py); this layer checks only its size and magic. Each dataclass has
 ``encode()`` and ``decode(buf)``; both validate exactly like the C codecs, field by field in

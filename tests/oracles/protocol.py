@@ -1,6 +1,7 @@
 """Oracle of the frames of the device<->host wire protocol, version 1 (tests only).
 
-An independent Python implementation of what firmware/runtime/proto/frame.c does; byte layout in docs/protocol.md:
+An independent Python implementation of what firmware/runtime/proto/frame.c does; byte layout
+in docs/protocol.md:
 
     COBS( header(18) | payload | HMAC-SHA256(key, header | payload)[:16] | CRC-32 ) 0x00
 
