@@ -96,3 +96,7 @@ def test_device_round_equals_tflm_plus_oracles(model, request):
     assert F32(c.mean_loss).tobytes() == loss.tobytes()
     assert c.examples == len(blob.windows)
     assert np.array_equal(c.residual.view(np.uint32), new_residual.view(np.uint32))
+    # and the comparison discriminates: another shuffle seed is another payload
+    other = oracle_round(bundle, global_params, blob.windows, blob.labels, blob.targets,
+                         Train(**{**vars(train), "seed": train.seed + 1}), residual)[0]
+    assert other != c.payload
