@@ -6,6 +6,8 @@ each step follows firmware/app/flt_round.h's contract with an independent implem
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from oracles import delta as od
@@ -13,9 +15,9 @@ from oracles import payload as opl
 from oracles import train as ot
 
 from fltiny.devices.data import fleet_blobs
-from fltiny.devices.replay import HostRound
+from fltiny.devices.replay import DeviceState, HostRound
 from fltiny.export.bundle import read_bundle
-from fltiny.native.messages import Train
+from fltiny.native.messages import TRAIN_DRIFT, TRAIN_PERSONAL, Train
 
 pytestmark = pytest.mark.slow
 F32 = np.float32
@@ -28,7 +30,7 @@ def tflm_features(backbone: bytes, windows: np.ndarray) -> np.ndarray:
     from fltiny.export.verify import TFLM_ARENA_BYTES
 
     interp = runtime.Interpreter.from_bytes(backbone, arena_size=TFLM_ARENA_BYTES)
-    shape = [1, *windows.shape[1:]]
+    shape = [int(d) for d in interp.get_input_details(0)["shape"]]
     out = []
     for w in windows:
         interp.set_input(np.ascontiguousarray(w, dtype=np.int8).reshape(shape), 0)
@@ -45,22 +47,52 @@ def oracle_k(n: int, train: Train) -> int:
     return od.k_from_ppm(n, min(int(scaled), 1_000_000))
 
 
-def oracle_round(bundle, global_params, windows, labels, targets, train, residual):
-    manifest, head, backbone = read_bundle(bundle)
-    feat = manifest.backbone["output"]
+def _features(backbone: bytes, feat: dict, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     q = tflm_features(backbone, windows)
-    features = (q.astype(np.int32) - int(feat["zero_point"])).astype(F32) * F32(feat["scale"])
+    x = (q.astype(np.int32) - int(feat["zero_point"])).astype(F32) * F32(feat["scale"])
+    return q, x
+
+
+def oracle_personal(spec: ot.HeadSpec, served: np.ndarray, x: np.ndarray, labels, targets):
+    """Step 1: accuracy (first maximum) or MAE (sequential float32 sum) of the served model."""
+    outs = [ot.dense_forward(spec, served, xi)[-1] for xi in x]
+    if labels is not None:
+        correct = sum(int(np.argmax(y) == lab) for y, lab in zip(outs, labels, strict=True))
+        return F32(F32(correct) / F32(len(x)))
+    total = F32(0.0)
+    for y, t in zip(outs, targets, strict=True):
+        for d in (y - np.asarray(t, F32)).astype(F32):
+            total = F32(total + abs(d))
+    return F32(total / F32(F32(len(x)) * F32(spec.n_outputs)))
+
+
+def oracle_round(bundle, global_params, blob, train, state):
+    """(payload, loss, personal metric, new residual, new drift, backbone q of the windows)."""
+    manifest, head, backbone = read_bundle(bundle)
+    q, x = _features(backbone, manifest.backbone["output"], blob.windows)
+    n_train = blob.n_train
     spec = ot.HeadSpec(
         tuple(ot.Layer(ly.n_in, ly.n_out, ot.Act.RELU if ly.activation == "relu" else ot.Act.NONE)
               for ly in head.layers),
         ot.Loss.SOFTMAX_CE if manifest.task == "classification" else ot.Loss.MSE)
+    served = global_params if state.served is None else state.served
+    lab, tgt = blob.labels, blob.targets
+    personal = (oracle_personal(spec, served, x[n_train:], None if lab is None else lab[n_train:],
+                                None if tgt is None else tgt[n_train:])
+                if blob.n_test else F32(0.0))
+    mu = F32(train.prox_mu)
+    drifting = bool(train.flags & TRAIN_DRIFT)
+    anchor = (global_params + state.drift / mu).astype(F32) if drifting else global_params
     cfg = ot.TrainConfig(train.epochs, train.batch_size, train.seed,
                          ot.SgdConfig(train.learning_rate, train.momentum, train.prox_mu,
                                       train.clip, 0.0))
-    res = ot.train_epochs(spec, global_params, global_params, None, features, labels=labels,
-                          targets=targets, cfg=cfg)
-    comp = od.compress(res.params, global_params, residual, k=oracle_k(spec.n_params, train))
-    return opl.encode(comp.delta), F32(res.mean_loss), comp.residual, q
+    res = ot.train_epochs(spec, global_params, anchor, None, x[:n_train],
+                          labels=None if lab is None else lab[:n_train],
+                          targets=None if tgt is None else tgt[:n_train], cfg=cfg)
+    drift = (mu * (anchor - res.params)).astype(F32) if drifting else state.drift
+    comp = od.compress(res.params, global_params, state.residual,
+                       k=oracle_k(spec.n_params, train))
+    return opl.encode(comp.delta), F32(res.mean_loss), personal, comp.residual, drift, q
 
 
 @pytest.fixture(scope="module")
@@ -75,28 +107,49 @@ def digits_tiny_bundle(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("model", ["har-tiny", "digits-tiny"])
-def test_device_round_equals_tflm_plus_oracles(model, request):
+CASES = [
+    # a first round: global served, no drift state
+    ("har-tiny", 0), ("digits-tiny", 0),
+    # a later round of a personalizing FedDyn device: its own served model and drift state
+    ("har-tiny", TRAIN_DRIFT | TRAIN_PERSONAL), ("digits-tiny", TRAIN_DRIFT | TRAIN_PERSONAL),
+]
+
+
+def _bits(a) -> bytes:
+    return np.asarray(a, F32).tobytes()
+
+
+@pytest.mark.parametrize("model,flags", CASES, ids=[f"{m}-{f}" for m, f in CASES])
+def test_device_round_equals_tflm_plus_oracles(model, flags, request):
     bundle = request.getfixturevalue(model.replace("-", "_") + "_bundle")
     host = HostRound(bundle)
-    blob = fleet_blobs(bundle, 2, max_windows=48, seed=5)[1]
+    blob = fleet_blobs(bundle, 2, max_windows=60, seed=5)[1]
+    if blob.windows.ndim == 4:  # images [count, h, w, c]: the blob stores [count, h, w * c]
+        blob = replace(blob, windows=blob.windows.reshape(len(blob.windows), blob.windows.shape[1], -1))
+    assert blob.n_test > 0 and blob.n_train > 0
     rng = np.random.default_rng(11)
+    P = host.n_params
     global_params = (host.head.params * F32(1.01)).astype(F32)
-    residual = (rng.standard_normal(host.n_params) * 1e-3).astype(F32)  # a previous round's
+    state = DeviceState((rng.standard_normal(P) * 1e-3).astype(F32), np.zeros(P, F32))
+    if flags:
+        state = DeviceState(state.residual, (rng.standard_normal(P) * 1e-4).astype(F32),
+                            (global_params + rng.standard_normal(P).astype(F32) * F32(0.01))
+                            .astype(F32))
     train = Train(round=2, epochs=2, batch_size=8, learning_rate=0.02, momentum=0.9,
-                  prox_mu=0.01, clip=5.0, topk_fraction=0.1, seed=1234)
+                  prox_mu=0.01, clip=5.0, topk_fraction=0.1, seed=1234, flags=flags)
 
-    c = host.run(global_params, blob.windows, blob.labels, train, residual=residual,
-                 targets=blob.targets)
-    payload, loss, new_residual, q = oracle_round(bundle, global_params, blob.windows,
-                                                  blob.labels, blob.targets, train, residual)
+    c = host.run(global_params, blob, train, state)
+    payload, loss, personal, residual, drift, q = oracle_round(bundle, global_params, blob,
+                                                               train, state)
 
     assert np.array_equal(host.backbone(blob.windows), q)  # the C backbone is TFLM's, bit for bit
     assert c.payload == payload
-    assert F32(c.mean_loss).tobytes() == loss.tobytes()
-    assert c.examples == len(blob.windows)
-    assert np.array_equal(c.residual.view(np.uint32), new_residual.view(np.uint32))
+    assert _bits(c.mean_loss) == _bits(loss)
+    assert (c.examples, c.personal_n) == (blob.n_train, blob.n_test)
+    assert _bits(c.personal_metric) == _bits(personal)
+    assert _bits(c.state.residual) == _bits(residual)
+    assert _bits(c.state.drift) == _bits(drift)
     # and the comparison discriminates: another shuffle seed is another payload
-    other = oracle_round(bundle, global_params, blob.windows, blob.labels, blob.targets,
-                         Train(**{**vars(train), "seed": train.seed + 1}), residual)[0]
+    other = oracle_round(bundle, global_params, blob, Train(**{**vars(train), "seed": 1235}),
+                         state)[0]
     assert other != c.payload
