@@ -6,7 +6,7 @@ personal metric (personal_<metric>, personal_<metric>_worst; from round 1), part
 rejected, bytes_up, bytes_down, seconds. ``write_report(out_dir, rounds, summary)``: ``summary``
 is free-form (run configuration, byte accounting, replay counts). Files: metrics.json
 ({"summary", "rounds"}), metrics.csv (one row per round, a column for every metric found),
-metrics.png (held-out metric and bytes per round). ``fltiny.report.table`` prints the rows.
+metrics.png (held-out and personal metric, bytes per round). ``fltiny.report.table`` prints the rows.
 """
 
 from __future__ import annotations
@@ -75,8 +75,16 @@ def plot(rounds: list[dict[str, Any]], path: Path, title: str = "") -> None:
     xs = [r["round"] for r in rounds if r.get(metric) is not None]
     ys = [r[metric] for r in rounds if r.get(metric) is not None]
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    a1.plot(xs, ys, marker="o")
-    a1.set_ylabel(f"held-out {metric}")
+    a1.plot(xs, ys, marker="o", label=f"held-out {metric} (global model, new users)")
+    pk = f"personal_{metric}"
+    pr = [r for r in rounds if r.get(pk) is not None]
+    if pr:
+        a1.plot([r["round"] for r in pr], [r[pk] for r in pr], marker="s",
+                label=f"personal {metric} (mean over devices, their own future data)")
+        a1.plot([r["round"] for r in pr], [r[f"{pk}_worst"] for r in pr], linestyle=":",
+                label="personal, worst device")
+        a1.legend(fontsize=8)
+    a1.set_ylabel(metric)
     a1.grid(True, alpha=0.3)
     a1.set_title(title)
     br = [r for r in rounds if r["round"] > 0]
