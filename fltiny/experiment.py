@@ -88,7 +88,8 @@ class ExperimentSettings:
     """What ``fltiny run`` and ``fltiny simulate`` share."""
 
     data: DataSettings = field(default_factory=DataSettings)
-    strategy: str = knob("fedavg", "--strategy", "Aggregation strategy.",
+    strategy: str = knob("feddyn", "--strategy", "Aggregation strategy (feddyn: FedAvg with "
+                         "drift control, the default).",
                          choices=tuple(STRATEGIES))
     server: RoundConfig = field(default_factory=RoundConfig)
     out: Path = Path("build/experiment")
@@ -212,6 +213,10 @@ def check_fleet_size(settings: ExperimentSettings, devices: int) -> None:
             f"{settings.strategy} needs at least {strategy.min_updates()} updates per round, "
             f"the fleet gives at most {asked} ({devices} devices, --fraction {cfg.fraction:g}): "
             "use more devices or another --strategy (median, trimmed-mean)")
+    mu = cfg.train.mu if cfg.train.mu is not None else strategy.proximal_mu
+    if strategy.drift and not mu > 0:
+        raise UsageError(f"{settings.strategy} needs a proximal coefficient (its alpha) above 0, "
+                         f"got --mu {mu:g}: drop --mu or pass e.g. --mu 0.01")
     if cfg.min_fit > asked:
         raise UsageError(f"--min-fit {cfg.min_fit} can never be met: at most {asked} devices are "
                          "asked per round; lower --min-fit or add devices")

@@ -28,6 +28,7 @@ FAST_CASES = [
     ("epochs-zero", ["--epochs", "0"], ["'--epochs'", "1<=x<=255"]),
     ("unknown-strategy", ["--strategy", "fedmagic"], ["'--strategy'", "'fedmagic'", "fedavg"]),
     ("fraction-zero", ["--fraction", "0"], ["'--fraction'", "0<x<=1"]),
+    ("feddyn-mu-zero", ["--strategy", "feddyn", "--mu", "0"], ["feddyn needs", "alpha", "--mu"]),
     ("fraction-above-one", ["--fraction", "1.5"], ["'--fraction'", "1.5"]),
 ]
 

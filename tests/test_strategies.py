@@ -81,6 +81,19 @@ def test_fedavgm_accumulates_momentum():
     np.testing.assert_array_equal(w2, [2.5, 0])  # v = 0.5 + 1 = 1.5
 
 
+def test_feddyn_server_step_by_hand():
+    """Acar et al. 2021: h <- h - alpha d; w <- w + d - h / alpha (d: the mean delta)."""
+    s = make_strategy("feddyn", proximal_mu=0.5)
+    assert s.drift and s.proximal_mu == 0.5
+    w1 = s.aggregate(W0, [upd(1, [1.0, -2.0])])
+    # h = -0.5 d = [-0.5, 1]; w = d - h / 0.5 = d + d = [2, -4]
+    np.testing.assert_allclose(w1, [2.0, -4.0])
+    np.testing.assert_allclose(s.state["h"], [-0.5, 1.0])
+    w2 = s.aggregate(w1, [upd(1, [0.0, 0.0])])
+    # no change from the devices: h stays, w moves by -h / alpha once more
+    np.testing.assert_allclose(w2, [3.0, -6.0])
+
+
 def test_fedadam_first_step():
     s = make_strategy("fedadam", server_lr=0.1, beta1=0.9, beta2=0.99, tau=0.0)
     w = s.aggregate(W0, [upd(1, [2.0, -2.0])])

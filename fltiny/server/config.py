@@ -110,24 +110,27 @@ def from_knobs(cls: type, values: dict[str, Any], **extra: Any) -> Any:
 class TrainParams:
     """What a TRAIN message tells each device; ``message`` is the one place a TRAIN is built.
 
-    Defaults tuned on HAPT with har-tiny's 374-parameter head (15 fleet users, one per
-    device): SGD lr 0.002 with momentum 0.9 for 2 local epochs climbs steadily, where
-    lr >= 0.01 oscillates (docs/benchmarks.md). Ranges are the ones the firmware accepts.
+    Defaults measured by bench/fleet_learning.py (har-tiny with its float tail, 1,030 trained
+    parameters, 15 HAPT fleet users one per device, FedDyn, 30 rounds, three factory seeds;
+    docs/benchmarks.md "Fleet learning"): SGD lr 0.005 with momentum 0.9 for 5 local epochs,
+    top-10 % int8 updates, each device serving its own local model. Ranges are the ones the
+    firmware accepts.
     """
 
-    epochs: int = knob(2, "--epochs", "Local epochs per round.", low=1, high=255)
+    epochs: int = knob(5, "--epochs", "Local epochs per round.", low=1, high=255)
     batch_size: int = knob(16, "--batch-size", "Local minibatch size.", low=1, high=0xFFFF)
-    learning_rate: float = knob(0.002, "--lr", "Device SGD learning rate.", low=0, low_open=True)
+    learning_rate: float = knob(0.005, "--lr", "Device SGD learning rate.", low=0, low_open=True)
     lr_decay: float = knob(1.0, "--lr-decay", "Per-round factor of the device learning rate: "
                            "round r trains with lr * lr_decay^(r-1).", low=0, high=1,
                            low_open=True)
     momentum: float = knob(0.9, "--momentum", "Device SGD momentum.", low=0, high=1,
                            high_open=True)
-    mu: float | None = knob(None, "--mu", "FedProx proximal term mu (default: the strategy's; "
-                            "fedprox 0.01, the others 0).", low=0)
+    mu: float | None = knob(None, "--mu", "Proximal coefficient on the devices: FedProx's mu, "
+                            "FedDyn's alpha (default: the strategy's; fedprox and feddyn 0.01, the "
+                            "others 0).", low=0)
     clip: float = knob(5.0, "--clip", "Gradient clipping norm on the device (0: none).", low=0)
-    # har-tiny: 19 of 374 parameters, a 51-byte payload (29x)
-    topk_fraction: float = knob(0.05, "--topk", "Share of head parameters a device sends per "
+    # har-tiny with its float tail: 103 of 1,030 parameters, a ~184-byte payload (22x)
+    topk_fraction: float = knob(0.1, "--topk", "Share of head parameters a device sends per "
                                 "round.", low=0, high=1, low_open=True)
     error_feedback: bool = knob(True, "--error-feedback/--no-error-feedback",
                                 "Keep what top-k held back and send it in later rounds.")

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fltiny.errors import FltinyError, StrategyError
+from fltiny.errors import FltinyError, StrategyError, UsageError
 from fltiny.server.config import RoundConfig, TrainParams
 from fltiny.server.store import Checkpoint, RunStore
 from fltiny.server.validate import validate_updates
@@ -132,6 +132,11 @@ def run_rounds(
     Each round's checkpoint and its per-device rows are written in one transaction.
     """
     mu = config.train.mu if config.train.mu is not None else strategy.proximal_mu
+    if strategy.drift:
+        if not mu > 0:
+            raise UsageError(f"{strategy.name} needs a proximal coefficient (its alpha) above 0, "
+                             f"got --mu {mu:g}: drop --mu or pass e.g. --mu 0.01")
+        strategy.proximal_mu = mu  # FedDyn's server step uses the devices' alpha
     # what the strategy asks of the devices: its proximal term and drift control (FedDyn)
     train = replace(config.train, mu=mu, drift=strategy.drift)
     need = max(1, config.min_fit)
