@@ -53,18 +53,25 @@ class Config:
     strategy: str
     train: TrainParams
     dense_float: bool = False
-    export_args: tuple[str, ...] = ()  # extra `fltiny export` options of its bundle
+    export_args: tuple[str, ...] = ()  # extra `fltiny export` options of its bundle (HAPT)
 
 
 NEW_TRAIN = TrainParams()  # the defaults: what `fltiny run` / `fltiny simulate` use
+HEAD_ONLY = ("--train-convs", "0")
+TAIL = ("--train-convs", "1")
 CONFIGS = {
-    "old": Config("old", "head only, FedAvg, lr 0.002, 2 epochs, no personalization (the "
-                  "previous defaults)", "fedavg",
-                  TrainParams(learning_rate=0.002, epochs=2, personal=False)),
-    "new": Config("new", "the defaults: FedDyn drift control, personalization", "feddyn",
-                  NEW_TRAIN),
+    "old": Config("old", "head only (374 parameters), FedAvg, lr 0.002, 2 epochs, top-5 %, "
+                  "no personalization: the previous defaults", "fedavg",
+                  TrainParams(learning_rate=0.002, epochs=2, topk_fraction=0.05,
+                              personal=False), export_args=HEAD_ONLY),
+    "head-new": Config("head-new", "head only with the new settings (FedDyn, lr 0.005, 5 "
+                       "epochs, top-10 %, personalization)", "feddyn", NEW_TRAIN,
+                       export_args=HEAD_ONLY),
+    "new": Config("new", "the defaults: float tail (last conv + head, 1,030 parameters), "
+                  "FedDyn, lr 0.005, 5 epochs, top-10 %, personalization", "feddyn", NEW_TRAIN,
+                  export_args=TAIL),
     "new-dense": Config("new-dense", "the defaults with dense float32 updates", "feddyn",
-                        NEW_TRAIN, dense_float=True),
+                        NEW_TRAIN, dense_float=True, export_args=TAIL),
 }
 
 
@@ -182,7 +189,7 @@ def main() -> None:
             rs = []
             for seed in args.seeds:
                 t0 = time.perf_counter()
-                b = bundle_for(model, seed, cfg.export_args)
+                b = bundle_for(model, seed, cfg.export_args if dataset == "hapt" else ())
                 r = run_one(cfg, dataset, b, args.rounds, seed)
                 rs.append(r)
                 print(f"{dataset} {name} seed {seed}: held-out {key} {r.factory_heldout:.4f} -> "
@@ -191,7 +198,7 @@ def main() -> None:
                       f"{time.perf_counter() - t0:.0f} s", flush=True)
             s = summarise(name, rs, key)
             s["what"] = cfg.what
-            if args.target and dataset == "hapt" and not cfg.dense_float:
+            if args.target and dataset == "hapt" and not cfg.dense_float and name != "head-new":
                 b = bundle_for(model, args.seeds[0], cfg.export_args)
                 from fltiny.devices.data import fleet_blobs
 
