@@ -21,8 +21,9 @@ STATUS = {0: "FLT_OK", 1: "FLT_ERR_ARG", 2: "FLT_ERR_SHAPE", 3: "FLT_ERR_RANGE",
           10: "FLT_ERR_CHECKSUM", 11: "FLT_ERR_STATE"}
 
 
-class CLayer(ct.Structure):
-    _fields_ = [("in_size", ct.c_uint32), ("out_size", ct.c_uint32), ("act", ct.c_uint32)]
+class CLayer(ct.Structure):  # flt_layer_t: 9 uint32_t (the last six zero for a dense layer)
+    _fields_ = [(name, ct.c_uint32) for name in (
+        "in_size", "out_size", "act", "kind", "in_ch", "out_ch", "kernel", "stride", "pad_left")]
 
 
 class CHead(ct.Structure):
@@ -173,7 +174,7 @@ def c_map(name: str, x: np.ndarray) -> np.ndarray:
 
 
 def test_struct_sizes_match_c_layout():
-    assert ct.sizeof(CHead) == 8 + 8 * 12
+    assert ct.sizeof(CHead) == 8 + 8 * 36
     assert ct.sizeof(CTrainCfg) == 8 + 8 + 5 * 4 + 4  # padded to the uint64 alignment
 
 

@@ -25,8 +25,9 @@ APP_DIR = REPO_ROOT / "firmware" / "app"
 MAX_LAYERS = 8
 
 
-class _Layer(C.Structure):
-    _fields_ = [("in_size", C.c_uint32), ("out_size", C.c_uint32), ("act", C.c_uint32)]
+class _Layer(C.Structure):  # flt_layer_t (firmware/runtime/train/flt_head.h)
+    _fields_ = [(name, C.c_uint32) for name in (
+        "in_size", "out_size", "act", "kind", "in_ch", "out_ch", "kernel", "stride", "pad_left")]
 
 
 class _Head(C.Structure):

@@ -1,16 +1,24 @@
-/* flt_dense.h - forward and backward pass of the float32 dense head, one sample at a time.
+/* flt_dense.h - forward and backward pass of the float32 head, one sample at a time.
  *
  * Contract
  * - Layout of params, grad and acts: see flt_head.h. All float32, no allocation.
- * - Exact arithmetic (mirrored by fltiny/twins/train.py, bit for bit):
+ *   flt_dense_forward / flt_dense_backward run a whole head of any layer kinds (the name
+ *   predates the kinds and is kept: C callers and ctypes bindings use it); each layer goes
+ *   to its kernel: flt_dense_layer_* below, flt_conv1d_* (flt_conv1d.h), flt_gap1d_*
+ *   (flt_gap1d.h), whose headers spell out their exact arithmetic.
+ * - Exact arithmetic of a dense layer (mirrored by fltiny/twins/train.py, bit for bit):
  *     forward  z_j = ((W[j][0]*x[0] + W[j][1]*x[1]) + ...) + W[j][in-1]*x[in-1], then
  *              z_j = z_j + b_j; a_j = (act == RELU) ? (z_j > 0 ? z_j : 0) : z_j
  *              (sums are sequential in k, starting from the first product).
- *     backward given d = dL/da of the last layer:
- *              d_j = (act == RELU) ? (a_j > 0 ? d_j : 0) : d_j       (now dL/dz)
- *              gW[j][k] = d_j * x[k]; gb[j] = d_j   (or gW += ..., gb += ... when accumulating)
- *              for l > 0: dn_k = sequential sum over j = 0.. of W[j][k]*d_j, giving dL/da of
- *              layer l-1, and so on down to layer 0.
+ *     backward given dz_j = dL/dz_j:
+ *              gW[j][k] = dz_j * x[k]; gb[j] = dz_j   (or gW += ..., gb += ... when accumulating)
+ *              dx_k = sequential sum over j = 0.. of W[j][k]*dz_j (started from the j = 0
+ *              product), when dx is not NULL.
+ * - Whole head, backward given d = dL/da of the last layer:
+ *              d_j = (act_last == RELU) ? (a_j > 0 ? d_j : 0) : d_j        (now dL/dz)
+ *              for l = last .. 0: the layer's backward kernel gives its parameter gradient
+ *              and, for l > 0 only, dL/da_{l-1}; then, if layer l-1 is RELU,
+ *              d_k = (a_{l-1,k} > 0) ? d_k : 0. Layer 0's input gradient is never formed.
  * - flt_dense_forward(head, params, x, acts, acts_len): x has layers[0].in_size floats
  *   (caller-owned, read only); acts (caller-owned, >= n_acts floats) receives every layer's
  *   output; the network output is acts + n_acts - out_size(last).
@@ -24,6 +32,10 @@
  * - Bad input: NULL pointer -> FLT_ERR_ARG; invalid head -> flt_head_check's status;
  *   acts_len < n_acts, grad_len < n_params or scratch_len < 2*max_width -> FLT_ERR_NOMEM.
  *   Checks run before anything is written.
+ * - flt_dense_layer_forward / flt_dense_layer_backward: the dense kernel on one layer of a
+ *   checked head (no checks). w is the layer's W then b; y [out_size] written; dz
+ *   [out_size] read; gw [in*out + out] written or added to; dx [in_size] written, may be
+ *   NULL, must not overlap dz.
  */
 #ifndef FLT_TRAIN_DENSE_H
 #define FLT_TRAIN_DENSE_H
@@ -41,5 +53,10 @@ FLT_NODISCARD flt_status_t flt_dense_backward(const flt_head_t *head, const floa
                                               const float *dout, float *grad,
                                               uint32_t grad_len, float *scratch,
                                               uint32_t scratch_len, int accumulate);
+
+void flt_dense_layer_forward(const flt_layer_t *layer, const float *w, const float *x, float *y);
+
+void flt_dense_layer_backward(const flt_layer_t *layer, const float *w, const float *x,
+                              const float *dz, float *gw, float *dx, int accumulate);
 
 #endif /* FLT_TRAIN_DENSE_H */

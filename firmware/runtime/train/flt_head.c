@@ -3,6 +3,70 @@
 
 #include <stddef.h>
 
+/* Geometry of one CONV1D layer (sizes already checked non-zero and <= FLT_HEAD_MAX_WIDTH). */
+static flt_status_t flt_conv1d_check(const flt_layer_t *ly)
+{
+    uint32_t in_len;
+    uint32_t out_len;
+    int64_t pad_right;
+    int64_t right_max;
+    FLT_REQUIRE(ly->in_ch != 0u && ly->in_ch <= FLT_HEAD_MAX_WIDTH, FLT_ERR_RANGE);
+    FLT_REQUIRE(ly->out_ch != 0u && ly->out_ch <= FLT_HEAD_MAX_WIDTH, FLT_ERR_RANGE);
+    FLT_REQUIRE(ly->kernel != 0u && ly->kernel <= FLT_HEAD_MAX_KERNEL, FLT_ERR_RANGE);
+    FLT_REQUIRE(ly->stride != 0u && ly->stride <= FLT_HEAD_MAX_WIDTH, FLT_ERR_RANGE);
+    FLT_REQUIRE(ly->pad_left < ly->kernel, FLT_ERR_RANGE);
+    FLT_REQUIRE(ly->in_size % ly->in_ch == 0u, FLT_ERR_SHAPE);
+    FLT_REQUIRE(ly->out_size % ly->out_ch == 0u, FLT_ERR_SHAPE);
+    in_len = ly->in_size / ly->in_ch;
+    out_len = ly->out_size / ly->out_ch;
+    /* range: every term <= 2^12 (out_len, stride <= 2^12, kernel <= 2^6): the signed 64-bit
+     * expression cannot overflow */
+    pad_right = (int64_t)(out_len - 1u) * (int64_t)ly->stride + (int64_t)ly->kernel -
+                (int64_t)in_len - (int64_t)ly->pad_left;
+    right_max = (int64_t)ly->pad_left + 1;
+    if (right_max > (int64_t)ly->kernel - 1) {
+        right_max = (int64_t)ly->kernel - 1;
+    }
+    FLT_REQUIRE(pad_right > -(int64_t)ly->stride && pad_right <= right_max, FLT_ERR_SHAPE);
+    return FLT_OK;
+}
+
+static flt_status_t flt_layer_check(const flt_layer_t *ly)
+{
+    FLT_REQUIRE(ly->kind == FLT_LAYER_DENSE || ly->kind == FLT_LAYER_CONV1D ||
+                    ly->kind == FLT_LAYER_GAP1D,
+                FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(ly->act == FLT_ACT_NONE || ly->act == FLT_ACT_RELU, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(ly->kind != FLT_LAYER_GAP1D || ly->act == FLT_ACT_NONE, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(ly->in_size != 0u && ly->in_size <= FLT_HEAD_MAX_WIDTH, FLT_ERR_RANGE);
+    FLT_REQUIRE(ly->out_size != 0u && ly->out_size <= FLT_HEAD_MAX_WIDTH, FLT_ERR_RANGE);
+    if (ly->kind == FLT_LAYER_CONV1D) {
+        return flt_conv1d_check(ly);
+    }
+    /* DENSE and GAP1D: no window geometry */
+    FLT_REQUIRE(ly->kernel == 0u && ly->stride == 0u && ly->pad_left == 0u, FLT_ERR_SHAPE);
+    if (ly->kind == FLT_LAYER_DENSE) {
+        FLT_REQUIRE(ly->in_ch == 0u && ly->out_ch == 0u, FLT_ERR_SHAPE);
+    } else {
+        FLT_REQUIRE(ly->in_ch == 0u || ly->in_ch == ly->out_size, FLT_ERR_SHAPE);
+        FLT_REQUIRE(ly->out_ch == 0u || ly->out_ch == ly->out_size, FLT_ERR_SHAPE);
+        FLT_REQUIRE(ly->in_size % ly->out_size == 0u, FLT_ERR_SHAPE);
+    }
+    return FLT_OK;
+}
+
+uint32_t flt_layer_n_params(const flt_layer_t *layer)
+{
+    switch (layer->kind) {
+    case FLT_LAYER_DENSE:
+        return FLT_DENSE_PARAMS(layer->in_size, layer->out_size);
+    case FLT_LAYER_CONV1D:
+        return FLT_CONV1D_PARAMS(layer->in_ch, layer->out_ch, layer->kernel);
+    default:
+        return 0u;
+    }
+}
+
 flt_status_t flt_head_check(const flt_head_t *head)
 {
     uint32_t l;
@@ -14,15 +78,15 @@ flt_status_t flt_head_check(const flt_head_t *head)
                 FLT_ERR_UNSUPPORTED);
     for (l = 0u; l < head->n_layers; ++l) {
         const flt_layer_t *ly = &head->layers[l];
-        FLT_REQUIRE(ly->in_size != 0u && ly->in_size <= FLT_HEAD_MAX_WIDTH, FLT_ERR_RANGE);
-        FLT_REQUIRE(ly->out_size != 0u && ly->out_size <= FLT_HEAD_MAX_WIDTH, FLT_ERR_RANGE);
-        FLT_REQUIRE(ly->act == FLT_ACT_NONE || ly->act == FLT_ACT_RELU, FLT_ERR_UNSUPPORTED);
+        FLT_TRY(flt_layer_check(ly));
         if (l > 0u) {
             FLT_REQUIRE(ly->in_size == head->layers[l - 1u].out_size, FLT_ERR_SHAPE);
         }
-        /* range: in, out <= 2^12, so one layer has <= 2^24 + 2^12 params, and total stays
-         * <= 2^24 before the check below fails: no uint32_t overflow across 8 layers */
-        total += FLT_DENSE_PARAMS(ly->in_size, ly->out_size);
+        /* range: a checked dense layer has in, out <= 2^12: <= 2^24 + 2^12 params; a checked
+         * conv has in_ch, out_ch <= 2^12 and kernel <= 2^6: <= 2^30 + 2^12. total is <= 2^24
+         * before this addition (else the check below already failed), so it stays < 2^31:
+         * no uint32_t overflow across 8 layers */
+        total += flt_layer_n_params(ly);
         FLT_REQUIRE(total <= FLT_HEAD_MAX_PARAMS, FLT_ERR_OVERSIZE);
     }
     return FLT_OK;
@@ -34,8 +98,7 @@ uint32_t flt_head_n_params(const flt_head_t *head)
         return 0u;
     }
     return flt_head_param_offset(head, head->n_layers - 1u) +
-           FLT_DENSE_PARAMS(head->layers[head->n_layers - 1u].in_size,
-                            head->layers[head->n_layers - 1u].out_size);
+           flt_layer_n_params(&head->layers[head->n_layers - 1u]);
 }
 
 uint32_t flt_head_param_offset(const flt_head_t *head, uint32_t layer)
@@ -46,7 +109,7 @@ uint32_t flt_head_param_offset(const flt_head_t *head, uint32_t layer)
         return 0u;
     }
     for (l = 0u; l < layer; ++l) {
-        off += FLT_DENSE_PARAMS(head->layers[l].in_size, head->layers[l].out_size);
+        off += flt_layer_n_params(&head->layers[l]);
     }
     return off;
 }
@@ -75,6 +138,8 @@ flt_status_t flt_train_sizes(const flt_head_t *head, uint32_t n_samples, flt_tra
     s.n_acts = 0u;
     s.max_width = 0u;
     for (l = 0u; l < head->n_layers; ++l) {
+        /* out_size is the largest buffer a layer needs: its own dL/dz, and (for l > 0) its
+         * input gradient of in_size == out_size of layer l-1 (see flt_head.h "Sizes") */
         s.n_acts += head->layers[l].out_size;
         if (head->layers[l].out_size > s.max_width) {
             s.max_width = head->layers[l].out_size;
