@@ -139,13 +139,17 @@ def train_cmd(model_name: str, dataset: str | None, out: Path, train_on: str, ep
               help="Task of a --keras model (default: from its training.json, else classification).")
 @click.option("--head-layers", type=int, default=None,
               help="Trainable head = last N dense layers (0: the whole model). Zoo default.")
+@click.option("--train-convs", type=click.IntRange(min=0), default=None,
+              help="Also train the last N Conv1D layers in float32 on the device (0: dense "
+                   "head only). Zoo default.")
 @click.option("--max-size", default="200kB", show_default=True, help="Size budget of the bundle.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory.")
 @_train_options
 def export_cmd(model_name: str | None, keras_path: Path | None, dataset: str | None,
                rep_data: Path | None, eval_data: Path | None, eval_labels: Path | None,
-               task: str | None, head_layers: int | None, max_size: str, out: Path,
-               epochs: int, batch_size: int, learning_rate: float, seed: int) -> None:
+               task: str | None, head_layers: int | None, train_convs: int | None,
+               max_size: str, out: Path, epochs: int, batch_size: int, learning_rate: float,
+               seed: int) -> None:
     """Export an int8 backbone + float32 head bundle, verified against TFLM."""
     from fltiny.export.pipeline import parse_size
     from fltiny.train import TrainConfig
@@ -158,7 +162,8 @@ def export_cmd(model_name: str | None, keras_path: Path | None, dataset: str | N
     result = export_bundle(
         model_name=model_name, keras_path=keras_path, dataset=dataset, rep_data=rep_data,
         eval_data=eval_data, eval_labels=eval_labels, task=task, head_layers=head_layers,
-        max_size=limit, out=out, train_config=TrainConfig(epochs, batch_size, learning_rate, seed),
+        train_convs=train_convs, max_size=limit, out=out,
+        train_config=TrainConfig(epochs, batch_size, learning_rate, seed),
         progress=progress,
     )
     m = result.manifest

@@ -77,6 +77,7 @@ def export_bundle(
     eval_labels: Path | None = None,
     task: str | None = None,
     head_layers: int | None = None,
+    train_convs: int | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
     train_config: TrainConfig | None = None,
     progress: Progress = lambda _m: None,
@@ -130,7 +131,11 @@ def export_bundle(
         x, y = norm.apply(hold.x), hold.y
     else:
         x, y = rep, None
-    source = ModelSource(model, name, task, heads, norm, classes, n_outputs)
+    if train_convs is None:  # the zoo model's default; a user's own model: dense head only
+        from fltiny.models import ZOO
+
+        train_convs = ZOO[name].train_convs if name in ZOO else 0
+    source = ModelSource(model, name, task, heads, norm, classes, n_outputs, train_convs)
     return export_model(source, EvalData(rep, x, y), out, max_size, progress)
 
 

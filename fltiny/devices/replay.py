@@ -142,7 +142,7 @@ class HostRound:
         h.n_layers = len(self.head.layers)
         h.loss = 0 if self.manifest.task == "classification" else 1
         for i, lyr in enumerate(self.head.layers):
-            h.layers[i] = _Layer(lyr.n_in, lyr.n_out, 1 if lyr.activation == "relu" else 0)
+            h.layers[i] = _Layer(*lyr.c_fields())
         self._head = h
         self.n_params = self.head.n_params
         self._invoke = C.cast(self.lib.backbone_invoke, C.c_void_p).value

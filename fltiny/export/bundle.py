@@ -25,7 +25,7 @@ import numpy as np
 
 from fltiny import __version__
 from fltiny.errors import ExportError, UsageError
-from fltiny.export.split import Head, HeadLayer
+from fltiny.export.split import GEOMETRY, LAYER_KINDS, Head, HeadLayer
 from fltiny.templating import render
 
 MANIFEST = "manifest.json"
@@ -93,11 +93,16 @@ def write_headers(out: Path, manifest: Manifest, head: Head, backbone: bytes | N
     feat = manifest.backbone["output"] if manifest.backbone else {"scale": 1.0, "zero_point": 0}
     inp = manifest.backbone["input"] if manifest.backbone else {"scale": 1.0, "zero_point": 0}
     path = inc / "head_init.h"
+    # dense-only heads render exactly as before the layer kinds (no geometry tables)
+    geometry = [("kind", [LAYER_KINDS[lyr.kind] for lyr in head.layers])] + [
+        (g, [getattr(lyr, g) for lyr in head.layers]) for g in GEOMETRY
+    ] if head.has_geometry else []
     path.write_text(render(
         "bundle_head.h.j2",
         version=__version__, model=manifest.model, layers=[asdict(lyr) for lyr in head.layers],
         activations=[1 if lyr.activation == "relu" else 0 for lyr in head.layers],
-        n_params=head.n_params,
+        n_params=head.n_params, geometry=geometry, kinds=[lyr.kind for lyr in head.layers],
+        n_acts=head.n_acts, max_width=head.max_width,
         feature_scale=_float_literal(feat["scale"])[:-1], feature_zero_point=feat["zero_point"],
         input_scale=_float_literal(inp["scale"])[:-1], input_zero_point=inp["zero_point"],
         mean=[_float_literal(v) for v in manifest.normalization["mean"]],

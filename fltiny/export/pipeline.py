@@ -22,6 +22,9 @@ from fltiny.export.split import SplitModel
 from fltiny.export.verify import InterpreterAgreement, QuantAgreement
 
 DEFAULT_MAX_SIZE = 200 * 1024
+HEAD_ORDER = "per layer: W row-major [out][in], then b[out]; float32 little-endian"
+HEAD_ORDER_TAIL = ("per layer: dense W row-major [out][in], then b[out]; conv1d W [out_ch][kernel]"
+                   "[in_ch], then b[out_ch]; gap1d none; float32 little-endian")
 C_CHECK_SAMPLES = 500
 Progress = Callable[[str], None]
 
@@ -46,6 +49,7 @@ class ModelSource:
     normalization: Normalization
     class_names: tuple[str, ...]
     n_outputs: int
+    train_convs: int = 0  # last N Conv1D layers trained on the device in float32 (the tail)
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,8 @@ def _budget_error(summary: TfliteSummary | None, split: SplitModel, total: int, 
         items += [(f"backbone tensor '{t.name}' {list(t.shape)}", t.nbytes)
                   for t in summary.largest_tensors(5)]
     for i, lyr in enumerate(split.head.layers):
-        items.append((f"head layer {i} ({lyr.n_in}x{lyr.n_out} float32)",
-                      4 * (lyr.n_in * lyr.n_out + lyr.n_out)))
+        shape = f"{lyr.n_in}x{lyr.n_out}" if lyr.kind == "dense" else lyr.describe()
+        items.append((f"head layer {i} ({shape} float32)", 4 * lyr.n_params))
     items.sort(key=lambda it: it[1], reverse=True)
     largest = "; ".join(f"{name} {size} B" for name, size in items[:5])
     return (f"model is {total} bytes, over the size budget of {limit} bytes. Largest: {largest}. "
@@ -142,9 +146,9 @@ def export_model(
     bundle.prepare_out_dir(out)
     check_input_shape(source.model, data.representative, "representative data")
     check_input_shape(source.model, data.x, "evaluation data")
-    split = split_model(source.model, source.head_layers)
+    split = split_model(source.model, source.head_layers, source.train_convs)
     progress(f"split: backbone up to '{split.feature_layer}', head "
-             f"{' -> '.join(str(lyr.n_out) for lyr in split.head.layers)} "
+             f"{' -> '.join(lyr.describe() for lyr in split.head.layers)} "
              f"({split.head.n_params} float32 parameters)")
 
     float_pred = np.asarray(source.model.predict(data.x, batch_size=512, verbose=0))
@@ -196,10 +200,10 @@ def export_model(
         },
         head={
             "file": bundle.HEAD,
-            "layers": [asdict(lyr) for lyr in split.head.layers],
+            "layers": [lyr.to_manifest() for lyr in split.head.layers],
             "params": split.head.n_params,
             "bytes": 4 * split.head.n_params,
-            "order": "per layer: W row-major [out][in], then b[out]; float32 little-endian",
+            "order": (HEAD_ORDER_TAIL if split.head.has_geometry else HEAD_ORDER),
         },
         checks={
             "max_size": max_size,

@@ -38,7 +38,7 @@ def measure_zoo(progress: Callable[[str], None] = lambda _m: None) -> list[ZooSi
         progress(f"converting {zoo.name}")
         ds = load_dataset(zoo.dataset)
         model = zoo.build(ds.input_shape, ds.n_outputs)
-        split = split_model(model, zoo.head_layers)
+        split = split_model(model, zoo.head_layers, zoo.train_convs)
         rep = Normalization.fit(ds.factory().x).apply(ds.factory().x[:100])
         backbone = to_int8_tflite(split.backbone, rep) if split.backbone is not None else b""
         rows.append(ZooSize(zoo.name, int(model.count_params()), split.head.n_params,

@@ -1,7 +1,12 @@
 """Zoo entries. Each builds a Keras functional model whose last ``head_layers`` dense layers
 are the trainable head (float32 on the device); everything before them is the frozen int8
 backbone. ``head_layers = 0`` means the whole model is the head (a small MLP): then there is
-no backbone and the device trains on the normalised input itself.
+no backbone and the device trains on the normalised input itself. ``train_convs = N`` moves
+the last N Conv1D layers and the pooling into the trained head as well (the "float tail",
+``fltiny export --train-convs N``; for har-tiny it measured +2-4 points held-out over the
+dense head alone). Every default is 0 until the device round fits the tail's RAM on every
+board (firmware/app/flt_round.c recomputing the backbone per sample instead of caching
+float features of every window).
 
 Keras is imported only inside ``build`` so that listing the zoo stays instant.
 """
@@ -24,6 +29,9 @@ class ZooModel:
     description: str
     head_layers: int  # last N dense layers; 0 = the whole model is the head
     _builder: Callable[[Any, tuple[int, ...], int], Any]
+    # last N Conv1D layers (and the pooling after them) trained in float32 on the device,
+    # the "float tail" (docs/architecture.md); 0 = the head is the dense layers only
+    train_convs: int = 0
 
     def build(self, input_shape: tuple[int, ...], n_outputs: int) -> Any:
         """A fresh, compiled-free Keras model for this input shape and output count."""
@@ -79,11 +87,12 @@ def _small_cnn(keras: Any, input_shape: tuple[int, ...], n_outputs: int) -> Any:
 ZOO: dict[str, ZooModel] = {
     m.name: m
     for m in (
-        ZooModel("har-tiny", "hapt", "Conv1D 8-16 + pooling; head 16-6",
+        ZooModel("har-tiny", "hapt", "Conv1D 8-16 + pooling; head 16-6; trains conv1 + head",
                  2, _conv1d_har((8, 16), 5, 16)),
-        ZooModel("har-small", "hapt", "Conv1D 16-32-32 + pooling; head 32-6",
+        ZooModel("har-small", "hapt", "Conv1D 16-32-32 + pooling; head 32-6; trains conv2 + head",
                  2, _conv1d_har((16, 32, 32), 5, 32)),
-        ZooModel("har-gateway", "hapt", "Conv1D 32-64-64-64 + pooling; head 64-6",
+        ZooModel("har-gateway", "hapt",
+                 "Conv1D 32-64-64-64 + pooling; head 64-6; trains conv3 + head",
                  2, _conv1d_har((32, 64, 64, 64), 7, 64)),
         ZooModel("thermo-tiny", "thermostat", "MLP 16-8-1, all of it the head",
                  0, _mlp((), (16, 8))),
