@@ -6,7 +6,7 @@
  *   predates the kinds and is kept: C callers and ctypes bindings use it); each layer goes
  *   to its kernel: flt_dense_layer_* below, flt_conv1d_* (flt_conv1d.h), flt_gap1d_*
  *   (flt_gap1d.h), whose headers spell out their exact arithmetic.
- * - Exact arithmetic of a dense layer (mirrored by fltiny/twins/train.py, bit for bit):
+ * - Exact arithmetic of a dense layer (mirrored by tests/oracles/train.py, bit for bit):
  *     forward  z_j = ((W[j][0]*x[0] + W[j][1]*x[1]) + ...) + W[j][in-1]*x[in-1], then
  *              z_j = z_j + b_j; a_j = (act == RELU) ? (z_j > 0 ? z_j : 0) : z_j
  *              (sums are sequential in k, starting from the first product).

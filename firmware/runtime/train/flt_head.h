@@ -48,7 +48,7 @@
  *   conv layers keep exactly the sizes they had. Example, har-tiny with the float tail
  *   (conv 64x8 -> 32x16, k5 s2, GAP, dense 16-16-6): P = 656 + 0 + 272 + 102 = 1030,
  *   A = 512 + 16 + 16 + 6 = 550, Wmax = 512, work = 1030 + 550 + 1024 = 2604 floats.
- *   The Python twin mirrors this in fltiny.twins.train.train_sizes (dense heads).
+ *   The Python oracle tests/oracles/train.py mirrors this in train_sizes (dense heads).
  * - Validation (flt_head_check), the first failing rule decides: NULL -> FLT_ERR_ARG;
  *   n_layers 0 -> FLT_ERR_SHAPE; n_layers > FLT_HEAD_MAX_LAYERS -> FLT_ERR_RANGE; unknown
  *   loss -> FLT_ERR_UNSUPPORTED; then per layer: unknown kind or activation, or a GAP1D
