@@ -35,6 +35,7 @@ def test_c_receiver_fuzz_under_sanitizers():
     stats = dict(zip(words[1::2], map(int, words[2::2]), strict=True))
     assert stats["inputs"] >= 200_000
     assert stats["messages"] > 1000 and stats["frames_rejected"] > 50_000
+    assert stats["outbox_messages"] == 40 * 12  # every exchange delivered all its messages
 
 
 def _bases() -> tuple[list[bytes], dict[tuple[int, int], bytes]]:

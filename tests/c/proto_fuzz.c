@@ -11,14 +11,19 @@
  * capacity (so ASan sees any access past them). Invariants checked on every event: a status
  * inside the enum, events consistent with the status, replies only where the contract allows
  * them, and every accepted message byte-identical to a message the sender really sent (no
- * corrupted payload is ever accepted). Each iteration also runs flt_msg_check and
- * flt_cobs_decode on mutated bytes. Prints one summary line; exit status 0 on success.
+ * corrupted payload is ever accepted). A second receiver takes the same bytes through
+ * flt_proto_rx_feed_bytes and must report the same events. Each iteration also runs
+ * flt_msg_check and flt_cobs_decode on mutated bytes. Then the outbox (outbox.h) sends
+ * messages over a lossy in-memory line to a receiver that answers with flt_proto_tx_reply,
+ * through a lossy line back: every message must arrive exactly once, in order, intact.
+ * Prints one summary line; exit status 0 on success.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/link.h"
+#include "proto/outbox.h"
 
 #define MSG_CAP 900u
 #define MAX_INPUT 4096u
@@ -224,14 +229,134 @@ static size_t mutate(uint8_t *buf, size_t len)
     return len;
 }
 
+/* One direction of a line (line_send drops 1 byte in 2000 and flips a bit in 1 in 1000). */
+typedef struct {
+    uint8_t buf[8192];
+    size_t len;
+} line_t;
+
+static void line_send(line_t *l, const uint8_t *data, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n && l->len < sizeof l->buf; ++i) {
+        uint8_t b = data[i];
+        if (below(2000u) == 0u) {
+            continue; /* dropped */
+        }
+        if (below(1000u) == 0u) {
+            b ^= (uint8_t)(1u << below(8u));
+        }
+        l->buf[l->len++] = b;
+    }
+}
+
+/* Device outbox (3 slots, like flt_device.c) -> lossy line -> host receiver, whose ACK/NACKs
+ * come back over a lossy line. Returns the number of messages delivered (0 on a failure). */
+static unsigned long outbox_exchange(void)
+{
+    static uint8_t slot_buf[3][MSG_CAP];
+    static uint8_t want[12][MSG_CAP];
+    static line_t down, up;
+    static uint8_t hframe[FLT_PROTO_MAX_FRAME], hmsg[MSG_CAP];
+    size_t want_len[12];
+    uint8_t want_type[12];
+    flt_proto_tx_t dtx, htx;
+    flt_proto_rx_t hrx, drx;
+    static uint8_t dframe[FLT_PROTO_MAX_FRAME], dmsg[64];
+    flt_outbox_slot_t slots[3];
+    flt_outbox_t ob;
+    uint8_t wire_out[FLT_PROTO_MAX_WIRE];
+    unsigned long n_got = 0, queued = 0;
+    uint32_t now = 0xFFFFF000u; /* the clock wraps during the exchange */
+    uint32_t step;
+    if (flt_proto_tx_init(&dtx, key, 0x42u, 0, 1u) != FLT_OK ||
+        flt_proto_tx_set_chunk(&dtx, (uint16_t)(32u + below(225u))) != FLT_OK ||
+        flt_proto_tx_init(&htx, key, 0x42u, 1, 1u) != FLT_OK ||
+        flt_proto_rx_init(&hrx, key, 0x42u, 1, hframe, sizeof hframe, hmsg, sizeof hmsg) !=
+            FLT_OK ||
+        flt_proto_rx_init(&drx, key, 0x42u, 0, dframe, sizeof dframe, dmsg, sizeof dmsg) !=
+            FLT_OK ||
+        flt_outbox_init(&ob, &dtx, slots, 3u, 100u) != FLT_OK) {
+        return 0;
+    }
+    for (step = 0; step < 3u; ++step) {
+        if (flt_outbox_slot(&ob, step, slot_buf[step], MSG_CAP, 0xFFFFFFFFu) != FLT_OK) {
+            return 0;
+        }
+    }
+    down.len = up.len = 0;
+    for (step = 0; step < 200000u && n_got < 12u; ++step, now += 7u) {
+        flt_outbox_event_t oev;
+        size_t i;
+        /* queue the next message into a free slot, one at a time, up to 12 in all */
+        if (queued < 12u && flt_outbox_head(&ob) < 0) {
+            const sent_t *sm = &sent[below((uint32_t)n_sent)];
+            uint32_t slot = below(3u);
+            memcpy(slot_buf[slot], sm->payload, sm->len);
+            memcpy(want[queued], sm->payload, sm->len);
+            want_len[queued] = sm->len;
+            want_type[queued] = sm->type;
+            if (flt_outbox_queue(&ob, slot, sm->type, sm->len) != FLT_OK) {
+                return 0;
+            }
+            queued++;
+        }
+        if (flt_outbox_service(&ob, now, wire_out, sizeof wire_out, &oev) != FLT_OK) {
+            return 0;
+        }
+        if (oev.event == FLT_OUTBOX_EV_FRAME) {
+            line_send(&down, wire_out, oev.frame_len);
+        } else if (oev.event != FLT_OUTBOX_EV_NONE) {
+            return 0; /* retries are unlimited: no GAVE_UP, and the host never NACKs */
+        }
+        /* the host reads the line and answers */
+        for (i = 0; i < down.len; ++i) {
+            flt_proto_rx_event_t ev;
+            flt_status_t s = flt_proto_rx_feed(&hrx, down.buf[i], &ev);
+            (void)s;
+            if (ev.reply != 0u) {
+                size_t n = 0;
+                if (flt_proto_tx_reply(&htx, &ev, wire_out, sizeof wire_out, &n) != FLT_OK) {
+                    return 0;
+                }
+                line_send(&up, wire_out, n);
+            }
+            if (ev.event == FLT_PROTO_EV_MESSAGE) {
+                if (n_got >= queued || ev.header.type != want_type[n_got] ||
+                    ev.msg_len != want_len[n_got] || memcmp(hmsg, want[n_got], ev.msg_len) != 0) {
+                    return 0; /* out of order, duplicated or corrupted */
+                }
+                n_got++;
+            }
+        }
+        down.len = 0;
+        /* the device reads the answers */
+        for (i = 0; i < up.len; ++i) {
+            flt_proto_rx_event_t ev;
+            flt_status_t s = flt_proto_rx_feed(&drx, up.buf[i], &ev);
+            (void)s;
+            if (ev.event == FLT_PROTO_EV_CONTROL &&
+                flt_outbox_on_control(&ob, &ev, &oev) != FLT_OK) {
+                return 0;
+            }
+        }
+        up.len = 0;
+    }
+    return n_got == 12u ? n_got : 0u;
+}
+
 int main(int argc, char **argv)
 {
     unsigned long iters, it, inputs = 0, accepted = 0, rejected = 0, messages = 0;
     uint8_t *scratch = malloc(MAX_INPUT);
     uint8_t *frame = malloc(FLT_PROTO_MAX_FRAME);
     uint8_t *msg = malloc(MSG_CAP);
-    flt_proto_rx_t rx;
-    if (argc != 3 || scratch == NULL || frame == NULL || msg == NULL) {
+    uint8_t *frame2 = malloc(FLT_PROTO_MAX_FRAME);
+    uint8_t *msg2 = malloc(MSG_CAP);
+    flt_proto_rx_t rx, rx2;
+    unsigned long outbox_messages = 0;
+    if (argc != 3 || scratch == NULL || frame == NULL || msg == NULL || frame2 == NULL ||
+        msg2 == NULL) {
         fprintf(stderr, "usage: proto_fuzz <seed> <iterations>\n");
         return 2;
     }
@@ -271,14 +396,30 @@ int main(int argc, char **argv)
             return fail("malloc", it);
         }
         memcpy(input, scratch, len);
-        if (below(2u) == 0u &&
-            flt_proto_rx_init(&rx, key, 0x42u, 0, frame, FLT_PROTO_MAX_FRAME, msg, MSG_CAP) !=
-                FLT_OK) {
-            return fail("re-init", it);
+        if (it == 0u || below(2u) == 0u) {
+            if (flt_proto_rx_init(&rx, key, 0x42u, 0, frame, FLT_PROTO_MAX_FRAME, msg, MSG_CAP) !=
+                    FLT_OK ||
+                flt_proto_rx_init(&rx2, key, 0x42u, 0, frame2, FLT_PROTO_MAX_FRAME, msg2,
+                                  MSG_CAP) != FLT_OK) {
+                return fail("re-init", it);
+            }
         }
+        size_t fed = 0; /* bytes of input rx2 has consumed */
         for (i = 0; i < len; ++i) {
             flt_proto_rx_event_t ev;
             flt_status_t s = flt_proto_rx_feed(&rx, input[i], &ev);
+            if (ev.event != FLT_PROTO_EV_NONE) {
+                flt_proto_rx_event_t ev2;
+                size_t used = 0;
+                flt_status_t s2 = flt_proto_rx_feed_bytes(&rx2, input + fed, i + 1u - fed, &used,
+                                                          &ev2);
+                fed += used;
+                if (s2 != s || fed != i + 1u || ev2.event != ev.event || ev2.reply != ev.reply ||
+                    ev2.reply_code != ev.reply_code || ev2.reply_seq != ev.reply_seq ||
+                    ev2.msg_len != ev.msg_len) {
+                    return fail("feed_bytes differs from feed", it);
+                }
+            }
             if ((int)s < 0 || (int)s >= (int)FLT_STATUS_COUNT) {
                 return fail("status outside the enum", it);
             }
@@ -321,6 +462,14 @@ int main(int argc, char **argv)
             }
             if (ev.event != FLT_PROTO_EV_CONTROL && ev.reply != FLT_MSG_ACK) {
                 return fail("accepted data frame without ACK", it);
+            }
+        }
+        if (fed < len) { /* the tail after the last frame end: no event */
+            flt_proto_rx_event_t ev2;
+            size_t used = 0;
+            if (flt_proto_rx_feed_bytes(&rx2, input + fed, len - fed, &used, &ev2) != FLT_OK ||
+                used != len - fed || ev2.event != FLT_PROTO_EV_NONE) {
+                return fail("feed_bytes tail", it);
             }
         }
         inputs++;
@@ -369,10 +518,20 @@ int main(int argc, char **argv)
         }
         free(input);
     }
-    printf("ok inputs %lu frames_accepted %lu frames_rejected %lu messages %lu\n", inputs,
-           accepted, rejected, messages);
+    for (it = 0; it < 40u; ++it) {
+        unsigned long got = outbox_exchange();
+        if (got == 0u) {
+            return fail("outbox exchange", it);
+        }
+        outbox_messages += got;
+    }
+    printf("ok inputs %lu frames_accepted %lu frames_rejected %lu messages %lu "
+           "outbox_messages %lu\n",
+           inputs, accepted, rejected, messages, outbox_messages);
     free(scratch);
     free(frame);
     free(msg);
+    free(frame2);
+    free(msg2);
     return 0;
 }
