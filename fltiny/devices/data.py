@@ -71,6 +71,8 @@ class DataBlob:
         w = np.ascontiguousarray(self.windows, dtype=np.int8)
         if w.ndim == 2:  # one feature vector per sample (thermostat): a window of one step
             w = w.reshape(w.shape[0], 1, w.shape[1])
+        elif w.ndim > 3:  # images [count, h, w, c]: rows of pixels, the blob keeps the bytes
+            w = w.reshape(w.shape[0], -1, w.shape[-1])
         if w.ndim != 3 or w.shape[0] == 0:
             raise UsageError(f"data blob windows must be [count, steps, channels], got {w.shape}")
         count = w.shape[0]
