@@ -102,7 +102,11 @@ def test_mac_counts_of_har_tiny(har_tiny_bundle):
     ops = {o.op: 0 for o in backbone_macs(backbone)}
     for o in backbone_macs(backbone):
         ops[o.op] += o.macs
-    # Conv1D 3->8 k5 stride 2 over 128 steps (64 out), Conv1D 8->16 k5 stride 2 (32 out)
-    assert ops["CONV_2D"] == 64 * 8 * 5 * 3 + 32 * 16 * 5 * 8
-    # head 16-16-6: forward 352; backward = weight gradients 352 + layer 1's input gradient 96
-    assert head_train_macs(head.layers) == {"forward": 352, "backward": 352 + 96, "total": 800}
+    # the int8 backbone: Conv1D 3->8 k5 stride 2 over 128 steps (64 out); conv1 is in the tail
+    assert ops["CONV_2D"] == 64 * 8 * 5 * 3
+    # the float tail: conv1 8->16 k5 stride 2 (32 out) 20,480, pooling 0, dense 16-16 256 and
+    # 16-6 96: forward 20,832; backward = weight gradients 20,832 + the input gradients of the
+    # layers after the first (0 + 256 + 96)
+    fwd = 32 * 16 * 5 * 8 + 16 * 16 + 16 * 6
+    assert head_train_macs(head.layers) == {"forward": fwd, "backward": fwd + 352,
+                                            "total": 2 * fwd + 352}

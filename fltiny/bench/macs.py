@@ -48,9 +48,23 @@ def backbone_macs(tflite: bytes) -> list[OpMacs]:
     return out
 
 
+def layer_macs(lyr) -> int:
+    """Multiply-adds of one head layer's forward pass: dense in x out; conv1d out_len x out_ch x
+    kernel x in_ch (padding taps included: an upper bound); gap1d none (additions only)."""
+    kind = getattr(lyr, "kind", "dense")
+    if kind == "conv1d":
+        out_len = lyr.n_out // lyr.out_ch
+        return out_len * lyr.out_ch * lyr.kernel * lyr.in_ch
+    if kind == "gap1d":
+        return 0
+    return lyr.n_in * lyr.n_out
+
+
 def head_train_macs(layers) -> dict[str, int]:
-    """layers: HeadLayer-like objects with n_in, n_out (fltiny.export.bundle.read_bundle)."""
-    fwd = sum(lyr.n_in * lyr.n_out for lyr in layers)
+    """layers: HeadLayer-like objects (fltiny.export.bundle.read_bundle). Backward: the weight
+    gradients (as many MACs as the forward pass) and the input gradient of every layer but the
+    first (its input is the frozen backbone's output)."""
+    fwd = sum(layer_macs(lyr) for lyr in layers)
     grad_w = fwd
-    grad_x = sum(lyr.n_in * lyr.n_out for lyr in layers[1:])
+    grad_x = sum(layer_macs(lyr) for lyr in layers[1:])
     return {"forward": fwd, "backward": grad_w + grad_x, "total": fwd + grad_w + grad_x}
