@@ -94,9 +94,11 @@ def bundle_for(model: str, seed: int, export_args: tuple[str, ...]) -> Path:
     out = BUNDLES / f"{model}-s{seed}{'-' + tag if tag else ''}"
     if not (out / "manifest.json").is_file():
         print(f"  exporting {model} with factory seed {seed} -> {out}", flush=True)
-        subprocess.run([sys.executable, "-m", "fltiny.cli", "export", "--model", model,
-                        "--seed", str(seed), "--out", str(out), *export_args],
-                       check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run([sys.executable, "-m", "fltiny.cli", "export", "--model", model,
+                               "--seed", str(seed), "--out", str(out), *export_args],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"fltiny export failed: {done.stderr.strip()[-400:]}")
     return out
 
 
@@ -220,7 +222,8 @@ def main() -> None:
                   f"{s['personal_mean']:9.4f} {scale * s['personal_gain_min']:+9.1f} "
                   f"{scale * s['worst_device_change_min']:+9.1f} "
                   f"{scale * s['min_heldout_after_5_vs_factory']:+8.1f} {s['bytes_up']:6.0f} "
-                  f"{t.get('static_ram', '-'):>7} {t.get('round_insns', 0):12,.0f}")
+                  f"{t.get('static_ram', '-'):>7} "
+                  + (f"{t['round_insns']:12,.0f}" if t else f"{'-':>12}"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "fleet_learning.json").write_text(json.dumps(out, indent=2) + "\n")
     print(f"\nwrote {RESULTS / 'fleet_learning.json'}")

@@ -46,3 +46,20 @@ def har_tiny_bundle(har_tiny_trained) -> Path:
     export_bundle(out=har_tiny_trained, model_name="har-tiny", dataset="hapt",
                   train_config=TrainConfig(epochs=5))
     return har_tiny_trained
+
+
+@pytest.fixture(scope="session")
+def har_tiny_head_bundle(har_tiny_trained, tmp_path_factory) -> Path:
+    """The same trained har-tiny exported head-only (--train-convs 0: the 374-parameter dense
+    head on the int8 backbone's 16 features), the previous default split."""
+    import shutil
+
+    from fltiny.train import TrainConfig
+    from fltiny.workflow import export_bundle
+
+    out = tmp_path_factory.mktemp("har-tiny-head")
+    for f in ("model.keras", "training.json"):
+        shutil.copy2(har_tiny_trained / f, out / f)
+    export_bundle(out=out, model_name="har-tiny", dataset="hapt",
+                  train_config=TrainConfig(epochs=5), train_convs=0)
+    return out

@@ -74,6 +74,9 @@ def test_cortex_m_portable_part_compiles(rendered, name, tmp_path):
                                   "src/generated", "include")]
     flags = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wconversion",
              "-Wcast-qual", "-ffp-contract=off", "-Os", "-ffunction-sections"]
+    # the project's own defines (platformio.ini build_flags), e.g. FLT_PORT_CKPT_MAX by storage
+    ini = (p / "platformio.ini").read_text()
+    flags += sorted({f for f in ini.split() if f.startswith("-D")})
     objs = []
     for s in sources:
         o = tmp_path / (s.stem + ".o")

@@ -27,7 +27,10 @@ def test_bundle_contents(har_tiny_bundle: Path):
     assert bb["input"]["dtype"] == "int8" and bb["output"]["dtype"] == "int8"
     assert bb["input"]["shape"] == [1, 128, 3]
     assert set(bb["ops"]) <= {"CONV_2D", "RESHAPE", "MEAN", "EXPAND_DIMS", "FULLY_CONNECTED"}
-    assert manifest["head"]["params"] == 16 * 16 + 16 + 16 * 6 + 6
+    bb_out = bb["output"]["shape"]
+    assert bb_out[-2:] == [64, 8] and bb_out[0] == 1  # har-tiny's tail: the backbone ends at conv0
+    # the float tail: conv1 (16 x 5 x 8 + 16), pooling, dense 16-16 and 16-6
+    assert manifest["head"]["params"] == 16 * 5 * 8 + 16 + 16 * 16 + 16 + 16 * 6 + 6
     assert manifest["fltiny_version"]
     assert len(manifest["normalization"]["mean"]) == 3
     checks = manifest["checks"]
@@ -41,9 +44,15 @@ def test_head_bin_matches_keras_weights(har_tiny_bundle: Path):
 
     manifest, head, backbone = read_bundle(har_tiny_bundle)
     model = load_keras_file(har_tiny_bundle / "model.keras")
+    # device order: conv1 W [out][k][in] (Keras [k][in][out]) and b, then each dense W [out][in]
+    kernel, bias = model.get_layer("conv1").get_weights()
+    conv = np.transpose(kernel, (2, 0, 1)).reshape(-1)
+    np.testing.assert_array_equal(head.params[: conv.size], conv)
+    np.testing.assert_array_equal(head.params[conv.size : conv.size + bias.size], bias)
+    o = conv.size + bias.size
     kernel, bias = model.get_layer("head_0").get_weights()
-    np.testing.assert_array_equal(head.params[: kernel.size], kernel.T.reshape(-1))
-    np.testing.assert_array_equal(head.params[kernel.size : kernel.size + bias.size], bias)
+    np.testing.assert_array_equal(head.params[o : o + kernel.size], kernel.T.reshape(-1))
+    np.testing.assert_array_equal(head.params[o + kernel.size : o + kernel.size + bias.size], bias)
     assert backbone is not None and backbone[4:8] == b"TFL3"
 
 

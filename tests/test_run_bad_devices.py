@@ -90,9 +90,15 @@ class FakeDevice:
             out = self.hr.run(self.params, self.blob, t, getattr(self, "state", None),
                               max_windows=64)
         body = out.payload
-        if self.mode == "bad-index":  # varint gap 400 > n = 374: index out of range
+        if self.mode == "bad-index":  # one varint index gap past n: index out of range
+            gap, leb = self.hr.n_params + 26, b""
+            while True:
+                leb += bytes([(gap & 0x7F) | (0x80 if gap > 0x7F else 0)])
+                gap >>= 7
+                if not gap:
+                    break
             body = b"FD" + bytes([1, 0, 0, 0]) + struct.pack("<HII", 0, self.hr.n_params, 1) \
-                + struct.pack("<f", 0.01) + bytes([0x90, 0x03]) + bytes([5])
+                + struct.pack("<f", 0.01) + leb + bytes([5])
         elif self.mode == "liar":  # a valid payload that is not what this round computes
             b = bytearray(body)
             b[-1] = (b[-1] + 1) % 127 or 1
