@@ -14,7 +14,7 @@ from fltiny.native.cross import TARGETS, compile_objects, foreign_symbols
 pytestmark = pytest.mark.cross
 
 COMPONENTS = {
-    "core": sorted(RUNTIME_DIR.glob("*.c")),
+    "core": sorted((RUNTIME_DIR / "core").glob("*.c")),
     "kernels": sorted((RUNTIME_DIR / "kernels").glob("*.c")),
     "train": sorted((RUNTIME_DIR / "train").glob("*.c")),
     "delta": sorted((RUNTIME_DIR / "delta").glob("*.c")),

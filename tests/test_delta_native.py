@@ -21,7 +21,7 @@ from fltiny.native.build import RUNTIME_DIR, build_executable, build_shared_libr
 
 def _status_names() -> list[str]:
     """flt_status_t names by value, read from the X-macro list so they cannot drift."""
-    text = (RUNTIME_DIR / "flt_status.h").read_text()
+    text = (RUNTIME_DIR / "core" / "flt_status.h").read_text()
     pairs = sorted((int(v), name) for name, v in re.findall(r"X\((FLT_\w+), (\d+),", text))
     assert [v for v, _ in pairs] == list(range(len(pairs)))
     return [name for _, name in pairs]

@@ -35,6 +35,7 @@
 #include "head_init.h"
 #include "flt_app_head.h"
 #include "port.h"
+#include "flt_say.h"
 
 #define P FLT_HEAD_PARAMS
 #define NF FLT_HEAD_INPUTS
@@ -55,16 +56,6 @@ static int8_t b_values[P];
 static float b_scales[P];
 static uint8_t b_payload[PAYLOAD_CAP];
 
-static void say(const char *text) {
-    uint32_t n = 0;
-    while (text[n] != '\0') {
-        n++;
-    }
-    if (flt_port_write((const uint8_t *)text, n) != FLT_OK) {
-        /* nothing else to report through */
-    }
-}
-
 static void say_u32(const char *label, uint32_t v) {
     char buf[12];
     unsigned i = sizeof buf - 1u;
@@ -73,14 +64,14 @@ static void say_u32(const char *label, uint32_t v) {
         buf[--i] = (char)('0' + (int)(v % 10u));
         v /= 10u;
     } while (v != 0u && i > 0u);
-    say(label);
-    say(&buf[i]);
+    flt_app_say(label);
+    flt_app_say(&buf[i]);
 }
 
 static int fail(uint32_t step, flt_status_t st) {
     say_u32("fltiny bench: FAILED step ", step);
     say_u32(" status ", (uint32_t)st);
-    say("\n");
+    flt_app_say("\n");
     return (int)(10u + step);
 }
 
@@ -219,7 +210,7 @@ int flt_app_main(int argc, char **argv) {
     say_u32(" payload=", (uint32_t)res.payload_len);
     say_u32(" stack_hwm=", flt_bench_stack_high_water());
     say_u32(" stack_reserve=", FLT_BOARD_STACK_BYTES);
-    say("\n");
+    flt_app_say("\n");
     return 0;
 }
 

@@ -1,42 +1,32 @@
 /* flt_data.c - see flt_data.h. */
 #include "flt_data.h"
 
+#include "core/flt_bytes.h"
 #include "proto/crc32.h"
-
-static uint32_t get32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
 
 flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out) {
     FLT_REQUIRE(buf && out, FLT_ERR_ARG);
     FLT_REQUIRE(cap >= FLT_DATA_HEADER_SIZE, FLT_ERR_TRUNCATED);
     FLT_REQUIRE(buf[0] == 'F' && buf[1] == 'L' && buf[2] == 'T' && buf[3] == 'D', FLT_ERR_FORMAT);
-    FLT_REQUIRE(get16(buf + 4) == FLT_DATA_VERSION, FLT_ERR_UNSUPPORTED);
-    FLT_REQUIRE(get16(buf + 6) == FLT_DATA_HEADER_SIZE, FLT_ERR_FORMAT);
-    FLT_REQUIRE(get16(buf + 22) == 0u, FLT_ERR_FORMAT);
+    FLT_REQUIRE(flt_le_get16(buf + 4) == FLT_DATA_VERSION, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(flt_le_get16(buf + 6) == FLT_DATA_HEADER_SIZE, FLT_ERR_FORMAT);
+    FLT_REQUIRE(flt_le_get16(buf + 22) == 0u, FLT_ERR_FORMAT);
     FLT_REQUIRE(buf[20] == FLT_DATA_LABELS || buf[20] == FLT_DATA_TARGETS, FLT_ERR_UNSUPPORTED);
     FLT_REQUIRE(buf[21] != 0u, FLT_ERR_FORMAT);
     FLT_REQUIRE(((uintptr_t)buf & 3u) == 0u, FLT_ERR_ARG);
     flt_data_t d;
-    d.device_id = get32(buf + 8);
-    d.count = get32(buf + 12);
-    d.window_len = get16(buf + 16);
-    d.channels = get16(buf + 18);
+    d.device_id = flt_le_get32(buf + 8);
+    d.count = flt_le_get32(buf + 12);
+    d.window_len = flt_le_get16(buf + 16);
+    d.channels = flt_le_get16(buf + 18);
     d.window_bytes = d.window_len * d.channels;
     d.target_kind = buf[20];
     d.n_targets = buf[21];
     FLT_REQUIRE(d.count > 0u && d.window_bytes > 0u, FLT_ERR_TRUNCATED);
-    d.n_test = get32(buf + 44);
+    d.n_test = flt_le_get32(buf + 44);
     FLT_REQUIRE(d.n_test < d.count, FLT_ERR_FORMAT);
-    uint32_t scale_bits = get32(buf + 24);
-    const uint8_t *sb = (const uint8_t *)&scale_bits;
-    uint8_t *fb = (uint8_t *)&d.input_scale;
-    for (unsigned i = 0; i < 4u; ++i) {
-        fb[i] = sb[i]; /* host byte order of the bits just read little-endian */
-    }
-    d.input_zero_point = (int32_t)get32(buf + 28);
+    d.input_scale = flt_le_get_f32(buf + 24);
+    d.input_zero_point = (int32_t)flt_le_get32(buf + 28);
     for (unsigned i = 0; i < 8u; ++i) {
         d.model_hash[i] = buf[32 + i];
     }
@@ -49,7 +39,7 @@ flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out) {
     FLT_REQUIRE(total <= (uint64_t)cap, FLT_ERR_TRUNCATED);
     uint32_t crc = flt_crc32_update(0u, buf + FLT_DATA_HEADER_SIZE,
                                     (size_t)(total - FLT_DATA_HEADER_SIZE));
-    FLT_REQUIRE(crc == get32(buf + 40), FLT_ERR_CHECKSUM);
+    FLT_REQUIRE(crc == flt_le_get32(buf + 40), FLT_ERR_CHECKSUM);
     d.windows = (const int8_t *)(buf + FLT_DATA_HEADER_SIZE);
     const uint8_t *t = buf + FLT_DATA_HEADER_SIZE + (size_t)(win + pad);
     d.labels = d.target_kind == FLT_DATA_LABELS ? (const int32_t *)(const void *)t : NULL;

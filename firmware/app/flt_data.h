@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 #define FLT_DATA_MAGIC "FLTD"
 #define FLT_DATA_VERSION 1u

@@ -12,7 +12,7 @@
 #include "head_init.h"
 #include "flt_app_head.h"
 #include "port.h"
-#include "proto/bytes.h"
+#include "core/flt_bytes.h"
 #include "proto/crc32.h"
 #include "proto/link.h"
 #include "proto/messages.h"
@@ -98,6 +98,18 @@ static uint8_t text_buf[TEXT_MSG_CAP];
 static flt_outbox_slot_t out_slots[OUT_KINDS];
 static flt_outbox_t outbox;
 
+static flt_device_diag_t diag;
+
+const flt_device_diag_t *flt_device_diag(void) {
+    return &diag;
+}
+
+/* Counts a failure the loop recovers from by itself (flt_device.h); `counter` is in diag. */
+static void note_failure(uint32_t *counter, flt_status_t s) {
+    *counter += 1u;
+    diag.last_error = s;
+}
+
 static flt_status_t out_init(void) {
     FLT_TRY(flt_outbox_init(&outbox, &tx, out_slots, OUT_KINDS, RETX_MS));
     FLT_TRY(flt_outbox_slot(&outbox, OUT_HELLO, hello_buf, sizeof hello_buf, HELLO_RETRIES));
@@ -106,31 +118,50 @@ static flt_status_t out_init(void) {
 }
 
 static void out_queue(unsigned kind, uint8_t type, size_t len) {
-    /* cannot fail: kind and type are constants and len fits its slot (the encoders were
-     * given the slot's cap) */
+    /* should not fail: kind and type are constants and len fits its slot (the encoders were
+     * given the slot's cap); if it does, the message is dropped and counted */
     flt_status_t s = flt_outbox_queue(&outbox, kind, type, len);
-    (void)s;
+    if (s != FLT_OK) {
+        note_failure(&diag.outbox_errors, s);
+    }
+}
+
+/* Queues the message an encoder just wrote into slot `kind`'s buffer, or counts the
+ * encoder's failure (`encoded`; the message is dropped). */
+static void out_queue_encoded(unsigned kind, uint8_t type, flt_status_t encoded, size_t len) {
+    if (encoded != FLT_OK) {
+        note_failure(&diag.outbox_errors, encoded);
+        return;
+    }
+    out_queue(kind, type, len);
 }
 
 static void on_delta_acked(void);
 
 static void out_service(void) {
     flt_outbox_event_t ev;
-    if (flt_outbox_service(&outbox, flt_port_millis(), wire, sizeof wire, &ev) != FLT_OK) {
-        return; /* the message is dropped (sequence numbers exhausted): the host resyncs */
+    flt_status_t s = flt_outbox_service(&outbox, flt_port_millis(), wire, sizeof wire, &ev);
+    if (s != FLT_OK) {
+        /* the message is dropped (sequence numbers exhausted): the host resyncs */
+        note_failure(&diag.outbox_errors, s);
+        return;
     }
     if (ev.event == FLT_OUTBOX_EV_FRAME) {
-        /* a failed write (link down) needs nothing: the retransmission timer resends */
-        flt_status_t w = flt_port_write(wire, ev.frame_len);
-        (void)w;
+        /* a failed write (link down) is counted; the retransmission timer resends */
+        s = flt_port_write(wire, ev.frame_len);
+        if (s != FLT_OK) {
+            note_failure(&diag.link_write_errors, s);
+        }
     }
     /* GAVE_UP: the host will ask again (TRAIN) or a reboot re-HELLOs */
 }
 
 static void out_on_control(const flt_proto_rx_event_t *rx_ev) {
     flt_outbox_event_t ev;
-    if (flt_outbox_on_control(&outbox, rx_ev, &ev) == FLT_OK &&
-        ev.event == FLT_OUTBOX_EV_DONE && ev.slot == OUT_DELTA) {
+    flt_status_t s = flt_outbox_on_control(&outbox, rx_ev, &ev);
+    if (s != FLT_OK) {
+        note_failure(&diag.outbox_errors, s); /* only for NULL pointers (outbox.h) */
+    } else if (ev.event == FLT_OUTBOX_EV_DONE && ev.slot == OUT_DELTA) {
         on_delta_acked();
     }
 }
@@ -145,9 +176,8 @@ static void send_error(flt_status_t code, const char *text) {
     t.text = text;
     t.text_len = n;
     size_t len = 0;
-    if (flt_msg_text_encode(FLT_MSG_ERROR, &t, text_buf, sizeof text_buf, &len) == FLT_OK) {
-        out_queue(OUT_TEXT, FLT_MSG_ERROR, len);
-    }
+    flt_status_t s = flt_msg_text_encode(FLT_MSG_ERROR, &t, text_buf, sizeof text_buf, &len);
+    out_queue_encoded(OUT_TEXT, FLT_MSG_ERROR, s, len);
 }
 
 /* ---- checkpoint ------------------------------------------------------------------------- */
@@ -169,24 +199,13 @@ static uint8_t ckpt_buf[CKPT_SIZE];
 
 static void put_floats(uint8_t *p, const float *v, uint32_t n) {
     for (uint32_t i = 0; i < n; ++i) {
-        uint32_t bits;
-        const uint8_t *src = (const uint8_t *)&v[i];
-        uint8_t *dst = (uint8_t *)&bits;
-        for (unsigned b = 0; b < 4u; ++b) {
-            dst[b] = src[b];
-        }
-        flt_le_put32(p + 4u * i, bits);
+        flt_le_put_f32(p + 4u * i, v[i]);
     }
 }
 
 static void get_floats(const uint8_t *p, float *v, uint32_t n) {
     for (uint32_t i = 0; i < n; ++i) {
-        uint32_t bits = flt_le_get32(p + 4u * i);
-        const uint8_t *src = (const uint8_t *)&bits;
-        uint8_t *dst = (uint8_t *)&v[i];
-        for (unsigned b = 0; b < 4u; ++b) {
-            dst[b] = src[b];
-        }
+        v[i] = flt_le_get_f32(p + 4u * i);
     }
 }
 
@@ -198,8 +217,11 @@ static void ckpt_save(void) {
     put_floats(ckpt_buf + CKPT_HEADER, global_params, P);
     put_floats(ckpt_buf + CKPT_HEADER + 4u * P, residual, P);
     flt_le_put32(ckpt_buf + 16, flt_crc32_update(0u, ckpt_buf + CKPT_HEADER, 8u * P));
-    if (flt_port_ckpt_write(ckpt_buf, CKPT_SIZE) != FLT_OK) {
-        /* UNSUPPORTED on boards without storage: a reset restarts from the factory head */
+    flt_status_t s = flt_port_ckpt_write(ckpt_buf, CKPT_SIZE);
+    /* UNSUPPORTED on boards without storage is expected: a reset restarts from the factory
+     * head and the host resyncs; any other failure is counted */
+    if (s != FLT_OK && s != FLT_ERR_UNSUPPORTED) {
+        note_failure(&diag.ckpt_write_errors, s);
     }
 }
 
@@ -245,9 +267,8 @@ static void queue_hello(void) {
     h.head_params = P;
     h.free_ram = flt_port_free_ram();
     size_t len = 0;
-    if (flt_msg_hello_encode(&h, hello_buf, sizeof hello_buf, &len) == FLT_OK) {
-        out_queue(OUT_HELLO, FLT_MSG_HELLO, len);
-    }
+    flt_status_t s = flt_msg_hello_encode(&h, hello_buf, sizeof hello_buf, &len);
+    out_queue_encoded(OUT_HELLO, FLT_MSG_HELLO, s, len);
 }
 
 static void on_global(const uint8_t *buf, size_t len) {
@@ -405,10 +426,12 @@ static int device_loop(void) {
             (void)s; /* every outcome is in ev */
             if (ev.reply != 0u) {
                 size_t n = 0;
-                if (flt_proto_tx_reply(&tx, &ev, wire, sizeof wire, &n) == FLT_OK) {
-                    if (flt_port_write(wire, n) != FLT_OK) {
-            /* link down: the retransmission timer resends */
-        }
+                flt_status_t w = flt_proto_tx_reply(&tx, &ev, wire, sizeof wire, &n);
+                if (w == FLT_OK) {
+                    w = flt_port_write(wire, n);
+                }
+                if (w != FLT_OK) { /* counted; the host's retransmission asks again */
+                    note_failure(&diag.link_write_errors, w);
                 }
             }
             if (ev.event == FLT_PROTO_EV_CONTROL) {

@@ -28,15 +28,33 @@
  *   messages carrying a flt_status_t code.
  * - All buffers are static and sized by the generated headers (fltiny_config.h, head_init.h,
  *   the backbone's header): no allocation.
+ * - No status is dropped silently: a failure the loop recovers from by itself (a link write
+ *   while the link is down, a checkpoint write, a message the outbox refused) is counted in
+ *   flt_device_diag() (for a debugger, a port's diagnostics or a test) with the status of the
+ *   latest one. A board without storage (FLT_ERR_UNSUPPORTED from the checkpoint write) is
+ *   not a failure and is not counted.
  */
 #ifndef FLT_DEVICE_H
 #define FLT_DEVICE_H
+
+#include <stdint.h>
+
+#include "core/flt_status.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* Failures the device loop recovered from (see the contract); all zero after boot. */
+typedef struct {
+    uint32_t link_write_errors; /* flt_port_write failed (link down): retransmission resends */
+    uint32_t ckpt_write_errors; /* flt_port_ckpt_write failed: a reset loses the last state */
+    uint32_t outbox_errors;     /* the outbox refused a message: it is dropped, the host resyncs */
+    flt_status_t last_error;    /* the status of the latest counted failure; FLT_OK if none */
+} flt_device_diag_t;
+
 int flt_app_main(int argc, char **argv);
+const flt_device_diag_t *flt_device_diag(void);
 
 #ifdef __cplusplus
 }

@@ -67,7 +67,7 @@
 #include "delta/delta.h"
 #include "delta/payload.h"
 #include "flt_data.h"
-#include "flt_status.h"
+#include "core/flt_status.h"
 #include "proto/messages.h"
 #include "train/flt_head.h"
 #include "train/flt_train_loop.h"

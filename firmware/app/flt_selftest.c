@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "core/flt_bits.h"
 #include "flt_round.h"
 #include "flt_selftest_data.h"
 #include "fltiny_config.h"
@@ -12,6 +13,7 @@
 #include "head_init.h"
 #include "flt_app_head.h"
 #include "port.h"
+#include "flt_say.h"
 
 #define P FLT_HEAD_PARAMS
 #define NT FLT_ST_N_TRAIN
@@ -30,36 +32,6 @@ static int8_t st_values[P];
 static float st_scales[P];
 static uint8_t st_payload[PAYLOAD_CAP];
 static int8_t st_out[FLT_BACKBONE_OUTPUT_SIZE];
-
-static float f32_from_bits(uint32_t bits) {
-    float f;
-    const uint8_t *s = (const uint8_t *)&bits;
-    uint8_t *d = (uint8_t *)&f;
-    for (unsigned i = 0; i < 4u; ++i) {
-        d[i] = s[i];
-    }
-    return f;
-}
-
-static uint32_t bits_of(float f) {
-    uint32_t b;
-    const uint8_t *s = (const uint8_t *)&f;
-    uint8_t *d = (uint8_t *)&b;
-    for (unsigned i = 0; i < 4u; ++i) {
-        d[i] = s[i];
-    }
-    return b;
-}
-
-static void say(const char *text) {
-    uint32_t n = 0;
-    while (text[n] != '\0') {
-        n++;
-    }
-    if (flt_port_write((const uint8_t *)text, n) != FLT_OK) {
-        /* nothing else to report through */
-    }
-}
 
 static int check(void) {
     for (uint32_t i = 0; i < FLT_ST_N_INFER; ++i) {
@@ -84,12 +56,12 @@ static int check(void) {
     cfg.train.epochs = FLT_ST_EPOCHS;
     cfg.train.batch_size = FLT_ST_BATCH;
     cfg.train.seed = FLT_ST_SEED;
-    cfg.train.sgd.lr = f32_from_bits(FLT_ST_LR_BITS);
-    cfg.train.sgd.momentum = f32_from_bits(FLT_ST_MOMENTUM_BITS);
+    cfg.train.sgd.lr = flt_f32_from_bits(FLT_ST_LR_BITS);
+    cfg.train.sgd.momentum = flt_f32_from_bits(FLT_ST_MOMENTUM_BITS);
     cfg.train.sgd.mu = 0.0f;
     cfg.train.sgd.clip = 0.0f;
     cfg.train.sgd.weight_decay = 0.0f;
-    cfg.delta.k = flt_round_k(P, 1u, 0u, f32_from_bits(FLT_ST_FRACTION_BITS));
+    cfg.delta.k = flt_round_k(P, 1u, 0u, flt_f32_from_bits(FLT_ST_FRACTION_BITS));
     cfg.delta.mode = FLT_QUANT_TENSOR;
     cfg.delta.block_size = 0u;
     cfg.delta.error_feedback = 1;
@@ -111,7 +83,7 @@ static int check(void) {
             return 22;
         }
     }
-    if (bits_of(res.mean_loss) != FLT_ST_LOSS_BITS) {
+    if (flt_f32_bits(res.mean_loss) != FLT_ST_LOSS_BITS) {
         return 23;
     }
     return 0;
@@ -119,7 +91,7 @@ static int check(void) {
 
 int flt_selftest_run(void) {
     int code = check();
-    say(code == 0 ? "fltiny selftest: ok\n" : "fltiny selftest: FAILED\n");
+    flt_app_say(code == 0 ? "fltiny selftest: ok\n" : "fltiny selftest: FAILED\n");
     return code;
 }
 

@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 #ifndef FLT_PORT_CKPT_MAX
 #define FLT_PORT_CKPT_MAX 4096u

@@ -11,7 +11,7 @@ Layout::
     platformio.ini          platform, board, framework, flags, linker script
     <board>.ld              (QEMU boards) memory regions = the board's flash/RAM budget
     include/                fltiny_config.h, fltiny_model.h, head_init.h (from the bundle)
-    src/runtime/            flt_status + kernels/ train/ delta/ proto/ (firmware/runtime)
+    src/runtime/            core/ kernels/ train/ delta/ proto/ (firmware/runtime)
     src/app/                the device loop and the portable round (firmware/app)
     src/port/               port.h, common/, and the port's sources
     src/generated/          backbone.c/.h from fltiny.codegen
@@ -31,7 +31,7 @@ from fltiny.errors import UsageError
 from fltiny.templating import render
 
 FIRMWARE = REPO_ROOT / "firmware"
-RUNTIME_COMPONENTS = ("kernels", "train", "delta", "proto")
+RUNTIME_COMPONENTS = ("core", "kernels", "train", "delta", "proto")
 FIRMWARE_VERSION = 1
 
 # C warning flags for the project's own sources (build_src_flags: never the framework's).
@@ -131,8 +131,6 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     src = out / "src"
 
     # runtime, app, port
-    for f in sorted((FIRMWARE / "runtime").glob("*.[ch]")):
-        _write(src / "runtime" / f.name, f.read_bytes(), written)
     for comp in RUNTIME_COMPONENTS:
         _copy_tree(FIRMWARE / "runtime" / comp, src / "runtime" / comp, written)
     _copy_tree(FIRMWARE / "app", src / "app", written)

@@ -1,8 +1,8 @@
 """Compile the firmware runtime (firmware/runtime) for the host.
 
 The runtime is organised in components, one folder each (kernels, train, delta, ...); the
-files at the top of firmware/runtime (flt_status.c) belong to every build. A build names the
-components it needs, so a half-written component never breaks the others' tests.
+``core`` folder (status, float bit casts, little-endian bytes) belongs to every build. A build
+names the components it needs, so a half-written component never breaks the others' tests.
 
 Builds are cached under ``build/native/<hash>/`` (or ``$FLTINY_BUILD_DIR/native``), keyed by
 the compiler command line and the content of every source and header, so repeated test runs
@@ -22,6 +22,7 @@ from fltiny.errors import ToolchainError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_DIR = REPO_ROOT / "firmware" / "runtime"
+CORE = "core"  # the base every component includes: in every build, never named by a caller
 
 STRICT_FLAGS = (
     "-std=c99",
@@ -44,9 +45,9 @@ def build_dir() -> Path:
 
 
 def runtime_sources(components: Sequence[str]) -> list[Path]:
-    """The C sources of the common files plus the named components, in a stable order."""
-    sources = sorted(RUNTIME_DIR.glob("*.c"))
-    for name in components:
+    """The C sources of ``core`` plus the named components, in a stable order."""
+    sources: list[Path] = []
+    for name in [CORE, *(c for c in components if c != CORE)]:
         folder = RUNTIME_DIR / name
         if not folder.is_dir():
             raise ToolchainError(f"unknown runtime component '{name}' (no folder {folder})")

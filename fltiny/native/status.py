@@ -1,5 +1,5 @@
 """The runtime's status codes in Python: ``Status`` is generated at import from the X-macro list
-in firmware/runtime/flt_status.h (name, value and text), so it can never drift from the C enum.
+in firmware/runtime/core/flt_status.h (name, value and text), so it can never drift from the C enum.
 
 ``describe(code)`` turns any returned code into words ("value out of range (FLT_ERR_RANGE)"),
 also for values the enum does not know.
@@ -18,7 +18,7 @@ _ITEM = re.compile(r'X\((FLT_\w+),\s*(\d+),\s*"([^"]*)"\)')
 
 @cache
 def _entries() -> tuple[tuple[str, int, str], ...]:
-    text = (RUNTIME_DIR / "flt_status.h").read_text()
+    text = (RUNTIME_DIR / "core" / "flt_status.h").read_text()
     found = tuple((name, int(v), words) for name, v, words in _ITEM.findall(text))
     if not found or found[0][:2] != ("FLT_OK", 0):
         raise RuntimeError(f"no FLT_STATUS_LIST X-macro starting with FLT_OK in {RUNTIME_DIR}")

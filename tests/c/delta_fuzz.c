@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/flt_bytes.h"
 #include "delta/delta.h"
 #include "delta/payload.h"
 
@@ -114,14 +115,6 @@ static size_t make_base(uint8_t *base, flt_sparse_delta_t *d, uint32_t *idx, int
     return len;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
 static size_t mutate(uint8_t *buf, size_t len, uint32_t base_n, uint32_t base_k)
 {
     static const uint32_t interesting[] = {0u, 1u, 2u, 7u, 8u, 127u, 128u, 255u, 256u,
@@ -148,7 +141,7 @@ static size_t mutate(uint8_t *buf, size_t len, uint32_t base_n, uint32_t base_k)
                 if (below(3u) == 0u) {
                     v = (below(2u) ? base_n : base_k) + below(3u) - 1u;
                 }
-                put32(buf + (below(2u) ? 8u : 12u), v);
+                flt_le_put32(buf + (below(2u) ? 8u : 12u), v);
             }
             break;
         case 4: /* truncate */

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 #include "train/flt_dense.h"
 #include "train/flt_head.h"
 #include "train/flt_rng.h"

@@ -34,7 +34,7 @@ FLAG_FROM_HOST = 0x01
 FLAGS_KNOWN = 0x01
 _HEADER = struct.Struct("<BBBBIIHHH")
 
-# flt_status_t values by name (firmware/runtime/flt_status.h); NACK codes use them.
+# flt_status_t values by name (firmware/runtime/core/flt_status.h); NACK codes use them.
 STATUS_NAMES = (
     "FLT_OK",
     "FLT_ERR_ARG",

@@ -22,6 +22,7 @@ extern "C" {
 #include "flt_embedded_data.h"
 #include "flt_ring.h"
 #include "port.h"
+#include "flt_no_storage.h" /* no persistent storage: the checkpoint functions */
 }
 
 static flt_ring_t rx_ring;
@@ -85,20 +86,6 @@ extern "C" void flt_port_wait_event(uint32_t timeout_ms) {
 
 extern "C" uint32_t flt_port_millis(void) { return millis(); }
 
-extern "C" flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *len) {
-    (void)buf;
-    (void)cap;
-    if (len) {
-        *len = 0;
-    }
-    return FLT_ERR_STATE;
-}
-
-extern "C" flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len) {
-    (void)buf;
-    (void)len;
-    return FLT_ERR_UNSUPPORTED;
-}
 
 extern "C" const uint8_t *flt_port_data(size_t *len) {
     *len = FLT_EMBEDDED_DATA_LEN;

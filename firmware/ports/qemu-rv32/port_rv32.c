@@ -18,6 +18,7 @@
 #include "flt_ring.h"
 #include "fltiny_config.h"
 #include "port.h"
+#include "flt_no_storage.h" /* no persistent storage: the checkpoint functions */
 
 #define UART0 0x10000000u
 #define UART_RBR (*(volatile uint8_t *)(UART0 + 0u))
@@ -111,20 +112,6 @@ void flt_port_wait_event(uint32_t timeout_ms) {
 
 uint32_t flt_port_millis(void) { return (uint32_t)(mtime() / TICKS_PER_MS); }
 
-flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *len) {
-    (void)buf;
-    (void)cap;
-    if (len) {
-        *len = 0;
-    }
-    return FLT_ERR_STATE;
-}
-
-flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len) {
-    (void)buf;
-    (void)len;
-    return FLT_ERR_UNSUPPORTED;
-}
 
 const uint8_t *flt_port_data(size_t *len) {
     *len = FLT_BOARD_DATA_MAX_BYTES;

@@ -3,7 +3,7 @@
 
 #include <float.h>
 
-#include "flt_bits.h"
+#include "core/flt_bits.h"
 
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
 #error "fltiny delta needs FLT_EVAL_METHOD == 0 (float arithmetic in float precision)"

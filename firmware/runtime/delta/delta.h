@@ -49,7 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 #ifndef FLT_DELTA_RADIX_BITS
 #define FLT_DELTA_RADIX_BITS 8

@@ -1,32 +1,7 @@
 /* payload.c - see payload.h for the contract and docs/protocol.md for the byte layout. */
 #include "payload.h"
 
-#include "flt_bits.h"
-
-static void flt_put_u16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v & 0xffu);
-    p[1] = (uint8_t)((v >> 8) & 0xffu);
-}
-
-static void flt_put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v & 0xffu);
-    p[1] = (uint8_t)((v >> 8) & 0xffu);
-    p[2] = (uint8_t)((v >> 16) & 0xffu);
-    p[3] = (uint8_t)((v >> 24) & 0xffu);
-}
-
-static uint32_t flt_get_u16(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
-}
-
-static uint32_t flt_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
+#include "core/flt_bytes.h"
 
 /* Gap of entry j: idx[j] - idx[j-1] with idx[-1] = -1, so >= 1 for valid deltas and <= n. */
 static uint32_t flt_gap(const uint32_t *idx, uint32_t j)
@@ -172,12 +147,12 @@ flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t 
     out[3] = (uint8_t)fmt;
     out[4] = (uint8_t)d->mode;
     out[5] = (fmt == FLT_INDEX_RICE) ? rice : 0u;
-    flt_put_u16(out + 6, d->block_size);
-    flt_put_u32(out + 8, d->n);
-    flt_put_u32(out + 12, d->k);
+    flt_le_put16(out + 6, (uint16_t)d->block_size); /* the low 16 bits, as the layout says */
+    flt_le_put32(out + 8, d->n);
+    flt_le_put32(out + 12, d->k);
     pos = FLT_PAYLOAD_HEADER_SIZE;
     for (j = 0; j < ns; ++j) {
-        flt_put_u32(out + pos, flt_f32_bits(d->scales[j]));
+        flt_le_put_f32(out + pos, d->scales[j]);
         pos += 4u;
     }
 
@@ -361,12 +336,12 @@ flt_status_t flt_payload_decode(const uint8_t *buf, size_t len, const flt_payloa
     FLT_REQUIRE(mode <= (uint32_t)FLT_QUANT_BLOCK, FLT_ERR_UNSUPPORTED);
     FLT_REQUIRE(fmt == (uint32_t)FLT_INDEX_RICE ? rice <= FLT_PAYLOAD_MAX_RICE : rice == 0u,
                 FLT_ERR_FORMAT);
-    block = flt_get_u16(buf + 6);
+    block = flt_le_get16(buf + 6);
     FLT_REQUIRE(mode == (uint32_t)FLT_QUANT_BLOCK ? block != 0u : block == 0u, FLT_ERR_FORMAT);
     out->mode = (mode == (uint32_t)FLT_QUANT_BLOCK) ? FLT_QUANT_BLOCK : FLT_QUANT_TENSOR;
     out->block_size = block;
-    out->n = flt_get_u32(buf + 8);
-    out->k = flt_get_u32(buf + 12);
+    out->n = flt_le_get32(buf + 8);
+    out->k = flt_le_get32(buf + 12);
     FLT_REQUIRE(out->n != 0u, FLT_ERR_FORMAT);
     FLT_REQUIRE(out->n <= lim->n_max, FLT_ERR_OVERSIZE);
     FLT_REQUIRE(out->k <= out->n, FLT_ERR_FORMAT);
@@ -381,7 +356,7 @@ flt_status_t flt_payload_decode(const uint8_t *buf, size_t len, const flt_payloa
     r.pos = FLT_PAYLOAD_HEADER_SIZE;
     FLT_REQUIRE(ns <= (r.len - r.pos) / 4u, FLT_ERR_TRUNCATED);
     for (j = 0; j < ns; ++j) {
-        uint32_t bits = flt_get_u32(buf + r.pos);
+        uint32_t bits = flt_le_get32(buf + r.pos);
         r.pos += 4u;
         FLT_REQUIRE((bits & FLT_F32_ABS_MASK) < FLT_F32_INF_BITS, FLT_ERR_NONFINITE);
         FLT_REQUIRE((bits & FLT_F32_SIGN_MASK) == 0u, FLT_ERR_RANGE);

@@ -41,7 +41,7 @@
 #include <stdint.h>
 
 #include "delta.h"
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 #define FLT_PAYLOAD_MAGIC0 0x46u /* 'F' */
 #define FLT_PAYLOAD_MAGIC1 0x44u /* 'D' */

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 /* 1 when lo <= v <= hi. */
 static inline int flt_in_range(int32_t v, int32_t lo, int32_t hi)

@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 /* Largest number of products one int8 accumulator may sum. Each product is
  * (int8 weight) * (int8 input + offset), |w| <= 128 and |x + offset| <= 255, so

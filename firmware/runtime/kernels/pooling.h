@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 typedef struct {
     int32_t batches;

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 /* Worst case encoded size of n bytes: one code byte per started run of 254, plus one. */
 #define FLT_COBS_MAX_ENCODED(n) ((n) + (n) / 254u + 1u)

@@ -37,9 +37,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bytes.h"
+#include "core/flt_bytes.h"
 #include "cobs.h"
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 #define FLT_PROTO_VERSION 1u
 #define FLT_PROTO_HEADER_SIZE 18u

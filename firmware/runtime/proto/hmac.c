@@ -1,7 +1,7 @@
 /* HMAC after RFC 2104: H((K ^ opad) || H((K ^ ipad) || text)). */
 #include "hmac.h"
 
-#include "bytes.h"
+#include "core/flt_bytes.h"
 
 void flt_hmac_init(flt_hmac_t *ctx, const uint8_t *key, size_t key_len)
 {

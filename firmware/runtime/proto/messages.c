@@ -1,28 +1,9 @@
 #include "messages.h"
 
-static uint32_t flt_f32_bits(float f)
-{
-    uint32_t u;
-    flt_bytes_copy(&u, &f, sizeof u);
-    return u;
-}
-
-static float flt_bits_f32(uint32_t u)
-{
-    float f;
-    flt_bytes_copy(&f, &u, sizeof f);
-    return f;
-}
-
-static int flt_finite_bits(uint32_t u)
-{
-    return (u & 0x7F800000u) != 0x7F800000u;
-}
-
 /* Checks a float given as bits: NONFINITE first, then the range test `ok`. */
 #define FLT_CHECK_F32(bits, ok)                                  \
     do {                                                         \
-        FLT_REQUIRE(flt_finite_bits(bits), FLT_ERR_NONFINITE);   \
+        FLT_REQUIRE(flt_f32_bits_finite(bits), FLT_ERR_NONFINITE);   \
         FLT_REQUIRE(ok, FLT_ERR_RANGE);                          \
     } while (0)
 
@@ -108,7 +89,7 @@ static flt_status_t flt_global_check(const flt_msg_global_t *m)
         FLT_REQUIRE(m->base_version == 0u, FLT_ERR_FORMAT);
         FLT_REQUIRE(m->body_len > 0u && m->body_len % 4u == 0u, FLT_ERR_FORMAT);
         for (i = 0; i < m->body_len; i += 4u) {
-            FLT_REQUIRE(flt_finite_bits(flt_le_get32(m->body + i)), FLT_ERR_NONFINITE);
+            FLT_REQUIRE(flt_f32_bits_finite(flt_le_get32(m->body + i)), FLT_ERR_NONFINITE);
         }
         return FLT_OK;
     }
@@ -151,7 +132,7 @@ flt_status_t flt_msg_global_decode(const uint8_t *buf, size_t len, flt_msg_globa
 
 float flt_msg_global_param(const flt_msg_global_t *m, size_t i)
 {
-    return flt_bits_f32(flt_le_get32(m->body + 4u * i));
+    return flt_le_get_f32(m->body + 4u * i);
 }
 
 static flt_status_t flt_delta_check(const flt_msg_delta_t *m)
@@ -174,9 +155,9 @@ flt_status_t flt_msg_delta_encode(const flt_msg_delta_t *m, uint8_t *out, size_t
     flt_le_put32(out, m->round);
     flt_le_put32(out + 4, m->base_version);
     flt_le_put32(out + 8, m->examples);
-    flt_le_put32(out + 12, flt_f32_bits(m->loss));
+    flt_le_put_f32(out + 12, m->loss);
     flt_le_put32(out + 16, m->personal_n);
-    flt_le_put32(out + 20, flt_f32_bits(m->personal_metric));
+    flt_le_put_f32(out + 20, m->personal_metric);
     flt_bytes_copy(out + FLT_MSG_DELTA_HEADER_SIZE, m->body, m->body_len);
     *out_len = FLT_MSG_DELTA_HEADER_SIZE + m->body_len;
     return FLT_OK;
@@ -189,9 +170,9 @@ flt_status_t flt_msg_delta_decode(const uint8_t *buf, size_t len, flt_msg_delta_
     m->round = flt_le_get32(buf);
     m->base_version = flt_le_get32(buf + 4);
     m->examples = flt_le_get32(buf + 8);
-    m->loss = flt_bits_f32(flt_le_get32(buf + 12));
+    m->loss = flt_le_get_f32(buf + 12);
     m->personal_n = flt_le_get32(buf + 16);
-    m->personal_metric = flt_bits_f32(flt_le_get32(buf + 20));
+    m->personal_metric = flt_le_get_f32(buf + 20);
     m->body = buf + FLT_MSG_DELTA_HEADER_SIZE;
     m->body_len = len - FLT_MSG_DELTA_HEADER_SIZE;
     return flt_delta_check(m);
@@ -233,10 +214,10 @@ flt_status_t flt_msg_train_encode(const flt_msg_train_t *m, uint8_t *out, size_t
     out[4] = m->epochs;
     out[5] = m->topk_kind;
     flt_le_put16(out + 6, m->batch_size);
-    flt_le_put32(out + 8, flt_f32_bits(m->learning_rate));
-    flt_le_put32(out + 12, flt_f32_bits(m->momentum));
-    flt_le_put32(out + 16, flt_f32_bits(m->prox_mu));
-    flt_le_put32(out + 20, flt_f32_bits(m->clip));
+    flt_le_put_f32(out + 8, m->learning_rate);
+    flt_le_put_f32(out + 12, m->momentum);
+    flt_le_put_f32(out + 16, m->prox_mu);
+    flt_le_put_f32(out + 20, m->clip);
     flt_le_put32(out + 24, m->topk_kind == (uint8_t)FLT_TOPK_COUNT ? m->topk_count
                                                                      : flt_f32_bits(m->topk_fraction));
     flt_le_put32(out + 28, m->seed);
@@ -254,13 +235,13 @@ flt_status_t flt_msg_train_decode(const uint8_t *buf, size_t len, flt_msg_train_
     m->epochs = buf[4];
     m->topk_kind = buf[5];
     m->batch_size = flt_le_get16(buf + 6);
-    m->learning_rate = flt_bits_f32(flt_le_get32(buf + 8));
-    m->momentum = flt_bits_f32(flt_le_get32(buf + 12));
-    m->prox_mu = flt_bits_f32(flt_le_get32(buf + 16));
-    m->clip = flt_bits_f32(flt_le_get32(buf + 20));
+    m->learning_rate = flt_le_get_f32(buf + 8);
+    m->momentum = flt_le_get_f32(buf + 12);
+    m->prox_mu = flt_le_get_f32(buf + 16);
+    m->clip = flt_le_get_f32(buf + 20);
     topk = flt_le_get32(buf + 24);
     m->topk_count = m->topk_kind == (uint8_t)FLT_TOPK_COUNT ? topk : 0u;
-    m->topk_fraction = m->topk_kind == (uint8_t)FLT_TOPK_FRACTION ? flt_bits_f32(topk) : 0.0f;
+    m->topk_fraction = m->topk_kind == (uint8_t)FLT_TOPK_FRACTION ? flt_f32_from_bits(topk) : 0.0f;
     m->seed = flt_le_get32(buf + 28);
     m->flags = flt_le_get32(buf + 32);
     return flt_train_check(m);

@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 #include "frame.h"
 
 #define FLT_MSG_NAME_SIZE 16u

@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 #include "link.h"
 
 typedef struct {

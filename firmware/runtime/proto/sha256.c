@@ -1,7 +1,7 @@
 /* SHA-256 after FIPS 180-4, sections 4.1.2, 4.2.2, 5.3.3 and 6.2. */
 #include "sha256.h"
 
-#include "bytes.h"
+#include "core/flt_bytes.h"
 
 static const uint32_t flt_sha256_k[64] = {
     0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u,

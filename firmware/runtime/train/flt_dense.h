@@ -42,7 +42,7 @@
 
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 #include "train/flt_head.h"
 
 FLT_NODISCARD flt_status_t flt_dense_forward(const flt_head_t *head, const float *params,

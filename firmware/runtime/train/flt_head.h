@@ -68,7 +68,7 @@
 
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 #define FLT_HEAD_MAX_LAYERS 8u
 #define FLT_HEAD_MAX_WIDTH 4096u

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 FLT_NODISCARD flt_status_t flt_loss_softmax_ce(const float *logits, uint32_t n, int32_t label,
                                                float *loss, float *dlogits);

@@ -2,7 +2,7 @@
  * (float.fromhex) start from the very same float32 values. */
 #include "train/flt_math.h"
 
-#include "flt_bits.h"
+#include "core/flt_bits.h"
 
 uint32_t flt_float_bits(float x)
 {

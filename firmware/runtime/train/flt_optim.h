@@ -24,7 +24,7 @@
 
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 typedef struct {
     float lr;           /* learning rate, >= 0 */

@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 
 typedef struct {
     uint64_t state;

@@ -46,7 +46,7 @@
 
 #include <stdint.h>
 
-#include "flt_status.h"
+#include "core/flt_status.h"
 #include "train/flt_head.h"
 #include "train/flt_optim.h"
 

@@ -1,3 +1,4 @@
+/* flt_status.c - see flt_status.h: the string table of the status X-macro list. */
 #include "flt_status.h"
 
 #define FLT_STATUS_TEXT_ITEM(name, value, text) [value] = text,

@@ -1,5 +1,8 @@
 /* flt_status.h - the one status type of the fltiny runtime.
  *
+ * Part of core/ (with flt_bits.h and flt_bytes.h), the base every component includes as
+ * "core/flt_status.h". fltiny/native/status.py reads the X-macro list below.
+ *
  * Contract
  * - Every fallible runtime function returns flt_status_t; FLT_OK (0) is success.
  *   Such functions are declared FLT_NODISCARD so a dropped error is a compiler warning
