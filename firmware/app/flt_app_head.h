@@ -21,7 +21,8 @@
 #define FLT_APP_HEAD_GEOM(table, l) 0u
 #endif
 
-static inline flt_head_t flt_app_head(void) {
+static inline flt_head_t flt_app_head(void)
+{
     flt_head_t h;
     h.n_layers = FLT_HEAD_LAYERS;
     h.loss = FLT_APP_LOSS;

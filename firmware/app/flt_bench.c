@@ -15,11 +15,17 @@
  * -fipa-icf, the linker's ICF) cannot give two markers the same address. */
 static volatile uint32_t flt_bench_last;
 
-#define FLT_BENCH_PAIR(n)                                                                     \
-    FLT_BENCH_MARKER void flt_bench_b##n(void);                                               \
-    FLT_BENCH_MARKER void flt_bench_e##n(void);                                               \
-    FLT_BENCH_MARKER void flt_bench_b##n(void) { flt_bench_last = 0x100u + (n); }             \
-    FLT_BENCH_MARKER void flt_bench_e##n(void) { flt_bench_last = 0x200u + (n); }
+#define FLT_BENCH_PAIR(n)                       \
+    FLT_BENCH_MARKER void flt_bench_b##n(void); \
+    FLT_BENCH_MARKER void flt_bench_e##n(void); \
+    FLT_BENCH_MARKER void flt_bench_b##n(void)  \
+    {                                           \
+        flt_bench_last = 0x100u + (n);          \
+    }                                           \
+    FLT_BENCH_MARKER void flt_bench_e##n(void)  \
+    {                                           \
+        flt_bench_last = 0x200u + (n);          \
+    }
 
 FLT_BENCH_PAIR(0)
 FLT_BENCH_PAIR(1)
@@ -39,13 +45,15 @@ static flt_bench_fn_t const flt_bench_ends[FLT_BENCH_MAX_IDS] = {
     flt_bench_e0, flt_bench_e1, flt_bench_e2, flt_bench_e3,
     flt_bench_e4, flt_bench_e5, flt_bench_e6, flt_bench_e7};
 
-FLT_BENCH_MARKER void flt_bench_begin(uint32_t id) {
+FLT_BENCH_MARKER void flt_bench_begin(uint32_t id)
+{
     if (id < FLT_BENCH_MAX_IDS) {
         flt_bench_begins[id]();
     }
 }
 
-FLT_BENCH_MARKER void flt_bench_end(uint32_t id) {
+FLT_BENCH_MARKER void flt_bench_end(uint32_t id)
+{
     if (id < FLT_BENCH_MAX_IDS) {
         flt_bench_ends[id]();
     }
@@ -56,7 +64,8 @@ extern uint32_t _ebss, _estack;
 
 #define FLT_BENCH_MARGIN_WORDS 16u /* left unpainted below the painter's own stack pointer */
 
-static uintptr_t stack_pointer(void) {
+static uintptr_t stack_pointer(void)
+{
     uintptr_t sp;
 #if defined(__arm__)
     __asm__ volatile("mov %0, sp" : "=r"(sp));
@@ -71,7 +80,8 @@ static uintptr_t stack_pointer(void) {
 
 static volatile uint32_t *painted_low;
 
-FLT_BENCH_MARKER void flt_bench_stack_paint(void) {
+FLT_BENCH_MARKER void flt_bench_stack_paint(void)
+{
     uintptr_t low = ((uintptr_t)&_ebss + 3u) & ~(uintptr_t)3u;
     uintptr_t high = (stack_pointer() & ~(uintptr_t)3u) - 4u * FLT_BENCH_MARGIN_WORDS;
     /* volatile stores: the compiler must not turn the loop into a memset call (whose own
@@ -82,7 +92,8 @@ FLT_BENCH_MARKER void flt_bench_stack_paint(void) {
     painted_low = (volatile uint32_t *)low;
 }
 
-uint32_t flt_bench_stack_high_water(void) {
+uint32_t flt_bench_stack_high_water(void)
+{
     if (painted_low == 0) {
         return 0u;
     }

@@ -56,7 +56,8 @@ static int8_t b_values[P];
 static float b_scales[P];
 static uint8_t b_payload[PAYLOAD_CAP];
 
-static void say_u32(const char *label, uint32_t v) {
+static void say_u32(const char *label, uint32_t v)
+{
     char buf[12];
     unsigned i = sizeof buf - 1u;
     buf[i] = '\0';
@@ -68,21 +69,24 @@ static void say_u32(const char *label, uint32_t v) {
     flt_app_say(&buf[i]);
 }
 
-static int fail(uint32_t step, flt_status_t st) {
+static int fail(uint32_t step, flt_status_t st)
+{
     say_u32("fltiny bench: FAILED step ", step);
     say_u32(" status ", (uint32_t)st);
     flt_app_say("\n");
     return (int)(10u + step);
 }
 
-static void stop_timer_interrupts(void) {
+static void stop_timer_interrupts(void)
+{
 #if defined(__arm__) && defined(FLT_BOARD_DATA_ADDRESS)
     /* mps2: SysTick off (SYST_CSR), so the measured intervals hold no interrupt handler */
     *(volatile uint32_t *)0xE000E010u = 0u;
 #endif
 }
 
-static void dequantize(const int8_t *q, float *f) {
+static void dequantize(const int8_t *q, float *f)
+{
     for (uint32_t j = 0; j < NF; ++j) {
         f[j] = (float)((int32_t)q[j] - (int32_t)FLT_FEATURE_ZERO_POINT) * FLT_FEATURE_SCALE;
     }
@@ -91,14 +95,16 @@ static void dequantize(const int8_t *q, float *f) {
 static flt_data_t data;
 
 /* Sample i's features, recomputed (the device's way; flt_train_loop.h sample source). */
-static flt_status_t bench_sample(void *ctx, uint32_t i, float *x) {
+static flt_status_t bench_sample(void *ctx, uint32_t i, float *x)
+{
     (void)ctx;
     FLT_TRY(FLT_BACKBONE_INVOKE(data.windows + (size_t)i * data.window_bytes, b_feat_q));
     dequantize(b_feat_q, x);
     return FLT_OK;
 }
 
-int flt_app_main(int argc, char **argv) {
+int flt_app_main(int argc, char **argv)
+{
     flt_bench_stack_paint();
     if (flt_port_init(argc, argv) != FLT_OK) {
         return 1;
@@ -164,8 +170,7 @@ int flt_app_main(int argc, char **argv) {
     flt_sample_source_t src = {bench_sample, NULL, b_x};
     st = flt_train_epochs_src(&head, b_params, b_global, b_velocity, &src, n, data.labels,
                               data.targets, &cfg.train, b_work,
-                              (uint32_t)(sizeof b_work / sizeof b_work[0]), b_order, &loss,
-                              NULL);
+                              (uint32_t)(sizeof b_work / sizeof b_work[0]), b_order, &loss, NULL);
     flt_bench_end(FLT_BENCH_TRAIN);
     if (st != FLT_OK) {
         return fail(3, st);
@@ -189,17 +194,25 @@ int flt_app_main(int argc, char **argv) {
     for (uint32_t i = 0; i < P; ++i) {
         b_residual[i] = 0.0f;
     }
-    flt_round_model_t model = {&head, FLT_BACKBONE_INVOKE, FLT_BACKBONE_INPUT_SIZE, NF,
-                               FLT_FEATURE_SCALE, FLT_FEATURE_ZERO_POINT};
+    flt_round_model_t model = {&head, FLT_BACKBONE_INVOKE, FLT_BACKBONE_INPUT_SIZE,
+                               NF,    FLT_FEATURE_SCALE,   FLT_FEATURE_ZERO_POINT};
     flt_round_data_t rdata = {data.windows, n, 0u, data.labels, data.targets};
-    flt_round_ws_t ws = {b_feat_q, NULL, b_x, b_params, b_velocity, b_work,
-                         (uint32_t)(sizeof b_work / sizeof b_work[0]), b_order, b_indices,
-                         b_values, b_scales, P};
+    flt_round_ws_t ws = {b_feat_q,
+                         NULL,
+                         b_x,
+                         b_params,
+                         b_velocity,
+                         b_work,
+                         (uint32_t)(sizeof b_work / sizeof b_work[0]),
+                         b_order,
+                         b_indices,
+                         b_values,
+                         b_scales,
+                         P};
     flt_round_state_t rstate = {NULL, b_residual, NULL};
     flt_round_result_t res;
     flt_bench_begin(FLT_BENCH_ROUND);
-    st = flt_round_run(&model, &rdata, b_global, &cfg, &rstate, &ws, b_payload, PAYLOAD_CAP,
-                       &res);
+    st = flt_round_run(&model, &rdata, b_global, &cfg, &rstate, &ws, b_payload, PAYLOAD_CAP, &res);
     flt_bench_end(FLT_BENCH_ROUND);
     if (st != FLT_OK) {
         return fail(5, st);

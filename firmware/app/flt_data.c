@@ -4,7 +4,8 @@
 #include "core/flt_bytes.h"
 #include "proto/crc32.h"
 
-flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out) {
+flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out)
+{
     FLT_REQUIRE(buf && out, FLT_ERR_ARG);
     FLT_REQUIRE(cap >= FLT_DATA_HEADER_SIZE, FLT_ERR_TRUNCATED);
     FLT_REQUIRE(buf[0] == 'F' && buf[1] == 'L' && buf[2] == 'T' && buf[3] == 'D', FLT_ERR_FORMAT);
@@ -37,8 +38,8 @@ flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out) {
                                                     : (uint64_t)d.count * d.n_targets * 4u;
     uint64_t total = FLT_DATA_HEADER_SIZE + win + pad + tgt;
     FLT_REQUIRE(total <= (uint64_t)cap, FLT_ERR_TRUNCATED);
-    uint32_t crc = flt_crc32_update(0u, buf + FLT_DATA_HEADER_SIZE,
-                                    (size_t)(total - FLT_DATA_HEADER_SIZE));
+    uint32_t crc =
+        flt_crc32_update(0u, buf + FLT_DATA_HEADER_SIZE, (size_t)(total - FLT_DATA_HEADER_SIZE));
     FLT_REQUIRE(crc == flt_le_get32(buf + 40), FLT_ERR_CHECKSUM);
     d.windows = (const int8_t *)(buf + FLT_DATA_HEADER_SIZE);
     const uint8_t *t = buf + FLT_DATA_HEADER_SIZE + (size_t)(win + pad);

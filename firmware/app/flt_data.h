@@ -17,9 +17,9 @@
  *   4-byte alignment of the label/target section (the blob must start 4-byte aligned), then
  *   fills *out with pointers into buf (no copy; buf must outlive out).
  * - Failures: NULL -> FLT_ERR_ARG; cap < 48 -> FLT_ERR_TRUNCATED; bad magic or header_size,
- *   reserved bytes set, n_targets 0, n_test >= count -> FLT_ERR_FORMAT; version != 1 or unknown target kind ->
- *   FLT_ERR_UNSUPPORTED; count 0 or body larger than cap -> FLT_ERR_TRUNCATED;
- *   CRC mismatch -> FLT_ERR_CHECKSUM; misaligned buffer -> FLT_ERR_ARG.
+ *   reserved bytes set, n_targets 0, n_test >= count -> FLT_ERR_FORMAT; version != 1 or unknown
+ * target kind -> FLT_ERR_UNSUPPORTED; count 0 or body larger than cap -> FLT_ERR_TRUNCATED; CRC
+ * mismatch -> FLT_ERR_CHECKSUM; misaligned buffer -> FLT_ERR_ARG.
  */
 #ifndef FLT_DATA_H
 #define FLT_DATA_H

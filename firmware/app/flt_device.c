@@ -100,24 +100,28 @@ static flt_outbox_t outbox;
 
 static flt_device_diag_t diag;
 
-const flt_device_diag_t *flt_device_diag(void) {
+const flt_device_diag_t *flt_device_diag(void)
+{
     return &diag;
 }
 
 /* Counts a failure the loop recovers from by itself (flt_device.h); `counter` is in diag. */
-static void note_failure(uint32_t *counter, flt_status_t s) {
+static void note_failure(uint32_t *counter, flt_status_t s)
+{
     *counter += 1u;
     diag.last_error = s;
 }
 
-static flt_status_t out_init(void) {
+static flt_status_t out_init(void)
+{
     FLT_TRY(flt_outbox_init(&outbox, &tx, out_slots, OUT_KINDS, RETX_MS));
     FLT_TRY(flt_outbox_slot(&outbox, OUT_HELLO, hello_buf, sizeof hello_buf, HELLO_RETRIES));
     FLT_TRY(flt_outbox_slot(&outbox, OUT_DELTA, delta_buf, sizeof delta_buf, MSG_RETRIES));
     return flt_outbox_slot(&outbox, OUT_TEXT, text_buf, sizeof text_buf, MSG_RETRIES);
 }
 
-static void out_queue(unsigned kind, uint8_t type, size_t len) {
+static void out_queue(unsigned kind, uint8_t type, size_t len)
+{
     /* should not fail: kind and type are constants and len fits its slot (the encoders were
      * given the slot's cap); if it does, the message is dropped and counted */
     flt_status_t s = flt_outbox_queue(&outbox, kind, type, len);
@@ -128,7 +132,8 @@ static void out_queue(unsigned kind, uint8_t type, size_t len) {
 
 /* Queues the message an encoder just wrote into slot `kind`'s buffer, or counts the
  * encoder's failure (`encoded`; the message is dropped). */
-static void out_queue_encoded(unsigned kind, uint8_t type, flt_status_t encoded, size_t len) {
+static void out_queue_encoded(unsigned kind, uint8_t type, flt_status_t encoded, size_t len)
+{
     if (encoded != FLT_OK) {
         note_failure(&diag.outbox_errors, encoded);
         return;
@@ -138,7 +143,8 @@ static void out_queue_encoded(unsigned kind, uint8_t type, flt_status_t encoded,
 
 static void on_delta_acked(void);
 
-static void out_service(void) {
+static void out_service(void)
+{
     flt_outbox_event_t ev;
     flt_status_t s = flt_outbox_service(&outbox, flt_port_millis(), wire, sizeof wire, &ev);
     if (s != FLT_OK) {
@@ -156,7 +162,8 @@ static void out_service(void) {
     /* GAVE_UP: the host will ask again (TRAIN) or a reboot re-HELLOs */
 }
 
-static void out_on_control(const flt_proto_rx_event_t *rx_ev) {
+static void out_on_control(const flt_proto_rx_event_t *rx_ev)
+{
     flt_outbox_event_t ev;
     flt_status_t s = flt_outbox_on_control(&outbox, rx_ev, &ev);
     if (s != FLT_OK) {
@@ -166,7 +173,8 @@ static void out_on_control(const flt_proto_rx_event_t *rx_ev) {
     }
 }
 
-static void send_error(flt_status_t code, const char *text) {
+static void send_error(flt_status_t code, const char *text)
+{
     flt_msg_text_t t;
     size_t n = 0;
     while (text[n] != '\0' && n < FLT_PROTO_MAX_TEXT) {
@@ -183,7 +191,8 @@ static void send_error(flt_status_t code, const char *text) {
 /* ---- checkpoint ------------------------------------------------------------------------- */
 
 /* The factory head, model version 0, no residual: a fresh device. */
-static void ckpt_reset(void) {
+static void ckpt_reset(void)
+{
     for (uint32_t i = 0; i < P; ++i) {
         global_params[i] = flt_head_init[i];
         residual[i] = 0.0f;
@@ -197,19 +206,22 @@ static void ckpt_reset(void) {
 #if FLT_PORT_CKPT_MAX > 0
 static uint8_t ckpt_buf[CKPT_SIZE];
 
-static void put_floats(uint8_t *p, const float *v, uint32_t n) {
+static void put_floats(uint8_t *p, const float *v, uint32_t n)
+{
     for (uint32_t i = 0; i < n; ++i) {
         flt_le_put_f32(p + 4u * i, v[i]);
     }
 }
 
-static void get_floats(const uint8_t *p, float *v, uint32_t n) {
+static void get_floats(const uint8_t *p, float *v, uint32_t n)
+{
     for (uint32_t i = 0; i < n; ++i) {
         v[i] = flt_le_get_f32(p + 4u * i);
     }
 }
 
-static void ckpt_save(void) {
+static void ckpt_save(void)
+{
     flt_le_put32(ckpt_buf, CKPT_MAGIC);
     flt_le_put32(ckpt_buf + 4, model_version);
     flt_le_put32(ckpt_buf + 8, have_round ? committed_round : 0xFFFFFFFFu);
@@ -225,7 +237,8 @@ static void ckpt_save(void) {
     }
 }
 
-static void ckpt_load(void) {
+static void ckpt_load(void)
+{
     size_t len = 0;
     ckpt_reset();
     if (flt_port_ckpt_read(ckpt_buf, sizeof ckpt_buf, &len) != FLT_OK || len != CKPT_SIZE) {
@@ -245,14 +258,20 @@ static void ckpt_load(void) {
 #else
 /* No persistent storage (FLT_PORT_CKPT_MAX == 0): no checkpoint buffer; every boot starts
  * from the factory head and the host resyncs the device with a FULL GLOBAL. */
-static void ckpt_save(void) {}
+static void ckpt_save(void)
+{
+}
 
-static void ckpt_load(void) { ckpt_reset(); }
+static void ckpt_load(void)
+{
+    ckpt_reset();
+}
 #endif
 
 /* ---- messages --------------------------------------------------------------------------- */
 
-static void queue_hello(void) {
+static void queue_hello(void)
+{
     static const uint8_t hash[FLT_MSG_HASH_SIZE] = FLT_MODEL_HASH;
     flt_msg_hello_t h;
     const char *name = FLT_BOARD_NAME;
@@ -271,7 +290,8 @@ static void queue_hello(void) {
     out_queue_encoded(OUT_HELLO, FLT_MSG_HELLO, s, len);
 }
 
-static void on_global(const uint8_t *buf, size_t len) {
+static void on_global(const uint8_t *buf, size_t len)
+{
     flt_msg_global_t g;
     if (flt_msg_global_decode(buf, len, &g) != FLT_OK) {
         return; /* the link layer validated it already */
@@ -309,7 +329,8 @@ static void on_global(const uint8_t *buf, size_t len) {
 
 static uint32_t delta_round;
 
-static void on_train(const uint8_t *buf, size_t len) {
+static void on_train(const uint8_t *buf, size_t len)
+{
     flt_msg_train_t t;
     if (flt_msg_train_decode(buf, len, &t) != FLT_OK) {
         return;
@@ -385,7 +406,8 @@ static void on_train(const uint8_t *buf, size_t len) {
     out_queue(OUT_DELTA, FLT_MSG_DELTA, n);
 }
 
-static void on_delta_acked(void) {
+static void on_delta_acked(void)
+{
     for (uint32_t i = 0; i < P; ++i) {
         residual[i] = residual_next[i];
         if ((delta_flags & FLT_ROUND_DRIFT) != 0u) {
@@ -403,7 +425,8 @@ static void on_delta_acked(void) {
 
 /* ---- main loop -------------------------------------------------------------------------- */
 
-static int device_loop(void) {
+static int device_loop(void)
+{
     blob_bytes = flt_port_data(&blob_len);
     data_ok = blob_bytes != NULL && flt_data_parse(blob_bytes, blob_len, &data) == FLT_OK &&
               data.window_bytes == FLT_BACKBONE_INPUT_SIZE;
@@ -449,7 +472,8 @@ static int device_loop(void) {
     }
 }
 
-int flt_app_main(int argc, char **argv) {
+int flt_app_main(int argc, char **argv)
+{
     if (flt_port_init(argc, argv) != FLT_OK) {
         return 1;
     }

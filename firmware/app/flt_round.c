@@ -4,7 +4,8 @@
 #include "delta/payload.h"
 #include "train/flt_dense.h"
 
-uint32_t flt_round_k(uint32_t n_params, uint32_t kind, uint32_t count, float fraction) {
+uint32_t flt_round_k(uint32_t n_params, uint32_t kind, uint32_t count, float fraction)
+{
     if (kind == 0u) {
         return count < n_params ? count : n_params;
     }
@@ -21,7 +22,8 @@ uint32_t flt_round_k(uint32_t n_params, uint32_t kind, uint32_t count, float fra
 }
 
 flt_status_t flt_round_cfg_from_train(const flt_msg_train_t *train, uint32_t n_params,
-                                      flt_round_cfg_t *cfg) {
+                                      flt_round_cfg_t *cfg)
+{
     FLT_REQUIRE(train != NULL && cfg != NULL, FLT_ERR_ARG);
     cfg->train.epochs = train->epochs;
     cfg->train.batch_size = train->batch_size;
@@ -31,8 +33,7 @@ flt_status_t flt_round_cfg_from_train(const flt_msg_train_t *train, uint32_t n_p
     cfg->train.sgd.mu = train->prox_mu;
     cfg->train.sgd.clip = train->clip;
     cfg->train.sgd.weight_decay = 0.0f;
-    cfg->delta.k = flt_round_k(n_params, train->topk_kind, train->topk_count,
-                               train->topk_fraction);
+    cfg->delta.k = flt_round_k(n_params, train->topk_kind, train->topk_count, train->topk_fraction);
     cfg->delta.mode = FLT_QUANT_TENSOR;
     cfg->delta.block_size = 0u;
     cfg->delta.error_feedback = 1;
@@ -41,7 +42,8 @@ flt_status_t flt_round_cfg_from_train(const flt_msg_train_t *train, uint32_t n_p
 }
 
 flt_status_t flt_round_sizes(const flt_head_t *head, uint32_t n_train, uint32_t k_cap,
-                             flt_round_sizes_t *out) {
+                             flt_round_sizes_t *out)
+{
     flt_train_sizes_t ts;
     FLT_REQUIRE(out != NULL, FLT_ERR_ARG);
     FLT_TRY(flt_train_sizes(head, n_train, &ts));
@@ -64,14 +66,16 @@ typedef struct {
     const int8_t *cache; /* n_train * n_features int8 already computed, or NULL */
 } flt_round_src_t;
 
-static void dequantize(const flt_round_model_t *model, const int8_t *q, float *x) {
+static void dequantize(const flt_round_model_t *model, const int8_t *q, float *x)
+{
     for (uint32_t j = 0; j < model->n_features; ++j) {
         x[j] = (float)((int32_t)q[j] - model->feature_zero_point) * model->feature_scale;
     }
 }
 
-static flt_status_t features_q(const flt_round_model_t *model, const int8_t *window,
-                               int8_t *feat_q, const int8_t **q) {
+static flt_status_t features_q(const flt_round_model_t *model, const int8_t *window, int8_t *feat_q,
+                               const int8_t **q)
+{
     if (model->backbone == NULL) {
         *q = window;
         return FLT_OK;
@@ -81,15 +85,16 @@ static flt_status_t features_q(const flt_round_model_t *model, const int8_t *win
     return FLT_OK;
 }
 
-static flt_status_t round_sample(void *ctx, uint32_t index, float *x) {
+static flt_status_t round_sample(void *ctx, uint32_t index, float *x)
+{
     const flt_round_src_t *src = (const flt_round_src_t *)ctx;
     const flt_round_model_t *model = src->model;
     const int8_t *q;
     if (src->cache != NULL) {
         q = src->cache + (size_t)index * model->n_features;
     } else {
-        FLT_TRY(features_q(model, src->windows + (size_t)index * model->window_bytes,
-                           src->feat_q, &q));
+        FLT_TRY(
+            features_q(model, src->windows + (size_t)index * model->window_bytes, src->feat_q, &q));
     }
     dequantize(model, q, x);
     return FLT_OK;
@@ -97,7 +102,8 @@ static flt_status_t round_sample(void *ctx, uint32_t index, float *x) {
 
 /* Step 1 of the contract: the served model on the personal test split. */
 static flt_status_t personal_metric(const flt_round_model_t *model, const flt_round_data_t *data,
-                                    const float *served, flt_round_ws_t *ws, float *metric) {
+                                    const float *served, flt_round_ws_t *ws, float *metric)
+{
     const flt_head_t *head = model->head;
     const uint32_t n_out = head->layers[head->n_layers - 1u].out_size;
     uint32_t n_acts = 0;
@@ -112,8 +118,7 @@ static flt_status_t personal_metric(const flt_round_model_t *model, const flt_ro
     float abs_sum = 0.0f;
     for (uint32_t i = first; i < data->n; ++i) {
         const int8_t *q;
-        FLT_TRY(features_q(model, data->windows + (size_t)i * model->window_bytes, ws->feat_q,
-                           &q));
+        FLT_TRY(features_q(model, data->windows + (size_t)i * model->window_bytes, ws->feat_q, &q));
         dequantize(model, q, ws->x);
         FLT_TRY(flt_dense_forward(head, served, ws->x, ws->work, ws->work_len));
         if (head->loss == FLT_LOSS_SOFTMAX_CE) {
@@ -144,13 +149,14 @@ static flt_status_t personal_metric(const flt_round_model_t *model, const flt_ro
 flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_t *data,
                            const float *global_params, const flt_round_cfg_t *cfg,
                            const flt_round_state_t *state, flt_round_ws_t *ws, uint8_t *payload,
-                           size_t payload_cap, flt_round_result_t *result) {
+                           size_t payload_cap, flt_round_result_t *result)
+{
     FLT_REQUIRE(model && data && global_params && cfg && state && ws && payload && result,
                 FLT_ERR_ARG);
     FLT_REQUIRE(model->head && data->windows && data->n > 0u && data->n_test < data->n,
                 FLT_ERR_ARG);
-    FLT_REQUIRE(state->residual && ws->feat_q && ws->x && ws->params && ws->velocity &&
-                    ws->work && ws->order && ws->indices && ws->values && ws->scales,
+    FLT_REQUIRE(state->residual && ws->feat_q && ws->x && ws->params && ws->velocity && ws->work &&
+                    ws->order && ws->indices && ws->values && ws->scales,
                 FLT_ERR_ARG);
     FLT_TRY(flt_head_check(model->head));
     const uint32_t nf = model->n_features;
@@ -171,9 +177,8 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
     /* 1. the personal metric of the served model, before any training */
     float metric = 0.0f;
     if (data->n_test > 0u) {
-        FLT_TRY(personal_metric(model, data,
-                                state->served != NULL ? state->served : global_params, ws,
-                                &metric));
+        FLT_TRY(personal_metric(model, data, state->served != NULL ? state->served : global_params,
+                                ws, &metric));
     }
 
     /* 2. local training from the global parameters (features cached or recomputed) */
@@ -204,8 +209,8 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
     flt_sample_source_t src = {round_sample, &rs, ws->x};
     float mean_loss = 0.0f;
     FLT_TRY(flt_train_epochs_src(model->head, ws->params, anchor, ws->velocity, &src, n_train,
-                                 data->labels, data->targets, &cfg->train, ws->work,
-                                 ws->work_len, ws->order, &mean_loss, NULL));
+                                 data->labels, data->targets, &cfg->train, ws->work, ws->work_len,
+                                 ws->order, &mean_loss, NULL));
 
     /* 3. the drift-control state, from the anchor a = global + drift / mu */
     if (drift) {
@@ -219,8 +224,8 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
     delta.indices = ws->indices;
     delta.values = ws->values;
     delta.scales = ws->scales;
-    FLT_TRY(flt_delta_compress(&cfg->delta, ws->params, global_params, state->residual,
-                               n_params, &delta));
+    FLT_TRY(flt_delta_compress(&cfg->delta, ws->params, global_params, state->residual, n_params,
+                               &delta));
 
     /* 5. payload */
     size_t len = 0;
@@ -236,7 +241,8 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
 }
 
 flt_status_t flt_round_data_from_blob(const flt_data_t *blob, uint32_t max_train,
-                                      flt_round_data_t *out) {
+                                      flt_round_data_t *out)
+{
     FLT_REQUIRE(blob != NULL && out != NULL, FLT_ERR_ARG);
     FLT_REQUIRE(max_train > 0u, FLT_ERR_RANGE);
     FLT_REQUIRE(blob->n_test < blob->count, FLT_ERR_FORMAT);
@@ -255,8 +261,8 @@ flt_status_t flt_round_run_message(const flt_round_model_t *model, const uint8_t
                                    size_t blob_len, uint32_t max_train, const uint8_t *train,
                                    size_t train_len, const float *global_params,
                                    const flt_round_state_t *state, flt_round_ws_t *ws,
-                                   uint8_t *payload, size_t payload_cap,
-                                   flt_round_result_t *result) {
+                                   uint8_t *payload, size_t payload_cap, flt_round_result_t *result)
+{
     FLT_REQUIRE(model != NULL && model->head != NULL, FLT_ERR_ARG);
     flt_msg_train_t t;
     FLT_TRY(flt_msg_train_decode(train, train_len, &t));
@@ -267,6 +273,5 @@ flt_status_t flt_round_run_message(const flt_round_model_t *model, const uint8_t
     FLT_REQUIRE(d.window_bytes == model->window_bytes, FLT_ERR_SHAPE);
     flt_round_data_t rd;
     FLT_TRY(flt_round_data_from_blob(&d, max_train, &rd));
-    return flt_round_run(model, &rd, global_params, &cfg, state, ws, payload, payload_cap,
-                         result);
+    return flt_round_run(model, &rd, global_params, &cfg, state, ws, payload, payload_cap, result);
 }

@@ -155,12 +155,12 @@ typedef struct {
 uint32_t flt_round_k(uint32_t n_params, uint32_t kind, uint32_t count, float fraction);
 
 /* TRAIN -> round configuration (the one mapping). NULL -> FLT_ERR_ARG. */
-FLT_NODISCARD flt_status_t flt_round_cfg_from_train(const flt_msg_train_t *train,
-                                                    uint32_t n_params, flt_round_cfg_t *cfg);
+FLT_NODISCARD flt_status_t flt_round_cfg_from_train(const flt_msg_train_t *train, uint32_t n_params,
+                                                    flt_round_cfg_t *cfg);
 
 /* Buffer sizes for a head; invalid head -> its flt_head_check status; NULL -> FLT_ERR_ARG. */
-FLT_NODISCARD flt_status_t flt_round_sizes(const flt_head_t *head, uint32_t n_train,
-                                           uint32_t k_cap, flt_round_sizes_t *out);
+FLT_NODISCARD flt_status_t flt_round_sizes(const flt_head_t *head, uint32_t n_train, uint32_t k_cap,
+                                           flt_round_sizes_t *out);
 
 /* The windows a device uses from its blob: the personal test split (the last n_test) and up
  * to max_train of the most recent training windows before it, contiguous. NULL ->
@@ -177,15 +177,14 @@ FLT_NODISCARD flt_status_t flt_round_run_message(const flt_round_model_t *model,
                                                  const uint8_t *blob, size_t blob_len,
                                                  uint32_t max_train, const uint8_t *train,
                                                  size_t train_len, const float *global_params,
-                                                 const flt_round_state_t *state,
-                                                 flt_round_ws_t *ws, uint8_t *payload,
-                                                 size_t payload_cap, flt_round_result_t *result);
+                                                 const flt_round_state_t *state, flt_round_ws_t *ws,
+                                                 uint8_t *payload, size_t payload_cap,
+                                                 flt_round_result_t *result);
 
 FLT_NODISCARD flt_status_t flt_round_run(const flt_round_model_t *model,
-                                         const flt_round_data_t *data,
-                                         const float *global_params, const flt_round_cfg_t *cfg,
-                                         const flt_round_state_t *state, flt_round_ws_t *ws,
-                                         uint8_t *payload, size_t payload_cap,
+                                         const flt_round_data_t *data, const float *global_params,
+                                         const flt_round_cfg_t *cfg, const flt_round_state_t *state,
+                                         flt_round_ws_t *ws, uint8_t *payload, size_t payload_cap,
                                          flt_round_result_t *result);
 
 #ifdef __cplusplus

@@ -33,7 +33,8 @@ static float st_scales[P];
 static uint8_t st_payload[PAYLOAD_CAP];
 static int8_t st_out[FLT_BACKBONE_OUTPUT_SIZE];
 
-static int check(void) {
+static int check(void)
+{
     for (uint32_t i = 0; i < FLT_ST_N_INFER; ++i) {
         if (FLT_BACKBONE_INVOKE(flt_st_infer_in[i], st_out) != FLT_OK) {
             return 1;
@@ -49,8 +50,8 @@ static int check(void) {
         st_global[i] = flt_head_init[i];
         st_residual[i] = 0.0f;
     }
-    flt_round_model_t model = {&head, FLT_BACKBONE_INVOKE, FLT_BACKBONE_INPUT_SIZE,
-                               FLT_HEAD_INPUTS, FLT_FEATURE_SCALE, FLT_FEATURE_ZERO_POINT};
+    flt_round_model_t model = {&head,           FLT_BACKBONE_INVOKE, FLT_BACKBONE_INPUT_SIZE,
+                               FLT_HEAD_INPUTS, FLT_FEATURE_SCALE,   FLT_FEATURE_ZERO_POINT};
     flt_round_data_t data = {flt_st_train_windows, NT, 0u, flt_st_train_labels, NULL};
     flt_round_cfg_t cfg;
     cfg.train.epochs = FLT_ST_EPOCHS;
@@ -66,13 +67,22 @@ static int check(void) {
     cfg.delta.block_size = 0u;
     cfg.delta.error_feedback = 1;
     cfg.flags = 0u;
-    flt_round_ws_t ws = {st_feat_q, NULL, st_x, st_params, st_velocity, st_work,
-                         (uint32_t)(sizeof st_work / sizeof st_work[0]), st_order, st_indices,
-                         st_values, st_scales, P};
+    flt_round_ws_t ws = {st_feat_q,
+                         NULL,
+                         st_x,
+                         st_params,
+                         st_velocity,
+                         st_work,
+                         (uint32_t)(sizeof st_work / sizeof st_work[0]),
+                         st_order,
+                         st_indices,
+                         st_values,
+                         st_scales,
+                         P};
     flt_round_state_t state = {NULL, st_residual, NULL};
     flt_round_result_t res;
-    if (flt_round_run(&model, &data, st_global, &cfg, &state, &ws, st_payload, PAYLOAD_CAP,
-                      &res) != FLT_OK) {
+    if (flt_round_run(&model, &data, st_global, &cfg, &state, &ws, st_payload, PAYLOAD_CAP, &res) !=
+        FLT_OK) {
         return 20;
     }
     if (res.payload_len != FLT_ST_PAYLOAD_LEN) {
@@ -89,7 +99,8 @@ static int check(void) {
     return 0;
 }
 
-int flt_selftest_run(void) {
+int flt_selftest_run(void)
+{
     int code = check();
     flt_app_say(code == 0 ? "fltiny selftest: ok\n" : "fltiny selftest: FAILED\n");
     return code;

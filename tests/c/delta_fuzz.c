@@ -65,8 +65,7 @@ static int same_delta(const flt_sparse_delta_t *a, const flt_sparse_delta_t *b)
 }
 
 /* Fills base[] with a fresh payload; returns its length or 0 on failure. */
-static size_t make_base(uint8_t *base, flt_sparse_delta_t *d, uint32_t *idx, int8_t *val,
-                        float *sc)
+static size_t make_base(uint8_t *base, flt_sparse_delta_t *d, uint32_t *idx, int8_t *val, float *sc)
 {
     static float local[MAX_N], global[MAX_N], work[MAX_N];
     static uint32_t idx2[MAX_N];
@@ -95,10 +94,18 @@ static size_t make_base(uint8_t *base, flt_sparse_delta_t *d, uint32_t *idx, int
         return 0;
     }
     switch (below(5u)) {
-    case 0: fmt = FLT_INDEX_VARINT; break;
-    case 1: fmt = FLT_INDEX_BITMAP; break;
-    case 2: fmt = FLT_INDEX_RICE; break;
-    default: fmt = FLT_INDEX_AUTO; break;
+    case 0:
+        fmt = FLT_INDEX_VARINT;
+        break;
+    case 1:
+        fmt = FLT_INDEX_BITMAP;
+        break;
+    case 2:
+        fmt = FLT_INDEX_RICE;
+        break;
+    default:
+        fmt = FLT_INDEX_AUTO;
+        break;
     }
     if (flt_payload_encode(d, fmt, base, MAX_PAYLOAD, &len) != FLT_OK) {
         return 0;
@@ -117,8 +124,8 @@ static size_t make_base(uint8_t *base, flt_sparse_delta_t *d, uint32_t *idx, int
 
 static size_t mutate(uint8_t *buf, size_t len, uint32_t base_n, uint32_t base_k)
 {
-    static const uint32_t interesting[] = {0u, 1u, 2u, 7u, 8u, 127u, 128u, 255u, 256u,
-                                           65535u, 0x7fffffffu, 0x80000000u, 0xffffffffu};
+    static const uint32_t interesting[] = {
+        0u, 1u, 2u, 7u, 8u, 127u, 128u, 255u, 256u, 65535u, 0x7fffffffu, 0x80000000u, 0xffffffffu};
     uint32_t rounds = 1u + below(4u);
     while (rounds-- > 0u) {
         uint32_t op = below(9u);
@@ -247,8 +254,8 @@ int main(int argc, char **argv)
             if (flt_delta_check(&out) != FLT_OK) {
                 return fail("accepted delta breaks invariants", it);
             }
-            if (flt_payload_encode(&out, (flt_index_format_t)input[3], again, MAX_PAYLOAD,
-                                   &len2) != FLT_OK) {
+            if (flt_payload_encode(&out, (flt_index_format_t)input[3], again, MAX_PAYLOAD, &len2) !=
+                FLT_OK) {
                 return fail("accepted delta does not re-encode", it);
             }
             lim3.n_max = out.n;

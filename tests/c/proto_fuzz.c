@@ -46,9 +46,9 @@ static uint32_t below(uint32_t m)
     return m == 0u ? 0u : rnd() % m;
 }
 
-static const uint8_t key[FLT_PROTO_KEY_SIZE] = {
-    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-    17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+static const uint8_t key[FLT_PROTO_KEY_SIZE] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                                                12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+                                                23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 typedef struct {
     uint8_t wire[MAX_INPUT];
@@ -83,7 +83,8 @@ static void add_message(flt_proto_tx_t *tx, stream_t *s, uint8_t type, const uin
         abort();
     }
     for (i = 0; i < o.chunk_count; ++i) {
-        if (flt_proto_tx_chunk(tx, &o, msg, i, s->wire + s->len, MAX_INPUT - s->len, &n) != FLT_OK) {
+        if (flt_proto_tx_chunk(tx, &o, msg, i, s->wire + s->len, MAX_INPUT - s->len, &n) !=
+            FLT_OK) {
             abort();
         }
         s->len += n;
@@ -363,8 +364,7 @@ int main(int argc, char **argv)
     rng_state = (uint32_t)strtoul(argv[1], NULL, 10) | 1u;
     iters = strtoul(argv[2], NULL, 10);
     make_bases();
-    if (flt_proto_rx_init(&rx, key, 0x42u, 0, frame, FLT_PROTO_MAX_FRAME, msg, MSG_CAP) !=
-        FLT_OK) {
+    if (flt_proto_rx_init(&rx, key, 0x42u, 0, frame, FLT_PROTO_MAX_FRAME, msg, MSG_CAP) != FLT_OK) {
         return fail("init", 0);
     }
     /* the unmutated bases must all be accepted */
@@ -411,8 +411,8 @@ int main(int argc, char **argv)
             if (ev.event != FLT_PROTO_EV_NONE) {
                 flt_proto_rx_event_t ev2;
                 size_t used = 0;
-                flt_status_t s2 = flt_proto_rx_feed_bytes(&rx2, input + fed, i + 1u - fed, &used,
-                                                          &ev2);
+                flt_status_t s2 =
+                    flt_proto_rx_feed_bytes(&rx2, input + fed, i + 1u - fed, &used, &ev2);
                 fed += used;
                 if (s2 != s || fed != i + 1u || ev2.event != ev.event || ev2.reply != ev.reply ||
                     ev2.reply_code != ev.reply_code || ev2.reply_seq != ev.reply_seq ||
@@ -449,7 +449,8 @@ int main(int argc, char **argv)
                 messages++;
                 for (k = 0; k < n_sent; ++k) {
                     if (sent[k].last_seq == ev.header.seq && sent[k].type == ev.header.type &&
-                        sent[k].len == ev.msg_len && memcmp(sent[k].payload, msg, ev.msg_len) == 0) {
+                        sent[k].len == ev.msg_len &&
+                        memcmp(sent[k].payload, msg, ev.msg_len) == 0) {
                         found = 1;
                     }
                 }

@@ -16,13 +16,13 @@
 static int g_checks;
 static int g_failed;
 
-#define CHECK(cond)                                                      \
-    do {                                                                 \
-        ++g_checks;                                                      \
-        if (!(cond)) {                                                   \
-            ++g_failed;                                                  \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
-        }                                                                \
+#define CHECK(cond)                                                \
+    do {                                                           \
+        ++g_checks;                                                \
+        if (!(cond)) {                                             \
+            ++g_failed;                                            \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                          \
     } while (0)
 
 #define CHECK_ST(expr, want) CHECK((expr) == (want))
@@ -34,8 +34,8 @@ static int g_failed;
 #define OUT_CH 16u
 #define N_IN (IN_LEN * IN_CH)
 #define N_CLASSES 6u
-#define N_PARAMS                                                                          \
-    (FLT_CONV1D_PARAMS(IN_CH, OUT_CH, 5u) + FLT_DENSE_PARAMS(OUT_CH, 16u) +                  \
+#define N_PARAMS                                                            \
+    (FLT_CONV1D_PARAMS(IN_CH, OUT_CH, 5u) + FLT_DENSE_PARAMS(OUT_CH, 16u) + \
      FLT_DENSE_PARAMS(16u, N_CLASSES))
 #define N_ACTS (OUT_LEN * OUT_CH + OUT_CH + 16u + N_CLASSES)
 #define MAX_W (OUT_LEN * OUT_CH)
@@ -101,11 +101,11 @@ static void test_sizes_and_passes(void)
     CHECK_ST(flt_dense_forward(&h, g_params, g_x, g_acts, N_ACTS), FLT_OK);
     CHECK_ST(flt_dense_forward(&h, g_params, g_x, g_acts, N_ACTS - 1u), FLT_ERR_NOMEM);
     g_scratch[0] = 1.0f; /* dL/d(logit 0) = 1, the rest 0: dout == scratch */
-    CHECK_ST(flt_dense_backward(&h, g_params, g_x, g_acts, g_scratch, g_grad, N_PARAMS,
-                                g_scratch, 2u * MAX_W, 0),
+    CHECK_ST(flt_dense_backward(&h, g_params, g_x, g_acts, g_scratch, g_grad, N_PARAMS, g_scratch,
+                                2u * MAX_W, 0),
              FLT_OK);
-    CHECK_ST(flt_dense_backward(&h, g_params, g_x, g_acts, g_scratch, g_grad, N_PARAMS,
-                                g_scratch, 2u * MAX_W - 1u, 0),
+    CHECK_ST(flt_dense_backward(&h, g_params, g_x, g_acts, g_scratch, g_grad, N_PARAMS, g_scratch,
+                                2u * MAX_W - 1u, 0),
              FLT_ERR_NOMEM);
 }
 
@@ -139,11 +139,11 @@ static void test_training(void)
     cfg.sgd.lr = 0.05f;
     cfg.sgd.momentum = 0.9f;
     cfg.sgd.clip = 5.0f;
-    CHECK_ST(flt_train_epochs(&h, g_params, NULL, g_velocity, g_x, N_SAMPLES, g_labels, NULL,
-                              &cfg, g_work, N_WORK - 1u, g_order, &mean, losses),
+    CHECK_ST(flt_train_epochs(&h, g_params, NULL, g_velocity, g_x, N_SAMPLES, g_labels, NULL, &cfg,
+                              g_work, N_WORK - 1u, g_order, &mean, losses),
              FLT_ERR_NOMEM);
-    CHECK_ST(flt_train_epochs(&h, g_params, NULL, g_velocity, g_x, N_SAMPLES, g_labels, NULL,
-                              &cfg, g_work, N_WORK, g_order, &mean, losses),
+    CHECK_ST(flt_train_epochs(&h, g_params, NULL, g_velocity, g_x, N_SAMPLES, g_labels, NULL, &cfg,
+                              g_work, N_WORK, g_order, &mean, losses),
              FLT_OK);
     CHECK(losses[14] < 0.5f * losses[0]);
     CHECK(mean == losses[14]);

@@ -19,13 +19,13 @@
 static int g_checks;
 static int g_failed;
 
-#define CHECK(cond)                                                      \
-    do {                                                                 \
-        ++g_checks;                                                      \
-        if (!(cond)) {                                                   \
-            ++g_failed;                                                  \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
-        }                                                                \
+#define CHECK(cond)                                                \
+    do {                                                           \
+        ++g_checks;                                                \
+        if (!(cond)) {                                             \
+            ++g_failed;                                            \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                          \
     } while (0)
 
 #define CHECK_ST(expr, want) CHECK((expr) == (want))
@@ -168,10 +168,8 @@ static void test_dense_and_loss(void)
              FLT_ERR_NOMEM);
     CHECK_ST(flt_dense_backward(&h, params, x, acts, dout, grad, 26u, scratch, 7u, 0),
              FLT_ERR_NOMEM);
-    CHECK_ST(flt_dense_backward(&h, params, x, acts, NULL, grad, 26u, scratch, 8u, 0),
-             FLT_ERR_ARG);
-    CHECK_ST(flt_dense_backward(&h, params, x, acts, dout, NULL, 26u, scratch, 8u, 0),
-             FLT_ERR_ARG);
+    CHECK_ST(flt_dense_backward(&h, params, x, acts, NULL, grad, 26u, scratch, 8u, 0), FLT_ERR_ARG);
+    CHECK_ST(flt_dense_backward(&h, params, x, acts, dout, NULL, 26u, scratch, 8u, 0), FLT_ERR_ARG);
     {
         float g[3] = {3.0f, 4.0f, 0.0f};
         float nrm = 0.0f;
@@ -253,49 +251,49 @@ static void test_training(void)
     cfg.sgd.weight_decay = 1e-4f;
 
     /* bad input first: each must leave params untouched */
-    CHECK_ST(flt_train_epochs(&h, NULL, g_global, g_velocity, g_features, N_SAMPLES, g_labels,
-                              NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, NULL, g_global, g_velocity, g_features, N_SAMPLES, g_labels, NULL,
+                              &cfg, g_work, N_WORK, g_order, &mean, NULL),
              FLT_ERR_ARG);
-    CHECK_ST(flt_train_epochs(&h, g_params, NULL, g_velocity, g_features, N_SAMPLES, g_labels,
-                              NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, NULL, g_velocity, g_features, N_SAMPLES, g_labels, NULL,
+                              &cfg, g_work, N_WORK, g_order, &mean, NULL),
              FLT_ERR_ARG);
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, NULL, N_SAMPLES, g_labels,
-                              NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, NULL, N_SAMPLES, g_labels, NULL,
+                              &cfg, g_work, N_WORK, g_order, &mean, NULL),
              FLT_ERR_ARG);
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, NULL,
-                              NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, NULL, NULL,
+                              &cfg, g_work, N_WORK, g_order, &mean, NULL),
              FLT_ERR_ARG);
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES,
-                              g_labels, NULL, &cfg, g_work, N_WORK, NULL, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, g_labels,
+                              NULL, &cfg, g_work, N_WORK, NULL, &mean, NULL),
              FLT_ERR_ARG);
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES,
-                              g_labels, NULL, &cfg, g_work, N_WORK - 1u, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, g_labels,
+                              NULL, &cfg, g_work, N_WORK - 1u, g_order, &mean, NULL),
              FLT_ERR_NOMEM);
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, 0u, g_labels,
-                              NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, 0u, g_labels, NULL,
+                              &cfg, g_work, N_WORK, g_order, &mean, NULL),
              FLT_ERR_ARG);
     cfg.batch_size = 0u;
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES,
-                              g_labels, NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, g_labels,
+                              NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
              FLT_ERR_ARG);
     cfg.batch_size = 8u;
     cfg.epochs = 0u;
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES,
-                              g_labels, NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, g_labels,
+                              NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
              FLT_ERR_ARG);
     cfg.epochs = 20u;
     g_labels[3] = (int32_t)N_OUT;
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES,
-                              g_labels, NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, g_labels,
+                              NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
              FLT_ERR_RANGE);
     g_labels[3] = -1;
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES,
-                              g_labels, NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, g_labels,
+                              NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
              FLT_ERR_RANGE);
     g_labels[3] = (int32_t)(3u % N_OUT);
     h.n_layers = 0u;
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES,
-                              g_labels, NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, g_labels,
+                              NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
              FLT_ERR_SHAPE);
     h.n_layers = 2u;
     CHECK_ST(flt_train_step(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, g_labels,
@@ -315,16 +313,16 @@ static void test_training(void)
     CHECK(i == N_PARAMS); /* nothing written by the failed calls */
 
     /* the good run */
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES,
-                              g_labels, NULL, &cfg, g_work, N_WORK, g_order, &mean, losses),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, g_labels,
+                              NULL, &cfg, g_work, N_WORK, g_order, &mean, losses),
              FLT_OK);
     first = losses[0];
     CHECK(mean == losses[19] && mean < 0.5f * first);
 
     /* a NaN feature stops training with FLT_ERR_NONFINITE */
     g_features[5] = flt_bits_float(0x7fc00000u);
-    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES,
-                              g_labels, NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
+    CHECK_ST(flt_train_epochs(&h, g_params, g_global, g_velocity, g_features, N_SAMPLES, g_labels,
+                              NULL, &cfg, g_work, N_WORK, g_order, &mean, NULL),
              FLT_ERR_NONFINITE);
 }
 
@@ -364,11 +362,10 @@ static void test_regression(void)
     cfg.sgd.mu = 0.0f;
     cfg.sgd.clip = 0.0f;
     cfg.sgd.weight_decay = 1e-3f;
-    CHECK_ST(flt_train_epochs(&h, p, NULL, v, x, N, NULL, NULL, &cfg, work, W, order, &mean,
-                              losses),
-             FLT_ERR_ARG); /* MSE needs targets */
-    CHECK_ST(flt_train_epochs(&h, p, NULL, v, x, N, NULL, t, &cfg, work, W, order, &mean,
-                              losses),
+    CHECK_ST(
+        flt_train_epochs(&h, p, NULL, v, x, N, NULL, NULL, &cfg, work, W, order, &mean, losses),
+        FLT_ERR_ARG); /* MSE needs targets */
+    CHECK_ST(flt_train_epochs(&h, p, NULL, v, x, N, NULL, t, &cfg, work, W, order, &mean, losses),
              FLT_OK);
     CHECK(losses[29] < losses[0]);
 }

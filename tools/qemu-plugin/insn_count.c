@@ -71,15 +71,13 @@ void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn,
                                             enum qemu_plugin_cb_flags flags, void *userdata);
 void qemu_plugin_register_vcpu_insn_exec_inline(struct qemu_plugin_insn *insn,
                                                 enum qemu_plugin_op op, void *ptr, uint64_t imm);
-void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb,
-                                    void *userdata);
+void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
 void qemu_plugin_outs(const char *string);
 
 #define EXPORT __attribute__((visibility("default")))
 
 EXPORT int qemu_plugin_version = 1;
-EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
-                               char **argv);
+EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv);
 
 /* ---- state ------------------------------------------------------------------------------- */
 #define FLT_MAX_MARKS 32
@@ -100,11 +98,13 @@ static uint64_t insns; /* every executed guest instruction */
 static char out_path[4096];
 
 /* userdata of a hook: the mark index times 2, plus 1 for an end hook (never NULL: +1 more) */
-static void *hook_data(unsigned idx, bool end) {
+static void *hook_data(unsigned idx, bool end)
+{
     return (void *)(uintptr_t)(2u * idx + (end ? 1u : 0u) + 2u);
 }
 
-static void on_marker(unsigned int vcpu, void *userdata) {
+static void on_marker(unsigned int vcpu, void *userdata)
+{
     (void)vcpu;
     uintptr_t v = (uintptr_t)userdata - 2u;
     mark_t *m = &marks[v / 2u];
@@ -123,7 +123,8 @@ static void on_marker(unsigned int vcpu, void *userdata) {
     }
 }
 
-static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
+static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
     for (size_t i = 0; i < n; ++i) {
@@ -147,7 +148,8 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     }
 }
 
-static void on_exit_cb(qemu_plugin_id_t id, void *userdata) {
+static void on_exit_cb(qemu_plugin_id_t id, void *userdata)
+{
     (void)id;
     (void)userdata;
     char line[160];
@@ -156,8 +158,9 @@ static void on_exit_cb(qemu_plugin_id_t id, void *userdata) {
         if (!marks[k].used) {
             continue;
         }
-        snprintf(line, sizeof line, "mark id=%u calls=%" PRIu64 " sum=%" PRIu64
-                 " unmatched=%" PRIu64 "\n", k, marks[k].calls, marks[k].sum, marks[k].unmatched);
+        snprintf(line, sizeof line,
+                 "mark id=%u calls=%" PRIu64 " sum=%" PRIu64 " unmatched=%" PRIu64 "\n", k,
+                 marks[k].calls, marks[k].sum, marks[k].unmatched);
         if (f) {
             fputs(line, f);
         } else {
@@ -174,7 +177,8 @@ static void on_exit_cb(qemu_plugin_id_t id, void *userdata) {
 }
 
 /* "ID:BEGIN:END" -> marks[ID]; 0 on success */
-static int parse_mark(const char *s) {
+static int parse_mark(const char *s)
+{
     char *end = NULL;
     unsigned long idx = strtoul(s, &end, 10);
     if (end == s || *end != ':' || idx >= FLT_MAX_MARKS) {
@@ -196,7 +200,8 @@ static int parse_mark(const char *s) {
     return 0;
 }
 
-int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv) {
+int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv)
+{
     if (info->system_emulation && info->u.system.max_vcpus > 1) {
         qemu_plugin_outs("insn_count: single-vCPU machines only\n");
         return -1;

@@ -27,7 +27,8 @@ extern "C" {
 
 static flt_ring_t rx_ring;
 
-static void pump(void) {
+static void pump(void)
+{
     while (Serial.available() > 0) {
         int c = Serial.read();
         if (c < 0) {
@@ -37,7 +38,8 @@ static void pump(void) {
     }
 }
 
-extern "C" flt_status_t flt_port_init(int argc, char **argv) {
+extern "C" flt_status_t flt_port_init(int argc, char **argv)
+{
     (void)argc;
     (void)argv;
     Serial.begin(115200);
@@ -48,7 +50,8 @@ extern "C" flt_status_t flt_port_init(int argc, char **argv) {
     return FLT_OK;
 }
 
-extern "C" flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
+extern "C" flt_status_t flt_port_write(const uint8_t *buf, size_t len)
+{
     size_t done = 0;
     while (done < len) {
         size_t n = Serial.write(buf + done, len - done);
@@ -61,14 +64,16 @@ extern "C" flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
     return FLT_OK;
 }
 
-extern "C" int flt_port_read_byte(uint8_t *byte) {
+extern "C" int flt_port_read_byte(uint8_t *byte)
+{
     if (flt_ring_empty(&rx_ring)) {
         pump();
     }
     return flt_ring_pop(&rx_ring, byte);
 }
 
-extern "C" void flt_port_wait_event(uint32_t timeout_ms) {
+extern "C" void flt_port_wait_event(uint32_t timeout_ms)
+{
     uint32_t start = millis();
     while ((uint32_t)(millis() - start) < timeout_ms) {
         pump();
@@ -84,15 +89,19 @@ extern "C" void flt_port_wait_event(uint32_t timeout_ms) {
     }
 }
 
-extern "C" uint32_t flt_port_millis(void) { return millis(); }
+extern "C" uint32_t flt_port_millis(void)
+{
+    return millis();
+}
 
-
-extern "C" const uint8_t *flt_port_data(size_t *len) {
+extern "C" const uint8_t *flt_port_data(size_t *len)
+{
     *len = FLT_EMBEDDED_DATA_LEN;
     return flt_embedded_data;
 }
 
-extern "C" void flt_port_exit(int code) {
+extern "C" void flt_port_exit(int code)
+{
     (void)code;
     Serial.flush();
     NVIC_SystemReset();
@@ -100,10 +109,21 @@ extern "C" void flt_port_exit(int code) {
     }
 }
 
-extern "C" uint32_t flt_port_free_ram(void) { return 0u; }
+extern "C" uint32_t flt_port_free_ram(void)
+{
+    return 0u;
+}
 
-extern "C" uint32_t flt_port_rx_dropped(void) { return rx_ring.dropped; }
+extern "C" uint32_t flt_port_rx_dropped(void)
+{
+    return rx_ring.dropped;
+}
 
-void setup() { flt_port_exit(flt_app_main(0, NULL)); }
+void setup()
+{
+    flt_port_exit(flt_app_main(0, NULL));
+}
 
-void loop() {}
+void loop()
+{
+}

@@ -27,7 +27,8 @@ typedef struct {
     volatile uint32_t dropped;
 } flt_ring_t;
 
-static inline int flt_ring_push(flt_ring_t *r, uint8_t b) {
+static inline int flt_ring_push(flt_ring_t *r, uint8_t b)
+{
     uint32_t h = r->head;
     uint32_t next = (h + 1u) & (FLT_RING_SIZE - 1u);
     if (next == r->tail) {
@@ -39,7 +40,8 @@ static inline int flt_ring_push(flt_ring_t *r, uint8_t b) {
     return 1;
 }
 
-static inline int flt_ring_pop(flt_ring_t *r, uint8_t *b) {
+static inline int flt_ring_pop(flt_ring_t *r, uint8_t *b)
+{
     uint32_t t = r->tail;
     if (t == r->head) {
         return 0;
@@ -49,6 +51,9 @@ static inline int flt_ring_pop(flt_ring_t *r, uint8_t *b) {
     return 1;
 }
 
-static inline int flt_ring_empty(const flt_ring_t *r) { return r->head == r->tail; }
+static inline int flt_ring_empty(const flt_ring_t *r)
+{
+    return r->head == r->tail;
+}
 
 #endif /* FLT_RING_H */

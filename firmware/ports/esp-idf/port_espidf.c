@@ -48,7 +48,8 @@ static int use_wifi;
 static int sock = -1;
 static EventGroupHandle_t wifi_events;
 
-static void wifi_event(void *arg, esp_event_base_t base, int32_t id, void *data) {
+static void wifi_event(void *arg, esp_event_base_t base, int32_t id, void *data)
+{
     (void)arg;
     (void)data;
     if (base == WIFI_EVENT && (id == WIFI_EVENT_STA_START || id == WIFI_EVENT_STA_DISCONNECTED)) {
@@ -59,17 +60,18 @@ static void wifi_event(void *arg, esp_event_base_t base, int32_t id, void *data)
     }
 }
 
-static esp_err_t wifi_start(void) {
+static esp_err_t wifi_start(void)
+{
     wifi_events = xEventGroupCreate();
     ESP_ERROR_CHECK(esp_netif_init());
     ESP_ERROR_CHECK(esp_event_loop_create_default());
     esp_netif_create_default_wifi_sta();
     wifi_init_config_t init = WIFI_INIT_CONFIG_DEFAULT();
     ESP_ERROR_CHECK(esp_wifi_init(&init));
-    ESP_ERROR_CHECK(esp_event_handler_instance_register(WIFI_EVENT, ESP_EVENT_ANY_ID, wifi_event,
-                                                        NULL, NULL));
-    ESP_ERROR_CHECK(esp_event_handler_instance_register(IP_EVENT, IP_EVENT_STA_GOT_IP, wifi_event,
-                                                        NULL, NULL));
+    ESP_ERROR_CHECK(
+        esp_event_handler_instance_register(WIFI_EVENT, ESP_EVENT_ANY_ID, wifi_event, NULL, NULL));
+    ESP_ERROR_CHECK(
+        esp_event_handler_instance_register(IP_EVENT, IP_EVENT_STA_GOT_IP, wifi_event, NULL, NULL));
     wifi_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
     strncpy((char *)cfg.sta.ssid, FLT_WIFI_SSID, sizeof cfg.sta.ssid - 1);
@@ -80,7 +82,8 @@ static esp_err_t wifi_start(void) {
     return ESP_OK;
 }
 
-static int tcp_connect(void) {
+static int tcp_connect(void)
+{
     uint32_t backoff = 250;
     for (;;) {
         xEventGroupWaitBits(wifi_events, WIFI_CONNECTED_BIT, pdFALSE, pdTRUE, portMAX_DELAY);
@@ -110,7 +113,8 @@ static int tcp_connect(void) {
     }
 }
 
-flt_status_t flt_port_init(int argc, char **argv) {
+flt_status_t flt_port_init(int argc, char **argv)
+{
     (void)argc;
     (void)argv;
     esp_err_t err = nvs_flash_init();
@@ -140,7 +144,8 @@ flt_status_t flt_port_init(int argc, char **argv) {
     return FLT_OK;
 }
 
-flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
+flt_status_t flt_port_write(const uint8_t *buf, size_t len)
+{
     if (!use_wifi) {
         return uart_write_bytes(UART_PORT, (const char *)buf, len) == (int)len ? FLT_OK
                                                                                : FLT_ERR_STATE;
@@ -158,7 +163,8 @@ flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
     return FLT_OK;
 }
 
-static void pump(uint32_t timeout_ms) {
+static void pump(uint32_t timeout_ms)
+{
     uint8_t tmp[256];
     int n;
     if (!use_wifi) {
@@ -183,22 +189,28 @@ static void pump(uint32_t timeout_ms) {
     }
 }
 
-int flt_port_read_byte(uint8_t *byte) {
+int flt_port_read_byte(uint8_t *byte)
+{
     if (flt_ring_empty(&rx_ring)) {
         pump(0);
     }
     return flt_ring_pop(&rx_ring, byte);
 }
 
-void flt_port_wait_event(uint32_t timeout_ms) {
+void flt_port_wait_event(uint32_t timeout_ms)
+{
     if (flt_ring_empty(&rx_ring)) {
         pump(timeout_ms);
     }
 }
 
-uint32_t flt_port_millis(void) { return (uint32_t)(esp_timer_get_time() / 1000); }
+uint32_t flt_port_millis(void)
+{
+    return (uint32_t)(esp_timer_get_time() / 1000);
+}
 
-flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *len) {
+flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *len)
+{
     nvs_handle_t h;
     *len = 0;
     if (nvs_open("fltiny", NVS_READONLY, &h) != ESP_OK) {
@@ -217,7 +229,8 @@ flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *len) {
     return FLT_OK;
 }
 
-flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len) {
+flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len)
+{
     nvs_handle_t h;
     if (nvs_open("fltiny", NVS_READWRITE, &h) != ESP_OK) {
         return FLT_ERR_STATE;
@@ -230,23 +243,35 @@ flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len) {
     return err == ESP_OK ? FLT_OK : FLT_ERR_STATE;
 }
 
-const uint8_t *flt_port_data(size_t *len) {
+const uint8_t *flt_port_data(size_t *len)
+{
     *len = FLT_EMBEDDED_DATA_LEN;
     return flt_embedded_data;
 }
 
-void flt_port_exit(int code) {
+void flt_port_exit(int code)
+{
     ESP_LOGE(TAG, "device loop ended with code %d; restarting", code);
     esp_restart();
 }
 
-uint32_t flt_port_free_ram(void) { return (uint32_t)esp_get_free_heap_size(); }
+uint32_t flt_port_free_ram(void)
+{
+    return (uint32_t)esp_get_free_heap_size();
+}
 
-uint32_t flt_port_rx_dropped(void) { return rx_ring.dropped; }
+uint32_t flt_port_rx_dropped(void)
+{
+    return rx_ring.dropped;
+}
 
-static void device_task(void *arg) {
+static void device_task(void *arg)
+{
     (void)arg;
     flt_port_exit(flt_app_main(0, NULL));
 }
 
-void app_main(void) { xTaskCreate(device_task, "fltiny", 16384, NULL, 5, NULL); }
+void app_main(void)
+{
+    xTaskCreate(device_task, "fltiny", 16384, NULL, 5, NULL);
+}

@@ -38,7 +38,8 @@ static uint8_t *data_buf;
 static size_t data_len;
 static flt_ring_t rx_ring;
 
-static int split_host_port(const char *s, char *host, size_t cap, char **port) {
+static int split_host_port(const char *s, char *host, size_t cap, char **port)
+{
     const char *colon = strrchr(s, ':');
     if (colon == NULL || (size_t)(colon - s) >= cap) {
         return -1;
@@ -49,7 +50,8 @@ static int split_host_port(const char *s, char *host, size_t cap, char **port) {
     return 0;
 }
 
-static int open_tcp(const char *spec, int listening) {
+static int open_tcp(const char *spec, int listening)
+{
     char host[256];
     char *port = NULL;
     if (split_host_port(spec, host, sizeof host, &port) != 0) {
@@ -83,7 +85,8 @@ static int open_tcp(const char *spec, int listening) {
     return fd;
 }
 
-static int establish(void) {
+static int establish(void)
+{
     if (conn_fd >= 0) {
         close(conn_fd);
         conn_fd = -1;
@@ -109,7 +112,8 @@ static int establish(void) {
     return 0;
 }
 
-static int load_file(const char *path, uint8_t **buf, size_t *len) {
+static int load_file(const char *path, uint8_t **buf, size_t *len)
+{
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         return -1;
@@ -135,7 +139,8 @@ static int load_file(const char *path, uint8_t **buf, size_t *len) {
     return 0;
 }
 
-flt_status_t flt_port_init(int argc, char **argv) {
+flt_status_t flt_port_init(int argc, char **argv)
+{
     const char *data_path = NULL;
     const char *listen_at = NULL;
     signal(SIGPIPE, SIG_IGN);
@@ -159,8 +164,10 @@ flt_status_t flt_port_init(int argc, char **argv) {
         listen_fd = open_tcp(listen_at, 1);
     }
     if (listen_fd < 0 && connect_to == NULL) {
-        fprintf(stderr, "usage: %s (--listen-fd N | --listen HOST:PORT | --connect HOST:PORT) "
-                        "[--data FILE] [--state FILE]\n", argc > 0 ? argv[0] : "firmware");
+        fprintf(stderr,
+                "usage: %s (--listen-fd N | --listen HOST:PORT | --connect HOST:PORT) "
+                "[--data FILE] [--state FILE]\n",
+                argc > 0 ? argv[0] : "firmware");
         return FLT_ERR_ARG;
     }
     if (data_path != NULL && load_file(data_path, &data_buf, &data_len) != 0) {
@@ -170,7 +177,8 @@ flt_status_t flt_port_init(int argc, char **argv) {
     return establish() == 0 ? FLT_OK : FLT_ERR_STATE;
 }
 
-flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
+flt_status_t flt_port_write(const uint8_t *buf, size_t len)
+{
     while (len > 0u) {
         ssize_t n = send(conn_fd, buf, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) {
@@ -185,7 +193,8 @@ flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
     return FLT_OK;
 }
 
-static void pump(int timeout_ms) {
+static void pump(int timeout_ms)
+{
     struct pollfd p;
     p.fd = conn_fd;
     p.events = POLLIN;
@@ -206,26 +215,30 @@ static void pump(int timeout_ms) {
     }
 }
 
-int flt_port_read_byte(uint8_t *byte) {
+int flt_port_read_byte(uint8_t *byte)
+{
     if (flt_ring_empty(&rx_ring)) {
         pump(0);
     }
     return flt_ring_pop(&rx_ring, byte);
 }
 
-void flt_port_wait_event(uint32_t timeout_ms) {
+void flt_port_wait_event(uint32_t timeout_ms)
+{
     if (flt_ring_empty(&rx_ring)) {
         pump((int)timeout_ms);
     }
 }
 
-uint32_t flt_port_millis(void) {
+uint32_t flt_port_millis(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }
 
-flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *len) {
+flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *len)
+{
     *len = 0;
     if (state_path == NULL) {
         return FLT_ERR_STATE;
@@ -244,7 +257,8 @@ flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *len) {
     return FLT_OK;
 }
 
-flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len) {
+flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len)
+{
     if (state_path == NULL) {
         return FLT_ERR_UNSUPPORTED;
     }
@@ -266,15 +280,28 @@ flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len) {
     return FLT_OK;
 }
 
-const uint8_t *flt_port_data(size_t *len) {
+const uint8_t *flt_port_data(size_t *len)
+{
     *len = data_len;
     return data_buf;
 }
 
-void flt_port_exit(int code) { exit(code); }
+void flt_port_exit(int code)
+{
+    exit(code);
+}
 
-uint32_t flt_port_free_ram(void) { return 0u; /* unknown for a host process */ }
+uint32_t flt_port_free_ram(void)
+{
+    return 0u; /* unknown for a host process */
+}
 
-uint32_t flt_port_rx_dropped(void) { return rx_ring.dropped; }
+uint32_t flt_port_rx_dropped(void)
+{
+    return rx_ring.dropped;
+}
 
-int main(int argc, char **argv) { return flt_app_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return flt_app_main(argc, argv);
+}

@@ -35,16 +35,21 @@ static volatile uint32_t ticks;
 void SysTick_Handler(void);
 void flt_mps2_uart0_rx_irq(void);
 
-void SysTick_Handler(void) { ticks = ticks + 1u; }
+void SysTick_Handler(void)
+{
+    ticks = ticks + 1u;
+}
 
-void flt_mps2_uart0_rx_irq(void) {
+void flt_mps2_uart0_rx_irq(void)
+{
     while (UART_STATE & 0x2u) {
         (void)flt_ring_push(&rx_ring, (uint8_t)(UART_DATA & 0xFFu));
     }
     UART_INTCLEAR = 0x2u;
 }
 
-flt_status_t flt_port_init(int argc, char **argv) {
+flt_status_t flt_port_init(int argc, char **argv)
+{
     (void)argc;
     (void)argv;
     UART_BAUDDIV = 16u;
@@ -57,7 +62,8 @@ flt_status_t flt_port_init(int argc, char **argv) {
     return FLT_OK;
 }
 
-flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
+flt_status_t flt_port_write(const uint8_t *buf, size_t len)
+{
     for (size_t i = 0; i < len; ++i) {
         while (UART_STATE & 0x1u) {
         }
@@ -66,7 +72,8 @@ flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
     return FLT_OK;
 }
 
-int flt_port_read_byte(uint8_t *byte) {
+int flt_port_read_byte(uint8_t *byte)
+{
     if (flt_ring_empty(&rx_ring) && (UART_STATE & 0x2u)) {
         /* a byte the interrupt has not taken yet (or a board whose UART RX line is wired to
          * another IRQ): drain it here with interrupts masked, then the SysTick tick bounds
@@ -78,7 +85,8 @@ int flt_port_read_byte(uint8_t *byte) {
     return flt_ring_pop(&rx_ring, byte);
 }
 
-void flt_port_wait_event(uint32_t timeout_ms) {
+void flt_port_wait_event(uint32_t timeout_ms)
+{
     uint32_t start = flt_port_millis();
     /* Sleep with interrupts masked so a byte arriving between the check and wfi still wakes
      * us (a pending interrupt ends wfi even when PRIMASK is set), then let the ISR run. */
@@ -96,16 +104,20 @@ void flt_port_wait_event(uint32_t timeout_ms) {
     }
 }
 
-uint32_t flt_port_millis(void) { return ticks * TICK_MS; }
+uint32_t flt_port_millis(void)
+{
+    return ticks * TICK_MS;
+}
 
-
-const uint8_t *flt_port_data(size_t *len) {
+const uint8_t *flt_port_data(size_t *len)
+{
     const uint8_t *p = (const uint8_t *)(uintptr_t)FLT_BOARD_DATA_ADDRESS;
     *len = FLT_BOARD_DATA_MAX_BYTES;
     return p;
 }
 
-void flt_port_exit(int code) {
+void flt_port_exit(int code)
+{
     /* Semihosting SYS_EXIT_EXTENDED (0x20): {ADP_Stopped_ApplicationExit, code}. */
     volatile uint32_t block[2];
     block[0] = 0x20026u;
@@ -120,14 +132,21 @@ void flt_port_exit(int code) {
 
 extern uint32_t _ebss, _estack;
 
-uint32_t flt_port_free_ram(void) {
+uint32_t flt_port_free_ram(void)
+{
     uint32_t used_end = (uint32_t)(uintptr_t)&_ebss;
     uint32_t top = (uint32_t)(uintptr_t)&_estack;
     return top > used_end + FLT_BOARD_STACK_BYTES ? top - used_end - FLT_BOARD_STACK_BYTES : 0u;
 }
 
-uint32_t flt_port_rx_dropped(void) { return rx_ring.dropped; }
+uint32_t flt_port_rx_dropped(void)
+{
+    return rx_ring.dropped;
+}
 
 #include "flt_device.h"
 
-int main(void) { return flt_app_main(0, NULL); }
+int main(void)
+{
+    return flt_app_main(0, NULL);
+}

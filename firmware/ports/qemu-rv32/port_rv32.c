@@ -45,7 +45,8 @@ static flt_ring_t rx_ring;
 
 void flt_rv32_reset(void);
 
-static uint64_t mtime(void) {
+static uint64_t mtime(void)
+{
     uint32_t hi, lo;
     do {
         hi = MTIME_HI;
@@ -54,13 +55,15 @@ static uint64_t mtime(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
-static void set_mtimecmp(uint64_t t) {
+static void set_mtimecmp(uint64_t t)
+{
     MTIMECMP_HI = 0xFFFFFFFFu; /* no spurious match while the halves change */
     MTIMECMP_LO = (uint32_t)t;
     MTIMECMP_HI = (uint32_t)(t >> 32);
 }
 
-static void drain_uart(void) {
+static void drain_uart(void)
+{
     while (UART_LSR & 0x1u) {
         (void)flt_ring_push(&rx_ring, UART_RBR);
     }
@@ -70,7 +73,8 @@ static void drain_uart(void) {
     }
 }
 
-flt_status_t flt_port_init(int argc, char **argv) {
+flt_status_t flt_port_init(int argc, char **argv)
+{
     (void)argc;
     (void)argv;
     UART_FCR = 0x07u; /* FIFO on, cleared */
@@ -79,13 +83,14 @@ flt_status_t flt_port_init(int argc, char **argv) {
     PLIC_THRESHOLD0 = 0u;
     PLIC_ENABLE0 = 1u << UART_IRQ;
     set_mtimecmp(UINT64_MAX);
-    uint32_t mie = (1u << 11) | (1u << 7); /* MEIE | MTIE */
+    uint32_t mie = (1u << 11) | (1u << 7);               /* MEIE | MTIE */
     __asm__ volatile("csrc mstatus, %0" ::"r"(1u << 3)); /* MIE off: wfi wakes, no trap */
     __asm__ volatile("csrs mie, %0" ::"r"(mie));
     return FLT_OK;
 }
 
-flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
+flt_status_t flt_port_write(const uint8_t *buf, size_t len)
+{
     for (size_t i = 0; i < len; ++i) {
         while (!(UART_LSR & 0x20u)) {
         }
@@ -94,12 +99,14 @@ flt_status_t flt_port_write(const uint8_t *buf, size_t len) {
     return FLT_OK;
 }
 
-int flt_port_read_byte(uint8_t *byte) {
+int flt_port_read_byte(uint8_t *byte)
+{
     drain_uart();
     return flt_ring_pop(&rx_ring, byte);
 }
 
-void flt_port_wait_event(uint32_t timeout_ms) {
+void flt_port_wait_event(uint32_t timeout_ms)
+{
     drain_uart();
     if (!flt_ring_empty(&rx_ring)) {
         return;
@@ -110,30 +117,39 @@ void flt_port_wait_event(uint32_t timeout_ms) {
     drain_uart();
 }
 
-uint32_t flt_port_millis(void) { return (uint32_t)(mtime() / TICKS_PER_MS); }
+uint32_t flt_port_millis(void)
+{
+    return (uint32_t)(mtime() / TICKS_PER_MS);
+}
 
-
-const uint8_t *flt_port_data(size_t *len) {
+const uint8_t *flt_port_data(size_t *len)
+{
     *len = FLT_BOARD_DATA_MAX_BYTES;
     return (const uint8_t *)(uintptr_t)FLT_BOARD_DATA_ADDRESS;
 }
 
-void flt_port_exit(int code) {
+void flt_port_exit(int code)
+{
     FINISHER = code == 0 ? 0x5555u : (((uint32_t)code & 0xFFFFu) << 16) | 0x3333u;
     for (;;) {
         __asm__ volatile("wfi");
     }
 }
 
-uint32_t flt_port_free_ram(void) {
+uint32_t flt_port_free_ram(void)
+{
     uint32_t used_end = (uint32_t)(uintptr_t)&_ebss;
     uint32_t top = (uint32_t)(uintptr_t)&_estack;
     return top > used_end + FLT_BOARD_STACK_BYTES ? top - used_end - FLT_BOARD_STACK_BYTES : 0u;
 }
 
-uint32_t flt_port_rx_dropped(void) { return rx_ring.dropped; }
+uint32_t flt_port_rx_dropped(void)
+{
+    return rx_ring.dropped;
+}
 
-void flt_rv32_reset(void) {
+void flt_rv32_reset(void)
+{
     uint32_t *src = &_sidata;
     uint32_t *dst = &_sdata;
     while (dst < &_edata) {

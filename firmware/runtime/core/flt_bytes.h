@@ -46,8 +46,7 @@ static inline uint16_t flt_le_get16(const uint8_t *p)
 
 static inline uint32_t flt_le_get32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 /* A float32 as its 4 little-endian IEEE-754 bytes (NaN payloads and -0 kept bit for bit). */

@@ -3,8 +3,7 @@
 
 #define FLT_STATUS_TEXT_ITEM(name, value, text) [value] = text,
 static const char *const flt_status_text[FLT_STATUS_COUNT] = {
-    FLT_STATUS_LIST(FLT_STATUS_TEXT_ITEM)
-};
+    FLT_STATUS_LIST(FLT_STATUS_TEXT_ITEM)};
 #undef FLT_STATUS_TEXT_ITEM
 
 const char *flt_status_str(flt_status_t status)

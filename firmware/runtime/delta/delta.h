@@ -65,8 +65,8 @@ typedef enum {
 
 /* A sparse int8-quantized delta. The struct does not own its arrays. */
 typedef struct {
-    uint32_t n;          /* dense length */
-    uint32_t k;          /* number of chosen entries, 0..n */
+    uint32_t n; /* dense length */
+    uint32_t k; /* number of chosen entries, 0..n */
     flt_quant_mode_t mode;
     uint32_t block_size; /* 1..FLT_DELTA_MAX_BLOCK in FLT_QUANT_BLOCK mode, 0 in tensor mode */
     uint32_t *indices;   /* k entries, strictly increasing, each < n */
@@ -75,10 +75,10 @@ typedef struct {
 } flt_sparse_delta_t;
 
 typedef struct {
-    uint32_t k;             /* number of entries to send, 0..n */
+    uint32_t k; /* number of entries to send, 0..n */
     flt_quant_mode_t mode;
-    uint32_t block_size;    /* used in FLT_QUANT_BLOCK mode only */
-    int error_feedback;     /* nonzero: keep the residual; 0: residual ignored and zeroed */
+    uint32_t block_size; /* used in FLT_QUANT_BLOCK mode only */
+    int error_feedback;  /* nonzero: keep the residual; 0: residual ignored and zeroed */
 } flt_delta_config_t;
 
 /* k = min(n, max(1, floor(n * ppm / 1000000))) for n >= 1; 0 for n == 0. Never fails. */
@@ -101,10 +101,9 @@ FLT_NODISCARD flt_status_t flt_delta_topk(const float *acc, uint32_t n, uint32_t
 
 /* Quantizes acc[indices[j]] for j < k into values[j] and scales[] as described above.
  * indices must be < n (checked: FLT_ERR_RANGE). FLT_ERR_NONFINITE for a non-finite value. */
-FLT_NODISCARD flt_status_t flt_delta_quantize(const float *acc, uint32_t n,
-                                              const uint32_t *indices, uint32_t k,
-                                              flt_quant_mode_t mode, uint32_t block_size,
-                                              int8_t *values, float *scales);
+FLT_NODISCARD flt_status_t flt_delta_quantize(const float *acc, uint32_t n, const uint32_t *indices,
+                                              uint32_t k, flt_quant_mode_t mode,
+                                              uint32_t block_size, int8_t *values, float *scales);
 
 /* Checks the invariants of flt_sparse_delta_t (the ones listed in the struct); FLT_OK or
  * FLT_ERR_ARG (structure), FLT_ERR_RANGE (index/value/negative scale), FLT_ERR_NONFINITE. */

@@ -93,7 +93,7 @@ size_t flt_payload_max_size(uint32_t n, uint32_t k, flt_quant_mode_t mode, uint3
 /* MSB-first bit writer into a buffer already known to be large enough and zeroed. */
 typedef struct {
     uint8_t *buf;
-    size_t pos;  /* byte */
+    size_t pos;   /* byte */
     uint32_t bit; /* 0..7, bits used in buf[pos] */
 } flt_bitw_t;
 

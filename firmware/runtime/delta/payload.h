@@ -1,5 +1,6 @@
 /* payload.h - the delta payload codec, version 1 (byte layout: docs/protocol.md,
- * "## Delta payload (version 1)"; numpy oracle: tests/oracles/payload.py; host binding: fltiny/native/delta.py).
+ * "## Delta payload (version 1)"; numpy oracle: tests/oracles/payload.py; host binding:
+ * fltiny/native/delta.py).
  *
  * What it does
  *   Serialises a flt_sparse_delta_t (delta.h) to bytes and back:
@@ -74,8 +75,8 @@ size_t flt_payload_max_size(uint32_t n, uint32_t k, flt_quant_mode_t mode, uint3
 /* Encodes delta with the given index format (FLT_INDEX_AUTO for the normal choice) into
  * out[0..cap-1]; *out_len receives the byte count. */
 FLT_NODISCARD flt_status_t flt_payload_encode(const flt_sparse_delta_t *delta,
-                                              flt_index_format_t format, uint8_t *out,
-                                              size_t cap, size_t *out_len);
+                                              flt_index_format_t format, uint8_t *out, size_t cap,
+                                              size_t *out_len);
 
 /* Decodes and validates buf[0..len-1] into *out (see "Buffers" and "Failures" above). On
  * success the decoded delta satisfies every invariant of flt_sparse_delta_t. */

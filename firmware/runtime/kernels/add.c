@@ -13,8 +13,7 @@ flt_status_t flt_add_prepare(const flt_add_params_t *p)
                     flt_in_range(p->input2_offset, -127, 128) &&
                     flt_in_range(p->output_offset, -128, 127),
                 FLT_ERR_RANGE);
-    FLT_REQUIRE(p->input1_multiplier >= 0 && p->input2_multiplier >= 0 &&
-                    p->output_multiplier >= 0,
+    FLT_REQUIRE(p->input1_multiplier >= 0 && p->input2_multiplier >= 0 && p->output_multiplier >= 0,
                 FLT_ERR_RANGE);
     FLT_REQUIRE(flt_in_range(p->input1_shift, -31, 0) && flt_in_range(p->input2_shift, -31, 0) &&
                     flt_in_range(p->output_shift, -31, 0),

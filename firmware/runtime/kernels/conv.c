@@ -7,8 +7,7 @@ flt_status_t flt_conv_prepare(const flt_conv_params_t *p)
 {
     FLT_REQUIRE(p != 0, FLT_ERR_ARG);
     FLT_REQUIRE(p->batches > 0 && p->in_h > 0 && p->in_w > 0 && p->in_c > 0 && p->out_h > 0 &&
-                    p->out_w > 0 && p->out_c > 0 && p->k_h > 0 && p->k_w > 0 &&
-                    p->filter_in_c > 0,
+                    p->out_w > 0 && p->out_c > 0 && p->k_h > 0 && p->k_w > 0 && p->filter_in_c > 0,
                 FLT_ERR_SHAPE);
     FLT_REQUIRE(p->in_c % p->filter_in_c == 0, FLT_ERR_SHAPE);
     const int32_t groups = p->in_c / p->filter_in_c;
@@ -55,7 +54,8 @@ void flt_conv_s8(const flt_conv_params_t *p, const int8_t *input, const int8_t *
                             }
                             const int8_t *in_px =
                                 in_b + ((int64_t)iy * p->in_w + ix) * p->in_c + g * p->filter_in_c;
-                            const int8_t *f_px = f_oc + ((int64_t)ky * p->k_w + kx) * p->filter_in_c;
+                            const int8_t *f_px =
+                                f_oc + ((int64_t)ky * p->k_w + kx) * p->filter_in_c;
                             for (int32_t ic = 0; ic < p->filter_in_c; ++ic) {
                                 acc += (int32_t)f_px[ic] * ((int32_t)in_px[ic] + p->input_offset);
                             }

@@ -47,8 +47,7 @@ void flt_depthwise_conv_s8(const flt_depthwise_conv_params_t *p, const int8_t *i
                                 if (ix < 0 || ix >= p->in_w) {
                                     continue;
                                 }
-                                const int32_t x =
-                                    in_b[((int64_t)iy * p->in_w + ix) * p->in_c + ic];
+                                const int32_t x = in_b[((int64_t)iy * p->in_w + ix) * p->in_c + ic];
                                 const int32_t w =
                                     filter[((int64_t)ky * p->k_w + kx) * p->out_c + oc];
                                 acc += w * (x + p->input_offset);

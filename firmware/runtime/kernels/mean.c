@@ -49,17 +49,18 @@ void flt_mean_s8(const flt_mean_params_t *p, const int8_t *input, int8_t *output
                                     i[2] = p->reduce[2] ? a2 : o2;
                                     i[3] = p->reduce[3] ? a3 : o3;
                                     sum += input[(((int64_t)i[0] * p->dims[1] + i[1]) * p->dims[2] +
-                                                  i[2]) * p->dims[3] + i[3]];
+                                                  i[2]) *
+                                                     p->dims[3] +
+                                                 i[3]];
                                 }
                             }
                         }
                     }
                     /* |sum - zp * count| <= 256 * count < 2^31 (prepare); when shift > 0 the
                      * generator checks 256 * count * 2^shift < 2^31 for MBQM's left shift. */
-                    const int32_t v =
-                        flt_multiply_by_quantized_multiplier(sum - p->input_zp * count,
-                                                             p->multiplier, (int)p->shift) +
-                        p->output_zp;
+                    const int32_t v = flt_multiply_by_quantized_multiplier(
+                                          sum - p->input_zp * count, p->multiplier, (int)p->shift) +
+                                      p->output_zp;
                     output[o++] = flt_clamp_s8(v, -128, 127);
                 }
             }

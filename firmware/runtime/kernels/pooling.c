@@ -6,11 +6,10 @@
 flt_status_t flt_pool_prepare(const flt_pool_params_t *p)
 {
     FLT_REQUIRE(p != 0, FLT_ERR_ARG);
-    FLT_REQUIRE(p->batches > 0 && p->in_h > 0 && p->in_w > 0 && p->channels > 0 &&
-                    p->out_h > 0 && p->out_w > 0 && p->f_h > 0 && p->f_w > 0,
+    FLT_REQUIRE(p->batches > 0 && p->in_h > 0 && p->in_w > 0 && p->channels > 0 && p->out_h > 0 &&
+                    p->out_w > 0 && p->f_h > 0 && p->f_w > 0,
                 FLT_ERR_SHAPE);
-    FLT_REQUIRE(p->stride_h > 0 && p->stride_w > 0 && p->pad_h >= 0 && p->pad_w >= 0,
-                FLT_ERR_ARG);
+    FLT_REQUIRE(p->stride_h > 0 && p->stride_w > 0 && p->pad_h >= 0 && p->pad_w >= 0, FLT_ERR_ARG);
     /* Sum bound for the average: f_h * f_w values of magnitude <= 128. */
     FLT_REQUIRE((int64_t)p->f_h * p->f_w <= (int64_t)1 << 23, FLT_ERR_RANGE);
     /* Every window must overlap the input: the first starts at -pad, the last at

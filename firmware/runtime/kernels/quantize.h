@@ -23,7 +23,7 @@ typedef struct {
     int32_t output_zp;
     int32_t multiplier;
     int32_t shift;
-    float scale;        /* float -> int8: the output scale; int8 -> float: the input scale */
+    float scale; /* float -> int8: the output scale; int8 -> float: the input scale */
 } flt_quantize_params_t;
 
 FLT_NODISCARD flt_status_t flt_quantize_prepare(const flt_quantize_params_t *p);

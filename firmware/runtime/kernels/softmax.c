@@ -23,8 +23,7 @@ static int32_t exp_quarter(int32_t a)
     const int32_t x3 = fmul(x2, x);
     const int32_t x4 = fmul(x2, x2);
     const int32_t x4_over_4 = flt_rounding_divide_by_pot(x4, 2);
-    const int32_t poly =
-        flt_rounding_divide_by_pot(fmul(x4_over_4 + x3, one_third) + x2, 1);
+    const int32_t poly = flt_rounding_divide_by_pot(fmul(x4_over_4 + x3, one_third) + x2, 1);
     return exp_minus_one_eighth + fmul(exp_minus_one_eighth, x + poly);
 }
 
@@ -67,8 +66,8 @@ static int32_t one_over_one_plus_x(int32_t a)
     const int32_t one_q2 = (int32_t)1 << 29;
     int32_t x = c48_17 + fmul(half_denominator, cm32_17); /* Q2.29 */
     for (int i = 0; i < 3; ++i) {
-        const int32_t hdx = fmul(half_denominator, x);           /* Q2.29 */
-        const int32_t one_minus = one_q2 - hdx;                  /* Q2.29 */
+        const int32_t hdx = fmul(half_denominator, x);            /* Q2.29 */
+        const int32_t one_minus = one_q2 - hdx;                   /* Q2.29 */
         x = x + flt_saturating_left_shift(fmul(x, one_minus), 2); /* Q4.27 -> Q2.29 */
     }
     /* x / 2 reinterpreted as Q1.30, then rescaled to Q0.31. */
@@ -137,8 +136,8 @@ void flt_softmax_s8(const flt_softmax_params_t *p, const int8_t *input, int8_t *
             const int32_t diff = (int32_t)in[c] - max_in_row;
             if (diff >= p->diff_min) {
                 const int32_t e = exp_on_negative_values(rescale_diff(p, diff));
-                const int32_t unsat = flt_rounding_divide_by_pot(fmul(shifted_scale, e),
-                                                                 num_bits_over_unit + 31 - 8);
+                const int32_t unsat =
+                    flt_rounding_divide_by_pot(fmul(shifted_scale, e), num_bits_over_unit + 31 - 8);
                 out[c] = flt_clamp_s8(unsat - 128, -128, 127);
             } else {
                 out[c] = -128;

@@ -36,8 +36,8 @@ static void flt_proto_tag(const uint8_t key[FLT_PROTO_KEY_SIZE], const uint8_t *
 }
 
 flt_status_t flt_proto_frame_encode(const flt_proto_header_t *h, const uint8_t *payload,
-                                    const uint8_t key[FLT_PROTO_KEY_SIZE], uint8_t *out,
-                                    size_t cap, size_t *out_len)
+                                    const uint8_t key[FLT_PROTO_KEY_SIZE], uint8_t *out, size_t cap,
+                                    size_t *out_len)
 {
     uint8_t hdr[FLT_PROTO_HEADER_SIZE];
     uint8_t tag[FLT_PROTO_TAG_SIZE];

@@ -58,11 +58,11 @@
 #include "messages.h"
 
 typedef enum {
-    FLT_PROTO_EV_NONE = 0,     /* no frame ended */
-    FLT_PROTO_EV_CHUNK = 1,    /* a chunk was accepted; the message is not complete yet */
-    FLT_PROTO_EV_MESSAGE = 2,  /* a complete, validated message is in rx->msg */
-    FLT_PROTO_EV_CONTROL = 3,  /* an ACK or NACK from the peer (ev->header.type, ev->ack) */
-    FLT_PROTO_EV_REJECTED = 4  /* a frame was rejected (the return status says why) */
+    FLT_PROTO_EV_NONE = 0,    /* no frame ended */
+    FLT_PROTO_EV_CHUNK = 1,   /* a chunk was accepted; the message is not complete yet */
+    FLT_PROTO_EV_MESSAGE = 2, /* a complete, validated message is in rx->msg */
+    FLT_PROTO_EV_CONTROL = 3, /* an ACK or NACK from the peer (ev->header.type, ev->ack) */
+    FLT_PROTO_EV_REJECTED = 4 /* a frame was rejected (the return status says why) */
 } flt_proto_event_kind_t;
 
 typedef struct {
@@ -115,7 +115,7 @@ FLT_NODISCARD flt_status_t flt_proto_rx_feed_bytes(flt_proto_rx_t *rx, const uin
 typedef struct {
     const uint8_t *key;
     uint32_t device_id;
-    uint8_t flags; /* FLT_PROTO_FLAG_FROM_HOST when sending from the host */
+    uint8_t flags;  /* FLT_PROTO_FLAG_FROM_HOST when sending from the host */
     uint16_t chunk; /* payload bytes per chunk sent (FLT_PROTO_MAX_CHUNK unless lowered) */
     uint32_t next_seq;
 } flt_proto_tx_t;

@@ -1,10 +1,10 @@
 #include "messages.h"
 
 /* Checks a float given as bits: NONFINITE first, then the range test `ok`. */
-#define FLT_CHECK_F32(bits, ok)                                  \
-    do {                                                         \
-        FLT_REQUIRE(flt_f32_bits_finite(bits), FLT_ERR_NONFINITE);   \
-        FLT_REQUIRE(ok, FLT_ERR_RANGE);                          \
+#define FLT_CHECK_F32(bits, ok)                                    \
+    do {                                                           \
+        FLT_REQUIRE(flt_f32_bits_finite(bits), FLT_ERR_NONFINITE); \
+        FLT_REQUIRE(ok, FLT_ERR_RANGE);                            \
     } while (0)
 
 static flt_status_t flt_fixed_len(size_t len, size_t want)
@@ -104,7 +104,8 @@ flt_status_t flt_msg_global_encode(const flt_msg_global_t *m, uint8_t *out, size
     FLT_REQUIRE(m != NULL && out != NULL && out_len != NULL, FLT_ERR_ARG);
     FLT_REQUIRE(m->body != NULL || m->body_len == 0u, FLT_ERR_ARG);
     FLT_TRY(flt_global_check(m));
-    FLT_REQUIRE(cap >= FLT_MSG_GLOBAL_HEADER_SIZE && m->body_len <= cap - FLT_MSG_GLOBAL_HEADER_SIZE,
+    FLT_REQUIRE(cap >= FLT_MSG_GLOBAL_HEADER_SIZE &&
+                    m->body_len <= cap - FLT_MSG_GLOBAL_HEADER_SIZE,
                 FLT_ERR_NOMEM);
     flt_le_put32(out, m->model_version);
     flt_le_put32(out + 4, m->base_version);
@@ -218,8 +219,9 @@ flt_status_t flt_msg_train_encode(const flt_msg_train_t *m, uint8_t *out, size_t
     flt_le_put_f32(out + 12, m->momentum);
     flt_le_put_f32(out + 16, m->prox_mu);
     flt_le_put_f32(out + 20, m->clip);
-    flt_le_put32(out + 24, m->topk_kind == (uint8_t)FLT_TOPK_COUNT ? m->topk_count
-                                                                     : flt_f32_bits(m->topk_fraction));
+    flt_le_put32(out + 24, m->topk_kind == (uint8_t)FLT_TOPK_COUNT
+                               ? m->topk_count
+                               : flt_f32_bits(m->topk_fraction));
     flt_le_put32(out + 28, m->seed);
     flt_le_put32(out + 32, m->flags);
     *out_len = FLT_MSG_TRAIN_SIZE;

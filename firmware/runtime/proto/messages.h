@@ -51,9 +51,9 @@
 #define FLT_MSG_DELTA_PAYLOAD_MIN 16u /* header size of the delta payload (docs/protocol.md) */
 
 /* capability flags of HELLO (unknown bits are allowed and ignored) */
-#define FLT_CAP_TRAIN_HEAD 0x01u    /* trains the float head on device */
-#define FLT_CAP_DELTA_BLOCK 0x02u   /* block-wise quantized deltas */
-#define FLT_CAP_GLOBAL_DELTA 0x04u  /* accepts GLOBAL as a delta from its current version */
+#define FLT_CAP_TRAIN_HEAD 0x01u   /* trains the float head on device */
+#define FLT_CAP_DELTA_BLOCK 0x02u  /* block-wise quantized deltas */
+#define FLT_CAP_GLOBAL_DELTA 0x04u /* accepts GLOBAL as a delta from its current version */
 
 typedef struct {
     char name[FLT_MSG_NAME_SIZE + 1u]; /* 1..16 printable ASCII, NUL-terminated */
@@ -89,7 +89,7 @@ typedef struct {
     uint32_t topk_count; /* COUNT: >= 1 */
     float topk_fraction; /* FRACTION: finite, 0 < f <= 1 */
     uint32_t seed;
-    uint32_t flags;      /* FLT_TRAIN_* bits; unknown bits -> FLT_ERR_UNSUPPORTED */
+    uint32_t flags; /* FLT_TRAIN_* bits; unknown bits -> FLT_ERR_UNSUPPORTED */
 } flt_msg_train_t;
 
 /* TRAIN flags */
@@ -127,8 +127,7 @@ typedef struct {
 
 FLT_NODISCARD flt_status_t flt_msg_hello_encode(const flt_msg_hello_t *m, uint8_t *out, size_t cap,
                                                 size_t *out_len);
-FLT_NODISCARD flt_status_t flt_msg_hello_decode(const uint8_t *buf, size_t len,
-                                                flt_msg_hello_t *m);
+FLT_NODISCARD flt_status_t flt_msg_hello_decode(const uint8_t *buf, size_t len, flt_msg_hello_t *m);
 FLT_NODISCARD flt_status_t flt_msg_global_encode(const flt_msg_global_t *m, uint8_t *out,
                                                  size_t cap, size_t *out_len);
 FLT_NODISCARD flt_status_t flt_msg_global_decode(const uint8_t *buf, size_t len,
@@ -137,12 +136,10 @@ FLT_NODISCARD flt_status_t flt_msg_global_decode(const uint8_t *buf, size_t len,
 float flt_msg_global_param(const flt_msg_global_t *m, size_t i);
 FLT_NODISCARD flt_status_t flt_msg_train_encode(const flt_msg_train_t *m, uint8_t *out, size_t cap,
                                                 size_t *out_len);
-FLT_NODISCARD flt_status_t flt_msg_train_decode(const uint8_t *buf, size_t len,
-                                                flt_msg_train_t *m);
+FLT_NODISCARD flt_status_t flt_msg_train_decode(const uint8_t *buf, size_t len, flt_msg_train_t *m);
 FLT_NODISCARD flt_status_t flt_msg_delta_encode(const flt_msg_delta_t *m, uint8_t *out, size_t cap,
                                                 size_t *out_len);
-FLT_NODISCARD flt_status_t flt_msg_delta_decode(const uint8_t *buf, size_t len,
-                                                flt_msg_delta_t *m);
+FLT_NODISCARD flt_status_t flt_msg_delta_decode(const uint8_t *buf, size_t len, flt_msg_delta_t *m);
 /* type: FLT_MSG_ACK or FLT_MSG_NACK */
 FLT_NODISCARD flt_status_t flt_msg_ack_encode(uint8_t type, const flt_msg_ack_t *m, uint8_t *out,
                                               size_t cap, size_t *out_len);

@@ -52,8 +52,7 @@ flt_status_t flt_outbox_queue(flt_outbox_t *ob, uint32_t slot, uint8_t type, siz
     FLT_REQUIRE(ob != NULL && slot < ob->n_slots, FLT_ERR_ARG);
     q = &ob->slots[slot];
     FLT_REQUIRE(len <= q->cap && (q->buf != NULL || len == 0u), FLT_ERR_ARG);
-    FLT_REQUIRE(type >= 1u && type <= FLT_MSG_TYPE_MAX && !flt_msg_is_control(type),
-                FLT_ERR_ARG);
+    FLT_REQUIRE(type >= 1u && type <= FLT_MSG_TYPE_MAX && !flt_msg_is_control(type), FLT_ERR_ARG);
     q->queued = 1;
     q->type = type;
     q->len = len;

@@ -38,7 +38,8 @@ static void flt_sha256_block(uint32_t h[8], const uint8_t *p)
         w[t & 15u] = wt;
         t1 = hh + (FLT_ROTR(e, 6u) ^ FLT_ROTR(e, 11u) ^ FLT_ROTR(e, 25u)) + ((e & f) ^ (~e & g)) +
              flt_sha256_k[t] + wt;
-        t2 = (FLT_ROTR(a, 2u) ^ FLT_ROTR(a, 13u) ^ FLT_ROTR(a, 22u)) + ((a & b) ^ (a & c) ^ (b & c));
+        t2 =
+            (FLT_ROTR(a, 2u) ^ FLT_ROTR(a, 13u) ^ FLT_ROTR(a, 22u)) + ((a & b) ^ (a & c) ^ (b & c));
         hh = g;
         g = f;
         f = e;

@@ -5,8 +5,8 @@
 
 /* Valid taps [*lo, *hi) of the window starting at input position pos0 - pad_left:
  * tap k reads input row pos0 + k - pad_left, valid when it lies in [0, in_len). */
-static void flt_conv1d_taps(uint32_t pos0, const flt_layer_t *ly, uint32_t in_len,
-                            uint32_t *lo, uint32_t *hi)
+static void flt_conv1d_taps(uint32_t pos0, const flt_layer_t *ly, uint32_t in_len, uint32_t *lo,
+                            uint32_t *hi)
 {
     const uint32_t end = in_len + ly->pad_left; /* tap k valid iff pos0 + k < end */
     *lo = (pos0 < ly->pad_left) ? ly->pad_left - pos0 : 0u;
@@ -56,8 +56,8 @@ void flt_conv1d_forward(const flt_layer_t *layer, const float *w, const float *x
     }
 }
 
-void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *x,
-                         const float *dz, float *gw, float *dx, int accumulate)
+void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *x, const float *dz,
+                         float *gw, float *dx, int accumulate)
 {
     const uint32_t in_ch = layer->in_ch;
     const uint32_t out_ch = layer->out_ch;
@@ -98,8 +98,9 @@ void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *
             for (c = 0u; c < in_ch; ++c) {
                 float s = 0.0f;
                 for (t = t_lo; t < t_hi; ++t) {
-                    const float p = dz[(size_t)t * out_ch + o] *
-                                    x[(size_t)(t * layer->stride + k - layer->pad_left) * in_ch + c];
+                    const float p =
+                        dz[(size_t)t * out_ch + o] *
+                        x[(size_t)(t * layer->stride + k - layer->pad_left) * in_ch + c];
                     s = (t == t_lo) ? p : s + p;
                 }
                 g[c] = accumulate ? g[c] + s : s;

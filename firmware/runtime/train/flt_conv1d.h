@@ -40,7 +40,7 @@
 
 void flt_conv1d_forward(const flt_layer_t *layer, const float *w, const float *x, float *y);
 
-void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *x,
-                         const float *dz, float *gw, float *dx, int accumulate);
+void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *x, const float *dz,
+                         float *gw, float *dx, int accumulate);
 
 #endif /* FLT_TRAIN_CONV1D_H */

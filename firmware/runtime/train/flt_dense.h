@@ -49,9 +49,8 @@ FLT_NODISCARD flt_status_t flt_dense_forward(const flt_head_t *head, const float
                                              const float *x, float *acts, uint32_t acts_len);
 
 FLT_NODISCARD flt_status_t flt_dense_backward(const flt_head_t *head, const float *params,
-                                              const float *x, const float *acts,
-                                              const float *dout, float *grad,
-                                              uint32_t grad_len, float *scratch,
+                                              const float *x, const float *acts, const float *dout,
+                                              float *grad, uint32_t grad_len, float *scratch,
                                               uint32_t scratch_len, int accumulate);
 
 void flt_dense_layer_forward(const flt_layer_t *layer, const float *w, const float *x, float *y);

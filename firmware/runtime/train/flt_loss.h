@@ -26,7 +26,7 @@
 FLT_NODISCARD flt_status_t flt_loss_softmax_ce(const float *logits, uint32_t n, int32_t label,
                                                float *loss, float *dlogits);
 
-FLT_NODISCARD flt_status_t flt_loss_mse(const float *y, const float *t, uint32_t n,
-                                        float *loss, float *dy);
+FLT_NODISCARD flt_status_t flt_loss_mse(const float *y, const float *t, uint32_t n, float *loss,
+                                        float *dy);
 
 #endif /* FLT_TRAIN_LOSS_H */

@@ -10,15 +10,13 @@
 
 /* Checks shared by both entry points; fills *sz. Writes nothing else. */
 static flt_status_t flt_train_check(const flt_head_t *head, float *params,
-                                    const float *global_params, float *velocity,
-                                    int have_features, uint32_t n_samples,
-                                    const int32_t *labels, const float *targets,
+                                    const float *global_params, float *velocity, int have_features,
+                                    uint32_t n_samples, const int32_t *labels, const float *targets,
                                     const flt_sgd_cfg_t *sgd, float *work, uint32_t work_len,
                                     flt_train_sizes_t *sz)
 {
     uint32_t i;
-    FLT_REQUIRE(params != NULL && velocity != NULL && have_features && work != NULL,
-                FLT_ERR_ARG);
+    FLT_REQUIRE(params != NULL && velocity != NULL && have_features && work != NULL, FLT_ERR_ARG);
     FLT_TRY(flt_train_sizes(head, n_samples, sz));
     FLT_TRY(flt_sgd_cfg_check(sgd));
     FLT_REQUIRE(global_params != NULL || sgd->mu == 0.0f, FLT_ERR_ARG);
@@ -53,11 +51,10 @@ static flt_status_t flt_train_sample(const float *features, const flt_sample_sou
 static flt_status_t flt_train_step_checked(const flt_head_t *head, const flt_train_sizes_t *sz,
                                            float *params, const float *global_params,
                                            float *velocity, const float *features,
-                                           const flt_sample_source_t *src,
-                                           const int32_t *labels, const float *targets,
-                                           const uint32_t *idx, uint32_t batch_len,
-                                           const flt_sgd_cfg_t *sgd, float *work,
-                                           float *loss_sum)
+                                           const flt_sample_source_t *src, const int32_t *labels,
+                                           const float *targets, const uint32_t *idx,
+                                           uint32_t batch_len, const flt_sgd_cfg_t *sgd,
+                                           float *work, float *loss_sum)
 {
     float *grad = work;
     float *acts = grad + sz->n_params;
@@ -182,15 +179,13 @@ flt_status_t flt_train_epochs(const flt_head_t *head, float *params, const float
                                 epoch_losses);
 }
 
-flt_status_t flt_train_epochs_src(const flt_head_t *head, float *params,
-                                  const float *global_params, float *velocity,
-                                  const flt_sample_source_t *src, uint32_t n_samples,
-                                  const int32_t *labels, const float *targets,
+flt_status_t flt_train_epochs_src(const flt_head_t *head, float *params, const float *global_params,
+                                  float *velocity, const flt_sample_source_t *src,
+                                  uint32_t n_samples, const int32_t *labels, const float *targets,
                                   const flt_train_cfg_t *cfg, float *work, uint32_t work_len,
                                   uint32_t *order, float *mean_loss, float *epoch_losses)
 {
     FLT_REQUIRE(src != NULL && src->fn != NULL && src->buf != NULL, FLT_ERR_ARG);
-    return flt_train_epochs_any(head, params, global_params, velocity, NULL, src, n_samples,
-                                labels, targets, cfg, work, work_len, order, mean_loss,
-                                epoch_losses);
+    return flt_train_epochs_any(head, params, global_params, velocity, NULL, src, n_samples, labels,
+                                targets, cfg, work, work_len, order, mean_loss, epoch_losses);
 }

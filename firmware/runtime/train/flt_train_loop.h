@@ -70,23 +70,23 @@ FLT_NODISCARD flt_status_t flt_train_step(const flt_head_t *head, float *params,
                                           const float *features, uint32_t n_samples,
                                           const int32_t *labels, const float *targets,
                                           const uint32_t *idx, uint32_t batch_len,
-                                          const flt_sgd_cfg_t *sgd, float *work,
-                                          uint32_t work_len, float *batch_loss);
+                                          const flt_sgd_cfg_t *sgd, float *work, uint32_t work_len,
+                                          float *batch_loss);
 
 FLT_NODISCARD flt_status_t flt_train_epochs(const flt_head_t *head, float *params,
                                             const float *global_params, float *velocity,
                                             const float *features, uint32_t n_samples,
                                             const int32_t *labels, const float *targets,
                                             const flt_train_cfg_t *cfg, float *work,
-                                            uint32_t work_len, uint32_t *order,
-                                            float *mean_loss, float *epoch_losses);
+                                            uint32_t work_len, uint32_t *order, float *mean_loss,
+                                            float *epoch_losses);
 
 FLT_NODISCARD flt_status_t flt_train_epochs_src(const flt_head_t *head, float *params,
                                                 const float *global_params, float *velocity,
-                                                const flt_sample_source_t *src,
-                                                uint32_t n_samples, const int32_t *labels,
-                                                const float *targets, const flt_train_cfg_t *cfg,
-                                                float *work, uint32_t work_len, uint32_t *order,
+                                                const flt_sample_source_t *src, uint32_t n_samples,
+                                                const int32_t *labels, const float *targets,
+                                                const flt_train_cfg_t *cfg, float *work,
+                                                uint32_t work_len, uint32_t *order,
                                                 float *mean_loss, float *epoch_losses);
 
 #endif /* FLT_TRAIN_LOOP_H */
