@@ -14,7 +14,8 @@ test: setup
 	@bash scripts/run_tests.sh
 
 lint: setup
-	@$(VENV)/bin/ruff check fltiny tests bench
+	@$(VENV)/bin/ruff check fltiny tests bench tools
+	@bash scripts/check_c_format.sh
 
 clean:
 	rm -rf build reports .pytest_cache

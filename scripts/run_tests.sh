@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=3
 echo "ruff check (lint)"
 .venv/bin/ruff check fltiny tests bench tools || { echo "lint failed: run '.venv/bin/ruff check --fix'" >&2; exit 1; }
+echo "clang-format --dry-run --Werror (C lint)"
+bash scripts/check_c_format.sh || exit 1
 .venv/bin/python -m pytest -q "$@"
 rc=$?
 if [ $rc -eq 5 ]; then

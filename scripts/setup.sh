@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-              gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc mosquitto)
+              gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc mosquitto
+              clang-format)   # clang-format-14, the clang-14 family libFuzzer uses
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
