@@ -64,11 +64,11 @@ CONFIGS = {
                   "no personalization: the previous defaults", "fedavg",
                   TrainParams(learning_rate=0.002, epochs=2, topk_fraction=0.05,
                               personal=False), export_args=HEAD_ONLY),
-    "head-new": Config("head-new", "head only with the new settings (FedDyn, lr 0.005, 5 "
+    "head-new": Config("head-new", "head only with the new settings (FedDyn, lr 0.002, 5 "
                        "epochs, top-10 %, personalization)", "feddyn", NEW_TRAIN,
                        export_args=HEAD_ONLY),
     "new": Config("new", "the defaults: float tail (last conv + head, 1,030 parameters), "
-                  "FedDyn, lr 0.005, 5 epochs, top-10 %, personalization", "feddyn", NEW_TRAIN,
+                  "FedDyn, lr 0.002, 5 epochs, top-10 %, personalization", "feddyn", NEW_TRAIN,
                   export_args=TAIL),
     "new-dense": Config("new-dense", "the defaults with dense float32 updates", "feddyn",
                         NEW_TRAIN, dense_float=True, export_args=TAIL),

@@ -112,14 +112,14 @@ class TrainParams:
 
     Defaults measured by bench/fleet_learning.py (har-tiny with its float tail, 1,030 trained
     parameters, 15 HAPT fleet users one per device, FedDyn, 30 rounds, three factory seeds;
-    docs/benchmarks.md "Fleet learning"): SGD lr 0.005 with momentum 0.9 for 5 local epochs,
+    docs/benchmarks.md "Fleet learning"): SGD lr 0.002 with momentum 0.9 for 5 local epochs,
     top-10 % int8 updates, each device serving its own local model. Ranges are the ones the
     firmware accepts.
     """
 
     epochs: int = knob(5, "--epochs", "Local epochs per round.", low=1, high=255)
     batch_size: int = knob(16, "--batch-size", "Local minibatch size.", low=1, high=0xFFFF)
-    learning_rate: float = knob(0.005, "--lr", "Device SGD learning rate.", low=0, low_open=True)
+    learning_rate: float = knob(0.002, "--lr", "Device SGD learning rate.", low=0, low_open=True)
     lr_decay: float = knob(1.0, "--lr-decay", "Per-round factor of the device learning rate: "
                            "round r trains with lr * lr_decay^(r-1).", low=0, high=1,
                            low_open=True)
