@@ -14,6 +14,7 @@
 #include "flt_ring.h"
 #include "fltiny_config.h"
 #include "port.h"
+#include "flt_linker_ram.h" /* flt_port_free_ram from the linker symbols */
 #include "flt_no_storage.h" /* no persistent storage: the checkpoint functions */
 
 #define UART0_BASE 0x40004000u
@@ -128,15 +129,6 @@ void flt_port_exit(int code)
     for (;;) {
         __asm__ volatile("wfi");
     }
-}
-
-extern uint32_t _ebss, _estack;
-
-uint32_t flt_port_free_ram(void)
-{
-    uint32_t used_end = (uint32_t)(uintptr_t)&_ebss;
-    uint32_t top = (uint32_t)(uintptr_t)&_estack;
-    return top > used_end + FLT_BOARD_STACK_BYTES ? top - used_end - FLT_BOARD_STACK_BYTES : 0u;
 }
 
 uint32_t flt_port_rx_dropped(void)

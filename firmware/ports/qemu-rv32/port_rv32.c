@@ -18,6 +18,7 @@
 #include "flt_ring.h"
 #include "fltiny_config.h"
 #include "port.h"
+#include "flt_linker_ram.h" /* flt_port_free_ram from the linker symbols */
 #include "flt_no_storage.h" /* no persistent storage: the checkpoint functions */
 
 #define UART0 0x10000000u
@@ -134,13 +135,6 @@ void flt_port_exit(int code)
     for (;;) {
         __asm__ volatile("wfi");
     }
-}
-
-uint32_t flt_port_free_ram(void)
-{
-    uint32_t used_end = (uint32_t)(uintptr_t)&_ebss;
-    uint32_t top = (uint32_t)(uintptr_t)&_estack;
-    return top > used_end + FLT_BOARD_STACK_BYTES ? top - used_end - FLT_BOARD_STACK_BYTES : 0u;
 }
 
 uint32_t flt_port_rx_dropped(void)
