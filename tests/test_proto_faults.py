@@ -104,7 +104,7 @@ FAULTS = {
     "seq_zero": Fault((), wire(raw_frame(seq=0)), "FLT_ERR_REPLAY", (NACK, 13, 0)),
     "invalid_message": Fault((), wire(raw_frame(payload=b"\x01\x00\x00\x00\x00" + TRAIN[5:])),
                              "FLT_ERR_RANGE", (NACK, 3, 5)),
-    "train_unknown_flag": Fault((), wire(raw_frame(payload=TRAIN[:32] + b"\x04\0\0\0")),
+    "train_unknown_flag": Fault((), wire(raw_frame(payload=TRAIN[:32] + b"\x08\0\0\0")),
                                 "FLT_ERR_UNSUPPORTED", (NACK, 7, 5)),
     "wrong_message_size": Fault((), wire(raw_frame(payload=TRAIN[:-1])), "FLT_ERR_TRUNCATED",
                                 (NACK, 4, 5)),

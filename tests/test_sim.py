@@ -141,3 +141,21 @@ def test_cli_simulate(cli, har_tiny_bundle, tmp_path):
     assert "held-out accuracy: initial" in out and (tmp_path / "run.sqlite").is_file()
     code, _, err = cli("simulate", "--churn", "1.5")
     assert code == 2 and "--churn" in err
+
+
+def test_no_error_feedback_travels_in_train_and_keeps_no_residual(host, har_tiny_bundle):
+    """--no-error-feedback is a TRAIN flag (NO_FEEDBACK), so a board and the simulator do the
+    same: the device's C ignores and zeroes its residual."""
+    from fltiny.bridge.messages import TRAIN_NO_FEEDBACK
+
+    blobs = fleet_blobs(har_tiny_bundle, 1, max_windows=32)
+    dev = blobs[0].device_id
+    train = TrainParams(topk_fraction=0.05, error_feedback=False)
+    assert train_spec(train, 1, dev, 0.0).flags & TRAIN_NO_FEEDBACK
+    assert not TrainParams().message(1, 0).flags & TRAIN_NO_FEEDBACK
+    fleet = SimFleet(host, blobs)
+    g = host.head.params.astype(np.float32)
+    fleet.run_round(1, [dev], g, 0, train, 0.0, 60)
+    assert not fleet.states[dev].residual.any()
+    fleet.run_round(1, [dev], g, 0, TrainParams(topk_fraction=0.05), 0.0, 60)
+    assert fleet.states[dev].residual.any()

@@ -36,7 +36,7 @@ flt_status_t flt_round_cfg_from_train(const flt_msg_train_t *train, uint32_t n_p
     cfg->delta.k = flt_round_k(n_params, train->topk_kind, train->topk_count, train->topk_fraction);
     cfg->delta.mode = FLT_QUANT_TENSOR;
     cfg->delta.block_size = 0u;
-    cfg->delta.error_feedback = 1;
+    cfg->delta.error_feedback = (train->flags & FLT_TRAIN_NO_FEEDBACK) == 0u;
     cfg->flags = train->flags;
     return FLT_OK;
 }
@@ -163,8 +163,7 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
     FLT_REQUIRE(nf == model->head->layers[0].in_size, FLT_ERR_SHAPE);
     FLT_REQUIRE(model->backbone != NULL || model->window_bytes == nf, FLT_ERR_SHAPE);
     FLT_REQUIRE(cfg->delta.k <= ws->k_cap, FLT_ERR_NOMEM);
-    FLT_REQUIRE((cfg->flags & ~(uint32_t)(FLT_ROUND_DRIFT | FLT_ROUND_PERSONAL)) == 0u,
-                FLT_ERR_RANGE);
+    FLT_REQUIRE((cfg->flags & ~(uint32_t)FLT_TRAIN_FLAGS_KNOWN) == 0u, FLT_ERR_RANGE);
     const int drift = (cfg->flags & FLT_ROUND_DRIFT) != 0u;
     const float mu = cfg->train.sgd.mu;
     if (drift) {

@@ -149,10 +149,11 @@ class TrainParams:
         """The TRAIN message of one device in ``round_``: ``seed`` is that device's seed
         (``fltiny.server.rounds.device_seed``), ``mu`` the proximal term when the caller
         resolved it (else ``self.mu``, else 0)."""
-        from fltiny.bridge.messages import TRAIN_DRIFT, TRAIN_PERSONAL, Train
+        from fltiny.bridge.messages import TRAIN_DRIFT, TRAIN_NO_FEEDBACK, TRAIN_PERSONAL, Train
 
         prox = mu if mu is not None else (self.mu or 0.0)
-        flags = (TRAIN_DRIFT if self.drift else 0) | (TRAIN_PERSONAL if self.personal else 0)
+        flags = ((TRAIN_DRIFT if self.drift else 0) | (TRAIN_PERSONAL if self.personal else 0)
+                 | (0 if self.error_feedback else TRAIN_NO_FEEDBACK))
         lr = self.learning_rate * self.lr_decay ** max(0, round_ - 1)
         return Train(round=round_, epochs=self.epochs, batch_size=self.batch_size,
                      learning_rate=lr, momentum=self.momentum,

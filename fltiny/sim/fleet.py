@@ -63,8 +63,6 @@ class SimFleet:
         for dev in devices:
             blob = self._by_id[dev]
             state = self.states.get(dev)
-            if state is not None and not train.error_feedback:
-                state = DeviceState(np.zeros_like(state.residual), state.drift, state.served)
             out = self.host.run(global_params, blob, train_spec(train, round_, dev, mu), state,
                                 max_windows=self.max_windows)
             self.states[dev] = out.state

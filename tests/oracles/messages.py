@@ -46,7 +46,8 @@ CAP_GLOBAL_DELTA = 0x04
 
 TRAIN_DRIFT = 0x01  # drift control (FedDyn): the device uses and updates its drift state
 TRAIN_PERSONAL = 0x02  # the device serves the local model of its last round
-TRAIN_FLAGS_KNOWN = TRAIN_DRIFT | TRAIN_PERSONAL
+TRAIN_NO_FEEDBACK = 0x04  # no error feedback: the device sends top-k of this round's delta only
+TRAIN_FLAGS_KNOWN = TRAIN_DRIFT | TRAIN_PERSONAL | TRAIN_NO_FEEDBACK
 
 ACK_ACCEPTED = 0
 ACK_DUPLICATE = 1

@@ -93,9 +93,10 @@ typedef struct {
 } flt_msg_train_t;
 
 /* TRAIN flags */
-#define FLT_TRAIN_DRIFT 0x01u    /* drift control (FedDyn): use and update the device's state */
-#define FLT_TRAIN_PERSONAL 0x02u /* serve the local model of the last round (personalization) */
-#define FLT_TRAIN_FLAGS_KNOWN (FLT_TRAIN_DRIFT | FLT_TRAIN_PERSONAL)
+#define FLT_TRAIN_DRIFT 0x01u       /* drift control (FedDyn): use and update the device's state */
+#define FLT_TRAIN_PERSONAL 0x02u    /* serve the local model of the last round (personalization) */
+#define FLT_TRAIN_NO_FEEDBACK 0x04u /* no error feedback: send top-k of this round's delta only */
+#define FLT_TRAIN_FLAGS_KNOWN (FLT_TRAIN_DRIFT | FLT_TRAIN_PERSONAL | FLT_TRAIN_NO_FEEDBACK)
 
 typedef struct {
     uint32_t round;
