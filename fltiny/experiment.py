@@ -203,6 +203,7 @@ def choose_partition(requested: str, clients: int, fleet_groups: int) -> str:
 def check_fleet_size(settings: ExperimentSettings, devices: int) -> None:
     """Refuse settings the fleet can never satisfy, before any work: a quorum larger than the
     devices asked per round, or a strategy needing more updates than that (Krum)."""
+    from fltiny.server.rounds import device_mu
     from fltiny.strategies import make_strategy
 
     cfg = settings.server
@@ -213,10 +214,7 @@ def check_fleet_size(settings: ExperimentSettings, devices: int) -> None:
             f"{settings.strategy} needs at least {strategy.min_updates()} updates per round, "
             f"the fleet gives at most {asked} ({devices} devices, --fraction {cfg.fraction:g}): "
             "use more devices or another --strategy (median, trimmed-mean)")
-    mu = cfg.train.mu if cfg.train.mu is not None else strategy.proximal_mu
-    if strategy.drift and not mu > 0:
-        raise UsageError(f"{settings.strategy} needs a proximal coefficient (its alpha) above 0, "
-                         f"got --mu {mu:g}: drop --mu or pass e.g. --mu 0.01")
+    device_mu(strategy, cfg.train)  # FedDyn with --mu 0 is refused here, before any work
     if cfg.min_fit > asked:
         raise UsageError(f"--min-fit {cfg.min_fit} can never be met: at most {asked} devices are "
                          "asked per round; lower --min-fit or add devices")

@@ -105,12 +105,10 @@ static flt_status_t personal_metric(const flt_round_model_t *model, const flt_ro
                                     const float *served, flt_round_ws_t *ws, float *metric)
 {
     const flt_head_t *head = model->head;
-    const uint32_t n_out = head->layers[head->n_layers - 1u].out_size;
-    uint32_t n_acts = 0;
-    for (uint32_t l = 0; l < head->n_layers; ++l) {
-        n_acts += head->layers[l].out_size;
-    }
-    const float *y = ws->work + (n_acts - n_out);
+    flt_train_sizes_t sz;
+    FLT_TRY(flt_train_sizes(head, 0u, &sz));
+    const uint32_t n_out = sz.n_outputs;
+    const float *y = ws->work + (sz.n_acts - n_out); /* the network output (flt_dense_forward) */
     const uint32_t first = data->n - data->n_test;
     FLT_REQUIRE(head->loss == FLT_LOSS_SOFTMAX_CE ? data->labels != NULL : data->targets != NULL,
                 FLT_ERR_ARG);

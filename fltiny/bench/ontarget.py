@@ -142,10 +142,7 @@ def run_bench(board: Board, elf: Path, blob: bytes, timeout: float = 120.0) -> B
 def bench_blob(bundle: Path, n_windows: int, device_id: int = 1) -> bytes:
     """The data blob of fleet device `device_id` with n_windows of its training windows (no
     personal test split: the benchmark firmware trains on every window of its blob)."""
-    from fltiny.devices.data import DataBlob, fleet_blobs
+    from fltiny.devices.data import fleet_blobs
 
     b = fleet_blobs(Path(bundle), device_id, max_windows=n_windows)[device_id - 1]
-    n = min(n_windows, b.n_train)
-    return DataBlob(b.device_id, b.windows[:n], None if b.labels is None else b.labels[:n],
-                    None if b.targets is None else b.targets[:n], b.input_scale,
-                    b.input_zero_point, b.model_hash).encode()
+    return b.training(n_windows).encode()

@@ -61,11 +61,19 @@ class DataBlob:
     def limited(self, max_train: int) -> DataBlob:
         """This blob with at most max_train training windows (its first ones) and the whole
         personal test split: what a board with FLT_APP_MAX_WINDOWS = max_train gets."""
-        keep = np.r_[0:min(self.n_train, max_train), self.n_train:len(self.windows)]
+        return self._pick(np.r_[0:min(self.n_train, max_train), self.n_train:len(self.windows)],
+                          self.n_test)
+
+    def training(self, n: int) -> DataBlob:
+        """Its first n training windows only, no personal test split (the self-test and the
+        benchmark firmware train on every window of their blob)."""
+        return self._pick(np.arange(min(n, self.n_train)), 0)
+
+    def _pick(self, keep: np.ndarray, n_test: int) -> DataBlob:
         return DataBlob(self.device_id, self.windows[keep],
                         None if self.labels is None else self.labels[keep],
                         None if self.targets is None else self.targets[keep],
-                        self.input_scale, self.input_zero_point, self.model_hash, self.n_test)
+                        self.input_scale, self.input_zero_point, self.model_hash, n_test)
 
     def encode(self) -> bytes:
         w = np.ascontiguousarray(self.windows, dtype=np.int8)

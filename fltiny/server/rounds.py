@@ -79,6 +79,16 @@ class RoundError(FltinyError):
     pass
 
 
+def device_mu(strategy: Strategy, train: TrainParams) -> float:
+    """The proximal coefficient the devices get: --mu when given, else the strategy's. A
+    strategy with drift control (FedDyn: mu is its alpha) needs it above 0 (UsageError)."""
+    mu = train.mu if train.mu is not None else strategy.proximal_mu
+    if strategy.drift and not mu > 0:
+        raise UsageError(f"{strategy.name} needs a proximal coefficient (its alpha) above 0, "
+                         f"got --mu {mu:g}: drop --mu or pass e.g. --mu 0.01")
+    return mu
+
+
 def personal_summary(results: Sequence[DeviceResult], metric: str) -> dict[str, float]:
     """Mean and worst personal metric over the devices that reported one (empty if none)."""
     values = [r.personal_metric for r in results
@@ -131,11 +141,8 @@ def run_rounds(
     strategy can combine, or a StrategyError) leaves the model unchanged with a round note.
     Each round's checkpoint and its per-device rows are written in one transaction.
     """
-    mu = config.train.mu if config.train.mu is not None else strategy.proximal_mu
+    mu = device_mu(strategy, config.train)
     if strategy.drift:
-        if not mu > 0:
-            raise UsageError(f"{strategy.name} needs a proximal coefficient (its alpha) above 0, "
-                             f"got --mu {mu:g}: drop --mu or pass e.g. --mu 0.01")
         strategy.proximal_mu = mu  # FedDyn's server step uses the devices' alpha
     # what the strategy asks of the devices: its proximal term and drift control (FedDyn)
     train = replace(config.train, mu=mu, drift=strategy.drift)
