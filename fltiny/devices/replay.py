@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fltiny.boards import REPO_ROOT
-from fltiny.bridge.messages import TRAIN_DRIFT, TRAIN_PERSONAL, Train
+from fltiny.bridge.messages import TRAIN_PERSONAL, Train
 from fltiny.devices.data import DataBlob
 from fltiny.errors import ToolchainError
 from fltiny.native.status import check
@@ -207,9 +207,8 @@ class HostRound:
         check("flt_round_run", s)
         params = arrays["params"].copy()
         flags = int(result.flags)
-        nxt = DeviceState(residual,
-                          drift if flags & TRAIN_DRIFT else np.array(state.drift, np.float32),
-                          params if flags & TRAIN_PERSONAL else state.served)
+        # the C updates `drift` (a copy) only with the DRIFT flag, so it is the next state as is
+        nxt = DeviceState(residual, drift, params if flags & TRAIN_PERSONAL else state.served)
         return RoundOutput(payload[: result.payload_len].tobytes(), float(result.mean_loss),
                            int(result.examples), int(result.k), params, int(result.personal_n),
                            float(result.personal_metric), nxt)
