@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import struct
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,15 +24,22 @@ TRAIN = m.Train(round=1, epochs=1, batch_size=8, learning_rate=0.1, topk_count=5
 MSG_CAP = 600  # both receivers' reassembly buffers (a 1012-byte GLOBAL does not fit)
 
 
-def raw_frame(*, version=1, type=m.MsgType.TRAIN, flags=HOST, reserved=0, device_id=DEV, seq=5,
-              index=0, count=1, payload=TRAIN, payload_len=None, key=KEY) -> bytes:
-    """A decoded frame with any header fields (valid tag and CRC unless told otherwise)."""
-    plen = len(payload) if payload_len is None else payload_len
-    head = struct.pack("<BBBBIIHHH", version, type, flags, reserved, device_id, seq, index,
-                       count, plen)
+def raw_frame(*, version=2, type=m.MsgType.TRAIN, from_host=True, chunked=None, device_id=DEV,
+              seq=5, index=0, count=1, payload=TRAIN, key=KEY, head=None) -> bytes:
+    """A decoded frame with any header fields (the CHUNKED bit by default when count > 1;
+    ``head``: these header bytes instead) and a valid tag."""
+    if head is None:
+        chunked = count > 1 if chunked is None else chunked
+        first = version << 6 | (0x20 if from_host else 0) | (0x10 if chunked else 0) | type
+        head = bytes([first]) + p.varint(device_id) + p.varint(seq)
+        if chunked:
+            head += p.varint(index) + p.varint(count)
     body = head + payload
-    body += hmac.new(key, body, hashlib.sha256).digest()[:16]
-    return body + struct.pack("<I", zlib.crc32(body))
+    return body + hmac.new(key, body, hashlib.sha256).digest()[:8]
+
+
+def header_byte(type=m.MsgType.TRAIN) -> int:
+    return 2 << 6 | 0x20 | type
 
 
 def wire(raw: bytes) -> bytes:
@@ -75,28 +80,37 @@ def _truncated_cobs() -> bytes:
 
 
 FAULTS = {
-    "bit_flip_header": Fault((), wire(flip(raw_frame(), 8 * 9 + 3)), "FLT_ERR_CHECKSUM", None),
-    "bit_flip_payload": Fault((), wire(flip(raw_frame(), 8 * 20)), "FLT_ERR_CHECKSUM", None),
-    "bit_flip_tag": Fault((), wire(flip(raw_frame(), 8 * 55 + 7)), "FLT_ERR_CHECKSUM", None),
-    "bit_flip_crc": Fault((), wire(flip(raw_frame(), 8 * 68 + 1)), "FLT_ERR_CHECKSUM", None),
-    "truncated_frame": Fault((), wire(raw_frame()[:-3]), "FLT_ERR_CHECKSUM", None),
-    "truncated_below_minimum": Fault((), wire(raw_frame()[:30]), "FLT_ERR_TRUNCATED", None),
+    "bit_flip_header": Fault((), wire(flip(raw_frame(), 8 * 2 + 1)), "FLT_ERR_AUTH", None),
+    "bit_flip_type": Fault((), wire(flip(raw_frame(), 1)), "FLT_ERR_AUTH", None),
+    "bit_flip_payload": Fault((), wire(flip(raw_frame(), 8 * 20)), "FLT_ERR_AUTH", None),
+    "bit_flip_tag": Fault((), wire(flip(raw_frame(), 8 * 40 + 7)), "FLT_ERR_AUTH", None),
+    "truncated_frame": Fault((), wire(raw_frame()[:-3]), "FLT_ERR_AUTH", None),
+    "truncated_below_minimum": Fault((), wire(raw_frame()[:10]), "FLT_ERR_TRUNCATED", None),
     "truncated_cobs_block": Fault((), _truncated_cobs(), "FLT_ERR_FORMAT", None),
     "wrong_key": Fault((), wire(raw_frame(key=OTHER_KEY)), "FLT_ERR_AUTH", None),
     "other_device": Fault((), wire(raw_frame(device_id=DEV + 1)), "FLT_ERR_AUTH", None),
-    "reflected_direction": Fault((), wire(raw_frame(flags=0)), "FLT_ERR_AUTH", None),
-    "bad_version": Fault((), wire(raw_frame(version=2)), "FLT_ERR_UNSUPPORTED", None),
+    "reflected_direction": Fault((), wire(raw_frame(from_host=False)), "FLT_ERR_AUTH", None),
+    "version_1_frame": Fault((), wire(bytes([1, 3, 1, 0]) + bytes(60)), "FLT_ERR_UNSUPPORTED",
+                             None),
+    "bad_version": Fault((), wire(raw_frame(version=3)), "FLT_ERR_UNSUPPORTED", None),
     "unknown_type": Fault((), wire(raw_frame(type=10)), "FLT_ERR_UNSUPPORTED", None),
-    "reserved_flag": Fault((), wire(raw_frame(flags=HOST | 4)), "FLT_ERR_FORMAT", None),
-    "reserved_byte": Fault((), wire(raw_frame(reserved=1)), "FLT_ERR_FORMAT", None),
-    "chunk_index_past_count": Fault((), wire(raw_frame(index=1, count=1)), "FLT_ERR_FORMAT",
+    "chunked_single_frame": Fault((), wire(raw_frame(chunked=True, count=1)), "FLT_ERR_FORMAT",
+                                  None),
+    "chunk_index_past_count": Fault((), wire(raw_frame(index=2, count=2)), "FLT_ERR_FORMAT",
                                     None),
-    "chunk_count_zero": Fault((), wire(raw_frame(count=0)), "FLT_ERR_FORMAT", None),
-    "oversize_length_field": Fault((), wire(raw_frame(payload_len=300)), "FLT_ERR_OVERSIZE",
-                                   None),
-    "length_field_too_long": Fault((), wire(raw_frame(payload_len=40)), "FLT_ERR_TRUNCATED",
-                                   None),
-    "length_field_too_short": Fault((), wire(raw_frame(payload_len=20)), "FLT_ERR_FORMAT", None),
+    "chunk_count_zero": Fault((), wire(raw_frame(chunked=True, count=0)), "FLT_ERR_FORMAT",
+                              None),
+    "chunk_count_above_16_bits": Fault((), wire(raw_frame(index=1, count=70000)),
+                                       "FLT_ERR_FORMAT", None),
+    "overlong_varint": Fault((), wire(raw_frame(head=bytes([header_byte(), DEV, 0x85, 0x00]))),
+                             "FLT_ERR_FORMAT", None),
+    "varint_above_32_bits": Fault((), wire(raw_frame(
+        head=bytes([header_byte(), 0xC2, 0x80, 0x80, 0x80, 0x10, 5]))), "FLT_ERR_FORMAT", None),
+    "header_runs_into_tag": Fault((), wire(raw_frame(head=bytes([header_byte(), DEV, 0x85]),
+                                                     payload=b"\x80\x80")),
+                                  "FLT_ERR_TRUNCATED", None),
+    "oversize_payload": Fault((), wire(raw_frame(payload=bytes(range(1, 250)) + bytes(8))),
+                              "FLT_ERR_OVERSIZE", None),
     "oversize_frame": Fault((), wire(raw_frame(payload=bytes(range(1, 250)) * 2)),
                             "FLT_ERR_OVERSIZE", None),
     "replayed_frame": Fault((GOOD,), wire(raw_frame(seq=4)), "FLT_ERR_REPLAY", (NACK, 13, 4)),

@@ -158,8 +158,9 @@ class CEvent:
 class CRx:
     """flt_proto_rx_t with ctypes-owned buffers."""
 
-    def __init__(self, key: bytes, device_id: int, *, on_host: bool, frame_cap: int = 294,
+    def __init__(self, key: bytes, device_id: int, *, on_host: bool, frame_cap: int | None = None,
                  msg_cap: int = 65536) -> None:
+        frame_cap = L.const("FLT_PROTO_MAX_FRAME") if frame_cap is None else frame_cap
         self.so = lib()
         self.key = _buf(key)
         self.frame = (C.c_uint8 * frame_cap)()

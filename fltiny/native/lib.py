@@ -127,8 +127,9 @@ MIRRORS: abi.Mirrors = {
 }
 HEADERS = ("proto/outbox.h", "proto/messages.h", "delta/delta.h", "delta/payload.h")
 CONSTANTS = (
-    "FLT_PROTO_VERSION", "FLT_PROTO_HEADER_SIZE", "FLT_PROTO_TAG_SIZE", "FLT_PROTO_CRC_SIZE",
-    "FLT_PROTO_KEY_SIZE", "FLT_PROTO_OVERHEAD", "FLT_PROTO_MAX_CHUNK", "FLT_PROTO_MAX_FRAME",
+    "FLT_PROTO_VERSION", "FLT_PROTO_HEADER_MIN", "FLT_PROTO_HEADER_MAX", "FLT_PROTO_TAG_SIZE",
+    "FLT_PROTO_KEY_SIZE", "FLT_PROTO_OVERHEAD_MIN", "FLT_PROTO_OVERHEAD", "FLT_PROTO_MAX_CHUNK",
+    "FLT_PROTO_MAX_FRAME",
     "FLT_PROTO_MAX_WIRE", "FLT_PROTO_FLAG_FROM_HOST", "FLT_MSG_TYPE_MAX", "FLT_MSG_NAME_SIZE",
     "FLT_MSG_HASH_SIZE", "FLT_PROTO_MAX_TEXT", "FLT_MSG_HELLO_SIZE",
     "FLT_MSG_GLOBAL_HEADER_SIZE", "FLT_MSG_TRAIN_SIZE", "FLT_MSG_DELTA_HEADER_SIZE",
@@ -144,6 +145,7 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_status_str": (C.c_char_p, [C.c_int]),
     "flt_proto_frame_encode": (C.c_int, [P(Header), vp, vp, vp, sz, P(sz)]),
     "flt_proto_frame_decode": (C.c_int, [vp, sz, vp, P(Header), P(vp)]),
+    "flt_proto_frame_size": (sz, [P(Header)]),
     "flt_cobs_encode": (C.c_int, [vp, sz, vp, sz, P(sz)]),
     "flt_cobs_decode": (C.c_int, [vp, sz, vp, sz, P(sz)]),
     "flt_proto_rx_init": (C.c_int, [P(Rx), vp, u32, C.c_int, vp, sz, vp, sz]),

@@ -1,7 +1,8 @@
 """Frames, the stream receiver and the outbox of the protocol: firmware/runtime/proto bound.
 
 - ``encode_frame`` / ``decode_frame`` / ``decode_wire``: ``flt_proto_frame_encode`` /
-  ``_decode`` and ``flt_cobs_decode`` (COBS, header, HMAC tag, CRC-32: docs/protocol.md).
+  ``_decode`` and ``flt_cobs_decode`` (COBS, varint header, truncated HMAC tag:
+  docs/protocol.md); ``frame_size`` / ``wire_size`` the bytes a frame takes.
 - ``Receiver``: one ``flt_proto_rx_t`` (reassembly, replay protection, what to answer) fed
   whole reads through ``flt_proto_rx_feed_bytes``; each frame's outcome is an ``RxEvent``.
 - ``Sender``: one ``flt_proto_tx_t`` (sequence numbers, chunk size, ACK/NACK replies) and a
@@ -13,7 +14,7 @@ The buffers every C object points to are owned by the Python object that holds i
 from __future__ import annotations
 
 import ctypes as C
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fltiny.native import lib as L
 from fltiny.native import messages as m
@@ -33,10 +34,23 @@ def chunk_count(length: int, chunk: int | None = None) -> int:
     return max(1, -(-length // c))
 
 
-def wire_size(payload_len: int) -> int:
-    """Worst-case bytes on the wire of a frame with this payload (FLT_PROTO_WIRE_SIZE)."""
-    n = L.const("FLT_PROTO_OVERHEAD") + payload_len
+def wire_size(payload_len: int, header: Header | None = None) -> int:
+    """Bytes on the wire of a frame with this payload at most (COBS worst case and the
+    delimiter): for ``header`` its exact COBS-decoded size (flt_proto_frame_size), else the
+    largest header's (FLT_PROTO_WIRE_SIZE)."""
+    if header is None:
+        n = L.const("FLT_PROTO_OVERHEAD") + payload_len
+    else:
+        n = frame_size(replace(header, payload_len=payload_len))
     return n + n // 254 + 2
+
+
+def frame_size(header: Header) -> int:
+    """COBS-decoded bytes of a frame with this header: header + payload + tag."""
+    n = int(L.rt().flt_proto_frame_size(C.byref(header.c())))
+    if n == 0:
+        raise ProtocolError(f"invalid frame header {header}", "FLT_ERR_ARG")
+    return n
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,7 @@ class Header:
     chunk_count: int = 1
     payload_len: int = 0
     flags: int = 0
-    version: int = 1
+    version: int = 2  # FLT_PROTO_VERSION (asserted against the C in the tests)
 
     def c(self) -> L.Header:
         fields = (self.version, self.type, self.flags, self.device_id, self.seq,

@@ -1,14 +1,16 @@
-"""Oracle of the frames of the device<->host wire protocol, version 1 (tests only).
+"""Oracle of the frames of the device<->host wire protocol, version 2 (tests only).
 
 An independent Python implementation of what firmware/runtime/proto/frame.c does; byte layout
 in docs/protocol.md:
 
-    COBS( header(18) | payload | HMAC-SHA256(key, header | payload)[:16] | CRC-32 ) 0x00
+    COBS( header(3..17) | payload | HMAC-SHA256(key, header | payload)[:8] ) 0x00
+    header = (version << 6 | FROM_HOST << 5 | CHUNKED << 4 | type), LEB128 device_id, seq
+             [, chunk_index, chunk_count when CHUNKED]
 
-HMAC after RFC 2104 (hashlib/hmac), CRC-32 as IEEE 802.3 (zlib.crc32), COBS after Cheshire &
-Baker (tests/oracles/cobs.py). ``decode_frame`` checks in the same order as
-``flt_proto_frame_decode`` and raises the ``ProtocolError`` subclass whose ``status`` names the
-flt_status_t the C side returns for the same bytes.
+HMAC after RFC 2104 (hashlib/hmac), COBS after Cheshire & Baker (tests/oracles/cobs.py).
+``decode_frame`` checks in the same order as ``flt_proto_frame_decode`` and raises the
+``ProtocolError`` subclass whose ``status`` names the flt_status_t the C side returns for the
+same bytes.
 """
 
 from __future__ import annotations
@@ -16,23 +18,22 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-import struct
-import zlib
 from dataclasses import dataclass
 
 from fltiny.errors import FltinyError
 from oracles import cobs
 
-VERSION = 1
-HEADER_SIZE = 18
-TAG_SIZE = 16
-CRC_SIZE = 4
+VERSION = 2
+HEADER_MIN = 3
+HEADER_MAX = 17  # 1 + 5 + 5 + 3 + 3
+TAG_SIZE = 8
 KEY_SIZE = 32
-OVERHEAD = HEADER_SIZE + TAG_SIZE + CRC_SIZE  # 38 bytes before COBS
+OVERHEAD_MIN = HEADER_MIN + TAG_SIZE
+OVERHEAD = HEADER_MAX + TAG_SIZE  # worst case before COBS
 MAX_CHUNK = 256  # FLT_PROTO_MAX_CHUNK default
 FLAG_FROM_HOST = 0x01
 FLAGS_KNOWN = 0x01
-_HEADER = struct.Struct("<BBBBIIHHH")
+_BIT_FROM_HOST, _BIT_CHUNKED = 0x20, 0x10
 
 # flt_status_t values by name (firmware/runtime/core/flt_status.h); NACK codes use them.
 STATUS_NAMES = (
@@ -89,7 +90,7 @@ class ProtocolError(FltinyError):
         if status is not None:
             self.status = status
         super().__init__(f"{reason} ({self.status}); check the link, the device key and that "
-                         "both ends run protocol version 1")
+                         "both ends run protocol version 2")
         self.reason = reason
 
 
@@ -192,8 +193,42 @@ class Header:
     version: int = VERSION
 
     def pack(self) -> bytes:
-        return _HEADER.pack(self.version, self.type, self.flags, 0, self.device_id, self.seq,
-                            self.chunk_index, self.chunk_count, self.payload_len)
+        first = self.version << 6 | self.type
+        first |= _BIT_FROM_HOST if self.flags & FLAG_FROM_HOST else 0
+        out = varint(self.device_id) + varint(self.seq)
+        if self.chunk_count > 1:
+            first |= _BIT_CHUNKED
+            out += varint(self.chunk_index) + varint(self.chunk_count)
+        return bytes([first]) + out
+
+
+def varint(v: int) -> bytes:
+    """LEB128 of a non-negative integer: 7 bits per byte, low group first."""
+    out = bytearray()
+    while True:
+        out.append((v & 0x7F) | (0x80 if v > 0x7F else 0))
+        v >>= 7
+        if not v:
+            return bytes(out)
+
+
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, next position) of a minimal LEB128 uint32 at data[pos:]."""
+    value, shift = 0, 0
+    while True:
+        if pos >= len(data):
+            raise TruncatedError("header ends inside a varint")
+        byte = data[pos]
+        pos += 1
+        if shift == 28 and byte & 0xF0:  # a 5th byte holds the top 4 bits and ends it
+            raise MalformedError("varint above 32 bits in the header")
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+    if shift and byte == 0:
+        raise MalformedError("overlong varint in the header")
+    return value, pos
 
 
 @dataclass(frozen=True)
@@ -229,40 +264,37 @@ def encode_frame(header: Header, payload: bytes, key: bytes, *, max_chunk: int =
     if not (0 <= h.device_id <= 0xFFFFFFFF and 0 <= h.seq <= 0xFFFFFFFF):
         raise ArgumentError("device id and seq must fit in 32 bits")
     body = h.pack() + bytes(payload)
-    body += tag(key, body)
-    body += struct.pack("<I", zlib.crc32(body))
-    return cobs.encode(body) + b"\x00"
+    return cobs.encode(body + tag(key, body)) + b"\x00"
 
 
 def decode_frame(frame: bytes, key: bytes, *, max_chunk: int = MAX_CHUNK) -> Frame:
     """Checks one COBS-decoded frame (without delimiter), like flt_proto_frame_decode."""
     n = len(frame)
-    if n < OVERHEAD:
-        raise TruncatedError(f"frame of {n} bytes is shorter than the {OVERHEAD}-byte minimum")
-    body = n - CRC_SIZE
-    if zlib.crc32(frame[:body]) != struct.unpack_from("<I", frame, body)[0]:
-        raise ChecksumError("CRC-32 mismatch (corrupted frame)")
-    body -= TAG_SIZE
-    if not hmac.compare_digest(tag(key, frame[:body]), frame[body : body + TAG_SIZE]):
-        raise AuthError("HMAC tag mismatch (wrong key or forged frame)")
-    version, mtype, flags, reserved, dev, seq, idx, count, plen = _HEADER.unpack_from(frame)
-    if version != VERSION:
-        raise UnsupportedError(f"protocol version {version}")
+    if n < OVERHEAD_MIN:
+        raise TruncatedError(f"frame of {n} bytes is shorter than the {OVERHEAD_MIN}-byte minimum")
+    if frame[0] >> 6 != VERSION:
+        raise UnsupportedError(f"protocol version {frame[0] >> 6} (first byte {frame[0]:#04x})")
+    body = n - TAG_SIZE
+    if not hmac.compare_digest(tag(key, frame[:body]), frame[body:]):
+        raise AuthError("HMAC tag mismatch (wrong key, forged or corrupted frame)")
+    mtype = frame[0] & 0x0F
     if not 1 <= mtype <= max(MsgType):
         raise UnsupportedError(f"unknown message type {mtype}")
-    if flags & ~FLAGS_KNOWN or reserved:
-        raise MalformedError(f"reserved header bits set (flags {flags:#x}, reserved {reserved})")
-    if count == 0 or idx >= count:
-        raise MalformedError(f"chunk index {idx} of {count}")
+    head = frame[:body]
+    dev, pos = read_varint(head, 1)
+    seq, pos = read_varint(head, pos)
+    idx, count = 0, 1
+    if frame[0] & _BIT_CHUNKED:
+        idx, pos = read_varint(head, pos)
+        count, pos = read_varint(head, pos)
+        if not (2 <= count <= 0xFFFF and idx < count):
+            raise MalformedError(f"chunk index {idx} of {count}")
+    plen = body - pos
     if plen > max_chunk:
         raise OversizeError(f"payload length {plen} exceeds the {max_chunk}-byte chunk limit")
-    if plen + HEADER_SIZE > body:
-        raise TruncatedError(f"payload length {plen} but {body - HEADER_SIZE} bytes present")
-    if plen + HEADER_SIZE < body:
-        raise MalformedError(f"{body - HEADER_SIZE - plen} bytes after the payload")
     header = Header(type=mtype, device_id=dev, seq=seq, chunk_index=idx, chunk_count=count,
-                    payload_len=plen, flags=flags, version=version)
-    return Frame(header, bytes(frame[HEADER_SIZE:body]))
+                    payload_len=plen, flags=FLAG_FROM_HOST if frame[0] & _BIT_FROM_HOST else 0)
+    return Frame(header, bytes(frame[pos:body]))
 
 
 def decode_wire(data: bytes, key: bytes, *, max_chunk: int = MAX_CHUNK) -> Frame:
@@ -283,3 +315,8 @@ def chunk_count(length: int, max_chunk: int = MAX_CHUNK) -> int:
 def wire_size(payload_len: int) -> int:
     """Worst-case bytes on the wire for a frame with this payload (FLT_PROTO_WIRE_SIZE)."""
     return cobs.max_encoded(OVERHEAD + payload_len) + 1
+
+
+def frame_size(header: Header) -> int:
+    """COBS-decoded bytes of a frame with this header (flt_proto_frame_size)."""
+    return len(header.pack()) + header.payload_len + TAG_SIZE

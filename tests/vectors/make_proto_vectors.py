@@ -6,7 +6,7 @@ Deterministic. Writes tests/vectors/proto/frames.json: one entry per message cas
 message fields (bytes as hex), the sender (device id, first sequence number, host or device),
 the 32-byte key (hex), the expected payload (hex) and the expected wire frames, one per chunk of
 FLT_PROTO_MAX_CHUNK = 256 bytes (hex, COBS-encoded, with the 0x00 delimiter). The expected bytes
-come from the Python side (fltiny/bridge); the tests check that the C runtime produces the same
+come from the Python oracle (tests/oracles); the tests check that the C runtime produces the same
 bytes and that each side decodes the other's frames.
 """
 

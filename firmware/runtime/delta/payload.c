@@ -9,11 +9,6 @@ static uint32_t flt_gap(const uint32_t *idx, uint32_t j)
     return (j == 0u) ? idx[0] + 1u : idx[j] - idx[j - 1u];
 }
 
-static uint32_t flt_varint_len(uint32_t v)
-{
-    return 1u + (v >= (1u << 7)) + (v >= (1u << 14)) + (v >= (1u << 21)) + (v >= (1u << 28));
-}
-
 /* Bits of the Rice section with parameter r. Range: each term <= 2^32 / 2^r + 32, k < 2^32
  * terms, so the sum < 2^32 * 33 + 2^32 < 2^64 (the quotient parts sum to <= S >> r). */
 static uint64_t flt_rice_bits(const uint32_t *idx, uint32_t k, uint32_t r)
@@ -158,12 +153,7 @@ flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t 
 
     if (fmt == FLT_INDEX_VARINT) {
         for (j = 0; j < d->k; ++j) {
-            uint32_t v = flt_gap(d->indices, j);
-            while (v >= 0x80u) {
-                out[pos++] = (uint8_t)((v & 0x7fu) | 0x80u);
-                v >>= 7;
-            }
-            out[pos++] = (uint8_t)v;
+            pos += flt_varint_put(out + pos, flt_gap(d->indices, j));
         }
     } else if (fmt == FLT_INDEX_BITMAP) {
         for (j = 0; j < d->k; ++j) {
@@ -221,22 +211,9 @@ static flt_status_t flt_decode_varint(flt_reader_t *r, flt_sparse_delta_t *out)
     uint32_t j;
     int64_t prev = -1;
     for (j = 0; j < out->k; ++j) {
-        uint32_t v = 0u;
-        uint32_t shift = 0u;
-        uint8_t byte;
-        for (;;) {
-            FLT_REQUIRE(r->pos < r->len, FLT_ERR_TRUNCATED);
-            byte = r->buf[r->pos++];
-            /* 5th byte may carry only the top 4 bits of a uint32 and must end the varint. */
-            FLT_REQUIRE(shift < 28u || (byte & 0xf0u) == 0u, FLT_ERR_FORMAT);
-            v |= (uint32_t)(byte & 0x7fu) << shift;
-            if ((byte & 0x80u) == 0u) {
-                break;
-            }
-            shift += 7u;
-        }
-        FLT_REQUIRE(shift == 0u || byte != 0u, FLT_ERR_FORMAT); /* overlong */
-        FLT_REQUIRE(v != 0u, FLT_ERR_FORMAT);                   /* not strictly increasing */
+        uint32_t v;
+        FLT_TRY(flt_varint_get(r->buf, r->len, &r->pos, &v));
+        FLT_REQUIRE(v != 0u, FLT_ERR_FORMAT); /* not strictly increasing */
         FLT_TRY(flt_push_index(out, j, &prev, v));
     }
     return FLT_OK;

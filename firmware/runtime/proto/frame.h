@@ -1,11 +1,16 @@
-/* frame.h - the wire frame of the device<->host protocol, version 1
- * (byte layout: docs/protocol.md; host binding: fltiny/native/proto.py; oracle:
+/* frame.h - the wire frame of the device<->host protocol, version 2
+ * (byte layout: docs/protocol.md "Frames"; host binding: fltiny/native/proto.py; oracle:
  * tests/oracles/protocol.py).
  *
  * What it does
- *   A frame is  COBS( header(18) | payload(payload_len) | tag(16) | crc32(4) ) 0x00
- *   tag   = first 16 bytes of HMAC-SHA256(key, header | payload), key = the device's 32 bytes
- *   crc32 = IEEE CRC-32 of header | payload | tag, little-endian.
+ *   A frame is  COBS( header(3..17) | payload(payload_len) | tag(8) ) 0x00
+ *   header = byte 0: bits 7-6 the version (2), bit 5 FROM_HOST, bit 4 CHUNKED, bits 3-0 the
+ *            message type; then LEB128 varints (minimal, at most 32 bits): device_id, seq,
+ *            and only with CHUNKED (messages of more than one frame) chunk_index, chunk_count.
+ *   tag    = first 8 bytes of HMAC-SHA256(key, header | payload), key = the device's 32 bytes.
+ *   There is no length field (the frame's length gives payload_len) and no CRC: the tag
+ *   covers integrity and authenticity (a corrupted or forged frame passes with probability
+ *   2^-64 per attempt; docs/protocol.md "Security").
  *   flt_proto_frame_encode writes one complete wire frame (with the trailing delimiter);
  *   flt_proto_frame_decode checks one COBS-decoded frame (delimiter removed).
  *
@@ -19,15 +24,16 @@
  *   type, flags, chunk fields, payload_len > FLT_PROTO_MAX_CHUNK); FLT_ERR_NOMEM if cap is
  *   too small (out unspecified).
  *   Decode, in this order (first failure wins):
- *     FLT_ERR_TRUNCATED    len < FLT_PROTO_OVERHEAD
- *     FLT_ERR_CHECKSUM     CRC-32 mismatch
- *     FLT_ERR_AUTH         HMAC tag mismatch (wrong key or forged frame)
- *     FLT_ERR_UNSUPPORTED  version != 1 or unknown message type
- *     FLT_ERR_FORMAT       reserved flag bits or reserved byte set; chunk_count == 0;
- *                          chunk_index >= chunk_count
+ *     FLT_ERR_TRUNCATED    len < FLT_PROTO_OVERHEAD_MIN
+ *     FLT_ERR_UNSUPPORTED  version bits != 2 (a version-1 frame starts with 0x01: refused
+ *                          before authentication, so the reason is visible; no state changes)
+ *     FLT_ERR_AUTH         tag mismatch (wrong key, forged or corrupted frame)
+ *     FLT_ERR_UNSUPPORTED  unknown message type
+ *     FLT_ERR_TRUNCATED    the header's varints run into the tag
+ *     FLT_ERR_FORMAT       a varint longer than needed or above 32 bits; CHUNKED with
+ *                          chunk_count < 2 or chunk_index >= chunk_count, or chunk_count
+ *                          above 65535
  *     FLT_ERR_OVERSIZE     payload_len > FLT_PROTO_MAX_CHUNK
- *     FLT_ERR_TRUNCATED    payload_len larger than the bytes present
- *     FLT_ERR_FORMAT       bytes present beyond payload_len
  *     FLT_ERR_ARG          NULL arguments
  *   On failure *h and *payload are unspecified.
  */
@@ -41,13 +47,14 @@
 #include "cobs.h"
 #include "core/flt_status.h"
 
-#define FLT_PROTO_VERSION 1u
-#define FLT_PROTO_HEADER_SIZE 18u
-#define FLT_PROTO_TAG_SIZE 16u
-#define FLT_PROTO_CRC_SIZE 4u
+#define FLT_PROTO_VERSION 2u
+#define FLT_PROTO_HEADER_MIN 3u  /* type byte, 1-byte device id, 1-byte seq */
+#define FLT_PROTO_HEADER_MAX 17u /* 1 + 5 + 5 + 3 + 3 */
+#define FLT_PROTO_TAG_SIZE 8u
 #define FLT_PROTO_KEY_SIZE 32u
-/* bytes a frame adds to its payload before COBS: header + tag + CRC */
-#define FLT_PROTO_OVERHEAD (FLT_PROTO_HEADER_SIZE + FLT_PROTO_TAG_SIZE + FLT_PROTO_CRC_SIZE)
+/* bytes a frame adds to its payload before COBS: header + tag (smallest, worst case) */
+#define FLT_PROTO_OVERHEAD_MIN (FLT_PROTO_HEADER_MIN + FLT_PROTO_TAG_SIZE)
+#define FLT_PROTO_OVERHEAD (FLT_PROTO_HEADER_MAX + FLT_PROTO_TAG_SIZE)
 
 /* Largest payload of one frame (one chunk). A build may lower or raise it (<= 65535); both
  * ends must agree or the receiver rejects larger chunks with FLT_ERR_OVERSIZE. */
@@ -58,14 +65,14 @@
 #error "FLT_PROTO_MAX_CHUNK must be in 1..65535"
 #endif
 
-/* COBS-decoded size of a frame with n payload bytes, and its size on the wire (COBS worst
- * case + the 0x00 delimiter). */
+/* Largest COBS-decoded size of a frame with n payload bytes, and its largest size on the wire
+ * (COBS worst case + the 0x00 delimiter); flt_proto_frame_size gives a header's exact size. */
 #define FLT_PROTO_FRAME_SIZE(n) (FLT_PROTO_OVERHEAD + (n))
 #define FLT_PROTO_WIRE_SIZE(n) (FLT_COBS_MAX_ENCODED(FLT_PROTO_FRAME_SIZE(n)) + 1u)
 #define FLT_PROTO_MAX_FRAME FLT_PROTO_FRAME_SIZE(FLT_PROTO_MAX_CHUNK)
 #define FLT_PROTO_MAX_WIRE FLT_PROTO_WIRE_SIZE(FLT_PROTO_MAX_CHUNK)
 
-/* header flags */
+/* header flags (flt_proto_header_t.flags; bit 5 of the header's first byte) */
 #define FLT_PROTO_FLAG_FROM_HOST 0x01u /* set on every frame the host sends */
 #define FLT_PROTO_FLAGS_KNOWN 0x01u
 
@@ -92,6 +99,10 @@ typedef struct {
     uint16_t chunk_count;
     uint16_t payload_len;
 } flt_proto_header_t;
+
+/* COBS-decoded bytes of a frame with this header (header + payload + tag); 0 for a header
+ * that flt_proto_frame_encode would refuse. */
+size_t flt_proto_frame_size(const flt_proto_header_t *h);
 
 /* 1 for ACK and NACK (control frames: not acknowledged, not replay-checked by seq). */
 int flt_msg_is_control(uint8_t type);
