@@ -53,6 +53,7 @@ class Config:
     strategy: str
     train: TrainParams
     dense_float: bool = False
+    down_topk: float = 1.0  # share of the parameters in a GLOBAL delta (--down-topk)
     export_args: tuple[str, ...] = ()  # extra `fltiny export` options of its bundle (HAPT)
 
 
@@ -72,6 +73,10 @@ CONFIGS = {
                   export_args=TAIL),
     "new-dense": Config("new-dense", "the defaults with dense float32 updates", "feddyn",
                         NEW_TRAIN, dense_float=True, export_args=TAIL),
+    "new-down10": Config("new-down10", "the defaults with a top-10 % GLOBAL delta downlink",
+                         "feddyn", NEW_TRAIN, down_topk=0.1, export_args=TAIL),
+    "new-down25": Config("new-down25", "the defaults with a top-25 % GLOBAL delta downlink",
+                         "feddyn", NEW_TRAIN, down_topk=0.25, export_args=TAIL),
 }
 
 
@@ -85,6 +90,7 @@ class SeedResult:
     worst_device_change: float
     min_heldout_after_5: float
     bytes_up: float
+    bytes_down: float
     curve_heldout: list[float] = field(default_factory=list)
     curve_personal: list[float] = field(default_factory=list)
 
@@ -106,7 +112,8 @@ def run_one(cfg: Config, dataset: str, bundle: Path, rounds: int, seed: int) -> 
     with tempfile.TemporaryDirectory(prefix="fltiny-fleet-") as tmp:
         sc = SimConfig(clients=15 if dataset == "hapt" else 25, strategy=cfg.strategy,
                        data=DataSettings(dataset=dataset, bundle=bundle, partition="natural"),
-                       server=RoundConfig(rounds=rounds, train=cfg.train),
+                       server=RoundConfig(rounds=rounds, train=cfg.train,
+                                          down_topk=cfg.down_topk),
                        dense_float=cfg.dense_float, out=Path(tmp))
         res = simulate(sc)
         rows = [r for r in res.rounds if r["round"] > 0]
@@ -124,11 +131,13 @@ def run_one(cfg: Config, dataset: str, bundle: Path, rounds: int, seed: int) -> 
             store.close()
         sign = 1.0 if key == "accuracy" else -1.0  # a change for the better is positive
         worst = min(sign * (float(np.mean(v[-LAST:])) - v[0]) for v in per_dev.values())
-        up = np.mean([r["bytes_up"] / max(1, r["participants"]) for r in rows])
+        # wire bytes per device-round (frames and ACKs), steady state: after round 1
+        up = np.mean([r["bytes_up"] / max(1, r["participants"]) for r in rows[1:] or rows])
+        down = np.mean([r["bytes_down"] / max(1, r["participants"]) for r in rows[1:] or rows])
         return SeedResult(seed, float(res.rounds[0][key]), pers[0], float(np.mean(held[-LAST:])),
                           float(np.mean(pers[-LAST:])), worst,
                           (min if key == "accuracy" else max)(held[5:] or held),
-                          float(up), held, pers)
+                          float(up), float(down), held, pers)
 
 
 def target_figures(bundle: Path, train: TrainParams, n_train: int, n_test: int) -> dict:
@@ -166,6 +175,7 @@ def summarise(name: str, rs: list[SeedResult], key: str) -> dict:
         "min_heldout_after_5_vs_factory": float(min(better(r.min_heldout_after_5,
                                                            r.factory_heldout) for r in rs)),
         "bytes_up": float(np.mean([r.bytes_up for r in rs])),
+        "bytes_down": float(np.mean([r.bytes_down for r in rs])),
         "seeds": [r.__dict__ for r in rs],
     }
 
@@ -197,6 +207,7 @@ def main() -> None:
                 print(f"{dataset} {name} seed {seed}: held-out {key} {r.factory_heldout:.4f} -> "
                       f"{r.heldout:.4f}, personal {r.factory_personal:.4f} -> {r.personal:.4f} "
                       f"(worst device {r.worst_device_change:+.4f}), {r.bytes_up:.0f} B up, "
+                      f"{r.bytes_down:.0f} B down, "
                       f"{time.perf_counter() - t0:.0f} s", flush=True)
             s = summarise(name, rs, key)
             s["what"] = cfg.what

@@ -76,6 +76,8 @@ BITMAP_OK = hdr(1) + ONE + bytes([0b00001000, 0b00000010]) + VALS
 # rice r=2: u = 3 -> 0 11 ; u = 5 -> 1 0 01 ; bits 011 1001 + pad 0 -> 0b01110010
 RICE_OK = hdr(2, rice=2) + ONE + bytes([0b01110010]) + VALS
 BLOCK_OK = hdr(0, mode=1, block=1) + ONE + ONE + bytes([4, 6]) + VALS
+# Rice gaps and values: value code r=0, qmin=5; entries 011|0|0 and 1001|0|1 -> 01100100101
+RV_OK = hdr(3, rice=2) + ONE + bytes([0, 5, 0b01100100, 0b10100000])
 
 INVALID: dict[str, tuple[bytes, str]] = {
     "empty": (b"", "FLT_ERR_TRUNCATED"),
@@ -83,7 +85,7 @@ INVALID: dict[str, tuple[bytes, str]] = {
     "bad_magic": (hdr(magic=b"FE") + VARINT_OK[16:], "FLT_ERR_FORMAT"),
     "bad_version_0": (hdr(version=0) + VARINT_OK[16:], "FLT_ERR_UNSUPPORTED"),
     "bad_version_2": (hdr(version=2) + VARINT_OK[16:], "FLT_ERR_UNSUPPORTED"),
-    "unknown_index_format": (hdr(3) + VARINT_OK[16:], "FLT_ERR_UNSUPPORTED"),
+    "unknown_index_format": (hdr(4) + VARINT_OK[16:], "FLT_ERR_UNSUPPORTED"),
     "unknown_quant_mode": (hdr(0, mode=2) + VARINT_OK[16:], "FLT_ERR_UNSUPPORTED"),
     "rice_param_on_varint": (hdr(0, rice=1) + VARINT_OK[16:], "FLT_ERR_FORMAT"),
     "rice_param_32": (hdr(2, rice=32) + RICE_OK[16:], "FLT_ERR_FORMAT"),
@@ -127,6 +129,16 @@ INVALID: dict[str, tuple[bytes, str]] = {
     "rice_padding_bits": (hdr(2, rice=2) + ONE + bytes([0b01110011]) + VALS, "FLT_ERR_FORMAT"),
     "rice_unary_run_too_long": (hdr(2, rice=0, k=1) + ONE + bytes([0xFF, 0xFF, 0xFF]) + VALS,
                                 "FLT_ERR_RANGE"),
+    "rv_params_truncated": (RV_OK[:21], "FLT_ERR_TRUNCATED"),
+    "rv_rice_param_32": (hdr(3, rice=32) + RV_OK[16:], "FLT_ERR_FORMAT"),
+    "rv_value_rice_8": (RV_OK[:20] + bytes([8]) + RV_OK[21:], "FLT_ERR_FORMAT"),
+    "rv_qmin_128": (RV_OK[:21] + bytes([128]) + RV_OK[22:], "FLT_ERR_FORMAT"),
+    "rv_value_above_127": (hdr(3, rice=2, k=1) + ONE + bytes([0, 127, 0b01110000]),
+                           "FLT_ERR_RANGE"),
+    "rv_truncated": (RV_OK[:-1], "FLT_ERR_TRUNCATED"),
+    "rv_padding_bits": (RV_OK[:-1] + bytes([0b10100001]), "FLT_ERR_FORMAT"),
+    "rv_trailing_byte": (RV_OK + b"\x00", "FLT_ERR_FORMAT"),
+    "valid_rice_values": (RV_OK, "FLT_OK"),
     "values_truncated": (VARINT_OK[:-1], "FLT_ERR_TRUNCATED"),
     "value_minus_128": (VARINT_OK[:-1] + bytes([0x80]), "FLT_ERR_RANGE"),
     "zero_scale_nonzero_value": (hdr() + struct.pack("<f", 0.0) + VARINT_OK[20:],
@@ -165,6 +177,11 @@ def test_reference_payloads_are_what_the_encoder_writes():
     rice = pl.encode(d, IndexFormat.RICE)
     assert rice == hdr(2, rice=1) + ONE + bytes([0b10111010]) + VALS
     assert pl.decode(RICE_OK).equals(d)
+    # the same gap code (r = 1), each followed by its value: |q| - qmin = 0 with r = 0 ('0')
+    # and the sign: 101 0 0 | 1101 0 1, pad
+    assert (pl.encode(d, IndexFormat.RICE_VALUES)
+            == hdr(3, rice=1) + ONE + bytes([0, 5, 0b10100110, 0b10100000]))
+    assert pl.decode(RV_OK).equals(d)
 
 
 @pytest.mark.parametrize("case", VEC["cases"], ids=[c["name"] for c in VEC["cases"]])

@@ -39,7 +39,7 @@ def _bases(seed: int) -> list[tuple[bytes, int, int]]:
         local = rng.standard_normal(n).astype(np.float32)
         res = tw.compress(local, np.zeros(n, np.float32), None, k=k, mode=mode,
                           block_size=block)
-        fmt = None if i % 4 == 3 else IndexFormat(i % 4)
+        fmt = None if i % 5 == 4 else IndexFormat(i % 5)
         out.append((pl.encode(res.delta, fmt), n, k))
     out += [(bytes.fromhex(c["payload_hex"]), c["n"], c["k"]) for c in VEC["cases"]
             if len(c["payload_hex"]) < 800]

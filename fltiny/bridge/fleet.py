@@ -48,10 +48,9 @@ from fltiny.native.errors import DeliveryError, NackError, PayloadError, Protoco
 from fltiny.native.messages import MsgType
 from fltiny.native.proto import chunk_count, max_chunk, wire_size
 from fltiny.native.status import status_name
+from fltiny.server.downlink import Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.strategies.base import ClientUpdate
-
-GLOBAL_DELTA_BLOCK = 64  # block size of the int8 quantization of GLOBAL deltas
 
 
 @dataclass
@@ -176,13 +175,15 @@ class BridgeFleet:
     """``Fleet`` over protocol sessions with real or emulated boards (module docstring)."""
 
     def __init__(self, endpoints: Sequence[Endpoint], host_round, *, model_hash: bytes,
-                 global_delta: bool = True, log: Callable[[str], None] = lambda _m: None,
+                 global_delta: bool = True, down_topk: float = 1.0,
+                 log: Callable[[str], None] = lambda _m: None,
                  timeout: float = 0.3, retries: int = 20, hello_wait: float = 5.0,
                  reconnect_wait: float = 10.0, send_chunk: int | None = None) -> None:
         self.hr = host_round
         self.n_params = int(host_round.n_params)
         self.model_hash = bytes(model_hash)
         self.global_delta = global_delta
+        self.down_topk = down_topk
         self.log = log
         self.hello_wait = hello_wait
         self.reconnect_wait = reconnect_wait
@@ -353,20 +354,16 @@ class BridgeFleet:
 
     def _global_message(self, d: _DeviceState, params: np.ndarray, version: int
                         ) -> tuple[m.Global | None, np.ndarray, str]:
-        """(message or None, the parameters the device will hold, kind)."""
-        if d.version == version and d.params is not None and np.array_equal(d.params, params):
-            return None, d.params, "none"
-        if (self.global_delta and d.version is not None and d.params is not None
-                and d.version == version - 1 and d.hello is not None
-                and d.hello.capabilities & m.CAP_GLOBAL_DELTA):
-            # built and applied by the C the device applies it with (flt_delta_apply)
-            delta, _ = nd.compress(params, d.params, None, k=self.n_params,
-                                   mode=nd.QuantMode.BLOCK, block_size=GLOBAL_DELTA_BLOCK,
-                                   error_feedback=False)
-            held = nd.apply(delta, d.params)
-            return (m.Global.delta(version, d.version, nd.encode_payload(delta)), held,
-                    "delta")
-        return m.Global.full(version, params), params.copy(), "full"
+        """(message or None, the parameters the device will hold, kind): server.downlink's
+        rule, the simulator's too."""
+        held = (Held(d.version, d.params) if d.version is not None and d.params is not None
+                else None)
+        can_delta = (self.global_delta and d.hello is not None
+                     and bool(d.hello.capabilities & m.CAP_GLOBAL_DELTA))
+        msg, now = global_message(params, version, held, topk=self.down_topk,
+                                  can_delta=can_delta)
+        kind = "none" if msg is None else ("full" if msg.kind == m.GlobalKind.FULL else "delta")
+        return msg, now.params, kind
 
     def _exchange(self, d: _DeviceState, rnd: int, params: np.ndarray, version: int,
                   train: TrainParams, mu: float, end: float, lg: RoundLog) -> ClientUpdate | None:

@@ -14,7 +14,7 @@ The buffers every C object points to are owned by the Python object that holds i
 from __future__ import annotations
 
 import ctypes as C
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from fltiny.native import lib as L
 from fltiny.native import messages as m
@@ -271,3 +271,47 @@ class Sender:
         check(L.rt().flt_proto_tx_reply(C.byref(self.tx), C.byref(rx_ev), self._wire,
                                         len(self._wire), C.byref(n)), "ACK/NACK encoding")
         return self._wire.raw[: n.value]
+
+
+# ---- wire accounting ---------------------------------------------------------------------
+
+
+@dataclass
+class WireCount:
+    """The bytes one device's messages take on a lossless link, counted by framing them with
+    the C encoder: each message's frames (chunked as the sender chunks them, with the sender's
+    sequence numbers: their varints grow with them) and the ACK the receiver returns for each
+    data frame. The simulator's byte figures come from here, so they are the wire's."""
+
+    key: bytes
+    device_id: int
+    chunk: int | None = None  # payload bytes per frame (default FLT_PROTO_MAX_CHUNK)
+    seq: dict[bool, int] = field(default_factory=lambda: {True: 1, False: 1})  # next, per sender
+    up: int = 0  # device -> host bytes so far
+    down: int = 0
+
+    def send(self, msg: m.Message, *, from_host: bool) -> int:
+        """Counts ``msg`` sent one way and its ACKs the other; returns the bytes it added."""
+        payload = msg.encode()
+        c = self.chunk or max_chunk()
+        n = chunk_count(len(payload), c)
+        first = self.seq[from_host]
+        frames = acks = 0
+        for i in range(n):
+            part = payload[i * c:(i + 1) * c]
+            h = Header(int(msg.TYPE), self.device_id, first + i, i, n, len(part),
+                       FLAG_FROM_HOST if from_host else 0)
+            frames += len(encode_frame(h, part, self.key))
+            ack = m.Ack(first + i).encode()
+            acks += len(encode_frame(Header(int(m.MsgType.ACK), self.device_id, 0,
+                                            payload_len=len(ack),
+                                            flags=0 if from_host else FLAG_FROM_HOST),
+                                     ack, self.key))
+        self.seq[from_host] = first + n
+        if from_host:
+            self.down += frames
+            self.up += acks
+        else:
+            self.up += frames
+            self.down += acks
+        return frames + acks

@@ -132,7 +132,8 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
                     endpoints.append(Endpoint(dev.device_id, f"tcp://{dev.endpoint}", blob,
                                               b.max_windows, DEV_KEY, b.name))
             bf = BridgeFleet(endpoints, hr, model_hash=bundle.model_hash,
-                             global_delta=opts.global_delta, send_chunk=opts.send_chunk, log=log)
+                             global_delta=opts.global_delta, down_topk=opts.server.down_topk,
+                             send_chunk=opts.send_chunk, log=log)
             stack.callback(bf.close)
             metrics = exp.run_rounds(FiguredFleet(bf), store, progress)
             replays, mismatches = bf.replays, bf.replay_mismatches

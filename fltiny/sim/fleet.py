@@ -7,6 +7,10 @@ error-feedback residual, the drift-control state, the model they serve), as a bo
 its DELTA is acknowledged. Each result carries the device's personal metric (its served model
 on its personal test split, before training), computed by the same C.
 
+Downlink as on the bridge (fltiny.server.downlink): a device is sent the FULL model or a
+sparse int8 GLOBAL delta and trains from what it then holds. Byte figures are the wire's
+(fltiny.native.proto.WireCount: every message framed by the C encoder, with the ACKs).
+
 Churn: each round a seeded ``churn`` share of the devices is offline and misses it.
 """
 
@@ -17,10 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fltiny.bridge.messages import Train
+from fltiny.bridge.messages import Delta, Hello, Train
 from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState, HostRound
 from fltiny.native.delta import PayloadDecoder
+from fltiny.native.proto import WireCount
+from fltiny.server.downlink import Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.strategies.base import ClientUpdate
 
@@ -41,6 +47,10 @@ class SimFleet:
     states: dict[int, DeviceState] = field(default_factory=dict)
     payloads: dict[tuple[int, int], bytes] = field(default_factory=dict)
     keep_payloads: bool = False
+    down_topk: float = 1.0  # share of the parameters in a GLOBAL delta (server.downlink)
+    key: bytes = bytes(32)  # the devices' frame key (only the byte counts depend on it)
+    held: dict[int, Held] = field(default_factory=dict)
+    wires: dict[int, WireCount] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_id = {b.device_id: b for b in self.blobs}
@@ -63,19 +73,33 @@ class SimFleet:
         for dev in devices:
             blob = self._by_id[dev]
             state = self.states.get(dev)
-            out = self.host.run(global_params, blob, train_spec(train, round_, dev, mu), state,
-                                max_windows=self.max_windows)
+            wire = self.wires.get(dev)
+            if wire is None:  # first contact: the device's HELLO
+                wire = self.wires[dev] = WireCount(self.key, dev)
+                wire.send(Hello("sim", 0, 0, bytes(8), 0, self.host.n_params, 0),
+                          from_host=False)
+            up0, down0 = wire.up, wire.down
+            gmsg, held = global_message(global_params, version, self.held.get(dev),
+                                        topk=self.down_topk)
+            if gmsg is not None:
+                wire.send(gmsg, from_host=True)
+            self.held[dev] = held
+            tmsg = train_spec(train, round_, dev, mu)
+            wire.send(tmsg, from_host=True)
+            out = self.host.run(held.params, blob, tmsg, state, max_windows=self.max_windows)
             self.states[dev] = out.state
+            wire.send(Delta(round_, held.version, out.examples, out.mean_loss, out.payload,
+                            out.personal_n, out.personal_metric), from_host=False)
             if self.dense_float:
-                delta = (out.params - global_params).astype(np.float32)
-                up = 4 * delta.size
+                delta = (out.params - held.params).astype(np.float32)
+                up = wire.up - up0 - len(out.payload) + 4 * delta.size
             else:
                 delta = self._decoder.decode_dense(out.payload)
-                up = len(out.payload)
+                up = wire.up - up0
                 if self.keep_payloads:
                     self.payloads[(round_, dev)] = out.payload
             results.append(DeviceResult(dev, ClientUpdate(dev, delta, out.examples, out.mean_loss),
-                                        bytes_up=up, bytes_down=4 * global_params.size,
+                                        bytes_up=up, bytes_down=wire.down - down0,
                                         personal_n=out.personal_n,
                                         personal_metric=out.personal_metric))
         return results

@@ -22,7 +22,7 @@ def simulate(cfg: SimConfig, progress: Callable[[RoundMetrics], None] = lambda _
         exp.host = host
     blobs = exp.blobs(cfg.max_windows)
     fleet = SimFleet(exp.host, blobs, churn=cfg.churn, seed=cfg.train.seed,
-                     dense_float=cfg.dense_float)
+                     dense_float=cfg.dense_float, down_topk=cfg.server.down_topk)
     exp.store_path.unlink(missing_ok=True)
     store = exp.open_store(resume=False)
     try:

@@ -1,9 +1,11 @@
 """Numpy oracle (tests only) of the delta payload codec, version 1 (firmware/runtime/delta/payload.c).
 
-Byte layout and error cases: docs/protocol.md, "Delta payload (version 1)". Index sections:
+Byte layout and error cases: docs/protocol.md, "Delta payload (version 1)". Entry formats:
 LEB128 varints of index gaps, a bitmap of n bits, or Golomb-Rice codes of gap - 1
-(Golomb, "Run-length encodings", IEEE Trans. IT 1966; Rice, JPL 1979). The encoder picks the
-smallest section, ties to the lower format id, so C and Python produce identical bytes.
+(Golomb, "Run-length encodings", IEEE Trans. IT 1966; Rice, JPL 1979), each followed by the
+int8 values; or Rice codes of gap - 1 interleaved with Rice codes of |q| - min|q| and sign
+bits. The encoder picks the smallest, ties to the lower format id, so C and Python produce
+identical bytes.
 
 The decoder checks in the same order as the C decoder and raises ``PayloadError`` whose
 ``status`` is the name of the ``flt_status_t`` code the C decoder returns for the same input.
@@ -22,6 +24,7 @@ MAGIC = b"FD"
 VERSION = 1
 HEADER_SIZE = 16
 MAX_RICE = 31
+MAX_VALUE_RICE = 7
 _HEADER = struct.Struct("<2sBBBBHII")
 
 
@@ -29,6 +32,7 @@ class IndexFormat(enum.IntEnum):
     VARINT = 0
     BITMAP = 1
     RICE = 2
+    RICE_VALUES = 3
 
 
 class PayloadError(ValueError):
@@ -76,14 +80,27 @@ def rice_parameter(indices: np.ndarray) -> int:
     return r
 
 
+def value_code(values: np.ndarray) -> tuple[int, int, int]:
+    """(qmin, r, bits) of the Rice-coded values: qmin = min |q|, r in 0..7 with the fewest
+    bits (ties to the smaller r); per value a Rice code of |q| - qmin and a sign bit if q != 0."""
+    a = np.abs(values.astype(np.int64))
+    qmin = int(a.min()) if a.size else 0
+    signs = int(np.count_nonzero(a))
+    costs = [_rice_bits(a - qmin, r) + signs for r in range(MAX_VALUE_RICE + 1)]
+    r = int(np.argmin(costs))  # argmin: the first (smallest r) of equal costs
+    return qmin, r, costs[r]
+
+
 def section_sizes(delta: SparseDelta) -> dict[IndexFormat, int]:
-    """Bytes of each index section for this delta."""
+    """Bytes after the scales (index section and values) of each format for this delta."""
     gaps = _gaps(delta.indices)
     r = rice_parameter(delta.indices)
+    gap_bits = _rice_bits(gaps - 1, r)
     return {
-        IndexFormat.VARINT: int(np.sum(_varint_len(gaps))),
-        IndexFormat.BITMAP: (delta.n + 7) // 8,
-        IndexFormat.RICE: (_rice_bits(gaps - 1, r) + 7) // 8,
+        IndexFormat.VARINT: int(np.sum(_varint_len(gaps))) + delta.k,
+        IndexFormat.BITMAP: (delta.n + 7) // 8 + delta.k,
+        IndexFormat.RICE: (gap_bits + 7) // 8 + delta.k,
+        IndexFormat.RICE_VALUES: 2 + (gap_bits + value_code(delta.values)[2] + 7) // 8,
     }
 
 
@@ -126,7 +143,7 @@ def encode(delta: SparseDelta, index_format: IndexFormat | None = None) -> bytes
     _check_delta(delta)
     fmt = choose_format(delta) if index_format is None else IndexFormat(index_format)
     gaps = _gaps(delta.indices)
-    rice = rice_parameter(delta.indices) if fmt == IndexFormat.RICE else 0
+    rice = rice_parameter(delta.indices) if fmt >= IndexFormat.RICE else 0
     out = bytearray(
         _HEADER.pack(
             MAGIC, VERSION, int(fmt), int(delta.mode), rice, delta.block_size, delta.n, delta.k
@@ -143,14 +160,25 @@ def encode(delta: SparseDelta, index_format: IndexFormat | None = None) -> bytes
         bitmap = np.zeros(((delta.n + 7) // 8) * 8, dtype=np.uint8)
         bitmap[delta.indices] = 1
         out += np.packbits(bitmap, bitorder="little").tobytes()
-    else:
+    elif fmt == IndexFormat.RICE:
         bits: list[int] = []
         for u in (gaps - 1).tolist():
-            bits += [1] * (u >> rice) + [0]
-            bits += [(u >> b) & 1 for b in range(rice - 1, -1, -1)]
+            bits += _rice(u, rice)
         out += np.packbits(np.array(bits, dtype=np.uint8), bitorder="big").tobytes()
+    else:
+        qmin, vr, _ = value_code(delta.values)
+        out += bytes([vr, qmin])
+        bits = []
+        for u, q in zip((gaps - 1).tolist(), delta.values.astype(np.int64).tolist(), strict=True):
+            bits += _rice(u, rice) + _rice(abs(q) - qmin, vr) + ([int(q < 0)] if q else [])
+        out += np.packbits(np.array(bits, dtype=np.uint8), bitorder="big").tobytes()
+        return bytes(out)
     out += delta.values.astype(np.int8).tobytes()
     return bytes(out)
+
+
+def _rice(u: int, r: int) -> list[int]:
+    return [1] * (u >> r) + [0] + [(u >> b) & 1 for b in range(r - 1, -1, -1)]
 
 
 # ---- decoder -----------------------------------------------------------------------------
@@ -219,20 +247,38 @@ def _decode_bitmap(buf: bytes, pos: int, n: int, k: int, out: list[int]) -> int:
     return pos + nbytes
 
 
-def _decode_rice(buf: bytes, pos: int, n: int, k: int, rice: int, out: list[int]) -> int:
+def _read_rice(reader: _Bits, r: int, umax: int) -> int:
+    q = 0
+    while reader.read():
+        q += 1
+        if q > umax >> r:
+            raise _fail("FLT_ERR_RANGE", "Rice quotient out of range")
+    u = q << r
+    for b in range(r - 1, -1, -1):
+        u |= reader.read() << b
+    if u > umax:
+        raise _fail("FLT_ERR_RANGE", f"Rice value {u} above {umax}")
+    return u
+
+
+def _decode_rice(buf: bytes, pos: int, n: int, k: int, rice: int, out: list[int],
+                 values: list[int] | None = None) -> int:
+    """Format RICE, or RICE_VALUES when ``values`` is a list to fill."""
+    vr = qmin = 0
+    if values is not None:
+        if len(buf) - pos < 2:
+            raise _fail("FLT_ERR_TRUNCATED", "value code parameters missing")
+        vr, qmin = buf[pos], buf[pos + 1]
+        if vr > MAX_VALUE_RICE or qmin > 127:
+            raise _fail("FLT_ERR_FORMAT", f"bad value code parameters r={vr} qmin={qmin}")
+        pos += 2
     reader = _Bits(buf, pos)
-    qmax = (n - 1) >> rice
     prev = -1
     for _ in range(k):
-        q = 0
-        while reader.read():
-            q += 1
-            if q > qmax:
-                raise _fail("FLT_ERR_RANGE", "Rice quotient out of range")
-        u = q << rice
-        for b in range(rice - 1, -1, -1):
-            u |= reader.read() << b
-        prev = _push(out, prev, u + 1, n)
+        prev = _push(out, prev, _read_rice(reader, rice, n - 1) + 1, n)
+        if values is not None:
+            a = qmin + _read_rice(reader, vr, 127 - qmin)
+            values.append(-a if a and reader.read() else a)
     if reader.bit:
         if buf[reader.pos] & (0xFF >> reader.bit):
             raise _fail("FLT_ERR_FORMAT", "Rice padding bits set")
@@ -256,11 +302,11 @@ def decode(
         raise _fail("FLT_ERR_FORMAT", f"bad magic {magic!r}")
     if version != VERSION:
         raise _fail("FLT_ERR_UNSUPPORTED", f"unsupported version {version}")
-    if fmt > IndexFormat.RICE:
+    if fmt > IndexFormat.RICE_VALUES:
         raise _fail("FLT_ERR_UNSUPPORTED", f"unknown index format {fmt}")
     if mode > QuantMode.BLOCK:
         raise _fail("FLT_ERR_UNSUPPORTED", f"unknown quantization mode {mode}")
-    if (rice > MAX_RICE) if fmt == IndexFormat.RICE else (rice != 0):
+    if (rice > MAX_RICE) if fmt >= IndexFormat.RICE else (rice != 0):
         raise _fail("FLT_ERR_FORMAT", f"bad Rice parameter {rice}")
     if (block == 0) if mode == QuantMode.BLOCK else (block != 0):
         raise _fail("FLT_ERR_FORMAT", f"bad block size {block} for mode {mode}")
@@ -291,14 +337,20 @@ def decode(
         pos = _decode_varint(buf, pos, n, k, indices)
     elif fmt == IndexFormat.BITMAP:
         pos = _decode_bitmap(buf, pos, n, k, indices)
-    else:
+    elif fmt == IndexFormat.RICE:
         pos = _decode_rice(buf, pos, n, k, rice, indices)
-    if len(buf) - pos < k:
-        raise _fail("FLT_ERR_TRUNCATED", "values section ends early")
-    values = np.frombuffer(buf, np.int8, k, pos)
-    pos += k
-    if np.any(values == -128):
-        raise _fail("FLT_ERR_RANGE", "value -128")
+    else:
+        coded: list[int] = []
+        pos = _decode_rice(buf, pos, n, k, rice, indices, coded)
+    if fmt == IndexFormat.RICE_VALUES:
+        values = np.array(coded, dtype=np.int8)
+    else:
+        if len(buf) - pos < k:
+            raise _fail("FLT_ERR_TRUNCATED", "values section ends early")
+        values = np.frombuffer(buf, np.int8, k, pos)
+        pos += k
+        if np.any(values == -128):
+            raise _fail("FLT_ERR_RANGE", "value -128")
     delta = SparseDelta(
         n=n,
         indices=np.array(indices, dtype=np.uint32),

@@ -54,12 +54,57 @@ static flt_status_t flt_encode_check(const flt_sparse_delta_t *d)
     return FLT_OK;
 }
 
-flt_status_t flt_payload_section_sizes(const flt_sparse_delta_t *d, uint64_t sizes[3],
-                                       uint8_t *rice_param)
+static uint32_t flt_abs_q(int8_t v)
+{
+    return (uint32_t)(v < 0 ? -(int32_t)v : (int32_t)v);
+}
+
+/* Bits of the Rice-coded values (format RICE_VALUES) with parameter r and offset qmin: per
+ * value (|q| - qmin) >> r one-bits, a zero-bit, r low bits, and a sign bit when q != 0. */
+static uint64_t flt_value_bits(const int8_t *values, uint32_t k, uint32_t qmin, uint32_t r)
+{
+    uint64_t bits = 0u;
+    uint32_t j;
+    for (j = 0; j < k; ++j) {
+        uint32_t a = flt_abs_q(values[j]);
+        bits += (uint64_t)((a - qmin) >> r) + 1u + r + (a != 0u ? 1u : 0u);
+    }
+    return bits;
+}
+
+/* The value code of format RICE_VALUES: qmin = the smallest |q| (0 when k == 0), r the
+ * parameter in 0..FLT_PAYLOAD_MAX_VALUE_RICE with the fewest bits (ties to the smaller). */
+static uint64_t flt_value_code(const int8_t *values, uint32_t k, uint32_t *qmin, uint32_t *r)
+{
+    uint64_t best;
+    uint32_t j;
+    uint32_t m = 127u;
+    for (j = 0; j < k; ++j) {
+        uint32_t a = flt_abs_q(values[j]);
+        m = a < m ? a : m;
+    }
+    *qmin = (k == 0u) ? 0u : m;
+    *r = 0u;
+    best = flt_value_bits(values, k, *qmin, 0u);
+    for (j = 1u; j <= FLT_PAYLOAD_MAX_VALUE_RICE; ++j) {
+        uint64_t bits = flt_value_bits(values, k, *qmin, j);
+        if (bits < best) {
+            best = bits;
+            *r = j;
+        }
+    }
+    return best;
+}
+
+flt_status_t flt_payload_section_sizes(const flt_sparse_delta_t *d,
+                                       uint64_t sizes[FLT_INDEX_FORMATS], uint8_t *rice_param)
 {
     uint64_t varint = 0u;
+    uint64_t rice_bits;
     uint32_t j;
     uint32_t r;
+    uint32_t qmin;
+    uint32_t vr;
     FLT_REQUIRE(sizes != NULL, FLT_ERR_ARG);
     FLT_TRY(flt_encode_check(d));
     /* Range: k <= 2^32 terms of at most 5 bytes < 2^35. */
@@ -67,9 +112,12 @@ flt_status_t flt_payload_section_sizes(const flt_sparse_delta_t *d, uint64_t siz
         varint += flt_varint_len(flt_gap(d->indices, j));
     }
     r = flt_rice_param(d->indices, d->k);
-    sizes[FLT_INDEX_VARINT] = varint;
-    sizes[FLT_INDEX_BITMAP] = ((uint64_t)d->n + 7u) / 8u;
-    sizes[FLT_INDEX_RICE] = (flt_rice_bits(d->indices, d->k, r) + 7u) / 8u;
+    rice_bits = flt_rice_bits(d->indices, d->k, r);
+    sizes[FLT_INDEX_VARINT] = varint + d->k;
+    sizes[FLT_INDEX_BITMAP] = ((uint64_t)d->n + 7u) / 8u + d->k;
+    sizes[FLT_INDEX_RICE] = (rice_bits + 7u) / 8u + d->k;
+    sizes[FLT_INDEX_RICE_VALUES] =
+        2u + (rice_bits + flt_value_code(d->values, d->k, &qmin, &vr) + 7u) / 8u;
     if (rice_param != NULL) {
         *rice_param = (uint8_t)r;
     }
@@ -104,33 +152,44 @@ static void flt_bitw_put(flt_bitw_t *w, uint32_t bit)
     }
 }
 
+static void flt_rice_put(flt_bitw_t *w, uint32_t u, uint32_t r)
+{
+    uint32_t q = u >> r;
+    uint32_t b;
+    while (q-- > 0u) {
+        flt_bitw_put(w, 1u);
+    }
+    flt_bitw_put(w, 0u);
+    for (b = r; b > 0u; --b) {
+        flt_bitw_put(w, (u >> (b - 1u)) & 1u);
+    }
+}
+
 flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t format,
                                 uint8_t *out, size_t cap, size_t *out_len)
 {
-    uint64_t sizes[3];
+    uint64_t sizes[FLT_INDEX_FORMATS];
     uint8_t rice = 0u;
     uint64_t total;
     uint32_t ns;
     uint32_t j;
+    uint32_t f;
     size_t pos;
     flt_index_format_t fmt = format;
 
     FLT_REQUIRE(out_len != NULL, FLT_ERR_ARG);
-    FLT_REQUIRE(format == FLT_INDEX_VARINT || format == FLT_INDEX_BITMAP ||
-                    format == FLT_INDEX_RICE || format == FLT_INDEX_AUTO,
-                FLT_ERR_ARG);
+    FLT_REQUIRE((uint32_t)format < FLT_INDEX_FORMATS || format == FLT_INDEX_AUTO, FLT_ERR_ARG);
     FLT_TRY(flt_payload_section_sizes(d, sizes, &rice));
     if (fmt == FLT_INDEX_AUTO) {
         fmt = FLT_INDEX_VARINT;
-        if (sizes[FLT_INDEX_BITMAP] < sizes[fmt]) {
-            fmt = FLT_INDEX_BITMAP;
-        }
-        if (sizes[FLT_INDEX_RICE] < sizes[fmt]) {
-            fmt = FLT_INDEX_RICE;
+        for (f = 1u; f < FLT_INDEX_FORMATS; ++f) {
+            if (sizes[f] < sizes[fmt]) {
+                fmt = (flt_index_format_t)f;
+            }
         }
     }
     ns = flt_delta_num_scales(d->k, d->mode, d->block_size);
-    total = FLT_PAYLOAD_HEADER_SIZE + 4u * (uint64_t)ns + sizes[fmt] + d->k;
+    total = FLT_PAYLOAD_HEADER_SIZE + 4u * (uint64_t)ns + sizes[fmt];
     FLT_REQUIRE(out != NULL && total <= (uint64_t)cap, FLT_ERR_NOMEM);
     for (pos = 0; pos < (size_t)total; ++pos) {
         out[pos] = 0u;
@@ -141,7 +200,7 @@ flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t 
     out[2] = FLT_PAYLOAD_VERSION;
     out[3] = (uint8_t)fmt;
     out[4] = (uint8_t)d->mode;
-    out[5] = (fmt == FLT_INDEX_RICE) ? rice : 0u;
+    out[5] = (fmt == FLT_INDEX_RICE || fmt == FLT_INDEX_RICE_VALUES) ? rice : 0u;
     flt_le_put16(out + 6, (uint16_t)d->block_size); /* the low 16 bits, as the layout says */
     flt_le_put32(out + 8, d->n);
     flt_le_put32(out + 12, d->k);
@@ -160,28 +219,40 @@ flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t 
             uint32_t i = d->indices[j];
             out[pos + i / 8u] = (uint8_t)(out[pos + i / 8u] | (1u << (i % 8u)));
         }
-        pos += (size_t)sizes[FLT_INDEX_BITMAP];
-    } else {
+        pos += (size_t)(((uint64_t)d->n + 7u) / 8u);
+    } else if (fmt == FLT_INDEX_RICE) {
         flt_bitw_t w;
-        uint32_t b;
         w.buf = out;
         w.pos = pos;
         w.bit = 0u;
         for (j = 0; j < d->k; ++j) {
-            uint32_t u = flt_gap(d->indices, j) - 1u;
-            uint32_t q = u >> rice;
-            while (q-- > 0u) {
-                flt_bitw_put(&w, 1u);
-            }
-            flt_bitw_put(&w, 0u);
-            for (b = rice; b > 0u; --b) {
-                flt_bitw_put(&w, (u >> (b - 1u)) & 1u);
+            flt_rice_put(&w, flt_gap(d->indices, j) - 1u, rice);
+        }
+        pos = w.pos + (w.bit != 0u ? 1u : 0u);
+    } else {
+        flt_bitw_t w;
+        uint32_t qmin;
+        uint32_t vr;
+        (void)flt_value_code(d->values, d->k, &qmin, &vr);
+        out[pos++] = (uint8_t)vr;
+        out[pos++] = (uint8_t)qmin;
+        w.buf = out;
+        w.pos = pos;
+        w.bit = 0u;
+        for (j = 0; j < d->k; ++j) {
+            uint32_t a = flt_abs_q(d->values[j]);
+            flt_rice_put(&w, flt_gap(d->indices, j) - 1u, rice);
+            flt_rice_put(&w, a - qmin, vr);
+            if (a != 0u) {
+                flt_bitw_put(&w, d->values[j] < 0 ? 1u : 0u);
             }
         }
         pos = w.pos + (w.bit != 0u ? 1u : 0u);
     }
-    for (j = 0; j < d->k; ++j) {
-        out[pos++] = (uint8_t)d->values[j];
+    if (fmt != FLT_INDEX_RICE_VALUES) {
+        for (j = 0; j < d->k; ++j) {
+            out[pos++] = (uint8_t)d->values[j];
+        }
     }
     *out_len = pos;
     return (pos == (size_t)total) ? FLT_OK : FLT_ERR_STATE; /* FLT_ERR_STATE is unreachable */
@@ -255,33 +326,64 @@ static flt_status_t flt_read_bit(flt_reader_t *r, uint32_t *bitpos, uint32_t *bi
     return FLT_OK;
 }
 
-static flt_status_t flt_decode_rice(flt_reader_t *r, uint32_t rice, flt_sparse_delta_t *out)
+/* One Rice code with parameter rice whose value is at most umax (else FLT_ERR_RANGE; a unary
+ * run longer than umax >> rice is out of range at once, which also bounds the loop
+ * independently of the input). */
+static flt_status_t flt_read_rice(flt_reader_t *r, uint32_t *bitpos, uint32_t rice, uint32_t umax,
+                                  uint64_t *u)
+{
+    uint32_t q = 0u;
+    uint32_t bit;
+    uint32_t b;
+    uint32_t qmax = umax >> rice;
+    for (;;) {
+        FLT_TRY(flt_read_bit(r, bitpos, &bit));
+        if (bit == 0u) {
+            break;
+        }
+        q += 1u;
+        FLT_REQUIRE(q <= qmax, FLT_ERR_RANGE);
+    }
+    *u = (uint64_t)q << rice; /* < 2^32 because q <= qmax */
+    for (b = rice; b > 0u; --b) {
+        FLT_TRY(flt_read_bit(r, bitpos, &bit));
+        *u |= (uint64_t)bit << (b - 1u);
+    }
+    FLT_REQUIRE(*u <= umax, FLT_ERR_RANGE);
+    return FLT_OK;
+}
+
+/* Formats RICE (values == 0: the gaps only) and RICE_VALUES (values == 1: each gap followed
+ * by its value code; vr and qmin from the two bytes before the bit stream). */
+static flt_status_t flt_decode_rice(flt_reader_t *r, uint32_t rice, int values,
+                                    flt_sparse_delta_t *out)
 {
     uint32_t j;
     uint32_t bitpos = 0u;
+    uint32_t vr = 0u;
+    uint32_t qmin = 0u;
     int64_t prev = -1;
-    /* Every u = gap - 1 is <= n - 1, so its quotient is <= (n - 1) >> rice: a longer unary
-     * run is out of range (this also bounds the loop independently of the input length). */
-    uint32_t qmax = (out->n - 1u) >> rice;
+    if (values) {
+        FLT_REQUIRE(r->len - r->pos >= 2u, FLT_ERR_TRUNCATED);
+        vr = r->buf[r->pos];
+        qmin = r->buf[r->pos + 1u];
+        FLT_REQUIRE(vr <= FLT_PAYLOAD_MAX_VALUE_RICE && qmin <= 127u, FLT_ERR_FORMAT);
+        r->pos += 2u;
+    }
     for (j = 0; j < out->k; ++j) {
-        uint32_t q = 0u;
-        uint32_t bit;
-        uint32_t b;
         uint64_t u;
-        for (;;) {
-            FLT_TRY(flt_read_bit(r, &bitpos, &bit));
-            if (bit == 0u) {
-                break;
-            }
-            q += 1u;
-            FLT_REQUIRE(q <= qmax, FLT_ERR_RANGE);
-        }
-        u = (uint64_t)q << rice; /* < 2^32 because q <= qmax */
-        for (b = rice; b > 0u; --b) {
-            FLT_TRY(flt_read_bit(r, &bitpos, &bit));
-            u |= (uint64_t)bit << (b - 1u);
-        }
+        /* every u = gap - 1 is <= n - 1 */
+        FLT_TRY(flt_read_rice(r, &bitpos, rice, out->n - 1u, &u));
         FLT_TRY(flt_push_index(out, j, &prev, u + 1u));
+        if (values) {
+            uint32_t sign = 0u;
+            /* |q| = qmin + u <= 127 */
+            FLT_TRY(flt_read_rice(r, &bitpos, vr, 127u - qmin, &u));
+            if (qmin + u != 0u) {
+                FLT_TRY(flt_read_bit(r, &bitpos, &sign));
+            }
+            out->values[j] = (int8_t)(sign ? -(int32_t)(qmin + u) : (int32_t)(qmin + u));
+        }
     }
     if (bitpos != 0u) {
         /* the rest of the last byte is padding and must be zero */
@@ -309,9 +411,9 @@ flt_status_t flt_payload_decode(const uint8_t *buf, size_t len, const flt_payloa
     fmt = buf[3];
     mode = buf[4];
     rice = buf[5];
-    FLT_REQUIRE(fmt <= (uint32_t)FLT_INDEX_RICE, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(fmt < FLT_INDEX_FORMATS, FLT_ERR_UNSUPPORTED);
     FLT_REQUIRE(mode <= (uint32_t)FLT_QUANT_BLOCK, FLT_ERR_UNSUPPORTED);
-    FLT_REQUIRE(fmt == (uint32_t)FLT_INDEX_RICE ? rice <= FLT_PAYLOAD_MAX_RICE : rice == 0u,
+    FLT_REQUIRE(fmt >= (uint32_t)FLT_INDEX_RICE ? rice <= FLT_PAYLOAD_MAX_RICE : rice == 0u,
                 FLT_ERR_FORMAT);
     block = flt_le_get16(buf + 6);
     FLT_REQUIRE(mode == (uint32_t)FLT_QUANT_BLOCK ? block != 0u : block == 0u, FLT_ERR_FORMAT);
@@ -345,14 +447,16 @@ flt_status_t flt_payload_decode(const uint8_t *buf, size_t len, const flt_payloa
     } else if (fmt == (uint32_t)FLT_INDEX_BITMAP) {
         FLT_TRY(flt_decode_bitmap(&r, out));
     } else {
-        FLT_TRY(flt_decode_rice(&r, rice, out));
+        FLT_TRY(flt_decode_rice(&r, rice, fmt == (uint32_t)FLT_INDEX_RICE_VALUES, out));
     }
 
-    FLT_REQUIRE(r.len - r.pos >= out->k, FLT_ERR_TRUNCATED);
-    for (j = 0; j < out->k; ++j) {
-        uint8_t byte = buf[r.pos++];
-        FLT_REQUIRE(byte != 0x80u, FLT_ERR_RANGE);
-        out->values[j] = (int8_t)(byte >= 0x80u ? (int32_t)byte - 256 : (int32_t)byte);
+    if (fmt != (uint32_t)FLT_INDEX_RICE_VALUES) {
+        FLT_REQUIRE(r.len - r.pos >= out->k, FLT_ERR_TRUNCATED);
+        for (j = 0; j < out->k; ++j) {
+            uint8_t byte = buf[r.pos++];
+            FLT_REQUIRE(byte != 0x80u, FLT_ERR_RANGE);
+            out->values[j] = (int8_t)(byte >= 0x80u ? (int32_t)byte - 256 : (int32_t)byte);
+        }
     }
     for (j = 0; j < out->k; ++j) {
         float s = out->scales[(out->mode == FLT_QUANT_TENSOR) ? 0u : j / out->block_size];

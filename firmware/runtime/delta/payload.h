@@ -5,9 +5,11 @@
  * What it does
  *   Serialises a flt_sparse_delta_t (delta.h) to bytes and back:
  *     16-byte header | scales (float32 LE) | index section | k int8 values
- *   The index section is one of three encodings, chosen by the encoder as the smallest
- *   (ties go to the lower format id): LEB128 varints of index gaps, a bitmap of n bits, or
- *   Golomb-Rice coded gaps whose parameter comes from the mean gap (see protocol.md).
+ *   The entries are in one of four encodings, chosen by the encoder as the smallest (ties go
+ *   to the lower format id): LEB128 varints of index gaps, a bitmap of n bits, or
+ *   Golomb-Rice coded gaps whose parameter comes from the mean gap, each followed by the k
+ *   int8 values; or Rice-coded gaps interleaved with Rice-coded value magnitudes above their
+ *   minimum and sign bits (see protocol.md).
  *
  * Buffers
  *   The caller owns every buffer. Encode writes at most `cap` bytes to `out`;
@@ -22,7 +24,8 @@
  *   for an unknown format, FLT_ERR_NOMEM when cap is too small (out unspecified).
  *   Decode, checked in this order (first failure wins):
  *     FLT_ERR_TRUNCATED    input ends before a header, scales, index section or values end
- *     FLT_ERR_FORMAT       bad magic; nonzero Rice parameter outside Rice format or > 31;
+ *     FLT_ERR_FORMAT       bad magic; nonzero Rice parameter outside Rice formats or > 31;
+ *                          value Rice parameter > 7 or qmin > 127 (format RICE_VALUES);
  *                          block size 0 in block mode or nonzero in tensor mode; n == 0;
  *                          k > n; zero gap (indices not strictly increasing); overlong or
  *                          > 32-bit varint; bitmap with wrong popcount or padding bits set;
@@ -31,7 +34,7 @@
  *     FLT_ERR_OVERSIZE     n > n_max, k > k_max, number of scales > scales_max
  *     FLT_ERR_NONFINITE    a scale is inf or NaN
  *     FLT_ERR_RANGE        a scale is negative (sign bit set, -0 included); an index >= n;
- *                          a value of -128
+ *                          a value of -128; a Rice-coded value above 127
  *     FLT_ERR_ARG          NULL arguments
  *   On failure the contents of out and its arrays are unspecified.
  */
@@ -54,8 +57,13 @@ typedef enum {
     FLT_INDEX_VARINT = 0, /* LEB128 varints of gaps idx[j] - idx[j-1] (idx[-1] = -1), all >= 1 */
     FLT_INDEX_BITMAP = 1, /* ceil(n/8) bytes, bit i%8 (LSB first) of byte i/8 set iff i chosen */
     FLT_INDEX_RICE = 2,   /* Rice codes of gap-1, MSB first, zero padded to a byte */
-    FLT_INDEX_AUTO = 255  /* encoder only: the smallest of the three */
+    /* entries as one bit stream: per entry the Rice code of gap-1, then the Rice code of
+     * |q| - qmin and a sign bit when q != 0 (no int8 value section); protocol.md */
+    FLT_INDEX_RICE_VALUES = 3,
+    FLT_INDEX_AUTO = 255 /* encoder only: the smallest of the four */
 } flt_index_format_t;
+#define FLT_INDEX_FORMATS 4u
+#define FLT_PAYLOAD_MAX_VALUE_RICE 7u
 
 typedef struct {
     uint32_t n_max;      /* largest dense length accepted */
@@ -63,10 +71,12 @@ typedef struct {
     uint32_t scales_max; /* capacity of out->scales */
 } flt_payload_limits_t;
 
-/* Sizes in bytes of the three index sections for this delta (sizes[FLT_INDEX_*]) and the Rice
- * parameter the encoder would use. Validates the delta like flt_payload_encode. */
+/* Bytes after the scales (index section and values) of each format for this delta
+ * (sizes[FLT_INDEX_*]) and the gap Rice parameter the encoder would use. Validates the delta
+ * like flt_payload_encode. */
 FLT_NODISCARD flt_status_t flt_payload_section_sizes(const flt_sparse_delta_t *delta,
-                                                     uint64_t sizes[3], uint8_t *rice_param);
+                                                     uint64_t sizes[FLT_INDEX_FORMATS],
+                                                     uint8_t *rice_param);
 
 /* Upper bound of the encoded size with FLT_INDEX_AUTO:
  * 16 + 4 * num_scales + ceil(n / 8) + k (saturates at SIZE_MAX). Never fails. */
