@@ -1,22 +1,21 @@
-"""Round time over the emulated UART of a qemu-m4f board, against the bytes-over-baud-rate bound.
+"""Round time over a rate-limited serial link to a qemu-m4f board, against the bytes-over-baud bound.
 
-    .venv/bin/python bench/serial_link.py [--rounds 5] [--windows 64] [--model har-tiny]
+    .venv/bin/python bench/serial_link.py [--rounds 4] [--windows 64] [--model har-tiny]
+                                          [--baud 115200 9600] [--down-topk F]
 
 Starts one qemu-m4f board (the device firmware, `fltiny build`) with fleet device 1's data
-blob (its first --windows windows), waits for HELLO, then runs --rounds rounds: the host sends
-a FULL GLOBAL (the head's float32 parameters) and a TRAIN, and waits for the DELTA. Every byte
-crossing the serial socket is counted in both directions (frames, COBS, CRC, HMAC and the ACKs
-included). The bound is the time those bytes take on a real 115200-baud 8N1 UART:
-bytes * 10 bits / 115200 baud.
-
-QEMU's CMSDK UART model is NOT rate limited: a byte written by the guest reaches the socket at
-once, so the measured time is the device's compute under TCG (not a real MCU's: QEMU runs the
-guest as fast as the host allows) plus the protocol's per-chunk ACK round trips through the
-host's 20 ms polling loop; it says nothing about a real UART. On a real board the round takes at
-least the wire time plus the on-device compute: from bench/results/ontarget_cost.json (the
-round's instructions for the same model, board and window count), instructions / clock at one
-instruction per cycle is a lower bound for that compute, printed for the real Cortex-M4F boards
-(nRF52840 64 MHz, STM32F446 180 MHz).
+blob (its first --windows windows). The host side of its serial socket is limited to each
+--baud in turn, 8N1 (fltiny.bridge.link.PacedLink: bytes reach the board no sooner than a real
+UART would carry them, and the board's bytes reach the host no sooner either; QEMU's own UART
+model has no rate). Per baud rate: a fresh boot, HELLO, then --rounds rounds as `fltiny run`
+sends them: round 1 a FULL GLOBAL, later rounds the GLOBAL delta of fltiny.server.downlink
+(top --down-topk of the parameters) for a model that moved, a TRAIN (1 local epoch), and the
+DELTA back. Every byte crossing the link is counted in both directions (frames, COBS, tags,
+chunking and the ACKs). The round's communication time is the time from the first GLOBAL
+byte until the TRAIN is acknowledged plus the time from the DELTA's first byte until it has
+arrived; the rest is the board computing (TCG time under QEMU, not a real MCU's). The bound
+is those bytes on a perfect line: bytes * 10 bits / baud; efficiency = bound / communication
+time (1.0: no idle gaps from polling or per-chunk round trips).
 Writes bench/results/serial_link.json.
 """
 
@@ -42,43 +41,87 @@ from fltiny.bridge import messages as m  # noqa: E402
 from fltiny.build.firmware import build_firmware  # noqa: E402
 from fltiny.build.project import DEV_KEY  # noqa: E402
 from fltiny.devices import fleet_blobs, start_fleet  # noqa: E402
-from fltiny.devices.link import socket_session  # noqa: E402
+from fltiny.native.lib import const  # noqa: E402
+from fltiny.server.config import RoundConfig, TrainParams  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-BAUD = 115200
+FLT_MAX_WIRE = const("FLT_PROTO_MAX_WIRE")
 BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
 
 
-class CountingSocket:
-    """The device socket, counting the bytes in each direction (select() uses fileno)."""
+class StampedLink:
+    """A link that remembers when each non-empty receive returned (the DELTA's first byte)."""
 
-    def __init__(self, sock) -> None:
-        self.sock = sock
-        self.sent = 0
-        self.received = 0
+    def __init__(self, link) -> None:
+        self.link = link
+        self.stamps: list[float] = []
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
+    def send(self, data: bytes) -> None:
+        self.link.send(data)
 
-    def sendall(self, data: bytes) -> None:
-        self.sent += len(data)
-        self.sock.sendall(data)
-
-    def recv(self, n: int) -> bytes:
-        data = self.sock.recv(n)
-        self.received += len(data)
+    def receive(self) -> bytes:
+        data = self.link.receive()
+        if data:
+            self.stamps.append(time.perf_counter())
         return data
 
 
-def wire_ms(n_bytes: int) -> float:
-    return 1000.0 * n_bytes * BITS_PER_BYTE / BAUD
+def run_baud(board, fw_elf: Path, blob, params: np.ndarray, baud: int, rounds: int,
+             down_topk: float) -> list[dict]:
+    from fltiny.bridge.link import PacedLink, SocketLink
+    from fltiny.bridge.session import Session
+    from fltiny.server.downlink import global_message
+
+    rows = []
+    # a chunk's line time plus its ACK's, twice over, before a retransmission
+    frame_s = (FLT_MAX_WIRE + 20) * BITS_PER_BYTE / baud
+    with start_fleet(board, fw_elf, [blob.encode()]) as fleet:
+        dev = fleet.devices[0]
+        paced = PacedLink(SocketLink(dev.connect()), baud)
+        link = StampedLink(paced)
+        s = Session(key=DEV_KEY, device_id=dev.device_id, send=link.send,
+                    receive=link.receive, timeout=2 * frame_s + 0.1)
+        hello = s.recv(60)
+        if not isinstance(hello, m.Hello):
+            raise SystemExit(f"expected HELLO, got {hello!r}")
+        held = None
+        rng = np.random.default_rng(0)
+        model = params.copy()
+        for r in range(1, rounds + 1):
+            if r > 1:  # the fleet moved the model a little
+                model = model + rng.normal(0, 0.01, model.size).astype(np.float32)
+            gmsg, held = global_message(model, r, held, topk=down_topk)
+            up0, down0 = paced.sent, paced.received
+            t0 = time.perf_counter()
+            s.send(gmsg)
+            s.send(TrainParams(epochs=1).message(r, seed=r))
+            t_acked = time.perf_counter()
+            n_stamps = len(link.stamps)
+            delta = s.recv(300)
+            t_end = time.perf_counter()
+            if not isinstance(delta, m.Delta):
+                raise SystemExit(f"round {r}: expected DELTA, got {delta!r}")
+            t_first = link.stamps[n_stamps] if len(link.stamps) > n_stamps else t_end
+            down, up = paced.sent - up0, paced.received - down0
+            comm = (t_acked - t0) + (t_end - t_first)
+            bound = (up + down) * BITS_PER_BYTE / baud
+            rows.append({"baud": baud, "round": r, "global": "full" if r == 1 else "delta",
+                         "host_to_device_bytes": down, "device_to_host_bytes": up,
+                         "wire_bytes": up + down, "bound_ms": 1000 * bound,
+                         "communication_ms": 1000 * comm, "efficiency": bound / comm,
+                         "compute_ms": 1000 * (t_first - t_acked), "round_ms": 1000 * (t_end - t0),
+                         "delta_payload_bytes": len(delta.body), "examples": delta.examples,
+                         "retransmissions": s.stats.retransmissions})
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="har-tiny")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--windows", type=int, default=64)
+    ap.add_argument("--baud", type=int, nargs="+", default=[115200, 9600])
+    ap.add_argument("--down-topk", type=float, default=RoundConfig().down_topk)
     ap.add_argument("--out", type=Path, default=RESULTS / "serial_link.json")
     args = ap.parse_args()
 
@@ -89,61 +132,26 @@ def main() -> None:
     _manifest, head, _backbone = read_bundle(bundle)
     fw = build_firmware(board, bundle, REPO / "build" / "bench" / "fw-device" / f"{board.name}-{args.model}")
     blob = fleet_blobs(bundle, 1, max_windows=min(args.windows, board.max_windows))[0]
+    params = np.asarray(head.params, dtype=np.float32)
     rows = []
-    with start_fleet(board, fw.elf, [blob.encode()]) as fleet:
-        dev = fleet.devices[0]
-        cs = CountingSocket(dev.connect())
-        s = socket_session(cs, DEV_KEY, dev.device_id)
-        t0 = time.perf_counter()
-        hello = s.recv(30)
-        if not isinstance(hello, m.Hello):
-            raise SystemExit(f"expected HELLO, got {hello!r}")
-        boot = {"ms": 1000 * (time.perf_counter() - t0), "bytes": cs.sent + cs.received}
-        params = np.asarray(head.params, dtype=np.float32)
-        for r in range(1, args.rounds + 1):
-            sent0, recv0 = cs.sent, cs.received
-            t = time.perf_counter()
-            s.send(m.Global.full(r, params))
-            s.send(m.Train(round=r, epochs=1, batch_size=8, learning_rate=0.05, momentum=0.9,
-                           topk_fraction=0.1, seed=r))
-            delta = s.recv(120)
-            dt = time.perf_counter() - t
-            if not isinstance(delta, m.Delta):
-                raise SystemExit(f"round {r}: expected DELTA, got {delta!r}")
-            up, down = cs.sent - sent0, cs.received - recv0
-            rows.append({"round": r, "measured_ms": 1000 * dt, "host_to_device_bytes": up,
-                         "device_to_host_bytes": down, "wire_bytes": up + down,
-                         "wire_bound_ms": wire_ms(up + down), "delta_payload_bytes": len(delta.body),
-                         "examples": delta.examples})
-        stats = {"frames_sent": s.stats.frames_sent, "retransmissions": s.stats.retransmissions}
-
-    med = statistics.median(x["measured_ms"] for x in rows)
-    wb = rows[-1]
-    print(f"qemu-m4f, {args.model} ({head.n_params} head parameters), {wb['examples']} windows, "
-          f"{args.rounds} rounds (FULL GLOBAL + TRAIN -> DELTA); boot to HELLO {boot['ms']:.0f} ms")
-    print("| round | host->device B | device->host B | wire bound @115200 8N1 | measured under QEMU |")
-    print("| --- | --- | --- | --- | --- |")
+    for baud in args.baud:
+        rows += run_baud(board, fw.elf, blob, params, baud, args.rounds, args.down_topk)
+    print(f"qemu-m4f, {args.model} ({head.n_params} trained parameters), {len(blob.labels)} windows, "
+          f"1 local epoch, GLOBAL delta top {args.down_topk:g}, host side paced to the baud rate")
+    print("| baud | round | GLOBAL | host->device B | device->host B | bound (8N1) | "
+          "communication | efficiency | compute (QEMU) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for x in rows:
-        print(f"| {x['round']} | {x['host_to_device_bytes']} | {x['device_to_host_bytes']} | "
-              f"{x['wire_bound_ms']:.1f} ms | {x['measured_ms']:.1f} ms |")
-    print(f"median measured {med:.1f} ms vs wire bound {wb['wire_bound_ms']:.1f} ms: QEMU's UART is "
-          "not rate limited, the measured time is TCG compute + ACK round trips, not UART time")
-    compute = {}
-    cost = RESULTS / "ontarget_cost.json"
-    if cost.is_file():
-        for row in json.loads(cost.read_text())["rows"]:
-            if (row["board"], row["model"], row["n_windows"]) == (board.name, args.model, wb["examples"]):
-                for real in ("nrf52840", "stm32f4"):
-                    rb = get_board(real)
-                    compute[real] = {"clock_hz": rb.clock_hz, "round_insns": row["insns"]["round"],
-                                     "compute_min_ms": 1000 * row["insns"]["round"] / rb.clock_hz}
-                    print(f"{real} ({rb.clock_hz / 1e6:.0f} MHz): round compute >= "
-                          f"{compute[real]['compute_min_ms']:.0f} ms ({row['insns']['round']:,} "
-                          f"instructions at 1/cycle) + wire {wb['wire_bound_ms']:.0f} ms")
+        print(f"| {x['baud']} | {x['round']} | {x['global']} | {x['host_to_device_bytes']} | "
+              f"{x['device_to_host_bytes']} | {x['bound_ms']:.1f} ms | "
+              f"{x['communication_ms']:.1f} ms | {x['efficiency']:.2f} | "
+              f"{x['compute_ms']:.0f} ms |")
+    for baud in args.baud:
+        eff = [x["efficiency"] for x in rows if x["baud"] == baud]
+        print(f"{baud} baud: efficiency min {min(eff):.2f}, median {statistics.median(eff):.2f}")
     meta = {"command": "bench/serial_link.py " + " ".join(sys.argv[1:]), "board": board.name,
-            "model": args.model, "baud": BAUD, "bits_per_byte": BITS_PER_BYTE, "boot": boot,
-            "session": stats, "median_measured_ms": med, "real_board_compute_lower_bound": compute,
-            "note": "QEMU's UART is not rate limited: measured = emulated compute + host latency"}
+            "model": args.model, "bits_per_byte": BITS_PER_BYTE, "down_topk": args.down_topk,
+            "note": "host side paced to the baud rate (PacedLink); compute is QEMU TCG time"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")

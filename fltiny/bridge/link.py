@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import select
 import socket
+import time
+from collections.abc import Callable
 
 
 class Link:
@@ -99,6 +101,70 @@ class SerialLink(Link):
             self.port.close()
         except Exception:  # noqa: BLE001 - closing a broken port must not mask the real error
             pass
+
+
+class PacedLink(Link):
+    """Another link limited to a UART's rate, both directions (``baud`` with 8N1 framing: 10
+    bits per byte), for honest timing with emulated boards whose serial port has no rate.
+
+    Sending writes slices of at most ``slice_bytes`` and sleeps until the line would have
+    carried them, so the device sees bytes no sooner than a real UART delivers them.
+    Receiving hands out what the inner link returned no sooner than the line would have
+    carried it (full duplex: each direction has its own line clock). ``clock`` and ``sleep``
+    are injectable for tests."""
+
+    def __init__(self, inner: Link, baud: int, *, slice_bytes: int = 16,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__()
+        if baud <= 0:
+            raise ValueError(f"baud must be positive, got {baud}")
+        self.inner = inner
+        self.byte_s = 10.0 / baud
+        self.slice = max(1, slice_bytes)
+        self.clock, self.sleep = clock, sleep
+        self._tx_free = 0.0  # when the host->device line is idle again
+        self._rx: list[tuple[float, bytes]] = []  # (time its last byte is on the host, bytes)
+        self._rx_free = 0.0
+
+    def _send(self, data: bytes) -> None:
+        # slices follow each other on the line's schedule: a late wake-up (sleep overshoot)
+        # sends the next slice at once instead of shifting every later slice
+        now = self.clock()
+        if now > self._tx_free + 0.002:  # the line was idle: a new burst starts now
+            self._tx_free = now
+        for i in range(0, len(data), self.slice):
+            part = data[i:i + self.slice]
+            self.inner.send(part)
+            self._tx_free += len(part) * self.byte_s
+            wait = self._tx_free - self.clock()
+            if wait > 0:
+                self.sleep(wait)
+
+    def _receive(self) -> bytes:
+        if not self._rx:  # the line is idle: wait (up to the inner link's ~20 ms) for bytes
+            data = self.inner.receive()
+            now = self.clock()
+            for b in data:  # each byte takes byte_s of line time after the previous one
+                self._rx_free = max(now, self._rx_free) + self.byte_s
+                self._rx.append((self._rx_free, bytes([b])))
+            if not self._rx:
+                return b""
+        # bytes still on the line: hand out what has arrived by now (sleeping until the first
+        # one has); what the device sent meanwhile waits in the inner link's buffer
+        wait = self._rx[0][0] - self.clock()
+        if wait > 0:
+            self.sleep(min(0.02, wait))
+        now = self.clock()
+        ready = 0
+        while ready < len(self._rx) and self._rx[ready][0] <= now:
+            ready += 1
+        out = b"".join(part for _, part in self._rx[:ready])
+        del self._rx[:ready]
+        return out
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def open_link(url: str, timeout: float = 5.0) -> Link:

@@ -144,6 +144,10 @@ def start_fleet(board: Board, elf: Path, blobs: Sequence[bytes | None] | int = 1
                 device_id = int.from_bytes(blob[8:12], "little")
             listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # the board's end (accepted by QEMU / the native process) inherits TCP_NODELAY: a
+            # small frame (an ACK) is written at once instead of waiting for the previous
+            # segment's TCP ACK (Nagle + delayed ACKs cost ~40 ms per stop-and-wait chunk)
+            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             listener.bind((host, 0))
             listener.listen(1)
             fd = listener.fileno()

@@ -1,0 +1,122 @@
+"""What the link costs: the rate-limited serial link (PacedLink), the downlink rule
+(fltiny.server.downlink) and the wire byte count of the simulator (WireCount), each against
+an independent computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from oracles import protocol as op
+
+from fltiny.bridge import messages as m
+from fltiny.bridge.link import Link, PacedLink
+from fltiny.native import delta as nd
+from fltiny.native.proto import WireCount, decode_wire
+from fltiny.server.downlink import GLOBAL_DELTA_BLOCK, Held, global_message
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, dt: float) -> None:
+        self.t += dt
+
+
+class Pipe(Link):
+    """An inner link: records what is sent (with the time), returns what is queued."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.out: list[tuple[float, bytes]] = []
+        self.incoming: list[bytes] = []
+
+    def _send(self, data: bytes) -> None:
+        self.out.append((self.clock(), data))
+
+    def _receive(self) -> bytes:
+        return self.incoming.pop(0) if self.incoming else b""
+
+    def close(self) -> None:
+        pass
+
+
+def test_paced_link_sends_no_faster_than_the_baud_rate():
+    clock = FakeClock()
+    pipe = Pipe(clock)
+    link = PacedLink(pipe, 9600, clock=clock, sleep=clock.sleep)
+    t0 = clock()
+    link.send(bytes(100))
+    # 100 bytes of 10 bits at 9600 baud: the line is busy 104.2 ms, the call returns then
+    assert clock() - t0 == pytest.approx(100 * 10 / 9600)
+    sent = 0
+    for t, part in pipe.out:  # slice i leaves only once the bytes before it are on the line
+        assert t - t0 >= sent * 10 / 9600 - 1e-9
+        sent += len(part)
+    assert sent == 100 and link.sent == 100
+
+
+def test_paced_link_delivers_received_bytes_at_line_speed():
+    clock = FakeClock()
+    pipe = Pipe(clock)
+    link = PacedLink(pipe, 115200, clock=clock, sleep=clock.sleep)
+    pipe.incoming.append(bytes(range(1, 51)))  # the board wrote 50 bytes at once
+    t0 = clock()
+    got = b""
+    while len(got) < 50:
+        got += link.receive()
+    assert got == bytes(range(1, 51)) and link.received == 50
+    assert clock() - t0 == pytest.approx(50 * 10 / 115200, rel=0.02)
+    with pytest.raises(ValueError):
+        PacedLink(pipe, 0)
+
+
+def test_downlink_rule_full_delta_none():
+    rng = np.random.default_rng(1)
+    w0 = rng.normal(size=300).astype(np.float32)
+    msg, held = global_message(w0, 1, None)  # unknown state: FULL
+    assert msg.kind == m.GlobalKind.FULL and np.array_equal(held.params, w0)
+    assert global_message(w0, 1, held)[0] is None  # holds it: nothing to send
+    w1 = w0 + rng.normal(0, 0.01, 300).astype(np.float32)
+    msg, held1 = global_message(w1, 2, held, topk=0.2)
+    assert msg.kind == m.GlobalKind.DELTA and msg.base_version == 1
+    # what the device will hold is what the C applies to what it held (flt_delta_apply)
+    d = nd.PayloadDecoder(300).decode(msg.body)
+    assert d.k == 60 and d.block_size == GLOBAL_DELTA_BLOCK
+    assert np.array_equal(held1.params, nd.apply(d, w0))
+    # server-side error feedback: what was not sent is still in the difference next round
+    msg2, held2 = global_message(w1, 3, held1, topk=0.2)
+    assert np.abs(w1 - held2.params).sum() < np.abs(w1 - held1.params).sum()
+    # two versions behind, or a device that cannot apply deltas: FULL
+    assert global_message(w1, 3, Held(1, w0))[0].kind == m.GlobalKind.FULL
+    assert global_message(w1, 2, held, can_delta=False)[0].kind == m.GlobalKind.FULL
+
+
+def test_wire_count_is_the_frames_and_acks_of_the_oracle():
+    key = bytes(range(32))
+    w = WireCount(key, device_id=7, chunk=64)
+    train = m.Train(round=3, epochs=2, batch_size=8, learning_rate=0.01, topk_fraction=0.1)
+    glob = m.Global.full(3, np.arange(40, dtype=np.float32))  # 172 bytes: 3 chunks of 64
+    added = w.send(glob, from_host=True) + w.send(train, from_host=True)
+    # independently: the oracle's frames for each chunk, one ACK per data frame
+    expect_down = expect_up = 0
+    seq = 1
+    for msg in (glob, train):
+        raw = msg.encode()
+        n = max(1, -(-len(raw) // 64))
+        for i in range(n):
+            part = raw[i * 64:(i + 1) * 64]
+            frame = op.encode_frame(op.Header(int(msg.TYPE), 7, seq, i, n, len(part),
+                                              op.FLAG_FROM_HOST), part, key, max_chunk=64)
+            assert decode_wire(frame, key).payload == part  # the C reads the oracle's frame
+            expect_down += len(frame)
+            ack = m.Ack(seq).encode()
+            expect_up += len(op.encode_frame(op.Header(int(m.MsgType.ACK), 7, 0,
+                                                       payload_len=len(ack)), ack, key))
+            seq += 1
+    assert (w.down, w.up) == (expect_down, expect_up)
+    assert added == expect_down + expect_up and w.seq[True] == seq
