@@ -53,7 +53,7 @@ class Config:
     strategy: str
     train: TrainParams
     dense_float: bool = False
-    down_topk: float = 1.0  # share of the parameters in a GLOBAL delta (--down-topk)
+    down_topk: float = RoundConfig().down_topk  # share of the parameters in a GLOBAL delta
     export_args: tuple[str, ...] = ()  # extra `fltiny export` options of its bundle (HAPT)
 
 
@@ -73,10 +73,11 @@ CONFIGS = {
                   export_args=TAIL),
     "new-dense": Config("new-dense", "the defaults with dense float32 updates", "feddyn",
                         NEW_TRAIN, dense_float=True, export_args=TAIL),
-    "new-down10": Config("new-down10", "the defaults with a top-10 % GLOBAL delta downlink",
-                         "feddyn", NEW_TRAIN, down_topk=0.1, export_args=TAIL),
-    "new-down25": Config("new-down25", "the defaults with a top-25 % GLOBAL delta downlink",
-                         "feddyn", NEW_TRAIN, down_topk=0.25, export_args=TAIL),
+    "new-down100": Config("new-down100", "the defaults with a dense int8 GLOBAL delta downlink "
+                          "(every parameter)", "feddyn", NEW_TRAIN, down_topk=1.0,
+                          export_args=TAIL),
+    "new-down15": Config("new-down15", "the defaults with a top-15 % GLOBAL delta downlink",
+                         "feddyn", NEW_TRAIN, down_topk=0.15, export_args=TAIL),
 }
 
 

@@ -48,7 +48,7 @@ from fltiny.native.errors import DeliveryError, NackError, PayloadError, Protoco
 from fltiny.native.messages import MsgType
 from fltiny.native.proto import chunk_count, max_chunk, wire_size
 from fltiny.native.status import status_name
-from fltiny.server.downlink import Held, global_message
+from fltiny.server.downlink import DEFAULT_TOPK, Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.strategies.base import ClientUpdate
 
@@ -175,7 +175,7 @@ class BridgeFleet:
     """``Fleet`` over protocol sessions with real or emulated boards (module docstring)."""
 
     def __init__(self, endpoints: Sequence[Endpoint], host_round, *, model_hash: bytes,
-                 global_delta: bool = True, down_topk: float = 1.0,
+                 global_delta: bool = True, down_topk: float = DEFAULT_TOPK,
                  log: Callable[[str], None] = lambda _m: None,
                  timeout: float = 0.3, retries: int = 20, hello_wait: float = 5.0,
                  reconnect_wait: float = 10.0, send_chunk: int | None = None) -> None:

@@ -19,8 +19,10 @@ import numpy as np
 
 from fltiny.native import delta as nd
 from fltiny.native import messages as m
+from fltiny.server.config import RoundConfig
 
 GLOBAL_DELTA_BLOCK = 64  # block size of the int8 quantization of GLOBAL deltas
+DEFAULT_TOPK: float = RoundConfig.__dataclass_fields__["down_topk"].default  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,8 @@ class Held:
     params: np.ndarray
 
 
-def global_message(params: np.ndarray, version: int, held: Held | None, *, topk: float = 1.0,
+def global_message(params: np.ndarray, version: int, held: Held | None, *,
+                   topk: float = DEFAULT_TOPK,
                    can_delta: bool = True) -> tuple[m.Global | None, Held]:
     """(the GLOBAL to send, or None when the device already holds it; what it holds then)."""
     params = np.ascontiguousarray(params, dtype=np.float32)

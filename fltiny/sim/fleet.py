@@ -26,7 +26,7 @@ from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState, HostRound
 from fltiny.native.delta import PayloadDecoder
 from fltiny.native.proto import WireCount
-from fltiny.server.downlink import Held, global_message
+from fltiny.server.downlink import DEFAULT_TOPK, Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.strategies.base import ClientUpdate
 
@@ -47,7 +47,7 @@ class SimFleet:
     states: dict[int, DeviceState] = field(default_factory=dict)
     payloads: dict[tuple[int, int], bytes] = field(default_factory=dict)
     keep_payloads: bool = False
-    down_topk: float = 1.0  # share of the parameters in a GLOBAL delta (server.downlink)
+    down_topk: float = DEFAULT_TOPK  # share of the parameters in a GLOBAL delta
     key: bytes = bytes(32)  # the devices' frame key (only the byte counts depend on it)
     held: dict[int, Held] = field(default_factory=dict)
     wires: dict[int, WireCount] = field(default_factory=dict)
