@@ -391,10 +391,14 @@ def _summary_lines(result: ExperimentResult) -> list[str]:
              for k, v in result.final.items()]
     s = result.summary
     rounds = [r for r in result.rounds if r["round"] > 0]
-    device_rounds = sum((r.get("participants") or 0) + (r.get("rejected") or 0) for r in rounds)
-    up = sum(r.get("bytes_up") or 0 for r in rounds) / max(1, device_rounds)
-    lines.append(f"{up:.0f} bytes up per device-round over {len(rounds)} rounds; "
-                 f"{result.seconds:.1f} s; run store {result.store}")
+    if "wire" in s:
+        from fltiny.report.wire import WireFigures
+
+        w = s["wire"]
+        lines.append(WireFigures(w["trained_params"], w["up_bytes_per_device_round"],
+                                 w["down_bytes_per_device_round"], w["first_round_up_bytes"],
+                                 w["first_round_down_bytes"], w["steady_rounds"]).line())
+    lines.append(f"{len(rounds)} rounds in {result.seconds:.1f} s; run store {result.store}")
     if "replayed" in s:
         ok = ("all byte-identical" if s["replay_mismatches"] == 0
               else f"{s['replay_mismatches']} MISMATCHED (rejected)")

@@ -316,6 +316,7 @@ class Experiment:
                rows: list[dict[str, Any]] | None = None) -> ExperimentResult:
         """Write the report (metrics.json, metrics.csv, metrics.png) next to the run store."""
         from fltiny.report import round_rows, write_report
+        from fltiny.report.wire import WireFigures
 
         rows = rows if rows is not None else round_rows(store)
         s = self.settings
@@ -327,6 +328,9 @@ class Experiment:
                                        for k in c.metrics.get("evaluation", {})}),
         }
         info.update(summary or {})
+        wire = WireFigures.of(rows, self.bundle.head.n_params)
+        if wire is not None:
+            info["wire"] = wire.summary()
         files = write_report(self.out, rows, info) + [self.store_path]
         return ExperimentResult(rows, metrics, info, files, self.store_path, self.partition,
                                 time.perf_counter() - self.t0)

@@ -120,3 +120,17 @@ def test_wire_count_is_the_frames_and_acks_of_the_oracle():
             seq += 1
     assert (w.down, w.up) == (expect_down, expect_up)
     assert added == expect_down + expect_up and w.seq[True] == seq
+
+
+def test_wire_figures_average_the_steady_rounds_per_device():
+    from fltiny.report.wire import WireFigures
+
+    rows = [{"round": 0},
+            {"round": 1, "participants": 4, "rejected": 0, "bytes_up": 2000, "bytes_down": 18000},
+            {"round": 2, "participants": 3, "rejected": 1, "bytes_up": 1000, "bytes_down": 2000},
+            {"round": 3, "participants": 4, "rejected": 0, "bytes_up": 1400, "bytes_down": 2000}]
+    w = WireFigures.of(rows, 1000)
+    assert (w.up, w.down, w.first_up, w.first_down) == (300, 500, 500, 4500)
+    assert w.up_ratio == pytest.approx(4000 / 300) and w.up_bits_per_param == pytest.approx(2.4)
+    assert "13.3x below the 4,000-B dense float32 delta" in w.line()
+    assert WireFigures.of(rows[:1], 1000) is None
