@@ -90,8 +90,9 @@ def oracle_round(bundle, global_params, blob, train, state):
                           labels=None if lab is None else lab[:n_train],
                           targets=None if tgt is None else tgt[:n_train], cfg=cfg)
     drift = (mu * (anchor - res.params)).astype(F32) if drifting else state.drift
+    bits = (train.flags >> 8) & 0xF  # TRAIN flags bits 8-11: the value width (0: 8)
     comp = od.compress(res.params, global_params, state.residual,
-                       k=oracle_k(spec.n_params, train))
+                       k=oracle_k(spec.n_params, train), qmax=od.qmax_of_bits(bits or 8))
     return opl.encode(comp.delta), F32(res.mean_loss), personal, comp.residual, drift, q
 
 
@@ -114,8 +115,10 @@ def digits_tiny_bundle(tmp_path_factory):
 CASES = [
     # a first round: global served, no drift state
     ("har-tiny-head", 0), ("digits-tiny", 0),
-    # a later round of a personalizing FedDyn device: its own served model and drift state
-    ("har-tiny-head", TRAIN_DRIFT | TRAIN_PERSONAL), ("digits-tiny", TRAIN_DRIFT | TRAIN_PERSONAL),
+    # a later round of a personalizing FedDyn device: its own served model and drift state,
+    # 4-bit values (TRAIN flags bits 8-11) on one model
+    ("har-tiny-head", TRAIN_DRIFT | TRAIN_PERSONAL | 4 << 8),
+    ("digits-tiny", TRAIN_DRIFT | TRAIN_PERSONAL),
 ]
 
 

@@ -9,11 +9,13 @@ import os
 import socket
 import struct
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from fltiny.bridge import messages as m
+from fltiny.native import delta as nd
 
 pytestmark = pytest.mark.slow
 LOCK = threading.Lock()
@@ -100,9 +102,10 @@ class FakeDevice:
             body = b"FD" + bytes([1, 0, 0, 0]) + struct.pack("<HII", 0, self.hr.n_params, 1) \
                 + struct.pack("<f", 0.01) + leb + bytes([5])
         elif self.mode == "liar":  # a valid payload that is not what this round computes
-            b = bytearray(body)
-            b[-1] = (b[-1] + 1) % 127 or 1
-            body = bytes(b)
+            d = nd.PayloadDecoder(len(self.params)).decode(body)
+            values = d.values.copy()
+            values[-1] = -values[-1] if values[-1] else 1
+            body = nd.encode_payload(replace(d, values=values))
         else:
             self.state = out.state
         before = len(self.written)

@@ -53,10 +53,7 @@ def test_simulated_delta_equals_qemu_m4f_board(har_tiny_bundle, host, tmp_path_f
         assert isinstance(session.recv(15), m.Hello)
         spec = train_spec(train, round_, dev.device_id, mu)
         session.send(m.Global.full(1, global_params))
-        session.send(m.Train(round=round_, epochs=spec.epochs, batch_size=spec.batch_size,
-                             learning_rate=spec.learning_rate, momentum=spec.momentum,
-                             prox_mu=spec.prox_mu, clip=spec.clip,
-                             topk_fraction=spec.topk_fraction, seed=spec.seed))
+        session.send(spec)  # the TRAIN the simulated device got, flags (value width) included
         delta = session.recv(60)
     assert isinstance(delta, m.Delta), delta
     assert delta.body == simulated

@@ -140,6 +140,7 @@ int flt_app_main(int argc, char **argv)
     cfg.delta.mode = FLT_QUANT_TENSOR;
     cfg.delta.block_size = 0u;
     cfg.delta.error_feedback = 1;
+    cfg.delta.qmax = flt_delta_qmax_of_bits(4u); /* the default value width (TrainParams) */
     cfg.flags = 0u;
 
     flt_bench_begin(FLT_BENCH_CALIBRATE);

@@ -24,6 +24,7 @@ uint32_t flt_round_k(uint32_t n_params, uint32_t kind, uint32_t count, float fra
 flt_status_t flt_round_cfg_from_train(const flt_msg_train_t *train, uint32_t n_params,
                                       flt_round_cfg_t *cfg)
 {
+    uint32_t bits;
     FLT_REQUIRE(train != NULL && cfg != NULL, FLT_ERR_ARG);
     cfg->train.epochs = train->epochs;
     cfg->train.batch_size = train->batch_size;
@@ -37,6 +38,8 @@ flt_status_t flt_round_cfg_from_train(const flt_msg_train_t *train, uint32_t n_p
     cfg->delta.mode = FLT_QUANT_TENSOR;
     cfg->delta.block_size = 0u;
     cfg->delta.error_feedback = (train->flags & FLT_TRAIN_NO_FEEDBACK) == 0u;
+    bits = (train->flags & FLT_TRAIN_BITS_MASK) >> FLT_TRAIN_BITS_SHIFT;
+    cfg->delta.qmax = flt_delta_qmax_of_bits(bits != 0u ? bits : 8u);
     cfg->flags = train->flags;
     return FLT_OK;
 }

@@ -38,8 +38,10 @@
  * - Settings: flt_round_cfg_from_train maps a decoded TRAIN message to the configuration, the
  *   one mapping for the device loop and the host replay: epochs, batch size, seed, lr,
  *   momentum, mu = prox_mu, clip, weight decay 0; k = flt_round_k(P, topk_kind, topk_count,
- *   topk_fraction), per-tensor int8 scale, error feedback on unless the TRAIN flag
- *   NO_FEEDBACK is set (then the residual is ignored and left zero); flags = the TRAIN flags.
+ *   topk_fraction), one per-tensor scale, values of the TRAIN's width (flags bits 8-11:
+ *   qmax = flt_delta_qmax_of_bits(bits), 0 meaning 8 bits: int8), error feedback on unless
+ *   the TRAIN flag NO_FEEDBACK is set (then the residual is ignored and left zero); flags =
+ *   the TRAIN flags.
  *   flt_round_k: COUNT -> min(count, n); FRACTION -> flt_delta_k_from_ppm(n, ppm) with
  *   ppm = (uint32_t)(fraction * 1e6f + 0.5f) (float32 arithmetic), ppm capped at 1000000.
  * - Buffers (caller-owned, sizes in elements; flt_round_sizes computes them for a head, its

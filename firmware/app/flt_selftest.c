@@ -54,19 +54,22 @@ static int check(void)
                                FLT_HEAD_INPUTS, FLT_FEATURE_SCALE,   FLT_FEATURE_ZERO_POINT};
     flt_round_data_t data = {flt_st_train_windows, NT, 0u, flt_st_train_labels, NULL};
     flt_round_cfg_t cfg;
-    cfg.train.epochs = FLT_ST_EPOCHS;
-    cfg.train.batch_size = FLT_ST_BATCH;
-    cfg.train.seed = FLT_ST_SEED;
-    cfg.train.sgd.lr = flt_f32_from_bits(FLT_ST_LR_BITS);
-    cfg.train.sgd.momentum = flt_f32_from_bits(FLT_ST_MOMENTUM_BITS);
-    cfg.train.sgd.mu = 0.0f;
-    cfg.train.sgd.clip = 0.0f;
-    cfg.train.sgd.weight_decay = 0.0f;
-    cfg.delta.k = flt_round_k(P, 1u, 0u, flt_f32_from_bits(FLT_ST_FRACTION_BITS));
-    cfg.delta.mode = FLT_QUANT_TENSOR;
-    cfg.delta.block_size = 0u;
-    cfg.delta.error_feedback = 1;
-    cfg.flags = 0u;
+    flt_msg_train_t train; /* the host's TRAIN, mapped by the one mapping the device loop uses */
+    train.round = 0u;
+    train.epochs = (uint8_t)FLT_ST_EPOCHS;
+    train.topk_kind = (uint8_t)FLT_TOPK_FRACTION;
+    train.batch_size = (uint16_t)FLT_ST_BATCH;
+    train.learning_rate = flt_f32_from_bits(FLT_ST_LR_BITS);
+    train.momentum = flt_f32_from_bits(FLT_ST_MOMENTUM_BITS);
+    train.prox_mu = 0.0f;
+    train.clip = 0.0f;
+    train.topk_count = 0u;
+    train.topk_fraction = flt_f32_from_bits(FLT_ST_FRACTION_BITS);
+    train.seed = FLT_ST_SEED;
+    train.flags = FLT_ST_FLAGS;
+    if (flt_round_cfg_from_train(&train, P, &cfg) != FLT_OK) {
+        return 20;
+    }
     flt_round_ws_t ws = {st_feat_q,
                          NULL,
                          st_x,

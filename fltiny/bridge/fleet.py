@@ -48,7 +48,7 @@ from fltiny.native.errors import DeliveryError, NackError, PayloadError, Protoco
 from fltiny.native.messages import MsgType
 from fltiny.native.proto import chunk_count, max_chunk, wire_size
 from fltiny.native.status import status_name
-from fltiny.server.downlink import DEFAULT_TOPK, Held, global_message
+from fltiny.server.downlink import DEFAULT_BITS, DEFAULT_TOPK, Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.strategies.base import ClientUpdate
 
@@ -176,6 +176,7 @@ class BridgeFleet:
 
     def __init__(self, endpoints: Sequence[Endpoint], host_round, *, model_hash: bytes,
                  global_delta: bool = True, down_topk: float = DEFAULT_TOPK,
+                 down_bits: int = DEFAULT_BITS,
                  log: Callable[[str], None] = lambda _m: None,
                  timeout: float = 0.3, retries: int = 20, hello_wait: float = 5.0,
                  reconnect_wait: float = 10.0, send_chunk: int | None = None) -> None:
@@ -183,7 +184,7 @@ class BridgeFleet:
         self.n_params = int(host_round.n_params)
         self.model_hash = bytes(model_hash)
         self.global_delta = global_delta
-        self.down_topk = down_topk
+        self.down_topk, self.down_bits = down_topk, down_bits
         self.log = log
         self.hello_wait = hello_wait
         self.reconnect_wait = reconnect_wait
@@ -361,7 +362,7 @@ class BridgeFleet:
         can_delta = (self.global_delta and d.hello is not None
                      and bool(d.hello.capabilities & m.CAP_GLOBAL_DELTA))
         msg, now = global_message(params, version, held, topk=self.down_topk,
-                                  can_delta=can_delta)
+                                  bits=self.down_bits, can_delta=can_delta)
         kind = "none" if msg is None else ("full" if msg.kind == m.GlobalKind.FULL else "delta")
         return msg, now.params, kind
 

@@ -56,7 +56,8 @@ def selftest_header(bundle: Path, n_infer: int = 4, n_train: int = 16, epochs: i
              f"#define FLT_ST_SEED {seed}u")
     L.append(f"#define FLT_ST_LR_BITS 0x{_bits(spec.learning_rate):08x}u\n"
              f"#define FLT_ST_MOMENTUM_BITS 0x{_bits(spec.momentum):08x}u\n"
-             f"#define FLT_ST_FRACTION_BITS 0x{_bits(spec.topk_fraction or 0.0):08x}u")
+             f"#define FLT_ST_FRACTION_BITS 0x{_bits(spec.topk_fraction or 0.0):08x}u\n"
+             f"#define FLT_ST_FLAGS 0x{spec.flags:x}u")
     L.append(f"#define FLT_ST_PAYLOAD_LEN {len(out.payload)}u\n"
              f"#define FLT_ST_LOSS_BITS 0x{_bits(out.mean_loss):08x}u\n")
     L.append(f"static const int8_t flt_st_infer_in[{n_infer}][{win.shape[1]}] = {{")

@@ -66,8 +66,12 @@ def _f32(a: np.ndarray, n: int, name: str) -> np.ndarray:
 
 def compress(local: np.ndarray, global_: np.ndarray, residual: np.ndarray | None, *, k: int,
              mode: QuantMode = QuantMode.TENSOR, block_size: int = 0,
-             error_feedback: bool = True) -> tuple[SparseDelta, np.ndarray]:
-    """(delta, new residual) of ``flt_delta_compress``; residual None means zeros."""
+             error_feedback: bool = True, bits: int = 8) -> tuple[SparseDelta, np.ndarray]:
+    """(delta, new residual) of ``flt_delta_compress`` with values of ``bits`` (2..8: integers
+    in +-(2^(bits-1) - 1)); residual None means zeros."""
+    qmax = int(L.rt().flt_delta_qmax_of_bits(bits))
+    if qmax == 0:
+        raise PayloadError("FLT_ERR_ARG", f"value width {bits} bits: use 2 to 8")
     g = np.ascontiguousarray(global_, dtype=np.float32).reshape(-1)
     n = g.size
     lo = _f32(local, n, "local")
@@ -76,7 +80,7 @@ def compress(local: np.ndarray, global_: np.ndarray, residual: np.ndarray | None
     idx = np.zeros(max(k, 1), np.uint32)
     val = np.zeros(max(k, 1), np.int8)
     sc = np.zeros(max(n_scales, 1), np.float32)
-    cfg = L.DeltaConfig(k, int(mode), block_size, int(error_feedback))
+    cfg = L.DeltaConfig(k, int(mode), block_size, int(error_feedback), qmax)
     out = L.Sparse(0, 0, 0, 0, idx.ctypes.data, val.ctypes.data, sc.ctypes.data)
     _ok(L.rt().flt_delta_compress(C.byref(cfg), lo.ctypes.data, g.ctypes.data, work.ctypes.data,
                                   n, C.byref(out)), "delta compression")

@@ -110,7 +110,8 @@ class Sparse(C.Structure):
 
 
 class DeltaConfig(C.Structure):
-    _fields_ = [("k", u32), ("mode", C.c_int), ("block_size", u32), ("error_feedback", C.c_int)]
+    _fields_ = [("k", u32), ("mode", C.c_int), ("block_size", u32), ("error_feedback", C.c_int),
+                ("qmax", u32)]
 
 
 class Limits(C.Structure):
@@ -135,7 +136,7 @@ CONSTANTS = (
     "FLT_MSG_GLOBAL_HEADER_SIZE", "FLT_MSG_TRAIN_SIZE", "FLT_MSG_DELTA_HEADER_SIZE",
     "FLT_MSG_ACK_SIZE", "FLT_CAP_TRAIN_HEAD", "FLT_CAP_DELTA_BLOCK", "FLT_CAP_GLOBAL_DELTA",
     "FLT_ACK_ACCEPTED", "FLT_ACK_DUPLICATE", "FLT_TRAIN_DRIFT", "FLT_TRAIN_PERSONAL",
-    "FLT_TRAIN_NO_FEEDBACK",
+    "FLT_TRAIN_NO_FEEDBACK", "FLT_TRAIN_BITS_SHIFT", "FLT_TRAIN_BITS_MASK",
     "FLT_TRAIN_FLAGS_KNOWN", "FLT_PAYLOAD_HEADER_SIZE", "FLT_INDEX_AUTO",
 )
 
@@ -179,6 +180,7 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_delta_apply": (C.c_int, [P(Sparse), vp, u32]),
     "flt_delta_dequantize": (C.c_int, [P(Sparse), vp, u32]),
     "flt_delta_num_scales": (u32, [u32, C.c_int, u32]),
+    "flt_delta_qmax_of_bits": (u32, [u32]),
     "flt_payload_max_size": (sz, [u32, u32, C.c_int, u32]),
     "flt_payload_encode": (C.c_int, [P(Sparse), C.c_int, vp, sz, P(sz)]),
     "flt_payload_decode": (C.c_int, [vp, sz, P(Limits), P(Sparse)]),

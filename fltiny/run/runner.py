@@ -133,6 +133,7 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
                                               b.max_windows, DEV_KEY, b.name))
             bf = BridgeFleet(endpoints, hr, model_hash=bundle.model_hash,
                              global_delta=opts.global_delta, down_topk=opts.server.down_topk,
+                             down_bits=opts.server.down_bits,
                              send_chunk=opts.send_chunk, log=log)
             stack.callback(bf.close)
             metrics = exp.run_rounds(FiguredFleet(bf), store, progress)

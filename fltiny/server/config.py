@@ -132,6 +132,9 @@ class TrainParams:
     # har-tiny with its float tail: 103 of 1,030 parameters, a ~184-byte payload (22x)
     topk_fraction: float = knob(0.1, "--topk", "Share of head parameters a device sends per "
                                 "round.", low=0, high=1, low_open=True)
+    value_bits: int = knob(4, "--value-bits", "Width of the values a device sends (2..8 bits: "
+                           "integers up to 2^(bits-1) - 1 times a scale; 8 is int8).",
+                           low=2, high=8)
     error_feedback: bool = knob(True, "--error-feedback/--no-error-feedback",
                                 "Keep what top-k held back and send it in later rounds.")
     seed: int = knob(0, "--seed", "Seed of the run: partition, sampling, churn and every "
@@ -149,11 +152,18 @@ class TrainParams:
         """The TRAIN message of one device in ``round_``: ``seed`` is that device's seed
         (``fltiny.server.rounds.device_seed``), ``mu`` the proximal term when the caller
         resolved it (else ``self.mu``, else 0)."""
-        from fltiny.bridge.messages import TRAIN_DRIFT, TRAIN_NO_FEEDBACK, TRAIN_PERSONAL, Train
+        from fltiny.bridge.messages import (
+            TRAIN_BITS_SHIFT,
+            TRAIN_DRIFT,
+            TRAIN_NO_FEEDBACK,
+            TRAIN_PERSONAL,
+            Train,
+        )
 
         prox = mu if mu is not None else (self.mu or 0.0)
         flags = ((TRAIN_DRIFT if self.drift else 0) | (TRAIN_PERSONAL if self.personal else 0)
-                 | (0 if self.error_feedback else TRAIN_NO_FEEDBACK))
+                 | (0 if self.error_feedback else TRAIN_NO_FEEDBACK)
+                 | self.value_bits << TRAIN_BITS_SHIFT)
         lr = self.learning_rate * self.lr_decay ** max(0, round_ - 1)
         return Train(round=round_, epochs=self.epochs, batch_size=self.batch_size,
                      learning_rate=lr, momentum=self.momentum,
@@ -179,6 +189,8 @@ class RoundConfig:
                             "previous model is sent (a sparse int8 GLOBAL delta; what is not "
                             "sent stays queued: the host tracks what each device holds). 1.0: "
                             "every parameter.", low=0, high=1, low_open=True)
+    down_bits: int = knob(4, "--down-bits", "Width of the values of a GLOBAL delta (2..8 bits).",
+                          low=2, high=8)
     max_norm: float = float("inf")
     anomaly_threshold: float = float("inf")
     train: TrainParams = field(default_factory=TrainParams)

@@ -26,7 +26,7 @@ from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState, HostRound
 from fltiny.native.delta import PayloadDecoder
 from fltiny.native.proto import WireCount
-from fltiny.server.downlink import DEFAULT_TOPK, Held, global_message
+from fltiny.server.downlink import DEFAULT_BITS, DEFAULT_TOPK, Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.strategies.base import ClientUpdate
 
@@ -48,6 +48,7 @@ class SimFleet:
     payloads: dict[tuple[int, int], bytes] = field(default_factory=dict)
     keep_payloads: bool = False
     down_topk: float = DEFAULT_TOPK  # share of the parameters in a GLOBAL delta
+    down_bits: int = DEFAULT_BITS  # width of its values
     key: bytes = bytes(32)  # the devices' frame key (only the byte counts depend on it)
     held: dict[int, Held] = field(default_factory=dict)
     wires: dict[int, WireCount] = field(default_factory=dict)
@@ -80,7 +81,7 @@ class SimFleet:
                           from_host=False)
             up0, down0 = wire.up, wire.down
             gmsg, held = global_message(global_params, version, self.held.get(dev),
-                                        topk=self.down_topk)
+                                        topk=self.down_topk, bits=self.down_bits)
             if gmsg is not None:
                 wire.send(gmsg, from_host=True)
             self.held[dev] = held

@@ -22,7 +22,8 @@ def simulate(cfg: SimConfig, progress: Callable[[RoundMetrics], None] = lambda _
         exp.host = host
     blobs = exp.blobs(cfg.max_windows)
     fleet = SimFleet(exp.host, blobs, churn=cfg.churn, seed=cfg.train.seed,
-                     dense_float=cfg.dense_float, down_topk=cfg.server.down_topk)
+                     dense_float=cfg.dense_float, down_topk=cfg.server.down_topk,
+                     down_bits=cfg.server.down_bits)
     exp.store_path.unlink(missing_ok=True)
     store = exp.open_store(resume=False)
     try:

@@ -6,8 +6,8 @@ ICML 2019) followed by symmetric int8 quantization per tensor or per block:
 
     acc      = (local - global) + residual                      float32, in this order
     indices  = the k largest |acc|, ties to the lower index, ascending
-    scale    = max|v| / 127                                     float32 division
-    q        = clamp(round_half_even(v / scale), -127, 127)     0 when scale == 0
+    scale    = max|v| / qmax                                    float32 division (qmax 127: int8)
+    q        = clamp(round_half_even(v / scale), -qmax, qmax)   0 when scale == 0
     residual = acc - q * scale on the chosen indices, acc elsewhere (zeros without feedback)
 
 Every operation is a single float32 IEEE operation, so the results equal the C runtime's bit
@@ -140,15 +140,22 @@ def topk_indices(acc: F32, k: int) -> npt.NDArray[np.uint32]:
     return np.sort(order[:k]).astype(np.uint32)
 
 
-def _round_clamp(x: F32) -> npt.NDArray[np.int8]:
+def _round_clamp(x: F32, qmax: int) -> npt.NDArray[np.int8]:
     # np.rint rounds half to even (IEEE default), matching the integer rounding in C.
-    return np.clip(np.rint(x), -127, 127).astype(np.int8)
+    return np.clip(np.rint(x), -qmax, qmax).astype(np.int8)
+
+
+def qmax_of_bits(bits: int) -> int:
+    """Largest magnitude of a ``bits``-wide symmetric value: 2^(bits-1) - 1 (8 -> 127)."""
+    if not 2 <= bits <= 8:
+        raise ValueError(f"value width must be 2..8 bits, got {bits}")
+    return (1 << (bits - 1)) - 1
 
 
 def quantize(
-    chosen: F32, mode: QuantMode = QuantMode.TENSOR, block_size: int = 0
+    chosen: F32, mode: QuantMode = QuantMode.TENSOR, block_size: int = 0, qmax: int = 127
 ) -> tuple[npt.NDArray[np.int8], F32]:
-    """Symmetric int8 quantization of the chosen values; returns (values, scales)."""
+    """Symmetric quantization of the chosen values to -qmax..qmax; returns (values, scales)."""
     chosen = _f32("chosen", chosen)
     _check_mode(mode, block_size)
     k = chosen.size
@@ -158,9 +165,9 @@ def quantize(
     for b, start in enumerate(range(0, k, max(group, 1))):
         v = chosen[start : start + group]
         m = (v.view(np.uint32) & np.uint32(0x7FFFFFFF)).max().view(np.float32)
-        scale = np.float32(m) / np.float32(127.0)
+        scale = np.float32(m) / np.float32(qmax)
         if scale != 0:
-            values[start : start + group] = _round_clamp(v / scale)
+            values[start : start + group] = _round_clamp(v / scale, qmax)
         scales[b] = scale
     return values, scales
 
@@ -181,6 +188,7 @@ def compress(
     mode: QuantMode = QuantMode.TENSOR,
     block_size: int = 0,
     error_feedback: bool = True,
+    qmax: int = 127,
 ) -> CompressResult:
     """One device round (the C ``flt_delta_compress``). With error feedback a missing
     residual means zeros (and is still added, as in C); without, the residual is ignored."""
@@ -190,7 +198,7 @@ def compress(
         residual = np.zeros(np.shape(local), dtype=np.float32)  # first round; -0 + 0 = +0
     acc = accumulate(local, global_, residual if error_feedback else None)
     indices = topk_indices(acc, k)
-    values, scales = quantize(acc[indices], mode, block_size)
+    values, scales = quantize(acc[indices], mode, block_size, qmax)
     delta = SparseDelta(
         n=acc.size,
         indices=indices,

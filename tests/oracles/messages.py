@@ -47,7 +47,8 @@ CAP_GLOBAL_DELTA = 0x04
 TRAIN_DRIFT = 0x01  # drift control (FedDyn): the device uses and updates its drift state
 TRAIN_PERSONAL = 0x02  # the device serves the local model of its last round
 TRAIN_NO_FEEDBACK = 0x04  # no error feedback: the device sends top-k of this round's delta only
-TRAIN_FLAGS_KNOWN = TRAIN_DRIFT | TRAIN_PERSONAL | TRAIN_NO_FEEDBACK
+TRAIN_BITS_SHIFT, TRAIN_BITS_MASK = 8, 0xF00  # the DELTA's value width, 2..8 (0: 8)
+TRAIN_FLAGS_KNOWN = TRAIN_DRIFT | TRAIN_PERSONAL | TRAIN_NO_FEEDBACK | TRAIN_BITS_MASK
 
 ACK_ACCEPTED = 0
 ACK_DUPLICATE = 1
@@ -332,6 +333,9 @@ class Train:
             _check_f32(topk_f, 0.0 < topk_f <= 1.0, "topk_fraction")
         if flags & ~TRAIN_FLAGS_KNOWN:
             raise UnsupportedError(f"unknown TRAIN flags 0x{flags:x}")
+        bits = (flags & TRAIN_BITS_MASK) >> TRAIN_BITS_SHIFT
+        if bits == 1 or bits > 8:
+            raise OutOfRangeError(f"TRAIN value width {bits} bits")
         if kind == TopkKind.COUNT:
             return cls(r, ep, bs, lr, mom, mu, clip, topk_count=topk_u, seed=seed, flags=flags)
         return cls(r, ep, bs, lr, mom, mu, clip, topk_fraction=topk_f, seed=seed, flags=flags)

@@ -22,18 +22,20 @@ static uint32_t flt_mag_key(float x)
     return flt_f32_bits(x) & FLT_F32_ABS_MASK;
 }
 
-/* clamp(round_half_to_even(x), -127, 127) for finite x, integers only after one subtraction.
- * Clamping first is equivalent: every x >= 127 rounds to >= 127. For |x| < 127 the
- * truncation t is exact and x - (float)t is exact (same binade or smaller). */
-static int8_t flt_round_clamp_i8(float x)
+/* clamp(round_half_to_even(x), -qmax, qmax) for finite x and 1 <= qmax <= 127, integers
+ * only after one subtraction. Clamping first is equivalent: every x >= qmax rounds to >= qmax.
+ * For |x| < qmax the truncation t is exact and x - (float)t is exact (same binade or
+ * smaller). */
+static int8_t flt_round_clamp(float x, uint32_t qmax)
 {
     int32_t t;
     float f;
-    if (x >= 127.0f) {
-        return 127;
+    const float q = (float)qmax;
+    if (x >= q) {
+        return (int8_t)qmax;
     }
-    if (x <= -127.0f) {
-        return -127;
+    if (x <= -q) {
+        return (int8_t)(-(int32_t)qmax);
     }
     t = (int32_t)x;
     f = x - (float)t;
@@ -167,9 +169,21 @@ flt_status_t flt_delta_topk(const float *acc, uint32_t n, uint32_t k, uint32_t *
     return out == k ? FLT_OK : FLT_ERR_STATE; /* FLT_ERR_STATE is unreachable */
 }
 
+uint32_t flt_delta_qmax_of_bits(uint32_t bits)
+{
+    return (bits >= 2u && bits <= 8u) ? (1u << (bits - 1u)) - 1u : 0u;
+}
+
 flt_status_t flt_delta_quantize(const float *acc, uint32_t n, const uint32_t *indices, uint32_t k,
                                 flt_quant_mode_t mode, uint32_t block_size, int8_t *values,
                                 float *scales)
+{
+    return flt_delta_quantize_q(acc, n, indices, k, mode, block_size, 127u, values, scales);
+}
+
+flt_status_t flt_delta_quantize_q(const float *acc, uint32_t n, const uint32_t *indices, uint32_t k,
+                                  flt_quant_mode_t mode, uint32_t block_size, uint32_t qmax,
+                                  int8_t *values, float *scales)
 {
     uint32_t group;
     uint32_t start;
@@ -177,6 +191,7 @@ flt_status_t flt_delta_quantize(const float *acc, uint32_t n, const uint32_t *in
     uint32_t j;
     FLT_TRY(flt_check_mode(mode, block_size));
     FLT_REQUIRE(k <= n, FLT_ERR_ARG);
+    FLT_REQUIRE(qmax >= 1u && qmax <= 127u, FLT_ERR_ARG);
     if (k == 0u) {
         return FLT_OK;
     }
@@ -197,9 +212,10 @@ flt_status_t flt_delta_quantize(const float *acc, uint32_t n, const uint32_t *in
                 max_key = key;
             }
         }
-        scale = flt_f32_from_bits(max_key) / 127.0f;
+        scale = flt_f32_from_bits(max_key) / (float)qmax;
         for (j = start; j < end; ++j) {
-            values[j] = (scale == 0.0f) ? (int8_t)0 : flt_round_clamp_i8(acc[indices[j]] / scale);
+            values[j] =
+                (scale == 0.0f) ? (int8_t)0 : flt_round_clamp(acc[indices[j]] / scale, qmax);
         }
         scales[(mode == FLT_QUANT_TENSOR) ? 0u : start / block_size] = scale;
     }
@@ -243,11 +259,11 @@ flt_status_t flt_delta_compress(const flt_delta_config_t *cfg, const float *loca
     uint32_t i;
     FLT_REQUIRE(cfg != NULL && out != NULL, FLT_ERR_ARG);
     FLT_TRY(flt_check_mode(cfg->mode, cfg->block_size));
-    FLT_REQUIRE(cfg->k <= n, FLT_ERR_ARG);
+    FLT_REQUIRE(cfg->k <= n && cfg->qmax <= 127u, FLT_ERR_ARG);
     FLT_TRY(flt_delta_accumulate(local, global, cfg->error_feedback ? work : NULL, work, n));
     FLT_TRY(flt_delta_topk(work, n, cfg->k, out->indices));
-    FLT_TRY(flt_delta_quantize(work, n, out->indices, cfg->k, cfg->mode, cfg->block_size,
-                               out->values, out->scales));
+    FLT_TRY(flt_delta_quantize_q(work, n, out->indices, cfg->k, cfg->mode, cfg->block_size,
+                                 cfg->qmax != 0u ? cfg->qmax : 127u, out->values, out->scales));
     out->n = n;
     out->k = cfg->k;
     out->mode = cfg->mode;

@@ -7,7 +7,8 @@
  *   et al. 2019):
  *     1. acc[i]      = (local[i] - global[i]) + residual[i]            (float32, in this order)
  *     2. indices     = the k entries of largest |acc|, ties to the lower index, ascending order
- *     3. values      = symmetric int8 quantization of acc[indices] (per tensor or per block)
+ *     3. values      = symmetric quantization of acc[indices] to the integers -qmax..qmax
+ *                      (per tensor or per block; qmax 127 is int8, 7 is 4-bit, 1 ternary)
  *     4. residual[i] = acc[i] - values[j] * scale   where i = indices[j]; acc[i] elsewhere
  *   The numpy oracle is tests/oracles/delta.py; tests/vectors/delta pins both bit for bit.
  *
@@ -18,9 +19,9 @@
  *   magnitude order for every finite float (+0 and -0 are equal).
  *   Quantization of a group g of chosen values (the whole set, or B consecutive ones):
  *     m     = max |v| over g                       (exact)
- *     scale = m / 127.0f                           (one float32 division, round to nearest even)
- *     q     = 0 for all of g                       if scale == 0 (m == 0 or m / 127 underflows)
- *     q     = clamp(rne(v / scale), -127, 127)     otherwise (float32 division; rne = round
+ *     scale = m / (float)qmax                      (one float32 division, round to nearest even)
+ *     q     = 0 for all of g                       if scale == 0 (m == 0 or m / qmax underflows)
+ *     q     = clamp(rne(v / scale), -qmax, qmax)   otherwise (float32 division; rne = round
  *                                                  half to even, implemented with integers)
  *     deq   = (float)q * scale                     (one float32 multiplication)
  *
@@ -40,8 +41,9 @@
  * Buffers and failures
  *   The caller owns every buffer. Input arrays are never modified unless a parameter says
  *   "in/out". On failure outputs are unspecified, except where a function says otherwise.
- *   NULL pointers for non-empty arrays, k > n, unknown modes and block sizes outside
- *   1..FLT_DELTA_MAX_BLOCK give FLT_ERR_ARG; a non-finite acc gives FLT_ERR_NONFINITE.
+ *   NULL pointers for non-empty arrays, k > n, unknown modes, block sizes outside
+ *   1..FLT_DELTA_MAX_BLOCK and qmax above 127 give FLT_ERR_ARG; a non-finite acc gives
+ *   FLT_ERR_NONFINITE.
  */
 #ifndef FLT_DELTA_H
 #define FLT_DELTA_H
@@ -79,7 +81,12 @@ typedef struct {
     flt_quant_mode_t mode;
     uint32_t block_size; /* used in FLT_QUANT_BLOCK mode only */
     int error_feedback;  /* nonzero: keep the residual; 0: residual ignored and zeroed */
+    uint32_t qmax;       /* largest quantized magnitude, 1..127 (0: 127, int8) */
 } flt_delta_config_t;
+
+/* qmax of a value width in bits: 2^(bits-1) - 1 for 2 <= bits <= 8 (8 -> 127, 4 -> 7,
+ * 2 -> 1); 0 for any other width. Never fails. */
+uint32_t flt_delta_qmax_of_bits(uint32_t bits);
 
 /* k = min(n, max(1, floor(n * ppm / 1000000))) for n >= 1; 0 for n == 0. Never fails. */
 uint32_t flt_delta_k_from_ppm(uint32_t n, uint32_t ppm);
@@ -99,11 +106,17 @@ FLT_NODISCARD flt_status_t flt_delta_accumulate(const float *local, const float 
 FLT_NODISCARD flt_status_t flt_delta_topk(const float *acc, uint32_t n, uint32_t k,
                                           uint32_t *indices);
 
-/* Quantizes acc[indices[j]] for j < k into values[j] and scales[] as described above.
- * indices must be < n (checked: FLT_ERR_RANGE). FLT_ERR_NONFINITE for a non-finite value. */
+/* Quantizes acc[indices[j]] for j < k into values[j] and scales[] as described above, with
+ * qmax = 127. indices must be < n (checked: FLT_ERR_RANGE). FLT_ERR_NONFINITE for a
+ * non-finite value. */
 FLT_NODISCARD flt_status_t flt_delta_quantize(const float *acc, uint32_t n, const uint32_t *indices,
                                               uint32_t k, flt_quant_mode_t mode,
                                               uint32_t block_size, int8_t *values, float *scales);
+/* The same with qmax in 1..127 (else FLT_ERR_ARG). */
+FLT_NODISCARD flt_status_t flt_delta_quantize_q(const float *acc, uint32_t n,
+                                                const uint32_t *indices, uint32_t k,
+                                                flt_quant_mode_t mode, uint32_t block_size,
+                                                uint32_t qmax, int8_t *values, float *scales);
 
 /* Checks the invariants of flt_sparse_delta_t (the ones listed in the struct); FLT_OK or
  * FLT_ERR_ARG (structure), FLT_ERR_RANGE (index/value/negative scale), FLT_ERR_NONFINITE. */
