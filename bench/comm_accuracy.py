@@ -1,58 +1,83 @@
-"""Communication against accuracy: dense float32 FedAvg, dense int8, and top-k int8 with and
-without error feedback at k = 10%, 5% and 1%, in one run per dataset, on the firmware's own C
-runtime (fltiny simulate's fleet: every delta is the bytes a board would send).
+"""Communication against accuracy on the wire: bytes per device-round up and down (frames,
+tags, COBS and ACKs included), bits per trained parameter, the ratio to the dense float32
+delta and to the payload's entropy bound, and accuracy, for the fleet-learning defaults and
+their variants, over three factory seeds.
 
-    .venv/bin/python bench/comm_accuracy.py [--rounds 30] [--datasets hapt thermostat]
+    .venv/bin/python bench/comm_accuracy.py [--rounds 30] [--seeds 0 1 2] [--models har-tiny har-small]
 
-Per configuration: uplink bytes per device-round (the DELTA payload; dense float32 counts
-4 bytes per parameter), rounds to the target (HAPT: held-out accuracy >= 0.90; thermostat:
-held-out MAE <= the factory model's minus 10%), final metric, and the empirical entropy bound
-of the payloads: k * (H(int8 values) + H(index gaps)) bits from the pooled distributions of
-that configuration, against the bytes actually sent. Prints tables and writes
-bench/results/comm_accuracy.json.
+On the firmware's C (the fleet of ``fltiny simulate``: every round is flt_round_run, every
+message is framed by the C encoder, so the byte counts are the wire's), natural partition,
+the 15 HAPT fleet users one per device, FedDyn and the other defaults of
+fltiny.server.config. Models: har-tiny with its float tail (last conv + head, 1,030 trained
+parameters) and har-small with its float tail (``--train-convs 1``: conv2 + conv3 + head,
+the >= 4,000-parameter case). Variants:
+
+- **defaults**: top-10 % 4-bit updates up, top-25 % 4-bit GLOBAL deltas down;
+- **8-bit**: the same with int8 values both ways (the previous width);
+- **dense float32 up**: the exact float32 delta up (4 bytes per parameter plus framing), the
+  default downlink: the same training, the reference for "within 0.5 point".
+
+Per variant, mean over the seeds of: held-out and personal accuracy (mean of rounds 26-30),
+uplink and downlink bytes per device-round in the steady state (rounds 2+), bits per
+parameter up, the ratio of the dense float32 delta (4 bytes per parameter) to the uplink
+bytes, and the payloads against their empirical entropy bound: k x (H(values) + H(index
+gaps)) bits from the pooled symbols of that variant (an ideal coder of those symbols, without
+any header). Writes bench/results/comm_accuracy.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from fltiny.devices.data import fleet_blobs
-from fltiny.devices.replay import HostRound
-from fltiny.native.delta import PayloadDecoder
-from fltiny.run.evaluate import HoldoutEvaluator
-from fltiny.server.rounds import RoundConfig, TrainParams, run_rounds
-from fltiny.server.store import RunStore
-from fltiny.sim.fleet import SimFleet
-from fltiny.strategies import make_strategy
-from fltiny.workflow import ensure_bundle
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
 
-RESULTS = Path(__file__).parent / "results"
+from fleet_learning import LAST, bundle_for  # noqa: E402
+
+from fltiny.experiment import DataSettings, Experiment, SimConfig  # noqa: E402
+from fltiny.native.delta import PayloadDecoder  # noqa: E402
+from fltiny.report.wire import WireFigures  # noqa: E402
+from fltiny.server.config import RoundConfig, TrainParams  # noqa: E402
+from fltiny.sim.fleet import SimFleet  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+TAIL = ("--train-convs", "1")
 
 
 @dataclass(frozen=True)
 class Variant:
     name: str
-    topk: float
-    error_feedback: bool
+    value_bits: int = TrainParams().value_bits
+    down_bits: int = RoundConfig().down_bits
     dense_float: bool = False
 
 
-VARIANTS = (
-    Variant("dense float32", 1.0, False, dense_float=True),
-    Variant("dense int8", 1.0, True),
-    Variant("top-k 10% int8 + EF", 0.10, True),
-    Variant("top-k 5% int8 + EF", 0.05, True),
-    Variant("top-k 1% int8 + EF", 0.01, True),
-    Variant("top-k 10% int8, no EF", 0.10, False),
-    Variant("top-k 5% int8, no EF", 0.05, False),
-    Variant("top-k 1% int8, no EF", 0.01, False),
-)
+VARIANTS = (Variant("defaults"), Variant("8-bit", value_bits=8, down_bits=8),
+            Variant("dense float32 up", dense_float=True))
+
+
+@dataclass
+class Row:
+    variant: str
+    model: str
+    seed: int
+    n_params: int
+    heldout: float
+    personal: float
+    factory_heldout: float
+    factory_personal: float
+    wire: dict
+    payload_bytes: float = 0.0
+    entropy_bound_bytes: float = 0.0
+    curve: list[float] = field(default_factory=list)
 
 
 def entropy_bits(symbols: np.ndarray) -> float:
@@ -65,10 +90,11 @@ def entropy_bits(symbols: np.ndarray) -> float:
 
 
 def payload_entropy(payloads: list[bytes], n: int) -> tuple[float, float]:
-    """(mean bytes sent, mean entropy bound in bytes) over the payloads."""
+    """(mean payload bytes, mean entropy bound in bytes) over the payloads."""
+    dec = PayloadDecoder(n)
     values, gaps, ks = [], [], []
     for raw in payloads:
-        d = PayloadDecoder(n).decode(raw)
+        d = dec.decode(raw)
         values.append(d.values.astype(np.int16))
         gaps.append(np.diff(np.concatenate([[-1], d.indices.astype(np.int64)])))
         ks.append(d.k)
@@ -76,75 +102,90 @@ def payload_entropy(payloads: list[bytes], n: int) -> tuple[float, float]:
     return float(np.mean([len(p) for p in payloads])), float(np.mean(ks) * h / 8)
 
 
-def run_variant(host: HostRound, blobs, evaluate, variant: Variant, rounds: int,
-                base: TrainParams, workdir: Path) -> dict:
-    train = replace(base, topk_fraction=variant.topk, error_feedback=variant.error_feedback)
-    fleet = SimFleet(host, blobs, dense_float=variant.dense_float, keep_payloads=True)
-    db = workdir / f"{variant.name.replace(' ', '_').replace('%', 'pct')}.sqlite"
-    db.unlink(missing_ok=True)
-    store = RunStore(db)
-    t0 = time.perf_counter()
-    metrics = run_rounds(fleet, make_strategy("fedavg"), store, RoundConfig(rounds=rounds,
-                         train=train), host.head.params.astype(np.float32), evaluate)
-    store.close()
-    device_rounds = sum(m.participants + m.rejected for m in metrics)
-    row = {
-        "variant": variant.name,
-        "bytes_up_per_device_round": sum(m.bytes_up for m in metrics) / device_rounds,
-        "curve": [m.evaluation for m in metrics],
-        "seconds": time.perf_counter() - t0,
-    }
-    if fleet.payloads:
-        sent, bound = payload_entropy(list(fleet.payloads.values()), host.n_params)
-        row["payload_bytes"], row["entropy_bound_bytes"] = sent, bound
-    return row
+def run_one(model: str, bundle: Path, variant: Variant, seed: int, rounds: int) -> Row:
+    with tempfile.TemporaryDirectory(prefix="fltiny-comm-") as tmp:
+        train = replace(TrainParams(), value_bits=variant.value_bits)
+        cfg = SimConfig(clients=15, data=DataSettings(dataset="hapt", bundle=bundle,
+                                                      partition="natural"),
+                        server=RoundConfig(rounds=rounds, train=train,
+                                           down_bits=variant.down_bits),
+                        dense_float=variant.dense_float, out=Path(tmp))
+        exp = Experiment(cfg, cfg.clients)
+        fleet = SimFleet(exp.host, exp.blobs(), dense_float=variant.dense_float,
+                         keep_payloads=not variant.dense_float, down_topk=cfg.server.down_topk,
+                         down_bits=cfg.server.down_bits)
+        store = exp.open_store(resume=False)
+        try:
+            res = exp.result(store, exp.run_rounds(fleet, store, lambda _m: None))
+        finally:
+            store.close()
+        rows = [r for r in res.rounds if r["round"] > 0]
+        held = [float(r["accuracy"]) for r in rows]
+        pers = [float(r["personal_accuracy"]) for r in rows]
+        out = Row(variant.name, model, seed, exp.host.n_params, float(np.mean(held[-LAST:])),
+                  float(np.mean(pers[-LAST:])), float(res.rounds[0]["accuracy"]), pers[0],
+                  res.summary["wire"], curve=held)
+        if fleet.payloads:
+            out.payload_bytes, out.entropy_bound_bytes = payload_entropy(
+                list(fleet.payloads.values()), exp.host.n_params)
+        return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--datasets", nargs="+", default=["hapt", "thermostat"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--models", nargs="+", default=["har-tiny", "har-small"])
+    ap.add_argument("--variants", nargs="+", default=[v.name for v in VARIANTS])
     args = ap.parse_args()
-    out: dict[str, dict] = {}
-    for dataset in args.datasets:
-        bundle = ensure_bundle(None, dataset, print)
-        host = HostRound(bundle)
-        n_dev = {"hapt": 15, "thermostat": 25}.get(dataset, 15)
-        blobs = fleet_blobs(bundle, n_dev, dataset=dataset, scheme="natural")
-        evaluate = HoldoutEvaluator.for_dataset(host, dataset)
-        initial = evaluate(host.head.params)
-        metric = "accuracy" if "accuracy" in initial else "mae"
-        target = 0.90 if metric == "accuracy" else 0.9 * initial["mae"]
-        def better(v: float, target: float = target, metric: str = metric) -> bool:
-            return v >= target if metric == "accuracy" else v <= target
-
-        dense_bytes = 4 * host.n_params
-        work = RESULTS.parent.parent / "build" / "bench" / "comm_accuracy" / dataset
-        work.mkdir(parents=True, exist_ok=True)
-        print(f"\n{dataset}: {n_dev} devices (one {'user' if dataset == 'hapt' else 'home'} each), "
-              f"{bundle.name} head of {host.n_params} parameters ({dense_bytes} B dense float32), "
-              f"{args.rounds} rounds, FedAvg; initial {metric} {initial[metric]:.4f}, "
-              f"target {metric} {'>=' if metric == 'accuracy' else '<='} {target:.4f}")
-        print(f"{'variant':24s} {'B up/dev-round':>14s} {'x smaller':>9s} {'rounds to target':>16s} "
-              f"{'final ' + metric:>14s} {'best':>7s} {'entropy bound B':>15s}")
-        rows = []
-        for v in VARIANTS:
-            row = run_variant(host, blobs, evaluate, v, args.rounds, TrainParams(), work)
-            curve = [c[metric] for c in row["curve"]]
-            hit = next((i + 1 for i, c in enumerate(curve) if better(c)), None)
-            row.update(rounds_to_target=hit, final=curve[-1],
-                       best=max(curve) if metric == "accuracy" else min(curve),
-                       reduction=dense_bytes / row["bytes_up_per_device_round"])
-            rows.append(row)
-            bound = f"{row['entropy_bound_bytes']:.1f}" if "entropy_bound_bytes" in row else "-"
-            print(f"{v.name:24s} {row['bytes_up_per_device_round']:14.1f} {row['reduction']:9.1f} "
-                  f"{str(hit or '-'):>16s} {row['final']:14.4f} {row['best']:7.4f} {bound:>15s}",
-                  flush=True)
-        out[dataset] = {"model": bundle.name, "devices": n_dev, "head_params": host.n_params,
-                        "initial": initial, "metric": metric, "target": target,
-                        "rounds": args.rounds, "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "comm_accuracy.json").write_text(json.dumps(out, indent=2))
+    rows: list[Row] = []
+    for model in args.models:
+        for variant in (v for v in VARIANTS if v.name in args.variants):
+            for seed in args.seeds:
+                t0 = time.perf_counter()
+                r = run_one(model, bundle_for(model, seed, TAIL), variant, seed, args.rounds)
+                rows.append(r)
+                w = r.wire
+                print(f"{model} {variant.name} seed {seed}: held-out {r.factory_heldout:.4f} -> "
+                      f"{r.heldout:.4f}, personal {r.factory_personal:.4f} -> {r.personal:.4f}, "
+                      f"{w['up_bytes_per_device_round']:.0f} B up, "
+                      f"{w['down_bytes_per_device_round']:.0f} B down, payload "
+                      f"{r.payload_bytes:.1f} B (bound {r.entropy_bound_bytes:.1f}), "
+                      f"{time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"\nHAPT, 15 devices, {args.rounds} rounds, seeds {args.seeds}; means over the seeds "
+          "(accuracy: rounds 26-30; bytes: per device-round, rounds 2+)")
+    print("| model (trained params) | variant | held-out | personal | B up | bits/param | "
+          "x below dense | B down | x below dense | payload / entropy bound |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    summary = []
+    for model in args.models:
+        for variant in VARIANTS:
+            rs = [r for r in rows if r.model == model and r.variant == variant.name]
+            if not rs:
+                continue
+            w = WireFigures(rs[0].n_params,
+                            float(np.mean([r.wire["up_bytes_per_device_round"] for r in rs])),
+                            float(np.mean([r.wire["down_bytes_per_device_round"] for r in rs])),
+                            0.0, 0.0, 1)
+            pay = float(np.mean([r.payload_bytes for r in rs]))
+            bound = float(np.mean([r.entropy_bound_bytes for r in rs]))
+            s = {"model": model, "variant": variant.name, "n_params": rs[0].n_params,
+                 "heldout": float(np.mean([r.heldout for r in rs])),
+                 "personal": float(np.mean([r.personal for r in rs])),
+                 "heldout_min_gain": float(min(r.heldout - r.factory_heldout for r in rs)),
+                 "up": w.up, "down": w.down, "up_bits_per_param": w.up_bits_per_param,
+                 "up_ratio": w.up_ratio, "down_ratio": w.down_ratio,
+                 "payload_bytes": pay, "entropy_bound_bytes": bound}
+            summary.append(s)
+            ratio = f"{pay:.1f} / {bound:.1f} B = {pay / bound:.2f}x" if bound else "-"
+            print(f"| {model} ({rs[0].n_params:,}) | {variant.name} | {s['heldout']:.4f} | "
+                  f"{s['personal']:.4f} | {w.up:.0f} | {w.up_bits_per_param:.2f} | "
+                  f"{w.up_ratio:.1f} | {w.down:.0f} | {w.down_ratio:.1f} | {ratio} |")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = {"command": "bench/comm_accuracy.py " + " ".join(sys.argv[1:]), "summary": summary,
+           "rows": [r.__dict__ for r in rows]}
+    (RESULTS / "comm_accuracy.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(f"\nwrote {RESULTS / 'comm_accuracy.json'}")
 
 
 if __name__ == "__main__":

@@ -61,11 +61,21 @@ def test_roundtrip_python_and_c(d):
 
 # ---- named invalid payloads ------------------------------------------------------------
 
-H = struct.Struct("<2sBBBBHII")
+def varint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    return bytes(out + bytes([v]))
 
 
-def hdr(fmt=0, mode=0, rice=0, block=0, n=16, k=2, magic=b"FD", version=1) -> bytes:
-    return H.pack(magic, version, fmt, mode, rice, block, n, k)
+def hdr(fmt=0, mode=0, rice=0, block=None, n=16, k=2, magic=b"FD", version=2,
+        reserved=0) -> bytes:
+    """A version-2 header: magic, version, format | mode << 2, Rice parameter, varints n, k
+    and (block mode, or when given) the block size."""
+    out = magic + bytes([version, fmt | mode << 2 | reserved << 4, rice]) + varint(n) + varint(k)
+    return out + (varint(block if block is not None else 0) if mode == 1 or block is not None
+                  else b"")
 
 
 ONE = struct.pack("<f", 1.0)
@@ -78,34 +88,41 @@ RICE_OK = hdr(2, rice=2) + ONE + bytes([0b01110010]) + VALS
 BLOCK_OK = hdr(0, mode=1, block=1) + ONE + ONE + bytes([4, 6]) + VALS
 # Rice gaps and values: value code r=0, qmin=5; entries 011|0|0 and 1001|0|1 -> 01100100101
 RV_OK = hdr(3, rice=2) + ONE + bytes([0, 5, 0b01100100, 0b10100000])
+HL = len(hdr())  # header bytes of the references (7: n = 16 and k = 2 take one byte each)
+S = HL + 4  # after the scale
 
 INVALID: dict[str, tuple[bytes, str]] = {
     "empty": (b"", "FLT_ERR_TRUNCATED"),
-    "header_15_bytes": (VARINT_OK[:15], "FLT_ERR_TRUNCATED"),
-    "bad_magic": (hdr(magic=b"FE") + VARINT_OK[16:], "FLT_ERR_FORMAT"),
-    "bad_version_0": (hdr(version=0) + VARINT_OK[16:], "FLT_ERR_UNSUPPORTED"),
-    "bad_version_2": (hdr(version=2) + VARINT_OK[16:], "FLT_ERR_UNSUPPORTED"),
-    "unknown_index_format": (hdr(4) + VARINT_OK[16:], "FLT_ERR_UNSUPPORTED"),
-    "unknown_quant_mode": (hdr(0, mode=2) + VARINT_OK[16:], "FLT_ERR_UNSUPPORTED"),
-    "rice_param_on_varint": (hdr(0, rice=1) + VARINT_OK[16:], "FLT_ERR_FORMAT"),
-    "rice_param_32": (hdr(2, rice=32) + RICE_OK[16:], "FLT_ERR_FORMAT"),
-    "block_size_in_tensor_mode": (hdr(0, block=4) + VARINT_OK[16:], "FLT_ERR_FORMAT"),
-    "block_size_0_in_block_mode": (hdr(0, mode=1) + VARINT_OK[16:], "FLT_ERR_FORMAT"),
+    "header_4_bytes": (VARINT_OK[:4], "FLT_ERR_TRUNCATED"),
+    "header_varint_truncated": (VARINT_OK[:6], "FLT_ERR_TRUNCATED"),
+    "header_varint_overlong": (hdr()[:5] + bytes([0x90, 0x00, 2]) + VARINT_OK[HL:],
+                               "FLT_ERR_FORMAT"),
+    "version_1_payload": (b"FD\x01\x00\x00\x00\x00\x00" + bytes(8) + VARINT_OK[HL:],
+                          "FLT_ERR_UNSUPPORTED"),
+    "reserved_header_bits": (hdr(reserved=1) + VARINT_OK[HL:], "FLT_ERR_FORMAT"),
+    "bad_magic": (hdr(magic=b"FE") + VARINT_OK[HL:], "FLT_ERR_FORMAT"),
+    "bad_version_0": (hdr(version=0) + VARINT_OK[HL:], "FLT_ERR_UNSUPPORTED"),
+    "bad_version_3": (hdr(version=3) + VARINT_OK[HL:], "FLT_ERR_UNSUPPORTED"),
+    "unknown_quant_mode": (hdr(0, mode=2) + VARINT_OK[HL:], "FLT_ERR_UNSUPPORTED"),
+    "rice_param_on_varint": (hdr(0, rice=1) + VARINT_OK[HL:], "FLT_ERR_FORMAT"),
+    "rice_param_32": (hdr(2, rice=32) + RICE_OK[HL:], "FLT_ERR_FORMAT"),
+    "block_size_0_in_block_mode": (hdr(0, mode=1, block=0) + VARINT_OK[HL:], "FLT_ERR_FORMAT"),
+    "block_size_over_16_bits": (hdr(0, mode=1, block=65536) + VARINT_OK[HL:], "FLT_ERR_FORMAT"),
     "n_zero": (hdr(n=0, k=0), "FLT_ERR_FORMAT"),
-    "n_over_limit": (hdr(n=4097) + VARINT_OK[16:], "FLT_ERR_OVERSIZE"),
+    "n_over_limit": (hdr(n=4097) + VARINT_OK[HL:], "FLT_ERR_OVERSIZE"),
     "n_max_u32": (hdr(n=0xFFFFFFFF, k=0), "FLT_ERR_OVERSIZE"),
-    "k_greater_than_n": (hdr(n=16, k=17) + VARINT_OK[16:], "FLT_ERR_FORMAT"),
-    "k_over_limit": (hdr(n=100, k=65) + VARINT_OK[16:], "FLT_ERR_OVERSIZE"),
+    "k_greater_than_n": (hdr(n=16, k=17) + VARINT_OK[HL:], "FLT_ERR_FORMAT"),
+    "k_over_limit": (hdr(n=100, k=65) + VARINT_OK[HL:], "FLT_ERR_OVERSIZE"),
     "scales_over_limit": (hdr(0, mode=1, block=1, n=100, k=17), "FLT_ERR_OVERSIZE"),
     "scales_truncated": (hdr(0, mode=1, block=1) + ONE + ONE[:3], "FLT_ERR_TRUNCATED"),
-    "scale_nan": (hdr() + struct.pack("<I", 0x7FC00000) + VARINT_OK[20:], "FLT_ERR_NONFINITE"),
-    "scale_inf": (hdr() + struct.pack("<f", float("inf")) + VARINT_OK[20:],
+    "scale_nan": (hdr() + struct.pack("<I", 0x7FC00000) + VARINT_OK[S:], "FLT_ERR_NONFINITE"),
+    "scale_inf": (hdr() + struct.pack("<f", float("inf")) + VARINT_OK[S:],
                   "FLT_ERR_NONFINITE"),
-    "scale_negative": (hdr() + struct.pack("<f", -1.0) + VARINT_OK[20:], "FLT_ERR_RANGE"),
+    "scale_negative": (hdr() + struct.pack("<f", -1.0) + VARINT_OK[S:], "FLT_ERR_RANGE"),
     "scale_minus_zero": (hdr(k=0) + b"", "FLT_OK"),  # k = 0: no scales at all, valid
     "scale_minus_zero_k1": (hdr(k=1) + struct.pack("<f", -0.0) + bytes([4, 0]),
                             "FLT_ERR_RANGE"),
-    "varint_truncated": (VARINT_OK[:21], "FLT_ERR_TRUNCATED"),
+    "varint_truncated": (VARINT_OK[:S + 1], "FLT_ERR_TRUNCATED"),
     "varint_zero_gap_not_increasing": (hdr() + ONE + bytes([4, 0]) + VALS, "FLT_ERR_FORMAT"),
     "varint_index_out_of_range": (hdr() + ONE + bytes([4, 13]) + VALS, "FLT_ERR_RANGE"),
     "varint_first_index_eq_n": (hdr(k=1) + ONE + bytes([17]) + VALS[:1], "FLT_ERR_RANGE"),
@@ -117,22 +134,22 @@ INVALID: dict[str, tuple[bytes, str]] = {
         "FLT_ERR_FORMAT"),
     "varint_huge_gap": (hdr(k=1) + ONE + bytes([0xFF, 0xFF, 0xFF, 0xFF, 0x0F]) + VALS[:1],
                         "FLT_ERR_RANGE"),
-    "bitmap_truncated": (BITMAP_OK[:21], "FLT_ERR_TRUNCATED"),
+    "bitmap_truncated": (BITMAP_OK[:S + 1], "FLT_ERR_TRUNCATED"),
     "bitmap_too_many_bits": (hdr(1) + ONE + bytes([0b00001001, 0b00000010]) + VALS,
                              "FLT_ERR_FORMAT"),
     "bitmap_too_few_bits": (hdr(1) + ONE + bytes([0b00001000, 0]) + VALS, "FLT_ERR_FORMAT"),
     "bitmap_padding_bit": (hdr(1, n=12, k=2) + ONE + bytes([0b00001000, 0b00010000]) + VALS,
                            "FLT_ERR_FORMAT"),
-    "rice_truncated": (RICE_OK[:20], "FLT_ERR_TRUNCATED"),
+    "rice_truncated": (RICE_OK[:S], "FLT_ERR_TRUNCATED"),
     "rice_index_out_of_range": (hdr(2, rice=2, n=9) + ONE + bytes([0b01110010]) + VALS,
                                 "FLT_ERR_RANGE"),
     "rice_padding_bits": (hdr(2, rice=2) + ONE + bytes([0b01110011]) + VALS, "FLT_ERR_FORMAT"),
     "rice_unary_run_too_long": (hdr(2, rice=0, k=1) + ONE + bytes([0xFF, 0xFF, 0xFF]) + VALS,
                                 "FLT_ERR_RANGE"),
-    "rv_params_truncated": (RV_OK[:21], "FLT_ERR_TRUNCATED"),
-    "rv_rice_param_32": (hdr(3, rice=32) + RV_OK[16:], "FLT_ERR_FORMAT"),
-    "rv_value_rice_8": (RV_OK[:20] + bytes([8]) + RV_OK[21:], "FLT_ERR_FORMAT"),
-    "rv_qmin_128": (RV_OK[:21] + bytes([128]) + RV_OK[22:], "FLT_ERR_FORMAT"),
+    "rv_params_truncated": (RV_OK[:S + 1], "FLT_ERR_TRUNCATED"),
+    "rv_rice_param_32": (hdr(3, rice=32) + RV_OK[HL:], "FLT_ERR_FORMAT"),
+    "rv_value_rice_8": (RV_OK[:S] + bytes([8]) + RV_OK[S + 1:], "FLT_ERR_FORMAT"),
+    "rv_qmin_128": (RV_OK[:S + 1] + bytes([128]) + RV_OK[S + 2:], "FLT_ERR_FORMAT"),
     "rv_value_above_127": (hdr(3, rice=2, k=1) + ONE + bytes([0, 127, 0b01110000]),
                            "FLT_ERR_RANGE"),
     "rv_truncated": (RV_OK[:-1], "FLT_ERR_TRUNCATED"),
@@ -141,7 +158,7 @@ INVALID: dict[str, tuple[bytes, str]] = {
     "valid_rice_values": (RV_OK, "FLT_OK"),
     "values_truncated": (VARINT_OK[:-1], "FLT_ERR_TRUNCATED"),
     "value_minus_128": (VARINT_OK[:-1] + bytes([0x80]), "FLT_ERR_RANGE"),
-    "zero_scale_nonzero_value": (hdr() + struct.pack("<f", 0.0) + VARINT_OK[20:],
+    "zero_scale_nonzero_value": (hdr() + struct.pack("<f", 0.0) + VARINT_OK[S:],
                                  "FLT_ERR_FORMAT"),
     "trailing_byte": (VARINT_OK + b"\x00", "FLT_ERR_FORMAT"),
     "valid_varint": (VARINT_OK, "FLT_OK"),

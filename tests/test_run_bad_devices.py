@@ -93,14 +93,16 @@ class FakeDevice:
                               max_windows=64)
         body = out.payload
         if self.mode == "bad-index":  # one varint index gap past n: index out of range
-            gap, leb = self.hr.n_params + 26, b""
-            while True:
-                leb += bytes([(gap & 0x7F) | (0x80 if gap > 0x7F else 0)])
-                gap >>= 7
-                if not gap:
-                    break
-            body = b"FD" + bytes([1, 0, 0, 0]) + struct.pack("<HII", 0, self.hr.n_params, 1) \
-                + struct.pack("<f", 0.01) + leb + bytes([5])
+            def leb(v: int) -> bytes:
+                out = b""
+                while True:
+                    out += bytes([(v & 0x7F) | (0x80 if v > 0x7F else 0)])
+                    v >>= 7
+                    if not v:
+                        return out
+            # a version-2 payload header (protocol.md): FD, version, format 0 | tensor, Rice 0
+            body = (b"FD" + bytes([2, 0, 0]) + leb(self.hr.n_params) + leb(1)
+                    + struct.pack("<f", 0.01) + leb(self.hr.n_params + 26) + bytes([5]))
         elif self.mode == "liar":  # a valid payload that is not what this round computes
             d = nd.PayloadDecoder(len(self.params)).decode(body)
             values = d.values.copy()

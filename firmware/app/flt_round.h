@@ -83,7 +83,7 @@ extern "C" {
  * never larger than the bitmap (FLT_INDEX_AUTO picks the smallest), one per-tensor scale
  * (flt_round_cfg_from_train's mode; a block-mode configuration may need more: the encoder
  * then fails with FLT_ERR_NOMEM). */
-#define FLT_ROUND_PAYLOAD_CAP(P) (FLT_PAYLOAD_HEADER_SIZE + 4u + ((P) + 7u) / 8u + (P))
+#define FLT_ROUND_PAYLOAD_CAP(P) (FLT_PAYLOAD_HEADER_MAX + 4u + ((P) + 7u) / 8u + (P))
 
 #define FLT_ROUND_DRIFT FLT_TRAIN_DRIFT
 #define FLT_ROUND_PERSONAL FLT_TRAIN_PERSONAL

@@ -3,12 +3,12 @@
  *
  *   delta_fuzz <seed> <iterations>
  *
- * Base payloads come from the real pipeline (flt_delta_compress on random data, every index
- * format and both quantization modes) and must round-trip exactly. Each iteration mutates a
- * base payload, copies it into a heap buffer of exactly its length (so ASan sees any read past
- * the end) and decodes it into heap arrays of exactly the limits' sizes (so any write past a
- * limit is caught). A success must satisfy flt_delta_check and re-encode/re-decode to the same
- * delta. Prints one summary line; exit status 0 on success.
+ * Base payloads come from the real pipeline (flt_delta_compress on random data and value
+ * widths, every entry format and both quantization modes) and must round-trip exactly. Each
+ * iteration mutates a base payload, copies it into a heap buffer of exactly its length (so ASan
+ * sees any read past the end) and decodes it into heap arrays of exactly the limits' sizes (so any
+ * write past a limit is caught). A success must satisfy flt_delta_check and re-encode/re-decode to
+ * the same delta. Prints one summary line; exit status 0 on success.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@
 #include "delta/payload.h"
 
 #define MAX_N 1500u
-#define MAX_PAYLOAD (FLT_PAYLOAD_HEADER_SIZE + 4u * MAX_N + 5u * MAX_N + MAX_N + 64u)
+#define MAX_PAYLOAD (FLT_PAYLOAD_HEADER_MAX + 4u * MAX_N + 5u * MAX_N + MAX_N + 64u)
 
 static uint32_t rng_state;
 
@@ -87,13 +87,14 @@ static size_t make_base(uint8_t *base, flt_sparse_delta_t *d, uint32_t *idx, int
     cfg.mode = below(2u) ? FLT_QUANT_BLOCK : FLT_QUANT_TENSOR;
     cfg.block_size = 1u + below(below(2u) ? 8u : 300u);
     cfg.error_feedback = 1;
+    cfg.qmax = below(2u) ? 127u : 1u + below(127u);
     d->indices = idx;
     d->values = val;
     d->scales = sc;
     if (flt_delta_compress(&cfg, local, global, work, n, d) != FLT_OK) {
         return 0;
     }
-    switch (below(5u)) {
+    switch (below(6u)) {
     case 0:
         fmt = FLT_INDEX_VARINT;
         break;
@@ -102,6 +103,9 @@ static size_t make_base(uint8_t *base, flt_sparse_delta_t *d, uint32_t *idx, int
         break;
     case 2:
         fmt = FLT_INDEX_RICE;
+        break;
+    case 3:
+        fmt = FLT_INDEX_RICE_VALUES;
         break;
     default:
         fmt = FLT_INDEX_AUTO;
@@ -140,15 +144,38 @@ static size_t mutate(uint8_t *buf, size_t len, uint32_t base_n, uint32_t base_k)
             buf[below((uint32_t)len)] = (uint8_t)rnd();
             break;
         case 2: /* byte in the header */
-            buf[below(len < 16u ? (uint32_t)len : 16u)] = (uint8_t)rnd();
+            buf[below(len < FLT_PAYLOAD_HEADER_MAX ? (uint32_t)len : FLT_PAYLOAD_HEADER_MAX)] =
+                (uint8_t)rnd();
             break;
-        case 3: /* n or k to an interesting value */
-            if (len >= 16u) {
+        case 3: /* n or k to an interesting value: rewrite the header's varints */
+            if (len >= FLT_PAYLOAD_FIXED_SIZE + 2u) {
+                uint8_t head[FLT_PAYLOAD_HEADER_MAX];
+                size_t pos = FLT_PAYLOAD_FIXED_SIZE;
+                uint32_t n = 0u;
+                uint32_t k = 0u;
                 uint32_t v = interesting[below(13u)];
+                size_t used;
+                if (flt_varint_get(buf, len, &pos, &n) != FLT_OK ||
+                    flt_varint_get(buf, len, &pos, &k) != FLT_OK) {
+                    break;
+                }
                 if (below(3u) == 0u) {
                     v = (below(2u) ? base_n : base_k) + below(3u) - 1u;
                 }
-                flt_le_put32(buf + (below(2u) ? 8u : 12u), v);
+                if (below(2u)) {
+                    n = v;
+                } else {
+                    k = v;
+                }
+                used = FLT_PAYLOAD_FIXED_SIZE;
+                used += flt_varint_put(head + used, n);
+                used += flt_varint_put(head + used, k);
+                if (len - pos + used <= MAX_PAYLOAD) {
+                    memmove(buf + used, buf + pos, len - pos);
+                    flt_bytes_copy(buf + FLT_PAYLOAD_FIXED_SIZE, head + FLT_PAYLOAD_FIXED_SIZE,
+                                   used - FLT_PAYLOAD_FIXED_SIZE);
+                    len = len - pos + used;
+                }
             }
             break;
         case 4: /* truncate */
@@ -254,8 +281,8 @@ int main(int argc, char **argv)
             if (flt_delta_check(&out) != FLT_OK) {
                 return fail("accepted delta breaks invariants", it);
             }
-            if (flt_payload_encode(&out, (flt_index_format_t)input[3], again, MAX_PAYLOAD, &len2) !=
-                FLT_OK) {
+            if (flt_payload_encode(&out, (flt_index_format_t)(input[3] & 0x03u), again, MAX_PAYLOAD,
+                                   &len2) != FLT_OK) {
                 return fail("accepted delta does not re-encode", it);
             }
             lim3.n_max = out.n;

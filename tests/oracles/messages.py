@@ -37,7 +37,7 @@ GLOBAL_HEADER_SIZE = 12
 TRAIN_SIZE = 36
 DELTA_HEADER_SIZE = 24
 ACK_SIZE = 5
-DELTA_PAYLOAD_MIN = 16
+DELTA_PAYLOAD_MIN = 7  # the smallest delta payload header
 DELTA_MAGIC = b"FD"
 
 CAP_TRAIN_HEAD = 0x01
@@ -107,7 +107,8 @@ def _u32(v: int, field: str) -> int:
 
 def _check_delta_body(body: bytes) -> None:
     if len(body) < DELTA_PAYLOAD_MIN:
-        raise TruncatedError(f"delta payload of {len(body)} bytes, at least 16 expected")
+        raise TruncatedError(f"delta payload of {len(body)} bytes, at least "
+                             f"{DELTA_PAYLOAD_MIN} expected")
     if body[:2] != DELTA_MAGIC:
         raise MalformedError("delta payload without the 'FD' magic")
 

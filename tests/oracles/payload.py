@@ -1,6 +1,6 @@
-"""Numpy oracle (tests only) of the delta payload codec, version 1 (firmware/runtime/delta/payload.c).
+"""Numpy oracle (tests only) of the delta payload codec, version 2 (firmware/runtime/delta/payload.c).
 
-Byte layout and error cases: docs/protocol.md, "Delta payload (version 1)". Entry formats:
+Byte layout and error cases: docs/protocol.md, "Delta payload (version 2)". Entry formats:
 LEB128 varints of index gaps, a bitmap of n bits, or Golomb-Rice codes of gap - 1
 (Golomb, "Run-length encodings", IEEE Trans. IT 1966; Rice, JPL 1979), each followed by the
 int8 values; or Rice codes of gap - 1 interleaved with Rice codes of |q| - min|q| and sign
@@ -14,18 +14,16 @@ The decoder checks in the same order as the C decoder and raises ``PayloadError`
 from __future__ import annotations
 
 import enum
-import struct
 
 import numpy as np
 
 from oracles.delta import MAX_BLOCK, QuantMode, SparseDelta, num_scales
 
 MAGIC = b"FD"
-VERSION = 1
-HEADER_SIZE = 16
+VERSION = 2
+FIXED_SIZE = 5  # magic, version, format | mode << 2, Rice parameter; then varints n, k [, B]
 MAX_RICE = 31
 MAX_VALUE_RICE = 7
-_HEADER = struct.Struct("<2sBBBBHII")
 
 
 class IndexFormat(enum.IntEnum):
@@ -111,7 +109,41 @@ def choose_format(delta: SparseDelta) -> IndexFormat:
 
 def max_size(n: int, k: int, mode: QuantMode, block_size: int) -> int:
     """Upper bound of the automatic encoding: 16 + 4 * num_scales + ceil(n / 8) + k."""
-    return HEADER_SIZE + 4 * num_scales(k, mode, block_size) + (n + 7) // 8 + k
+    return header_size(n, k, mode, block_size) + 4 * num_scales(k, mode, block_size) \
+        + (n + 7) // 8 + k
+
+
+def header_size(n: int, k: int, mode: QuantMode, block_size: int) -> int:
+    return FIXED_SIZE + len(_varint(n)) + len(_varint(k)) + (
+        len(_varint(block_size)) if mode == QuantMode.BLOCK else 0)
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def _read_varint(buf: bytes, pos: int, what: str) -> tuple[int, int]:
+    """(value, next position) of a canonical LEB128 uint32 at buf[pos:]."""
+    v, shift = 0, 0
+    while True:
+        if pos >= len(buf):
+            raise _fail("FLT_ERR_TRUNCATED", f"{what} ends early")
+        byte = buf[pos]
+        pos += 1
+        if shift >= 28 and byte & 0xF0:
+            raise _fail("FLT_ERR_FORMAT", f"{what}: varint longer than 32 bits")
+        v |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+    if shift and byte == 0:
+        raise _fail("FLT_ERR_FORMAT", f"{what}: overlong varint")
+    return v, pos
 
 
 # ---- encoder -----------------------------------------------------------------------------
@@ -144,18 +176,14 @@ def encode(delta: SparseDelta, index_format: IndexFormat | None = None) -> bytes
     fmt = choose_format(delta) if index_format is None else IndexFormat(index_format)
     gaps = _gaps(delta.indices)
     rice = rice_parameter(delta.indices) if fmt >= IndexFormat.RICE else 0
-    out = bytearray(
-        _HEADER.pack(
-            MAGIC, VERSION, int(fmt), int(delta.mode), rice, delta.block_size, delta.n, delta.k
-        )
-    )
+    out = bytearray(MAGIC + bytes([VERSION, int(fmt) | int(delta.mode) << 2, rice]))
+    out += _varint(delta.n) + _varint(delta.k)
+    if delta.mode == QuantMode.BLOCK:
+        out += _varint(delta.block_size)
     out += delta.scales.astype("<f4").tobytes()
     if fmt == IndexFormat.VARINT:
         for g in gaps.tolist():
-            while g >= 0x80:
-                out.append((g & 0x7F) | 0x80)
-                g >>= 7
-            out.append(g)
+            out += _varint(g)
     elif fmt == IndexFormat.BITMAP:
         bitmap = np.zeros(((delta.n + 7) // 8) * 8, dtype=np.uint8)
         bitmap[delta.indices] = 1
@@ -209,20 +237,7 @@ def _push(indices: list[int], prev: int, gap: int, n: int) -> int:
 def _decode_varint(buf: bytes, pos: int, n: int, k: int, out: list[int]) -> int:
     prev = -1
     for _ in range(k):
-        v, shift = 0, 0
-        while True:
-            if pos >= len(buf):
-                raise _fail("FLT_ERR_TRUNCATED", "varint section ends early")
-            byte = buf[pos]
-            pos += 1
-            if shift >= 28 and byte & 0xF0:
-                raise _fail("FLT_ERR_FORMAT", "varint longer than 32 bits")
-            v |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
-        if shift and byte == 0:
-            raise _fail("FLT_ERR_FORMAT", "overlong varint")
+        v, pos = _read_varint(buf, pos, "varint section")
         if v == 0:
             raise _fail("FLT_ERR_FORMAT", "indices not strictly increasing (zero gap)")
         prev = _push(out, prev, v, n)
@@ -295,21 +310,27 @@ def decode(
 ) -> SparseDelta:
     """Decode and validate a payload; raises PayloadError (see the module docstring)."""
     buf = bytes(buf)
-    if len(buf) < HEADER_SIZE:
+    if len(buf) < FIXED_SIZE:
         raise _fail("FLT_ERR_TRUNCATED", f"{len(buf)} bytes, shorter than the header")
-    magic, version, fmt, mode, rice, block, n, k = _HEADER.unpack_from(buf)
+    magic, version, fmt_mode, rice = buf[:2], buf[2], buf[3], buf[4]
     if magic != MAGIC:
         raise _fail("FLT_ERR_FORMAT", f"bad magic {magic!r}")
     if version != VERSION:
         raise _fail("FLT_ERR_UNSUPPORTED", f"unsupported version {version}")
-    if fmt > IndexFormat.RICE_VALUES:
-        raise _fail("FLT_ERR_UNSUPPORTED", f"unknown index format {fmt}")
+    fmt, mode = fmt_mode & 0x03, (fmt_mode >> 2) & 0x03
     if mode > QuantMode.BLOCK:
         raise _fail("FLT_ERR_UNSUPPORTED", f"unknown quantization mode {mode}")
+    if fmt_mode & 0xF0:
+        raise _fail("FLT_ERR_FORMAT", f"reserved header bits set ({fmt_mode:#04x})")
     if (rice > MAX_RICE) if fmt >= IndexFormat.RICE else (rice != 0):
         raise _fail("FLT_ERR_FORMAT", f"bad Rice parameter {rice}")
-    if (block == 0) if mode == QuantMode.BLOCK else (block != 0):
-        raise _fail("FLT_ERR_FORMAT", f"bad block size {block} for mode {mode}")
+    n, pos = _read_varint(buf, FIXED_SIZE, "header")
+    k, pos = _read_varint(buf, pos, "header")
+    block = 0
+    if mode == QuantMode.BLOCK:
+        block, pos = _read_varint(buf, pos, "header")
+        if not 1 <= block <= MAX_BLOCK:
+            raise _fail("FLT_ERR_FORMAT", f"bad block size {block}")
     if n == 0:
         raise _fail("FLT_ERR_FORMAT", "n is 0")
     if n > n_max:
@@ -322,7 +343,6 @@ def decode(
     ns = num_scales(k, qmode, block)
     if ns > scales_max:
         raise _fail("FLT_ERR_OVERSIZE", f"{ns} scales exceed the limit {scales_max}")
-    pos = HEADER_SIZE
     if ns > (len(buf) - pos) // 4:
         raise _fail("FLT_ERR_TRUNCATED", "scales section ends early")
     scale_bits = np.frombuffer(buf, "<u4", ns, pos)

@@ -150,7 +150,7 @@ def main() -> None:
             "scales_hex": _hex_f32(res.delta.scales),
             "acc_sha256": _sha(res.acc),
             "residual_sha256": _sha(res.residual),
-            "index_format": pl.IndexFormat(payload[3]).name.lower(),
+            "index_format": pl.IndexFormat(payload[3] & 0x03).name.lower(),
             "section_sizes": {f.name.lower(): s for f, s in sizes.items()},
             "payload_len": len(payload),
             "dense_f32_len": 4 * n,

@@ -124,9 +124,16 @@ flt_status_t flt_payload_section_sizes(const flt_sparse_delta_t *d,
     return FLT_OK;
 }
 
+/* Header bytes: the fixed part, varints n and k, and the block size in block mode. */
+static uint32_t flt_header_size(uint32_t n, uint32_t k, flt_quant_mode_t mode, uint32_t block_size)
+{
+    return FLT_PAYLOAD_FIXED_SIZE + flt_varint_len(n) + flt_varint_len(k) +
+           (mode == FLT_QUANT_BLOCK ? flt_varint_len(block_size) : 0u);
+}
+
 size_t flt_payload_max_size(uint32_t n, uint32_t k, flt_quant_mode_t mode, uint32_t block_size)
 {
-    uint64_t total = FLT_PAYLOAD_HEADER_SIZE;
+    uint64_t total = flt_header_size(n, k, mode, block_size);
     total += 4u * (uint64_t)flt_delta_num_scales(k, mode, block_size);
     total += ((uint64_t)n + 7u) / 8u;
     total += k;
@@ -171,6 +178,7 @@ flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t 
     uint64_t sizes[FLT_INDEX_FORMATS];
     uint8_t rice = 0u;
     uint64_t total;
+    uint32_t hdr;
     uint32_t ns;
     uint32_t j;
     uint32_t f;
@@ -189,7 +197,8 @@ flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t 
         }
     }
     ns = flt_delta_num_scales(d->k, d->mode, d->block_size);
-    total = FLT_PAYLOAD_HEADER_SIZE + 4u * (uint64_t)ns + sizes[fmt];
+    hdr = flt_header_size(d->n, d->k, d->mode, d->block_size);
+    total = hdr + 4u * (uint64_t)ns + sizes[fmt];
     FLT_REQUIRE(out != NULL && total <= (uint64_t)cap, FLT_ERR_NOMEM);
     for (pos = 0; pos < (size_t)total; ++pos) {
         out[pos] = 0u;
@@ -198,13 +207,14 @@ flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t 
     out[0] = FLT_PAYLOAD_MAGIC0;
     out[1] = FLT_PAYLOAD_MAGIC1;
     out[2] = FLT_PAYLOAD_VERSION;
-    out[3] = (uint8_t)fmt;
-    out[4] = (uint8_t)d->mode;
-    out[5] = (fmt == FLT_INDEX_RICE || fmt == FLT_INDEX_RICE_VALUES) ? rice : 0u;
-    flt_le_put16(out + 6, (uint16_t)d->block_size); /* the low 16 bits, as the layout says */
-    flt_le_put32(out + 8, d->n);
-    flt_le_put32(out + 12, d->k);
-    pos = FLT_PAYLOAD_HEADER_SIZE;
+    out[3] = (uint8_t)((uint32_t)fmt | ((uint32_t)d->mode << 2));
+    out[4] = (fmt == FLT_INDEX_RICE || fmt == FLT_INDEX_RICE_VALUES) ? rice : 0u;
+    pos = FLT_PAYLOAD_FIXED_SIZE;
+    pos += flt_varint_put(out + pos, d->n);
+    pos += flt_varint_put(out + pos, d->k);
+    if (d->mode == FLT_QUANT_BLOCK) {
+        pos += flt_varint_put(out + pos, d->block_size);
+    }
     for (j = 0; j < ns; ++j) {
         flt_le_put_f32(out + pos, d->scales[j]);
         pos += 4u;
@@ -405,22 +415,28 @@ flt_status_t flt_payload_decode(const uint8_t *buf, size_t len, const flt_payloa
     uint32_t j;
 
     FLT_REQUIRE(lim != NULL && out != NULL && (buf != NULL || len == 0u), FLT_ERR_ARG);
-    FLT_REQUIRE(len >= FLT_PAYLOAD_HEADER_SIZE, FLT_ERR_TRUNCATED);
+    FLT_REQUIRE(len >= FLT_PAYLOAD_FIXED_SIZE, FLT_ERR_TRUNCATED);
     FLT_REQUIRE(buf[0] == FLT_PAYLOAD_MAGIC0 && buf[1] == FLT_PAYLOAD_MAGIC1, FLT_ERR_FORMAT);
     FLT_REQUIRE(buf[2] == FLT_PAYLOAD_VERSION, FLT_ERR_UNSUPPORTED);
-    fmt = buf[3];
-    mode = buf[4];
-    rice = buf[5];
-    FLT_REQUIRE(fmt < FLT_INDEX_FORMATS, FLT_ERR_UNSUPPORTED);
+    fmt = buf[3] & 0x03u;
+    mode = (buf[3] >> 2) & 0x03u;
+    rice = buf[4];
     FLT_REQUIRE(mode <= (uint32_t)FLT_QUANT_BLOCK, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE((buf[3] & 0xf0u) == 0u, FLT_ERR_FORMAT);
     FLT_REQUIRE(fmt >= (uint32_t)FLT_INDEX_RICE ? rice <= FLT_PAYLOAD_MAX_RICE : rice == 0u,
                 FLT_ERR_FORMAT);
-    block = flt_le_get16(buf + 6);
-    FLT_REQUIRE(mode == (uint32_t)FLT_QUANT_BLOCK ? block != 0u : block == 0u, FLT_ERR_FORMAT);
+    r.buf = buf;
+    r.len = len;
+    r.pos = FLT_PAYLOAD_FIXED_SIZE;
+    FLT_TRY(flt_varint_get(buf, len, &r.pos, &out->n));
+    FLT_TRY(flt_varint_get(buf, len, &r.pos, &out->k));
+    block = 0u;
+    if (mode == (uint32_t)FLT_QUANT_BLOCK) {
+        FLT_TRY(flt_varint_get(buf, len, &r.pos, &block));
+        FLT_REQUIRE(block >= 1u && block <= FLT_DELTA_MAX_BLOCK, FLT_ERR_FORMAT);
+    }
     out->mode = (mode == (uint32_t)FLT_QUANT_BLOCK) ? FLT_QUANT_BLOCK : FLT_QUANT_TENSOR;
     out->block_size = block;
-    out->n = flt_le_get32(buf + 8);
-    out->k = flt_le_get32(buf + 12);
     FLT_REQUIRE(out->n != 0u, FLT_ERR_FORMAT);
     FLT_REQUIRE(out->n <= lim->n_max, FLT_ERR_OVERSIZE);
     FLT_REQUIRE(out->k <= out->n, FLT_ERR_FORMAT);
@@ -430,9 +446,6 @@ flt_status_t flt_payload_decode(const uint8_t *buf, size_t len, const flt_payloa
     FLT_REQUIRE(out->k == 0u || (out->indices != NULL && out->values != NULL), FLT_ERR_ARG);
     FLT_REQUIRE(ns == 0u || out->scales != NULL, FLT_ERR_ARG);
 
-    r.buf = buf;
-    r.len = len;
-    r.pos = FLT_PAYLOAD_HEADER_SIZE;
     FLT_REQUIRE(ns <= (r.len - r.pos) / 4u, FLT_ERR_TRUNCATED);
     for (j = 0; j < ns; ++j) {
         uint32_t bits = flt_le_get32(buf + r.pos);

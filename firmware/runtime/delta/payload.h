@@ -1,10 +1,11 @@
-/* payload.h - the delta payload codec, version 1 (byte layout: docs/protocol.md,
- * "## Delta payload (version 1)"; numpy oracle: tests/oracles/payload.py; host binding:
+/* payload.h - the delta payload codec, version 2 (byte layout: docs/protocol.md,
+ * "## Delta payload (version 2)"; numpy oracle: tests/oracles/payload.py; host binding:
  * fltiny/native/delta.py).
  *
  * What it does
  *   Serialises a flt_sparse_delta_t (delta.h) to bytes and back:
- *     16-byte header | scales (float32 LE) | index section | k int8 values
+ *     header (7..18 bytes: magic, version, format, mode, Rice parameter, varints n, k and
+ *     the block size) | scales (float32 LE) | index section | k int8 values
  *   The entries are in one of four encodings, chosen by the encoder as the smallest (ties go
  *   to the lower format id): LEB128 varints of index gaps, a bitmap of n bits, or
  *   Golomb-Rice coded gaps whose parameter comes from the mean gap, each followed by the k
@@ -22,15 +23,16 @@
  *   Encode: FLT_ERR_ARG / FLT_ERR_RANGE / FLT_ERR_NONFINITE for a delta that breaks the
  *   invariants of flt_sparse_delta_t (or has a zero scale with nonzero values), FLT_ERR_ARG
  *   for an unknown format, FLT_ERR_NOMEM when cap is too small (out unspecified).
- *   Decode, checked in this order (first failure wins):
+ *   Decode, the order of the checks is docs/protocol.md's table (first failure wins):
  *     FLT_ERR_TRUNCATED    input ends before a header, scales, index section or values end
- *     FLT_ERR_FORMAT       bad magic; nonzero Rice parameter outside Rice formats or > 31;
- *                          value Rice parameter > 7 or qmin > 127 (format RICE_VALUES);
- *                          block size 0 in block mode or nonzero in tensor mode; n == 0;
- *                          k > n; zero gap (indices not strictly increasing); overlong or
- *                          > 32-bit varint; bitmap with wrong popcount or padding bits set;
- *                          Rice padding bits set; zero scale with nonzero values; trailing bytes
- *     FLT_ERR_UNSUPPORTED  version != 1, unknown index format, unknown quantization mode
+ *     FLT_ERR_FORMAT       bad magic; reserved header bits set; nonzero Rice parameter
+ *                          outside Rice formats or > 31; value Rice parameter > 7 or
+ *                          qmin > 127 (format RICE_VALUES); block size 0 or > 65535 in block
+ *                          mode; n == 0; k > n; zero gap (indices not strictly increasing);
+ *                          overlong or > 32-bit varint (header or gaps); bitmap with wrong
+ *                          popcount or padding bits set; Rice padding bits set; zero scale
+ *                          with nonzero values; trailing bytes
+ *     FLT_ERR_UNSUPPORTED  version != 2 (a version-1 payload), unknown quantization mode
  *     FLT_ERR_OVERSIZE     n > n_max, k > k_max, number of scales > scales_max
  *     FLT_ERR_NONFINITE    a scale is inf or NaN
  *     FLT_ERR_RANGE        a scale is negative (sign bit set, -0 included); an index >= n;
@@ -49,8 +51,12 @@
 
 #define FLT_PAYLOAD_MAGIC0 0x46u /* 'F' */
 #define FLT_PAYLOAD_MAGIC1 0x44u /* 'D' */
-#define FLT_PAYLOAD_VERSION 1u
-#define FLT_PAYLOAD_HEADER_SIZE 16u
+#define FLT_PAYLOAD_VERSION 2u
+/* header: magic (2) | version | format and mode | Rice parameter, then varints n, k and, in
+ * block mode, the block size */
+#define FLT_PAYLOAD_FIXED_SIZE 5u
+#define FLT_PAYLOAD_HEADER_MIN 7u  /* n and k below 128, tensor mode */
+#define FLT_PAYLOAD_HEADER_MAX 18u /* 5 + 5 + 5 + 3 */
 #define FLT_PAYLOAD_MAX_RICE 31u
 
 typedef enum {
@@ -79,7 +85,7 @@ FLT_NODISCARD flt_status_t flt_payload_section_sizes(const flt_sparse_delta_t *d
                                                      uint8_t *rice_param);
 
 /* Upper bound of the encoded size with FLT_INDEX_AUTO:
- * 16 + 4 * num_scales + ceil(n / 8) + k (saturates at SIZE_MAX). Never fails. */
+ * header + 4 * num_scales + ceil(n / 8) + k (saturates at SIZE_MAX). Never fails. */
 size_t flt_payload_max_size(uint32_t n, uint32_t k, flt_quant_mode_t mode, uint32_t block_size);
 
 /* Encodes delta with the given index format (FLT_INDEX_AUTO for the normal choice) into

@@ -48,7 +48,7 @@
 #define FLT_MSG_TRAIN_SIZE 36u
 #define FLT_MSG_DELTA_HEADER_SIZE 24u
 #define FLT_MSG_ACK_SIZE 5u
-#define FLT_MSG_DELTA_PAYLOAD_MIN 16u /* header size of the delta payload (docs/protocol.md) */
+#define FLT_MSG_DELTA_PAYLOAD_MIN 7u /* smallest header of a delta payload (docs/protocol.md) */
 
 /* capability flags of HELLO (unknown bits are allowed and ignored) */
 #define FLT_CAP_TRAIN_HEAD 0x01u   /* trains the float head on device */
