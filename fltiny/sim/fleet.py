@@ -89,18 +89,18 @@ class SimFleet:
             wire.send(tmsg, from_host=True)
             out = self.host.run(held.params, blob, tmsg, state, max_windows=self.max_windows)
             self.states[dev] = out.state
-            wire.send(Delta(round_, held.version, out.examples, out.mean_loss, out.payload,
-                            out.personal_n, out.personal_metric), from_host=False)
-            if self.dense_float:
+            if self.dense_float:  # its wire stand-in: a DELTA whose body is the float32 delta
                 delta = (out.params - held.params).astype(np.float32)
-                up = wire.up - up0 - len(out.payload) + 4 * delta.size
+                body = b"FD" + delta.tobytes()[2:]
             else:
                 delta = self._decoder.decode_dense(out.payload)
-                up = wire.up - up0
+                body = out.payload
                 if self.keep_payloads:
                     self.payloads[(round_, dev)] = out.payload
+            wire.send(Delta(round_, held.version, out.examples, out.mean_loss, body,
+                            out.personal_n, out.personal_metric), from_host=False)
             results.append(DeviceResult(dev, ClientUpdate(dev, delta, out.examples, out.mean_loss),
-                                        bytes_up=up, bytes_down=wire.down - down0,
+                                        bytes_up=wire.up - up0, bytes_down=wire.down - down0,
                                         personal_n=out.personal_n,
                                         personal_metric=out.personal_metric))
         return results
