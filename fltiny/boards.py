@@ -41,6 +41,9 @@ class Board:
     memory: dict[str, int] = field(default_factory=dict)
     emulator: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    # windows the device's own window store may hold at most (None: sized from the RAM budget,
+    # fltiny.build.project.store_windows); 0 on a board whose RAM has no room for one
+    store_windows: int | None = None
 
     @property
     def emulated(self) -> bool:
@@ -81,13 +84,16 @@ def _parse(path: Path) -> Board:
     for k in ("ram_bytes", "flash_bytes", "max_windows"):
         if not isinstance(data[k], int) or data[k] <= 0:
             raise UsageError(f"board file {path}: {k} must be a positive integer")
+    store = data.get("store_windows")
+    if store is not None and (not isinstance(store, int) or isinstance(store, bool) or store < 0):
+        raise UsageError(f"board file {path}: store_windows must be a non-negative integer")
     return Board(
         name=data["name"], description=data["description"], mcu=data["mcu"], arch=data["arch"],
         clock_hz=int(data["clock_hz"]), ram_bytes=data["ram_bytes"], flash_bytes=data["flash_bytes"],
         port=data["port"], transports=tuple(data["transports"]), storage=data["storage"],
         max_windows=data["max_windows"], pio_platform=pio["platform"], pio_board=pio["board"],
         pio_framework=pio["framework"], memory=dict(data.get("memory", {})),
-        emulator=dict(data.get("emulator", {})), path=path,
+        emulator=dict(data.get("emulator", {})), path=path, store_windows=store,
     )
 
 

@@ -49,3 +49,21 @@ flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out)
     *out = d;
     return FLT_OK;
 }
+
+uint32_t flt_data_n_test(uint32_t n, uint32_t fraction_ppm)
+{
+    if (n < 2u) {
+        return 0u;
+    }
+    const uint32_t ppm = fraction_ppm > 1000000u ? 1000000u : fraction_ppm;
+    const uint64_t prod = (uint64_t)n * ppm; /* < 2^32 * 2^20: no overflow */
+    uint64_t q = prod / 1000000u;
+    const uint64_t r = prod % 1000000u;
+    if (r > 500000u || (r == 500000u && (q & 1u) != 0u)) {
+        q += 1u; /* half to even: Python's round(), which the split was first written with */
+    }
+    if (q < 1u && ppm > 0u) {
+        q = 1u;
+    }
+    return q > n - 1u ? n - 1u : (uint32_t)q;
+}

@@ -20,6 +20,12 @@
  *   reserved bytes set, n_targets 0, n_test >= count -> FLT_ERR_FORMAT; version != 1 or unknown
  * target kind -> FLT_ERR_UNSUPPORTED; count 0 or body larger than cap -> FLT_ERR_TRUNCATED; CRC
  * mismatch -> FLT_ERR_CHECKSUM; misaligned buffer -> FLT_ERR_ARG.
+ * - flt_data_n_test(n, fraction_ppm): the personal test split of n windows in time order, the
+ *   ONE rule (the host writes a blob's n_test with it through fltiny/native, the window store
+ *   draws its split with it): the last n_test windows, n_test = n * fraction_ppm / 1e6
+ *   rounded half to even, then at least 1 (fraction_ppm > 0) and at most n - 1 when n >= 2;
+ *   0 when n < 2. fraction_ppm is capped at 1000000. FLT_DATA_PERSONAL_PPM (30 %) is the
+ *   fleet's fraction. Pure, cannot fail; exact for every uint32 n (64-bit product).
  */
 #ifndef FLT_DATA_H
 #define FLT_DATA_H
@@ -34,6 +40,7 @@
 #define FLT_DATA_HEADER_SIZE 48u
 #define FLT_DATA_LABELS 0u
 #define FLT_DATA_TARGETS 1u
+#define FLT_DATA_PERSONAL_PPM 300000u /* the last 30 % of a device's windows: its test split */
 
 typedef struct {
     uint32_t device_id;
@@ -54,5 +61,6 @@ typedef struct {
 } flt_data_t;
 
 FLT_NODISCARD flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out);
+uint32_t flt_data_n_test(uint32_t n, uint32_t fraction_ppm);
 
 #endif /* FLT_DATA_H */

@@ -7,6 +7,8 @@
 #include "delta/payload.h"
 #include "flt_data.h"
 #include "flt_round.h"
+#include "flt_sample.h"
+#include "flt_window_store.h"
 #include "fltiny_config.h"
 #include "fltiny_model.h"
 #include "head_init.h"
@@ -40,6 +42,13 @@
 #error "checkpoint larger than FLT_PORT_CKPT_MAX: raise it in the port or use a smaller head"
 #endif
 
+#define STORE_CAP FLT_APP_STORE_WINDOWS
+#if FLT_APP_WINDOW_LEN * FLT_APP_SAMPLE_CHANNELS != FLT_BACKBONE_INPUT_SIZE
+#error "FLT_APP_WINDOW_LEN x FLT_APP_SAMPLE_CHANNELS must be the backbone's input size"
+#endif
+#define SAMPLE_POLL_MS FLT_APP_SAMPLE_POLL_MS
+#define SAMPLES_PER_POLL 4096u /* then the link is served before more samples are read */
+
 #define RETX_MS 400u
 #define HELLO_RETRIES 0xFFFFFFFFu
 #define MSG_RETRIES 12u
@@ -61,10 +70,30 @@ static uint32_t committed_round;
 static int have_round;
 
 static flt_data_t data;
-static int data_ok;
+static int data_ok; /* the port's data region holds a valid data blob: it wins over a sensor */
 static const uint8_t *blob_bytes; /* the port's data blob (flt_port_data) */
 static size_t blob_len;
 static uint32_t device_id;
+
+/* The window store (flt_window_store.h): the windows the device collects through the sensor
+ * hook when it has no data blob; compiled out on boards with no RAM for it (STORE_CAP 0). */
+static int sensor_state; /* 0: not asked yet, 1: the port has a sample source, -1: none */
+#if STORE_CAP > 0
+static int8_t store_windows[STORE_CAP * FLT_BACKBONE_INPUT_SIZE];
+static int8_t store_assembly[FLT_BACKBONE_INPUT_SIZE];
+#if FLT_APP_TARGET_KIND == FLT_DATA_LABELS
+static int32_t store_labels[STORE_CAP];
+#define STORE_LABELS store_labels, STORE_CAP, NULL, 0u
+#else
+static float store_targets[STORE_CAP * FLT_APP_N_TARGETS];
+#define STORE_LABELS NULL, 0u, store_targets, (size_t)STORE_CAP * FLT_APP_N_TARGETS
+#endif
+static flt_window_store_t store;
+static int store_ok;
+#define STORE_READY store_ok
+#else
+#define STORE_READY 0
+#endif
 
 static int8_t ws_feat_q[NF];
 #if FLT_APP_FEATURE_CACHE
@@ -102,8 +131,21 @@ static flt_device_diag_t diag;
 
 const flt_device_diag_t *flt_device_diag(void)
 {
+#if STORE_CAP > 0
+    if (store_ok) {
+        diag.store = *flt_window_store_stats(&store);
+    }
+#endif
     return &diag;
 }
+
+#if FLT_INPUT_CHANNELS == FLT_APP_SAMPLE_CHANNELS
+void flt_app_quantize_sample(const float *raw, int8_t *values)
+{
+    flt_sample_quantize(raw, FLT_APP_SAMPLE_CHANNELS, flt_input_mean, flt_input_std,
+                        FLT_INPUT_SCALE, FLT_INPUT_ZERO_POINT, values);
+}
+#endif
 
 /* Counts a failure the loop recovers from by itself (flt_device.h); `counter` is in diag. */
 static void note_failure(uint32_t *counter, flt_status_t s)
@@ -335,8 +377,8 @@ static void on_train(const uint8_t *buf, size_t len)
     if (flt_msg_train_decode(buf, len, &t) != FLT_OK) {
         return;
     }
-    if (!data_ok) {
-        send_error(FLT_ERR_STATE, "no valid local data blob");
+    if (!data_ok && sensor_state <= 0) {
+        send_error(FLT_ERR_STATE, "no valid local data blob and no sample source");
         return;
     }
     if (have_round && t.round == committed_round) {
@@ -378,8 +420,24 @@ static void on_train(const uint8_t *buf, size_t len)
     st.drift = drift_next;
     flt_round_result_t res;
     uint8_t *payload = delta_buf + FLT_MSG_DELTA_HEADER_SIZE;
-    flt_status_t s = flt_round_run_message(&model, blob_bytes, blob_len, MAXW, buf, len,
-                                           global_params, &st, &ws, payload, PAYLOAD_CAP, &res);
+    flt_status_t s;
+    if (data_ok) {
+        s = flt_round_run_message(&model, blob_bytes, blob_len, MAXW, buf, len, global_params, &st,
+                                  &ws, payload, PAYLOAD_CAP, &res);
+    } else {
+#if STORE_CAP > 0
+        flt_data_t view;
+        s = store_ok ? flt_window_store_view(&store, &view) : FLT_ERR_STATE;
+        if (s != FLT_OK) {
+            send_error(s, "no windows collected yet");
+            return;
+        }
+        s = flt_round_run_train(&model, &view, MAXW, buf, len, global_params, &st, &ws, payload,
+                                PAYLOAD_CAP, &res);
+#else
+        s = FLT_ERR_UNSUPPORTED; /* unreachable: without a store the sensor is never asked */
+#endif
+    }
     if (s != FLT_OK) {
         send_error(s, "local round failed");
         return;
@@ -423,6 +481,99 @@ static void on_delta_acked(void)
     ckpt_save();
 }
 
+/* ---- the device's own data: sensor hook -> window store, and its STATUS -------------------- */
+
+/* Reads the samples the sensor hook has (at most SAMPLES_PER_POLL) into the store; returns 1
+ * when more may be waiting. Never called on a device with a data blob (the blob wins). */
+static int poll_samples(void)
+{
+#if STORE_CAP > 0
+    if (!store_ok || sensor_state < 0) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < SAMPLES_PER_POLL; ++i) {
+        int8_t values[FLT_APP_SAMPLE_CHANNELS];
+        flt_sample_label_t label;
+        int r = flt_port_read_sample(values, &label);
+        if (r < 0) { /* the board has no sample source: say so once, never ask again */
+            sensor_state = -1;
+            send_error(FLT_ERR_STATE, "no valid local data blob and no sample source");
+            return 0;
+        }
+        sensor_state = 1;
+        if (r == 0) {
+            return 0;
+        }
+        flt_status_t s = flt_window_store_push(&store, values, &label);
+        if (s != FLT_OK) { /* only for NULL pointers: cannot happen */
+            note_failure(&diag.outbox_errors, s);
+            return 0;
+        }
+    }
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Appends `name=value` (and a space) to buf at *n; stops at cap. */
+static void put_field(char *buf, size_t cap, size_t *n, const char *name, uint32_t value)
+{
+    char digits[10];
+    unsigned k = 0;
+    do {
+        digits[k++] = (char)('0' + (char)(value % 10u));
+        value /= 10u;
+    } while (value != 0u && k < sizeof digits);
+    for (; *name != '\0' && *n < cap; ++name) {
+        buf[(*n)++] = *name;
+    }
+    if (*n < cap) {
+        buf[(*n)++] = '=';
+    }
+    while (k > 0u && *n < cap) {
+        buf[(*n)++] = digits[--k];
+    }
+    if (*n < cap) {
+        buf[(*n)++] = ' ';
+    }
+}
+
+/* The answer to a STATUS from the host: where this device's windows come from and, for the
+ * window store, its counters (flt_device.h). */
+static void send_status(void)
+{
+    char text[FLT_PROTO_MAX_TEXT];
+    size_t n = 0;
+    const size_t cap = sizeof text;
+    if (data_ok) {
+        put_field(text, cap, &n, "blob count", data.count);
+        put_field(text, cap, &n, "test", data.n_test);
+    } else {
+#if STORE_CAP > 0
+        const flt_window_store_stats_t *st = flt_window_store_stats(&store);
+        put_field(text, cap, &n, sensor_state > 0 ? "store count" : "none count", st->count);
+        put_field(text, cap, &n, "capacity", st->capacity);
+        put_field(text, cap, &n, "test", flt_data_n_test(st->count, FLT_DATA_PERSONAL_PPM));
+        put_field(text, cap, &n, "samples", st->samples);
+        put_field(text, cap, &n, "windows", st->windows);
+        put_field(text, cap, &n, "stored", st->stored);
+        put_field(text, cap, &n, "rejected", st->rejected);
+        put_field(text, cap, &n, "dropped", st->dropped);
+#else
+        put_field(text, cap, &n, "none capacity", 0u);
+#endif
+    }
+    n = n > 0u ? n - 1u : 0u; /* the last space */
+    flt_msg_text_t t;
+    t.code = 0u;
+    t.text = text;
+    t.text_len = n;
+    size_t len = 0;
+    flt_status_t s = flt_msg_text_encode(FLT_MSG_STATUS, &t, text_buf, sizeof text_buf, &len);
+    out_queue_encoded(OUT_TEXT, FLT_MSG_STATUS, s, len);
+}
+
 /* ---- main loop -------------------------------------------------------------------------- */
 
 static int device_loop(void)
@@ -432,16 +583,32 @@ static int device_loop(void)
               data.window_bytes == FLT_BACKBONE_INPUT_SIZE;
     device_id = data_ok ? data.device_id : FLT_DEVICE_ID_DEFAULT;
     ckpt_load();
+#if STORE_CAP > 0
+    if (!data_ok) {
+        flt_window_store_cfg_t cfg;
+        cfg.window_len = FLT_APP_WINDOW_LEN;
+        cfg.channels = FLT_APP_SAMPLE_CHANNELS;
+        cfg.stride = FLT_APP_WINDOW_STRIDE;
+        cfg.capacity = STORE_CAP;
+        cfg.target_kind = FLT_APP_TARGET_KIND;
+        cfg.n_targets = FLT_APP_N_TARGETS;
+        cfg.n_classes = FLT_APP_TARGET_KIND == FLT_DATA_LABELS ? FLT_HEAD_OUTPUTS : 0u;
+        store_ok = flt_window_store_init(&store, &cfg, store_windows, sizeof store_windows,
+                                         STORE_LABELS, store_assembly,
+                                         sizeof store_assembly) == FLT_OK;
+    }
+#endif
     if (flt_proto_rx_init(&rx, device_key, device_id, 0, rx_frame, sizeof rx_frame, rx_msg,
                           sizeof rx_msg) != FLT_OK ||
         flt_proto_tx_init(&tx, device_key, device_id, 0, 1u) != FLT_OK || out_init() != FLT_OK) {
         return 2;
     }
     queue_hello();
-    if (!data_ok) {
+    if (!data_ok && !STORE_READY) {
         send_error(FLT_ERR_STATE, "no valid local data blob (see docs/boards.md)");
     }
     for (;;) {
+        const int more = data_ok ? 0 : poll_samples();
         uint8_t b;
         while (flt_port_read_byte(&b)) {
             flt_proto_rx_event_t ev;
@@ -464,11 +631,17 @@ static int device_loop(void)
                     on_global(rx_msg, ev.msg_len);
                 } else if (ev.header.type == FLT_MSG_TRAIN) {
                     on_train(rx_msg, ev.msg_len);
+                } else if (ev.header.type == FLT_MSG_STATUS) {
+                    send_status();
                 }
             }
         }
         out_service();
-        flt_port_wait_event(flt_outbox_head(&outbox) >= 0 ? RETX_MS / 4u : 1000u);
+        uint32_t wait_ms = flt_outbox_head(&outbox) >= 0 ? RETX_MS / 4u : 1000u;
+        if (!data_ok && sensor_state >= 0 && STORE_READY) {
+            wait_ms = more ? 0u : (wait_ms < SAMPLE_POLL_MS ? wait_ms : SAMPLE_POLL_MS);
+        }
+        flt_port_wait_event(wait_ms);
     }
 }
 

@@ -26,6 +26,29 @@
  *           acknowledged round (the host tracks the same).
  *   Protocol errors are answered by the link layer (ACK/NACK); application errors by ERROR
  *   messages carrying a flt_status_t code.
+ * - Data: a valid data blob in the port's data region (flt_port_data) wins: the device trains
+ *   on it and never asks the sensor hook. Without one, the device collects its own windows:
+ *   every turn of the loop it reads the samples the port's sensor hook has
+ *   (flt_port_read_sample, port.h) into the window store (flt_window_store.h: FLT_APP_STORE_
+ *   WINDOWS windows of FLT_APP_WINDOW_LEN steps, one cut every FLT_APP_WINDOW_STRIDE steps),
+ *   waking at least every FLT_APP_SAMPLE_POLL_MS while it waits; a TRAIN then runs on the
+ *   store's view (flt_round_run_train): its last flt_data_n_test(count) windows are the
+ *   personal test split, up to FLT_APP_MAX_WINDOWS of the most recent windows before them
+ *   train, so windows that arrived since the last round take part in the next one. A TRAIN
+ *   before the first window -> ERROR FLT_ERR_STATE; a board with neither (or with no store,
+ *   FLT_APP_STORE_WINDOWS 0) -> ERROR FLT_ERR_STATE at boot and for every TRAIN. With a sensor
+ *   the windows change between a TRAIN and its repetition, so a repeated TRAIN of an
+ *   unacknowledged round trains on the store as it is then (no replay applies to such a
+ *   device: the host never holds its data).
+ * - STATUS from the host is answered with a STATUS text of space-separated fields:
+ *     "blob count=N test=T"                                        (a data blob)
+ *     "store count=N capacity=C test=T samples=S windows=W stored=K rejected=R dropped=D"
+ *                                                    (collecting; "none ..." with no source)
+ *   count = windows held, test = its personal test split, then flt_window_store_stats_t.
+ * - flt_app_quantize_sample(raw, values): FLT_APP_SAMPLE_CHANNELS readings in the units the
+ *   model was trained on -> the int8 values the sensor hook hands over (flt_sample_quantize
+ *   with the bundle's normalisation and input quantization, head_init.h); defined when the
+ *   normalisation is per channel (FLT_INPUT_CHANNELS == FLT_APP_SAMPLE_CHANNELS).
  * - All buffers are static and sized by the generated headers (fltiny_config.h, head_init.h,
  *   the backbone's header): no allocation.
  * - No status is dropped silently: a failure the loop recovers from by itself (a link write
@@ -40,6 +63,7 @@
 #include <stdint.h>
 
 #include "core/flt_status.h"
+#include "flt_window_store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,10 +75,12 @@ typedef struct {
     uint32_t ckpt_write_errors; /* flt_port_ckpt_write failed: a reset loses the last state */
     uint32_t outbox_errors;     /* the outbox refused a message: it is dropped, the host resyncs */
     flt_status_t last_error;    /* the status of the latest counted failure; FLT_OK if none */
+    flt_window_store_stats_t store; /* the window store's counters (all 0 without a store) */
 } flt_device_diag_t;
 
 int flt_app_main(int argc, char **argv);
 const flt_device_diag_t *flt_device_diag(void);
+void flt_app_quantize_sample(const float *raw, int8_t *values);
 
 #ifdef __cplusplus
 }

@@ -257,6 +257,18 @@ flt_status_t flt_round_data_from_blob(const flt_data_t *blob, uint32_t max_train
     return FLT_OK;
 }
 
+/* The round from a decoded configuration and the device's windows (a blob or the store). */
+static flt_status_t run_on(const flt_round_model_t *model, const flt_round_cfg_t *cfg,
+                           const flt_data_t *d, uint32_t max_train, const float *global_params,
+                           const flt_round_state_t *state, flt_round_ws_t *ws, uint8_t *payload,
+                           size_t payload_cap, flt_round_result_t *result)
+{
+    FLT_REQUIRE(d->window_bytes == model->window_bytes, FLT_ERR_SHAPE);
+    flt_round_data_t rd;
+    FLT_TRY(flt_round_data_from_blob(d, max_train, &rd));
+    return flt_round_run(model, &rd, global_params, cfg, state, ws, payload, payload_cap, result);
+}
+
 flt_status_t flt_round_run_message(const flt_round_model_t *model, const uint8_t *blob,
                                    size_t blob_len, uint32_t max_train, const uint8_t *train,
                                    size_t train_len, const float *global_params,
@@ -270,8 +282,21 @@ flt_status_t flt_round_run_message(const flt_round_model_t *model, const uint8_t
     FLT_TRY(flt_round_cfg_from_train(&t, flt_head_n_params(model->head), &cfg));
     flt_data_t d;
     FLT_TRY(flt_data_parse(blob, blob_len, &d));
-    FLT_REQUIRE(d.window_bytes == model->window_bytes, FLT_ERR_SHAPE);
-    flt_round_data_t rd;
-    FLT_TRY(flt_round_data_from_blob(&d, max_train, &rd));
-    return flt_round_run(model, &rd, global_params, &cfg, state, ws, payload, payload_cap, result);
+    return run_on(model, &cfg, &d, max_train, global_params, state, ws, payload, payload_cap,
+                  result);
+}
+
+flt_status_t flt_round_run_train(const flt_round_model_t *model, const flt_data_t *data,
+                                 uint32_t max_train, const uint8_t *train, size_t train_len,
+                                 const float *global_params, const flt_round_state_t *state,
+                                 flt_round_ws_t *ws, uint8_t *payload, size_t payload_cap,
+                                 flt_round_result_t *result)
+{
+    FLT_REQUIRE(model != NULL && model->head != NULL && data != NULL, FLT_ERR_ARG);
+    flt_msg_train_t t;
+    FLT_TRY(flt_msg_train_decode(train, train_len, &t));
+    flt_round_cfg_t cfg;
+    FLT_TRY(flt_round_cfg_from_train(&t, flt_head_n_params(model->head), &cfg));
+    return run_on(model, &cfg, data, max_train, global_params, state, ws, payload, payload_cap,
+                  result);
 }

@@ -184,6 +184,18 @@ FLT_NODISCARD flt_status_t flt_round_run_message(const flt_round_model_t *model,
                                                  uint8_t *payload, size_t payload_cap,
                                                  flt_round_result_t *result);
 
+/* The same round on windows the device holds as a flt_data_t already (the window store's view,
+ * flt_window_store.h): flt_msg_train_decode, flt_round_cfg_from_train,
+ * flt_round_data_from_blob(data, max_train), flt_round_run; failures as
+ * flt_round_run_message's (NULL data -> FLT_ERR_ARG). */
+FLT_NODISCARD flt_status_t flt_round_run_train(const flt_round_model_t *model,
+                                               const flt_data_t *data, uint32_t max_train,
+                                               const uint8_t *train, size_t train_len,
+                                               const float *global_params,
+                                               const flt_round_state_t *state, flt_round_ws_t *ws,
+                                               uint8_t *payload, size_t payload_cap,
+                                               flt_round_result_t *result);
+
 FLT_NODISCARD flt_status_t flt_round_run(const flt_round_model_t *model,
                                          const flt_round_data_t *data, const float *global_params,
                                          const flt_round_cfg_t *cfg, const flt_round_state_t *state,

@@ -23,6 +23,22 @@
  * - flt_port_data: the device's local data blob (docs/boards.md "Data blob"), read-only,
  *   owned by the port (flash, a QEMU loader region or a file mapped by the native port);
  *   NULL with *len = 0 when the board has none.
+ * - Sensor hook: flt_port_read_sample(values, label) hands the app one time step of the
+ *   board's own data (docs/boards.md "Sensor hook"): values = FLT_APP_SAMPLE_CHANNELS int8
+ *   values (fltiny_config.h), already normalised and quantized as the model's input (a port
+ *   that reads physical units converts them with flt_app_quantize_sample, flt_device.h), and
+ *   label = the application's label of that step (flt_sample.h: the class, or
+ *   FLT_SAMPLE_UNLABELLED; regression: the targets). Returns 1 when it wrote a sample, 0 when
+ *   none is waiting now, FLT_PORT_NO_SAMPLES when the board has no sample source at all (the
+ *   app then stops asking). Non-blocking: the app calls it from its loop (at least every
+ *   FLT_APP_SAMPLE_POLL_MS while it waits for the host) until it returns 0, and not while a
+ *   round trains, so a source faster than that buffers its samples (a sensor FIFO, an ISR
+ *   ring) or loses them. Samples come in time order; the port owns the buffers it reads from.
+ *   Which port has what: the emulated ports replay a recording from their data region
+ *   (firmware/ports/common/flt_recorded_sensor.h); the arduino and esp-idf ports have none
+ *   (flt_no_sensor.h) unless the build brings the application's own source (`fltiny build
+ *   --sensor FILE` defines FLT_APP_SENSOR and compiles FILE, which defines this function).
+ *   A device with a valid data blob trains on the blob and never calls the hook.
  * - flt_port_exit(code): ends the program where that makes sense (semihosting or the virt test
  *   finisher under QEMU, exit() natively); on real boards it resets. Never returns.
  * - flt_port_free_ram: bytes of RAM not used by static data and the stack reserve (reported in
@@ -35,6 +51,7 @@
 #include <stdint.h>
 
 #include "core/flt_status.h"
+#include "flt_sample.h"
 
 #ifndef FLT_PORT_CKPT_MAX
 #define FLT_PORT_CKPT_MAX 4096u
@@ -61,6 +78,10 @@ FLT_NODISCARD flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len);
 const uint8_t *flt_port_data(size_t *len);
 FLT_NORETURN void flt_port_exit(int code);
 uint32_t flt_port_free_ram(void);
+/* One sample of the board's own data (see the contract): 1 written, 0 none now,
+ * FLT_PORT_NO_SAMPLES no source. */
+#define FLT_PORT_NO_SAMPLES (-1)
+int flt_port_read_sample(int8_t *values, flt_sample_label_t *label);
 /* Bytes dropped because the RX ring was full (diagnostics). */
 uint32_t flt_port_rx_dropped(void);
 

@@ -22,6 +22,28 @@ Format, version 1 (little-endian; C parser firmware/app/flt_data.c; docs/boards.
 Windows are normalised with the manifest's statistics, then quantized with the bundle's input
 scale and zero point (round half away from zero, clamp to [-128, 127]: TFLite's rule). QEMU
 boards get the blob at a fixed address through `-device loader`; native boards as a file.
+
+A device without a blob collects its own windows through the sensor hook (docs/boards.md
+"Sensor hook", "Window store"). On the emulated boards a ``Recording`` stands in for the sensor:
+samples (time steps) and their labels, which the port replays through the hook at a pace
+(C reader firmware/app/flt_recording.c). Format, version 1 (little-endian, the blob's header
+where a field means the same):
+
+    offset size
+     0  4  magic b"FLTR"
+     4  2  version = 1                     6  2  header size = 48
+     8  4  device id                       12 4  count: number of samples (time steps)
+    16  2  reserved, 0                     18 2  channels (int8 values per sample)
+    20  1  target kind: 0 int32 labels, 1 float32 targets
+    21  1  targets per sample (1 for labels)                 22 2  reserved, 0
+    24  4  float32 input scale             28 4  int32 input zero point
+    32  8  model hash                      40 4  CRC-32 of every byte after the header
+    44  4  samples per second: the pace of the replay (0: every sample at once)
+    48     int8 samples [count][channels], zero padding to a multiple of 4, then int32 labels
+           [count] (-1: a step without a label) or float32 targets [count][targets per sample]
+
+The personal test split of a device's windows (``personal_n_test``) is the C rule
+(flt_data_n_test, firmware/app/flt_data.h) that the window store uses too.
 """
 
 from __future__ import annotations
@@ -41,6 +63,21 @@ VERSION = 1
 HEADER = struct.Struct("<4sHHIIHHBBHfi8sII")
 HEADER_SIZE = 48
 assert HEADER.size == HEADER_SIZE
+RECORDING_MAGIC = b"FLTR"
+RECORDING_HEADER = HEADER  # the same layout: window length -> reserved 0, n_test -> pace
+
+
+def window_shape(shape: tuple[int, ...] | list[int]) -> tuple[int, int]:
+    """A model input's shape (no batch) -> (time steps, channels) of its windows: one feature
+    vector (thermostat) is a window of one step; images [h, w, c] are h*w steps of c."""
+    dims = tuple(int(d) for d in shape)
+    if len(dims) == 1:
+        return 1, dims[0]
+    if len(dims) == 2:
+        return dims[0], dims[1]
+    if not dims:
+        raise UsageError("a model input needs at least one dimension")
+    return int(np.prod(dims[:-1])), dims[-1]
 
 
 @dataclass
@@ -77,10 +114,8 @@ class DataBlob:
 
     def encode(self) -> bytes:
         w = np.ascontiguousarray(self.windows, dtype=np.int8)
-        if w.ndim == 2:  # one feature vector per sample (thermostat): a window of one step
-            w = w.reshape(w.shape[0], 1, w.shape[1])
-        elif w.ndim > 3:  # images [count, h, w, c]: rows of pixels, the blob keeps the bytes
-            w = w.reshape(w.shape[0], -1, w.shape[-1])
+        if w.ndim >= 2:  # [count, *input shape] -> [count, steps, channels] (window_shape)
+            w = w.reshape(w.shape[0], *window_shape(w.shape[1:]))
         if w.ndim != 3 or w.shape[0] == 0:
             raise UsageError(f"data blob windows must be [count, steps, channels], got {w.shape}")
         count = w.shape[0]
@@ -116,17 +151,23 @@ def quantize_windows(x: np.ndarray, manifest) -> np.ndarray:
 PERSONAL_TEST_FRACTION = 0.3
 
 
+def personal_n_test(n: int, fraction: float = PERSONAL_TEST_FRACTION) -> int:
+    """How many of a device's n windows (in time order) are its personal test split: the
+    device's own rule (flt_data_n_test through fltiny/native, so a blob's split and the
+    window store's are the same C): n * fraction rounded half to even (fraction in parts per
+    million), at least 1 and at most n - 1 when n >= 2."""
+    from fltiny.native.store import n_test
+
+    return n_test(n, round(fraction * 1_000_000))
+
+
 def personal_split(idx: np.ndarray, fraction: float = PERSONAL_TEST_FRACTION
                    ) -> tuple[np.ndarray, np.ndarray]:
     """A device's samples (dataset indices, in time order) -> (training, personal test): the
     last `fraction` of its windows in time order are its personal test split, never trained
-    on (at least one window of each when there are two or more)."""
+    on (at least one window of each when there are two or more; ``personal_n_test``)."""
     idx = np.sort(np.asarray(idx))
-    n_test = int(round(len(idx) * fraction))
-    if len(idx) >= 2:
-        n_test = min(max(n_test, 1 if fraction > 0 else 0), len(idx) - 1)
-    else:
-        n_test = 0
+    n_test = personal_n_test(len(idx), fraction)
     return idx[: len(idx) - n_test], idx[len(idx) - n_test :]
 
 
@@ -177,3 +218,95 @@ def _dataset_of(manifest) -> str:
     if m is None:
         raise UsageError(f"model '{manifest.model}' is not in the zoo: pass the dataset explicitly")
     return m.dataset
+
+
+@dataclass
+class Recording:
+    """Samples (time steps) with the application's labels, replayed through a board's sensor
+    hook in place of a sensor (format: the module docstring). ``samples`` int8 [count,
+    channels] in the model's input quantization; ``labels`` int32 [count] (-1: unlabelled) or
+    ``targets`` float32 [count, n_targets]; ``samples_per_second`` paces the replay (0: all at
+    once, so the device holds every window before its first round)."""
+
+    device_id: int
+    samples: np.ndarray
+    labels: np.ndarray | None
+    targets: np.ndarray | None
+    input_scale: float
+    input_zero_point: int
+    model_hash: bytes
+    samples_per_second: int = 0
+
+    @classmethod
+    def from_windows(cls, blob: DataBlob, samples_per_second: int = 0) -> Recording:
+        """The samples of a blob's windows one after the other, in the blob's order, every
+        step labelled with its window's label: a board cutting disjoint windows of the blob's
+        length (stride = window length) collects exactly the blob's windows."""
+        w = np.ascontiguousarray(blob.windows, dtype=np.int8)
+        w = w.reshape(w.shape[0], *window_shape(w.shape[1:]))
+        steps = w.shape[1]
+        labels = targets = None
+        if blob.labels is not None:
+            labels = np.repeat(np.asarray(blob.labels, np.int32), steps)
+        else:
+            t = np.asarray(blob.targets, np.float32).reshape(w.shape[0], -1)
+            targets = np.repeat(t, steps, axis=0)
+        return cls(blob.device_id, w.reshape(-1, w.shape[2]), labels, targets, blob.input_scale,
+                   blob.input_zero_point, blob.model_hash, samples_per_second)
+
+    def encode(self) -> bytes:
+        s = np.ascontiguousarray(self.samples, dtype=np.int8)
+        if s.ndim != 2 or s.shape[0] == 0 or s.shape[1] == 0:
+            raise UsageError(f"recording samples must be [count, channels], got {s.shape}")
+        count = s.shape[0]
+        body = s.tobytes()
+        body += b"\0" * ((-len(body)) % 4)
+        if self.labels is not None:
+            kind, n_t = 0, 1
+            body += np.asarray(self.labels, dtype="<i4").reshape(count).tobytes()
+        else:
+            t = np.asarray(self.targets, dtype="<f4").reshape(count, -1)
+            kind, n_t = 1, t.shape[1]
+            body += t.tobytes()
+        if not 0 <= self.samples_per_second < 1 << 32:
+            raise UsageError(f"recording pace {self.samples_per_second} samples/s is out of range")
+        head = RECORDING_HEADER.pack(RECORDING_MAGIC, VERSION, HEADER_SIZE, self.device_id, count, 0,
+                                     s.shape[1], kind, n_t, 0, self.input_scale,
+                                     self.input_zero_point, self.model_hash[:8].ljust(8, b"\0"),
+                                     zlib.crc32(body), self.samples_per_second)
+        return head + body
+
+
+def fleet_recordings(bundle: Path, n_devices: int, *, samples_per_second: int = 0,
+                     dataset: str | None = None, scheme: str = "natural",
+                     first_device_id: int = 1, alpha: float = 0.5, seed: int = 0) -> list[Recording]:
+    """One recording per device from the same fleet partition as ``fleet_blobs``: every
+    window of the device in time order (the order its sensor would have seen them), as
+    samples; the device draws its own personal test split from what it collects."""
+    from fltiny.data import load_dataset
+    from fltiny.data.partition import partition
+    from fltiny.export.bundle import read_bundle
+
+    manifest, _head, backbone = read_bundle(Path(bundle))
+    if backbone is None:
+        raise UsageError("the bundle has no backbone; recordings feed the int8 backbone")
+    ds = load_dataset(dataset or _dataset_of(manifest))
+    fleet = ds.fleet()
+    parts = partition(scheme, fleet.y, fleet.groups, n_devices,  # type: ignore[arg-type]
+                      clients=ds.scenario.fleet, alpha=alpha, seed=seed)
+    if len(parts) < n_devices:
+        raise UsageError(f"the {ds.name} fleet has {len(parts)} devices' worth of data; "
+                         f"asked for {n_devices}")
+    mhash = hashlib.sha256(backbone).digest()[:8]
+    inp = manifest.backbone["input"]
+    out = []
+    for i, part in enumerate(parts[:n_devices]):
+        idx = np.sort(np.asarray(part))
+        q = quantize_windows(fleet.x[idx], manifest)
+        y = fleet.y[idx]
+        labels = y.astype(np.int32) if ds.task == "classification" else None
+        targets = None if labels is not None else y.astype(np.float32).reshape(len(idx), -1)
+        blob = DataBlob(first_device_id + i, q, labels, targets, float(inp["scale"]),
+                        int(inp["zero_point"]), mhash)
+        out.append(Recording.from_windows(blob, samples_per_second))
+    return out

@@ -55,9 +55,11 @@ def runtime_sources(components: Sequence[str]) -> list[Path]:
     return sources
 
 
-def _digest(cmd: Sequence[str], files: Sequence[Path]) -> str:
+def _digest(cmd: Sequence[str], files: Sequence[Path], include_dirs: Sequence[Path] = ()) -> str:
     h = hashlib.sha256("\0".join(cmd).encode())
     headers = sorted(RUNTIME_DIR.rglob("*.h"))
+    for d in include_dirs:  # e.g. firmware/app: its headers change the build as much
+        headers += sorted(Path(d).glob("*.h"))
     for path in [*files, *headers]:
         h.update(str(path).encode())
         h.update(path.read_bytes())
@@ -71,11 +73,13 @@ def _compile(cmd: list[str], out: Path) -> None:
         raise ToolchainError(f"C build failed: {' '.join(cmd)}\n{proc.stderr.strip()}")
 
 
-def _cached_build(sources: Sequence[Path], flags: Sequence[str], filename: str) -> Path:
+def _cached_build(sources: Sequence[Path], flags: Sequence[str], filename: str,
+                  include_dirs: Sequence[Path] = ()) -> Path:
     """Compile and link ``sources`` with ``flags`` into build/native/<key>/<filename>, unless
-    a build with the same compiler, flags and file contents is already there."""
+    a build with the same compiler, flags and file contents (sources, the runtime's headers and
+    those of ``include_dirs``) is already there."""
     cc = os.environ.get("CC", "gcc")
-    out = build_dir() / _digest([cc, *flags], sources) / filename
+    out = build_dir() / _digest([cc, *flags], sources, include_dirs) / filename
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +99,7 @@ def build_shared_library(
     sources = [*runtime_sources(components), *map(Path, extra_sources)]
     flags = [*STRICT_FLAGS, "-O2", "-fPIC", "-shared", f"-I{RUNTIME_DIR}",
              *(f"-I{d}" for d in include_dirs)]
-    return _cached_build(sources, flags, f"lib{name}.so")
+    return _cached_build(sources, flags, f"lib{name}.so", include_dirs)
 
 
 def build_executable(
@@ -109,7 +113,7 @@ def build_executable(
     sources = [*runtime_sources(components), *map(Path, main_sources)]
     flags = [*STRICT_FLAGS, f"-I{RUNTIME_DIR}", *(f"-I{d}" for d in include_dirs),
              *(SANITIZE_FLAGS if sanitize else ("-O2",))]
-    return _cached_build(sources, flags, name)
+    return _cached_build(sources, flags, name, include_dirs)
 
 
 def have_compiler(name: str) -> bool:

@@ -9,7 +9,8 @@
  *   `wfi` until the next interrupt (SysTick at 1 kHz bounds the sleep).
  * - millis(): the core's. Checkpoint: none on these boards in this version (FLT_ERR_STATE: a
  *   reset restarts from the factory head and the host resyncs with a FULL GLOBAL).
- * - Data: the blob compiled in (include/fltiny_data.h).
+ * - Data: the blob compiled in (include/fltiny_data.h), or with `fltiny build --sensor FILE`
+ *   the application's flt_port_read_sample (FILE) feeding the window store.
  * - Exit: NVIC_SystemReset() through the core (there is nothing to exit to).
  * Everything portable (device loop, runtime, generated model) is C99 in src/app, src/runtime,
  * src/generated and compiles with arm-none-eabi-gcc without the Arduino core
@@ -21,8 +22,12 @@ extern "C" {
 #include "flt_device.h"
 #include "flt_embedded_data.h"
 #include "flt_ring.h"
+#include "fltiny_config.h"
 #include "port.h"
 #include "flt_no_storage.h" /* no persistent storage: the checkpoint functions */
+#ifndef FLT_APP_SENSOR
+#include "flt_no_sensor.h" /* no sample source unless the build brings one */
+#endif
 }
 
 static flt_ring_t rx_ring;

@@ -10,7 +10,8 @@
  * - millis: esp_timer_get_time() / 1000.
  * - Checkpoint: one NVS blob (namespace "fltiny", key "ckpt"); nvs_set_blob + nvs_commit is
  *   atomic per entry (NVS writes the new entry before erasing the old one).
- * - Data: the blob compiled in (include/fltiny_data.h).
+ * - Data: the blob compiled in (include/fltiny_data.h), or with `fltiny build --sensor FILE`
+ *   the application's flt_port_read_sample (FILE) feeding the window store.
  * - Exit: esp_restart().
  * - The device loop runs in its own task (16 KiB stack); app_main returns.
  */
@@ -37,6 +38,9 @@
 #include "flt_ring.h"
 #include "fltiny_config.h"
 #include "port.h"
+#ifndef FLT_APP_SENSOR
+#include "flt_no_sensor.h" /* no sample source unless the build brings one */
+#endif
 
 #define TAG "fltiny"
 #define UART_PORT UART_NUM_0

@@ -1,13 +1,15 @@
 /* port_native.c - port.h as a Linux process: the firmware's link is a TCP connection (the
- * Wi-Fi stand-in), its checkpoint a file, its local data a data blob file.
+ * Wi-Fi stand-in), its checkpoint a file, its local data a file: a data blob, or a recording
+ * that the sensor hook replays (flt_recorded_sensor.h).
  *
  * Command line:  firmware.elf (--listen-fd N | --listen HOST:PORT | --connect HOST:PORT)
  *                             [--data FILE] [--state FILE]
  *   --listen-fd N   accept connections on the already listening socket N (what
  *                   fltiny.devices hands over, like QEMU's `-chardev socket,fd=N,server=on`);
  *   --listen H:P    bind and listen there; --connect H:P  connect out (like a Wi-Fi device);
- *   --data FILE     the data blob (docs/boards.md); --state FILE  the checkpoint file (written
- *                   to FILE.tmp, then renamed: a crash leaves the old or the new one).
+ *   --data FILE     the data blob or a recording (docs/boards.md "Data blob", "Recording"; told
+ *                   apart by their magic); --state FILE  the checkpoint file (written to
+ *                   FILE.tmp, then renamed: a crash leaves the old or the new one).
  * The process waits for the first connection before the device loop starts; when the peer
  * closes the connection it accepts (or reconnects) again. SIGPIPE is ignored.
  */
@@ -28,7 +30,11 @@
 
 #include "flt_device.h"
 #include "flt_ring.h"
+#include "fltiny_config.h"
 #include "port.h"
+#ifndef FLT_APP_SENSOR
+#include "flt_recorded_sensor.h" /* the sensor hook: a recording given as --data */
+#endif
 
 static int listen_fd = -1;
 static int conn_fd = -1;
@@ -171,7 +177,7 @@ flt_status_t flt_port_init(int argc, char **argv)
         return FLT_ERR_ARG;
     }
     if (data_path != NULL && load_file(data_path, &data_buf, &data_len) != 0) {
-        fprintf(stderr, "cannot read data blob %s\n", data_path);
+        fprintf(stderr, "cannot read data file %s\n", data_path);
         return FLT_ERR_ARG;
     }
     return establish() == 0 ? FLT_OK : FLT_ERR_STATE;

@@ -5,8 +5,9 @@
  * CTRL +8 (bit0 TX enable, bit1 RX enable, bit3 RX interrupt enable), INTSTATUS/INTCLEAR +0xC
  * (bit1 RX), BAUDDIV +0x10. NVIC ISER0 0xE000E100; SysTick 0xE000E010.
  * No persistent storage: the checkpoint functions report FLT_ERR_STATE / UNSUPPORTED and a
- * reset restarts cleanly (the host resyncs with a full GLOBAL). The data blob lives at
- * FLT_BOARD_DATA_ADDRESS, placed there by QEMU's `-device loader` (docs/boards.md).
+ * reset restarts cleanly (the host resyncs with a full GLOBAL). The data region at
+ * FLT_BOARD_DATA_ADDRESS, placed there by QEMU's `-device loader` (docs/boards.md), holds a
+ * data blob or a recording that the sensor hook replays (flt_recorded_sensor.h).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,9 @@
 #include "port.h"
 #include "flt_linker_ram.h" /* flt_port_free_ram from the linker symbols */
 #include "flt_no_storage.h" /* no persistent storage: the checkpoint functions */
+#ifndef FLT_APP_SENSOR
+#include "flt_recorded_sensor.h" /* the sensor hook: a recording in the data region */
+#endif
 
 #define UART0_BASE 0x40004000u
 #define UART_DATA (*(volatile uint32_t *)(UART0_BASE + 0x0u))

@@ -8,8 +8,9 @@
  * buffer and completes the PLIC claim (the "ISR" runs in thread context).
  * Exit: the virt test finisher (sifive_test at 0x100000): 0x5555 = pass, (code << 16) | 0x3333
  * = fail with that exit code (QEMU's exit status).
- * No persistent storage (see port.h); the data blob is at FLT_BOARD_DATA_ADDRESS, placed by
- * QEMU's `-device loader`.
+ * No persistent storage (see port.h); the data region at FLT_BOARD_DATA_ADDRESS, placed by
+ * QEMU's `-device loader`, holds a data blob or a recording the sensor hook replays
+ * (flt_recorded_sensor.h).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,9 @@
 #include "port.h"
 #include "flt_linker_ram.h" /* flt_port_free_ram from the linker symbols */
 #include "flt_no_storage.h" /* no persistent storage: the checkpoint functions */
+#ifndef FLT_APP_SENSOR
+#include "flt_recorded_sensor.h" /* the sensor hook: a recording in the data region */
+#endif
 
 #define UART0 0x10000000u
 #define UART_RBR (*(volatile uint8_t *)(UART0 + 0u))
