@@ -6,6 +6,7 @@
 
 #include "delta/payload.h"
 #include "flt_data.h"
+#include "flt_recording.h"
 #include "flt_round.h"
 #include "flt_sample.h"
 #include "flt_window_store.h"
@@ -581,7 +582,15 @@ static int device_loop(void)
     blob_bytes = flt_port_data(&blob_len);
     data_ok = blob_bytes != NULL && flt_data_parse(blob_bytes, blob_len, &data) == FLT_OK &&
               data.window_bytes == FLT_BACKBONE_INPUT_SIZE;
-    device_id = data_ok ? data.device_id : FLT_DEVICE_ID_DEFAULT;
+    /* the protocol device id: the data region's header (a blob or a recording, the same
+     * offset), else the build's */
+    flt_recording_t rec;
+    device_id = FLT_DEVICE_ID_DEFAULT;
+    if (data_ok) {
+        device_id = data.device_id;
+    } else if (blob_bytes != NULL && flt_recording_parse(blob_bytes, blob_len, &rec) == FLT_OK) {
+        device_id = rec.device_id;
+    }
     ckpt_load();
 #if STORE_CAP > 0
     if (!data_ok) {

@@ -7,7 +7,8 @@
  *   returns its exit code.
  * - The loop (docs/boards.md "Device loop"):
  *     boot: flt_port_init; parse the data blob (flt_data.h; its device id becomes the protocol
- *           device id, else FLT_DEVICE_ID_DEFAULT); read the checkpoint (model version, last
+ *           device id, else a recording's in the same region, flt_recording.h, else
+ *           FLT_DEVICE_ID_DEFAULT); read the checkpoint (model version, last
  *           committed round, head parameters, error-feedback residual) when the port has
  *           storage, else start from the factory head with model version 0;
  *     HELLO: name, capabilities, firmware version, model hash, model version, head size, free

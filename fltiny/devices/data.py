@@ -310,3 +310,31 @@ def fleet_recordings(bundle: Path, n_devices: int, *, samples_per_second: int = 
                         int(inp["zero_point"]), mhash)
         out.append(Recording.from_windows(blob, samples_per_second))
     return out
+
+
+@dataclass(frozen=True)
+class DeviceDataStatus:
+    """A device's answer to STATUS (firmware/app/flt_device.h): where its windows come from
+    (``source`` "blob", "store" or "none") and its counters; fields the text lacks are 0."""
+
+    source: str
+    count: int = 0
+    capacity: int = 0
+    test: int = 0
+    samples: int = 0
+    windows: int = 0
+    stored: int = 0
+    rejected: int = 0
+    dropped: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> DeviceDataStatus:
+        source, *fields = text.split()
+        if source not in ("blob", "store", "none"):
+            raise UsageError(f"not a device data STATUS: {text!r}")
+        values: dict[str, int] = {}
+        for f in fields:
+            name, _, value = f.partition("=")
+            if name in cls.__dataclass_fields__ and value.isdigit():
+                values[name] = int(value)
+        return cls(source, **values)
