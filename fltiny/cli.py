@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,10 @@ from fltiny import __version__
 from fltiny.errors import FltinyError, ToolchainError, UsageError
 from fltiny.experiment import ExperimentResult, ExperimentSettings, RunOptions, SimConfig
 from fltiny.server.config import Knob, from_knobs, knob_fields
+
+if TYPE_CHECKING:
+    from fltiny.boards import Board
+    from fltiny.build.project import StoreLayout
 
 log = logging.getLogger("fltiny")
 
@@ -232,8 +237,14 @@ def _build(board_name: str, bundle: Path, out: Path | None, render_only: bool = 
 @click.option("--wifi-ssid", default="", help="ESP boards: Wi-Fi network (empty: UART only).")
 @click.option("--wifi-password", default="")
 @click.option("--server", default="", help="ESP boards: HOST:PORT of the fltiny TCP bridge.")
+@click.option("--sensor", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="A .c/.cpp file defining flt_port_read_sample: the board collects its own "
+              "windows from it (no data blob compiled in; docs/boards.md \"Sensor hook\").")
+@click.option("--window-stride", type=int, default=None,
+              help="Time steps between the windows the device cuts (default: the window length).")
 def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool, key_hex: str | None,
-              device_id: int, wifi_ssid: str, wifi_password: str, server: str) -> None:
+              device_id: int, wifi_ssid: str, wifi_password: str, server: str,
+              sensor: Path | None, window_stride: int | None) -> None:
     """Render a PlatformIO project for a board and build it (offline for emulated boards)."""
     try:
         key = bytes.fromhex(key_hex) if key_hex else None
@@ -241,13 +252,29 @@ def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool
         raise UsageError("--key must be 64 hex digits") from None
     t0 = time.perf_counter()
     board, fw = _build(board_name, bundle, out, render_only, key=key, device_id=device_id,
-                       wifi_ssid=wifi_ssid, wifi_password=wifi_password, server=server)
+                       wifi_ssid=wifi_ssid, wifi_password=wifi_password, server=server,
+                       sensor=sensor, window_stride=window_stride)
     if fw.result is None:
         say(f"rendered {fw.project.path} for {board.name} (platformio.ini accepted by PlatformIO)")
+        _say_store(board, fw.project.store, sensor)
         return
     say(f"built {board.name} in {time.perf_counter() - t0:.1f} s: {fw.elf}")
     for line in fw.report.lines():
         say(f"  {line}")
+    _say_store(board, fw.project.store, sensor)
+
+
+def _say_store(board: Board, store: StoreLayout | None, sensor: Path | None) -> None:
+    if store is None:
+        return
+    if store.capacity:
+        say(f"  window store: {store.capacity} windows of {store.window_len} x {store.channels} "
+            f"(stride {store.stride}), {store.ram_bytes} B of RAM")
+    elif not board.emulated and sensor is None:
+        say("  window store: none (the data blob is compiled in; --sensor FILE collects windows "
+            "on the device)")
+    else:
+        say("  window store: none (no RAM for one on this board)")
 
 
 @main.command("flash")

@@ -19,8 +19,8 @@ from fltiny.build.firmware import build_firmware
 from fltiny.build.project import DEV_KEY, useful_store_windows
 from fltiny.devices import start_fleet
 from fltiny.devices.data import DataBlob, DeviceDataStatus, Recording, fleet_recordings
-from fltiny.devices.link import socket_session
 from fltiny.devices.data import personal_n_test as n_test
+from fltiny.devices.link import socket_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.cross]
 

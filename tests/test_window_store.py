@@ -24,7 +24,6 @@ from fltiny.errors import RuntimeStatusError
 from fltiny.native import abi
 from fltiny.native import store as S
 
-
 # ---- the personal split rule -------------------------------------------------------------
 
 

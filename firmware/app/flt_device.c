@@ -86,8 +86,9 @@ static int8_t store_assembly[FLT_BACKBONE_INPUT_SIZE];
 static int32_t store_labels[STORE_CAP];
 #define STORE_LABELS store_labels, STORE_CAP, NULL, 0u
 #else
-static float store_targets[STORE_CAP * FLT_APP_N_TARGETS];
-#define STORE_LABELS NULL, 0u, store_targets, (size_t)STORE_CAP * FLT_APP_N_TARGETS
+#define STORE_TARGETS_LEN (STORE_CAP * FLT_APP_N_TARGETS)
+static float store_targets[STORE_TARGETS_LEN];
+#define STORE_LABELS NULL, 0u, store_targets, STORE_TARGETS_LEN
 #endif
 static flt_window_store_t store;
 static int store_ok;
@@ -399,7 +400,8 @@ static void on_train(const uint8_t *buf, size_t len)
 #if FLT_APP_FEATURE_CACHE
     ws.feat_cache = ws_feat_cache;
 #else
-    ws.feat_cache = NULL; /* RAM: the backbone runs again at every use of a window */
+    /* RAM: the backbone runs again at every use of a window */
+    ws.feat_cache = NULL;
 #endif
     ws.x = ws_x;
     ws.params = ws_params;
@@ -602,9 +604,9 @@ static int device_loop(void)
         cfg.target_kind = FLT_APP_TARGET_KIND;
         cfg.n_targets = FLT_APP_N_TARGETS;
         cfg.n_classes = FLT_APP_TARGET_KIND == FLT_DATA_LABELS ? FLT_HEAD_OUTPUTS : 0u;
-        store_ok = flt_window_store_init(&store, &cfg, store_windows, sizeof store_windows,
-                                         STORE_LABELS, store_assembly,
-                                         sizeof store_assembly) == FLT_OK;
+        store_ok =
+            flt_window_store_init(&store, &cfg, store_windows, sizeof store_windows, STORE_LABELS,
+                                  store_assembly, sizeof store_assembly) == FLT_OK;
     }
 #endif
     if (flt_proto_rx_init(&rx, device_key, device_id, 0, rx_frame, sizeof rx_frame, rx_msg,

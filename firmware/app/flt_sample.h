@@ -29,8 +29,8 @@ extern "C" {
 #endif
 
 typedef struct {
-    int32_t label;                          /* the class, or FLT_SAMPLE_UNLABELLED */
-    float targets[FLT_SAMPLE_MAX_TARGETS];  /* regression: the first n_targets */
+    int32_t label;                         /* the class, or FLT_SAMPLE_UNLABELLED */
+    float targets[FLT_SAMPLE_MAX_TARGETS]; /* regression: the first n_targets */
 } flt_sample_label_t;
 
 void flt_sample_quantize(const float *raw, uint32_t channels, const float *mean, const float *std,

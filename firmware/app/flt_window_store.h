@@ -57,10 +57,10 @@ extern "C" {
 #endif
 
 typedef struct {
-    uint32_t window_len; /* time steps per window */
-    uint32_t channels;   /* int8 values per step */
-    uint32_t stride;     /* steps between the ends of two consecutive windows */
-    uint32_t capacity;   /* windows held at most */
+    uint32_t window_len;  /* time steps per window */
+    uint32_t channels;    /* int8 values per step */
+    uint32_t stride;      /* steps between the ends of two consecutive windows */
+    uint32_t capacity;    /* windows held at most */
     uint32_t target_kind; /* FLT_DATA_LABELS / FLT_DATA_TARGETS */
     uint32_t n_targets;   /* FLT_DATA_TARGETS: targets per window; labels: 1 */
     uint32_t n_classes;   /* FLT_DATA_LABELS: labels must be below it (0: no bound) */
@@ -83,21 +83,21 @@ typedef struct {
     int32_t *labels;
     float *targets;
     int8_t *assembly;
-    uint32_t fill;      /* steps in assembly */
-    uint32_t head;      /* slot of the oldest window (0 until the store is full) */
-    int32_t run_label;  /* the label of the latest step */
-    uint32_t run_len;   /* consecutive latest steps with that valid label (<= window_len) */
+    uint32_t fill;     /* steps in assembly */
+    uint32_t head;     /* slot of the oldest window (0 until the store is full) */
+    int32_t run_label; /* the label of the latest step */
+    uint32_t run_len;  /* consecutive latest steps with that valid label (<= window_len) */
     float last_targets[FLT_SAMPLE_MAX_TARGETS];
-    int32_t last_ok;    /* regression: the latest step is labelled with finite targets */
+    int32_t last_ok; /* regression: the latest step is labelled with finite targets */
     flt_window_store_stats_t stats;
 } flt_window_store_t;
 
 FLT_NODISCARD flt_status_t flt_window_store_init(flt_window_store_t *store,
-                                                 const flt_window_store_cfg_t *cfg,
-                                                 int8_t *windows, size_t windows_len,
-                                                 int32_t *labels, size_t labels_len,
-                                                 float *targets, size_t targets_len,
-                                                 int8_t *assembly, size_t assembly_len);
+                                                 const flt_window_store_cfg_t *cfg, int8_t *windows,
+                                                 size_t windows_len, int32_t *labels,
+                                                 size_t labels_len, float *targets,
+                                                 size_t targets_len, int8_t *assembly,
+                                                 size_t assembly_len);
 FLT_NODISCARD flt_status_t flt_window_store_push(flt_window_store_t *store, const int8_t *values,
                                                  const flt_sample_label_t *label);
 FLT_NODISCARD flt_status_t flt_window_store_view(flt_window_store_t *store, flt_data_t *out);
