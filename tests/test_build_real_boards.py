@@ -61,13 +61,10 @@ CPU_FLAGS = {
 }
 
 
-@pytest.mark.cross
-@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
-@pytest.mark.parametrize("name", sorted(CPU_FLAGS))
-def test_cortex_m_portable_part_compiles(rendered, name, tmp_path):
-    """Everything but the Arduino glue (device loop, runtime, generated backbone, embedded data)
-    compiles and links into a relocatable object with the project's strict flags."""
-    p = rendered[name].path
+def _compile_portable(p, name, tmp_path):
+    """Every C source of the project (device loop, runtime, generated backbone, embedded data,
+    an application's sensor file) compiled with the project's strict flags and linked into one
+    relocatable object; the Arduino glue (C++ on the Arduino core) is left out."""
     sources = [s for s in sorted((p / "src").rglob("*.c"))]
     assert any(s.name == "flt_device.c" for s in sources)
     inc = [f"-I{p / d}" for d in ("src/runtime", "src/app", "src/port", "src/port/common",
@@ -84,9 +81,69 @@ def test_cortex_m_portable_part_compiles(rendered, name, tmp_path):
                            capture_output=True, text=True)
         assert r.returncode == 0, f"{s}: {r.stderr}"
         objs.append(str(o))
-    r = subprocess.run(["arm-none-eabi-ld", "-r", "-o", str(tmp_path / "portable.o"), *objs],
-                       capture_output=True, text=True)
+    out = tmp_path / "portable.o"
+    r = subprocess.run(["arm-none-eabi-ld", "-r", "-o", str(out), *objs], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    return out
+
+
+def _static_ram(obj) -> int:
+    """Bytes of writable allocated sections (.data, .bss) of an object."""
+    from elftools.elf.constants import SH_FLAGS
+    from elftools.elf.elffile import ELFFile
+
+    with open(obj, "rb") as fh:
+        return sum(int(sec["sh_size"]) for sec in ELFFile(fh).iter_sections()
+                   if sec["sh_flags"] & SH_FLAGS.SHF_ALLOC and sec["sh_flags"] & SH_FLAGS.SHF_WRITE)
+
+
+@pytest.mark.cross
+@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("name", sorted(CPU_FLAGS))
+def test_cortex_m_portable_part_compiles(rendered, name, tmp_path):
+    """Everything but the Arduino glue (device loop, runtime, generated backbone, embedded data)
+    compiles and links into a relocatable object with the project's strict flags."""
+    config = (rendered[name].path / "include" / "fltiny_config.h").read_text()
+    assert "#define FLT_APP_STORE_WINDOWS 0u" in config  # the blob is compiled in: no store
+    _compile_portable(rendered[name].path, name, tmp_path)
+
+
+SENSOR_C = """/* an application's sample source: a rule labels the steps */
+#include "fltiny_config.h"
+#include "port.h"
+
+int flt_port_read_sample(int8_t *values, flt_sample_label_t *label)
+{
+    static uint32_t n;
+    for (uint32_t c = 0; c < FLT_APP_SAMPLE_CHANNELS; ++c) {
+        values[c] = (int8_t)(n + c);
+    }
+    label->label = (int32_t)((n++ / FLT_APP_WINDOW_LEN) % 6u);
+    return 1;
+}
+"""
+
+
+@pytest.mark.cross
+@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("name", ["stm32f4", "rp2040"])
+def test_cortex_m_sensor_build_compiles_and_fits(har_tiny_bundle, name, tmp_path):
+    """`fltiny build --sensor FILE` on a real board: no data blob compiled in, the window store
+    sized from the board's RAM, the application's source compiled in; the static RAM of the
+    portable part (the store included) stays within the board's RAM and its stack reserve."""
+    from fltiny.build.project import stack_bytes
+
+    sensor = tmp_path / "accel.c"
+    sensor.write_text(SENSOR_C)
+    board = get_board(name)
+    p = render_project(board, har_tiny_bundle, tmp_path / "project", sensor=sensor)
+    assert p.store.capacity > 0 and p.store.ram_bytes <= board.ram_bytes // 4
+    config = (p.path / "include" / "fltiny_config.h").read_text()
+    assert "#define FLT_APP_SENSOR 1" in config
+    assert f"#define FLT_APP_STORE_WINDOWS {p.store.capacity}u" in config
+    assert "#define FLT_EMBEDDED_DATA_LEN 0u" in (p.path / "include" / "fltiny_data.h").read_text()
+    obj = _compile_portable(p.path, name, tmp_path)
+    assert _static_ram(obj) + stack_bytes(board) <= board.ram_bytes
 
 
 def test_flash_without_port_lists_candidates(cli):

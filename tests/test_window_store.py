@@ -5,6 +5,7 @@ writer, the C reader) and the quantization of raw readings. Oracles: tests/oracl
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import zlib
 
@@ -279,3 +280,31 @@ def test_quantize_sample_is_the_hosts_quantization():
     want = quantize_windows(raw.reshape(-1, 1, 3), manifest).reshape(-1, 3)
     assert np.array_equal(got, want)
     assert (got == 127).any() and (got == -128).any() and got[-1, 0] == 17
+
+
+# ---- the store's size, by board, at generation time ----------------------------------------
+
+
+@pytest.mark.parametrize("shape,task,outputs", [([128, 3], "classification", 6), ([8], "regression", 1)])
+def test_every_board_gets_a_store_within_its_budget(shape, task, outputs):
+    from types import SimpleNamespace
+
+    from fltiny.boards import load_boards
+    from fltiny.build.project import STORE_RAM_SHARE, store_layout, useful_store_windows
+
+    manifest = SimpleNamespace(input_shape=shape, task=task, n_outputs=outputs)
+    for board in load_boards().values():
+        lay = store_layout(board, manifest, board.max_windows)
+        useful = useful_store_windows(board.max_windows)
+        assert useful - personal_n_test(useful) == board.max_windows  # a round can use them all
+        assert lay.capacity <= useful and lay.ram_bytes <= board.ram_bytes // STORE_RAM_SHARE
+        if board.store_windows is None and lay.capacity < useful:  # the RAM share binds
+            bigger = dataclasses.replace(lay, capacity=lay.capacity + 1)
+            assert bigger.ram_bytes > board.ram_bytes // STORE_RAM_SHARE
+        assert store_layout(board, manifest, board.max_windows, enabled=False).capacity == 0
+        if board.name == "qemu-m3":
+            assert lay.capacity == 0 and lay.ram_bytes == 0  # its 64 kB hold the training buffers
+        else:
+            assert lay.capacity > 0
+    if task == "regression":
+        assert (lay.window_len, lay.channels, lay.target_kind, lay.record_bytes) == (1, 8, 1, 12)

@@ -180,8 +180,8 @@ def store_layout(board: Board, manifest, max_windows: int, *, stride: int | None
     layout = StoreLayout(steps, channels, stride, int(regression), n_targets, 0)
     if not enabled:
         return layout
-    cap = min(useful_store_windows(max_windows),
-              board.ram_bytes // STORE_RAM_SHARE // layout.record_bytes)
+    share = board.ram_bytes // STORE_RAM_SHARE - layout.window_bytes  # less the window being cut
+    cap = min(useful_store_windows(max_windows), max(0, share) // layout.record_bytes)
     if board.store_windows is not None:
         cap = min(cap, board.store_windows)
     return dataclasses.replace(layout, capacity=max(0, cap))
