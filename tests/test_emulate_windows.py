@@ -89,11 +89,11 @@ def test_native_collects_windows_between_rounds_within_its_budget(har_tiny_bundl
     # the store's RAM in the linked ELF is what the generator sized
     sizes = _symbol_sizes(fw.elf, {"store_windows", "store_labels", "store_assembly"})
     assert sum(sizes.values()) == fw.project.store.ram_bytes == cap * (384 + 4) + 384
-    n_win = 60  # 60 windows of device 1's recording, 10 windows a second
-    full = fleet_recordings(har_tiny_bundle, 1, samples_per_second=1280)[0]
+    n_win = 48  # the first 48 windows of device 1's recording, 5 windows a second
+    full = fleet_recordings(har_tiny_bundle, 1)[0]
     steps = fw.project.store.window_len
     rec = Recording(full.device_id, full.samples[: n_win * steps], full.labels[: n_win * steps],
-                    None, full.input_scale, full.input_zero_point, full.model_hash, 1280)
+                    None, full.input_scale, full.input_zero_point, full.model_hash, 5 * steps)
     with start_fleet(fw.project.board, fw.elf, [rec.encode()]) as fleet:
         dev = fleet.devices[0]
         s = socket_session(dev.connect(), DEV_KEY, dev.device_id)

@@ -1,6 +1,7 @@
 """Command line of a native board: the firmware as a Linux process speaking TCP
-(firmware/ports/native/port_native.c). The host hands it a listening socket (--listen-fd), the
-data blob as a file (--data) and a checkpoint file (--state)."""
+(firmware/ports/native/port_native.c). The host hands it a listening socket (--listen-fd), its
+data as a file (--data: a data blob, or a recording its sensor hook replays) and a checkpoint
+file (--state)."""
 
 from __future__ import annotations
 
