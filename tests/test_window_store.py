@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import subprocess
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +26,22 @@ from fltiny.devices.data import (
 from fltiny.errors import RuntimeStatusError
 from fltiny.native import abi
 from fltiny.native import store as S
+
+
+def test_window_store_c_unit_test_under_sanitizers():
+    """tests/c/window_store_test.c under ASan and UBSan: the store against a C reference with
+    exact-sized heap buffers, and every truncation and header bit flip of a recording."""
+    from fltiny.native.build import build_executable
+
+    exe = build_executable([Path(__file__).parent / "c" / "window_store_test.c",
+                            *(S.APP_DIR / f for f in S.SOURCES)], ["proto"],
+                           name="window_store_test", sanitize=True, include_dirs=[S.APP_DIR])
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120,
+                          env={"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+                               "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " 0 failed" in proc.stdout and not proc.stderr.strip(), proc.stdout + proc.stderr
+
 
 # ---- the personal split rule -------------------------------------------------------------
 
