@@ -508,8 +508,8 @@ static int poll_samples(void)
             return 0;
         }
         flt_status_t s = flt_window_store_push(&store, values, &label);
-        if (s != FLT_OK) { /* only for NULL pointers: cannot happen */
-            note_failure(&diag.outbox_errors, s);
+        if (s != FLT_OK) { /* only for NULL pointers: cannot happen, counted if it does */
+            note_failure(&diag.store_errors, s);
             return 0;
         }
     }

@@ -75,6 +75,7 @@ typedef struct {
     uint32_t link_write_errors; /* flt_port_write failed (link down): retransmission resends */
     uint32_t ckpt_write_errors; /* flt_port_ckpt_write failed: a reset loses the last state */
     uint32_t outbox_errors;     /* the outbox refused a message: it is dropped, the host resyncs */
+    uint32_t store_errors;      /* the window store refused a sample (the sample is lost) */
     flt_status_t last_error;    /* the status of the latest counted failure; FLT_OK if none */
     flt_window_store_stats_t store; /* the window store's counters (all 0 without a store) */
 } flt_device_diag_t;
