@@ -24,7 +24,9 @@ from fltiny.devices.link import socket_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.cross]
 
-HAVE_QEMU = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
+HAVE_QEMU = {"qemu-m4f": bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
+             "qemu-rv32": bool(shutil.which("qemu-system-riscv32")
+                               and shutil.which("riscv64-unknown-elf-gcc"))}
 SMALL_WINDOWS = 24  # the native firmware of these tests trains on at most 24 windows per round
 
 _BUILDS: dict[tuple, object] = {}
@@ -126,7 +128,7 @@ def test_native_collects_windows_between_rounds_within_its_budget(har_tiny_bundl
         assert (last.examples, last.personal_n) == (SMALL_WINDOWS, n_test(cap))
 
 
-@pytest.mark.parametrize("name", ["native", "qemu-m4f"])
+@pytest.mark.parametrize("name", ["native", "qemu-m4f", "qemu-rv32"])
 def test_a_round_on_the_store_is_the_round_on_a_blob_of_its_windows(name, har_tiny_bundle,
                                                                     tmp_path_factory):
     """An unpaced recording: the device holds every window before its first round, so the
@@ -134,8 +136,8 @@ def test_a_round_on_the_store_is_the_round_on_a_blob_of_its_windows(name, har_ti
     host can compute the round from a blob of those windows: same bytes, same metric."""
     from fltiny.devices.replay import HostRound
 
-    if name != "native" and not HAVE_QEMU:
-        pytest.skip("QEMU or arm-none-eabi-gcc not installed")
+    if name != "native" and not HAVE_QEMU[name]:
+        pytest.skip(f"QEMU or the cross compiler for {name} is not installed")
     kw = {"max_windows": SMALL_WINDOWS} if name == "native" else {}
     fw = _firmware(name, har_tiny_bundle, tmp_path_factory, **kw)
     board, layout = fw.project.board, fw.project.store
