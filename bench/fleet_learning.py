@@ -2,7 +2,7 @@
 on each device's own future data (personal), on every factory seed?
 
     .venv/bin/python bench/fleet_learning.py [--seeds 0 1 2] [--rounds 30] [--datasets hapt thermostat]
-                                             [--configs old new new-dense] [--no-target]
+                                             [--configs old new new-dense ...] [--no-target]
 
 On the firmware's C (``fltiny simulate``'s fleet: every round is flt_round_run, the bytes a board
 sends), natural partition, every fleet user on a device of its own (HAPT: users 11-25; thermostat:
@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,7 @@ class Config:
     train: TrainParams
     dense_float: bool = False
     down_topk: float = RoundConfig().down_topk  # share of the parameters in a GLOBAL delta
+    down_bits: int = RoundConfig().down_bits  # width of its values
     export_args: tuple[str, ...] = ()  # extra `fltiny export` options of its bundle (HAPT)
 
 
@@ -61,24 +62,27 @@ NEW_TRAIN = TrainParams()  # the defaults: what `fltiny run` / `fltiny simulate`
 HEAD_ONLY = ("--train-convs", "0")
 TAIL = ("--train-convs", "1")
 CONFIGS = {
-    "old": Config("old", "head only (374 parameters), FedAvg, lr 0.002, 2 epochs, top-5 %, "
-                  "no personalization: the previous defaults", "fedavg",
+    "old": Config("old", "head only (374 parameters), FedAvg, lr 0.002, 2 epochs, top-5 % int8, "
+                  "dense int8 GLOBAL deltas, no personalization: the first defaults", "fedavg",
                   TrainParams(learning_rate=0.002, epochs=2, topk_fraction=0.05,
-                              personal=False), export_args=HEAD_ONLY),
+                              personal=False, value_bits=8),
+                  down_topk=1.0, down_bits=8, export_args=HEAD_ONLY),
     "head-new": Config("head-new", "head only with the new settings (FedDyn, lr 0.002, 5 "
-                       "epochs, top-10 %, personalization)", "feddyn", NEW_TRAIN,
+                       "epochs, top-10 % 4-bit, personalization)", "feddyn", NEW_TRAIN,
                        export_args=HEAD_ONLY),
     "new": Config("new", "the defaults: float tail (last conv + head, 1,030 parameters), "
-                  "FedDyn, lr 0.002, 5 epochs, top-10 %, personalization", "feddyn", NEW_TRAIN,
-                  export_args=TAIL),
+                  "FedDyn, lr 0.002, 5 epochs, top-10 % 4-bit updates, top-25 % 4-bit GLOBAL "
+                  "deltas, personalization", "feddyn", NEW_TRAIN, export_args=TAIL),
     "new-dense": Config("new-dense", "the defaults with dense float32 updates", "feddyn",
                         NEW_TRAIN, dense_float=True, export_args=TAIL),
-    "new-down100": Config("new-down100", "the defaults with a dense int8 GLOBAL delta downlink "
-                          "(every parameter)", "feddyn", NEW_TRAIN, down_topk=1.0,
-                          export_args=TAIL),
-    "new-down15": Config("new-down15", "the defaults with a top-15 % GLOBAL delta downlink",
-                         "feddyn", NEW_TRAIN, down_topk=0.15, export_args=TAIL),
+    "new-8bit": Config("new-8bit", "the defaults with int8 values both ways", "feddyn",
+                       replace(NEW_TRAIN, value_bits=8), down_bits=8, export_args=TAIL),
+    "new-down100": Config("new-down100", "the defaults with dense GLOBAL deltas (every "
+                          "parameter)", "feddyn", NEW_TRAIN, down_topk=1.0, export_args=TAIL),
+    "new-down10": Config("new-down10", "the defaults with top-10 % GLOBAL deltas", "feddyn",
+                         NEW_TRAIN, down_topk=0.1, export_args=TAIL),
 }
+DEFAULT_CONFIGS = ("old", "head-new", "new", "new-dense", "new-8bit")
 
 
 @dataclass
@@ -114,7 +118,7 @@ def run_one(cfg: Config, dataset: str, bundle: Path, rounds: int, seed: int) -> 
         sc = SimConfig(clients=15 if dataset == "hapt" else 25, strategy=cfg.strategy,
                        data=DataSettings(dataset=dataset, bundle=bundle, partition="natural"),
                        server=RoundConfig(rounds=rounds, train=cfg.train,
-                                          down_topk=cfg.down_topk),
+                                          down_topk=cfg.down_topk, down_bits=cfg.down_bits),
                        dense_float=cfg.dense_float, out=Path(tmp))
         res = simulate(sc)
         rows = [r for r in res.rounds if r["round"] > 0]
@@ -187,7 +191,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--datasets", nargs="+", default=["hapt", "thermostat"],
                     choices=sorted(MODELS))
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--target", action=argparse.BooleanOptionalAction, default=True,
                     help="also measure RAM and instructions on qemu-m4f (har-tiny)")
     args = ap.parse_args()
@@ -212,7 +216,7 @@ def main() -> None:
                       f"{time.perf_counter() - t0:.0f} s", flush=True)
             s = summarise(name, rs, key)
             s["what"] = cfg.what
-            if args.target and dataset == "hapt" and not cfg.dense_float and name != "head-new":
+            if args.target and dataset == "hapt" and name in ("old", "new"):
                 b = bundle_for(model, args.seeds[0], cfg.export_args)
                 from fltiny.devices.data import fleet_blobs
 
