@@ -38,8 +38,9 @@ class Board:
     pio_platform: str
     pio_board: str
     pio_framework: str
-    memory: dict[str, int] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)
     emulator: dict[str, Any] = field(default_factory=dict)
+    espidf: dict[str, Any] = field(default_factory=dict)  # ESP-IDF boards: target
     path: Path | None = None
     # windows the device's own window store may hold at most (None: sized from the RAM budget,
     # fltiny.build.project.store_windows); 0 on a board whose RAM has no room for one
@@ -61,6 +62,12 @@ class Board:
     @property
     def esp(self) -> bool:
         return self.port == "esp-idf"
+
+    @property
+    def ram_regions(self) -> tuple[tuple[int, int], ...]:
+        """Address ranges [lo, hi) whose sections count against ram_bytes ([memory] ram_regions);
+        empty: every allocated writable section counts (fltiny.build.memory)."""
+        return tuple((int(lo), int(hi)) for lo, hi in self.memory.get("ram_regions", ()))
 
 
 _REQUIRED = ("name", "description", "mcu", "arch", "clock_hz", "ram_bytes", "flash_bytes", "port",
@@ -87,13 +94,22 @@ def _parse(path: Path) -> Board:
     store = data.get("store_windows")
     if store is not None and (not isinstance(store, int) or isinstance(store, bool) or store < 0):
         raise UsageError(f"board file {path}: store_windows must be a non-negative integer")
+    regions = data.get("memory", {}).get("ram_regions", [])
+    if not isinstance(regions, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(isinstance(v, int) for v in r) and r[0] < r[1]
+            for r in regions):
+        raise UsageError(f"board file {path}: memory.ram_regions must be a list of [low, high] "
+                         "addresses with low < high")
+    if data["port"] == "esp-idf" and not data.get("espidf", {}).get("target"):
+        raise UsageError(f"board file {path}: an esp-idf board needs [espidf] target (e.g. esp32c3)")
     return Board(
         name=data["name"], description=data["description"], mcu=data["mcu"], arch=data["arch"],
         clock_hz=int(data["clock_hz"]), ram_bytes=data["ram_bytes"], flash_bytes=data["flash_bytes"],
         port=data["port"], transports=tuple(data["transports"]), storage=data["storage"],
         max_windows=data["max_windows"], pio_platform=pio["platform"], pio_board=pio["board"],
         pio_framework=pio["framework"], memory=dict(data.get("memory", {})),
-        emulator=dict(data.get("emulator", {})), path=path, store_windows=store,
+        emulator=dict(data.get("emulator", {})), espidf=dict(data.get("espidf", {})), path=path,
+        store_windows=store,
     )
 
 

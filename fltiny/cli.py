@@ -234,16 +234,18 @@ def _build(board_name: str, bundle: Path, out: Path | None, render_only: bool = 
               "public development key).")
 @click.option("--device-id", type=int, default=1, show_default=True,
               help="Device id when the board has no data blob.")
-@click.option("--wifi-ssid", default="", help="ESP boards: Wi-Fi network (empty: UART only).")
+@click.option("--wifi-ssid", default="", help="ESP boards: Wi-Fi network (empty: UART0 only).")
 @click.option("--wifi-password", default="")
-@click.option("--server", default="", help="ESP boards: HOST:PORT of the fltiny TCP bridge.")
+@click.option("--wifi-port", type=int, default=7878, show_default=True,
+              help="ESP boards with --wifi-ssid: the TCP port the device listens on; the host "
+              "connects to tcp://<device address>:PORT (the address is on the board's console).")
 @click.option("--sensor", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="A .c/.cpp file defining flt_port_read_sample: the board collects its own "
               "windows from it (no data blob compiled in; docs/boards.md \"Sensor hook\").")
 @click.option("--window-stride", type=int, default=None,
               help="Time steps between the windows the device cuts (default: the window length).")
 def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool, key_hex: str | None,
-              device_id: int, wifi_ssid: str, wifi_password: str, server: str,
+              device_id: int, wifi_ssid: str, wifi_password: str, wifi_port: int,
               sensor: Path | None, window_stride: int | None) -> None:
     """Render a PlatformIO project for a board and build it (offline for emulated boards)."""
     try:
@@ -252,7 +254,7 @@ def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool
         raise UsageError("--key must be 64 hex digits") from None
     t0 = time.perf_counter()
     board, fw = _build(board_name, bundle, out, render_only, key=key, device_id=device_id,
-                       wifi_ssid=wifi_ssid, wifi_password=wifi_password, server=server,
+                       wifi_ssid=wifi_ssid, wifi_password=wifi_password, wifi_port=wifi_port,
                        sensor=sensor, window_stride=window_stride)
     if fw.result is None:
         say(f"rendered {fw.project.path} for {board.name} (platformio.ini accepted by PlatformIO)")

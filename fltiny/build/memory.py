@@ -2,9 +2,15 @@
 
 flash = every allocated section with contents (code, constants, vector table, and the load
         image of initialised data);
-RAM   = every allocated writable section (initialised data, bss, the reserved stack).
-Exceeding either budget fails the build; the message names the biggest symbols of the region
-that overflowed.
+RAM   = on boards whose file names RAM address ranges ([memory] ram_regions: the ESP32 family),
+        every allocated section that starts inside one of them; elsewhere every allocated
+        writable section (initialised data, bss, the reserved stack).
+The address rule is what keeps linker placeholders out of the RAM figure: ESP-IDF's C3/S3
+scripts reserve flash-mapped address space with NOLOAD sections (.flash_rodata_dummy as big as
+.flash.text, .ext_ram.dummy for PSRAM) that are allocated, writable and take no byte of SRAM;
+their addresses are in DROM, not DRAM. NOLOAD sections have no contents, so they never count
+as flash either. Exceeding either budget fails the build; the message names the biggest symbols
+of the region that overflowed.
 """
 
 from __future__ import annotations
@@ -65,6 +71,10 @@ class MemoryReport:
                                    "(max_windows), or a bigger board)")
 
 
+def in_regions(addr: int, regions: tuple[tuple[int, int], ...]) -> bool:
+    return any(lo <= addr < hi for lo, hi in regions)
+
+
 def memory_report(elf: Path, board: Board, top: int = 10) -> MemoryReport:
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
@@ -76,18 +86,22 @@ def memory_report(elf: Path, board: Board, top: int = 10) -> MemoryReport:
             flash = ram = 0
             sections: dict[str, tuple[int, str]] = {}
             region_of: dict[int, str] = {}
+            ram_regions = board.ram_regions
             for i, sec in enumerate(ef.iter_sections()):
                 flags = sec["sh_flags"]
                 if not flags & SHF_ALLOC or sec["sh_size"] == 0:
                     continue
                 size = int(sec["sh_size"])
                 has_bits = sec["sh_type"] != "SHT_NOBITS"
-                writable = bool(flags & SHF_WRITE)
+                in_ram = (in_regions(int(sec["sh_addr"]), ram_regions) if ram_regions
+                          else bool(flags & SHF_WRITE))
                 if has_bits:
                     flash += size
-                if writable:
+                if in_ram:
                     ram += size
-                region = "flash+RAM" if has_bits and writable else ("RAM" if writable else "flash")
+                if not has_bits and not in_ram:
+                    continue  # a placeholder: reserves address space, occupies nothing
+                region = "flash+RAM" if has_bits and in_ram else ("RAM" if in_ram else "flash")
                 sections[sec.name] = (size, region)
                 region_of[i] = region
             syms_flash: dict[str, int] = {}
@@ -107,8 +121,6 @@ def memory_report(elf: Path, board: Board, top: int = 10) -> MemoryReport:
                         syms_ram[sym.name] = max(size, syms_ram.get(sym.name, 0))
     except (OSError, ELFError) as exc:
         raise ToolchainError(f"cannot read the firmware ELF {elf}: {exc}") from exc
-    if "native" == board.port:
-        pass  # a host process: the budgets are nominal
     by_size = lambda d: sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:top]  # noqa: E731
     return MemoryReport(board.name, flash, board.flash_bytes, ram, board.ram_bytes, sections,
                         by_size(syms_flash), by_size(syms_ram))

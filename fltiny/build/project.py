@@ -43,6 +43,14 @@ STRICT_C_FLAGS = ("-pedantic", "-Wconversion", "-Wcast-qual")
 # keeps no checkpoint buffer (a reset restarts from the factory head; the host resyncs it).
 CKPT_CAPACITY = {"none": 0, "nvs": 65536, "file": 1 << 20}
 
+# Arduino cores' serial buffers: STM32duino's HardwareSerial keeps 64 bytes by default, less than
+# a quarter of one protocol chunk (FLT_PROTO_MAX_CHUNK 256 + framing); bytes that arrive while the
+# device is busy (verifying a frame, applying a GLOBAL) would be dropped before our ring sees them.
+ARDUINO_CORE_DEFINES = {"ststm32": ("SERIAL_RX_BUFFER_SIZE=1024", "SERIAL_TX_BUFFER_SIZE=256")}
+
+# The TCP port an ESP board listens on in Wi-Fi mode (fltiny build --wifi-port).
+DEFAULT_WIFI_PORT = 7878
+
 # A development key: every build without --key uses it. Real fleets provision their own.
 DEV_KEY = hashlib.sha256(b"fltiny development key: not secret").digest()
 
@@ -77,6 +85,13 @@ def _copy_tree(src: Path, dst: Path, written: list[Path], suffixes=(".c", ".h", 
     for f in sorted(src.rglob("*")):
         if f.is_file() and f.suffix in suffixes:
             _write(dst / f.relative_to(src), f.read_bytes(), written)
+
+
+def _c_string(text: str) -> str:
+    """text as the inside of a C string literal (Wi-Fi credentials are the user's)."""
+    if any(ord(c) < 0x20 or ord(c) > 0x7e for c in text):
+        raise UsageError("Wi-Fi SSID and password must be printable ASCII")
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _c_bytes(raw: bytes) -> str:
@@ -190,12 +205,14 @@ def store_layout(board: Board, manifest, max_windows: int, *, stride: int | None
 def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
                    key: bytes | None = None, selftest_header: str | None = None,
                    bench: bool = False, max_windows: int | None = None, wifi_ssid: str = "",
-                   wifi_password: str = "", server: str = "", sensor: Path | None = None,
-                   window_stride: int | None = None) -> Project:
+                   wifi_password: str = "", wifi_port: int = DEFAULT_WIFI_PORT,
+                   sensor: Path | None = None, window_stride: int | None = None) -> Project:
     """Write the PlatformIO project for `board` from the bundle at `bundle` into `out`.
     `sensor`: a C/C++ file defining flt_port_read_sample (port.h), the board's own sample
     source (a real board then has no data blob compiled in and sizes its window store);
-    `window_stride`: steps between the windows the store cuts (default: the window length)."""
+    `window_stride`: steps between the windows the store cuts (default: the window length).
+    `wifi_ssid` (ESP boards only): the device joins that network and listens for the host on TCP
+    port `wifi_port` (the host connects to tcp://<device address>:<port>); empty: UART0."""
     from fltiny.codegen import generate
     from fltiny.export.bundle import read_bundle
 
@@ -204,6 +221,11 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
         raise UsageError(f"bundle {bundle} has no backbone (the whole model is the head); the device "
                          "firmware needs an int8 backbone")
     key = DEV_KEY if key is None else key
+    if wifi_ssid and not board.esp:
+        raise UsageError(f"board '{board.name}' has no Wi-Fi transport (transports: "
+                         f"{', '.join(board.transports)}); drop --wifi-ssid")
+    if not 0 < wifi_port < 65536:
+        raise UsageError(f"--wifi-port {wifi_port} is not a TCP port (1-65535)")
     if len(key) != 32:
         raise UsageError("the device key must be 32 bytes (64 hex digits)")
     out = Path(out).resolve()
@@ -241,7 +263,6 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     model_hash = hashlib.sha256(backbone).digest()[:8]
     acts = sum(lyr.n_out for lyr in head.layers)
     maxw = max(lyr.n_out for lyr in head.layers)
-    host, _, port = server.partition(":")
     windows = max_windows or board.max_windows
     # the emulated boards choose blob or recording at run time (their data region): both ways
     # compiled in; a real board has its blob compiled in unless the build brings a sensor
@@ -269,8 +290,8 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
         loss_macro="FLT_LOSS_SOFTMAX_CE" if manifest.task == "classification" else "FLT_LOSS_MSE",
         head_acts=acts, head_maxw=maxw,
         feature_cache=int(feature_cache_fits(board, windows, head.layers[0].n_in)),
-        wifi_ssid=wifi_ssid, wifi_password=wifi_password, server_host=host,
-        server_port=int(port) if port else 0,
+        wifi_ssid=_c_string(wifi_ssid), wifi_password=_c_string(wifi_password),
+        wifi_port=wifi_port,
         backbone_header=backbone_header, prefix="backbone", PREFIX="BACKBONE",
     )
     _write(inc / "fltiny_config.h", render("project/include/fltiny_config.h.j2", **ctx), written)
@@ -290,7 +311,8 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
                                       ram_origin=board.memory["ram_origin"], **ctx), written)
 
     # platformio.ini
-    defines = [f"FLT_PORT_CKPT_MAX={CKPT_CAPACITY[board.storage]}u"]
+    defines = [f"FLT_PORT_CKPT_MAX={CKPT_CAPACITY[board.storage]}u",
+               *ARDUINO_CORE_DEFINES.get(board.pio_platform if board.port == "arduino" else "", ())]
     src_filter = ""
     if selftest_header is not None:
         defines.append("FLT_APP_SELFTEST=1")
@@ -309,8 +331,13 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
         **ctx), written)
 
     if board.esp:
+        from .espidf import IDF_REQUIRES, sdkconfig_defaults
+
+        esp_ctx = dict(ctx, idf_requires=IDF_REQUIRES, warning_flags=WARNING_FLAGS,
+                       sdkconfig=sdkconfig_defaults(board, uart_link=not wifi_ssid))
         for name in ("CMakeLists.txt", "src/CMakeLists.txt", "sdkconfig.defaults", "partitions.csv"):
-            _write(out / name, render(f"project/esp-idf/{name.replace('/', '_')}.j2", **ctx), written)
+            _write(out / name, render(f"project/esp-idf/{name.replace('/', '_')}.j2", **esp_ctx),
+                   written)
 
     keep = set(written)
     for folder in (src, inc):

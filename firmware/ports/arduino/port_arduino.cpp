@@ -5,8 +5,13 @@
  *   virtual COM port on the Nucleo). The core's UART/USB interrupt fills the core's own buffer;
  *   flt_port_read_byte moves bytes from it into our ring (port.h's ISR->ring contract holds
  *   with the core's ISR as producer).
- * - Waiting: yield() (lets the USB stack and RTOS tasks run) and, on cores without an RTOS,
- *   `wfi` until the next interrupt (SysTick at 1 kHz bounds the sleep).
+ * - Waiting: yield() (lets the USB stack and RTOS tasks run) and, where a periodic interrupt is
+ *   known to bound the sleep, `wfi` until the next interrupt. Only STM32duino qualifies: its HAL
+ *   tick is SysTick at 1 kHz. The nRF5 core PlatformIO uses for nrf52840_dk (arduino-nRF5,
+ *   ARDUINO_ARCH_NRF5) keeps millis() with RTC1, whose one interrupt is the 24-bit counter's
+ *   overflow every 512 s: a `wfi` there sleeps until a UART byte or 512 s, far past timeout_ms,
+ *   and the host's retransmissions stall. The mbed core (rp2040) idles in its RTOS. Those cores
+ *   poll millis() between yields (their delay() does the same).
  * - millis(): the core's. Checkpoint: none on these boards in this version (FLT_ERR_STATE: a
  *   reset restarts from the factory head and the host resyncs with a FULL GLOBAL).
  * - Data: the blob compiled in (include/fltiny_data.h), or with `fltiny build --sensor FILE`
@@ -29,6 +34,16 @@ extern "C" {
 #include "flt_no_sensor.h" /* no sample source unless the build brings one */
 #endif
 }
+
+/* 1 where a periodic tick interrupt bounds a `wfi` (see "Waiting" above); never guessed from
+ * __ARM_ARCH, which every one of these cores defines. */
+#ifndef FLT_ARDUINO_WFI
+#if defined(ARDUINO_ARCH_STM32)
+#define FLT_ARDUINO_WFI 1
+#else
+#define FLT_ARDUINO_WFI 0
+#endif
+#endif
 
 static flt_ring_t rx_ring;
 
@@ -69,12 +84,14 @@ extern "C" flt_status_t flt_port_write(const uint8_t *buf, size_t len)
     return FLT_OK;
 }
 
-extern "C" int flt_port_read_byte(uint8_t *byte)
+/* The parameter is not called `byte`: Arduino.h has `typedef uint8_t byte`, which -Wshadow flags.
+ */
+extern "C" int flt_port_read_byte(uint8_t *out)
 {
     if (flt_ring_empty(&rx_ring)) {
         pump();
     }
-    return flt_ring_pop(&rx_ring, byte);
+    return flt_ring_pop(&rx_ring, out);
 }
 
 extern "C" void flt_port_wait_event(uint32_t timeout_ms)
@@ -86,10 +103,8 @@ extern "C" void flt_port_wait_event(uint32_t timeout_ms)
             return;
         }
         yield();
-#if defined(__ARM_ARCH) && !defined(ARDUINO_ARCH_NRF52) && !defined(ARDUINO_ARCH_RP2040)
-        __asm__ volatile("wfi"); /* STM32duino: no RTOS, SysTick wakes us every millisecond */
-#else
-        delay(1);
+#if FLT_ARDUINO_WFI
+        __asm__ volatile("wfi"); /* SysTick (1 kHz) or a UART byte wakes us */
 #endif
     }
 }

@@ -1,12 +1,16 @@
-/* port_espidf.c - port.h on ESP-IDF (ESP32, ESP32-S3, ESP32-C3). NOT compiled here: no Xtensa
- * compiler exists on this machine; written against the ESP-IDF 5.x API (driver/uart.h,
- * esp_wifi.h, lwip sockets, nvs.h, esp_timer.h) and built by PlatformIO's espressif32 platform.
+/* port_espidf.c - port.h on ESP-IDF 5.x (ESP32, ESP32-S3, ESP32-C3), built by PlatformIO's
+ * espressif32 platform. tools/check-real-boards compiles it against IDF 5.5's headers (the C3
+ * with a RISC-V gcc; no Xtensa compiler exists here, see docs/boards.md).
  *
- * - Link: Wi-Fi + TCP client to FLT_SERVER_HOST:FLT_SERVER_PORT when FLT_WIFI_SSID is set
- *   (station mode, reconnects with backoff), else UART0 at 115200 baud through the UART driver
- *   (its ISR fills the driver's RX ring buffer; flt_port_read_byte moves bytes into ours).
+ * - Link: with FLT_WIFI_SSID set, Wi-Fi station + a TCP server on FLT_WIFI_PORT: the device
+ *   listens and the host connects (tcp://<device address>:<port>, as to the native board); the
+ *   address is logged on the console (UART0), which carries no protocol in this mode. One host
+ *   at a time; when it disconnects the device accepts the next. Without an SSID: UART0 at
+ *   115200 baud through the UART driver (its ISR fills the driver's RX buffer; pump() moves
+ *   bytes into our ring), with console and logs off UART0 (sdkconfig.defaults).
  * - Waiting: uart_read_bytes / select() with the timeout: the FreeRTOS task blocks, the idle
- *   task lets the CPU sleep (light sleep if enabled in sdkconfig).
+ *   task lets the CPU sleep (light sleep if enabled in sdkconfig). A UART read asks only for
+ *   what has arrived (flt_short_read.h): uart_read_bytes(n) waits for n bytes or the timeout.
  * - millis: esp_timer_get_time() / 1000.
  * - Checkpoint: one NVS blob (namespace "fltiny", key "ckpt"); nvs_set_blob + nvs_commit is
  *   atomic per entry (NVS writes the new entry before erasing the old one).
@@ -36,6 +40,7 @@
 #include "flt_device.h"
 #include "flt_embedded_data.h"
 #include "flt_ring.h"
+#include "flt_short_read.h"
 #include "fltiny_config.h"
 #include "port.h"
 #ifndef FLT_APP_SENSOR
@@ -55,11 +60,13 @@ static EventGroupHandle_t wifi_events;
 static void wifi_event(void *arg, esp_event_base_t base, int32_t id, void *data)
 {
     (void)arg;
-    (void)data;
     if (base == WIFI_EVENT && (id == WIFI_EVENT_STA_START || id == WIFI_EVENT_STA_DISCONNECTED)) {
         xEventGroupClearBits(wifi_events, WIFI_CONNECTED_BIT);
         esp_wifi_connect();
     } else if (base == IP_EVENT && id == IP_EVENT_STA_GOT_IP) {
+        const ip_event_got_ip_t *got = (const ip_event_got_ip_t *)data;
+        ESP_LOGI(TAG, "listening on " IPSTR ":%u", IP2STR(&got->ip_info.ip),
+                 (unsigned)FLT_WIFI_PORT);
         xEventGroupSetBits(wifi_events, WIFI_CONNECTED_BIT);
     }
 }
@@ -86,32 +93,51 @@ static esp_err_t wifi_start(void)
     return ESP_OK;
 }
 
-static int tcp_connect(void)
+/* The listening socket, created once the station has an address (kept across host sessions). */
+static int listen_fd = -1;
+
+static int tcp_listen(void)
+{
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    addr.sin_port = htons((uint16_t)FLT_WIFI_PORT);
+    int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_IP);
+    if (fd < 0) {
+        return -1;
+    }
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 1) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Blocks until a host connects (after Wi-Fi is up); retries with backoff while it cannot listen. */
+static int tcp_accept(void)
 {
     uint32_t backoff = 250;
     for (;;) {
         xEventGroupWaitBits(wifi_events, WIFI_CONNECTED_BIT, pdFALSE, pdTRUE, portMAX_DELAY);
-        char port[8];
-        snprintf(port, sizeof port, "%u", (unsigned)FLT_SERVER_PORT);
-        struct addrinfo hints = {0};
-        struct addrinfo *res = NULL;
-        hints.ai_family = AF_INET;
-        hints.ai_socktype = SOCK_STREAM;
-        if (getaddrinfo(FLT_SERVER_HOST, port, &hints, &res) == 0 && res != NULL) {
-            int fd = socket(res->ai_family, res->ai_socktype, 0);
-            if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
+        if (listen_fd < 0) {
+            listen_fd = tcp_listen();
+        }
+        if (listen_fd >= 0) {
+            int fd = accept(listen_fd, NULL, NULL);
+            if (fd >= 0) {
                 int one = 1;
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                freeaddrinfo(res);
+                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                ESP_LOGI(TAG, "host connected");
                 return fd;
             }
-            if (fd >= 0) {
-                close(fd);
-            }
-            freeaddrinfo(res);
+            close(listen_fd); /* the interface went away: listen again once it is back */
+            listen_fd = -1;
         }
-        ESP_LOGW(TAG, "server %s:%u unreachable, retry in %u ms", FLT_SERVER_HOST,
-                 (unsigned)FLT_SERVER_PORT, (unsigned)backoff);
+        ESP_LOGW(TAG, "cannot listen on port %u, retry in %u ms", (unsigned)FLT_WIFI_PORT,
+                 (unsigned)backoff);
         vTaskDelay(pdMS_TO_TICKS(backoff));
         backoff = backoff < 8000u ? backoff * 2u : 8000u;
     }
@@ -127,10 +153,10 @@ flt_status_t flt_port_init(int argc, char **argv)
         err = nvs_flash_init();
     }
     ESP_ERROR_CHECK(err);
-    use_wifi = FLT_WIFI_SSID[0] != '\0' && FLT_SERVER_PORT != 0u;
+    use_wifi = FLT_WIFI_SSID[0] != '\0';
     if (use_wifi) {
         ESP_ERROR_CHECK(wifi_start());
-        sock = tcp_connect();
+        sock = tcp_accept();
         return FLT_OK;
     }
     uart_config_t cfg = {
@@ -143,8 +169,8 @@ flt_status_t flt_port_init(int argc, char **argv)
     };
     ESP_ERROR_CHECK(uart_driver_install(UART_PORT, UART_RX_BUF, 0, 0, NULL, 0));
     ESP_ERROR_CHECK(uart_param_config(UART_PORT, &cfg));
-    /* UART0 keeps its default pins (the USB-serial bridge); logging must stay off it:
-     * sdkconfig.defaults sets CONFIG_LOG_DEFAULT_LEVEL_NONE for UART builds. */
+    /* UART0 keeps its default pins (the USB-serial bridge); console, logs and the bootloader's
+     * messages stay off it: sdkconfig.defaults of UART builds (fltiny/build/espidf.py). */
     return FLT_OK;
 }
 
@@ -158,7 +184,7 @@ flt_status_t flt_port_write(const uint8_t *buf, size_t len)
         int n = send(sock, buf, len, 0);
         if (n <= 0) {
             close(sock);
-            sock = tcp_connect(); /* the host's session retransmits what was lost */
+            sock = tcp_accept(); /* the host's session retransmits what was lost */
             return FLT_ERR_STATE;
         }
         buf += n;
@@ -167,26 +193,39 @@ flt_status_t flt_port_write(const uint8_t *buf, size_t len)
     return FLT_OK;
 }
 
+static size_t uart_avail(void *ctx)
+{
+    size_t n = 0;
+    (void)ctx;
+    return uart_get_buffered_data_len(UART_PORT, &n) == ESP_OK ? n : 0u;
+}
+
+static int uart_read(void *ctx, uint8_t *buf, size_t len, uint32_t timeout_ms)
+{
+    (void)ctx;
+    return uart_read_bytes(UART_PORT, buf, (uint32_t)len, pdMS_TO_TICKS(timeout_ms));
+}
+
 static void pump(uint32_t timeout_ms)
 {
     uint8_t tmp[256];
-    int n;
     if (!use_wifi) {
-        n = uart_read_bytes(UART_PORT, tmp, sizeof tmp, pdMS_TO_TICKS(timeout_ms));
-    } else {
-        fd_set rd;
-        FD_ZERO(&rd);
-        FD_SET(sock, &rd);
-        struct timeval tv = {(long)(timeout_ms / 1000u), (long)(timeout_ms % 1000u) * 1000L};
-        if (select(sock + 1, &rd, NULL, NULL, &tv) <= 0) {
-            return;
-        }
-        n = recv(sock, tmp, sizeof tmp, 0);
-        if (n <= 0) {
-            close(sock);
-            sock = tcp_connect();
-            return;
-        }
+        (void)flt_short_read(&rx_ring, tmp, sizeof tmp, uart_avail, uart_read, NULL, timeout_ms);
+        return;
+    }
+    /* TCP: select() returns once any byte is there and recv() returns what has arrived */
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(sock, &rd);
+    struct timeval tv = {(long)(timeout_ms / 1000u), (long)(timeout_ms % 1000u) * 1000L};
+    if (select(sock + 1, &rd, NULL, NULL, &tv) <= 0) {
+        return;
+    }
+    int n = recv(sock, tmp, sizeof tmp, 0);
+    if (n <= 0) {
+        close(sock);
+        sock = tcp_accept();
+        return;
     }
     for (int i = 0; i < n; ++i) {
         (void)flt_ring_push(&rx_ring, tmp[i]);
