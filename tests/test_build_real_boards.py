@@ -4,13 +4,16 @@ portable firmware of the Cortex-M boards compiles with arm-none-eabi-gcc."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
 
-from fltiny.boards import get_board
+from fltiny.boards import REPO_ROOT, get_board
 from fltiny.build.pio import check_config, platform_installed, registry_reachable
 from fltiny.build.project import render_project
 
@@ -166,3 +169,116 @@ def test_esptool_command_layout(tmp_path):
     assert cmd[-6:] == ["0x0", str(tmp_path / "bootloader.bin"), "0x8000", str(tmp_path / "partitions.bin"),
                         "0x10000", str(tmp_path / "firmware.bin")]
     assert esptool_command(get_board("esp32"), "COM3", tmp_path)[-6] == "0x1000"
+
+
+ESP = [n for n in REAL if get_board(n).esp]
+
+
+def _sdkconfig(path):
+    lines = [ln for ln in (path / "sdkconfig.defaults").read_text().splitlines()
+             if ln and not ln.startswith("#")]
+    return dict(ln.split("=", 1) for ln in lines)
+
+
+@pytest.mark.parametrize("name", ESP)
+def test_esp_idf_keeps_a_c11_standard(rendered, name):
+    """IDF 5.x compiles every component -std=gnu17 and its headers use static_assert; a later
+    -std=gnu99/c99 in our component made hal/uart_types.h and esp_log_level.h fail."""
+    p = rendered[name].path
+    for f in ("src/CMakeLists.txt", "CMakeLists.txt", "platformio.ini"):
+        for std in re.findall(r"-std=(\w+\+*\w*)", (p / f).read_text()):
+            year = re.search(r"(\d\d)$", std)
+            assert year and int(year.group(1)) in (11, 17, 18, 23), f"{f}: -std={std}"
+    cmake = (p / "src/CMakeLists.txt").read_text()
+    for flag in ("-Wall", "-Wextra", "-Werror", "-Wshadow", "-ffp-contract=off"):
+        assert flag in cmake
+
+
+@pytest.mark.parametrize("name", ESP)
+def test_sdkconfig_defaults_match_the_board_file(rendered, name):
+    b = rendered[name].board
+    cfg = _sdkconfig(rendered[name].path)
+    assert cfg[f"CONFIG_ESPTOOLPY_FLASHSIZE_{b.flash_bytes >> 20}MB"] == "y"
+    assert cfg[f"CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_{b.clock_hz // 1_000_000}"] == "y"
+    assert cfg["CONFIG_COMPILER_OPTIMIZATION_PERF"] == "y"
+    assert len([k for k in cfg if k.startswith("CONFIG_ESPTOOLPY_FLASHSIZE_")]) == 1
+    assert len([k for k in cfg if k.startswith("CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_")]) == 1
+    # UART build: the protocol owns UART0, so no console, log or bootloader message there
+    for k in ("CONFIG_ESP_CONSOLE_NONE", "CONFIG_LOG_DEFAULT_LEVEL_NONE",
+              "CONFIG_BOOTLOADER_LOG_LEVEL_NONE"):
+        assert cfg[k] == "y"
+    # the factory partition fits the flash size
+    parts = [ln.split(",") for ln in (rendered[name].path / "partitions.csv").read_text().splitlines()
+             if ln and not ln.startswith("#")]
+    assert max(int(p[3], 16) + int(p[4], 16) for p in parts) <= b.flash_bytes
+
+
+def test_wifi_build_listens_and_keeps_the_console(har_tiny_bundle, tmp_path):
+    p = render_project(get_board("esp32-c3"), har_tiny_bundle, tmp_path / "c3",
+                       wifi_ssid='lab "2"', wifi_password="pw\\x", wifi_port=7001)
+    cfg = _sdkconfig(p.path)
+    assert "CONFIG_ESP_CONSOLE_NONE" not in cfg  # UART0 carries the console, not the protocol
+    assert cfg["CONFIG_ESPTOOLPY_FLASHSIZE_4MB"] == "y"
+    h = (p.path / "include/fltiny_config.h").read_text()
+    assert '#define FLT_WIFI_SSID "lab \\"2\\""' in h and '"pw\\\\x"' in h
+    assert "#define FLT_WIFI_PORT 7001u" in h and "FLT_SERVER" not in h
+    port = (p.path / "src/port/esp-idf/port_espidf.c").read_text()
+    assert "listen(" in port and "accept(" in port and "connect(" not in port.replace("_connect(", "")
+
+
+def test_wifi_is_refused_where_the_board_has_none(har_tiny_bundle, tmp_path):
+    from fltiny.errors import UsageError
+
+    with pytest.raises(UsageError, match="no Wi-Fi transport"):
+        render_project(get_board("nrf52840"), har_tiny_bundle, tmp_path / "n", wifi_ssid="lab")
+    with pytest.raises(UsageError, match="not a TCP port"):
+        render_project(get_board("esp32"), har_tiny_bundle, tmp_path / "e", wifi_ssid="lab",
+                       wifi_port=70000)
+
+
+def test_board_values_idf_cannot_take_are_refused():
+    from dataclasses import replace
+
+    from fltiny.build.espidf import sdkconfig_defaults
+    from fltiny.errors import UsageError
+
+    c3 = get_board("esp32-c3")
+    with pytest.raises(UsageError, match="not a CPU frequency of esp32c3"):
+        sdkconfig_defaults(replace(c3, clock_hz=240_000_000), uart_link=True)
+    with pytest.raises(UsageError, match="not an ESP-IDF flash size"):
+        sdkconfig_defaults(replace(c3, flash_bytes=3 << 20), uart_link=True)
+
+
+def test_stm32duino_serial_buffers_hold_a_chunk(rendered):
+    from fltiny.build.sdkcheck import project_defines
+
+    d = project_defines(rendered["stm32f4"])
+    rx = [int(f.split("=")[1]) for f in d if f.startswith("-DSERIAL_RX_BUFFER_SIZE=")]
+    assert rx and rx[0] >= 256 + 32  # FLT_PROTO_MAX_CHUNK plus framing
+    assert not any("SERIAL_RX_BUFFER_SIZE" in f for f in project_defines(rendered["nrf52840"]))
+
+
+def test_check_real_boards_without_sdks_skips_every_board(har_tiny_bundle, tmp_path):
+    r = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "check-real-boards"), "--bundle",
+                        str(har_tiny_bundle), "--out", str(tmp_path)], capture_output=True, text=True,
+                       timeout=120)
+    if any(platform_installed(get_board(n).pio_platform) for n in REAL):
+        pytest.skip("an official platform is installed: the tool would build")
+    assert r.returncode == 0, r.stderr
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| ") and "skipped" in ln]
+    assert len(rows) == len(REAL)
+
+
+@pytest.mark.cross
+def test_check_real_boards_with_fetched_sdks(har_tiny_bundle, tmp_path):
+    """With FLTINY_SDK_DIR (a directory of SDK sources, docs/boards.md) every real board compiles
+    against its SDK; skipped where no SDK was fetched (CI)."""
+    sdk = os.environ.get("FLTINY_SDK_DIR")
+    if not sdk:
+        pytest.skip("FLTINY_SDK_DIR not set")
+    cmd = [sys.executable, str(REPO_ROOT / "tools" / "check-real-boards"), "--bundle",
+           str(har_tiny_bundle), "--out", str(tmp_path), "--sdk-dir", sdk]
+    if os.environ.get("FLTINY_IDF_PYTHON"):
+        cmd += ["--idf-python", os.environ["FLTINY_IDF_PYTHON"]]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout + r.stderr

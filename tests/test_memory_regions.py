@@ -77,8 +77,8 @@ def link_fixture(tmp_path: Path, arch: str, name: str) -> Path:
     iram, dram = ORIGINS[name]
     ld.write_text(LDSCRIPT % {"ext": EXT_RAM_DUMMY, "iram": iram, "dram": dram})
     elf = tmp_path / f"app-{arch}.elf"
-    r = subprocess.run([*cc, "-Os", "-ffreestanding", "-nostdlib", "-nostartfiles", "-T", str(ld), str(src), "-o",
-                        str(elf)], capture_output=True, text=True)
+    r = subprocess.run([*cc, "-Os", "-ffreestanding", "-nostdlib", "-nostartfiles", "-T", str(ld),
+                        str(src), "-o", str(elf)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return elf
 
