@@ -38,6 +38,7 @@ class Board:
     pio_platform: str
     pio_board: str
     pio_framework: str
+    pio_ldscript: str = ""  # [platformio] ldscript: board_build.ldscript of the rendered project
     memory: dict[str, Any] = field(default_factory=dict)
     emulator: dict[str, Any] = field(default_factory=dict)
     espidf: dict[str, Any] = field(default_factory=dict)  # ESP-IDF boards: target
@@ -107,7 +108,8 @@ def _parse(path: Path) -> Board:
         clock_hz=int(data["clock_hz"]), ram_bytes=data["ram_bytes"], flash_bytes=data["flash_bytes"],
         port=data["port"], transports=tuple(data["transports"]), storage=data["storage"],
         max_windows=data["max_windows"], pio_platform=pio["platform"], pio_board=pio["board"],
-        pio_framework=pio["framework"], memory=dict(data.get("memory", {})),
+        pio_framework=pio["framework"], pio_ldscript=str(pio.get("ldscript", "")),
+        memory=dict(data.get("memory", {})),
         emulator=dict(data.get("emulator", {})), espidf=dict(data.get("espidf", {})), path=path,
         store_windows=store,
     )

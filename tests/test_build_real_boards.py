@@ -282,3 +282,12 @@ def test_check_real_boards_with_fetched_sdks(har_tiny_bundle, tmp_path):
         cmd += ["--idf-python", os.environ["FLTINY_IDF_PYTHON"]]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_nrf52840_links_with_the_chips_memory(rendered):
+    """PlatformIO's nrf52840_dk + Arduino would link with the nRF52832's nrf52_xxaa.ld (64 kB of
+    RAM, 512 kB of flash) under the board file's 256 kB / 1 MB budget."""
+    ini = (rendered["nrf52840"].path / "platformio.ini").read_text()
+    assert "board_build.ldscript = nrf52840_xxaa.ld" in ini
+    for name in ("stm32f4", "rp2040"):
+        assert "board_build.ldscript" not in (rendered[name].path / "platformio.ini").read_text()

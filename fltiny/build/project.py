@@ -303,7 +303,7 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
                                                      sensor is not None), written)
 
     # linker script
-    ldscript = ""
+    ldscript = board.pio_ldscript  # a framework's script, by name (real boards)
     if board.port in ("qemu-mps2", "qemu-rv32"):
         tpl = "mps2.ld.j2" if board.port == "qemu-mps2" else "rv32.ld.j2"
         ldscript = f"{board.name}.ld"

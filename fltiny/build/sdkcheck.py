@@ -306,6 +306,49 @@ def _mbed_target(core: Path, api: Path) -> tuple[list[str], list[str], list[str]
     return base + common, basexx + common, notes
 
 
+def _ini_value(project: Project, key: str) -> str:
+    m = re.search(rf"^{re.escape(key)}\s*=\s*(\S+)", (project.path / "platformio.ini").read_text(),
+                  re.M)
+    return m.group(1) if m else ""
+
+
+def link_nrf5(core: Path, project: Project, tc: Toolchain, cflags: list[str], cxxflags: list[str],
+              objs: list[Path], work: Path, log: Callable[[str], None]) -> Path:
+    """The nRF5 core is small and all source: build it as PlatformIO does (every .c/.cpp/.S of
+    cores/nRF5 and the variant, the framework's flags) and link the firmware with the linker
+    script the rendered project names (board_build.ldscript) from the core's toolchain/gcc."""
+    core_objs = []
+    srcs = [p for d in (core / "cores" / "nRF5", core / "variants" / "nRF52DK")
+            for p in sorted(d.rglob("*")) if p.suffix in (".c", ".cpp", ".S")]
+    for src in srcs:
+        obj = work / "core" / (str(src.relative_to(core)).replace("/", "_") + ".o")
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        flags = cxxflags if src.suffix == ".cpp" else cflags
+        extra = ["-x", "assembler-with-cpp"] if src.suffix == ".S" else []
+        cmd = [*(tc.cxx if src.suffix == ".cpp" else tc.cc), *flags, *extra, "-c", str(src), "-o",
+               str(obj)]
+        log(" ".join(shlex.quote(c) for c in cmd))
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ToolchainError(f"the nRF5 core's {src.relative_to(core)} does not compile: "
+                                 f"{(r.stderr.strip().splitlines() or ['?'])[0]}")
+        core_objs.append(obj)
+    ldscript = _ini_value(project, "board_build.ldscript") or "nrf52_xxaa.ld"
+    elf = work / "firmware.elf"
+    gcc_dir = core / "cores" / "nRF5" / "SDK" / "components" / "toolchain" / "gcc"
+    cmd = [*tc.cxx, "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=softfp", "-mfpu=fpv4-sp-d16", "-Os",
+           "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", f"-L{gcc_dir}",
+           f"-T{ldscript}", "-Wl,--check-sections", "-Wl,--unresolved-symbols=report-all",
+           "-Wl,--warn-common", "-o", str(elf), *map(str, objs), "-Wl,--start-group",
+           *map(str, core_objs), "-lm", "-Wl,--end-group"]
+    log(" ".join(shlex.quote(c) for c in cmd))
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        errs = [ln for ln in r.stderr.splitlines() if "error" in ln or "undefined" in ln]
+        raise ToolchainError(f"link with {ldscript}: {(errs or r.stderr.splitlines() or ['?'])[0]}")
+    return elf
+
+
 # -- compile, link, size --------------------------------------------------------------------------
 
 
@@ -432,6 +475,20 @@ def check_with_sdk_dir(board: Board, project: Project, sdk_dir: Path, work: Path
         res.error = f"ld -r: {r.stderr.strip()}"
         return res
     res.flash, res.ram = object_sizes(rel)
+    if board.pio_platform == "nordicnrf52":
+        from .memory import memory_report
+
+        try:
+            elf = link_nrf5(core, project, tc, cflags, cxxflags, objs, work, log)
+        except ToolchainError as exc:
+            res.linked = f"NO: {exc}"
+            res.error = str(exc)
+            return res
+        rep = memory_report(elf, board)
+        res.linked = f"yes ({_ini_value(project, 'board_build.ldscript') or 'nrf52_xxaa.ld'})"
+        res.flash, res.ram, res.scope = rep.flash_used, rep.ram_used, "image"
+        if not rep.ok:
+            res.error = rep.failure()
     if not res.linked:
         res.linked = "no: needs the core's libraries (PlatformIO build)"
     return res
