@@ -291,3 +291,13 @@ def test_nrf52840_links_with_the_chips_memory(rendered):
     assert "board_build.ldscript = nrf52840_xxaa.ld" in ini
     for name in ("stm32f4", "rp2040"):
         assert "board_build.ldscript" not in (rendered[name].path / "platformio.ini").read_text()
+
+
+def test_board_workflow_builds_every_real_board():
+    wf = (REPO_ROOT / ".github" / "workflows" / "boards.yml").read_text()
+    boards = re.findall(r"^\s*- board: (\S+)$", wf, re.M)
+    assert sorted(boards) == sorted(REAL)
+    for name in REAL:
+        platform = re.search(rf"- board: {re.escape(name)}\n\s*platform: (\S+)@", wf).group(1)
+        assert platform == get_board(name).pio_platform
+    assert "tools/check-real-boards" in wf and "pkg install" in wf

@@ -229,8 +229,9 @@ def _esp_target(board: Board, idf: Path, config_dir: Path) -> tuple[Toolchain, l
         # what xtensa-esp-elf-gcc predefines and IDF's headers test (esp_cpu.h, xtensa/config)
         extra = ["-D__XTENSA__=1", "-D__XTENSA_EL__=1", "-D__XTENSA_WINDOWED_ABI__=1",
                  *_newlib_shim(config_dir.parent)]
-        notes = ["Xtensa: headers and our C checked with an ILP32 stand-in compiler; no Xtensa code "
-                 "generated (no xtensa gcc here)"]
+        notes = ["Xtensa: IDF's headers and our C checked with an ILP32 stand-in compiler and "
+                 "newlib 3.3 headers (shimmed as for the C3); no Xtensa code generated (no Xtensa "
+                 "gcc exists here)"]
     return tc, [*IDF_FLAGS, *extra, *("-I" + d for d in inc)], notes
 
 
