@@ -29,8 +29,11 @@ STRICT = ["-Wall", "-Wextra", "-Werror", "-Wshadow"]
 
 
 def _data_header(tmp_path: Path) -> str:
+    """The two generated headers the port includes: a 4-byte data blob and a config without
+    FLT_APP_SENSOR (the board has no sample source)."""
     (tmp_path / "fltiny_data.h").write_text(
         "#define FLT_EMBEDDED_DATA_LEN 4u\nstatic const unsigned char flt_embedded_data[4] = {1, 2, 3, 4};\n")
+    (tmp_path / "fltiny_config.h").write_text('#define FLT_BOARD_NAME "host-test"\n')
     return f"-I{tmp_path}"
 
 

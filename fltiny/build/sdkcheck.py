@@ -558,14 +558,15 @@ def check_with_sdk_dir(board: Board, project: Project, sdk_dir: Path, work: Path
     return res
 
 
-def check_with_platformio(board: Board, bundle: Path, out: Path) -> BoardCheck:
+def check_with_platformio(board: Board, bundle: Path, out: Path,
+                          sensor: Path | None = None) -> BoardCheck:
     from .firmware import build_firmware
 
     res = BoardCheck(board.name, how="platformio", sdk=f"PlatformIO {board.pio_platform}",
                      compiler="the platform's", flash_budget=board.flash_bytes,
                      ram_budget=board.ram_bytes, scope="image")
     try:
-        fw = build_firmware(board, bundle, out)
+        fw = build_firmware(board, bundle, out, sensor=sensor)
     except ToolchainError as exc:
         res.error = str(exc)
         return res

@@ -62,5 +62,8 @@ int main(void)
     check("then nothing", flt_port_read_byte(&b) == 0);
 
     check("write", flt_port_write(frame, sizeof frame) == FLT_OK && stub_tx_count == sizeof frame);
+    int8_t sample[4] = {0};
+    flt_sample_label_t label;
+    check("no sample source", flt_port_read_sample(sample, &label) == FLT_PORT_NO_SAMPLES);
     return failures ? 1 : 0;
 }
