@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
               gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc mosquitto
-              clang-format)   # clang-format-14, the clang-14 family libFuzzer uses
+              clang-format    # clang-format-14, the clang-14 family libFuzzer uses
+              libstdc++-arm-none-eabi-newlib)  # C++ headers: tools/check-real-boards' Arduino cores
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
