@@ -124,6 +124,10 @@ class Session:
     def poll(self) -> None:
         """Reads available bytes, answers and delivers, (re)transmits. Raises NackError or
         DeliveryError for the message being sent (it is dropped)."""
+        if self._current is None and self._waiting:
+            # a new message goes out at once, not after receive()'s wait for bytes (up to
+            # 20 ms of idle line per message on a serial link)
+            self._transmit()
         data = self._receive()
         failure: ProtocolError | None = None
         for ev in self.receiver.feed(data) if data else ():
