@@ -4,6 +4,7 @@ one-line message and its exit code; nothing heavy (TensorFlow) is imported at st
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -284,43 +285,80 @@ def _say_store(board: Board, store: StoreLayout | None, sensor: Path | None) -> 
 @click.option("--port", default=None, help="Serial port (lists the candidates when omitted).")
 @_bundle_option
 @click.option("--out", type=click.Path(path_type=Path), default=None)
-def flash_cmd(board_name: str, port: str | None, bundle: Path, out: Path | None) -> None:
-    """Build and upload the firmware to a real board (PlatformIO upload; esptool for ESP32)."""
+@click.option("--device-id", type=click.IntRange(1, 0xFFFF_FFFF), default=None,
+              help="The board's protocol device id (default: the lowest one the record does "
+                   "not hold).")
+@click.option("--key", "key_hex", default=None,
+              help="The board's HMAC key, 64 hex digits (default: 32 fresh random bytes).")
+@click.option("--record", type=click.Path(path_type=Path), default=None,
+              help="Provisioning record the board's id and key are added to (default "
+                   "build/devices.toml; 'fltiny run --port' reads it).")
+def flash_cmd(board_name: str, port: str | None, bundle: Path, out: Path | None,
+              device_id: int | None, key_hex: str | None, record: Path | None) -> None:
+    """Build and upload the firmware to a real board (PlatformIO upload; esptool for ESP32),
+    provisioned with its own device id and key, recorded for 'fltiny run --port'."""
     from fltiny.boards import get_board
-    from fltiny.devices.flash import flash_board
+    from fltiny.devices.flash import Provisioning, flash_board
+    from fltiny.experiment import default_build_root
+    from fltiny.provision import parse_key, record_path
 
     board = get_board(board_name)
-    say(flash_board(board, port, bundle, out, progress=progress))
+    key = parse_key(key_hex, "--key") if key_hex is not None else None
+    prov = Provisioning.resolve(record or record_path(default_build_root()), device_id, key)
+    say(flash_board(board, port, bundle, out, progress=progress, provision=prov))
 
 
 @main.command("emulate")
 @click.option("--board", "board_name", required=True, help="An emulated board (qemu-*, native).")
-@click.option("-n", "count", type=int, default=1, show_default=True, help="Number of boards.")
+@click.option("-n", "count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Number of boards.")
 @_bundle_option
 @click.option("--dataset", default=None, help="Dataset of the local data (default: the model's).")
 @click.option("--partition", "scheme", type=click.Choice(["natural", "grouped", "iid", "dirichlet"]),
               default="natural", show_default=True, help="How the fleet data is split per device.")
+@click.option("--seed", type=click.IntRange(0, 0xFFFF_FFFF), default=0, show_default=True,
+              help="Seed of the partition and of each device's window shuffle (as 'fltiny run "
+                   "--seed').")
+@click.option("--pty", "use_pty", is_flag=True,
+              help="Give each board a pty as its serial line (prints /dev/pts/N per board) for "
+                   "'fltiny run --port': the boards' data stays in this process's boards.")
+@click.option("--fleet-file", "fleet_file", type=click.Path(path_type=Path), default=None,
+              help="Also write a fleet file listing the boards (port, board, device id) for "
+                   "'fltiny run --fleet-file'.")
 @click.option("--seconds", type=float, default=None, help="Stop after this long (default: Ctrl-C).")
 def emulate_cmd(board_name: str, count: int, bundle: Path, dataset: str | None, scheme: str,
-                seconds: float | None) -> None:
+                seed: int, use_pty: bool, fleet_file: Path | None, seconds: float | None) -> None:
     """Start N emulated boards, each with its own data partition, and print their endpoints."""
-    from fltiny.devices import fleet_blobs, start_fleet
+    from contextlib import ExitStack
 
-    if count < 1:
-        raise UsageError("-n must be at least 1")
+    from fltiny.devices import fleet_blobs, start_fleet
+    from fltiny.provision import PortDevice, write_fleet_file
+
     board, fw = _build(board_name, bundle, None)
+    elf = fw.elf
     progress(f"data blobs: {scheme} partition of the fleet data, one per device")
     blobs = [b.encode() for b in fleet_blobs(bundle, count, dataset=dataset, scheme=scheme,
-                                              max_windows=board.max_windows)]
+                                              seed=seed, max_windows=board.max_windows)]
     import signal
 
     def _terminate(_sig, _frame):  # SIGTERM stops the boards like Ctrl-C does
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
-    with start_fleet(board, fw.elf, blobs) as fleet:
-        for d in fleet.devices:
-            say(f"{board.name}[{d.index}] device {d.device_id} {d.endpoint}")
+    with ExitStack() as stack:
+        fleet = stack.enter_context(start_fleet(board, elf, blobs))
+        if use_pty:
+            from fltiny.devices.pty import PtyBridge
+
+            ports = [ln.path for ln in stack.enter_context(PtyBridge(fleet.devices)).lines]
+        else:
+            ports = [f"tcp://{d.endpoint}" for d in fleet.devices]
+        if fleet_file is not None:
+            write_fleet_file(fleet_file, [PortDevice(p, board.name, d.device_id)
+                                          for p, d in zip(ports, fleet.devices, strict=True)],
+                             f"{count} x {board.name} from 'fltiny emulate' (pid {os.getpid()})")
+        for d, port in zip(fleet.devices, ports, strict=True):
+            say(f"{board.name}[{d.index}] device {d.device_id} {port}")
         say("running; Ctrl-C stops all boards" if seconds is None else f"running for {seconds:g} s")
         sys.stdout.flush()
         end = None if seconds is None else time.monotonic() + seconds
@@ -429,9 +467,11 @@ def _summary_lines(result: ExperimentResult) -> list[str]:
                                  w["first_round_down_bytes"], w["steady_rounds"]).line())
     lines.append(f"{len(rounds)} rounds in {result.seconds:.1f} s; run store {result.store}")
     if "replayed" in s:
-        ok = ("all byte-identical" if s["replay_mismatches"] == 0
-              else f"{s['replay_mismatches']} MISMATCHED (rejected)")
-        lines.append(f"{s['replayed']} device-rounds replayed, {ok}")
+        if s["replayed"]:
+            ok = ("all byte-identical" if s["replay_mismatches"] == 0
+                  else f"{s['replay_mismatches']} MISMATCHED (rejected)")
+            lines.append(f"{s['replayed']} device-rounds replayed, {ok}")
+        lines.append(verification_line(s))
         lines.append(f"uplink per device-round: payload {s['payload_bytes_per_device_round']:.0f} B "
                      f"({s['payload_reduction_vs_dense']:.1f}x below the dense float32 head delta of "
                      f"{s['dense_float32_delta_bytes']} B); DELTA frames on the wire "
@@ -441,6 +481,17 @@ def _summary_lines(result: ExperimentResult) -> list[str]:
                      f"({s['wire_up_reduction_vs_dense']:.1f}x)")
     lines.append("report: " + ", ".join(str(p) for p in result.files))
     return lines
+
+
+def verification_line(s: dict) -> str:
+    """How the run's DELTAs were verified: replayed, or checked without the device's data."""
+    line = (f"{s.get('replay_verified', 0)} updates replay-verified, "
+            f"{s.get('not_replay_verified', 0)} not replay-verified")
+    blind = s.get("devices_without_host_data", 0)
+    if blind:
+        line += (f" (the host holds no data of {blind} device(s): authentication, sequence, "
+                 "format, example count, ranges, norm and anomaly checked)")
+    return line
 
 
 @main.command("simulate")
@@ -457,20 +508,41 @@ def simulate_cmd(**values) -> None:
 
 
 @main.command("run")
-@click.option("--board", "board_name", default="qemu-m4f", show_default=True,
-              help="Emulated board of every device (see --fleet for a mixed fleet).")
-@click.option("--devices", "count", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Number of boards (with --board).")
+@click.option("--board", "board_name", default=None,
+              help="Board of every device: emulated boards to start (default qemu-m4f), or "
+                   "the board on every --port (default: as its HELLO says).")
+@click.option("--devices", "count", type=click.IntRange(min=1), default=None,
+              help="Number of emulated boards to start (with --board; default 4).")
 @click.option("--fleet", "fleet_spec", default=None,
               help="Mixed fleet, e.g. qemu-m4f=3,qemu-rv32=3,native=2 (overrides --board/--devices).")
+@click.option("--port", "ports", multiple=True,
+              help="Serial port of a running board (flashed, or 'fltiny emulate --pty'); "
+                   "repeat for each board. The host holds none of their data: no replay.")
+@click.option("--fleet-file", "fleet_file", type=click.Path(path_type=Path), default=None,
+              help="A TOML file listing running boards (port, board, device id, key), e.g. "
+                   "the provisioning record 'fltiny flash' writes (build/devices.toml).")
 @experiment_options
 @settings_options(RunOptions, base=ExperimentSettings)
-def run_cmd(board_name: str, count: int, fleet_spec: str | None, **values) -> None:
-    """Federated rounds with emulated boards in the loop (QEMU / native), every DELTA replayed."""
+def run_cmd(board_name: str | None, count: int | None, fleet_spec: str | None,
+            ports: tuple[str, ...], fleet_file: Path | None, **values) -> None:
+    """Federated rounds with boards in the loop: emulated boards it starts (every DELTA
+    replayed) or running boards on --port / --fleet-file (verified without replay)."""
     from fltiny.run.runner import parse_fleet, run
 
-    fleet = parse_fleet(fleet_spec) if fleet_spec else [(board_name, count)]
-    opts: RunOptions = from_knobs(RunOptions, values, fleet=tuple(fleet))
+    if ports or fleet_file is not None:
+        given = "--port" if ports else "--fleet-file"
+        if ports and fleet_file is not None:
+            raise UsageError("give the running boards with --port or with --fleet-file, not both")
+        if fleet_spec is not None or count is not None:
+            other = "--fleet" if fleet_spec is not None else "--devices"
+            raise UsageError(f"{given} drives boards that are already running, {other} starts "
+                             "emulated ones: give one of them")
+        opts: RunOptions = from_knobs(RunOptions, values, ports=ports, fleet_file=fleet_file,
+                                      port_board=board_name)
+    else:
+        fleet = (parse_fleet(fleet_spec) if fleet_spec
+                 else [(board_name or "qemu-m4f", count or 4)])
+        opts = from_knobs(RunOptions, values, fleet=tuple(fleet))
     result = run(opts, progress=_LiveTable(), say=progress, log=lambda s: log.info(s))
     for line in _summary_lines(result):
         say(line)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from fltiny.devices.data import DataBlob
     from fltiny.devices.replay import HostRound
     from fltiny.export.bundle import Bundle
+    from fltiny.provision import PortDevice
     from fltiny.run.evaluate import HoldoutEvaluator
     from fltiny.server.rounds import Fleet, RoundMetrics
     from fltiny.server.store import RunStore
@@ -79,7 +80,7 @@ class DataSettings:
         return name
 
 
-def _build_root() -> Path:
+def default_build_root() -> Path:
     return Path(os.environ.get("FLTINY_BUILD_DIR", "build"))
 
 
@@ -93,7 +94,7 @@ class ExperimentSettings:
                          choices=tuple(STRATEGIES))
     server: RoundConfig = field(default_factory=RoundConfig)
     out: Path = Path("build/experiment")
-    build_root: Path = field(default_factory=_build_root)  # bundles, firmware cache
+    build_root: Path = field(default_factory=default_build_root)  # bundles, firmware cache
 
     def __post_init__(self) -> None:
         check_knobs(self)
@@ -118,9 +119,21 @@ class SimConfig(ExperimentSettings):
 
 @dataclass(frozen=True)
 class RunOptions(ExperimentSettings):
-    """``fltiny run``: emulated boards (QEMU / native) over the bridge, every DELTA replayed."""
+    """``fltiny run``: boards over the bridge. Either emulated boards it starts (``fleet``:
+    QEMU / native, each with its data blob, every DELTA replayed), or boards that are already
+    running, reached through ``ports`` or the boards of a ``fleet_file`` (flashed boards,
+    ``fltiny emulate --pty``): the host holds none of their data, their updates are verified
+    without replay (docs/boards.md, "Boards whose data the host never sees"). With ports or a
+    fleet file, ``fleet`` is not used."""
 
     fleet: tuple[tuple[str, int], ...] = (("qemu-m4f", 4),)
+    ports: tuple[str, ...] = ()  # serial ports (or link URLs) of running boards: --port
+    fleet_file: Path | None = None  # a fleet file of running boards (fltiny.provision)
+    port_board: str | None = None  # the board on every --port (None: as its HELLO says)
+    record: Path | None = None  # the provisioning record (None: build_root/devices.toml)
+    hello_timeout: float = knob(10.0, "--hello-timeout", "Seconds to wait for the HELLO of "
+                                "each board given by --port or --fleet-file.", low=0,
+                                low_open=True)
     global_delta: bool = knob(True, "--global-delta/--no-global-delta", "Send a compressed "
                               "GLOBAL delta when the device holds the previous version (else "
                               "always the full model).")
@@ -133,12 +146,35 @@ class RunOptions(ExperimentSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "fleet", tuple((str(b), int(n)) for b, n in self.fleet))
-        if not self.fleet or any(n < 1 for _, n in self.fleet):
+        ports = (self.ports,) if isinstance(self.ports, str) else self.ports
+        object.__setattr__(self, "ports", tuple(str(p) for p in ports))
+        if self.ports and self.fleet_file is not None:
+            raise UsageError("give the boards with --port or with --fleet-file, not both")
+        if not self.on_ports and (not self.fleet or any(n < 1 for _, n in self.fleet)):
             raise UsageError("the fleet needs at least one board of each kind named, e.g. "
                              "--fleet qemu-m4f=3,qemu-rv32=2")
+        self.serial_devices()  # a malformed fleet file or a port named twice: refused here
+
+    @property
+    def on_ports(self) -> bool:
+        """Running boards reached through ports (the host holds none of their data)."""
+        return bool(self.ports) or self.fleet_file is not None
+
+    def serial_devices(self) -> list[PortDevice]:
+        """The running boards to drive (from ``ports`` or ``fleet_file``; empty otherwise)."""
+        from fltiny.provision import PortDevice, check_unique, read_fleet_file
+
+        if self.fleet_file is not None:
+            return [d if d.board or not self.port_board else replace(d, board=self.port_board)
+                    for d in read_fleet_file(Path(self.fleet_file))]
+        devices = [PortDevice(p, self.port_board) for p in self.ports]
+        check_unique(devices, "--port")
+        return devices
 
     @property
     def devices(self) -> int:
+        if self.on_ports:
+            return len(self.serial_devices())
         return sum(n for _, n in self.fleet)
 
 
@@ -224,10 +260,11 @@ class Experiment:
     """The pieces of one experiment, built on first use (``bundle``, ``host``, ``evaluator``)."""
 
     def __init__(self, settings: ExperimentSettings, devices: int, say: Say = _quiet,
-                 log: Say = _quiet) -> None:
+                 log: Say = _quiet, data_on_devices: bool = False) -> None:
         check_fleet_size(settings, devices)
         self.settings = settings
         self.devices = devices
+        self.data_on_devices = data_on_devices  # the host holds none of the devices' data
         self.say = say
         self.log = log
         self.out = Path(settings.out)
@@ -250,6 +287,8 @@ class Experiment:
     def partition(self) -> str:
         from fltiny.data import load_dataset
 
+        if self.data_on_devices:
+            return "on-device"  # each board holds its own data; the host never sees it
         groups = len(load_dataset(self.settings.data.dataset).scenario.fleet)
         return choose_partition(self.settings.data.partition, self.devices, groups)
 
@@ -359,7 +398,7 @@ def export(model: str, dataset: str | None = None, out: Path | None = None,
     from fltiny.workflow import ensure_bundle
 
     ds = dataset or get_model(model).dataset
-    return Bundle.load(ensure_bundle(model, ds, progress, _build_root(), out))
+    return Bundle.load(ensure_bundle(model, ds, progress, default_build_root(), out))
 
 
 def simulate(config: SimConfig, progress: Callable[[RoundMetrics], None] = lambda _m: None,
@@ -372,7 +411,8 @@ def simulate(config: SimConfig, progress: Callable[[RoundMetrics], None] = lambd
 
 def run(options: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: None,
         say: Say = _quiet, log: Say = _quiet) -> ExperimentResult:
-    """``fltiny run`` from Python: emulated boards (see fltiny.run.runner.run)."""
+    """``fltiny run`` from Python: emulated boards, or running boards on ports (see
+    fltiny.run.runner.run)."""
     from fltiny.run.runner import run as run_boards
 
     return run_boards(options, progress=progress, say=say, log=log)

@@ -10,11 +10,19 @@ Every DELTA is checked before it can reach the model:
 1. the session has authenticated it (HMAC), checked CRC, sequence numbers and chunking;
 2. its round and base version are the ones the host sent;
 3. ``PayloadDecoder`` (the runtime's C decoder) decodes it with the model's limits;
-4. **replay**: the host runs the same round through ``HostRound`` (the device's C compiled for
-   the host) from the parameters the device holds, its data blob, the TRAIN configuration and
-   the host-tracked error-feedback residual, and the payload, example count and loss must be
-   byte-identical. Anything else is rejected with its reason (``DeviceResult.error``, which the
-   round loop writes to the run store).
+4. its example count is at most the windows its board trains on (``Endpoint.max_windows``,
+   the board's ``max_windows``: FedAvg weights by it) and its personal metric is in range
+   (an accuracy in [0, 1]);
+5. **replay**, only where the host holds the device's data blob (emulation, CI, desk tests):
+   the host runs the same round through ``HostRound`` (the device's C compiled for the host)
+   from the parameters the device holds, its data blob, the TRAIN configuration and the
+   host-tracked device state, and the payload, example count, loss and personal metric must be
+   byte-identical. A device whose data the host never sees (a real sensor) cannot be replayed:
+   its update is checked by 1-4 here and by the server's validation (finite values, L2 norm
+   bound, anomaly score: fltiny.server.validate), and its ``RoundLog.verification`` says
+   "checks" instead of "replay".
+Anything else is rejected with its reason (``DeviceResult.error``, which the round loop writes
+to the run store).
 
 Churn: a broken link is reopened (same session: the device keeps its sequence state); a device
 that rebooted (its HELLO arrives with sequence number 1, which the old session rejects as a
@@ -55,11 +63,13 @@ from fltiny.strategies.base import ClientUpdate
 
 @dataclass
 class Endpoint:
-    """Where a device is and what it holds (the host needs its data blob for the replay)."""
+    """Where a device is and what the host knows of it. ``blob``: the device's data blob when
+    the host holds it (its rounds are then replayed); None for a device whose data stays on
+    the device (a real sensor, a board the host did not start)."""
 
     device_id: int
     url: str  # tcp://host:port, host:port, socket://host:port, /dev/ttyUSB0, ...
-    blob: DataBlob  # the device's data blob (the replay runs the device's round on it)
+    blob: DataBlob | None = None
     max_windows: int = 1 << 30  # the board's FLT_APP_MAX_WINDOWS (training windows it uses)
     key: bytes = b""
     board: str = ""
@@ -83,6 +93,10 @@ class RoundLog:
     global_kind: str = ""  # full | delta | none
     replayed: bool = False
     replay_match: bool = False
+    # how the DELTA was verified: "replay" (byte-identical to the host's replay), "checks"
+    # (the host holds no data of the device: authentication, format, counts and ranges here,
+    # norm and anomaly in the server's validation), "" (no DELTA verified)
+    verification: str = ""
     rejected_frames: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     personal_n: int = 0  # the device's personal metric, as its DELTA reported it (replayed)
@@ -191,6 +205,8 @@ class BridgeFleet:
         self._devs: dict[int, _DeviceState] = {}
         self._timeout, self._retries, self._send_chunk = timeout, retries, send_chunk
         self._replay_lock = threading.Lock()  # the host round's C keeps static buffers
+        self.personal_max = (1.0 if host_round.manifest.task == "classification"
+                             else float("inf"))  # an accuracy, or an MAE
         self.replays = 0
         self.replay_mismatches = 0
         self.logs: list[RoundLog] = []
@@ -449,33 +465,52 @@ class BridgeFleet:
             lg.reason = (f"DELTA computed against version {delta.base_version}, the device was "
                          f"sent version {d.version}")
             return None
+        if delta.examples > d.ep.max_windows:
+            lg.reason = (f"example count {delta.examples} above the {d.ep.max_windows} windows "
+                         f"its board trains on")
+            return None
+        if not (delta.personal_n == 0 or 0.0 <= delta.personal_metric <= self.personal_max):
+            lg.reason = (f"personal metric {delta.personal_metric:.6g} out of range "
+                         f"[0, {self.personal_max:g}]")
+            return None
         with self._replay_lock:
             try:
                 dense = d.decoder.decode_dense(delta.body)
             except PayloadError as exc:
                 lg.reason = f"payload rejected: {exc.status}"
                 return None
-            candidates = [d.state] + ([d.prev_state] if d.prev_state is not None else [])
-            out, held = None, None
-            for i, state in enumerate(candidates):
-                run = self.hr.run(d.params, d.ep.blob, tmsg, state, max_windows=d.ep.max_windows)
-                if (run.payload == delta.body and run.examples == delta.examples
-                        and f32_bits(run.mean_loss) == f32_bits(delta.loss)
-                        and run.personal_n == delta.personal_n
-                        and f32_bits(run.personal_metric) == f32_bits(delta.personal_metric)):
-                    if i == 1:
-                        self.log(f"device {d.ep.device_id}: had kept its previous state "
-                                 "(the ACK of its last DELTA was lost)")
-                    out, held = run, state
-                    break
-            self.replays += 1
-            lg.replayed = True
-        if out is None:
+            if d.ep.blob is None:  # the data stays on the device: nothing to replay
+                out = None
+            else:
+                out = self._replay(d, delta, tmsg)
+                self.replays += 1
+                lg.replayed = True
+        if lg.replayed and out is None:
             self.replay_mismatches += 1
             lg.reason = "replay mismatch: the DELTA differs from the host's replay of the round"
             return None
-        # the device commits out.state when our ACK arrives (or keeps `held` if it never does)
-        d.prev_state, d.state = held, out.state
+        if out is not None:
+            # the device commits out.state when our ACK arrives (or keeps `held` if it never does)
+            run, held = out
+            d.prev_state, d.state = held, run.state
+            lg.replay_match = True
+        lg.verification = "replay" if lg.replay_match else "checks"
         lg.personal_n, lg.personal_metric = int(delta.personal_n), float(delta.personal_metric)
-        lg.replay_match = True
         return ClientUpdate(d.ep.device_id, dense, int(delta.examples), float(delta.loss))
+
+    def _replay(self, d: _DeviceState, delta: m.Delta, tmsg: m.Train):
+        """(the host's run, the state it started from) when the device's round replays bit for
+        bit from its current or its previous state (a lost ACK), else None."""
+        assert d.ep.blob is not None and d.params is not None
+        candidates = [d.state] + ([d.prev_state] if d.prev_state is not None else [])
+        for i, state in enumerate(candidates):
+            run = self.hr.run(d.params, d.ep.blob, tmsg, state, max_windows=d.ep.max_windows)
+            if (run.payload == delta.body and run.examples == delta.examples
+                    and f32_bits(run.mean_loss) == f32_bits(delta.loss)
+                    and run.personal_n == delta.personal_n
+                    and f32_bits(run.personal_metric) == f32_bits(delta.personal_metric)):
+                if i == 1:
+                    self.log(f"device {d.ep.device_id}: had kept its previous state "
+                             "(the ACK of its last DELTA was lost)")
+                return run, state
+        return None

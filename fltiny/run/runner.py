@@ -1,12 +1,19 @@
-"""``fltiny run``: federated rounds with emulated boards in the loop.
+"""``fltiny run``: federated rounds with boards in the loop.
 
-The experiment builder (fltiny.experiment) gives the bundle, the data blobs, the strategy, the
-evaluator and the store; this module adds what is particular to boards: firmware per board
-(cached by the bundle's content hash + board), boards started (QEMU / native), BridgeFleet,
-and the byte / replay accounting. The bridge's per-device figures go into the run store with
-each device's row, so the report (metrics.json, metrics.csv, metrics.png, run.sqlite) is made
-from the store alone, also after --resume. Every board is stopped at the end, on an error and
-on Ctrl-C / SIGTERM.
+Two kinds of fleet. Emulated boards this process starts (``RunOptions.fleet``): firmware per
+board (cached by the bundle's content hash + board), boards started (QEMU / native) with one
+data blob each, which the host keeps to replay every round. Or boards that are already running
+(``RunOptions.ports`` / ``fleet_file``: flashed boards on serial ports, ``fltiny emulate
+--pty`` boards, Wi-Fi boards on TCP): each is identified by its first authenticated HELLO
+(fltiny.bridge.ports: device id, key, board, model hash), before any heavy work, and the host
+holds none of their data: their updates are verified without replay (fltiny.bridge.fleet).
+
+The experiment builder (fltiny.experiment) gives the bundle, the strategy, the evaluator and
+the store; the bridge's per-device figures (bytes, GLOBAL kind, how the DELTA was verified) go
+into the run store with each device's row, so the report (metrics.json, metrics.csv,
+metrics.png, run.sqlite) is made from the store alone, also after --resume. Every board this
+process started is stopped at the end, on an error and on Ctrl-C / SIGTERM; every port it
+opened is closed.
 """
 
 from __future__ import annotations
@@ -14,17 +21,25 @@ from __future__ import annotations
 import shutil
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fltiny.errors import UsageError
 from fltiny.experiment import Experiment, ExperimentResult, RunOptions
 from fltiny.server.rounds import DeviceResult, RoundMetrics, TrainParams
+
+if TYPE_CHECKING:
+    from fltiny.boards import Board
+    from fltiny.bridge.fleet import Endpoint
+    from fltiny.bridge.link import Link
+    from fltiny.bridge.ports import Probe
+    from fltiny.export.bundle import Bundle
 
 Say = Callable[[str], None]
 
@@ -91,46 +106,153 @@ class FiguredFleet:
                 if r.device_id in logs else r for r in results]
 
 
+@dataclass
+class PortBoard:
+    """A running board found on a port: its authenticated HELLO and its board description."""
+
+    probe: Probe
+    board: Board
+
+    def endpoint(self) -> Endpoint:
+        """The bridge's endpoint: no data blob (nothing to replay); the probe's open link
+        first, the port reopened after a link failure."""
+        from fltiny.bridge.fleet import Endpoint
+        from fltiny.bridge.link import open_link
+
+        p = self.probe
+        first: list[Link] = [p.link]
+
+        def opener() -> Link:
+            return first.pop() if first else open_link(p.port, timeout=2.0)
+
+        return Endpoint(p.device_id, p.port, None, self.board.max_windows, p.key,
+                        self.board.name, open=opener)
+
+
+def find_port_boards(opts: RunOptions, say: Say = print) -> list[PortBoard]:
+    """Every board of ``opts.serial_devices()``, identified by its HELLO (UsageError, one
+    line, for a port that is missing, silent, unauthenticated or holds a board other than the
+    one named). Keys: the fleet file's, else the provisioning record's, else the development
+    key. The links stay open (close them with ``close_port_boards``)."""
+    from fltiny.boards import get_board
+    from fltiny.bridge.ports import probe_all
+    from fltiny.build.project import DEV_KEY
+    from fltiny.provision import read_fleet_file, record_path
+
+    wanted = opts.serial_devices()
+    record = Path(opts.record) if opts.record is not None else record_path(opts.build_root)
+    recorded = read_fleet_file(record, missing_ok=True, unique_ports=False)
+    recorded_keys = [d.key for d in recorded if d.key is not None]
+    keys = []
+    for w in wanted:
+        if w.key is not None:
+            keys.append([w.key])
+            continue
+        mine = [d.key for d in recorded if d.key is not None
+                and (d.port == w.port or (w.device_id is not None
+                                          and d.device_id == w.device_id))]
+        keys.append(list(dict.fromkeys([*mine, *recorded_keys, DEV_KEY])))
+    say(f"waiting for the HELLO of {len(wanted)} running board(s): "
+        + ", ".join(w.port for w in wanted))
+    probes = probe_all([w.port for w in wanted], keys, opts.hello_timeout)
+    found: list[PortBoard] = []
+    try:
+        owners = {d.key: d.device_id for d in recorded if d.key is not None and d.key != DEV_KEY}
+        ids: dict[int, str] = {}
+        for w, p in zip(wanted, probes, strict=True):
+            if w.device_id is not None and p.device_id != w.device_id:
+                raise UsageError(f"--port {p.port}: the board is device {p.device_id}, the "
+                                 f"fleet file says device {w.device_id}")
+            owner = owners.get(p.key)
+            if owner is not None and owner != p.device_id:
+                raise UsageError(f"--port {p.port}: the board says it is device {p.device_id} "
+                                 f"but holds the key recorded for device {owner}: re-flash it")
+            if p.device_id in ids:
+                raise UsageError(f"--port {p.port} and {ids[p.device_id]} hold the same device "
+                                 f"id {p.device_id}: give each board its own ('fltiny flash "
+                                 "--device-id N')")
+            ids[p.device_id] = p.port
+            if w.board is not None and w.board != p.hello.name:
+                raise UsageError(f"--port {p.port}: the board says it is '{p.hello.name}', not "
+                                 f"{w.board}")
+            try:
+                board = get_board(w.board or p.hello.name)
+            except UsageError:
+                raise UsageError(f"--port {p.port}: the board says it is '{p.hello.name}', not a "
+                                 "board fltiny knows; pass --board (see 'fltiny boards')") from None
+            found.append(PortBoard(p, board))
+            say(f"{p.port}: device {p.device_id}, {board.name}, model version "
+                f"{p.hello.model_version}")
+    except BaseException:
+        for p in probes:
+            p.link.close()
+        raise
+    return found
+
+
+def check_port_boards(found: list[PortBoard], bundle: Bundle, n_params: int) -> None:
+    """Each board runs this bundle's model (its HELLO's model hash and head size)."""
+    for pb in found:
+        h, p = pb.probe.hello, pb.probe
+        if h.model_hash != bundle.model_hash:
+            raise UsageError(f"--port {p.port}: device {p.device_id} runs another model (hash "
+                             f"{h.model_hash.hex()}, the bundle's {bundle.model_hash.hex()}): "
+                             f"flash it with this bundle ('fltiny flash --board {pb.board.name} "
+                             f"--bundle {bundle.path}') or pass the bundle it runs (--bundle)")
+        if h.head_params != n_params:
+            raise UsageError(f"--port {p.port}: device {p.device_id} trains {h.head_params} "
+                             f"parameters, the bundle's model {n_params}: flash it with this "
+                             "bundle")
+
+
+def close_port_boards(found: list[PortBoard]) -> None:
+    for pb in found:
+        pb.probe.link.close()
+
+
 def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: None,
         say: Say = print, log: Say = print) -> ExperimentResult:
     from fltiny.boards import get_board
-    from fltiny.bridge.fleet import BridgeFleet, Endpoint
-    from fltiny.build.project import DEV_KEY
-    from fltiny.devices import start_fleet
+    from fltiny.bridge.fleet import BridgeFleet
 
-    exp = Experiment(opts, opts.devices, say=say, log=log)
+    exp = Experiment(opts, opts.devices, say=say, log=log, data_on_devices=opts.on_ports)
     if exp.store_path.exists() and not opts.resume:
         exp.open_store(resume=False)  # refuses before any work
-    boards = [(get_board(name), n) for name, n in opts.fleet]
+    boards = [] if opts.on_ports else [(get_board(name), n) for name, n in opts.fleet]
     for b, _ in boards:
         if not b.emulated:
             raise UsageError(f"board {b.name} is real hardware; 'fltiny run' starts emulated "
-                             "boards (qemu-*, native)")
-    bundle = exp.bundle
-    elfs = {b.name: cached_firmware(b, bundle.path, opts.build_root, say) for b, _ in boards}
-    blobs = exp.blobs()
-    hr = exp.host
-    exp.evaluator  # noqa: B018 - backbone features of the held-out windows before the boards start
+                             "boards (qemu-*, native): drive flashed boards with --port or "
+                             "--fleet-file")
+    # running boards are identified first: a missing or silent port fails in seconds
+    found = find_port_boards(opts, say) if opts.on_ports else []
 
     def _terminate(_sig, _frame):
         raise KeyboardInterrupt
 
     old_term = signal.signal(signal.SIGTERM, _terminate)
-    store = exp.open_store(opts.resume)
+    store = None
     try:
         with ExitStack() as stack:
-            endpoints = []
-            i = 0
-            for b, n in boards:
-                mine = blobs[i:i + n]
-                i += n
-                mine = [blob.limited(b.max_windows) for blob in mine]
-                raw = [blob.encode() for blob in mine]
-                say(f"starting {n} x {b.name}")
-                fleet = stack.enter_context(start_fleet(b, elfs[b.name], raw))
-                for dev, blob in zip(fleet.devices, mine, strict=True):
-                    endpoints.append(Endpoint(dev.device_id, f"tcp://{dev.endpoint}", blob,
-                                              b.max_windows, DEV_KEY, b.name))
+            stack.callback(close_port_boards, found)
+            bundle = exp.bundle
+            hr = exp.host
+            if found:
+                check_port_boards(found, bundle, hr.n_params)
+                counts = Counter(pb.board.name for pb in found)
+            else:
+                counts = Counter({b.name: n for b, n in boards})
+                elfs = {b.name: cached_firmware(b, bundle.path, opts.build_root, say)
+                        for b, _ in boards}
+                blobs = exp.blobs()
+            exp.evaluator  # noqa: B018 - held-out backbone features before the rounds
+            store = exp.open_store(opts.resume)
+            if found:
+                endpoints = [pb.endpoint() for pb in found]
+                say(f"{len(found)} running board(s); the host holds none of their data: "
+                    "updates are verified without replay")
+            else:
+                endpoints = _start_emulated(stack, boards, elfs, blobs, say)
             bf = BridgeFleet(endpoints, hr, model_hash=bundle.model_hash,
                              global_delta=opts.global_delta, down_topk=opts.server.down_topk,
                              down_bits=opts.server.down_bits,
@@ -140,15 +262,37 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
             replays, mismatches = bf.replays, bf.replay_mismatches
         rows, summary = collect(store, hr.n_params)
         summary.update({
-            "fleet": {name: n for name, n in opts.fleet},
+            "fleet": dict(counts),
+            "devices_without_host_data": sum(1 for e in endpoints if e.blob is None),
             "replays_this_process": replays, "replay_mismatches_this_process": mismatches,
             "title": f"{bundle.name} on {opts.data.dataset}: "
-                     + ", ".join(f"{n} x {b}" for b, n in opts.fleet),
+                     + ", ".join(f"{n} x {b}" for b, n in counts.items())
+                     + (" (running boards on ports)" if found else ""),
         })
         return exp.result(store, metrics, summary, rows)
     finally:
-        store.close()
+        if store is not None:
+            store.close()
         signal.signal(signal.SIGTERM, old_term)
+
+
+def _start_emulated(stack: ExitStack, boards, elfs, blobs, say: Say) -> list[Endpoint]:
+    """Start the emulated boards, each with its data blob (kept by the host for the replay)."""
+    from fltiny.bridge.fleet import Endpoint
+    from fltiny.build.project import DEV_KEY
+    from fltiny.devices import start_fleet
+
+    endpoints = []
+    i = 0
+    for b, n in boards:
+        mine = [blob.limited(b.max_windows) for blob in blobs[i:i + n]]
+        i += n
+        say(f"starting {n} x {b.name}")
+        fleet = stack.enter_context(start_fleet(b, elfs[b.name], [x.encode() for x in mine]))
+        for dev, blob in zip(fleet.devices, mine, strict=True):
+            endpoints.append(Endpoint(dev.device_id, f"tcp://{dev.endpoint}", blob,
+                                      b.max_windows, DEV_KEY, b.name))
+    return endpoints
 
 
 def collect(store, n_params: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -176,6 +320,12 @@ def collect(store, n_params: int) -> tuple[list[dict[str, Any]], dict[str, Any]]
             "device_rounds": len(done_logs),
             "device_rounds_with_delta": len(with_payload),
             "replayed": sum(1 for lg in done_logs if lg["replayed"]),
+            # how each DELTA was verified (stores written before "verification": replay only)
+            "replay_verified": sum(1 for lg in done_logs
+                                   if lg.get("verification", "replay" if lg["replay_match"]
+                                             else "") == "replay"),
+            "not_replay_verified": sum(1 for lg in done_logs
+                                       if lg.get("verification") == "checks"),
             "replay_identical": sum(1 for lg in done_logs if lg["replay_match"]),
             "replay_mismatches": sum(1 for lg in done_logs
                                      if lg["replayed"] and not lg["replay_match"]),

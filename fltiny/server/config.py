@@ -191,8 +191,17 @@ class RoundConfig:
                             "every parameter.", low=0, high=1, low_open=True)
     down_bits: int = knob(4, "--down-bits", "Width of the values of a GLOBAL delta (2..8 bits).",
                           low=2, high=8)
-    max_norm: float = float("inf")
-    anomaly_threshold: float = float("inf")
+    max_norm: float = float("inf")  # an absolute bound on an update's L2 norm (Python API)
+    max_update_ratio: float = knob(10.0, "--max-update-norm", "Reject an update whose L2 norm "
+                                   "exceeds this many times the global model's norm (at least "
+                                   "1). Honest updates stay below 0.16 x with the defaults; "
+                                   "the bound stops absurd ones (a tampered or broken device).",
+                                   low=0, low_open=True)
+    anomaly_threshold: float = knob(float("inf"), "--anomaly-threshold", "Reject an update "
+                                    "whose robust z-score of its norm against the round's "
+                                    "median exceeds this (every score is in the run store; "
+                                    "noisy with few devices, so off by default).",
+                                    low=0, low_open=True)
     train: TrainParams = field(default_factory=TrainParams)
 
     def __post_init__(self) -> None:

@@ -163,7 +163,7 @@ def run_rounds(
                                   config.deadline_s)
         updates = [r.update for r in results if r.update is not None]
         accepted, verdicts = validate_updates(params, updates, config.max_norm,
-                                              config.anomaly_threshold)
+                                              config.anomaly_threshold, config.max_update_ratio)
         by_device = {v.device_id: v for v in verdicts}
         rows = []
         for r in results:

@@ -1,0 +1,149 @@
+"""Boards that are already running, reached through a port: who they are, from their HELLO.
+
+A board announces itself with HELLO, retransmitted every 400 ms until a host acknowledges it
+(firmware/app/flt_device.c), in frames that carry its device id and are authenticated with its
+key. ``probe`` opens the port, reads frames until one is an authenticated HELLO from a device
+(one of the candidate keys verifies its tag, through the runtime's own
+``flt_cobs_decode`` / ``flt_proto_frame_decode``) and returns the device id, the key that
+verified it, the decoded HELLO and the open link. It acknowledges nothing: the bridge's
+session takes the next retransmission of that HELLO and answers it.
+
+What a probe cannot see it says in one line (``UsageError``): a port that does not exist or
+does not open, a port where nothing arrives, frames no known key authenticates, a board that
+sends but no HELLO (it already said HELLO to an earlier host and waits for that one: reset it).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from fltiny.bridge.link import Link, open_link
+from fltiny.errors import UsageError
+from fltiny.native import messages as m
+from fltiny.native.errors import ProtocolError
+from fltiny.native.proto import FLAG_FROM_HOST, decode_wire
+
+PROBE_BUFFER = 4096  # bytes kept while waiting for a frame delimiter (a frame is <= 300)
+
+
+@dataclass
+class Probe:
+    port: str
+    device_id: int
+    key: bytes
+    hello: m.Hello
+    link: Link
+
+
+def is_device_path(port: str) -> bool:
+    """A filesystem path (``/dev/ttyUSB0``, ``/dev/pts/3``), not a URL or host:port."""
+    return port.startswith("/") or port.startswith("./")
+
+
+def open_port(port: str, timeout: float = 5.0) -> Link:
+    """The link to ``port`` (UsageError naming it when it does not exist or does not open)."""
+    if is_device_path(port) and not os.path.exists(port):
+        raise UsageError(f"--port {port} does not exist: is the board connected (or the "
+                         "'fltiny emulate --pty' process running)? 'python -m "
+                         "serial.tools.list_ports' lists the serial ports")
+    try:
+        return open_link(port, timeout=timeout)
+    except ConnectionError as exc:
+        raise UsageError(f"--port {port}: {exc}") from None
+
+
+def probe(port: str, keys: Sequence[bytes], timeout: float,
+          opener: Callable[[str], Link] = open_port) -> Probe:
+    """Wait up to ``timeout`` seconds for an authenticated HELLO on ``port`` (module
+    docstring); the link stays open in the result, and is closed on failure."""
+    link = opener(port)
+    try:
+        return _read_hello(port, link, keys, timeout)
+    except BaseException:
+        link.close()
+        raise
+
+
+def _read_hello(port: str, link: Link, keys: Sequence[bytes], timeout: float) -> Probe:
+    buf = b""
+    frames = unauthenticated = others = 0
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            data = link.receive()
+        except ConnectionError as exc:
+            raise UsageError(f"--port {port}: the link failed while waiting for HELLO: "
+                             f"{exc}") from None
+        if not data:
+            continue
+        *complete, buf = (buf + data).split(b"\x00")
+        buf = buf[-PROBE_BUFFER:]
+        for raw in complete:
+            if not raw:
+                continue  # the delimiters a sender may put before a frame
+            frames += 1
+            frame, key = _authenticate(raw, keys)
+            if frame is None:
+                unauthenticated += 1
+                continue
+            h = frame.header
+            if (h.type == m.MsgType.HELLO and not h.flags & FLAG_FROM_HOST
+                    and h.chunk_count == 1):
+                try:
+                    hello = m.Hello.decode(frame.payload)
+                except ProtocolError as exc:
+                    raise UsageError(f"--port {port}: the board's HELLO does not decode "
+                                     f"({exc.status}): is it running fltiny firmware of this "
+                                     "version?") from None
+                return Probe(port, h.device_id, key, hello, link)
+            others += 1
+    if frames == 0:
+        raise UsageError(
+            f"--port {port}: no HELLO within {timeout:g} s (nothing arrived): is a board with "
+            "fltiny firmware running on it? A board says HELLO after it boots until a host "
+            "answers; one that already answered an earlier run waits for that run: reset it "
+            "(or restart 'fltiny emulate'), or raise --hello-timeout")
+    if others:
+        raise UsageError(
+            f"--port {port}: the board sends frames but no HELLO within {timeout:g} s: it "
+            "already said HELLO to an earlier run; reset it (or restart 'fltiny emulate')")
+    raise UsageError(
+        f"--port {port}: {unauthenticated} frame(s) within {timeout:g} s, none authenticated "
+        "by a known key (FLT_ERR_AUTH or a corrupted line): give the board's key in a fleet "
+        "file, or flash it with 'fltiny flash' (which records its key)")
+
+
+def _authenticate(raw: bytes, keys: Sequence[bytes]):
+    for key in keys:
+        try:
+            return decode_wire(raw, key), key
+        except ProtocolError:
+            continue
+    return None, b""
+
+
+def probe_all(ports: Sequence[str], keys: Sequence[Sequence[bytes]], timeout: float,
+              opener: Callable[[str], Link] = open_port) -> list[Probe]:
+    """``probe`` every port at once (a silent port costs one timeout, not one each); the
+    first failure in port order is raised after every link is closed."""
+    if not ports:
+        return []
+    with ThreadPoolExecutor(max_workers=len(ports), thread_name_prefix="fltiny-probe") as ex:
+        futures = [ex.submit(probe, p, k, timeout, opener) for p, k in zip(ports, keys,
+                                                                          strict=True)]
+        results: list[Probe] = []
+        failure: BaseException | None = None
+        for f in futures:
+            try:
+                results.append(f.result())
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the cleanup
+                failure = failure or exc
+    if failure is not None:
+        for r in results:
+            r.link.close()
+        raise failure
+    return results
