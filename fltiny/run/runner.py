@@ -135,7 +135,7 @@ def find_port_boards(opts: RunOptions, say: Say = print) -> list[PortBoard]:
     one named). Keys: the fleet file's, else the provisioning record's, else the development
     key. The links stay open (close them with ``close_port_boards``)."""
     from fltiny.boards import get_board
-    from fltiny.bridge.ports import probe_all
+    from fltiny.bridge.ports import is_device_path, open_port, probe_all
     from fltiny.build.project import DEV_KEY
     from fltiny.provision import read_fleet_file, record_path
 
@@ -152,6 +152,9 @@ def find_port_boards(opts: RunOptions, say: Say = print) -> list[PortBoard]:
                 and (d.port == w.port or (w.device_id is not None
                                           and d.device_id == w.device_id))]
         keys.append(list(dict.fromkeys([*mine, *recorded_keys, DEV_KEY])))
+    for w in wanted:  # a missing port is refused before anything is opened
+        if is_device_path(w.port) and not Path(w.port).exists():
+            open_port(w.port)
     say(f"waiting for the HELLO of {len(wanted)} running board(s): "
         + ", ".join(w.port for w in wanted))
     probes = probe_all([w.port for w in wanted], keys, opts.hello_timeout)
