@@ -152,6 +152,22 @@ def test_fleet_file_device_id_must_match_the_board(cli, tmp_path, port):
     _one_error_line(code, out, err, ["the board is device 5, the fleet file says device 6"])
 
 
+def test_keys_from_the_provisioning_record(cli, tmp_path, port):
+    """The record's key authenticates its board; a board claiming a provisioned device id
+    with the public development key is refused."""
+    from fltiny.provision import record_path
+
+    key = os.urandom(32)
+    record_device(record_path(tmp_path / "build"), PortDevice("/dev/ttyUSB9", "qemu-m4f", 7, key))
+    impostor = port(_frame(_hello(), device_id=7))  # the development key
+    code, out, err = cli("run", "--port", impostor.path, "--hello-timeout", "2", "--out", tmp_path)
+    _one_error_line(code, out, err, ["device 7 has its own key", "public development key"])
+    other = port(_frame(_hello(), device_id=8, key=key))  # device 7's key, another id
+    code, out, err = cli("run", "--port", other.path, "--hello-timeout", "2", "--out", tmp_path)
+    _one_error_line(code, out, err, ["says it is device 8 but holds the key recorded for "
+                                     "device 7"])
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (["--port", "/dev/null", "--fleet", "qemu-m4f=2"], ["--port drives boards that are already "
                                                        "running, --fleet starts emulated ones"]),

@@ -170,6 +170,11 @@ def find_port_boards(opts: RunOptions, say: Say = print) -> list[PortBoard]:
             if owner is not None and owner != p.device_id:
                 raise UsageError(f"--port {p.port}: the board says it is device {p.device_id} "
                                  f"but holds the key recorded for device {owner}: re-flash it")
+            if p.key == DEV_KEY and p.device_id in owners.values():
+                raise UsageError(f"--port {p.port}: device {p.device_id} has its own key in "
+                                 f"{record}, but this board authenticated with the public "
+                                 "development key: re-flash it ('fltiny flash --device-id "
+                                 f"{p.device_id}') or remove it from the record")
             if p.device_id in ids:
                 raise UsageError(f"--port {p.port} and {ids[p.device_id]} hold the same device "
                                  f"id {p.device_id}: give each board its own ('fltiny flash "
