@@ -7,7 +7,7 @@ One protocol session per device (fltiny.bridge.session), one thread per device d
     flt_delta_apply) -> TRAIN -> DELTA (until the round deadline)
 
 Every DELTA is checked before it can reach the model:
-1. the session has authenticated it (HMAC), checked CRC, sequence numbers and chunking;
+1. the session has authenticated it (HMAC tag), checked sequence numbers and chunking;
 2. its round and base version are the ones the host sent;
 3. ``PayloadDecoder`` (the runtime's C decoder) decodes it with the model's limits;
 4. its example count is at most the windows its board trains on (``Endpoint.max_windows``,
