@@ -135,6 +135,28 @@ def test_validation_scores_outlier():
     assert len(accepted) == 6
 
 
+def test_norm_bound_relative_to_the_model_and_anomaly_reason():
+    """The default bound (RoundConfig.max_update_ratio) is relative to the global model's norm
+    (at least 1); a rejected update's reason names the bound, the anomaly its threshold."""
+    g = np.full(4, 3.0, np.float32)  # norm 6
+    ok = ClientUpdate(1, np.full(4, 0.5, np.float32), 5)
+    absurd = ClientUpdate(2, np.full(4, 40.0, np.float32), 5)  # norm 80 > 10 x 6
+    ratio = RoundConfig().max_update_ratio
+    accepted, verdicts = validate_updates(g, [ok, absurd], max_update_ratio=ratio)
+    assert accepted == [ok] and verdicts[0].accepted
+    assert verdicts[1].reason == ("norm 80 above bound 60 (10 x the global model's norm 6, "
+                                  "--max-update-norm)")
+    # a zero model still gets a bound (10 x 1)
+    _, v = validate_updates(np.zeros(4, np.float32), [absurd], max_update_ratio=ratio)
+    assert "above bound 10 " in v[0].reason
+    ups = [ClientUpdate(i, np.full(4, 0.1 * (1 + 0.01 * i), np.float32), 5) for i in range(5)]
+    _, v = validate_updates(g, [*ups, ClientUpdate(9, np.full(4, 5.0, np.float32), 5)],
+                            anomaly_threshold=8.0, max_update_ratio=ratio)
+    assert not v[-1].accepted and v[-1].reason.startswith("anomaly score ")
+    assert "above --anomaly-threshold 8 (norm 10, the round's median" in v[-1].reason
+    assert "over 6 updates" in v[-1].reason and all(x.accepted for x in v[:-1])
+
+
 def test_train_params_defaults_are_sane():
     t = TrainParams()
     assert 0 < t.topk_fraction <= 1 and t.epochs >= 1
