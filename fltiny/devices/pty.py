@@ -7,11 +7,14 @@ connects to it and bridges it to a pty pair it creates (``os.openpty``). Another
 port. The board's data blob is loaded by this process into QEMU (or the native process) and
 never crosses the pty.
 
-Why not QEMU's own ``-serial pty``: QEMU starts the guest at once and drops what the guest
-writes while nobody holds the slave open (PLATFORM_NOTES), and it notices an opened slave only
-on a one-second poll; it cannot serve the native board at all. Here the guest starts when this
-process connects, nothing the guest writes is lost before that, and this process holds the
-slave open itself, so the pty never hangs up when a host closes it and opens it again. Bytes
+Why not QEMU's own ``-serial pty``: it works for HELLO (checked with QEMU 7.2: a host opening
+the slave 2 s after the start gets the board's HELLO retransmissions within 0.1 s, and again
+after closing and reopening it), but QEMU starts the guest at once and drops what the guest
+writes while nobody holds the slave open (PLATFORM_NOTES), its pty path has to be parsed from
+QEMU's output, and the native board has no such option. Here every emulated board keeps the
+one serial path the rest of fltiny uses and tests, the guest starts when this process
+connects (nothing it writes is lost before that), and this process holds the slave open
+itself, so the pty never hangs up when a host closes it and opens it again. Bytes
 the board writes while no host reads queue in the pty; beyond ``QUEUE_LIMIT`` the oldest are
 dropped (like a UART nobody listens to; the device retransmits its HELLO until a host answers,
 and a host's pyserial flushes stale input when it opens the port). The slave is put in raw mode
