@@ -5,9 +5,9 @@ with its reason), boards found through a fleet file and through the provisioning
 
 Everything is real: QEMU boards running the firmware, the runtime's C for frames, sessions,
 payloads and the simulator. Held-out accuracy: three HAPT users and five rounds do not lift it
-(measured on the simulator over three 5-epoch factory seeds, --strategy fedavg: -1.3, -3.7 and
--3.1 points; FedDyn -4.3, -7.6, -2.1), while each device's personal accuracy rises (fedavg
-+5.7, +10.6, +6.4 points; FedDyn +5.3, +8.5, +18.4). So the test pins the run to the
+(measured on the simulator over three 5-epoch factory seeds, --strategy fedavg: -0.9, -3.6 and
+-3.1 points; FedDyn -3.1, -7.2, -4.4), while each device's personal accuracy rises (fedavg
++5.7, +10.6, +5.3 points; FedDyn +8.5, +9.6, +18.1). So the test pins the run to the
 simulator bit for bit (same checkpoints: "as in the simulator"), bounds the held-out loss and
 asks the personal metric to rise.
 """

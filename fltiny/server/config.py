@@ -194,7 +194,7 @@ class RoundConfig:
     max_norm: float = float("inf")  # an absolute bound on an update's L2 norm (Python API)
     max_update_ratio: float = knob(10.0, "--max-update-norm", "Reject an update whose L2 norm "
                                    "exceeds this many times the global model's norm (at least "
-                                   "1). Honest updates stay below 0.16 x with the defaults; "
+                                   "1). Honest updates stay below 0.18 x with the defaults; "
                                    "the bound stops absurd ones (a tampered or broken device).",
                                    low=0, low_open=True)
     anomaly_threshold: float = knob(float("inf"), "--anomaly-threshold", "Reject an update "

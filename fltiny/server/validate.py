@@ -4,7 +4,7 @@ Hard checks (a failing update is rejected with its reason): shape, finiteness, a
 example count, and the L2 norm at most the bound: ``max_norm`` (absolute) and
 ``max_update_ratio`` times the global model's norm (at least 1). The ratio's default
 (``RoundConfig.max_update_ratio``, 10) is far above any honest update: with the default
-settings every zoo model's updates stayed below 0.16 x its model's norm (HAPT, thermostat,
+settings every zoo model's updates stayed below 0.18 x its model's norm (HAPT, thermostat,
 digits), so only an absurd update (a tampered scale, a broken device) meets it. Soft check
 (logged, and rejected only above ``anomaly_threshold``): a robust z-score of the update's norm
 against the round's median norm, ``|norm - median| / (1.4826 * MAD + eps)``, and its cosine
