@@ -247,19 +247,33 @@ class ResigningProxy:
 
 
 # what a compromised board sends in each round: DELTA = 24-byte header (round, base version,
-# examples, loss, personal_n, personal metric) + the delta payload (its first scale at 16)
-def _tamper(rnd: int, p: bytearray) -> bytearray | None:
-    if rnd == 1:  # every value x 10^4: a valid payload with an absurd norm
-        struct.pack_into("<f", p, 24 + 16, struct.unpack_from("<f", p, 24 + 16)[0] * 1e4)
-    elif rnd == 2:  # more examples than its board can train on (a bigger FedAvg weight)
-        struct.pack_into("<I", p, 8, 100_000)
-    elif rnd == 3:  # an accuracy of 1.5
-        struct.pack_into("<f", p, 20, 1.5)
-    elif rnd == 4:  # an infinite scale: the payload decoder refuses it
-        struct.pack_into("<f", p, 24 + 16, float("inf"))
-    else:
-        return None
-    return p
+# examples, loss, personal_n, personal metric) + the delta payload, whose first scale is found
+# by the runtime's own decoder (fltiny.native.delta) and overwritten in place
+def _tamper_with(n_params: int):
+    from fltiny.native.delta import PayloadDecoder
+
+    decoder = PayloadDecoder(n_params)
+
+    def first_scale(p: bytearray) -> int:
+        scale = struct.pack("<f", float(decoder.decode(bytes(p[24:])).scales[0]))
+        assert p.count(scale, 24) == 1  # its four bytes are where it is, and only there
+        return p.index(scale, 24)
+
+    def tamper(rnd: int, p: bytearray) -> bytearray | None:
+        if rnd == 1:  # every value x 10^4: a valid payload with an absurd norm
+            at = first_scale(p)
+            struct.pack_into("<f", p, at, struct.unpack_from("<f", p, at)[0] * 1e4)
+        elif rnd == 2:  # more examples than its board can train on (a bigger FedAvg weight)
+            struct.pack_into("<I", p, 8, 100_000)
+        elif rnd == 3:  # an accuracy of 1.5
+            struct.pack_into("<f", p, 20, 1.5)
+        elif rnd == 4:  # an infinite scale: the payload decoder refuses it
+            struct.pack_into("<f", p, first_scale(p), float("inf"))
+        else:
+            return None
+        return p
+
+    return tamper
 
 
 def _board_elf(bundle: Path, build_root: Path, **kw) -> Path:
@@ -279,6 +293,7 @@ def test_tampered_update_without_replay_is_rejected_with_its_reason(cli, har_tin
     from fltiny.boards import get_board
     from fltiny.build.project import DEV_KEY
     from fltiny.devices import fleet_blobs, start_fleet
+    from fltiny.export.bundle import Bundle
     from fltiny.provision import PortDevice, write_fleet_file
 
     board = get_board("qemu-m4f")
@@ -287,7 +302,8 @@ def test_tampered_update_without_replay_is_rejected_with_its_reason(cli, har_tin
     out = tmp_path / "report"
     with start_fleet(board, elf, blobs) as fleet:
         honest, bad = fleet.devices
-        proxy = ResigningProxy((bad.host, bad.port), DEV_KEY, _tamper)
+        n_params = Bundle.load(har_tiny_bundle).head.n_params
+        proxy = ResigningProxy((bad.host, bad.port), DEV_KEY, _tamper_with(n_params))
         try:
             fleet_file = tmp_path / "fleet.toml"
             write_fleet_file(fleet_file, [
