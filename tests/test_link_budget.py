@@ -134,3 +134,22 @@ def test_wire_figures_average_the_steady_rounds_per_device():
     assert w.up_ratio == pytest.approx(4000 / 300) and w.up_bits_per_param == pytest.approx(2.4)
     assert "13.3x below the 4,000-B dense float32 delta" in w.line()
     assert WireFigures.of(rows[:1], 1000) is None
+
+
+def test_firmware_cache_key_follows_the_firmware_sources(tmp_path):
+    """An ELF built from older firmware (another protocol version) must never be reused."""
+    from fltiny.boards import get_board
+    from fltiny.run.runner import firmware_key
+
+    board = get_board("qemu-m4f")
+    (tmp_path / "boards").mkdir()
+    (tmp_path / "boards" / "qemu-m4f.toml").write_text("name = 'qemu-m4f'\n")
+    src = tmp_path / "firmware" / "runtime" / "proto" / "frame.c"
+    src.parent.mkdir(parents=True)
+    src.write_text("/* v1 */\n")
+    k1 = firmware_key(board, "bundle", tmp_path)
+    assert firmware_key(board, "bundle", tmp_path) == k1
+    src.write_text("/* v2 */\n")
+    k2 = firmware_key(board, "bundle", tmp_path)
+    assert k2 != k1 and firmware_key(board, "other bundle", tmp_path) != k2
+    assert firmware_key(get_board("qemu-rv32"), "bundle", tmp_path) != k2  # another board

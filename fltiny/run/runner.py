@@ -18,6 +18,7 @@ opened is closed.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import signal
 import time
@@ -67,12 +68,37 @@ def parse_fleet(spec: str) -> list[tuple[str, int]]:
     return out
 
 
+# what a firmware build is made of besides the bundle: the C, the templates, the offline
+# platforms and the Python that renders and generates them
+FIRMWARE_INPUTS = ("firmware", "templates", "platforms", "fltiny/build", "fltiny/codegen")
+
+
+def firmware_key(board, bundle_hash: str, repo: Path | None = None) -> str:
+    """Cache key of a board's firmware: the bundle's content hash, the board file and every
+    file of FIRMWARE_INPUTS under ``repo`` (default: this checkout), so a changed runtime or
+    protocol never reuses an old ELF."""
+    from fltiny.boards import REPO_ROOT
+
+    root = repo or REPO_ROOT
+    h = hashlib.sha256(bundle_hash.encode())
+    files = [root / "boards" / f"{board.name}.toml"]
+    for part in FIRMWARE_INPUTS:
+        files += sorted(p for p in (root / part).rglob("*")
+                        if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        if path.is_file():
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def cached_firmware(board, bundle: Path, root: Path, say: Say) -> Path:
-    """ELF for (bundle, board): build/fw-cache/<board>-<bundle hash>/firmware.elf, built once."""
+    """ELF for (bundle, board, firmware sources): build/fw-cache/<board>-<key>/firmware.elf,
+    built once (``firmware_key``)."""
     from fltiny.build.firmware import build_firmware
     from fltiny.export.bundle import Bundle
 
-    key = Bundle.load(bundle).content_hash[:16]
+    key = firmware_key(board, Bundle.load(bundle).content_hash)
     cache = Path(root).resolve() / "fw-cache" / f"{board.name}-{key}"
     elf = cache / "firmware.elf"
     if elf.is_file():
