@@ -171,6 +171,28 @@ def personal_split(idx: np.ndarray, fraction: float = PERSONAL_TEST_FRACTION
     return idx[: len(idx) - n_test], idx[len(idx) - n_test :]
 
 
+def _fleet_parts(bundle: Path, n_devices: int, dataset: str | None, scheme: str, alpha: float,
+                 seed: int, what: str):
+    """(manifest, fleet split, the devices' sample indices, model hash, task) of
+    ``fleet_blobs`` and ``fleet_recordings``: the one partition of the dataset's fleet both
+    use."""
+    from fltiny.data import load_dataset
+    from fltiny.data.partition import partition
+    from fltiny.export.bundle import read_bundle
+
+    manifest, _head, backbone = read_bundle(Path(bundle))
+    if backbone is None:
+        raise UsageError(f"the bundle has no backbone; {what} feed the int8 backbone")
+    ds = load_dataset(dataset or _dataset_of(manifest))
+    fleet = ds.fleet()
+    parts = partition(scheme, fleet.y, fleet.groups, n_devices,  # type: ignore[arg-type]
+                      clients=ds.scenario.fleet, alpha=alpha, seed=seed)
+    if len(parts) < n_devices:
+        raise UsageError(f"the {ds.name} fleet has {len(parts)} devices' worth of data; "
+                         f"asked for {n_devices}")
+    return manifest, fleet, parts, hashlib.sha256(backbone).digest()[:8], ds.task
+
+
 def fleet_blobs(bundle: Path, n_devices: int, *, dataset: str | None = None,
                 scheme: str = "natural", first_device_id: int = 1, alpha: float = 0.5,
                 seed: int = 0, max_windows: int | None = None,
@@ -179,21 +201,8 @@ def fleet_blobs(bundle: Path, n_devices: int, *, dataset: str | None = None,
     fleet user/home i (HAPT: users 11-25); `iid` / `dirichlet` split the fleet samples.
     Each blob holds the device's training windows (seeded shuffle; at most max_windows) and
     then its personal test split: the last `personal_fraction` of its windows in time order."""
-    from fltiny.data import load_dataset
-    from fltiny.data.partition import partition
-    from fltiny.export.bundle import read_bundle
-
-    manifest, _head, backbone = read_bundle(Path(bundle))
-    if backbone is None:
-        raise UsageError("the bundle has no backbone; data blobs feed the int8 backbone")
-    ds = load_dataset(dataset or _dataset_of(manifest))
-    fleet = ds.fleet()
-    parts = partition(scheme, fleet.y, fleet.groups, n_devices,  # type: ignore[arg-type]
-                      clients=ds.scenario.fleet, alpha=alpha, seed=seed)
-    if len(parts) < n_devices:
-        raise UsageError(f"the {ds.name} fleet has {len(parts)} devices' worth of data; "
-                         f"asked for {n_devices}")
-    mhash = hashlib.sha256(backbone).digest()[:8]
+    manifest, fleet, parts, mhash, task = _fleet_parts(bundle, n_devices, dataset, scheme, alpha,
+                                                       seed, "data blobs")
     inp = manifest.backbone["input"]
     blobs = []
     for i, part in enumerate(parts[:n_devices]):
@@ -204,7 +213,7 @@ def fleet_blobs(bundle: Path, n_devices: int, *, dataset: str | None = None,
         idx = np.concatenate([train, test])
         q = quantize_windows(fleet.x[idx], manifest)
         y = fleet.y[idx]
-        labels = y.astype(np.int32) if ds.task == "classification" else None
+        labels = y.astype(np.int32) if task == "classification" else None
         targets = None if labels is not None else y.astype(np.float32).reshape(len(idx), -1)
         blobs.append(DataBlob(first_device_id + i, q, labels, targets, float(inp["scale"]),
                               int(inp["zero_point"]), mhash, len(test)))
@@ -283,28 +292,15 @@ def fleet_recordings(bundle: Path, n_devices: int, *, samples_per_second: int = 
     """One recording per device from the same fleet partition as ``fleet_blobs``: every
     window of the device in time order (the order its sensor would have seen them), as
     samples; the device draws its own personal test split from what it collects."""
-    from fltiny.data import load_dataset
-    from fltiny.data.partition import partition
-    from fltiny.export.bundle import read_bundle
-
-    manifest, _head, backbone = read_bundle(Path(bundle))
-    if backbone is None:
-        raise UsageError("the bundle has no backbone; recordings feed the int8 backbone")
-    ds = load_dataset(dataset or _dataset_of(manifest))
-    fleet = ds.fleet()
-    parts = partition(scheme, fleet.y, fleet.groups, n_devices,  # type: ignore[arg-type]
-                      clients=ds.scenario.fleet, alpha=alpha, seed=seed)
-    if len(parts) < n_devices:
-        raise UsageError(f"the {ds.name} fleet has {len(parts)} devices' worth of data; "
-                         f"asked for {n_devices}")
-    mhash = hashlib.sha256(backbone).digest()[:8]
+    manifest, fleet, parts, mhash, task = _fleet_parts(bundle, n_devices, dataset, scheme, alpha,
+                                                       seed, "recordings")
     inp = manifest.backbone["input"]
     out = []
     for i, part in enumerate(parts[:n_devices]):
         idx = np.sort(np.asarray(part))
         q = quantize_windows(fleet.x[idx], manifest)
         y = fleet.y[idx]
-        labels = y.astype(np.int32) if ds.task == "classification" else None
+        labels = y.astype(np.int32) if task == "classification" else None
         targets = None if labels is not None else y.astype(np.float32).reshape(len(idx), -1)
         blob = DataBlob(first_device_id + i, q, labels, targets, float(inp["scale"]),
                         int(inp["zero_point"]), mhash)
