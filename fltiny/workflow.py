@@ -63,7 +63,26 @@ def _reusable(out: Path, model_name: str, dataset: str, config: TrainConfig) -> 
         return False
     return (report.get("model_name") == model_name and report.get("dataset") == dataset
             and report.get("config", {}).get("epochs") == config.epochs
-            and report.get("config", {}).get("seed") == config.seed)
+            and report.get("config", {}).get("seed") == config.seed
+            and _tail_convs(out) == _default_tail_convs(model_name))
+
+
+def _tail_convs(out: Path) -> int | None:
+    """Conv layers the bundle's device trains (its float tail); None for an unreadable manifest."""
+    from fltiny.export.bundle import MANIFEST
+
+    try:
+        layers = json.loads((out / MANIFEST).read_text())["head"]["layers"]
+        return sum(1 for layer in layers if layer.get("kind") == "conv1d")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _default_tail_convs(model_name: str) -> int:
+    """The zoo model's default split (an export from before a new default is not reused)."""
+    from fltiny.models.zoo import ZOO
+
+    return ZOO[model_name].train_convs if model_name in ZOO else 0
 
 
 def export_bundle(
@@ -143,7 +162,9 @@ def ensure_bundle(model_name: str | None, dataset: str, progress: Progress,
                   root: Path = Path("build"), out: Path | None = None) -> Path:
     """The one place a zoo model's export bundle is found or made: ``out`` (default
     ``root/<model>``) is reused when it holds this model's export with the default training
-    settings, exported (and trained) otherwise. ``model_name`` None: the dataset's default."""
+    settings and the model's default split (its float tail), exported (and trained)
+    otherwise; an export with other settings belongs in a directory of its own (``--bundle``).
+    ``model_name`` None: the dataset's default."""
     from fltiny.experiment import DataSettings
     from fltiny.export.bundle import MANIFEST
 

@@ -153,3 +153,25 @@ def test_firmware_cache_key_follows_the_firmware_sources(tmp_path):
     k2 = firmware_key(board, "bundle", tmp_path)
     assert k2 != k1 and firmware_key(board, "other bundle", tmp_path) != k2
     assert firmware_key(get_board("qemu-rv32"), "bundle", tmp_path) != k2  # another board
+
+
+def test_default_export_is_not_reused_across_a_new_default_split(tmp_path):
+    """build/<model> from before the float-tail default (a head-only split) is exported again
+    instead of silently training 374 parameters where the default trains 1,030."""
+    import json
+
+    from fltiny.train import SIDECAR, TrainConfig
+    from fltiny.workflow import _reusable
+
+    cfg = TrainConfig()
+    (tmp_path / "model.keras").write_bytes(b"x")
+    (tmp_path / SIDECAR).write_text(json.dumps({
+        "model_name": "har-tiny", "dataset": "hapt",
+        "config": {"epochs": cfg.epochs, "seed": cfg.seed}}))
+    dense = {"n_in": 16, "n_out": 6, "activation": "none"}
+    conv = {"n_in": 512, "n_out": 512, "activation": "relu", "kind": "conv1d"}
+    (tmp_path / "manifest.json").write_text(json.dumps({"head": {"layers": [dense]}}))
+    assert not _reusable(tmp_path, "har-tiny", "hapt", cfg)  # har-tiny's default: conv + head
+    (tmp_path / "manifest.json").write_text(json.dumps({"head": {"layers": [conv, dense]}}))
+    assert _reusable(tmp_path, "har-tiny", "hapt", cfg)
+    assert not _reusable(tmp_path, "har-tiny", "hapt", TrainConfig(epochs=cfg.epochs + 1))
