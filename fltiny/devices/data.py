@@ -80,6 +80,17 @@ def window_shape(shape: tuple[int, ...] | list[int]) -> tuple[int, int]:
     return int(np.prod(dims[:-1])), dims[-1]
 
 
+def _body(values: bytes, count: int, labels: np.ndarray | None,
+          targets: np.ndarray | None) -> tuple[bytes, int, int]:
+    """(body, target kind, targets per entry) of a data blob or a recording: the int8 values
+    zero-padded to 4 bytes, then int32 labels (kind 0) or float32 targets (kind 1)."""
+    body = values + b"\0" * ((-len(values)) % 4)
+    if labels is not None:
+        return body + np.asarray(labels, dtype="<i4").reshape(count).tobytes(), 0, 1
+    t = np.asarray(targets, dtype="<f4").reshape(count, -1)
+    return body + t.tobytes(), 1, t.shape[1]
+
+
 @dataclass
 class DataBlob:
     device_id: int
@@ -122,15 +133,7 @@ class DataBlob:
         if not 0 <= self.n_test < count:
             raise UsageError(f"data blob: {self.n_test} test windows of {count}; need 0 <= n_test "
                              "< count")
-        body = w.tobytes()
-        body += b"\0" * ((-len(body)) % 4)
-        if self.labels is not None:
-            kind, n_t = 0, 1
-            body += np.asarray(self.labels, dtype="<i4").reshape(count).tobytes()
-        else:
-            t = np.asarray(self.targets, dtype="<f4").reshape(count, -1)
-            kind, n_t = 1, t.shape[1]
-            body += t.tobytes()
+        body, kind, n_t = _body(w.tobytes(), count, self.labels, self.targets)
         head = HEADER.pack(MAGIC, VERSION, HEADER_SIZE, self.device_id, count, w.shape[1], w.shape[2],
                            kind, n_t, 0, self.input_scale, self.input_zero_point,
                            self.model_hash[:8].ljust(8, b"\0"), zlib.crc32(body), self.n_test)
@@ -268,15 +271,7 @@ class Recording:
         if s.ndim != 2 or s.shape[0] == 0 or s.shape[1] == 0:
             raise UsageError(f"recording samples must be [count, channels], got {s.shape}")
         count = s.shape[0]
-        body = s.tobytes()
-        body += b"\0" * ((-len(body)) % 4)
-        if self.labels is not None:
-            kind, n_t = 0, 1
-            body += np.asarray(self.labels, dtype="<i4").reshape(count).tobytes()
-        else:
-            t = np.asarray(self.targets, dtype="<f4").reshape(count, -1)
-            kind, n_t = 1, t.shape[1]
-            body += t.tobytes()
+        body, kind, n_t = _body(s.tobytes(), count, self.labels, self.targets)
         if not 0 <= self.samples_per_second < 1 << 32:
             raise UsageError(f"recording pace {self.samples_per_second} samples/s is out of range")
         head = RECORDING_HEADER.pack(RECORDING_MAGIC, VERSION, HEADER_SIZE, self.device_id, count, 0,
