@@ -56,6 +56,8 @@ class Config:
     down_topk: float = RoundConfig().down_topk  # share of the parameters in a GLOBAL delta
     down_bits: int = RoundConfig().down_bits  # width of its values
     export_args: tuple[str, ...] = ()  # extra `fltiny export` options of its bundle (HAPT)
+    model: str | None = None  # the HAPT model (None: MODELS["hapt"])
+    board: str = "qemu-m4f"  # the board of its on-device figures
 
 
 NEW_TRAIN = TrainParams()  # the defaults: what `fltiny run` / `fltiny simulate` use
@@ -77,6 +79,10 @@ CONFIGS = {
                         NEW_TRAIN, dense_float=True, export_args=TAIL),
     "new-8bit": Config("new-8bit", "the defaults with int8 values both ways", "feddyn",
                        replace(NEW_TRAIN, value_bits=8), down_bits=8, export_args=TAIL),
+    "new-small": Config("new-small", "the defaults on har-small (float tail: last conv + "
+                        "head, 6,406 parameters) for boards with 512 kB of RAM (qemu-m7)",
+                        "feddyn", NEW_TRAIN, export_args=TAIL, model="har-small",
+                        board="qemu-m7"),
     "new-down100": Config("new-down100", "the defaults with dense GLOBAL deltas (every "
                           "parameter)", "feddyn", NEW_TRAIN, down_topk=1.0, export_args=TAIL),
     "new-down10": Config("new-down10", "the defaults with top-10 % GLOBAL deltas", "feddyn",
@@ -145,14 +151,19 @@ def run_one(cfg: Config, dataset: str, bundle: Path, rounds: int, seed: int) -> 
                           float(up), float(down), held, pers)
 
 
-def target_figures(bundle: Path, train: TrainParams, n_train: int, n_test: int) -> dict:
-    """Device RAM (linked ELF) and instructions of one round on qemu-m4f (see the docstring)."""
+def model_of(cfg: Config, dataset: str) -> str:
+    return cfg.model if dataset == "hapt" and cfg.model else MODELS[dataset]
+
+
+def target_figures(bundle: Path, board_name: str, train: TrainParams, n_train: int,
+                   n_test: int) -> dict:
+    """Device RAM (linked ELF) and instructions of one round on a board (see the docstring)."""
     from fltiny.bench.memory import elf_memory
     from fltiny.bench.ontarget import DELTA, INFER, TRAIN, bench_blob, bench_firmware, run_bench
     from fltiny.boards import get_board
     from fltiny.build.firmware import build_firmware
 
-    board = get_board("qemu-m4f")
+    board = get_board(board_name)
     with tempfile.TemporaryDirectory(prefix="fltiny-fleet-fw-") as tmp:
         dev = build_firmware(board, bundle, Path(tmp) / "device")
         mem = elf_memory(dev.elf)
@@ -193,7 +204,10 @@ def main() -> None:
                     choices=sorted(MODELS))
     ap.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--target", action=argparse.BooleanOptionalAction, default=True,
-                    help="also measure RAM and instructions on qemu-m4f (har-tiny)")
+                    help="also measure RAM and instructions on the target (old, new: har-tiny on "
+                    "qemu-m4f; new-small: har-small on qemu-m7)")
+    ap.add_argument("--json", default="fleet_learning.json",
+                    help="results file name under bench/results/")
     args = ap.parse_args()
     out: dict = {"command": " ".join(["bench/fleet_learning.py", *sys.argv[1:]]),
                  "rounds": args.rounds, "seeds": args.seeds, "datasets": {}}
@@ -206,7 +220,8 @@ def main() -> None:
             rs = []
             for seed in args.seeds:
                 t0 = time.perf_counter()
-                b = bundle_for(model, seed, cfg.export_args if dataset == "hapt" else ())
+                b = bundle_for(model_of(cfg, dataset), seed,
+                               cfg.export_args if dataset == "hapt" else ())
                 r = run_one(cfg, dataset, b, args.rounds, seed)
                 rs.append(r)
                 print(f"{dataset} {name} seed {seed}: held-out {key} {r.factory_heldout:.4f} -> "
@@ -216,12 +231,12 @@ def main() -> None:
                       f"{time.perf_counter() - t0:.0f} s", flush=True)
             s = summarise(name, rs, key)
             s["what"] = cfg.what
-            if args.target and dataset == "hapt" and name in ("old", "new"):
-                b = bundle_for(model, args.seeds[0], cfg.export_args)
+            if args.target and dataset == "hapt" and name in ("old", "new", "new-small"):
+                b = bundle_for(model_of(cfg, dataset), args.seeds[0], cfg.export_args)
                 from fltiny.devices.data import fleet_blobs
 
                 blobs = fleet_blobs(b, 15)
-                s["target"] = target_figures(b, cfg.train,
+                s["target"] = target_figures(b, cfg.board, cfg.train,
                                              int(np.mean([x.n_train for x in blobs])),
                                              int(np.mean([x.n_test for x in blobs])))
             table.append(s)
@@ -241,8 +256,8 @@ def main() -> None:
                   f"{t.get('static_ram', '-'):>7} "
                   + (f"{t['round_insns']:12,.0f}" if t else f"{'-':>12}"))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fleet_learning.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"\nwrote {RESULTS / 'fleet_learning.json'}")
+    (RESULTS / args.json).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"\nwrote {RESULTS / args.json}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,9 @@ from fltiny.errors import ToolchainError
 from .memory import MemoryReport, memory_report
 from .pio import BuildResult, build_project, check_config
 from .project import Project, render_project
+
+# the fewest windows a window store shrunk to fit the RAM keeps (below that: no fit)
+MIN_STORE_WINDOWS = 32
 
 
 @dataclass
@@ -50,6 +54,28 @@ def build_firmware(board: Board, bundle: Path, out: Path | None = None, *,
     if result.elf is None:
         raise ToolchainError(f"the firmware does not fit board '{board.name}': {result.link_overflow}")
     report = memory_report(result.elf, board)
+    smaller = _store_that_fits(project, report)
+    if smaller is not None:  # the window store takes what the rest leaves: build once more
+        progress(f"window store: {smaller} windows (of {project.store.capacity}) to fit "
+                 f"{board.name}'s RAM")
+        board = dataclasses.replace(board, store_windows=smaller)
+        project = render_project(board, Path(bundle), out, **render_kw)
+        result = build_project(project.path, board, project.env_name)
+        if result.elf is None:
+            raise ToolchainError(f"the firmware does not fit board '{board.name}': "
+                                 f"{result.link_overflow}")
+        report = memory_report(result.elf, board)
     if not report.ok:
         raise ToolchainError(" ".join(report.lines()) + ": " + report.failure())
     return FirmwareBuild(project, result, report)
+
+
+def _store_that_fits(project: Project, report: MemoryReport) -> int | None:
+    """The window store's capacity that brings the RAM within budget when only the RAM is over
+    and a store of at least MIN_STORE_WINDOWS windows does it; else None (no rebuild)."""
+    store = project.store
+    if report.ok or not report.flash_ok or store is None or store.capacity == 0:
+        return None
+    excess = report.ram_used - report.ram_budget
+    cap = store.capacity - -(-excess // store.record_bytes)  # ceil: every excess byte freed
+    return cap if cap >= MIN_STORE_WINDOWS else None
