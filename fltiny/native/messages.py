@@ -95,8 +95,15 @@ def _decode(fn: str, buf: bytes, struct: C.Structure, what: str, *pre: object) -
     return data  # the struct's pointers point into it
 
 
-def _body(ptr: int | None, n: int) -> bytes:
-    return C.string_at(ptr, n) if n else b""
+def _decode_span(fn: str, buf: bytes, struct: C.Structure, what: str, field: str,
+                 *pre: object) -> bytes:
+    """``_decode`` for a message that carries bytes: a copy of the span that ``struct.<field>``
+    and ``struct.<field>_len`` point at in the decoded buffer (freed when this returns)."""
+    keep = _decode(fn, buf, struct, what, *pre)
+    n = getattr(struct, field + "_len")
+    span = C.string_at(getattr(struct, field), n) if n else b""
+    del keep  # the pointer pointed into it
+    return span
 
 
 @dataclass(frozen=True)
@@ -166,9 +173,7 @@ class Global:
     @classmethod
     def decode(cls, buf: bytes) -> Global:
         s = L.GlobalMsg()
-        keep = _decode("flt_msg_global_decode", buf, s, "GLOBAL")
-        body = _body(s.body, s.body_len)
-        del keep  # s.body pointed into it
+        body = _decode_span("flt_msg_global_decode", buf, s, "GLOBAL", "body")
         return cls(s.model_version, s.base_version, GlobalKind(s.kind), body)
 
 
@@ -198,9 +203,7 @@ class Delta:
     @classmethod
     def decode(cls, buf: bytes) -> Delta:
         s = L.DeltaMsg()
-        keep = _decode("flt_msg_delta_decode", buf, s, "DELTA")
-        body = _body(s.body, s.body_len)
-        del keep  # s.body pointed into it
+        body = _decode_span("flt_msg_delta_decode", buf, s, "DELTA", "body")
         return cls(s.round, s.base_version, s.examples, s.loss, body, s.personal_n,
                    s.personal_metric)
 
@@ -294,9 +297,7 @@ def _text_encode(t: MsgType, code: int, text: str) -> bytes:
 
 def _text_decode(t: MsgType, buf: bytes) -> tuple[int, str]:
     s = L.TextMsg()
-    keep = _decode("flt_msg_text_decode", buf, s, t.name, int(t))
-    text = _body(s.text, s.text_len).decode("ascii")
-    del keep  # s.text pointed into it
+    text = _decode_span("flt_msg_text_decode", buf, s, t.name, "text", int(t)).decode("ascii")
     return s.code, text
 
 
