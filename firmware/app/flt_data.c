@@ -4,13 +4,43 @@
 #include "core/flt_bytes.h"
 #include "proto/crc32.h"
 
+flt_status_t flt_blob_check_prefix(const uint8_t *buf, size_t cap, const char magic[4],
+                                   uint32_t version, uint32_t header_size)
+{
+    FLT_REQUIRE(cap >= header_size, FLT_ERR_TRUNCATED);
+    FLT_REQUIRE(buf[0] == (uint8_t)magic[0] && buf[1] == (uint8_t)magic[1] &&
+                    buf[2] == (uint8_t)magic[2] && buf[3] == (uint8_t)magic[3],
+                FLT_ERR_FORMAT);
+    FLT_REQUIRE(flt_le_get16(buf + 4) == version, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(flt_le_get16(buf + 6) == header_size, FLT_ERR_FORMAT);
+    return FLT_OK;
+}
+
+flt_status_t flt_blob_sections(const uint8_t *buf, size_t cap, uint32_t header_size,
+                               uint64_t body_bytes, uint32_t count, uint32_t n_targets,
+                               uint32_t target_kind, flt_blob_sections_t *out)
+{
+    /* sizes in 64 bits: count, n_targets and the body size come from untrusted bytes */
+    uint64_t pad = (4u - (body_bytes & 3u)) & 3u;
+    uint64_t tgt =
+        target_kind == FLT_DATA_LABELS ? (uint64_t)count * 4u : (uint64_t)count * n_targets * 4u;
+    uint64_t total = header_size + body_bytes + pad + tgt;
+    FLT_REQUIRE(total <= (uint64_t)cap, FLT_ERR_TRUNCATED);
+    uint32_t crc = flt_crc32_update(0u, buf + header_size, (size_t)(total - header_size));
+    FLT_REQUIRE(crc == flt_le_get32(buf + 40), FLT_ERR_CHECKSUM);
+    const uint8_t *t = buf + header_size + (size_t)(body_bytes + pad);
+    out->body = (const int8_t *)(buf + header_size);
+    out->labels = target_kind == FLT_DATA_LABELS ? (const int32_t *)(const void *)t : NULL;
+    out->targets = target_kind == FLT_DATA_TARGETS ? (const float *)(const void *)t : NULL;
+    out->total_bytes = (size_t)total;
+    return FLT_OK;
+}
+
 flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out)
 {
     FLT_REQUIRE(buf && out, FLT_ERR_ARG);
-    FLT_REQUIRE(cap >= FLT_DATA_HEADER_SIZE, FLT_ERR_TRUNCATED);
-    FLT_REQUIRE(buf[0] == 'F' && buf[1] == 'L' && buf[2] == 'T' && buf[3] == 'D', FLT_ERR_FORMAT);
-    FLT_REQUIRE(flt_le_get16(buf + 4) == FLT_DATA_VERSION, FLT_ERR_UNSUPPORTED);
-    FLT_REQUIRE(flt_le_get16(buf + 6) == FLT_DATA_HEADER_SIZE, FLT_ERR_FORMAT);
+    FLT_TRY(
+        flt_blob_check_prefix(buf, cap, FLT_DATA_MAGIC, FLT_DATA_VERSION, FLT_DATA_HEADER_SIZE));
     FLT_REQUIRE(flt_le_get16(buf + 22) == 0u, FLT_ERR_FORMAT);
     FLT_REQUIRE(buf[20] == FLT_DATA_LABELS || buf[20] == FLT_DATA_TARGETS, FLT_ERR_UNSUPPORTED);
     FLT_REQUIRE(buf[21] != 0u, FLT_ERR_FORMAT);
@@ -31,21 +61,13 @@ flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out)
     for (unsigned i = 0; i < 8u; ++i) {
         d.model_hash[i] = buf[32 + i];
     }
-    /* sizes in 64 bits: count and window sizes come from untrusted bytes */
-    uint64_t win = (uint64_t)d.count * d.window_bytes;
-    uint64_t pad = (4u - (win & 3u)) & 3u;
-    uint64_t tgt = d.target_kind == FLT_DATA_LABELS ? (uint64_t)d.count * 4u
-                                                    : (uint64_t)d.count * d.n_targets * 4u;
-    uint64_t total = FLT_DATA_HEADER_SIZE + win + pad + tgt;
-    FLT_REQUIRE(total <= (uint64_t)cap, FLT_ERR_TRUNCATED);
-    uint32_t crc =
-        flt_crc32_update(0u, buf + FLT_DATA_HEADER_SIZE, (size_t)(total - FLT_DATA_HEADER_SIZE));
-    FLT_REQUIRE(crc == flt_le_get32(buf + 40), FLT_ERR_CHECKSUM);
-    d.windows = (const int8_t *)(buf + FLT_DATA_HEADER_SIZE);
-    const uint8_t *t = buf + FLT_DATA_HEADER_SIZE + (size_t)(win + pad);
-    d.labels = d.target_kind == FLT_DATA_LABELS ? (const int32_t *)(const void *)t : NULL;
-    d.targets = d.target_kind == FLT_DATA_TARGETS ? (const float *)(const void *)t : NULL;
-    d.total_bytes = (size_t)total;
+    flt_blob_sections_t sec;
+    FLT_TRY(flt_blob_sections(buf, cap, FLT_DATA_HEADER_SIZE, (uint64_t)d.count * d.window_bytes,
+                              d.count, d.n_targets, d.target_kind, &sec));
+    d.windows = sec.body;
+    d.labels = sec.labels;
+    d.targets = sec.targets;
+    d.total_bytes = sec.total_bytes;
     *out = d;
     return FLT_OK;
 }

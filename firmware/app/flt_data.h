@@ -26,6 +26,17 @@
  *   rounded half to even, then at least 1 (fraction_ppm > 0) and at most n - 1 when n >= 2;
  *   0 when n < 2. fraction_ppm is capped at 1000000. FLT_DATA_PERSONAL_PPM (30 %) is the
  *   fleet's fraction. Pure, cannot fail; exact for every uint32 n (64-bit product).
+ * - The two blobs with this header (this one and the recording, flt_recording.h) are parsed
+ *   with two shared steps, the one implementation of what they have in common:
+ *   flt_blob_check_prefix(buf, cap, magic, version, header_size) checks, in this order, cap >=
+ *   header_size (FLT_ERR_TRUNCATED), the 4-byte magic at 0 (FLT_ERR_FORMAT), the u16 version
+ *   at 4 (FLT_ERR_UNSUPPORTED) and the u16 header_size at 6 (FLT_ERR_FORMAT); buf must hold
+ *   cap bytes. flt_blob_sections(buf, cap, header_size, body_bytes, count, n_targets,
+ *   target_kind, out) locates the int8 body of body_bytes right after the header, its zero
+ *   padding to 4 bytes and the int32 labels[count] (FLT_DATA_LABELS) or float32
+ *   targets[count][n_targets] (FLT_DATA_TARGETS) after it: the whole blob larger than cap ->
+ *   FLT_ERR_TRUNCATED, a CRC-32 of it (after the header) other than the u32 at 40 ->
+ *   FLT_ERR_CHECKSUM; on success fills *out with pointers into buf (only then).
  */
 #ifndef FLT_DATA_H
 #define FLT_DATA_H
@@ -60,7 +71,23 @@ typedef struct {
     size_t total_bytes;
 } flt_data_t;
 
+/* The sections of a blob after its header (flt_blob_sections). */
+typedef struct {
+    const int8_t *body;    /* the windows (data blob) or samples (recording) */
+    const int32_t *labels; /* kind 0, else NULL */
+    const float *targets;  /* kind 1, else NULL */
+    size_t total_bytes;    /* header + body + padding + labels or targets */
+} flt_blob_sections_t;
+
 FLT_NODISCARD flt_status_t flt_data_parse(const uint8_t *buf, size_t cap, flt_data_t *out);
 uint32_t flt_data_n_test(uint32_t n, uint32_t fraction_ppm);
+
+FLT_NODISCARD flt_status_t flt_blob_check_prefix(const uint8_t *buf, size_t cap,
+                                                 const char magic[4], uint32_t version,
+                                                 uint32_t header_size);
+FLT_NODISCARD flt_status_t flt_blob_sections(const uint8_t *buf, size_t cap, uint32_t header_size,
+                                             uint64_t body_bytes, uint32_t count,
+                                             uint32_t n_targets, uint32_t target_kind,
+                                             flt_blob_sections_t *out);
 
 #endif /* FLT_DATA_H */

@@ -3,15 +3,12 @@
 
 #include "core/flt_bytes.h"
 #include "flt_data.h"
-#include "proto/crc32.h"
 
 flt_status_t flt_recording_parse(const uint8_t *buf, size_t cap, flt_recording_t *out)
 {
     FLT_REQUIRE(buf && out, FLT_ERR_ARG);
-    FLT_REQUIRE(cap >= FLT_RECORDING_HEADER_SIZE, FLT_ERR_TRUNCATED);
-    FLT_REQUIRE(buf[0] == 'F' && buf[1] == 'L' && buf[2] == 'T' && buf[3] == 'R', FLT_ERR_FORMAT);
-    FLT_REQUIRE(flt_le_get16(buf + 4) == FLT_RECORDING_VERSION, FLT_ERR_UNSUPPORTED);
-    FLT_REQUIRE(flt_le_get16(buf + 6) == FLT_RECORDING_HEADER_SIZE, FLT_ERR_FORMAT);
+    FLT_TRY(flt_blob_check_prefix(buf, cap, FLT_RECORDING_MAGIC, FLT_RECORDING_VERSION,
+                                  FLT_RECORDING_HEADER_SIZE));
     FLT_REQUIRE(flt_le_get16(buf + 16) == 0u && flt_le_get16(buf + 22) == 0u, FLT_ERR_FORMAT);
     FLT_REQUIRE(buf[20] == FLT_DATA_LABELS || buf[20] == FLT_DATA_TARGETS, FLT_ERR_UNSUPPORTED);
     FLT_REQUIRE(buf[21] != 0u && buf[21] <= FLT_SAMPLE_MAX_TARGETS, FLT_ERR_FORMAT);
@@ -30,20 +27,14 @@ flt_status_t flt_recording_parse(const uint8_t *buf, size_t cap, flt_recording_t
         r.model_hash[i] = buf[32 + i];
     }
     r.samples_per_second = flt_le_get32(buf + 44);
-    /* sizes in 64 bits: count and channels come from untrusted bytes */
-    uint64_t body = (uint64_t)r.count * r.channels;
-    uint64_t pad = (4u - (body & 3u)) & 3u;
-    uint64_t tgt = (uint64_t)r.count * r.n_targets * 4u;
-    uint64_t total = FLT_RECORDING_HEADER_SIZE + body + pad + tgt;
-    FLT_REQUIRE(total <= (uint64_t)cap, FLT_ERR_TRUNCATED);
-    uint32_t crc = flt_crc32_update(0u, buf + FLT_RECORDING_HEADER_SIZE,
-                                    (size_t)(total - FLT_RECORDING_HEADER_SIZE));
-    FLT_REQUIRE(crc == flt_le_get32(buf + 40), FLT_ERR_CHECKSUM);
-    r.samples = (const int8_t *)(buf + FLT_RECORDING_HEADER_SIZE);
-    const uint8_t *t = buf + FLT_RECORDING_HEADER_SIZE + (size_t)(body + pad);
-    r.labels = r.target_kind == FLT_DATA_LABELS ? (const int32_t *)(const void *)t : NULL;
-    r.targets = r.target_kind == FLT_DATA_TARGETS ? (const float *)(const void *)t : NULL;
-    r.total_bytes = (size_t)total;
+    /* labels have n_targets == 1 (checked above): the blob's count * 4 bytes of labels */
+    flt_blob_sections_t sec;
+    FLT_TRY(flt_blob_sections(buf, cap, FLT_RECORDING_HEADER_SIZE, (uint64_t)r.count * r.channels,
+                              r.count, r.n_targets, r.target_kind, &sec));
+    r.samples = sec.body;
+    r.labels = sec.labels;
+    r.targets = sec.targets;
+    r.total_bytes = sec.total_bytes;
     *out = r;
     return FLT_OK;
 }
