@@ -98,6 +98,10 @@ class ExperimentSettings:
 
     def __post_init__(self) -> None:
         check_knobs(self)
+        if self.server.private:  # before any work starts
+            from fltiny.privacy.central import check_strategy_name
+
+            check_strategy_name(self.strategy)
 
     @property
     def train(self) -> TrainParams:
@@ -367,6 +371,15 @@ class Experiment:
                                        for k in c.metrics.get("evaluation", {})}),
         }
         info.update(summary or {})
+        if s.server.private:
+            from fltiny.server.rounds import dp_noise
+
+            eps = [r["epsilon"] for r in rows if "epsilon" in r]
+            info["privacy"] = {"mechanism": "central DP-FedAvg (Poisson sampling, clipped "
+                               "updates, Gaussian noise on the sum)",
+                               "dp_clip": s.server.dp_clip, "dp_noise": dp_noise(s.server),
+                               "dp_delta": s.server.dp_delta, "sampling_rate": s.server.fraction,
+                               "epsilon": eps[-1] if eps else 0.0}
         wire = WireFigures.of(rows, self.bundle.head.n_params)
         if wire is not None:
             info["wire"] = wire.summary()

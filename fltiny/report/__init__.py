@@ -6,7 +6,8 @@ personal metric (personal_<metric>, personal_<metric>_worst; from round 1), part
 rejected, bytes_up, bytes_down, seconds. ``write_report(out_dir, rounds, summary)``: ``summary``
 is free-form (run configuration, byte accounting, replay counts). Files: metrics.json
 ({"summary", "rounds"}), metrics.csv (one row per round, a column for every metric found),
-metrics.png (held-out and personal metric, bytes per round). ``fltiny.report.table`` prints the rows.
+metrics.png (held-out and personal metric, epsilon with central DP, bytes per round).
+``fltiny.report.table`` prints the rows.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def round_rows(store: RunStore) -> list[dict[str, Any]]:
                                "note": c.note}
         row.update({k: float(v) for k, v in c.metrics.get("evaluation", {}).items()})
         row.update({k: float(v) for k, v in c.metrics.get("personal", {}).items()})
+        row.update({k: float(v) for k, v in c.metrics.get("privacy", {}).items()})
         if c.round > 0:
             row.update({k: c.metrics.get(k) for k in ROUND_FIELDS})
         rows.append(row)
@@ -86,6 +88,12 @@ def plot(rounds: list[dict[str, Any]], path: Path, title: str = "") -> None:
         a1.legend(fontsize=8)
     a1.set_ylabel(metric)
     a1.grid(True, alpha=0.3)
+    er = [r for r in rounds if r.get("epsilon") is not None]
+    if er:  # central DP: epsilon spent so far, on its own axis
+        ae = a1.twinx()
+        ae.plot([r["round"] for r in er], [r["epsilon"] for r in er], color="tab:red",
+                linestyle="--", label="epsilon (central DP)")
+        ae.set_ylabel("epsilon", color="tab:red")
     a1.set_title(title)
     br = [r for r in rounds if r["round"] > 0]
     a2.bar([r["round"] - 0.2 for r in br], [r.get("bytes_up", 0) for r in br], width=0.4,

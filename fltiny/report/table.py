@@ -25,8 +25,9 @@ def _row_of(item: Any) -> dict[str, Any]:
     d = asdict(item)
     ev = d.pop("evaluation")
     personal = d.pop("personal", {})
+    privacy = d.pop("privacy", {})
     d.pop("version", None)
-    return {"round": d.pop("round"), **ev, **personal, **d}
+    return {"round": d.pop("round"), **ev, **personal, **privacy, **d}
 
 
 def _num(value: Any, width: int) -> str:

@@ -202,10 +202,36 @@ class RoundConfig:
                                     "median exceeds this (every score is in the run store; "
                                     "noisy with few devices, so off by default).",
                                     low=0, low_open=True)
+    # central differential privacy (fltiny.privacy.central: DP-FedAvg)
+    dp_clip: float = knob(0.0, "--dp-clip", "Central differential privacy (DP-FedAvg): clip "
+                          "each update to this L2 norm and add Gaussian noise to their sum; "
+                          "devices are then Poisson-sampled at rate --fraction (0: off).", low=0)
+    dp_noise: float | None = knob(None, "--dp-noise", "Noise multiplier of central DP: the "
+                                  "sum's noise has standard deviation this x --dp-clip (give "
+                                  "this or --dp-epsilon).", low=0)
+    dp_epsilon: float | None = knob(None, "--dp-epsilon", "Target epsilon of central DP over "
+                                    "the planned rounds: derives --dp-noise (dp-accounting's "
+                                    "RDP accountant).", low=0, low_open=True)
+    dp_delta: float = knob(1e-5, "--dp-delta", "Delta of central DP's epsilon.", low=0, high=1,
+                           low_open=True, high_open=True)
     train: TrainParams = field(default_factory=TrainParams)
 
     def __post_init__(self) -> None:
         check_knobs(self)
+        noise_given = self.dp_noise is not None or self.dp_epsilon is not None
+        if noise_given and self.dp_clip == 0:
+            raise UsageError("--dp-noise / --dp-epsilon need --dp-clip C, the L2 norm each "
+                             "update is clipped to")
+        if self.dp_noise is not None and self.dp_epsilon is not None:
+            raise UsageError("give --dp-noise or --dp-epsilon, not both")
+        if self.dp_clip > 0 and not noise_given:
+            raise UsageError("--dp-clip needs --dp-noise S (the noise multiplier) or "
+                             "--dp-epsilon E (a target epsilon over the planned rounds)")
+
+    @property
+    def private(self) -> bool:
+        """Central DP is on (--dp-clip)."""
+        return self.dp_clip > 0
 
     @property
     def seed(self) -> int:

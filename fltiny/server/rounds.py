@@ -8,15 +8,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from fltiny.errors import FltinyError, StrategyError, UsageError
+from fltiny.privacy.central import CentralDP, poisson_sample
 from fltiny.server.config import RoundConfig, TrainParams
 from fltiny.server.store import Checkpoint, RunStore
 from fltiny.server.validate import validate_updates
 from fltiny.strategies.base import ClientUpdate, Strategy
+
+if TYPE_CHECKING:
+    from fltiny.privacy.accountant import RunAccountant
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class RoundMetrics:
     # each served): personal_<metric> = mean over the devices that reported it,
     # personal_<metric>_worst = the worst device (lowest accuracy, highest MAE)
     personal: dict[str, float] = field(default_factory=dict)
+    # central DP (fltiny.privacy): epsilon after this round at the run's dp_delta
+    privacy: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_checkpoint(cls, c: Checkpoint) -> RoundMetrics:
@@ -69,7 +75,8 @@ class RoundMetrics:
         m = c.metrics
         return cls(c.round, c.version, int(m.get("participants", 0)), int(m.get("rejected", 0)),
                    int(m.get("bytes_up", 0)), int(m.get("bytes_down", 0)),
-                   float(m.get("seconds", 0.0)), dict(m.get("evaluation", {})), c.note)
+                   float(m.get("seconds", 0.0)), dict(m.get("evaluation", {})), c.note,
+                   dict(m.get("personal", {})), dict(m.get("privacy", {})))
 
 
 ANOMALY_LOG_LEVEL = 6.0  # every score is in the run store; only these are printed
@@ -116,6 +123,33 @@ def sample_devices(available: Sequence[int], fraction: float, round_: int, seed:
                              replace=False).tolist())
 
 
+def dp_noise(config: RoundConfig) -> float:
+    """The run's noise multiplier: --dp-noise, or the one --dp-epsilon needs for its rounds."""
+    from fltiny.privacy.accountant import noise_for
+
+    if config.dp_noise is not None:
+        return config.dp_noise
+    return noise_for(float(config.dp_epsilon or 0.0), config.dp_delta, config.fraction,
+                     config.rounds)
+
+
+def _central_dp(strategy: Strategy, config: RoundConfig, done: int,
+                log: Callable[[str], None]) -> tuple[CentralDP | None, RunAccountant | None]:
+    """The round loop's central DP (``config.private``) and its accountant, resumed after
+    ``done`` rounds; (None, None) without DP."""
+    if not config.private:
+        return None, None
+    from fltiny.privacy.accountant import RunAccountant
+
+    CentralDP.check_strategy(strategy)
+    q = config.fraction
+    z = dp_noise(config)
+    log(f"central DP: updates clipped to L2 norm {config.dp_clip:g}, noise multiplier {z:.4g}, "
+        f"devices Poisson-sampled at rate {q:g}, delta {config.dp_delta:g}; the noise is not "
+        "reproducible")
+    return CentralDP(config.dp_clip, z, q), RunAccountant(q, z, config.dp_delta, rounds=done)
+
+
 def start_run(store: RunStore, strategy: Strategy, config: RoundConfig,
               initial_params: np.ndarray,
               evaluate: Callable[[np.ndarray], dict[str, float]]) -> Checkpoint:
@@ -155,10 +189,13 @@ def run_rounds(
             f"sha256 {latest.sha256[:12]})")
     strategy.state = dict(latest.state)
     params, version = latest.params, latest.version
+    dp, accountant = _central_dp(strategy, config, latest.round, log)
     metrics: list[RoundMetrics] = []
     for rnd in range(latest.round + 1, config.rounds + 1):
         t0 = time.perf_counter()
-        chosen = sample_devices(fleet.devices(), config.fraction, rnd, config.seed)
+        available = fleet.devices()
+        chosen = (poisson_sample(available, dp.q, dp.rng) if dp is not None
+                  else sample_devices(available, config.fraction, rnd, config.seed))
         results = fleet.run_round(rnd, chosen, params, version, train, mu,
                                   config.deadline_s)
         updates = [r.update for r in results if r.update is not None]
@@ -192,7 +229,8 @@ def run_rounds(
                     f"{len(accepted)}: model unchanged")
         else:
             try:
-                params = strategy.aggregate(params, accepted)
+                params = (dp.aggregate(strategy, params, accepted, len(available))
+                          if dp is not None else strategy.aggregate(params, accepted))
             except StrategyError as exc:
                 note = f"aggregation refused ({exc}): model unchanged"
         if note:
@@ -200,9 +238,10 @@ def run_rounds(
         evaluation = evaluate(params)
         personal = personal_summary(results, "accuracy" if "accuracy" in evaluation else "mae")
         seconds = time.perf_counter() - t0
+        privacy = {"epsilon": accountant.spend()} if accountant is not None else {}
         m = RoundMetrics(rnd, version + 1, len(accepted), len(results) - len(accepted),
                          sum(r.bytes_up for r in results), sum(r.bytes_down for r in results),
-                         seconds, evaluation, note, personal)
+                         seconds, evaluation, note, personal, privacy)
         ckpt = store.save(rnd, params, strategy.state, asdict(m), note, updates=rows)
         version = ckpt.version
         metrics.append(m)
