@@ -1,5 +1,5 @@
-"""The whole runtime (core, kernels, train, delta, proto), the portable round and a generated
-model compile warning-free with the strict flags for Cortex-M0+, M4F, M7 and RV32IMC, at -Os
+"""The whole runtime (core, kernels, train, delta, proto, crypto), the portable round and a
+generated model compile warning-free with the strict flags for Cortex-M0+, M4F, M7 and RV32IMC, at -Os
 and -O2, and need nothing from libc or libm. Skipped only when a cross compiler is missing."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ COMPONENTS = {
     "train": sorted((RUNTIME_DIR / "train").glob("*.c")),
     "delta": sorted((RUNTIME_DIR / "delta").glob("*.c")),
     "proto": sorted((RUNTIME_DIR / "proto").glob("*.c")),
+    "crypto": sorted((RUNTIME_DIR / "crypto").glob("*.c")),
 }
 APP_DIR = RUNTIME_DIR.parent / "app"
 # kernels_common.c's flt_quantize_multiplier (host-side prepare; codegen precomputes the

@@ -1,4 +1,4 @@
-"""The runtime's protocol and delta components as one host shared library, loaded once.
+"""The runtime's protocol, delta and crypto components as one host shared library, loaded once.
 
 Why ctypes (not cffi): the runtime's API is a few dozen plain C functions over fixed-width
 structs, ctypes is in the standard library (no build step at install time, nothing to vendor),
@@ -7,9 +7,9 @@ which removes the one thing cffi's header parsing would add. The calls on the ho
 whole buffers (a frame, a read of bytes, a payload), so the per-call cost of ctypes is paid per
 frame, not per byte.
 
-``rt()`` builds (cached, fltiny.native.build) and loads ``libfltrt`` from the ``proto`` and
-``delta`` components plus the generated ABI table, declares every prototype, checks every
-mirror and returns the library; ``const(name)`` is a C macro's value from that table.
+``rt()`` builds (cached, fltiny.native.build) and loads ``libfltrt`` from the ``proto``,
+``delta`` and ``crypto`` components plus the generated ABI table, declares every prototype,
+checks every mirror and returns the library; ``const(name)`` is a C macro's value from that table.
 """
 
 from __future__ import annotations
@@ -118,6 +118,10 @@ class Limits(C.Structure):
     _fields_ = [("n_max", u32), ("k_max", u32), ("scales_max", u32)]
 
 
+class ChaCha20(C.Structure):
+    _fields_ = [("state", u32 * 16), ("block", u8 * 64), ("used", u32), ("exhausted", u32)]
+
+
 MIRRORS: abi.Mirrors = {
     "flt_proto_header_t": Header, "flt_msg_ack_t": Ack, "flt_proto_rx_event_t": RxEvent,
     "flt_proto_rx_t": Rx, "flt_proto_tx_t": Tx, "flt_proto_outgoing_t": Outgoing,
@@ -125,8 +129,10 @@ MIRRORS: abi.Mirrors = {
     "flt_msg_hello_t": HelloMsg, "flt_msg_global_t": GlobalMsg, "flt_msg_train_t": TrainMsg,
     "flt_msg_delta_t": DeltaMsg, "flt_msg_text_t": TextMsg, "flt_sparse_delta_t": Sparse,
     "flt_delta_config_t": DeltaConfig, "flt_payload_limits_t": Limits,
+    "flt_chacha20_t": ChaCha20,
 }
-HEADERS = ("proto/outbox.h", "proto/messages.h", "delta/delta.h", "delta/payload.h")
+HEADERS = ("proto/outbox.h", "proto/messages.h", "delta/delta.h", "delta/payload.h",
+           "crypto/x25519.h", "crypto/chacha20.h", "crypto/hkdf.h")
 CONSTANTS = (
     "FLT_PROTO_VERSION", "FLT_PROTO_HEADER_MIN", "FLT_PROTO_HEADER_MAX", "FLT_PROTO_TAG_SIZE",
     "FLT_PROTO_KEY_SIZE", "FLT_PROTO_OVERHEAD_MIN", "FLT_PROTO_OVERHEAD", "FLT_PROTO_MAX_CHUNK",
@@ -138,6 +144,7 @@ CONSTANTS = (
     "FLT_ACK_ACCEPTED", "FLT_ACK_DUPLICATE", "FLT_TRAIN_DRIFT", "FLT_TRAIN_PERSONAL",
     "FLT_TRAIN_NO_FEEDBACK", "FLT_TRAIN_BITS_SHIFT", "FLT_TRAIN_BITS_MASK",
     "FLT_TRAIN_FLAGS_KNOWN", "FLT_PAYLOAD_HEADER_MAX", "FLT_INDEX_AUTO",
+    "FLT_X25519_SIZE", "FLT_CHACHA20_BLOCK_SIZE", "FLT_HKDF_MAX_OKM",
 )
 
 P = C.POINTER
@@ -184,13 +191,24 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_payload_max_size": (sz, [u32, u32, C.c_int, u32]),
     "flt_payload_encode": (C.c_int, [P(Sparse), C.c_int, vp, sz, P(sz)]),
     "flt_payload_decode": (C.c_int, [vp, sz, P(Limits), P(Sparse)]),
+    "flt_x25519": (None, [vp, vp, vp]),
+    "flt_x25519_public": (None, [vp, vp]),
+    "flt_x25519_shared": (C.c_int, [vp, vp, vp]),
+    "flt_chacha20_block": (None, [vp, u32, vp, vp]),
+    "flt_chacha20_init": (None, [P(ChaCha20), vp, vp, u32]),
+    "flt_chacha20_read": (C.c_int, [P(ChaCha20), vp, sz]),
+    "flt_chacha20_xor": (C.c_int, [P(ChaCha20), vp, vp, sz]),
+    "flt_chacha20_wipe": (None, [P(ChaCha20)]),
+    "flt_hkdf_extract": (None, [vp, sz, vp, sz, vp]),
+    "flt_hkdf_expand": (C.c_int, [vp, vp, sz, vp, sz]),
+    "flt_hkdf": (C.c_int, [vp, sz, vp, sz, vp, sz, vp, sz]),
 }
 
 
 @cache
 def _loaded() -> tuple[C.CDLL, dict[str, int]]:
     table_c = abi.abi_source(MIRRORS, HEADERS, CONSTANTS)
-    lib = C.CDLL(str(build_shared_library(["proto", "delta"], extra_sources=[table_c],
+    lib = C.CDLL(str(build_shared_library(["proto", "delta", "crypto"], extra_sources=[table_c],
                                           name="fltrt")))
     for name, (restype, argtypes) in _PROTOTYPES.items():
         fn = getattr(lib, name)
