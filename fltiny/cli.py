@@ -393,6 +393,65 @@ def codegen_cmd(bundle: Path, out: Path | None, prefix: str) -> None:
         say(f"    {line}")
 
 
+# ---- operating a run: audit chain and controls (the run store is the control plane) -------
+
+_RUN_OPTION = click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True,
+                           help="The run's directory (the --out of 'fltiny run' or 'fltiny "
+                                "simulate', holding run.sqlite).")
+
+
+@main.command("audit")
+@_RUN_OPTION
+def audit_cmd(run_dir: Path) -> None:
+    """Verify a run's audit chain (one hash-linked record per round) and name the first
+    broken link."""
+    from fltiny.errors import AuditError
+    from fltiny.server.store import RunStore
+
+    store = RunStore.open_readonly(run_dir)
+    try:
+        result = store.verify()
+    finally:
+        store.close()
+    if not result.ok:
+        raise AuditError(result.line() + "; the store no longer matches what the run recorded")
+    say(result.line())
+    if result.pending_controls:
+        say(f"  {result.pending_controls} control(s) queued, not applied yet")
+
+
+@main.command("ctl")
+@_RUN_OPTION
+@click.argument("action", type=click.Choice(["rollback", "quarantine", "clear", "disable",
+                                             "enable"]))
+@click.argument("target", type=click.IntRange(min=0))
+def ctl_cmd(run_dir: Path, action: str, target: int) -> None:
+    """Queue a control for a run: rollback ROUND, quarantine / clear / disable / enable DEVICE.
+    A running aggregator applies it at its next round and records it in the audit chain."""
+    from fltiny.server.controls import DEVICE_ACTIONS
+    from fltiny.server.store import RunStore
+
+    store = RunStore.open_readonly(run_dir)
+    try:
+        if action == "rollback":
+            store.checkpoint_of_round(target)  # UsageError naming the rounds there are
+        elif action in DEVICE_ACTIONS:
+            seen = sorted({r["device_id"] for r in store.updates()})
+            if seen and target not in seen:
+                raise UsageError(f"device {target} has not taken part in this run (devices "
+                                 f"{', '.join(map(str, seen))}): check the id on the dashboard "
+                                 "or in metrics.csv")
+    finally:
+        store.close()
+    store = RunStore(Path(store.path))
+    try:
+        c = store.add_control(action, target)
+    finally:
+        store.close()
+    say(f"queued control {c.describe()}: a running aggregator applies it at its next round "
+        "(a finished run: when resumed, 'fltiny run --resume')")
+
+
 # ---- federated rounds: run and simulate share their options (fltiny/experiment.py) ---------
 
 def _click_option(f, k: Knob):

@@ -56,3 +56,9 @@ class RuntimeStatusError(ToolchainError):
 
         self.call, self.status = call, status
         super().__init__(f"{call} failed: {describe(status)}" + (f"; {hint}" if hint else ""))
+
+
+class AuditError(FltinyError):
+    """A run store's audit chain does not verify (``fltiny audit``)."""
+
+    exit_code = 8

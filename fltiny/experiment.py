@@ -370,6 +370,9 @@ class Experiment:
             "evaluation_keys": sorted({k for c in store.history()
                                        for k in c.metrics.get("evaluation", {})}),
         }
+        head = store.latest_record()
+        if head is not None:  # the audit chain's head: compare with 'fltiny audit --run DIR'
+            info["audit_head"] = head[1]
         info.update(summary or {})
         if s.server.private:
             from fltiny.server.rounds import dp_noise

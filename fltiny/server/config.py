@@ -214,6 +214,11 @@ class RoundConfig:
                                     "RDP accountant).", low=0, low_open=True)
     dp_delta: float = knob(1e-5, "--dp-delta", "Delta of central DP's epsilon.", low=0, high=1,
                            low_open=True, high_open=True)
+    reputation_threshold: float = knob(0.0, "--reputation-threshold", "Quarantine a device "
+                                       "(weight 0 until 'fltiny ctl clear DEV') whose reputation, "
+                                       "a moving average of its clean rounds (1 = always clean), "
+                                       "falls below this; 0: never (fltiny.server.reputation).",
+                                       low=0, high=1)
     train: TrainParams = field(default_factory=TrainParams)
 
     def __post_init__(self) -> None:

@@ -14,8 +14,11 @@ import numpy as np
 
 from fltiny.errors import FltinyError, StrategyError, UsageError
 from fltiny.privacy.central import CentralDP, poisson_sample
+from fltiny.server import reputation
+from fltiny.server.audit import update_sha256
 from fltiny.server.config import RoundConfig, TrainParams
-from fltiny.server.store import Checkpoint, RunStore
+from fltiny.server.controls import Control, FleetControls
+from fltiny.server.store import Checkpoint, RunStore, params_sha256
 from fltiny.server.validate import validate_updates
 from fltiny.strategies.base import ClientUpdate, Strategy
 
@@ -79,7 +82,7 @@ class RoundMetrics:
                    dict(m.get("personal", {})), dict(m.get("privacy", {})))
 
 
-ANOMALY_LOG_LEVEL = 6.0  # every score is in the run store; only these are printed
+ANOMALY_LOG_LEVEL = reputation.ANOMALY_GOOD  # every score is in the store; these are printed
 
 
 class RoundError(FltinyError):
@@ -150,6 +153,51 @@ def _central_dp(strategy: Strategy, config: RoundConfig, done: int,
     return CentralDP(config.dp_clip, z, q), RunAccountant(q, z, config.dp_delta, rounds=done)
 
 
+@dataclass
+class ControlPlane:
+    """The controls in force during a run (quarantine, disable) and the devices' reputation,
+    rebuilt from the store on start and resume; ``take`` applies the queued controls."""
+
+    store: RunStore
+    threshold: float = 0.0  # --reputation-threshold (0: no automatic quarantine)
+    fleet: FleetControls = field(default_factory=FleetControls)
+    scores: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        done = {seq for seq, _v in self.store.applied_controls()}
+        self.fleet = FleetControls.of([c for c in self.store.controls() if c.seq in done])
+        for row in self.store.updates():
+            if "reputation" in row["figures"]:
+                self.scores[row["device_id"]] = float(row["figures"]["reputation"])
+
+    def take(self) -> list[Control]:
+        """The controls queued since the last round, applied to the fleet state."""
+        pending = self.store.pending_controls()
+        for c in pending:
+            self.fleet.apply(c)
+            if c.action == "clear":
+                self.scores.pop(c.arg, None)  # a cleared device starts afresh
+        return pending
+
+    def score(self, device_id: int, validated: bool | None, anomaly: float | None) -> float:
+        """The device's reputation after this round (``validated`` None: no update)."""
+        s = self.scores.get(device_id, 1.0)
+        if validated is not None:
+            s = self.scores[device_id] = reputation.next_score(
+                s, reputation.evidence(validated, anomaly))
+        return s
+
+    def demote(self, device_id: int) -> Control | None:
+        """Queue a quarantine for a device whose reputation fell below the threshold: like an
+        operator's control, it applies from the next round (and is audited there)."""
+        if (self.threshold <= 0 or device_id in self.fleet.quarantined
+                or self.scores.get(device_id, 1.0) >= self.threshold
+                or any(c.arg == device_id and c.action == "quarantine"
+                       for c in self.store.pending_controls())):
+            return None
+        return self.store.add_control("quarantine", device_id, origin="reputation")
+
+
 def start_run(store: RunStore, strategy: Strategy, config: RoundConfig,
               initial_params: np.ndarray,
               evaluate: Callable[[np.ndarray], dict[str, float]]) -> Checkpoint:
@@ -189,38 +237,66 @@ def run_rounds(
             f"sha256 {latest.sha256[:12]})")
     strategy.state = dict(latest.state)
     params, version = latest.params, latest.version
+    plane = ControlPlane(store, config.reputation_threshold)
     dp, accountant = _central_dp(strategy, config, latest.round, log)
     metrics: list[RoundMetrics] = []
     for rnd in range(latest.round + 1, config.rounds + 1):
         t0 = time.perf_counter()
-        available = fleet.devices()
+        applied: list[dict[str, Any]] = []
+        notes: list[str] = []
+        for c in plane.take():
+            record = c.record()
+            if c.action == "rollback":
+                src = store.checkpoint_of_round(c.arg)
+                params, strategy.state = src.params, dict(src.state)
+                record["to_version"] = src.version
+                notes.append(f"rolled back to round {c.arg} (version {src.version}) by control "
+                             f"#{c.seq}")
+            log(f"round {rnd}: control {c.describe()} applied")
+            applied.append(record)
+        base = params
+        available = [d for d in fleet.devices() if d not in plane.fleet.disabled]
         chosen = (poisson_sample(available, dp.q, dp.rng) if dp is not None
                   else sample_devices(available, config.fraction, rnd, config.seed))
         results = fleet.run_round(rnd, chosen, params, version, train, mu,
                                   config.deadline_s)
         updates = [r.update for r in results if r.update is not None]
-        accepted, verdicts = validate_updates(params, updates, config.max_norm,
-                                              config.anomaly_threshold, config.max_update_ratio)
+        validated, verdicts = validate_updates(params, updates, config.max_norm,
+                                               config.anomaly_threshold, config.max_update_ratio)
         by_device = {v.device_id: v for v in verdicts}
         rows = []
         for r in results:
             v = by_device.get(r.device_id)
             reason = r.error or (v.reason if v else "no update")
             ok = bool(v and v.accepted and not r.error)
+            score = plane.score(r.device_id, None if (r.error or v is None) else ok,
+                                v.anomaly if v else None)
+            held = plane.fleet.quarantine_reason(r.device_id)
+            if ok and held:
+                ok, reason = False, held
             if not ok:
                 log(f"round {rnd}: device {r.device_id} rejected: {reason}")
             elif v and v.anomaly > ANOMALY_LOG_LEVEL:
                 log(f"round {rnd}: device {r.device_id} anomaly score {v.anomaly:.1f}")
+            figures = ({**r.figures, "personal_n": r.personal_n,
+                        "personal_metric": r.personal_metric} if r.personal_n else dict(r.figures))
+            figures["reputation"] = round(score, 6)
             rows.append({
                 "device_id": r.device_id, "accepted": int(ok), "reason": reason,
                 "bytes_up": r.bytes_up, "bytes_down": r.bytes_down,
                 "num_examples": r.update.num_examples if r.update else 0,
                 "loss": r.update.loss if r.update else None,
                 "norm": v.norm if v else None, "anomaly": v.anomaly if v else None,
-                "figures": ({**r.figures, "personal_n": r.personal_n,
-                             "personal_metric": r.personal_metric}
-                            if r.personal_n else r.figures),
+                "figures": figures,
+                "payload_sha256": (r.figures.get("payload_sha256") or update_sha256(r.update.delta)
+                                   if r.update is not None else None),
             })
+            c = plane.demote(r.device_id)
+            if c is not None:
+                log(f"round {rnd}: device {c.arg} reputation {score:.2f} below "
+                    f"{config.reputation_threshold:g}: quarantined from the next round "
+                    f"(control #{c.seq})")
+        accepted = [u for u in validated if not plane.fleet.quarantine_reason(u.device_id)]
         note = ""
         if len(accepted) < need:
             note = f"quorum not met ({len(accepted)} of {config.min_fit}): model unchanged"
@@ -235,14 +311,16 @@ def run_rounds(
                 note = f"aggregation refused ({exc}): model unchanged"
         if note:
             log(f"round {rnd}: {note}")
+        note = "; ".join([*notes, note] if note else notes)
         evaluation = evaluate(params)
         personal = personal_summary(results, "accuracy" if "accuracy" in evaluation else "mae")
-        seconds = time.perf_counter() - t0
         privacy = {"epsilon": accountant.spend()} if accountant is not None else {}
+        seconds = time.perf_counter() - t0
         m = RoundMetrics(rnd, version + 1, len(accepted), len(results) - len(accepted),
                          sum(r.bytes_up for r in results), sum(r.bytes_down for r in results),
                          seconds, evaluation, note, personal, privacy)
-        ckpt = store.save(rnd, params, strategy.state, asdict(m), note, updates=rows)
+        ckpt = store.save(rnd, params, strategy.state, asdict(m), note, updates=rows,
+                          controls=applied, base_sha256=params_sha256(base))
         version = ckpt.version
         metrics.append(m)
         progress(m)
