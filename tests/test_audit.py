@@ -174,12 +174,12 @@ def test_reputation_quarantines_a_bad_device_until_cleared(tmp_path):
                store, cfg, np.zeros(3, np.float32), distance(target))
     rows = {(r["round"], r["device_id"]): r for r in store.updates()}
     assert "above bound" in rows[(1, 9)]["reason"]
-    assert rows[(2, 9)]["figures"]["reputation"] == pytest.approx(0.49)
+    assert rows[(2, 9)]["reputation"] == pytest.approx(0.49)
     # clean updates from round 3 on, but quarantined until the operator's clear
     for rnd in (3, 4):
         assert rows[(rnd, 9)]["accepted"] == 0
         assert "quarantined by control #1 (reputation)" in rows[(rnd, 9)]["reason"]
-    assert rows[(5, 9)]["accepted"] == 1 and rows[(5, 9)]["figures"]["reputation"] == 1.0
+    assert rows[(5, 9)]["accepted"] == 1 and rows[(5, 9)]["reputation"] == 1.0
     assert [(c.action, c.origin) for c in store.controls()] == [
         ("quarantine", "reputation"), ("clear", "operator")]
     assert store.verify().ok

@@ -204,8 +204,7 @@ def test_device_figures_are_stored_with_the_round(tmp_path):
                RoundConfig(rounds=2), np.zeros(2, np.float32), lambda p: {"n": 0.0})
     rows = store.updates()
     assert [(r["round"], r["device_id"], r["figures"]) for r in rows[:3]] == [
-        (1, 1, {"wire_up": 7, "reputation": 1.0}), (1, 2, {"wire_up": 14, "reputation": 1.0}),
-        (1, 3, {"wire_up": 21, "reputation": 1.0})]  # the round loop adds the reputation
+        (1, 1, {"wire_up": 7}), (1, 2, {"wire_up": 14}), (1, 3, {"wire_up": 21})]
     assert len(rows) == 6
 
 

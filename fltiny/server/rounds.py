@@ -167,8 +167,8 @@ class ControlPlane:
         done = {seq for seq, _v in self.store.applied_controls()}
         self.fleet = FleetControls.of([c for c in self.store.controls() if c.seq in done])
         for row in self.store.updates():
-            if "reputation" in row["figures"]:
-                self.scores[row["device_id"]] = float(row["figures"]["reputation"])
+            if row["reputation"] is not None:
+                self.scores[row["device_id"]] = float(row["reputation"])
 
     def take(self) -> list[Control]:
         """The controls queued since the last round, applied to the fleet state."""
@@ -278,16 +278,16 @@ def run_rounds(
                 log(f"round {rnd}: device {r.device_id} rejected: {reason}")
             elif v and v.anomaly > ANOMALY_LOG_LEVEL:
                 log(f"round {rnd}: device {r.device_id} anomaly score {v.anomaly:.1f}")
-            figures = ({**r.figures, "personal_n": r.personal_n,
-                        "personal_metric": r.personal_metric} if r.personal_n else dict(r.figures))
-            figures["reputation"] = round(score, 6)
             rows.append({
                 "device_id": r.device_id, "accepted": int(ok), "reason": reason,
                 "bytes_up": r.bytes_up, "bytes_down": r.bytes_down,
                 "num_examples": r.update.num_examples if r.update else 0,
                 "loss": r.update.loss if r.update else None,
                 "norm": v.norm if v else None, "anomaly": v.anomaly if v else None,
-                "figures": figures,
+                "figures": ({**r.figures, "personal_n": r.personal_n,
+                             "personal_metric": r.personal_metric}
+                            if r.personal_n else r.figures),
+                "reputation": score,
                 "payload_sha256": (r.figures.get("payload_sha256") or update_sha256(r.update.delta)
                                    if r.update is not None else None),
             })

@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS updates (
     run_id TEXT NOT NULL, round INTEGER NOT NULL, device_id INTEGER NOT NULL,
     accepted INTEGER NOT NULL, reason TEXT NOT NULL, bytes_up INTEGER, bytes_down INTEGER,
     num_examples INTEGER, loss REAL, norm REAL, anomaly REAL, figures TEXT,
-    version INTEGER, payload_sha256 TEXT);
+    version INTEGER, payload_sha256 TEXT, reputation REAL);
 CREATE TABLE IF NOT EXISTS audit (
     run_id TEXT NOT NULL, version INTEGER NOT NULL, round INTEGER NOT NULL,
     body TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (run_id, version));
@@ -67,7 +67,7 @@ CREATE TRIGGER IF NOT EXISTS controls_no_delete BEFORE DELETE ON controls
 """
 UPDATE_COLUMNS = ("round", "device_id", "accepted", "reason", "bytes_up", "bytes_down",
                   "num_examples", "loss", "norm", "anomaly", "figures", "version",
-                  "payload_sha256")
+                  "payload_sha256", "reputation")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class RunStore:
             self.db.executescript(SCHEMA)
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(updates)")}
             for name, kind in (("figures", "TEXT"), ("version", "INTEGER"),
-                               ("payload_sha256", "TEXT")):
+                               ("payload_sha256", "TEXT"), ("reputation", "REAL")):
                 if name not in columns:  # a store written before this column
                     self.db.execute(f"ALTER TABLE updates ADD COLUMN {name} {kind}")
         except sqlite3.DatabaseError as exc:
@@ -197,12 +197,13 @@ class RunStore:
     def _insert_updates(self, round_: int, version: int, rows: list[dict[str, Any]]) -> None:
         """Per-device rows of a round: device_id, accepted, reason, bytes_up, bytes_down,
         num_examples, loss, norm, anomaly, and optionally figures (a JSON-able dict) and
-        payload_sha256 (fltiny.server.audit.update_sha256)."""
+        payload_sha256 (fltiny.server.audit.update_sha256) and reputation (the device's
+        score after the round, fltiny.server.reputation)."""
         self.db.executemany(
             "INSERT INTO updates (run_id, " + ", ".join(UPDATE_COLUMNS) + ") VALUES (:run, "
             ":rnd, :device_id, :accepted, :reason, :bytes_up, :bytes_down, :num_examples, "
-            ":loss, :norm, :anomaly, :figures, :version, :payload_sha256)",
-            [{"payload_sha256": None, **r, "run": self.run_id, "rnd": round_,
+            ":loss, :norm, :anomaly, :figures, :version, :payload_sha256, :reputation)",
+            [{"payload_sha256": None, "reputation": None, **r, "run": self.run_id, "rnd": round_,
               "version": version,
               "figures": json.dumps(r.get("figures") or {}, sort_keys=True)} for r in rows],
         )
@@ -281,7 +282,7 @@ class RunStore:
     def updates(self, round_: int | None = None) -> list[dict[str, Any]]:
         cur = self.db.execute(
             "SELECT round, device_id, accepted, reason, bytes_up, bytes_down, num_examples, loss, "
-            "norm, anomaly, figures, version, payload_sha256 FROM updates WHERE run_id = ? AND "
+            "norm, anomaly, figures, version, payload_sha256, reputation FROM updates WHERE run_id = ? AND "
             "(? IS NULL OR round = ?) ORDER BY rowid", (self.run_id, round_, round_))
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
