@@ -85,36 +85,68 @@ static void fe_carry(fe h, int64_t t[10])
 }
 
 /* h = f * g mod p (h may alias f or g). Inputs: sums or differences of two carried elements
- * (|limb| < 2^26). Range: a product term is at most (2 * 2^26) * (19 * 2^26) < 2^57.3 (the 2
- * when both limbs are odd, since 2^25.5 * 2^25.5 = 2 * 2^51 at an even position; the 19 when
- * the position wraps past 2^255), ten terms per output limb < 2^60.6 < 2^62. 19 * 2^26 fits in
- * int32. */
+ * (|limb| < 2^26, odd limbs < 2^25 + 2^16). Row i of the schoolbook product adds f[i] * g[j] at
+ * position i + j, times 2 when i and j are both odd (2^ceil(25.5 i) 2^ceil(25.5 j) = 2 *
+ * 2^ceil(25.5 (i + j)) then) and times 19 when i + j >= 10 (2^255 = 19 mod p): the odd rows
+ * read g with its odd limbs doubled (gd), the wrapped columns g times 19. Range: every table
+ * entry fits int32 (38 * (2^25 + 2^16) < 2^31, 19 * 2^26 < 2^31), a product term is below
+ * 2^26 * 2^30.3 = 2^56.3, ten terms per output limb below 2^59.7 < 2^62 (fe_carry's bound). */
 static void fe_mul(fe h, const fe f, const fe g)
 {
-    int32_t g19[10];
-    int32_t f2[10];
+    int32_t g19[10], gd[10], gd19[10];
     int64_t t[10];
-    for (unsigned i = 0; i < 10; ++i) {
-        g19[i] = 19 * g[i];
-        f2[i] = (i & 1u) ? 2 * f[i] : f[i];
-        t[i] = 0;
+    for (unsigned j = 0; j < 10; ++j) {
+        g19[j] = 19 * g[j];
+        gd[j] = (j & 1u) ? 2 * g[j] : g[j];
+        gd19[j] = 19 * gd[j];
+        t[j] = 0;
     }
     for (unsigned i = 0; i < 10; ++i) {
+        const int32_t *lo = (i & 1u) ? gd : g;
+        const int32_t *hi = (i & 1u) ? gd19 : g19;
+        const int64_t fi = f[i];
         for (unsigned j = 0; j < 10u - i; ++j) {
-            const int32_t a = (i & j & 1u) ? f2[i] : f[i];
-            t[i + j] += (int64_t)a * g[j];
+            t[i + j] += fi * lo[j];
         }
         for (unsigned j = 10u - i; j < 10u; ++j) {
-            const int32_t a = (i & j & 1u) ? f2[i] : f[i];
-            t[i + j - 10u] += (int64_t)a * g19[j];
+            t[i + j - 10u] += fi * hi[j];
         }
     }
     fe_carry(h, t);
 }
 
+/* h = f^2 (h may alias f): fe_mul's products with each pair i < j taken once and doubled, so
+ * 55 products instead of 100. Same input bound and tables as fe_mul (of f); the doubled
+ * factor 2 f[i] < 2^27, so a term is below 2^57.3 and an output limb (at most five pairs and
+ * one square) below 2^60 < 2^62. */
 static void fe_sq(fe h, const fe f)
 {
-    fe_mul(h, f, f);
+    int32_t f19[10], fd[10], fd19[10];
+    int64_t t[10];
+    for (unsigned j = 0; j < 10; ++j) {
+        f19[j] = 19 * f[j];
+        fd[j] = (j & 1u) ? 2 * f[j] : f[j];
+        fd19[j] = 19 * fd[j];
+        t[j] = 0;
+    }
+    for (unsigned i = 0; i < 10; ++i) {
+        const int32_t *lo = (i & 1u) ? fd : f;
+        const int32_t *hi = (i & 1u) ? fd19 : f19;
+        const int64_t fi = f[i];
+        const int64_t fi2 = 2 * fi;
+        if (2u * i < 10u) {
+            t[2u * i] += fi * lo[i];
+        } else {
+            t[2u * i - 10u] += fi * hi[i];
+        }
+        for (unsigned j = i + 1u; j < 10u - i; ++j) {
+            t[i + j] += fi2 * lo[j];
+        }
+        for (unsigned j = (10u - i > i + 1u) ? 10u - i : i + 1u; j < 10u; ++j) {
+            t[i + j - 10u] += fi2 * hi[j];
+        }
+    }
+    fe_carry(h, t);
 }
 
 /* h = f^(2^n) */

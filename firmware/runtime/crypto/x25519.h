@@ -19,7 +19,7 @@
  *   conditional swaps; no secret-dependent branch or index); the result's zero check is
  *   branch-free until the final status. Key material on the stack is wiped before return.
  *   The caller owns every buffer and wipes its own copies of secrets.
- * - Stack: about 1 KB (ladder state and temporaries); no static data besides constants.
+ * - Stack: about 1.3 KB (ladder state and temporaries); no static data besides constants.
  * - Relies on arithmetic right shift of negative signed integers (every GCC/Clang target;
  *   checked at compile time in x25519.c).
  */
