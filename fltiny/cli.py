@@ -452,6 +452,68 @@ def ctl_cmd(run_dir: Path, action: str, target: int) -> None:
         "(a finished run: when resumed, 'fltiny run --resume')")
 
 
+# ---- the fleet's MQTT broker -----------------------------------------------------------------
+
+@main.group("broker")
+def broker_group() -> None:
+    """The fleet's MQTT broker: mosquitto with TLS 1.2+, one certificate per device, ACLs."""
+
+
+_broker_dir = click.option("--dir", "fleet_dir", type=click.Path(path_type=Path),
+                           default=Path("build/broker"), show_default=True,
+                           help="Fleet directory: certificates (pki/), mosquitto.conf, acl, "
+                                "log, persistence. Never commit it: it holds private keys.")
+
+
+@broker_group.command("start")
+@_broker_dir
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8883, show_default=True,
+              help="TLS port (0: any free port).")
+@click.option("--devices", "count", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Issue client certificates for devices 1..N now (more are issued on demand).")
+def broker_start_cmd(fleet_dir: Path, host: str, port: int, count: int) -> None:
+    """Start mosquitto for a fleet in the background (stop it with 'fltiny broker stop')."""
+    from fltiny.broker.mosquitto import Broker, running_broker
+    from fltiny.broker.pki import ensure_pki
+
+    running = running_broker(fleet_dir)
+    if running is not None:
+        raise UsageError(f"a broker for {fleet_dir} is already running on {running.url} (pid "
+                         f"{running.pid}); 'fltiny broker stop --dir {fleet_dir}' stops it")
+    broker = Broker(fleet_dir, host, port).start(detach=True)
+    pki = ensure_pki(fleet_dir, range(1, count + 1))
+    say(f"mosquitto running on {broker.url} (pid {broker.pid}), log {broker.log_file}")
+    say(f"CA {pki.ca}; host certificate {pki.host.cert}; device certificates "
+        f"{pki.root}/device-N.crt")
+    say(f"use it: fltiny run --transport mqtt --broker-dir {fleet_dir} ...")
+
+
+@broker_group.command("stop")
+@_broker_dir
+def broker_stop_cmd(fleet_dir: Path) -> None:
+    """Stop the broker 'fltiny broker start' left running for a fleet directory."""
+    from fltiny.broker.mosquitto import running_broker
+
+    running = running_broker(fleet_dir)
+    if running is None:
+        raise UsageError(f"no broker is running for {fleet_dir} (nothing to stop); "
+                         "'fltiny broker start --dir DIR' starts one")
+    running.stop()
+    say(f"stopped mosquitto (pid {running.pid}) of {fleet_dir}")
+
+
+@broker_group.command("status")
+@_broker_dir
+def broker_status_cmd(fleet_dir: Path) -> None:
+    """Whether a broker runs for a fleet directory, and where."""
+    from fltiny.broker.mosquitto import running_broker
+
+    running = running_broker(fleet_dir)
+    say(f"running on {running.url} (pid {running.pid})" if running else
+        f"not running ({fleet_dir})")
+
+
 # ---- federated rounds: run and simulate share their options (fltiny/experiment.py) ---------
 
 def _click_option(f, k: Knob):

@@ -146,6 +146,17 @@ class RunOptions(ExperimentSettings):
                            "about 64).", low=16, high=256)
     resume: bool = knob(False, "--resume", "Continue the run in --out after a crash.")
     out: Path = knob(Path("reports/run"), "--out", "Report directory (metrics, plot, run store).")
+    transport: str = knob("serial", "--transport", "How the emulated boards reach the host: "
+                          "serial (a serial/TCP socket each) or mqtt (boards with an MQTT client, "
+                          "native, through a TLS broker; the others stay on serial).",
+                          choices=("serial", "mqtt"))
+    broker_dir: Path | None = knob(None, "--broker-dir", "--transport mqtt: the fleet directory "
+                                   "(certificates, broker configuration; default OUT/broker). A "
+                                   "broker 'fltiny broker start --dir' left running there is "
+                                   "used, else one is started for the run.")
+    mqtt_url: str = knob("", "--mqtt-url", "--transport mqtt: your own broker "
+                         "(mqtts://HOST:PORT) instead of starting mosquitto; its CA and the "
+                         "host's and devices' certificates come from --broker-dir/pki.")
 
     def __post_init__(self) -> None:
         super().__post_init__()

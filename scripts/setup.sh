@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
               gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc mosquitto
+              libmosquitto-dev  # the native board's MQTT client (firmware/ports/native/link_mqtt.c)
               clang-format    # clang-format-14, the clang-14 family libFuzzer uses
               libstdc++-arm-none-eabi-newlib)  # C++ headers: tools/check-real-boards' Arduino cores
 

@@ -226,7 +226,7 @@ class BridgeFleet:
         """Devices with an open link: connects new ones and waits briefly for their HELLO."""
         pending = []
         for d in self._devs.values():
-            if d.link is None or d.broken:
+            if d.link is None or d.broken or not d.link.up():
                 try:
                     d.drop_link()
                     d.connect(timeout=2.0)

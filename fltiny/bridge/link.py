@@ -1,5 +1,6 @@
 """Byte links to devices for the bridge: a TCP socket (QEMU serial sockets, native boards,
-Wi-Fi boards) or pyserial (``/dev/tty*``, ``socket://``, any ``serial_for_url`` URL).
+Wi-Fi boards) or pyserial (``/dev/tty*``, ``socket://``, any ``serial_for_url`` URL); MQTT
+through a broker is ``fltiny.bridge.mqtt.MqttLink``.
 
 A link has ``send(bytes)``, ``receive() -> bytes`` (what arrived within ~20 ms, ``b""`` when
 nothing) and ``close()``; a closed or broken link raises ``ConnectionError`` from both, so the
@@ -28,6 +29,11 @@ class Link:
         data = self._receive()
         self.received += len(data)
         return data
+
+    def up(self) -> bool:
+        """False when the link knows it cannot carry bytes now (an MQTT device that is
+        offline): the fleet reopens it before a round instead of finding out during one."""
+        return True
 
     def _send(self, data: bytes) -> None:
         raise NotImplementedError

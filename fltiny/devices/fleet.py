@@ -9,7 +9,9 @@
 Each device gets a TCP listening socket on 127.0.0.1 created here (port 0 = any free port) and
 inherited by QEMU (`-chardev socket,fd=N`) or the native process (`--listen-fd N`); the
 endpoint is host:port, for `socket.create_connection` or pyserial's
-`serial_for_url("socket://host:port")`. Processes get PR_SET_PDEATHSIG(SIGTERM) as a
+`serial_for_url("socket://host:port")`. A native board given an MQTT identity
+(``start_fleet(..., mqtt=...)``) has no listening socket: it connects to the fleet's broker
+itself (port 0 in its Device). Processes get PR_SET_PDEATHSIG(SIGTERM) as a
 backstop, and stop() terminates, then kills, every one of them explicitly.
 """
 
@@ -23,14 +25,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fltiny.boards import Board
 from fltiny.errors import ToolchainError
 
-from .native import native_command
+from .native import MqttIdentity, native_command
 from .qemu import qemu_command
 
 log = logging.getLogger("fltiny.devices")
@@ -73,6 +75,10 @@ class Device:
             self._sock = socket.create_connection((self.host, self.port), timeout=timeout)
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self._sock
+
+    @property
+    def on_mqtt(self) -> bool:
+        return self._listener is None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -119,9 +125,13 @@ class Fleet:
 
 def start_fleet(board: Board, elf: Path, blobs: Sequence[bytes | None] | int = 1, *,
                 workdir: Path | None = None, host: str = "127.0.0.1", icount: bool = False,
-                capture: bool = True) -> Fleet:
+                capture: bool = True,
+                mqtt: Callable[[int], MqttIdentity] | None = None) -> Fleet:
     """Start one device per entry of `blobs` (the data blob bytes, or None for none; an int n
-    means n devices without data). Returns a Fleet whose devices wait for a connection."""
+    means n devices without data). Returns a Fleet whose devices wait for a connection, or,
+    with `mqtt` (native boards only: device id -> its broker identity), connect to the broker."""
+    if mqtt is not None and board.port != "native":
+        raise ToolchainError(f"board {board.name} has no MQTT client (only native boards do)")
     if not board.emulated:
         raise ToolchainError(f"board {board.name} is real hardware: use 'fltiny flash', not emulation")
     elf = Path(elf)
@@ -142,6 +152,12 @@ def start_fleet(board: Board, elf: Path, blobs: Sequence[bytes | None] | int = 1
                 data_path = fleet.workdir / f"device{i}.blob"
                 data_path.write_bytes(blob)
                 device_id = int.from_bytes(blob[8:12], "little")
+            state = fleet.workdir / f"device{i}.state"
+            if mqtt is not None:
+                cmd = native_command(elf, mqtt=mqtt(device_id), data=data_path, state=state)
+                fleet.devices.append(_spawn(fleet, i, board, host, 0, cmd, device_id, None, (),
+                                            capture))
+                continue
             listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             # the board's end (accepted by QEMU / the native process) inherits TCP_NODELAY: a
@@ -152,20 +168,11 @@ def start_fleet(board: Board, elf: Path, blobs: Sequence[bytes | None] | int = 1
             listener.listen(1)
             fd = listener.fileno()
             if board.port == "native":
-                cmd = native_command(elf, listen_fd=fd, data=data_path,
-                                     state=fleet.workdir / f"device{i}.state")
+                cmd = native_command(elf, listen_fd=fd, data=data_path, state=state)
             else:
                 cmd = qemu_command(board, elf, serial_fd=fd, data=data_path, icount=icount)
-            log.debug("starting %s", " ".join(cmd))
-            out = subprocess.DEVNULL
-            if capture:
-                out = open(fleet.workdir / f"device{i}.log", "wb")  # noqa: SIM115
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    pass_fds=(fd,), preexec_fn=_die_with_parent, cwd=fleet.workdir)
-            if capture:
-                out.close()  # type: ignore[union-attr]
-            fleet.devices.append(Device(i, board, host, listener.getsockname()[1], proc, cmd, device_id,
-                                        _listener=listener))
+            fleet.devices.append(_spawn(fleet, i, board, host, listener.getsockname()[1], cmd,
+                                        device_id, listener, (fd,), capture))
         time.sleep(0.05)
         dead = [d for d in fleet.devices if d.proc.poll() is not None]
         if dead:
@@ -180,6 +187,20 @@ def start_fleet(board: Board, elf: Path, blobs: Sequence[bytes | None] | int = 1
         fleet.stop()
         raise
     return fleet
+
+
+def _spawn(fleet: Fleet, i: int, board: Board, host: str, port: int, cmd: list[str],
+           device_id: int, listener: socket.socket | None, fds: tuple[int, ...],
+           capture: bool) -> Device:
+    log.debug("starting %s", " ".join(cmd))
+    out = subprocess.DEVNULL
+    if capture:
+        out = open(fleet.workdir / f"device{i}.log", "wb")  # type: ignore[operator]  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                            pass_fds=fds, preexec_fn=_die_with_parent, cwd=fleet.workdir)
+    if capture:
+        out.close()  # type: ignore[union-attr]
+    return Device(i, board, host, port, proc, cmd, device_id, _listener=listener)
 
 
 def run_to_exit(board: Board, elf: Path, timeout: float = 60.0, data: bytes | None = None, *,

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from fltiny.bridge.fleet import Endpoint
     from fltiny.bridge.link import Link
     from fltiny.bridge.ports import Probe
+    from fltiny.broker.fleet import FleetBroker
     from fltiny.export.bundle import Bundle
 
 Say = Callable[[str], None]
@@ -258,6 +259,7 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
             raise UsageError(f"board {b.name} is real hardware; 'fltiny run' starts emulated "
                              "boards (qemu-*, native): drive flashed boards with --port or "
                              "--fleet-file")
+    mqtt_boards = mqtt_capable(opts, [b for b, _ in boards])
     # running boards are identified first: a missing or silent port fails in seconds
     found = find_port_boards(opts, say) if opts.on_ports else []
 
@@ -286,7 +288,13 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
                 say(f"{len(found)} running board(s); the host holds none of their data: "
                     "updates are verified without replay")
             else:
-                endpoints = _start_emulated(stack, boards, elfs, blobs, say)
+                fb = None
+                if mqtt_boards:
+                    from fltiny.broker.fleet import FleetBroker
+
+                    fleet_dir = Path(opts.broker_dir or Path(opts.out) / "broker")
+                    fb = stack.enter_context(FleetBroker(fleet_dir, url=opts.mqtt_url, say=say))
+                endpoints = _start_emulated(stack, boards, elfs, blobs, say, fb)
             bf = BridgeFleet(endpoints, hr, model_hash=bundle.model_hash,
                              global_delta=opts.global_delta, down_topk=opts.server.down_topk,
                              down_bits=opts.server.down_bits,
@@ -310,9 +318,33 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
         signal.signal(signal.SIGTERM, old_term)
 
 
-def _start_emulated(stack: ExitStack, boards, elfs, blobs, say: Say) -> list[Endpoint]:
-    """Start the emulated boards, each with its data blob (kept by the host for the replay)."""
+MQTT_PORTS = ("native",)  # firmware ports with an MQTT client that `fltiny run` can start
+
+
+def mqtt_capable(opts: RunOptions, boards: list[Board]) -> list[Board]:
+    """The boards of the run that go through the broker (``--transport mqtt``): those with an
+    MQTT client; the others keep their serial link. UsageError when none can."""
+    if opts.transport != "mqtt":
+        if opts.mqtt_url or opts.broker_dir is not None:
+            raise UsageError("--mqtt-url / --broker-dir need --transport mqtt")
+        return []
+    if opts.on_ports:
+        raise UsageError("--transport mqtt applies to the boards 'fltiny run' starts (--fleet); "
+                         "boards given by --port / --fleet-file keep their own links")
+    able = [b for b in boards if b.port in MQTT_PORTS]
+    if not able:
+        raise UsageError(f"--transport mqtt: none of the boards ({', '.join(b.name for b in boards)})"
+                         " has an MQTT client; native boards do (e.g. --fleet native=4, or "
+                         "--fleet qemu-m4f=2,native=2 for a mixed fleet)")
+    return able
+
+
+def _start_emulated(stack: ExitStack, boards, elfs, blobs, say: Say,
+                    broker: FleetBroker | None = None) -> list[Endpoint]:
+    """Start the emulated boards, each with its data blob (kept by the host for the replay);
+    with a broker, the boards that have an MQTT client join it instead of a serial socket."""
     from fltiny.bridge.fleet import Endpoint
+    from fltiny.broker.topics import device_user
     from fltiny.build.project import DEV_KEY
     from fltiny.devices import start_fleet
 
@@ -321,11 +353,20 @@ def _start_emulated(stack: ExitStack, boards, elfs, blobs, say: Say) -> list[End
     for b, n in boards:
         mine = [blob.limited(b.max_windows) for blob in blobs[i:i + n]]
         i += n
-        say(f"starting {n} x {b.name}")
-        fleet = stack.enter_context(start_fleet(b, elfs[b.name], [x.encode() for x in mine]))
+        via = broker if broker is not None and b.port in MQTT_PORTS else None
+        say(f"starting {n} x {b.name}" + (f" on MQTT ({via.host}:{via.port})" if via else ""))
+        fleet = stack.enter_context(start_fleet(b, elfs[b.name], [x.encode() for x in mine],
+                                                mqtt=via.identity if via else None))
         for dev, blob in zip(fleet.devices, mine, strict=True):
-            endpoints.append(Endpoint(dev.device_id, f"tcp://{dev.endpoint}", blob,
-                                      b.max_windows, DEV_KEY, b.name))
+            if via is not None:
+                hub = via.hub
+                assert hub is not None
+                endpoints.append(Endpoint(
+                    dev.device_id, f"mqtt://{device_user(dev.device_id)}", blob, b.max_windows,
+                    DEV_KEY, b.name, open=lambda i=dev.device_id, h=hub: h.open(i, timeout=2.0)))
+            else:
+                endpoints.append(Endpoint(dev.device_id, f"tcp://{dev.endpoint}", blob,
+                                          b.max_windows, DEV_KEY, b.name))
     return endpoints
 
 

@@ -56,4 +56,10 @@ static inline int flt_ring_empty(const flt_ring_t *r)
     return r->head == r->tail;
 }
 
+/* Bytes that can be pushed now without a drop (the producer's view). */
+static inline uint32_t flt_ring_space(const flt_ring_t *r)
+{
+    return (r->tail - r->head - 1u) & (FLT_RING_SIZE - 1u);
+}
+
 #endif /* FLT_RING_H */

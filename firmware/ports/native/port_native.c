@@ -1,12 +1,18 @@
-/* port_native.c - port.h as a Linux process: the firmware's link is a TCP connection (the
- * Wi-Fi stand-in), its checkpoint a file, its local data a file: a data blob, or a recording
- * that the sensor hook replays (flt_recorded_sensor.h).
+/* port_native.c - port.h as a Linux process: the firmware's link is a TCP connection or an
+ * MQTT-over-TLS client of a broker (link_mqtt.h; both Wi-Fi stand-ins), its checkpoint a file,
+ * its local data a file: a data blob, or a recording that the sensor hook replays
+ * (flt_recorded_sensor.h).
  *
- * Command line:  firmware.elf (--listen-fd N | --listen HOST:PORT | --connect HOST:PORT)
+ * Command line:  firmware.elf (--listen-fd N | --listen HOST:PORT | --connect HOST:PORT |
+ *                              --mqtt HOST:PORT --mqtt-id device-N --mqtt-ca F --mqtt-cert F
+ *                              --mqtt-key F [--mqtt-keepalive S])
  *                             [--data FILE] [--state FILE]
  *   --listen-fd N   accept connections on the already listening socket N (what
  *                   fltiny.devices hands over, like QEMU's `-chardev socket,fd=N,server=on`);
  *   --listen H:P    bind and listen there; --connect H:P  connect out (like a Wi-Fi device);
+ *   --mqtt H:P      connect to the broker there with TLS (CA, client certificate and key in
+ *                   PEM files; the id is the certificate's CN), frames on fltiny/<id>/up and
+ *                   fltiny/<id>/down (docs/protocol.md "MQTT transport"); keepalive default 30 s;
  *   --data FILE     the data blob or a recording (docs/boards.md "Data blob", "Recording"; told
  *                   apart by their magic); --state FILE  the checkpoint file (written to
  *                   FILE.tmp, then renamed: a crash leaves the old or the new one).
@@ -31,6 +37,7 @@
 #include "flt_device.h"
 #include "flt_ring.h"
 #include "fltiny_config.h"
+#include "link_mqtt.h"
 #include "port.h"
 #ifndef FLT_APP_SENSOR
 #include "flt_recorded_sensor.h" /* the sensor hook: a recording given as --data */
@@ -43,6 +50,8 @@ static const char *state_path;
 static uint8_t *data_buf;
 static size_t data_len;
 static flt_ring_t rx_ring;
+static int use_mqtt;
+static flt_mqtt_config_t mqtt = {NULL, 0, NULL, NULL, NULL, NULL, 30, 10000u};
 
 static int split_host_port(const char *s, char *host, size_t cap, char **port)
 {
@@ -149,6 +158,7 @@ flt_status_t flt_port_init(int argc, char **argv)
 {
     const char *data_path = NULL;
     const char *listen_at = NULL;
+    const char *mqtt_at = NULL;
     signal(SIGPIPE, SIG_IGN);
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--listen-fd") == 0) {
@@ -161,6 +171,19 @@ flt_status_t flt_port_init(int argc, char **argv)
             data_path = argv[i + 1];
         } else if (strcmp(argv[i], "--state") == 0) {
             state_path = argv[i + 1];
+        } else if (strcmp(argv[i], "--mqtt") == 0) {
+            use_mqtt = 1;
+            mqtt_at = argv[i + 1];
+        } else if (strcmp(argv[i], "--mqtt-id") == 0) {
+            mqtt.client_id = argv[i + 1];
+        } else if (strcmp(argv[i], "--mqtt-ca") == 0) {
+            mqtt.ca_file = argv[i + 1];
+        } else if (strcmp(argv[i], "--mqtt-cert") == 0) {
+            mqtt.cert_file = argv[i + 1];
+        } else if (strcmp(argv[i], "--mqtt-key") == 0) {
+            mqtt.key_file = argv[i + 1];
+        } else if (strcmp(argv[i], "--mqtt-keepalive") == 0) {
+            mqtt.keepalive_s = atoi(argv[i + 1]);
         } else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return FLT_ERR_ARG;
@@ -169,10 +192,11 @@ flt_status_t flt_port_init(int argc, char **argv)
     if (listen_at != NULL) {
         listen_fd = open_tcp(listen_at, 1);
     }
-    if (listen_fd < 0 && connect_to == NULL) {
+    if (listen_fd < 0 && connect_to == NULL && !use_mqtt) {
         fprintf(stderr,
-                "usage: %s (--listen-fd N | --listen HOST:PORT | --connect HOST:PORT) "
-                "[--data FILE] [--state FILE]\n",
+                "usage: %s (--listen-fd N | --listen HOST:PORT | --connect HOST:PORT | --mqtt "
+                "HOST:PORT --mqtt-id ID --mqtt-ca F --mqtt-cert F --mqtt-key F) [--data FILE] "
+                "[--state FILE]\n",
                 argc > 0 ? argv[0] : "firmware");
         return FLT_ERR_ARG;
     }
@@ -180,11 +204,25 @@ flt_status_t flt_port_init(int argc, char **argv)
         fprintf(stderr, "cannot read data file %s\n", data_path);
         return FLT_ERR_ARG;
     }
+    if (use_mqtt) {
+        static char mqtt_host[256];
+        char *port = NULL;
+        if (split_host_port(mqtt_at, mqtt_host, sizeof mqtt_host, &port) != 0 ||
+            (mqtt.port = atoi(port)) <= 0) {
+            fprintf(stderr, "--mqtt %s: expected HOST:PORT\n", mqtt_at);
+            return FLT_ERR_ARG;
+        }
+        mqtt.host = mqtt_host;
+        return flt_mqtt_open(&mqtt, &rx_ring);
+    }
     return establish() == 0 ? FLT_OK : FLT_ERR_STATE;
 }
 
 flt_status_t flt_port_write(const uint8_t *buf, size_t len)
 {
+    if (use_mqtt) {
+        return flt_mqtt_write(buf, len);
+    }
     while (len > 0u) {
         ssize_t n = send(conn_fd, buf, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) {
@@ -201,6 +239,10 @@ flt_status_t flt_port_write(const uint8_t *buf, size_t len)
 
 static void pump(int timeout_ms)
 {
+    if (use_mqtt) {
+        flt_mqtt_pump((uint32_t)timeout_ms);
+        return;
+    }
     struct pollfd p;
     p.fd = conn_fd;
     p.events = POLLIN;

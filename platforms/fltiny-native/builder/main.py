@@ -1,5 +1,12 @@
 """SCons builder of the fltiny-native platform: the firmware as a Linux executable built with
-the host gcc (POSIX port, TCP instead of a UART)."""
+the host gcc (POSIX port, TCP or MQTT instead of a UART).
+
+The MQTT transport (firmware/ports/native/link_mqtt.c) needs libmosquitto: when its header is
+found (Debian libmosquitto-dev, installed by `make setup`) FLT_NATIVE_MQTT is defined and the
+firmware links -lmosquitto; without it the firmware builds with TCP only and says so when asked
+for --mqtt."""
+
+import os
 
 from SCons.Script import AlwaysBuild, Default, DefaultEnvironment  # noqa: F401
 
@@ -22,6 +29,10 @@ env.Append(
     CPPDEFINES=[("_POSIX_C_SOURCE", "200809L")],
     LINKFLAGS=["-Wl,--gc-sections", "-Wl,-Map,${BUILD_DIR}/firmware.map"],
 )
+
+MOSQUITTO_HEADERS = ("/usr/include/mosquitto.h", "/usr/local/include/mosquitto.h")
+if any(os.path.isfile(h) for h in MOSQUITTO_HEADERS):
+    env.Append(CPPDEFINES=["FLT_NATIVE_MQTT"], LIBS=["mosquitto"])
 
 target_elf = env.BuildProgram()
 AlwaysBuild(env.Alias("upload", target_elf, env.VerboseAction(
