@@ -203,6 +203,16 @@ class MqttHub:
                 self._lock.wait(min(left, 0.05))
             return True
 
+    def wait_offline(self, device_id: int, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        with self._lock:
+            while self._online.get(device_id, False):
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(min(left, 0.05))
+            return True
+
     def open(self, device_id: int, timeout: float = 2.0) -> MqttLink:
         """The link to ``device_id`` once the hub is connected and the device online;
         ConnectionError after ``timeout`` seconds."""

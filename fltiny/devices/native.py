@@ -20,7 +20,11 @@ class MqttIdentity:
     ca: Path
     cert: Path
     key: Path
-    keepalive: int = 30
+    keepalive: int = 30  # seconds; libmosquitto takes 5..65535
+
+    def __post_init__(self) -> None:
+        if not 5 <= self.keepalive <= 65535:
+            raise ValueError(f"MQTT keepalive {self.keepalive} s: libmosquitto takes 5..65535")
 
     def args(self) -> list[str]:
         return ["--mqtt", f"{self.host}:{self.port}", "--mqtt-id", self.client_id,
