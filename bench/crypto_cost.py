@@ -8,7 +8,8 @@ with `-icount shift=0,sleep=off` and the instruction-count plugin (tools/qemu-pl
 the instructions between the markers, minus the empty interval's overhead: one X25519 scalar
 multiplication (flt_x25519), one ChaCha20 block (flt_chacha20_block), 16 blocks (1 KiB) of
 keystream through the reader (flt_chacha20_read, per block), and one HKDF-SHA256 (32-byte
-IKM, 8-byte salt and info, 32 bytes out). The program first checks the RFC vectors and exits
+IKM, 8-byte salt and info, 32 bytes out), and one masking (flt_secagg_mask: 256 values, 4
+peers: per peer one HKDF and 1 KiB of keystream added mod 2^32). The program first checks the RFC vectors and exits
 non-zero when one fails. Stack: the high-water mark of each call (painted stack) minus the
 program's own depth (`baseline`, which includes flt_bench.c's 64-byte unpainted margin, added
 back). Flash: text + data of each crypto object file. No static RAM: every context is the
@@ -36,11 +37,12 @@ from fltiny.native.cross import TARGETS  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 PROGRAM = REPO / "tests" / "c" / "crypto_target.c"
-MARKS = {1: "x25519", 2: "chacha20_block", 3: "chacha20_stream_16", 4: "hkdf"}
+MARKS = {1: "x25519", 2: "chacha20_block", 3: "chacha20_stream_16", 4: "hkdf",
+         5: "mask_256x4"}
 STREAM_BLOCKS = 16
 MARGIN = 64  # flt_bench.c's FLT_BENCH_MARGIN_WORDS * 4
 _STACK = re.compile(r"crypto target: ok stack x25519=(\d+) chacha20=(\d+) stream=(\d+) "
-                    r"hkdf=(\d+) baseline=(\d+)")
+                    r"hkdf=(\d+) mask=(\d+) baseline=(\d+)")
 
 
 def flash_bytes(board, out: Path) -> dict[str, int]:
@@ -62,9 +64,9 @@ def measure(name: str) -> dict:
     m = _STACK.search(out)
     if code != 0 or not m:
         raise SystemExit(f"{name}: the crypto program failed ({code}): {out.strip()[-300:]}")
-    base = int(m[5])
+    base = int(m[6])
     stack = {k: int(m[i + 1]) - base + MARGIN for i, k in enumerate(
-        ("x25519", "chacha20_block", "chacha20_stream_16", "hkdf"))}
+        ("x25519", "chacha20_block", "chacha20_stream_16", "hkdf", "mask_256x4"))}
     return {"board": name, "instructions": {MARKS[i]: n for i, n in sorted(net.items())},
             "chacha20_per_block_streamed": net[3] / STREAM_BLOCKS, "stack_bytes": stack,
             "flash_bytes": flash}
@@ -72,14 +74,16 @@ def measure(name: str) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = ["| board | X25519 (insn) | ChaCha20 block | ChaCha20 streamed / block | HKDF (32 B) "
-             "| stack X25519 / ChaCha20 / HKDF (B) | flash x25519 / chacha20 / hkdf (B) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| mask 256 values x 4 peers | stack X25519 / ChaCha20 / HKDF / mask (B) "
+             "| flash x25519 / chacha20 / hkdf / mask (B) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         i, s, f = r["instructions"], r["stack_bytes"], r["flash_bytes"]
         lines.append(f"| {r['board']} | {i['x25519']:,} | {i['chacha20_block']:,} | "
                      f"{r['chacha20_per_block_streamed']:,.0f} | {i['hkdf']:,} | "
-                     f"{s['x25519']:,} / {s['chacha20_block']:,} / {s['hkdf']:,} | "
-                     f"{f['x25519']:,} / {f['chacha20']:,} / {f['hkdf']:,} |")
+                     f"{i['mask_256x4']:,} | {s['x25519']:,} / {s['chacha20_block']:,} / "
+                     f"{s['hkdf']:,} / {s['mask_256x4']:,} | {f['x25519']:,} / {f['chacha20']:,} "
+                     f"/ {f['hkdf']:,} / {f['secagg_mask']:,} |")
     return "\n".join(lines)
 
 

@@ -6,12 +6,17 @@ secure aggregation, so the host and the simulator use the same C.
 - ``chacha20_block`` (RFC 8439 section 2.3) and ``ChaCha20`` (a keystream reader over one
   ``flt_chacha20_t``: ``read`` / ``xor`` continue where the last call stopped).
 - ``hkdf_extract`` / ``hkdf_expand`` / ``hkdf``: HKDF-SHA256 (RFC 5869).
+- ``secagg_pair_key`` / ``secagg_mask``: the pairwise masks of secure aggregation
+  (crypto/secagg_mask.h, docs/protocol.md "Secure aggregation (design)").
 Independent Python versions exist only in the tests (the ``cryptography`` package as oracle).
 """
 
 from __future__ import annotations
 
 import ctypes as C
+from collections.abc import Sequence
+
+import numpy as np
 
 from fltiny.errors import FltinyError
 from fltiny.native import lib as L
@@ -116,3 +121,26 @@ def hkdf(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
     _ok(L.rt().flt_hkdf(bytes(salt), len(salt), bytes(ikm), len(ikm), bytes(info), len(info),
                         out, length), "hkdf")
     return out.raw[:length]
+
+
+def secagg_pair_key(shared: bytes, round_: int, a: int, b: int) -> bytes:
+    """The mask key of devices a and b in one round (the same for both)."""
+    key = C.create_string_buffer(32)
+    _ok(L.rt().flt_secagg_pair_key(_fixed(shared, KEY_SIZE, "shared secret"), round_, a, b, key),
+        "secagg pair key")
+    return key.raw
+
+
+def secagg_mask(self_id: int, round_: int, peers: Sequence[tuple[int, bytes]],
+                values: np.ndarray) -> np.ndarray:
+    """``values`` (uint32, the device's quantized update on the round's shared index set) plus
+    the pairwise masks with ``peers`` [(peer id, X25519 shared secret)], mod 2^32."""
+    out = np.ascontiguousarray(values, dtype=np.uint32).copy()
+    arr = (L.SecaggPeer * max(len(peers), 1))()
+    for i, (pid, shared) in enumerate(peers):
+        arr[i].id = pid
+        C.memmove(arr[i].shared, _fixed(shared, KEY_SIZE, "shared secret"), KEY_SIZE)
+    _ok(L.rt().flt_secagg_mask(self_id, round_, arr, len(peers), out.ctypes.data, out.size),
+        "secagg mask")
+    C.memset(arr, 0, C.sizeof(arr))
+    return out

@@ -122,6 +122,10 @@ class ChaCha20(C.Structure):
     _fields_ = [("state", u32 * 16), ("block", u8 * 64), ("used", u32), ("exhausted", u32)]
 
 
+class SecaggPeer(C.Structure):
+    _fields_ = [("id", u32), ("shared", u8 * 32)]
+
+
 MIRRORS: abi.Mirrors = {
     "flt_proto_header_t": Header, "flt_msg_ack_t": Ack, "flt_proto_rx_event_t": RxEvent,
     "flt_proto_rx_t": Rx, "flt_proto_tx_t": Tx, "flt_proto_outgoing_t": Outgoing,
@@ -129,10 +133,10 @@ MIRRORS: abi.Mirrors = {
     "flt_msg_hello_t": HelloMsg, "flt_msg_global_t": GlobalMsg, "flt_msg_train_t": TrainMsg,
     "flt_msg_delta_t": DeltaMsg, "flt_msg_text_t": TextMsg, "flt_sparse_delta_t": Sparse,
     "flt_delta_config_t": DeltaConfig, "flt_payload_limits_t": Limits,
-    "flt_chacha20_t": ChaCha20,
+    "flt_chacha20_t": ChaCha20, "flt_secagg_peer_t": SecaggPeer,
 }
 HEADERS = ("proto/outbox.h", "proto/messages.h", "delta/delta.h", "delta/payload.h",
-           "crypto/x25519.h", "crypto/chacha20.h", "crypto/hkdf.h")
+           "crypto/x25519.h", "crypto/chacha20.h", "crypto/hkdf.h", "crypto/secagg_mask.h")
 CONSTANTS = (
     "FLT_PROTO_VERSION", "FLT_PROTO_HEADER_MIN", "FLT_PROTO_HEADER_MAX", "FLT_PROTO_TAG_SIZE",
     "FLT_PROTO_KEY_SIZE", "FLT_PROTO_OVERHEAD_MIN", "FLT_PROTO_OVERHEAD", "FLT_PROTO_MAX_CHUNK",
@@ -144,7 +148,7 @@ CONSTANTS = (
     "FLT_ACK_ACCEPTED", "FLT_ACK_DUPLICATE", "FLT_TRAIN_DRIFT", "FLT_TRAIN_PERSONAL",
     "FLT_TRAIN_NO_FEEDBACK", "FLT_TRAIN_BITS_SHIFT", "FLT_TRAIN_BITS_MASK",
     "FLT_TRAIN_FLAGS_KNOWN", "FLT_PAYLOAD_HEADER_MAX", "FLT_INDEX_AUTO",
-    "FLT_X25519_SIZE", "FLT_CHACHA20_BLOCK_SIZE", "FLT_HKDF_MAX_OKM",
+    "FLT_X25519_SIZE", "FLT_CHACHA20_BLOCK_SIZE", "FLT_HKDF_MAX_OKM", "FLT_SECAGG_MAX_VALUES",
 )
 
 P = C.POINTER
@@ -202,6 +206,8 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_hkdf_extract": (None, [vp, sz, vp, sz, vp]),
     "flt_hkdf_expand": (C.c_int, [vp, vp, sz, vp, sz]),
     "flt_hkdf": (C.c_int, [vp, sz, vp, sz, vp, sz, vp, sz]),
+    "flt_secagg_pair_key": (C.c_int, [vp, u32, u32, u32, vp]),
+    "flt_secagg_mask": (C.c_int, [u32, u32, P(SecaggPeer), u32, vp, u32]),
 }
 
 

@@ -4,7 +4,7 @@
  * markers for the instruction-count plugin (fltiny/bench/bare.py, bench/crypto_cost.py).
  *
  * Exit code: 0 all vectors hold; 10 + i vector i failed (the output names it). Output line:
- * "crypto target: ok stack x25519=A chacha20=B stream=C hkdf=D baseline=E" with the stack
+ * "crypto target: ok stack x25519=A chacha20=B stream=C hkdf=D mask=M baseline=E" with the stack
  * high-water mark (bytes below _estack, this program's frames included) of each measured call
  * and of none (E: this frame plus flt_bench.c's 64-byte unpainted margin), so a call's own
  * stack is about A - E + 64. */
@@ -12,8 +12,10 @@
 #include <stdint.h>
 
 #include "bare.h"
+#include "core/flt_bytes.h"
 #include "crypto/chacha20.h"
 #include "crypto/hkdf.h"
+#include "crypto/secagg_mask.h"
 #include "crypto/x25519.h"
 #include "flt_bench.h"
 
@@ -22,10 +24,15 @@
 #define MARK_BLOCK 2u  /* one flt_chacha20_block */
 #define MARK_STREAM 3u /* flt_chacha20_read of STREAM_BLOCKS blocks through the reader */
 #define MARK_HKDF 4u   /* flt_hkdf: 32-byte IKM, 8-byte info, 32 bytes out */
+#define MARK_MASK 5u   /* flt_secagg_mask: MASK_VALUES values, MASK_PEERS peers */
 #define STREAM_BLOCKS 16u
+#define MASK_VALUES 256u
+#define MASK_PEERS 4u
 
 static uint8_t buf[STREAM_BLOCKS * FLT_CHACHA20_BLOCK_SIZE];
 static flt_chacha20_t stream;
+static uint32_t values[MASK_VALUES];
+static flt_secagg_peer_t peers[MASK_PEERS];
 
 static unsigned nibble(char c)
 {
@@ -200,7 +207,7 @@ int flt_bare_main(void)
     for (unsigned i = 0; i < 12; ++i) {
         nonce[i] = (uint8_t)i;
     }
-    uint32_t hwm[4];
+    uint32_t hwm[5];
     flt_bench_stack_paint(); /* nothing called: the depth of this frame + the paint margin */
     const uint32_t baseline = flt_bench_stack_high_water();
     flt_bench_begin(FLT_BENCH_CALIBRATE);
@@ -230,7 +237,18 @@ int flt_bare_main(void)
     const flt_status_t h = flt_hkdf(nonce, 8, key, 32, nonce, 8, out, 32);
     flt_bench_end(MARK_HKDF);
     hwm[3] = flt_bench_stack_high_water();
-    if (s != FLT_OK || h != FLT_OK) {
+
+    for (unsigned p = 0; p < MASK_PEERS; ++p) {
+        peers[p].id = 2u * p + 1u;
+        flt_bytes_copy(peers[p].shared, key, 32);
+        peers[p].shared[0] = (uint8_t)p;
+    }
+    flt_bench_stack_paint();
+    flt_bench_begin(MARK_MASK);
+    const flt_status_t ms = flt_secagg_mask(4, 1, peers, MASK_PEERS, values, MASK_VALUES);
+    flt_bench_end(MARK_MASK);
+    hwm[4] = flt_bench_stack_high_water();
+    if (s != FLT_OK || h != FLT_OK || ms != FLT_OK) {
         return fail(30, "measured calls");
     }
     flt_bare_write("crypto target: ok stack");
@@ -238,6 +256,7 @@ int flt_bare_main(void)
     report("chacha20", hwm[1]);
     report("stream", hwm[2]);
     report("hkdf", hwm[3]);
+    report("mask", hwm[4]);
     report("baseline", baseline);
     flt_bare_write("\n");
     return 0;
