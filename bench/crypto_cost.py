@@ -7,10 +7,10 @@ runtime's proto + crypto components, -Os, the strict flags) for each board, runs
 with `-icount shift=0,sleep=off` and the instruction-count plugin (tools/qemu-plugin) and reports
 the instructions between the markers, minus the empty interval's overhead: one X25519 scalar
 multiplication (flt_x25519), one ChaCha20 block (flt_chacha20_block), 16 blocks (1 KiB) of
-keystream through the reader (flt_chacha20_read, per block), and one HKDF-SHA256 (32-byte
-IKM, 8-byte salt and info, 32 bytes out), and one masking (flt_secagg_mask: 256 values, 4
-peers: per peer one HKDF and 1 KiB of keystream added mod 2^32). The program first checks the RFC vectors and exits
-non-zero when one fails. Stack: the high-water mark of each call (painted stack) minus the
+keystream through the reader (flt_chacha20_read, per block), one HKDF-SHA256 (32-byte IKM,
+8-byte salt and info, 32 bytes out) and one masking (flt_secagg_mask: 256 values, 4 peers: per
+peer one HKDF and 1 KiB of keystream added mod 2^32). The program first checks the RFC vectors
+and exits non-zero when one fails. Stack: the high-water mark of each call (painted stack) minus the
 program's own depth (`baseline`, which includes flt_bench.c's 64-byte unpainted margin, added
 back). Flash: text + data of each crypto object file. No static RAM: every context is the
 caller's (flt_chacha20_t: 136 bytes). Instruction counts, not cycles (docs/benchmarks.md).
