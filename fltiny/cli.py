@@ -615,17 +615,87 @@ def verification_line(s: dict) -> str:
     return line
 
 
+@main.command("dashboard")
+@_RUN_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (127.0.0.1: this machine only).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: a free one).")
+def dashboard_cmd(run_dir: Path, host: str, port: int) -> None:
+    """Serve a local web page over a run store: per-round accuracy, participation, rejected
+    updates, bytes, anomaly scores, devices and controls; live while the run goes on."""
+    from fltiny.server.store import RunStore
+
+    RunStore.open_readonly(run_dir).close()  # a directory without a store: one line, now
+    from fltiny.dashboard.serve import DashboardServer
+
+    server = DashboardServer(run_dir, host, port)
+    say(f"dashboard of {run_dir}: {server.url} (Ctrl-C stops)")
+    sys.stdout.flush()
+    _stop_on_sigterm()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    say("dashboard stopped")
+
+
+def _stop_on_sigterm() -> None:
+    import signal
+
+    def _terminate(_sig, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def _dashboard_options(f):
+    f = click.option("--dashboard-port", type=click.IntRange(0, 65535), default=8765,
+                     show_default=True, help="Port of --dashboard (0: a free one).")(f)
+    return click.option("--dashboard", "dashboard", is_flag=True,
+                        help="Serve the live dashboard of this run on 127.0.0.1 while it runs, "
+                             "and after it until Ctrl-C ('fltiny dashboard --run OUT' later).")(f)
+
+
+class _Dashboard:
+    """``--dashboard`` of run / simulate: serve on a thread during the run, then until Ctrl-C."""
+
+    def __init__(self, enabled: bool, port: int, run_dir: Path) -> None:
+        self.server = None
+        if enabled:
+            from fltiny.dashboard.serve import DashboardServer
+
+            self.server = DashboardServer(run_dir, "127.0.0.1", port).start()
+            progress(f"dashboard: {self.server.url}")
+
+    def linger(self) -> None:
+        if self.server is None:
+            return
+        say(f"dashboard still serving {self.server.url}: Ctrl-C stops")
+        sys.stdout.flush()
+        _stop_on_sigterm()
+        try:
+            while self.server.thread is not None and self.server.thread.is_alive():
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        self.server.stop()
+
+
 @main.command("simulate")
 @experiment_options
 @settings_options(SimConfig, base=ExperimentSettings)
-def simulate_cmd(**values) -> None:
+@_dashboard_options
+def simulate_cmd(dashboard: bool, dashboard_port: int, **values) -> None:
     """Simulate a fleet on the firmware's own C runtime (bit-exact with the boards)."""
     from fltiny.sim.run import simulate
 
     cfg: SimConfig = from_knobs(SimConfig, values)
+    board = _Dashboard(dashboard, dashboard_port, Path(cfg.out))
     result = simulate(cfg, progress=_LiveTable(), log=progress)
     for line in _summary_lines(result):
         say(line)
+    board.linger()
 
 
 @main.command("run")
@@ -644,8 +714,10 @@ def simulate_cmd(**values) -> None:
                    "the provisioning record 'fltiny flash' writes (build/devices.toml).")
 @experiment_options
 @settings_options(RunOptions, base=ExperimentSettings)
+@_dashboard_options
 def run_cmd(board_name: str | None, count: int | None, fleet_spec: str | None,
-            ports: tuple[str, ...], fleet_file: Path | None, **values) -> None:
+            ports: tuple[str, ...], fleet_file: Path | None, dashboard: bool,
+            dashboard_port: int, **values) -> None:
     """Federated rounds with boards in the loop: emulated boards it starts (every DELTA
     replayed) or running boards on --port / --fleet-file (verified without replay)."""
     from fltiny.run.runner import parse_fleet, run
@@ -664,9 +736,11 @@ def run_cmd(board_name: str | None, count: int | None, fleet_spec: str | None,
         fleet = (parse_fleet(fleet_spec) if fleet_spec
                  else [(board_name or "qemu-m4f", count or 4)])
         opts = from_knobs(RunOptions, values, fleet=tuple(fleet))
+    board = _Dashboard(dashboard, dashboard_port, Path(opts.out))
     result = run(opts, progress=_LiveTable(), say=progress, log=lambda s: log.info(s))
     for line in _summary_lines(result):
         say(line)
+    board.linger()
 
 
 if __name__ == "__main__":
