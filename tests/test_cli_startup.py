@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("tensorflow", "keras", "tflite_micro", "ai_edge_litert", "sklearn")
+HEAVY = ("tensorflow", "keras", "tflite_micro", "ai_edge_litert", "sklearn", "starlette", "uvicorn")
 
 
 def test_importing_cli_imports_no_heavy_module():
