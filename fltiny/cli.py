@@ -245,18 +245,33 @@ def _build(board_name: str, bundle: Path, out: Path | None, render_only: bool = 
               "windows from it (no data blob compiled in; docs/boards.md \"Sensor hook\").")
 @click.option("--window-stride", type=int, default=None,
               help="Time steps between the windows the device cuts (default: the window length).")
+@click.option("--transport", type=click.Choice(["default", "mqtt"]), default="default",
+              show_default=True, help="ESP boards: mqtt joins the broker of --mqtt-url with "
+              "esp-mqtt over TLS (needs --wifi-ssid); default: UART0, or TCP with --wifi-ssid.")
+@click.option("--mqtt-url", default="", help="--transport mqtt: the broker, mqtts://HOST:PORT.")
+@click.option("--broker-dir", type=click.Path(path_type=Path), default=Path("build/broker"),
+              show_default=True, help="--transport mqtt: the fleet directory whose CA and "
+              "device certificate are embedded ('fltiny broker start --dir' makes it).")
 def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool, key_hex: str | None,
               device_id: int, wifi_ssid: str, wifi_password: str, wifi_port: int,
-              sensor: Path | None, window_stride: int | None) -> None:
+              sensor: Path | None, window_stride: int | None, transport: str, mqtt_url: str,
+              broker_dir: Path) -> None:
     """Render a PlatformIO project for a board and build it (offline for emulated boards)."""
     try:
         key = bytes.fromhex(key_hex) if key_hex else None
     except ValueError:
         raise UsageError("--key must be 64 hex digits") from None
+    mqtt = None
+    if transport == "mqtt":
+        from fltiny.build.mqtt_config import mqtt_build
+
+        mqtt = mqtt_build(broker_dir, device_id, mqtt_url)
+    elif mqtt_url:
+        raise UsageError("--mqtt-url needs --transport mqtt")
     t0 = time.perf_counter()
     board, fw = _build(board_name, bundle, out, render_only, key=key, device_id=device_id,
                        wifi_ssid=wifi_ssid, wifi_password=wifi_password, wifi_port=wifi_port,
-                       sensor=sensor, window_stride=window_stride)
+                       sensor=sensor, window_stride=window_stride, mqtt=mqtt)
     if fw.result is None:
         say(f"rendered {fw.project.path} for {board.name} (platformio.ini accepted by PlatformIO)")
         _say_store(board, fw.project.store, sensor)

@@ -249,3 +249,27 @@ def test_device_offline_for_a_round_gets_the_model_and_joins_the_next(har_tiny_b
         dev = bf._devs[2]
         assert dev.resets == 0 and dev.reconnects >= 1  # same protocol session, link reopened
         assert bf.replay_mismatches == 0
+
+
+def test_esp32_mqtt_project_renders_with_its_certificate(cli, har_tiny_bundle, tmp_path):
+    fleet, out = tmp_path / "fleet", tmp_path / "esp32"
+    base = ["build", "--board", "esp32", "--bundle", har_tiny_bundle, "--render-only",
+            "--broker-dir", fleet, "--device-id", "3", "--out", out]
+    code, stdout, err = cli(*base, "--transport", "mqtt", "--wifi-ssid", "lab",
+                            "--mqtt-url", "mqtts://192.168.1.10:8883")
+    assert code == 0, err
+    assert "platformio.ini accepted" in stdout
+    header = (out / "include" / "fltiny_mqtt.h").read_text()
+    cert_lines = (fleet / "pki" / "device-3.crt").read_text().strip().splitlines()
+    assert all(line in header for line in cert_lines)
+    assert '"mqtts://192.168.1.10:8883"' in header and '"fltiny/device-3/up"' in header
+    assert "FLT_TRANSPORT_MQTT 1" in (out / "include" / "fltiny_config.h").read_text()
+    assert "mqtt esp-tls" in (out / "src" / "CMakeLists.txt").read_text()
+    for args, words in [
+        (["--transport", "mqtt", "--wifi-ssid", "lab"], "needs --mqtt-url"),
+        (["--transport", "mqtt", "--mqtt-url", "mqtts://h:8883"], "needs --wifi-ssid"),
+        (["--transport", "mqtt", "--wifi-ssid", "lab", "--mqtt-url", "mqtt://h"], "TLS only"),
+    ]:
+        code, _, err = cli(*base, *args)
+        errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        assert code == 2 and len(errors) == 1 and words in errors[0], err

@@ -25,11 +25,15 @@ import hashlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fltiny import __version__
 from fltiny.boards import REPO_ROOT, Board
 from fltiny.errors import UsageError
 from fltiny.templating import render
+
+if TYPE_CHECKING:
+    from .mqtt_config import MqttBuild
 
 FIRMWARE = REPO_ROOT / "firmware"
 RUNTIME_COMPONENTS = ("core", "kernels", "train", "delta", "proto")
@@ -206,13 +210,16 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
                    key: bytes | None = None, selftest_header: str | None = None,
                    bench: bool = False, max_windows: int | None = None, wifi_ssid: str = "",
                    wifi_password: str = "", wifi_port: int = DEFAULT_WIFI_PORT,
-                   sensor: Path | None = None, window_stride: int | None = None) -> Project:
+                   sensor: Path | None = None, window_stride: int | None = None,
+                   mqtt: MqttBuild | None = None) -> Project:
     """Write the PlatformIO project for `board` from the bundle at `bundle` into `out`.
     `sensor`: a C/C++ file defining flt_port_read_sample (port.h), the board's own sample
     source (a real board then has no data blob compiled in and sizes its window store);
     `window_stride`: steps between the windows the store cuts (default: the window length).
     `wifi_ssid` (ESP boards only): the device joins that network and listens for the host on TCP
-    port `wifi_port` (the host connects to tcp://<device address>:<port>); empty: UART0."""
+    port `wifi_port` (the host connects to tcp://<device address>:<port>); empty: UART0.
+    `mqtt` (ESP boards, with `wifi_ssid`): instead of listening, the device joins the broker
+    with esp-mqtt over TLS (include/fltiny_mqtt.h: URL, CA, its certificate and key)."""
     from fltiny.codegen import generate
     from fltiny.export.bundle import read_bundle
 
@@ -224,6 +231,11 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     if wifi_ssid and not board.esp:
         raise UsageError(f"board '{board.name}' has no Wi-Fi transport (transports: "
                          f"{', '.join(board.transports)}); drop --wifi-ssid")
+    if mqtt is not None and not (board.esp and wifi_ssid):
+        raise UsageError(f"--transport mqtt: board '{board.name}' " + (
+            "needs --wifi-ssid (the network the board joins)" if board.esp else
+            "has no MQTT client in its firmware (ESP boards do; the native board takes its "
+            "broker at run time: 'fltiny run --transport mqtt')"))
     if not 0 < wifi_port < 65536:
         raise UsageError(f"--wifi-port {wifi_port} is not a TCP port (1-65535)")
     if len(key) != 32:
@@ -291,13 +303,17 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
         head_acts=acts, head_maxw=maxw,
         feature_cache=int(feature_cache_fits(board, windows, head.layers[0].n_in)),
         wifi_ssid=_c_string(wifi_ssid), wifi_password=_c_string(wifi_password),
-        wifi_port=wifi_port,
+        wifi_port=wifi_port, mqtt=mqtt is not None,
         backbone_header=backbone_header, prefix="backbone", PREFIX="BACKBONE",
     )
     _write(inc / "fltiny_config.h", render("project/include/fltiny_config.h.j2", **ctx), written)
     _write(inc / "fltiny_model.h", render("project/include/fltiny_model.h.j2", **ctx), written)
     if selftest_header is not None:
         _write(src / "app" / "flt_selftest_data.h", selftest_header, written)
+    if mqtt is not None:
+        from .mqtt_config import mqtt_header
+
+        _write(inc / "fltiny_mqtt.h", mqtt_header(mqtt), written)
     if not board.emulated:
         _write(inc / "fltiny_data.h", _embedded_data(bundle, board, device_id, windows,
                                                      sensor is not None), written)
@@ -316,6 +332,7 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     src_filter = ""
     if selftest_header is not None:
         defines.append("FLT_APP_SELFTEST=1")
+
     if bench:  # the benchmark firmware (flt_benchmain.c) replaces the device loop
         if selftest_header is not None:
             raise UsageError("a firmware is either the self-test or the benchmark, not both")
@@ -333,7 +350,8 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     if board.esp:
         from .espidf import IDF_REQUIRES, sdkconfig_defaults
 
-        esp_ctx = dict(ctx, idf_requires=IDF_REQUIRES, warning_flags=WARNING_FLAGS,
+        requires = IDF_REQUIRES + (("mqtt", "esp-tls") if mqtt is not None else ())
+        esp_ctx = dict(ctx, idf_requires=requires, warning_flags=WARNING_FLAGS,
                        sdkconfig=sdkconfig_defaults(board, uart_link=not wifi_ssid))
         for name in ("CMakeLists.txt", "src/CMakeLists.txt", "sdkconfig.defaults", "partitions.csv"):
             _write(out / name, render(f"project/esp-idf/{name.replace('/', '_')}.j2", **esp_ctx),

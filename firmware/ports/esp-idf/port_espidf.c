@@ -8,6 +8,14 @@
  *   at a time; when it disconnects the device accepts the next. Without an SSID: UART0 at
  *   115200 baud through the UART driver (its ISR fills the driver's RX buffer; pump() moves
  *   bytes into our ring), with console and logs off UART0 (sdkconfig.defaults).
+ *   With FLT_TRANSPORT_MQTT (`fltiny build --transport mqtt --mqtt-url ...`) the station does
+ *   not listen: esp-mqtt connects to FLT_MQTT_URL over TLS (the fleet's CA verifies the broker,
+ *   the device's certificate and key from include/fltiny_mqtt.h identify it) and carries one
+ *   frame per message on fltiny/device-N/up and /down, QoS 1, with the retained status
+ *   `online` and the will `offline` (docs/protocol.md "MQTT transport"). Clean sessions: a
+ *   drop loses what the host published meanwhile and the protocol's retransmission repairs it.
+ *   esp-mqtt's task is the producer of the RX ring; a spinlock guards push and pop (two
+ *   cores), and an event bit wakes the device task.
  * - Waiting: uart_read_bytes / select() with the timeout: the FreeRTOS task blocks, the idle
  *   task lets the CPU sleep (light sleep if enabled in sdkconfig). A UART read asks only for
  *   what has arrived (flt_short_read.h): uart_read_bytes(n) waits for n bytes or the timeout.
@@ -37,12 +45,19 @@
 #include "nvs.h"
 #include "nvs_flash.h"
 
+#ifdef FLT_TRANSPORT_MQTT
+#include "mqtt_client.h"
+#endif
+
 #include "flt_device.h"
 #include "flt_embedded_data.h"
 #include "flt_ring.h"
 #include "flt_short_read.h"
 #include "fltiny_config.h"
 #include "port.h"
+#ifdef FLT_TRANSPORT_MQTT
+#include "fltiny_mqtt.h"
+#endif
 #ifndef FLT_APP_SENSOR
 #include "flt_no_sensor.h" /* no sample source unless the build brings one */
 #endif
@@ -56,6 +71,107 @@ static flt_ring_t rx_ring;
 static int use_wifi;
 static int sock = -1;
 static EventGroupHandle_t wifi_events;
+#define RX_READY_BIT BIT1
+
+#ifdef FLT_TRANSPORT_MQTT
+static esp_mqtt_client_handle_t mqtt;
+static volatile int mqtt_connected;
+static portMUX_TYPE rx_lock = portMUX_INITIALIZER_UNLOCKED;
+static uint8_t mqtt_frame[1024];
+static size_t mqtt_frame_len;
+static int mqtt_frame_overflow;
+
+/* esp-mqtt's task: one message = one frame, pushed whole (or dropped) followed by 0x00. A
+ * message longer than esp-mqtt's buffer arrives in pieces (current_data_offset): frames are
+ * at most ~300 bytes, below the default 1024-byte buffer. */
+static void mqtt_event(void *arg, esp_event_base_t base, int32_t id, void *data)
+{
+    (void)arg;
+    (void)base;
+    esp_mqtt_event_handle_t ev = (esp_mqtt_event_handle_t)data;
+    switch ((esp_mqtt_event_id_t)id) {
+    case MQTT_EVENT_CONNECTED:
+        mqtt_connected = 1;
+        (void)esp_mqtt_client_subscribe(mqtt, FLT_MQTT_DOWN_TOPIC, 1);
+        (void)esp_mqtt_client_publish(mqtt, FLT_MQTT_STATUS_TOPIC, "online", 6, 1, 1);
+        ESP_LOGI(TAG, "connected to %s as %s", FLT_MQTT_URL, FLT_MQTT_CLIENT_ID);
+        break;
+    case MQTT_EVENT_DISCONNECTED:
+        mqtt_connected = 0;
+        break;
+    case MQTT_EVENT_DATA:
+        if (ev->data_len > 0 && ev->current_data_offset == 0 &&
+            ev->data_len == ev->total_data_len) {
+            const size_t n = (size_t)ev->data_len;
+            taskENTER_CRITICAL(&rx_lock);
+            if ((size_t)flt_ring_space(&rx_ring) >= n + 1u) {
+                for (size_t i = 0; i < n; ++i) {
+                    (void)flt_ring_push(&rx_ring, (uint8_t)ev->data[i]);
+                }
+                (void)flt_ring_push(&rx_ring, 0u);
+            } else {
+                rx_ring.dropped = rx_ring.dropped + (uint32_t)n;
+            }
+            taskEXIT_CRITICAL(&rx_lock);
+            xEventGroupSetBits(wifi_events, RX_READY_BIT);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void mqtt_start(void)
+{
+    esp_mqtt_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.broker.address.uri = FLT_MQTT_URL;
+    cfg.broker.verification.certificate = flt_mqtt_ca_pem;
+    cfg.credentials.client_id = FLT_MQTT_CLIENT_ID;
+    cfg.credentials.authentication.certificate = flt_mqtt_cert_pem;
+    cfg.credentials.authentication.key = flt_mqtt_key_pem;
+    cfg.session.keepalive = FLT_MQTT_KEEPALIVE_S;
+    cfg.session.last_will.topic = FLT_MQTT_STATUS_TOPIC;
+    cfg.session.last_will.msg = "offline";
+    cfg.session.last_will.msg_len = 7;
+    cfg.session.last_will.qos = 1;
+    cfg.session.last_will.retain = 1;
+    cfg.network.reconnect_timeout_ms = 500;
+    mqtt = esp_mqtt_client_init(&cfg);
+    ESP_ERROR_CHECK(mqtt == NULL ? ESP_FAIL : ESP_OK);
+    ESP_ERROR_CHECK(esp_mqtt_client_register_event(mqtt, ESP_EVENT_ANY_ID, mqtt_event, NULL));
+    xEventGroupWaitBits(wifi_events, WIFI_CONNECTED_BIT, pdFALSE, pdTRUE, portMAX_DELAY);
+    ESP_ERROR_CHECK(esp_mqtt_client_start(mqtt));
+}
+
+/* Cuts the device loop's wire bytes at each 0x00 and publishes each frame (link_mqtt.h's rule). */
+static flt_status_t mqtt_write(const uint8_t *buf, size_t len)
+{
+    flt_status_t st = FLT_OK;
+    for (size_t i = 0; i < len; ++i) {
+        if (buf[i] != 0u) {
+            if (mqtt_frame_len < sizeof mqtt_frame) {
+                mqtt_frame[mqtt_frame_len++] = buf[i];
+            } else {
+                mqtt_frame_overflow = 1;
+            }
+            continue;
+        }
+        if (mqtt_frame_len > 0u && st == FLT_OK) {
+            if (mqtt_frame_overflow) {
+                st = FLT_ERR_OVERSIZE;
+            } else if (!mqtt_connected ||
+                       esp_mqtt_client_publish(mqtt, FLT_MQTT_UP_TOPIC, (const char *)mqtt_frame,
+                                               (int)mqtt_frame_len, 1, 0) < 0) {
+                st = FLT_ERR_STATE; /* the outbox retransmits after the reconnect */
+            }
+        }
+        mqtt_frame_len = 0;
+        mqtt_frame_overflow = 0;
+    }
+    return st;
+}
+#endif
 
 static void wifi_event(void *arg, esp_event_base_t base, int32_t id, void *data)
 {
@@ -154,6 +270,11 @@ flt_status_t flt_port_init(int argc, char **argv)
     }
     ESP_ERROR_CHECK(err);
     use_wifi = FLT_WIFI_SSID[0] != '\0';
+#ifdef FLT_TRANSPORT_MQTT
+    ESP_ERROR_CHECK(wifi_start());
+    mqtt_start();
+    return FLT_OK;
+#endif
     if (use_wifi) {
         ESP_ERROR_CHECK(wifi_start());
         sock = tcp_accept();
@@ -176,6 +297,9 @@ flt_status_t flt_port_init(int argc, char **argv)
 
 flt_status_t flt_port_write(const uint8_t *buf, size_t len)
 {
+#ifdef FLT_TRANSPORT_MQTT
+    return mqtt_write(buf, len);
+#endif
     if (!use_wifi) {
         return uart_write_bytes(UART_PORT, (const char *)buf, len) == (int)len ? FLT_OK
                                                                                : FLT_ERR_STATE;
@@ -208,6 +332,11 @@ static int uart_read(void *ctx, uint8_t *buf, size_t len, uint32_t timeout_ms)
 
 static void pump(uint32_t timeout_ms)
 {
+#ifdef FLT_TRANSPORT_MQTT
+    /* esp-mqtt's task fills the ring: wait for its signal */
+    xEventGroupWaitBits(wifi_events, RX_READY_BIT, pdTRUE, pdFALSE, pdMS_TO_TICKS(timeout_ms));
+    return;
+#endif
     uint8_t tmp[256];
     if (!use_wifi) {
         (void)flt_short_read(&rx_ring, tmp, sizeof tmp, uart_avail, uart_read, NULL, timeout_ms);
@@ -237,7 +366,14 @@ int flt_port_read_byte(uint8_t *byte)
     if (flt_ring_empty(&rx_ring)) {
         pump(0);
     }
+#ifdef FLT_TRANSPORT_MQTT
+    taskENTER_CRITICAL(&rx_lock);
+    const int got = flt_ring_pop(&rx_ring, byte);
+    taskEXIT_CRITICAL(&rx_lock);
+    return got;
+#else
     return flt_ring_pop(&rx_ring, byte);
+#endif
 }
 
 void flt_port_wait_event(uint32_t timeout_ms)
