@@ -101,8 +101,9 @@ def models_cmd(measure: bool) -> None:
 
 
 def _train_options(f):
-    f = click.option("--epochs", type=int, default=30, show_default=True)(f)
-    f = click.option("--batch-size", type=int, default=64, show_default=True)(f)
+    f = click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)(f)
+    f = click.option("--batch-size", type=click.IntRange(min=1), default=64,
+                     show_default=True)(f)
     f = click.option("--lr", "learning_rate", type=float, default=3e-3, show_default=True)(f)
     f = click.option("--seed", type=int, default=0, show_default=True)(f)
     return f
@@ -233,7 +234,7 @@ def _build(board_name: str, bundle: Path, out: Path | None, render_only: bool = 
 @click.option("--render-only", is_flag=True, help="Render and validate the project, do not build.")
 @click.option("--key", "key_hex", default=None, help="Device HMAC key, 64 hex digits (default: the "
               "public development key).")
-@click.option("--device-id", type=int, default=1, show_default=True,
+@click.option("--device-id", type=click.IntRange(1, 0xFFFF_FFFF), default=1, show_default=True,
               help="Device id when the board has no data blob.")
 @click.option("--wifi-ssid", default="", help="ESP boards: Wi-Fi network (empty: UART0 only).")
 @click.option("--wifi-password", default="")

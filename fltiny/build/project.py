@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from fltiny import __version__
 from fltiny.boards import REPO_ROOT, Board
 from fltiny.errors import UsageError
+from fltiny.outdir import prepare_out_dir
 from fltiny.templating import render
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     if len(key) != 32:
         raise UsageError("the device key must be 32 bytes (64 hex digits)")
     out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(out)
     written: list[Path] = []
     src = out / "src"
 

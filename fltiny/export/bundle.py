@@ -26,6 +26,7 @@ import numpy as np
 from fltiny import __version__
 from fltiny.errors import ExportError, UsageError
 from fltiny.export.split import GEOMETRY, LAYER_KINDS, Head, HeadLayer
+from fltiny.outdir import prepare_out_dir
 from fltiny.templating import render
 
 MANIFEST = "manifest.json"
@@ -111,16 +112,6 @@ def write_headers(out: Path, manifest: Manifest, head: Head, backbone: bytes | N
     ))
     written.append(path)
     return written
-
-
-def prepare_out_dir(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".fltiny-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write to output directory {out}: {exc.strerror or exc}") from exc
 
 
 def write_bundle(out: Path, manifest: Manifest, head: Head, backbone: bytes | None) -> list[Path]:
