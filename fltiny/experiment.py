@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from fltiny.strategies import Strategy
 
 Say = Callable[[str], None]
-PARTITIONS = ("auto", "natural", "grouped", "iid", "dirichlet")
+PARTITIONS = ("auto", "natural", "grouped", "streams", "iid", "dirichlet")
 DEFAULT_MODELS = {"hapt": "har-tiny", "thermostat": "thermo-small", "digits": "digits-tiny"}
 
 
@@ -65,9 +65,12 @@ class DataSettings:
     bundle: Path | None = knob(None, "--bundle", "Use this export bundle (fltiny export ... --out "
                                "DIR) instead of build/<model>, which is exported when missing.")
     partition: str = knob("auto", "--partition", "How the fleet data is split: auto (natural "
-                          "when there are enough fleet users, else iid), natural (one fleet user "
-                          "per device), grouped (every fleet user on some device, whole, dealt "
-                          "round-robin), iid, dirichlet.", choices=PARTITIONS)
+                          "when there are enough fleet users, else iid while every device gets "
+                          "two windows, else streams), natural (one fleet user "
+                          "per device; thermostat generates a home per device), grouped (every fleet "
+                          "user on some device, whole, dealt round-robin), streams (each device a "
+                          "contiguous stretch of one user's windows: more devices than users, "
+                          "even than windows), iid, dirichlet.", choices=PARTITIONS)
     alpha: float = knob(0.5, "--alpha", "Dirichlet concentration (--partition dirichlet).",
                         low=0, low_open=True)
 
@@ -242,10 +245,15 @@ def resolve_bundle(data: DataSettings, root: Path, say: Say = _quiet) -> Bundle:
     return Bundle.load(ensure_bundle(data.model_name(), data.dataset, say, root))
 
 
-def choose_partition(requested: str, clients: int, fleet_groups: int) -> str:
-    """auto: natural (one fleet user per device) when there are enough users, else iid."""
+def choose_partition(requested: str, clients: int, fleet_groups: int,
+                     fleet_samples: int | None = None) -> str:
+    """auto: natural (one fleet user per device) when there are enough users, else iid while
+    each device gets two of the ``fleet_samples`` windows, else streams (fltiny.data.partition:
+    contiguous stretches of one user's windows)."""
     if requested == "auto":
-        return "natural" if clients <= fleet_groups else "iid"
+        if clients <= fleet_groups:
+            return "natural"
+        return "iid" if fleet_samples is None or 2 * clients <= fleet_samples else "streams"
     if requested == "natural" and clients > fleet_groups:
         raise UsageError(f"natural partition has {fleet_groups} fleet devices (one per user); "
                          f"asked for {clients}: use --partition iid or dirichlet")
@@ -303,11 +311,14 @@ class Experiment:
     @cached_property
     def partition(self) -> str:
         from fltiny.data import load_dataset
+        from fltiny.data.registry import fleet_groups
 
         if self.data_on_devices:
             return "on-device"  # each board holds its own data; the host never sees it
-        groups = len(load_dataset(self.settings.data.dataset).scenario.fleet)
-        return choose_partition(self.settings.data.partition, self.devices, groups)
+        name = self.settings.data.dataset
+        groups = fleet_groups(name, self.devices)
+        samples = None if self.devices <= groups else len(load_dataset(name).fleet().y)
+        return choose_partition(self.settings.data.partition, self.devices, groups, samples)
 
     def blobs(self, max_windows: int | None = None) -> list[DataBlob]:
         """One data blob per device (the same split for boards and simulated devices)."""

@@ -186,7 +186,7 @@ def _fleet_parts(bundle: Path, n_devices: int, dataset: str | None, scheme: str,
     manifest, _head, backbone = read_bundle(Path(bundle))
     if backbone is None:
         raise UsageError(f"the bundle has no backbone; {what} feed the int8 backbone")
-    ds = load_dataset(dataset or _dataset_of(manifest))
+    ds = load_dataset(dataset or _dataset_of(manifest), fleet=n_devices)  # thermostat: N homes
     fleet = ds.fleet()
     parts = partition(scheme, fleet.y, fleet.groups, n_devices,  # type: ignore[arg-type]
                       clients=ds.scenario.fleet, alpha=alpha, seed=seed)
