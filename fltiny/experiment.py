@@ -97,11 +97,19 @@ class ExperimentSettings:
                          "drift control, the default).",
                          choices=tuple(STRATEGIES))
     server: RoundConfig = field(default_factory=RoundConfig)
+    gateways: int = knob(1, "--gateways", "Split the devices over this many gateway bridges "
+                         "(contiguous blocks of device ids), each verifying its devices' "
+                         "updates and forwarding their exact example-weighted sum: the same "
+                         "FedAvg as one bridge (fedavg, fedprox, fedavgm, fedadam, feddyn; no "
+                         "central DP).", low=1)
     out: Path = Path("build/experiment")
     build_root: Path = field(default_factory=default_build_root)  # bundles, firmware cache
 
     def __post_init__(self) -> None:
         check_knobs(self)
+        from fltiny.server.gateway import check_gateway_settings
+
+        check_gateway_settings(self.gateways, self.strategy, self.server.private)
         if self.server.private:  # before any work starts
             from fltiny.privacy.central import check_strategy_name
 

@@ -193,7 +193,8 @@ class BridgeFleet:
                  down_bits: int = DEFAULT_BITS,
                  log: Callable[[str], None] = lambda _m: None,
                  timeout: float = 0.3, retries: int = 20, hello_wait: float = 5.0,
-                 reconnect_wait: float = 10.0, send_chunk: int | None = None) -> None:
+                 reconnect_wait: float = 10.0, send_chunk: int | None = None,
+                 replay_lock: threading.Lock | None = None) -> None:
         self.hr = host_round
         self.n_params = int(host_round.n_params)
         self.model_hash = bytes(model_hash)
@@ -204,7 +205,9 @@ class BridgeFleet:
         self.reconnect_wait = reconnect_wait
         self._devs: dict[int, _DeviceState] = {}
         self._timeout, self._retries, self._send_chunk = timeout, retries, send_chunk
-        self._replay_lock = threading.Lock()  # the host round's C keeps static buffers
+        # the host round's C keeps static buffers: bridges sharing one HostRound (gateways)
+        # share one lock
+        self._replay_lock = replay_lock or threading.Lock()
         self.personal_max = (1.0 if host_round.manifest.task == "classification"
                              else float("inf"))  # an accuracy, or an MAE
         self.replays = 0

@@ -7,10 +7,10 @@
 - ``streams``: more devices than users, each device a contiguous stretch of one user's
   windows (HAPT: a stretch of the user's recording, in time order). Device i (0-based) records
   user ``users[i % U]``; a user's m devices (k = i // U, k = 0..m-1) hold stretches of
-  L = min(n_u, length) of the user's n_u windows, starting at floor(k * (n_u - L) / (m - 1))
-  (spread evenly over the recording: disjoint while m * L <= n_u, overlapping beyond).
-  ``length`` defaults to max(16, total windows // devices); with as many devices as users it
-  is the natural partition. Deterministic, no seed;
+  L = min(n_u, max(16, n_u // m)) of the user's n_u windows, starting at
+  floor(k * (n_u - L) / (m - 1)): the recording shared out in disjoint stretches while they
+  are 16 windows or more, overlapping stretches of 16 beyond (HAPT: 10,000 devices). With as
+  many devices as users it is the natural partition. Deterministic, no seed;
 - ``iid``: a seeded shuffle dealt into equal shares;
 - ``dirichlet``: label skew after Hsu, Qi and Brown (2019), "Measuring the Effects of
   Non-Identical Data Distribution for Federated Visual Classification": for each class, the
@@ -61,20 +61,18 @@ def grouped(groups: np.ndarray, clients: tuple[int, ...] | list[int],
     return parts
 
 
-def streams(groups: np.ndarray, users: tuple[int, ...] | list[int], n_clients: int,
-            length: int = 0) -> list[np.ndarray]:
+def streams(groups: np.ndarray, users: tuple[int, ...] | list[int],
+            n_clients: int) -> list[np.ndarray]:
     """Device streams: contiguous stretches of one user's windows (module docstring)."""
-    per_user = natural(groups, users)
     if n_clients < 1:
         raise UsageError(f"streams partition: need at least 1 client, got {n_clients}")
-    total = sum(len(p) for p in per_user)
-    length = length or max(MIN_STREAM, total // n_clients)
+    per_user = natural(groups, users)
     n_users = len(per_user)
     parts = []
     for i in range(n_clients):
         windows = per_user[i % n_users]
         k, m = i // n_users, len(range(i % n_users, n_clients, n_users))
-        size = min(len(windows), length)
+        size = min(len(windows), max(MIN_STREAM, len(windows) // m))
         start = (k * (len(windows) - size)) // max(1, m - 1)
         parts.append(windows[start:start + size])
     return parts

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -249,6 +250,7 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
         say: Say = print, log: Say = print) -> ExperimentResult:
     from fltiny.boards import get_board
     from fltiny.bridge.fleet import BridgeFleet
+    from fltiny.server.gateway import GatewayFleet, split_devices
 
     exp = Experiment(opts, opts.devices, say=say, log=log, data_on_devices=opts.on_ports)
     if exp.store_path.exists() and not opts.resume:
@@ -295,13 +297,27 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
                     fleet_dir = Path(opts.broker_dir or Path(opts.out) / "broker")
                     fb = stack.enter_context(FleetBroker(fleet_dir, url=opts.mqtt_url, say=say))
                 endpoints = _start_emulated(stack, boards, elfs, blobs, say, fb)
-            bf = BridgeFleet(endpoints, hr, model_hash=bundle.model_hash,
-                             global_delta=opts.global_delta, down_topk=opts.server.down_topk,
-                             down_bits=opts.server.down_bits,
-                             send_chunk=opts.send_chunk, log=log)
-            stack.callback(bf.close)
-            metrics = exp.run_rounds(FiguredFleet(bf), store, progress)
-            replays, mismatches = bf.replays, bf.replay_mismatches
+            lock = threading.Lock()  # one HostRound replays for every gateway
+            by_id = {e.device_id: e for e in endpoints}
+            groups = split_devices(list(by_id), opts.gateways)
+            bridges = [BridgeFleet([by_id[i] for i in ids], hr, model_hash=bundle.model_hash,
+                                   global_delta=opts.global_delta,
+                                   down_topk=opts.server.down_topk,
+                                   down_bits=opts.server.down_bits,
+                                   send_chunk=opts.send_chunk, log=log, replay_lock=lock)
+                       for ids in groups]
+            for bf in bridges:
+                stack.callback(bf.close)
+            if opts.gateways > 1:
+                say(f"{opts.gateways} gateway bridges: "
+                    + "; ".join(f"gateway {g}: devices {ids[0]}-{ids[-1]}"
+                                for g, ids in enumerate(groups)))
+                fleet: Any = GatewayFleet([FiguredFleet(bf) for bf in bridges])
+            else:
+                fleet = FiguredFleet(bridges[0])
+            metrics = exp.run_rounds(fleet, store, progress)
+            replays = sum(bf.replays for bf in bridges)
+            mismatches = sum(bf.replay_mismatches for bf in bridges)
         rows, summary = collect(store, hr.n_params)
         summary.update({
             "fleet": dict(counts),

@@ -18,6 +18,7 @@ from fltiny.server import reputation
 from fltiny.server.audit import update_sha256
 from fltiny.server.config import RoundConfig, TrainParams
 from fltiny.server.controls import Control, FleetControls
+from fltiny.server.gateway import aggregate_gateways
 from fltiny.server.store import Checkpoint, RunStore, params_sha256
 from fltiny.server.validate import validate_updates
 from fltiny.strategies.base import ClientUpdate, Strategy
@@ -239,6 +240,11 @@ def run_rounds(
     params, version = latest.params, latest.version
     plane = ControlPlane(store, config.reputation_threshold)
     dp, accountant = _central_dp(strategy, config, latest.round, log)
+    # a fleet of gateway bridges (fltiny.server.gateway): aggregate their exact pre-aggregates
+    gateway_of = getattr(fleet, "gateway_of", None)
+    if gateway_of is not None and dp is not None:
+        raise UsageError("central DP needs every device's update; gateways forward sums: run "
+                         "DP without --gateways")
     metrics: list[RoundMetrics] = []
     for rnd in range(latest.round + 1, config.rounds + 1):
         t0 = time.perf_counter()
@@ -305,8 +311,12 @@ def run_rounds(
                     f"{len(accepted)}: model unchanged")
         else:
             try:
-                params = (dp.aggregate(strategy, params, accepted, len(available))
-                          if dp is not None else strategy.aggregate(params, accepted))
+                if dp is not None:
+                    params = dp.aggregate(strategy, params, accepted, len(available))
+                elif gateway_of is not None:
+                    params = aggregate_gateways(strategy, params, accepted, gateway_of)
+                else:
+                    params = strategy.aggregate(params, accepted)
             except StrategyError as exc:
                 note = f"aggregation refused ({exc}): model unchanged"
         if note:
