@@ -105,6 +105,31 @@ def _ptr(a: np.ndarray) -> int:
     return a.ctypes.data
 
 
+def _stable_codegen(gen):
+    """The generated backbone moved to build/native/replay/<hash of its text>: the host
+    library's build key names its sources' paths, so a fresh temporary folder per process
+    rebuilt the library (~5-7 s) on every ``fltiny simulate`` / ``run``. The rename is
+    atomic; a folder another process put there first holds the same text and is used."""
+    import dataclasses
+    import hashlib
+    import os
+
+    from fltiny.native.build import build_dir
+
+    text = gen.header.read_bytes() + b"\0" + gen.source.read_bytes()
+    stable = build_dir() / "replay" / hashlib.sha256(text).hexdigest()[:16]
+    if not stable.is_dir():
+        stable.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(gen.header.parent, stable)
+        except OSError:
+            if not stable.is_dir():
+                raise
+    return dataclasses.replace(gen, header=stable / gen.header.name,
+                               source=stable / gen.source.name,
+                               files=[stable / f.name for f in gen.files])
+
+
 class HostRound:
     """flt_round_run for one bundle, on the host."""
 
@@ -120,8 +145,10 @@ class HostRound:
         self._tmp = None
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="fltiny-replay-")
-            workdir = Path(self._tmp.name)
-        gen = generate(backbone, Path(workdir) / "gen", prefix="backbone")
+            gen = _stable_codegen(generate(backbone, Path(self._tmp.name) / "gen",
+                                           prefix="backbone"))
+        else:
+            gen = generate(backbone, Path(workdir) / "gen", prefix="backbone")
         self.lib_path = build_shared_library(
             ["kernels", "train", "delta", "proto"],
             extra_sources=[APP_DIR / "flt_round.c", APP_DIR / "flt_data.c", gen.source,
