@@ -363,6 +363,106 @@ static flt_status_t flt_read_rice(flt_reader_t *r, uint32_t *bitpos, uint32_t ri
     return FLT_OK;
 }
 
+/* Leading zero bits of x != 0. */
+static uint32_t flt_clz64(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (uint32_t)__builtin_clzll(x);
+#else
+    uint32_t n = 0u;
+    while ((x & 0x8000000000000000u) == 0u) {
+        x <<= 1;
+        n += 1u;
+    }
+    return n;
+#endif
+}
+
+/* A bit cursor for the Rice formats, the fast path of flt_read_rice / flt_read_bit with the
+ * same results and the same first failure. `acc` holds the stream's next bits MSB first,
+ * starting at bit 8 * pos - have (pos: the next byte to load); the top `have` (<= 63) bits are
+ * counted, the bits below them are further stream bits or zeros (a prefix of stream bits,
+ * then zeros), never anything else. A code is taken from the cursor only when it lies inside
+ * the counted bits; otherwise the cursor is synced back to the reader's (pos, bitpos) and the
+ * bit reader above decides, so the rules have one definition. */
+typedef struct {
+    uint64_t acc;
+    uint32_t have;
+    size_t pos;
+} flt_bitcur_t;
+
+static void flt_cur_fill(flt_bitcur_t *c, const flt_reader_t *r)
+{
+    if (r->len - c->pos >= 8u) {
+        const uint8_t *p = r->buf + c->pos;
+        uint64_t w = ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |
+                     ((uint64_t)p[3] << 32) | ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) |
+                     ((uint64_t)p[6] << 8) | (uint64_t)p[7];
+        uint32_t whole = (63u - c->have) / 8u; /* bytes that fit: have stays <= 63 */
+        c->acc |= w >> c->have; /* the same stream bits where acc already had some */
+        c->pos += whole;
+        c->have += 8u * whole;
+    } else {
+        while (c->have <= 55u && c->pos < r->len) {
+            c->acc |= (uint64_t)r->buf[c->pos++] << (56u - c->have);
+            c->have += 8u;
+        }
+    }
+}
+
+/* The cursor at the reader's position (pos, bitpos). */
+static void flt_cur_reset(flt_bitcur_t *c, const flt_reader_t *r, uint32_t bitpos)
+{
+    c->acc = 0u;
+    c->have = 0u;
+    c->pos = r->pos;
+    flt_cur_fill(c, r);
+    if (c->have >= bitpos) { /* else the reader is at the end (bitpos is then 0) */
+        c->acc <<= bitpos;
+        c->have -= bitpos;
+    }
+}
+
+/* The reader's (pos, bitpos) at the cursor. */
+static void flt_cur_sync(const flt_bitcur_t *c, flt_reader_t *r, uint32_t *bitpos)
+{
+    size_t at = 8u * c->pos - c->have;
+    r->pos = at / 8u;
+    *bitpos = (uint32_t)(at % 8u);
+}
+
+/* The cursor's slow path: the bit reader reads the code from the cursor's position. */
+static flt_status_t flt_cur_rice_bits(flt_bitcur_t *c, flt_reader_t *r, uint32_t rice,
+                                      uint32_t umax, uint64_t *u)
+{
+    uint32_t bitpos;
+    flt_cur_sync(c, r, &bitpos);
+    FLT_TRY(flt_read_rice(r, &bitpos, rice, umax, u));
+    flt_cur_reset(c, r, bitpos);
+    return FLT_OK;
+}
+
+/* One Rice code as flt_read_rice. The q leading ones of acc are stream bits (acc is a stream
+ * prefix then zeros), so q > umax >> rice fails where the bit reader would, at its
+ * (qmax + 1)-th one. A code longer than the counted bits goes to the bit reader. */
+#define FLT_CUR_RICE(c, r, rice, umax, u)                                                  \
+    do {                                                                                   \
+        uint64_t inv_ = ~(c)->acc;                                                         \
+        uint32_t q_ = (inv_ != 0u) ? flt_clz64(inv_) : 64u;                                \
+        uint32_t used_ = q_ + 1u + (rice);                                                 \
+        FLT_REQUIRE(q_ <= ((umax) >> (rice)), FLT_ERR_RANGE);                              \
+        if (used_ <= (c)->have) {                                                          \
+            /* q + 1 <= used <= have <= 63, so every shift is below 64 */                  \
+            uint64_t low_ = ((rice) == 0u) ? 0u : ((c)->acc << (q_ + 1u)) >> (64u - (rice)); \
+            *(u) = ((uint64_t)q_ << (rice)) | low_;                                        \
+            FLT_REQUIRE(*(u) <= (umax), FLT_ERR_RANGE);                                    \
+            (c)->acc <<= used_;                                                            \
+            (c)->have -= used_;                                                            \
+        } else {                                                                           \
+            FLT_TRY(flt_cur_rice_bits((c), (r), (rice), (umax), (u)));                     \
+        }                                                                                  \
+    } while (0)
+
 /* Formats RICE (values == 0: the gaps only) and RICE_VALUES (values == 1: each gap followed
  * by its value code; vr and qmin from the two bytes before the bit stream). */
 static flt_status_t flt_decode_rice(flt_reader_t *r, uint32_t rice, int values,
@@ -373,6 +473,7 @@ static flt_status_t flt_decode_rice(flt_reader_t *r, uint32_t rice, int values,
     uint32_t vr = 0u;
     uint32_t qmin = 0u;
     int64_t prev = -1;
+    flt_bitcur_t c;
     if (values) {
         FLT_REQUIRE(r->len - r->pos >= 2u, FLT_ERR_TRUNCATED);
         vr = r->buf[r->pos];
@@ -380,21 +481,39 @@ static flt_status_t flt_decode_rice(flt_reader_t *r, uint32_t rice, int values,
         FLT_REQUIRE(vr <= FLT_PAYLOAD_MAX_VALUE_RICE && qmin <= 127u, FLT_ERR_FORMAT);
         r->pos += 2u;
     }
+    flt_cur_reset(&c, r, 0u);
     for (j = 0; j < out->k; ++j) {
         uint64_t u;
+        if (c.have < 40u) {
+            flt_cur_fill(&c, r);
+        }
         /* every u = gap - 1 is <= n - 1 */
-        FLT_TRY(flt_read_rice(r, &bitpos, rice, out->n - 1u, &u));
+        FLT_CUR_RICE(&c, r, rice, out->n - 1u, &u);
         FLT_TRY(flt_push_index(out, j, &prev, u + 1u));
         if (values) {
             uint32_t sign = 0u;
+            if (c.have < 24u) {
+                flt_cur_fill(&c, r);
+            }
             /* |q| = qmin + u <= 127 */
-            FLT_TRY(flt_read_rice(r, &bitpos, vr, 127u - qmin, &u));
+            FLT_CUR_RICE(&c, r, vr, 127u - qmin, &u);
             if (qmin + u != 0u) {
-                FLT_TRY(flt_read_bit(r, &bitpos, &sign));
+                if (c.have == 0u) {
+                    flt_cur_fill(&c, r);
+                }
+                if (c.have > 0u) {
+                    sign = (uint32_t)(c.acc >> 63);
+                    c.acc <<= 1;
+                    c.have -= 1u;
+                } else { /* the end of the input: TRUNCATED */
+                    flt_cur_sync(&c, r, &bitpos);
+                    FLT_TRY(flt_read_bit(r, &bitpos, &sign));
+                }
             }
             out->values[j] = (int8_t)(sign ? -(int32_t)(qmin + u) : (int32_t)(qmin + u));
         }
     }
+    flt_cur_sync(&c, r, &bitpos);
     if (bitpos != 0u) {
         /* the rest of the last byte is padding and must be zero */
         FLT_REQUIRE((r->buf[r->pos] & (0xffu >> bitpos)) == 0u, FLT_ERR_FORMAT);
@@ -471,7 +590,8 @@ flt_status_t flt_payload_decode(const uint8_t *buf, size_t len, const flt_payloa
             out->values[j] = (int8_t)(byte >= 0x80u ? (int32_t)byte - 256 : (int32_t)byte);
         }
     }
-    for (j = 0; j < out->k; ++j) {
+    /* a zero scale needs zero values (a nonzero tensor scale settles it at once) */
+    for (j = 0; j < out->k && !(out->mode == FLT_QUANT_TENSOR && out->scales[0] != 0.0f); ++j) {
         float s = out->scales[(out->mode == FLT_QUANT_TENSOR) ? 0u : j / out->block_size];
         FLT_REQUIRE(s != 0.0f || out->values[j] == 0, FLT_ERR_FORMAT);
     }
