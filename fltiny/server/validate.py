@@ -12,6 +12,11 @@ similarity to the coordinate-wise median of the round's updates. With few device
 is noisy (three devices whose two smaller norms nearly agree give the third a large score), so
 its threshold is off by default.
 
+Payload updates (fltiny.strategies.base.ClientUpdate) bring the squared norm the C
+accumulator measured when they arrived, so the norm checks and the z-score never densify them.
+The cosine to the coordinate-wise median needs the dense matrix: it is computed when the
+round's N x n values are at most ``COSINE_MAX_VALUES`` (else reported as NaN).
+
 These checks are all a host can apply to a device whose data it never sees (no replay,
 fltiny.bridge.fleet); replayed updates pass them too.
 """
@@ -24,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fltiny.strategies.base import ClientUpdate
+
+COSINE_MAX_VALUES = 1 << 24  # 128 MiB of float64 for the cosine's dense matrix
 
 
 @dataclass(frozen=True)
@@ -55,15 +62,17 @@ def validate_updates(
     relative = max_update_ratio * max(g_norm, 1.0)
     for i, u in enumerate(updates):
         reason = ""
-        if u.delta.shape != global_params.shape:
-            reason = f"shape {u.delta.shape} != model {global_params.shape}"
-        elif not np.all(np.isfinite(u.delta)):
+        if u.shape != global_params.shape:
+            reason = f"shape {u.shape} != model {global_params.shape}"
+        elif u.payload is None and not np.all(np.isfinite(u.delta)):
             reason = "non-finite values"
         elif u.num_examples <= 0:
             reason = f"example count {u.num_examples}"
         else:
-            norm = float(np.linalg.norm(u.delta.astype(np.float64)))
-            if norm > max_norm:
+            norm = float(np.sqrt(u.sq_norm()))
+            if not np.isfinite(norm):
+                reason = "non-finite values"
+            elif norm > max_norm:
                 reason = f"norm {norm:.4g} above bound {max_norm:.4g}"
             elif norm > relative:
                 reason = (f"norm {norm:.4g} above bound {relative:.4g} ({max_update_ratio:g} x "
@@ -73,14 +82,17 @@ def validate_updates(
         else:
             sane.append(i)
     if sane:
-        deltas = np.stack([updates[i].delta.astype(np.float64) for i in sane])
-        norms = np.linalg.norm(deltas, axis=1)
+        norms = np.sqrt(np.array([updates[i].sq_norm() for i in sane], np.float64))
         med = float(np.median(norms))
         mad = float(np.median(np.abs(norms - med)))
-        center = np.median(deltas, axis=0)
+        deltas = center = None
+        if len(sane) * global_params.size <= COSINE_MAX_VALUES:
+            deltas = np.stack([updates[i].delta.astype(np.float64).reshape(-1) for i in sane])
+            center = np.median(deltas, axis=0)
         for j, i in enumerate(sane):
             z = abs(norms[j] - med) / (1.4826 * mad + 1e-12 + 1e-6 * med)
-            cos = _cosine(deltas[j], center)
+            cos = (_cosine(deltas[j], center) if deltas is not None and center is not None
+                   else float("nan"))
             ok = z <= anomaly_threshold
             reason = "" if ok else (
                 f"anomaly score {z:.1f} above --anomaly-threshold {anomaly_threshold:g} (norm "

@@ -24,7 +24,7 @@ import numpy as np
 from fltiny.bridge.messages import Delta, Hello, Train
 from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState, HostRound
-from fltiny.native.delta import PayloadDecoder
+from fltiny.native.accumulate import Accumulator, measure_payload
 from fltiny.native.proto import WireCount
 from fltiny.server.downlink import DEFAULT_BITS, DEFAULT_TOPK, Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
@@ -55,7 +55,7 @@ class SimFleet:
 
     def __post_init__(self) -> None:
         self._by_id = {b.device_id: b for b in self.blobs}
-        self._decoder = PayloadDecoder(self.host.n_params)
+        self._meter = Accumulator(self.host.n_params)  # validates and measures payloads
         self._round = 0
 
     def devices(self) -> list[int]:
@@ -92,14 +92,17 @@ class SimFleet:
             if self.dense_float:  # its wire stand-in: a DELTA whose body is the float32 delta
                 delta = (out.params - held.params).astype(np.float32)
                 body = b"FD" + delta.tobytes()[2:]
-            else:
-                delta = self._decoder.decode_dense(out.payload)
+                update = ClientUpdate(dev, delta, out.examples, out.mean_loss)
+            else:  # the payload itself, validated and measured in C (never densified here)
                 body = out.payload
+                update = ClientUpdate(dev, None, out.examples, out.mean_loss, payload=body,
+                                      n_params=self.host.n_params,
+                                      sq_norm=measure_payload(self._meter, body))
                 if self.keep_payloads:
                     self.payloads[(round_, dev)] = out.payload
             wire.send(Delta(round_, held.version, out.examples, out.mean_loss, body,
                             out.personal_n, out.personal_metric), from_host=False)
-            results.append(DeviceResult(dev, ClientUpdate(dev, delta, out.examples, out.mean_loss),
+            results.append(DeviceResult(dev, update,
                                         bytes_up=wire.up - up0, bytes_down=wire.down - down0,
                                         personal_n=out.personal_n,
                                         personal_metric=out.personal_metric))

@@ -4,6 +4,8 @@ Blanchard, El Mhamdi, Guerraoui, Stainer (2017), "Machine Learning with Adversar
 Byzantine Tolerant Gradient Descent". score(i) = sum of squared distances from d_i to its
 n - f - 2 nearest other updates; Krum returns the lowest-scoring update, Multi-Krum the mean of
 the ``m`` lowest. Needs n > 2f + 2.
+Needs the (N, n) matrix of every dense delta at once (payload updates are decoded for it), so
+it cannot use the batched O(model) accumulation of the mean-based strategies.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ each coordinate, average the rest.
 
 Yin, Chen, Ramchandran, Bartlett (2018), "Byzantine-Robust Distributed Learning: Towards
 Optimal Statistical Rates".
+Needs the (N, n) matrix of every dense delta at once (payload updates are decoded for it), so
+it cannot use the batched O(model) accumulation of the mean-based strategies.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ flt_status_t flt_accum_init(flt_accum_t *acc, double *sum, uint32_t n, uint32_t 
 
 /* Decodes one payload into the scratch, dequantizes it into acc->work (float32, as
  * flt_delta_dequantize) and measures its squared norm. Touches nothing outside the scratch. */
-static flt_status_t flt_accum_decode(flt_accum_t *acc, const uint8_t *buf, size_t len,
-                                     uint32_t *k, double *sq_norm)
+static flt_status_t flt_accum_decode(flt_accum_t *acc, const uint8_t *buf, size_t len, uint32_t *k,
+                                     double *sq_norm)
 {
     flt_sparse_delta_t d;
     uint32_t j;
@@ -77,8 +77,7 @@ static int flt_weight_ok(double w, flt_status_t *why)
 }
 
 flt_status_t flt_accum_add(flt_accum_t *acc, const uint8_t *const *data, const size_t *lens,
-                           const double *weights, uint32_t count, int32_t *status,
-                           double *sq_norms)
+                           const double *weights, uint32_t count, int32_t *status, double *sq_norms)
 {
     uint32_t i;
     FLT_REQUIRE(acc != NULL && acc->sum != NULL && acc->n != 0u, FLT_ERR_ARG);

@@ -73,7 +73,7 @@ FLT_NODISCARD flt_status_t flt_accum_init(flt_accum_t *acc, double *sum, uint32_
 /* Decodes, validates, measures and (weights != NULL) adds count payloads; see "Batch
  * contract" above. Calls may be repeated: the sum keeps running. */
 FLT_NODISCARD flt_status_t flt_accum_add(flt_accum_t *acc, const uint8_t *const *data,
-                                         const size_t *lens, const double *weights,
-                                         uint32_t count, int32_t *status, double *sq_norms);
+                                         const size_t *lens, const double *weights, uint32_t count,
+                                         int32_t *status, double *sq_norms);
 
 #endif /* FLT_ACCUMULATE_H */

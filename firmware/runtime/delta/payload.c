@@ -399,7 +399,7 @@ static void flt_cur_fill(flt_bitcur_t *c, const flt_reader_t *r)
                      ((uint64_t)p[3] << 32) | ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) |
                      ((uint64_t)p[6] << 8) | (uint64_t)p[7];
         uint32_t whole = (63u - c->have) / 8u; /* bytes that fit: have stays <= 63 */
-        c->acc |= w >> c->have; /* the same stream bits where acc already had some */
+        c->acc |= w >> c->have;                /* the same stream bits where acc already had some */
         c->pos += whole;
         c->have += 8u * whole;
     } else {
@@ -445,22 +445,22 @@ static flt_status_t flt_cur_rice_bits(flt_bitcur_t *c, flt_reader_t *r, uint32_t
 /* One Rice code as flt_read_rice. The q leading ones of acc are stream bits (acc is a stream
  * prefix then zeros), so q > umax >> rice fails where the bit reader would, at its
  * (qmax + 1)-th one. A code longer than the counted bits goes to the bit reader. */
-#define FLT_CUR_RICE(c, r, rice, umax, u)                                                  \
-    do {                                                                                   \
-        uint64_t inv_ = ~(c)->acc;                                                         \
-        uint32_t q_ = (inv_ != 0u) ? flt_clz64(inv_) : 64u;                                \
-        uint32_t used_ = q_ + 1u + (rice);                                                 \
-        FLT_REQUIRE(q_ <= ((umax) >> (rice)), FLT_ERR_RANGE);                              \
-        if (used_ <= (c)->have) {                                                          \
-            /* q + 1 <= used <= have <= 63, so every shift is below 64 */                  \
+#define FLT_CUR_RICE(c, r, rice, umax, u)                                                    \
+    do {                                                                                     \
+        uint64_t inv_ = ~(c)->acc;                                                           \
+        uint32_t q_ = (inv_ != 0u) ? flt_clz64(inv_) : 64u;                                  \
+        uint32_t used_ = q_ + 1u + (rice);                                                   \
+        FLT_REQUIRE(q_ <= ((umax) >> (rice)), FLT_ERR_RANGE);                                \
+        if (used_ <= (c)->have) {                                                            \
+            /* q + 1 <= used <= have <= 63, so every shift is below 64 */                    \
             uint64_t low_ = ((rice) == 0u) ? 0u : ((c)->acc << (q_ + 1u)) >> (64u - (rice)); \
-            *(u) = ((uint64_t)q_ << (rice)) | low_;                                        \
-            FLT_REQUIRE(*(u) <= (umax), FLT_ERR_RANGE);                                    \
-            (c)->acc <<= used_;                                                            \
-            (c)->have -= used_;                                                            \
-        } else {                                                                           \
-            FLT_TRY(flt_cur_rice_bits((c), (r), (rice), (umax), (u)));                     \
-        }                                                                                  \
+            *(u) = ((uint64_t)q_ << (rice)) | low_;                                          \
+            FLT_REQUIRE(*(u) <= (umax), FLT_ERR_RANGE);                                      \
+            (c)->acc <<= used_;                                                              \
+            (c)->have -= used_;                                                              \
+        } else {                                                                             \
+            FLT_TRY(flt_cur_rice_bits((c), (r), (rice), (umax), (u)));                       \
+        }                                                                                    \
     } while (0)
 
 /* Formats RICE (values == 0: the gaps only) and RICE_VALUES (values == 1: each gap followed
