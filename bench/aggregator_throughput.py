@@ -12,7 +12,8 @@ whatever N is. Flower path: ``flwr.server.strategy.aggregate.aggregate`` over
 ``[(ndarrays, num_examples)]`` holding the dense float32 deltas (what Flower's FedAvg does in
 ``aggregate_fit``), which needs all N dense arrays in memory at once.
 The updates are a pool of 64 distinct real payloads reused round-robin, each update its own copy
-(bytes for fltiny, a float32 array for Flower) so neither side reads one cached buffer. Prints a table and writes bench/results/aggregator.json.
+(bytes for fltiny, a float32 array for Flower) so neither side reads one cached buffer.
+Prints a table and writes bench/results/aggregator.json.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ import numpy as np
 
 from fltiny.errors import StrategyError, UsageError
 from fltiny.server.config import TrainParams
-from fltiny.strategies.base import ClientUpdate, Strategy, check_updates
+from fltiny.strategies.base import ClientUpdate, Strategy, check_updates, weighted_sum
 
 # strategies that combine into the example-weighted mean (FedAvg and its subclasses' combine)
 MEAN_STRATEGIES = ("fedavg", "fedprox", "fedavgm", "fedadam", "feddyn")
@@ -67,10 +67,9 @@ class GatewaySum:
 
 def pre_aggregate(gateway: int, updates: Sequence[ClientUpdate]) -> GatewaySum:
     """A gateway's exact pre-aggregate of its accepted updates (float64 sums)."""
-    n_params = updates[0].delta.shape if updates else (0,)
-    total = np.zeros(n_params, np.float64)
-    for u in updates:
-        total += np.float64(u.num_examples) * u.delta.astype(np.float64)
+    # payload updates go through the batched C decode-and-accumulate (weighted_sum)
+    total = (weighted_sum(updates, [u.num_examples for u in updates]) if updates
+             else np.zeros(0, np.float64))
     return GatewaySum(gateway, total, int(sum(u.num_examples for u in updates)),
                       tuple(u.device_id for u in updates))
 
