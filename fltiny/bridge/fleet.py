@@ -9,8 +9,7 @@ One protocol session per device (fltiny.bridge.session), one thread per device d
 Every DELTA is checked before it can reach the model:
 1. the session has authenticated it (HMAC tag), checked sequence numbers and chunking;
 2. its round and base version are the ones the host sent;
-3. the runtime's C decoder validates it with the model's limits and measures its norm
-   (fltiny.native.accumulate; the update keeps its payload bytes for the batched sum);
+3. ``PayloadDecoder`` (the runtime's C decoder) decodes it with the model's limits;
 4. its example count is at most the windows its board trains on (``Endpoint.max_windows``,
    the board's ``max_windows``: FedAvg weights by it) and its personal metric is in range
    (an accuracy in [0, 1]);
@@ -53,7 +52,6 @@ from fltiny.bridge.session import RxEvent, Session
 from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState
 from fltiny.native import delta as nd
-from fltiny.native.accumulate import Accumulator, measure_payload
 from fltiny.native.errors import DeliveryError, NackError, PayloadError, ProtocolError
 from fltiny.native.messages import MsgType
 from fltiny.native.proto import chunk_count, max_chunk, wire_size
@@ -210,7 +208,6 @@ class BridgeFleet:
         # the host round's C keeps static buffers: bridges sharing one HostRound (gateways)
         # share one lock
         self._replay_lock = replay_lock or threading.Lock()
-        self._meter = Accumulator(self.n_params)  # validates and measures payloads (locked)
         self.personal_max = (1.0 if host_round.manifest.task == "classification"
                              else float("inf"))  # an accuracy, or an MAE
         self.replays = 0
@@ -480,8 +477,8 @@ class BridgeFleet:
                          f"[0, {self.personal_max:g}]")
             return None
         with self._replay_lock:
-            try:  # the C decoder's rules and the squared norm; the payload stays bytes
-                sq_norm = measure_payload(self._meter, delta.body)
+            try:
+                dense = d.decoder.decode_dense(delta.body)
             except PayloadError as exc:
                 lg.reason = f"payload rejected: {exc.status}"
                 return None
@@ -502,8 +499,7 @@ class BridgeFleet:
             lg.replay_match = True
         lg.verification = "replay" if lg.replay_match else "checks"
         lg.personal_n, lg.personal_metric = int(delta.personal_n), float(delta.personal_metric)
-        return ClientUpdate(d.ep.device_id, None, int(delta.examples), float(delta.loss),
-                            payload=bytes(delta.body), n_params=self.n_params, sq_norm=sq_norm)
+        return ClientUpdate(d.ep.device_id, dense, int(delta.examples), float(delta.loss))
 
     def _replay(self, d: _DeviceState, delta: m.Delta, tmsg: m.Train):
         """(the host's run, the state it started from) when the device's round replays bit for
