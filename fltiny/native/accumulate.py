@@ -6,6 +6,9 @@ hands a whole batch of payload bytes to one C call, which validates every payloa
 rules of ``flt_payload_decode``, adds ``weight * dequantized delta`` of each valid one and
 returns a per-payload status and squared L2 norm: one bad payload is rejected, not the batch.
 ``measure(payloads)`` is the same pass without adding (validation and norms only).
+
+The library is its own build of the ``delta`` component (``libfltacc``) with its own ABI table,
+so the ``flt_accum_t`` mirror below is checked against the compiler at load like lib.py's.
 """
 
 from __future__ import annotations
@@ -13,12 +16,37 @@ from __future__ import annotations
 import ctypes as C
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
+from fltiny.native import abi
 from fltiny.native import lib as L
+from fltiny.native.build import build_shared_library
 from fltiny.native.errors import PayloadError
 from fltiny.native.status import status_name
+
+
+class Accum(C.Structure):
+    _fields_ = [("sum", L.vp), ("n", L.u32), ("indices", L.vp), ("values", L.vp),
+                ("work", L.vp), ("scales", L.vp), ("limits", L.Limits),
+                ("weight_sum", C.c_double), ("accepted", L.u32), ("rejected", L.u32)]
+
+
+MIRRORS: abi.Mirrors = {"flt_accum_t": Accum, "flt_payload_limits_t": L.Limits}
+
+
+@cache
+def _lib() -> C.CDLL:
+    table_c = abi.abi_source(MIRRORS, ("delta/accumulate.h",))
+    lib = C.CDLL(str(build_shared_library(["delta"], extra_sources=[table_c], name="fltacc")))
+    lib.flt_accum_init.restype = C.c_int
+    lib.flt_accum_init.argtypes = [C.POINTER(Accum), L.vp, L.u32, L.vp, L.vp, L.vp, L.u32, L.vp,
+                                   L.u32]
+    lib.flt_accum_add.restype = C.c_int
+    lib.flt_accum_add.argtypes = [C.POINTER(Accum), L.vp, L.vp, L.vp, L.u32, L.vp, L.vp]
+    abi.check(lib, MIRRORS, "fltiny/native/accumulate.py")
+    return lib
 
 __all__ = ["Accumulator", "BatchResult", "measure_payload"]
 
@@ -60,8 +88,8 @@ class Accumulator:
         self._val = np.zeros(n, np.int8)
         self._work = np.zeros(n, np.float32)
         self._sc = np.zeros(n, np.float32)
-        self._acc = L.Accum()
-        status = L.rt().flt_accum_init(C.byref(self._acc), self.sum.ctypes.data, n,
+        self._acc = Accum()
+        status = _lib().flt_accum_init(C.byref(self._acc), self.sum.ctypes.data, n,
                                        self._idx.ctypes.data, self._val.ctypes.data,
                                        self._work.ctypes.data, n, self._sc.ctypes.data, n)
         if status != 0:
@@ -82,7 +110,7 @@ class Accumulator:
         if count == 0:
             return BatchResult(status, sq)
         ptrs, lens = _pointers(payloads)
-        rc = L.rt().flt_accum_add(C.byref(self._acc), ptrs, lens.ctypes.data,
+        rc = _lib().flt_accum_add(C.byref(self._acc), ptrs, lens.ctypes.data,
                                   None if weights is None else weights.ctypes.data, count,
                                   status.ctypes.data, sq.ctypes.data)
         if rc != 0:

@@ -118,12 +118,6 @@ class Limits(C.Structure):
     _fields_ = [("n_max", u32), ("k_max", u32), ("scales_max", u32)]
 
 
-class Accum(C.Structure):
-    _fields_ = [("sum", vp), ("n", u32), ("indices", vp), ("values", vp), ("work", vp),
-                ("scales", vp), ("limits", Limits), ("weight_sum", C.c_double),
-                ("accepted", u32), ("rejected", u32)]
-
-
 class ChaCha20(C.Structure):
     _fields_ = [("state", u32 * 16), ("block", u8 * 64), ("used", u32), ("exhausted", u32)]
 
@@ -139,10 +133,9 @@ MIRRORS: abi.Mirrors = {
     "flt_msg_hello_t": HelloMsg, "flt_msg_global_t": GlobalMsg, "flt_msg_train_t": TrainMsg,
     "flt_msg_delta_t": DeltaMsg, "flt_msg_text_t": TextMsg, "flt_sparse_delta_t": Sparse,
     "flt_delta_config_t": DeltaConfig, "flt_payload_limits_t": Limits,
-    "flt_accum_t": Accum, "flt_chacha20_t": ChaCha20, "flt_secagg_peer_t": SecaggPeer,
+    "flt_chacha20_t": ChaCha20, "flt_secagg_peer_t": SecaggPeer,
 }
 HEADERS = ("proto/outbox.h", "proto/messages.h", "delta/delta.h", "delta/payload.h",
-           "delta/accumulate.h",
            "crypto/x25519.h", "crypto/chacha20.h", "crypto/hkdf.h", "crypto/secagg_mask.h")
 CONSTANTS = (
     "FLT_PROTO_VERSION", "FLT_PROTO_HEADER_MIN", "FLT_PROTO_HEADER_MAX", "FLT_PROTO_TAG_SIZE",
@@ -202,8 +195,6 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_payload_max_size": (sz, [u32, u32, C.c_int, u32]),
     "flt_payload_encode": (C.c_int, [P(Sparse), C.c_int, vp, sz, P(sz)]),
     "flt_payload_decode": (C.c_int, [vp, sz, P(Limits), P(Sparse)]),
-    "flt_accum_init": (C.c_int, [P(Accum), vp, u32, vp, vp, vp, u32, vp, u32]),
-    "flt_accum_add": (C.c_int, [P(Accum), vp, vp, vp, u32, vp, vp]),
     "flt_x25519": (None, [vp, vp, vp]),
     "flt_x25519_public": (None, [vp, vp]),
     "flt_x25519_shared": (C.c_int, [vp, vp, vp]),
