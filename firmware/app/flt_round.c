@@ -174,11 +174,22 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
     const uint32_t n_params = flt_head_n_params(model->head);
     const uint32_t n_train = data->n - data->n_test;
 
+    /* 0. FLT_TRAIN_RESET: a fresh round state (zero residual and drift, the global served) */
+    const float *served = state->served;
+    if ((cfg->flags & FLT_TRAIN_RESET) != 0u) {
+        served = NULL;
+        for (uint32_t i = 0; i < n_params; ++i) {
+            state->residual[i] = 0.0f;
+            if (drift) {
+                state->drift[i] = 0.0f;
+            }
+        }
+    }
+
     /* 1. the personal metric of the served model, before any training */
     float metric = 0.0f;
     if (data->n_test > 0u) {
-        FLT_TRY(personal_metric(model, data, state->served != NULL ? state->served : global_params,
-                                ws, &metric));
+        FLT_TRY(personal_metric(model, data, served != NULL ? served : global_params, ws, &metric));
     }
 
     /* 2. local training from the global parameters (features cached or recomputed) */

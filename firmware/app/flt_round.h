@@ -12,6 +12,8 @@
  *        feature_zero_point) * feature_scale. With ws->feat_cache the training windows' q are
  *        computed once (step 2) and read back; without it the backbone runs again at every
  *        use: both give the same bits.
+ *     0. with FLT_TRAIN_RESET the round starts from a fresh state: residual (and with
+ *        FLT_ROUND_DRIFT drift) set to zeros, state->served taken as NULL;
  *     1. personal metric (n_test > 0): the served model (state->served, or global_params when
  *        it is NULL) on each test window, flt_dense_forward; classification: correct when the
  *        first maximum of the output is the label, metric = correct / n_test; regression:

@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -127,6 +127,7 @@ class _DeviceState:
         # acknowledged DELTA, and the one before (kept by a device whose ACK was lost)
         self.state = DeviceState.fresh(n_params)
         self.prev_state: DeviceState | None = None
+        self.needs_reset = False  # its next TRAIN carries RESET (a replay mismatch)
         self.reset_seen = False
         self.resets = 0
         self.reconnects = 0
@@ -403,6 +404,8 @@ class BridgeFleet:
             lg.reason = f"HELLO refused: {d.hello_problem}"
             return None
         tmsg = train.message(rnd, device_seed(train.seed, rnd, d.ep.device_id), mu)
+        if d.needs_reset:
+            tmsg = replace(tmsg, flags=tmsg.flags | m.TRAIN_RESET)
         attempts = 0
         while True:
             attempts += 1
@@ -491,11 +494,15 @@ class BridgeFleet:
         if lg.replayed and out is None:
             self.replay_mismatches += 1
             lg.reason = "replay mismatch: the DELTA differs from the host's replay of the round"
+            # the device commits a state the host cannot know when our ACK arrives: its next
+            # TRAIN tells it to start from a fresh state (TRAIN RESET), which the replay knows
+            d.needs_reset = True
             return None
         if out is not None:
             # the device commits out.state when our ACK arrives (or keeps `held` if it never does)
             run, held = out
             d.prev_state, d.state = held, run.state
+            d.needs_reset = False
             lg.replay_match = True
         lg.verification = "replay" if lg.replay_match else "checks"
         lg.personal_n, lg.personal_metric = int(delta.personal_n), float(delta.personal_metric)
@@ -503,16 +510,22 @@ class BridgeFleet:
 
     def _replay(self, d: _DeviceState, delta: m.Delta, tmsg: m.Train):
         """(the host's run, the state it started from) when the device's round replays bit for
-        bit from its current or its previous state (a lost ACK), else None."""
+        bit from its current or its previous state (a lost ACK) or from a fresh one (a reboot
+        whose HELLO the host never saw, e.g. lost on a faulty link: a board without storage
+        restarts from zeros), else None."""
         assert d.ep.blob is not None and d.params is not None
         candidates = [d.state] + ([d.prev_state] if d.prev_state is not None else [])
+        candidates.append(DeviceState.fresh(self.n_params))
         for i, state in enumerate(candidates):
             run = self.hr.run(d.params, d.ep.blob, tmsg, state, max_windows=d.ep.max_windows)
             if (run.payload == delta.body and run.examples == delta.examples
                     and f32_bits(run.mean_loss) == f32_bits(delta.loss)
                     and run.personal_n == delta.personal_n
                     and f32_bits(run.personal_metric) == f32_bits(delta.personal_metric)):
-                if i == 1:
+                if i == len(candidates) - 1 and i > 0:
+                    self.log(f"device {d.ep.device_id}: had restarted from a fresh state (a "
+                             "reboot the host did not see)")
+                elif i == 1:
                     self.log(f"device {d.ep.device_id}: had kept its previous state "
                              "(the ACK of its last DELTA was lost)")
                 return run, state

@@ -122,6 +122,20 @@ class Fleet:
             self._tmp.cleanup()
             self._tmp = None
 
+    def restart(self, d: Device) -> None:
+        """Kill the board's process and start it again with the same command: a reboot (QEMU
+        boards come back with the factory state; the native board keeps its state file, as a
+        board with flash keeps its checkpoint). Its TCP listener stays, so the port is the
+        same."""
+        if d._sock is not None:
+            d._sock.close()
+            d._sock = None
+        d.proc.kill()
+        d.proc.wait()
+        fds = (d._listener.fileno(),) if d._listener is not None else ()
+        d.proc = _spawn(self, d.index, d.board, d.host, d.port, d.command, d.device_id,
+                        d._listener, fds, capture=True).proc
+
 
 def start_fleet(board: Board, elf: Path, blobs: Sequence[bytes | None] | int = 1, *,
                 workdir: Path | None = None, host: str = "127.0.0.1", icount: bool = False,

@@ -48,7 +48,9 @@ TRAIN_DRIFT = 0x01  # drift control (FedDyn): the device uses and updates its dr
 TRAIN_PERSONAL = 0x02  # the device serves the local model of its last round
 TRAIN_NO_FEEDBACK = 0x04  # no error feedback: the device sends top-k of this round's delta only
 TRAIN_BITS_SHIFT, TRAIN_BITS_MASK = 8, 0xF00  # the DELTA's value width, 2..8 (0: 8)
-TRAIN_FLAGS_KNOWN = TRAIN_DRIFT | TRAIN_PERSONAL | TRAIN_NO_FEEDBACK | TRAIN_BITS_MASK
+TRAIN_RESET = 0x10  # the round starts from a fresh state (the host could not replay the last)
+TRAIN_FLAGS_KNOWN = (TRAIN_DRIFT | TRAIN_PERSONAL | TRAIN_NO_FEEDBACK | TRAIN_RESET
+                     | TRAIN_BITS_MASK)
 
 ACK_ACCEPTED = 0
 ACK_DUPLICATE = 1

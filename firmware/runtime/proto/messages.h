@@ -96,11 +96,15 @@ typedef struct {
 #define FLT_TRAIN_DRIFT 0x01u       /* drift control (FedDyn): use and update the device's state */
 #define FLT_TRAIN_PERSONAL 0x02u    /* serve the local model of the last round (personalization) */
 #define FLT_TRAIN_NO_FEEDBACK 0x04u /* no error feedback: send top-k of this round's delta only */
+/* start this round from a fresh round state: zero residual and drift, the global model served
+ * (the host could not replay the device's last round: their states differ) */
+#define FLT_TRAIN_RESET 0x10u
 /* bits 8-11: the width of the DELTA's values, 2..8 bits (0: 8); other widths -> RANGE */
 #define FLT_TRAIN_BITS_SHIFT 8u
 #define FLT_TRAIN_BITS_MASK 0xf00u
-#define FLT_TRAIN_FLAGS_KNOWN \
-    (FLT_TRAIN_DRIFT | FLT_TRAIN_PERSONAL | FLT_TRAIN_NO_FEEDBACK | FLT_TRAIN_BITS_MASK)
+#define FLT_TRAIN_FLAGS_KNOWN                                                         \
+    (FLT_TRAIN_DRIFT | FLT_TRAIN_PERSONAL | FLT_TRAIN_NO_FEEDBACK | FLT_TRAIN_RESET | \
+     FLT_TRAIN_BITS_MASK)
 
 typedef struct {
     uint32_t round;
