@@ -93,7 +93,7 @@ FAULTS = {
     "version_1_frame": Fault((), wire(bytes([1, 3, 1, 0]) + bytes(60)), "FLT_ERR_UNSUPPORTED",
                              None),
     "bad_version": Fault((), wire(raw_frame(version=3)), "FLT_ERR_UNSUPPORTED", None),
-    "unknown_type": Fault((), wire(raw_frame(type=10)), "FLT_ERR_UNSUPPORTED", None),
+    "unknown_type": Fault((), wire(raw_frame(type=11)), "FLT_ERR_UNSUPPORTED", None),
     "chunked_single_frame": Fault((), wire(raw_frame(chunked=True, count=1)), "FLT_ERR_FORMAT",
                                   None),
     "chunk_index_past_count": Fault((), wire(raw_frame(index=2, count=2)), "FLT_ERR_FORMAT",

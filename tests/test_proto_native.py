@@ -27,6 +27,7 @@ sz = C.c_size_t
 # the binding's mirrors of the C structs (checked against the compiler when it loads)
 HeaderC, AckC, EventC, RxC, TxC, OutgoingC = L.Header, L.Ack, L.RxEvent, L.Rx, L.Tx, L.Outgoing
 HelloC, GlobalC, TrainC, DeltaC, TextC = L.HelloMsg, L.GlobalMsg, L.TrainMsg, L.DeltaMsg, L.TextMsg
+DisableC = L.DisableMsg
 
 
 @cache
@@ -85,6 +86,9 @@ def c_encode_message(msg: m.Message) -> tuple[str, bytes]:
         s = AckC(msg.acked_seq, msg.code)
         st = so.flt_msg_ack_encode(C.c_uint8(msg.TYPE), C.byref(s), out, sz(len(out)),
                                    C.byref(n))
+    elif isinstance(msg, m.Disable):
+        s = DisableC(1 if msg.disabled else 0)
+        st = so.flt_msg_disable_encode(C.byref(s), out, sz(len(out)), C.byref(n))
     else:
         raw = msg.text.encode()
         body = _buf(raw)
@@ -128,6 +132,10 @@ def c_decode_message(msg_type: int, payload: bytes) -> tuple[str, m.Message | No
         st = so.flt_msg_ack_decode(C.c_uint8(msg_type), buf, n, C.byref(s))
         cls = m.Ack if msg_type == m.MsgType.ACK else m.Nack
         make = lambda: cls(s.acked_seq, s.code)  # noqa: E731
+    elif msg_type == m.MsgType.DISABLE:
+        s = DisableC()
+        st = so.flt_msg_disable_decode(buf, n, C.byref(s))
+        make = lambda: m.Disable(bool(s.disabled))  # noqa: E731
     elif msg_type in (m.MsgType.STATUS, m.MsgType.LOG, m.MsgType.ERROR):
         s = TextC()
         st = so.flt_msg_text_decode(C.c_uint8(msg_type), buf, n, C.byref(s))
@@ -332,3 +340,41 @@ def test_c_global_param_reads_float32():
     got = np.array([lib().flt_msg_global_param(C.byref(g), sz(i)) for i in range(want.size)],
                    np.float32)
     assert np.array_equal(got, want)
+
+
+# DISABLE payloads: the C decoder, flt_msg_check, the binding and the oracle give one status
+BAD_DISABLE = {
+    "empty": (b"", "FLT_ERR_TRUNCATED"),
+    "short": (b"\x01\x00\x00", "FLT_ERR_TRUNCATED"),
+    "long": (b"\x01\x00\x00\x00\x00", "FLT_ERR_FORMAT"),
+    "disabled_2": (b"\x02\x00\x00\x00", "FLT_ERR_RANGE"),
+    "disabled_2_and_reserved": (b"\x02\x00\x01\x00", "FLT_ERR_RANGE"),  # wire order
+    "reserved_set": (b"\x01\x00\x00\x80", "FLT_ERR_FORMAT"),
+    "enable_reserved_set": (b"\x00\x01\x00\x00", "FLT_ERR_FORMAT"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_DISABLE))
+def test_disable_invalid_payload_rejected_alike(name):
+    from fltiny.native import messages as nm
+    from fltiny.native.errors import ProtocolError
+
+    payload, status = BAD_DISABLE[name]
+    assert c_decode_message(m.MsgType.DISABLE, payload)[0] == status
+    assert status_name(lib().flt_msg_check(C.c_uint8(m.MsgType.DISABLE), _buf(payload),
+                                           sz(len(payload)))) == status
+    with pytest.raises(ProtocolError) as exc:
+        nm.Disable.decode(payload)
+    assert exc.value.status == status
+    with pytest.raises(p.ProtocolError) as oexc:
+        m.Disable.decode(payload)
+    assert oexc.value.status == status
+
+
+def test_disable_and_enable_round_trip():
+    from fltiny.native import messages as nm
+
+    for disabled in (True, False):
+        raw = nm.Disable(disabled).encode()
+        assert raw == m.Disable(disabled).encode() == bytes([int(disabled), 0, 0, 0])
+        assert nm.decode_message(nm.MsgType.DISABLE, raw) == nm.Disable(disabled)

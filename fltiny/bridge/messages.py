@@ -9,6 +9,7 @@ from fltiny.native.messages import (  # noqa: F401
     CLASSES,
     Ack,
     Delta,
+    Disable,
     Error,
     Global,
     GlobalKind,

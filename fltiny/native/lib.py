@@ -104,6 +104,10 @@ class TextMsg(C.Structure):
     _fields_ = [("code", u16), ("text", vp), ("text_len", sz)]
 
 
+class DisableMsg(C.Structure):
+    _fields_ = [("disabled", u8)]
+
+
 class Sparse(C.Structure):
     _fields_ = [("n", u32), ("k", u32), ("mode", C.c_int), ("block_size", u32),
                 ("indices", vp), ("values", vp), ("scales", vp)]
@@ -131,7 +135,8 @@ MIRRORS: abi.Mirrors = {
     "flt_proto_rx_t": Rx, "flt_proto_tx_t": Tx, "flt_proto_outgoing_t": Outgoing,
     "flt_outbox_slot_t": OutboxSlot, "flt_outbox_t": Outbox, "flt_outbox_event_t": OutboxEvent,
     "flt_msg_hello_t": HelloMsg, "flt_msg_global_t": GlobalMsg, "flt_msg_train_t": TrainMsg,
-    "flt_msg_delta_t": DeltaMsg, "flt_msg_text_t": TextMsg, "flt_sparse_delta_t": Sparse,
+    "flt_msg_delta_t": DeltaMsg, "flt_msg_text_t": TextMsg, "flt_msg_disable_t": DisableMsg,
+    "flt_sparse_delta_t": Sparse,
     "flt_delta_config_t": DeltaConfig, "flt_payload_limits_t": Limits,
     "flt_chacha20_t": ChaCha20, "flt_secagg_peer_t": SecaggPeer,
 }
@@ -144,7 +149,7 @@ CONSTANTS = (
     "FLT_PROTO_MAX_WIRE", "FLT_PROTO_FLAG_FROM_HOST", "FLT_MSG_TYPE_MAX", "FLT_MSG_NAME_SIZE",
     "FLT_MSG_HASH_SIZE", "FLT_PROTO_MAX_TEXT", "FLT_MSG_HELLO_SIZE",
     "FLT_MSG_GLOBAL_HEADER_SIZE", "FLT_MSG_TRAIN_SIZE", "FLT_MSG_DELTA_HEADER_SIZE",
-    "FLT_MSG_ACK_SIZE", "FLT_CAP_TRAIN_HEAD", "FLT_CAP_DELTA_BLOCK", "FLT_CAP_GLOBAL_DELTA",
+    "FLT_MSG_ACK_SIZE", "FLT_MSG_DISABLE_SIZE", "FLT_CAP_TRAIN_HEAD", "FLT_CAP_DELTA_BLOCK", "FLT_CAP_GLOBAL_DELTA",
     "FLT_ACK_ACCEPTED", "FLT_ACK_DUPLICATE", "FLT_TRAIN_DRIFT", "FLT_TRAIN_PERSONAL",
     "FLT_TRAIN_NO_FEEDBACK", "FLT_TRAIN_RESET", "FLT_TRAIN_BITS_SHIFT", "FLT_TRAIN_BITS_MASK",
     "FLT_TRAIN_FLAGS_KNOWN", "FLT_PAYLOAD_HEADER_MAX", "FLT_INDEX_AUTO",
@@ -186,6 +191,8 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_msg_ack_decode": (C.c_int, [u8, vp, sz, P(Ack)]),
     "flt_msg_text_encode": (C.c_int, [u8, P(TextMsg), vp, sz, P(sz)]),
     "flt_msg_text_decode": (C.c_int, [u8, vp, sz, P(TextMsg)]),
+    "flt_msg_disable_encode": (C.c_int, [P(DisableMsg), vp, sz, P(sz)]),
+    "flt_msg_disable_decode": (C.c_int, [vp, sz, P(DisableMsg)]),
     "flt_msg_check": (C.c_int, [u8, vp, sz]),
     "flt_delta_compress": (C.c_int, [P(DeltaConfig), vp, vp, vp, u32, P(Sparse)]),
     "flt_delta_apply": (C.c_int, [P(Sparse), vp, u32]),

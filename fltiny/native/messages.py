@@ -31,6 +31,7 @@ class MsgType(enum.IntEnum):
     STATUS = 7
     LOG = 8
     ERROR = 9
+    DISABLE = 10
 
 
 class GlobalKind(enum.IntEnum):
@@ -49,6 +50,7 @@ _C_CONSTANTS = {
     "DELTA_HEADER_SIZE": "FLT_MSG_DELTA_HEADER_SIZE", "ACK_SIZE": "FLT_MSG_ACK_SIZE",
     "HELLO_SIZE": "FLT_MSG_HELLO_SIZE", "TRAIN_SIZE": "FLT_MSG_TRAIN_SIZE",
     "GLOBAL_HEADER_SIZE": "FLT_MSG_GLOBAL_HEADER_SIZE", "MAX_TEXT": "FLT_PROTO_MAX_TEXT",
+    "DISABLE_SIZE": "FLT_MSG_DISABLE_SIZE",
     "TRAIN_DRIFT": "FLT_TRAIN_DRIFT", "TRAIN_PERSONAL": "FLT_TRAIN_PERSONAL",
     "TRAIN_NO_FEEDBACK": "FLT_TRAIN_NO_FEEDBACK", "TRAIN_RESET": "FLT_TRAIN_RESET",
     "TRAIN_BITS_SHIFT": "FLT_TRAIN_BITS_SHIFT",
@@ -339,9 +341,29 @@ class Error:
         return cls(*_text_decode(cls.TYPE, buf))
 
 
-Message = Hello | Global | Train | Delta | Ack | Nack | Status | Log | Error
+@dataclass(frozen=True)
+class Disable:
+    """DISABLE (``disabled`` True) or ENABLE (False) on-device training: a disabled device
+    answers TRAIN with an ERROR and serves its factory model until enabled again."""
+
+    TYPE: ClassVar[MsgType] = MsgType.DISABLE
+    disabled: bool = True
+
+    def encode(self) -> bytes:
+        s = L.DisableMsg(1 if self.disabled else 0)
+        return _encode("flt_msg_disable_encode", s, L.const("FLT_MSG_DISABLE_SIZE"), "DISABLE")
+
+    @classmethod
+    def decode(cls, buf: bytes) -> Disable:
+        s = L.DisableMsg()
+        _decode("flt_msg_disable_decode", buf, s, "DISABLE")
+        return cls(bool(s.disabled))
+
+
+Message = Hello | Global | Train | Delta | Ack | Nack | Status | Log | Error | Disable
 CLASSES: dict[int, type] = {
-    cls.TYPE: cls for cls in (Hello, Global, Train, Delta, Ack, Nack, Status, Log, Error)
+    cls.TYPE: cls
+    for cls in (Hello, Global, Train, Delta, Ack, Nack, Status, Log, Error, Disable)
 }
 
 

@@ -37,6 +37,7 @@ GLOBAL_HEADER_SIZE = 12
 TRAIN_SIZE = 36
 DELTA_HEADER_SIZE = 24
 ACK_SIZE = 5
+DISABLE_SIZE = 4
 DELTA_PAYLOAD_MIN = 7  # the smallest delta payload header
 DELTA_MAGIC = b"FD"
 
@@ -462,9 +463,31 @@ class Error:
         return cls(code, _check_text(bytes(buf[2:])))
 
 
-Message = Hello | Global | Train | Delta | Ack | Nack | Status | Log | Error
+# ---- DISABLE --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disable:
+    TYPE: ClassVar[MsgType] = MsgType.DISABLE
+    disabled: bool = True
+
+    def encode(self) -> bytes:
+        return bytes([1 if self.disabled else 0, 0, 0, 0])
+
+    @classmethod
+    def decode(cls, buf: bytes) -> Disable:
+        _fixed(buf, DISABLE_SIZE, "DISABLE")
+        if buf[0] > 1:
+            raise OutOfRangeError(f"DISABLE with disabled = {buf[0]} (0 or 1)")
+        if any(buf[1:]):
+            raise MalformedError("DISABLE with reserved bytes set")
+        return cls(buf[0] == 1)
+
+
+Message = Hello | Global | Train | Delta | Ack | Nack | Status | Log | Error | Disable
 CLASSES: dict[int, type] = {
-    cls.TYPE: cls for cls in (Hello, Global, Train, Delta, Ack, Nack, Status, Log, Error)
+    cls.TYPE: cls
+    for cls in (Hello, Global, Train, Delta, Ack, Nack, Status, Log, Error, Disable)
 }
 
 

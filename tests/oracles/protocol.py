@@ -71,6 +71,7 @@ class MsgType(enum.IntEnum):
     STATUS = 7
     LOG = 8
     ERROR = 9
+    DISABLE = 10
 
 
 def is_control(msg_type: int) -> bool:

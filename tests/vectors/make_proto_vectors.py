@@ -86,6 +86,9 @@ def cases() -> list[dict]:
     add("log_max", m.Log(("log line\twith tab\n" * 8)[:128]), device_id=0x42, first_seq=11,
         on_host=False, note="128-byte text (the maximum)")
     add("error", m.Error(8, "arena too small"), device_id=0x42, first_seq=12, on_host=False)
+    add("disable", m.Disable(True), device_id=0x42, first_seq=13, on_host=True)
+    add("enable", m.Disable(False), device_id=0x0000BEEF, first_seq=0x4000, on_host=True,
+        note="ENABLE is a DISABLE with disabled 0")
     zero_free = rng.integers(1, 256, size=(600, 4), dtype=np.uint8)
     zero_free[:, 3] = rng.integers(0x01, 0x7F, size=600, dtype=np.uint8)  # finite, no zeros
     add("cobs_runs", m.Global.full(1, zero_free.reshape(-1).view("<f4")),

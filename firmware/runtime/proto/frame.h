@@ -85,9 +85,10 @@ typedef enum {
     FLT_MSG_NACK = 6,
     FLT_MSG_STATUS = 7,
     FLT_MSG_LOG = 8,
-    FLT_MSG_ERROR = 9
+    FLT_MSG_ERROR = 9,
+    FLT_MSG_DISABLE = 10 /* host -> device: stop or resume training (messages.h) */
 } flt_msg_type_t;
-#define FLT_MSG_TYPE_MAX 9u
+#define FLT_MSG_TYPE_MAX 10u
 
 typedef struct {
     uint8_t version; /* FLT_PROTO_VERSION */

@@ -287,6 +287,32 @@ flt_status_t flt_msg_ack_decode(uint8_t type, const uint8_t *buf, size_t len, fl
     return flt_ack_check(type, m);
 }
 
+/* ---- DISABLE ------------------------------------------------------------------------- */
+
+flt_status_t flt_msg_disable_encode(const flt_msg_disable_t *m, uint8_t *out, size_t cap,
+                                    size_t *out_len)
+{
+    FLT_REQUIRE(m != NULL && out != NULL && out_len != NULL, FLT_ERR_ARG);
+    FLT_REQUIRE(m->disabled <= 1u, FLT_ERR_RANGE);
+    FLT_REQUIRE(cap >= FLT_MSG_DISABLE_SIZE, FLT_ERR_NOMEM);
+    out[0] = m->disabled;
+    out[1] = 0;
+    out[2] = 0;
+    out[3] = 0;
+    *out_len = FLT_MSG_DISABLE_SIZE;
+    return FLT_OK;
+}
+
+flt_status_t flt_msg_disable_decode(const uint8_t *buf, size_t len, flt_msg_disable_t *m)
+{
+    FLT_REQUIRE(buf != NULL && m != NULL, FLT_ERR_ARG);
+    FLT_TRY(flt_fixed_len(len, FLT_MSG_DISABLE_SIZE));
+    m->disabled = buf[0];
+    FLT_REQUIRE(m->disabled <= 1u, FLT_ERR_RANGE);
+    FLT_REQUIRE(buf[1] == 0u && buf[2] == 0u && buf[3] == 0u, FLT_ERR_FORMAT);
+    return FLT_OK;
+}
+
 /* ---- STATUS / LOG / ERROR ------------------------------------------------------------- */
 
 static int flt_is_text_type(uint8_t type)
@@ -349,6 +375,7 @@ flt_status_t flt_msg_check(uint8_t type, const uint8_t *buf, size_t len)
         flt_msg_delta_t delta;
         flt_msg_ack_t ack;
         flt_msg_text_t text;
+        flt_msg_disable_t disable;
     } m;
     FLT_REQUIRE(buf != NULL || len == 0u, FLT_ERR_ARG);
     if (buf == NULL) {
@@ -370,6 +397,8 @@ flt_status_t flt_msg_check(uint8_t type, const uint8_t *buf, size_t len)
     case FLT_MSG_LOG:
     case FLT_MSG_ERROR:
         return flt_msg_text_decode(type, buf, len, &m.text);
+    case FLT_MSG_DISABLE:
+        return flt_msg_disable_decode(buf, len, &m.disable);
     default:
         return FLT_ERR_UNSUPPORTED;
     }

@@ -18,14 +18,15 @@
  *   FLT_ERR_ARG          NULL pointers (decoders also: type is not the decoder's)
  *   FLT_ERR_NOMEM        encode: cap too small
  *   FLT_ERR_TRUNCATED    payload shorter than the fixed part (or a delta body < 16 bytes)
- *   FLT_ERR_FORMAT       bytes after a fixed-size payload; reserved bytes nonzero; bad board
+ *   FLT_ERR_FORMAT       bytes after a fixed-size payload; reserved bytes nonzero (GLOBAL,
+ *                        DISABLE); bad board
  *                        name (empty, non-printable, data after its NUL padding); text byte
  *                        outside 0x20..0x7E, TAB, LF; full GLOBAL with base_version != 0 or
  *                        a body not a multiple of 4 bytes or empty; delta body without the
  *                        "FD" magic
  *   FLT_ERR_UNSUPPORTED  unknown GLOBAL kind or top-k kind
  *   FLT_ERR_NONFINITE    a float field (or a full GLOBAL parameter) is inf or NaN
- *   FLT_ERR_RANGE        field out of range (see each struct)
+ *   FLT_ERR_RANGE        field out of range (see each struct; DISABLE: disabled not 0 or 1)
  *   FLT_ERR_OVERSIZE     text longer than FLT_PROTO_MAX_TEXT
  *   Encoders check the same rules and return the same codes, so they never emit a payload
  *   that the decoder would reject.
@@ -48,6 +49,7 @@
 #define FLT_MSG_TRAIN_SIZE 36u
 #define FLT_MSG_DELTA_HEADER_SIZE 24u
 #define FLT_MSG_ACK_SIZE 5u
+#define FLT_MSG_DISABLE_SIZE 4u
 #define FLT_MSG_DELTA_PAYLOAD_MIN 7u /* smallest header of a delta payload (docs/protocol.md) */
 
 /* capability flags of HELLO (unknown bits are allowed and ignored) */
@@ -127,6 +129,15 @@ typedef struct {
     uint8_t code;
 } flt_msg_ack_t;
 
+/* DISABLE (host -> device, FLT_MSG_DISABLE_SIZE bytes: disabled u8, 3 reserved zero bytes):
+ * disabled 1 stops on-device training (the device answers TRAIN with an ERROR) and makes the
+ * device serve its factory model (head_init.h) until a DISABLE with disabled 0 (ENABLE)
+ * arrives; it keeps the last GLOBAL it applied, so an enabled device rejoins from it.
+ * disabled other than 0 or 1 -> FLT_ERR_RANGE; a reserved byte set -> FLT_ERR_FORMAT. */
+typedef struct {
+    uint8_t disabled; /* 1: DISABLE, 0: ENABLE */
+} flt_msg_disable_t;
+
 /* STATUS and LOG: text only (code unused, 0). ERROR: code + text. */
 typedef struct {
     uint16_t code;
@@ -154,6 +165,10 @@ FLT_NODISCARD flt_status_t flt_msg_ack_encode(uint8_t type, const flt_msg_ack_t 
                                               size_t cap, size_t *out_len);
 FLT_NODISCARD flt_status_t flt_msg_ack_decode(uint8_t type, const uint8_t *buf, size_t len,
                                               flt_msg_ack_t *m);
+FLT_NODISCARD flt_status_t flt_msg_disable_encode(const flt_msg_disable_t *m, uint8_t *out,
+                                                  size_t cap, size_t *out_len);
+FLT_NODISCARD flt_status_t flt_msg_disable_decode(const uint8_t *buf, size_t len,
+                                                  flt_msg_disable_t *m);
 /* type: FLT_MSG_STATUS, FLT_MSG_LOG or FLT_MSG_ERROR */
 FLT_NODISCARD flt_status_t flt_msg_text_encode(uint8_t type, const flt_msg_text_t *m, uint8_t *out,
                                                size_t cap, size_t *out_len);
