@@ -69,6 +69,13 @@ static uint32_t delta_flags; /* the flags of the round whose DELTA awaits its AC
 static uint32_t model_version;
 static uint32_t committed_round;
 static int have_round;
+/* Safe default: the factory head (head_init.h, in flash) is served instead of the global or
+ * personal model while the host has disabled training (DISABLE; not checkpointed: a boot
+ * starts enabled and the host disables again after its HELLO), and after a GLOBAL that could
+ * not be applied (reverted: global_params are the factory head, model version 0, until a
+ * GLOBAL applies). */
+static int disabled;
+static int reverted;
 
 static flt_data_t data;
 static int data_ok; /* the port's data region holds a valid data blob: it wins over a sensor */
@@ -312,6 +319,37 @@ static void ckpt_load(void)
 }
 #endif
 
+/* ---- the served model ------------------------------------------------------------------- */
+
+const float *flt_device_served_model(void)
+{
+    if (disabled || reverted) {
+        return flt_head_init;
+    }
+    return have_personal ? personal : global_params;
+}
+
+static const char *serving_name(void)
+{
+    const float *m = flt_device_served_model();
+    if (m == flt_head_init || (m == global_params && model_version == 0u)) {
+        return "factory";
+    }
+    return m == personal ? "personal" : "global";
+}
+
+/* The factory head becomes the global model (version 0, checkpointed) after a GLOBAL that
+ * cannot be applied: the device never keeps serving a half-applied or unknown model. */
+static void revert_to_factory(void)
+{
+    for (uint32_t i = 0; i < P; ++i) {
+        global_params[i] = flt_head_init[i];
+    }
+    model_version = 0;
+    reverted = 1;
+    ckpt_save();
+}
+
 /* ---- messages --------------------------------------------------------------------------- */
 
 static void queue_hello(void)
@@ -342,7 +380,9 @@ static void on_global(const uint8_t *buf, size_t len)
     }
     if (g.kind == FLT_GLOBAL_FULL) {
         if (g.body_len != 4u * P) {
-            send_error(FLT_ERR_SHAPE, "GLOBAL has the wrong number of head parameters");
+            revert_to_factory();
+            send_error(FLT_ERR_SHAPE, "GLOBAL has the wrong number of head parameters: "
+                                      "serving the factory model");
             return;
         }
         for (uint32_t i = 0; i < P; ++i) {
@@ -350,7 +390,9 @@ static void on_global(const uint8_t *buf, size_t len)
         }
     } else {
         if (g.base_version != model_version) {
-            send_error(FLT_ERR_STATE, "GLOBAL delta from another version: send FULL");
+            revert_to_factory();
+            send_error(FLT_ERR_STATE, "GLOBAL delta from another version: serving the factory "
+                                      "model; send FULL");
             return;
         }
         flt_sparse_delta_t d;
@@ -363,11 +405,13 @@ static void on_global(const uint8_t *buf, size_t len)
             s = flt_delta_apply(&d, global_params, P);
         }
         if (s != FLT_OK) {
-            send_error(s, "GLOBAL delta rejected");
+            revert_to_factory(); /* the apply may have changed some parameters */
+            send_error(s, "GLOBAL delta rejected: serving the factory model; send FULL");
             return;
         }
     }
     model_version = g.model_version;
+    reverted = 0;
     ckpt_save();
 }
 
@@ -377,6 +421,15 @@ static void on_train(const uint8_t *buf, size_t len)
 {
     flt_msg_train_t t;
     if (flt_msg_train_decode(buf, len, &t) != FLT_OK) {
+        return;
+    }
+    if (disabled) {
+        send_error(FLT_ERR_STATE, "training disabled by the host (DISABLE): serving the factory "
+                                  "model until ENABLE");
+        return;
+    }
+    if (reverted) {
+        send_error(FLT_ERR_STATE, "serving the factory model after a GLOBAL failed: send FULL");
         return;
     }
     if (!data_ok && sensor_state <= 0) {
@@ -467,6 +520,15 @@ static void on_train(const uint8_t *buf, size_t len)
     out_queue(OUT_DELTA, FLT_MSG_DELTA, n);
 }
 
+static void on_disable(const uint8_t *buf, size_t len)
+{
+    flt_msg_disable_t m;
+    if (flt_msg_disable_decode(buf, len, &m) != FLT_OK) {
+        return; /* the link layer validated it already */
+    }
+    disabled = m.disabled != 0u;
+}
+
 static void on_delta_acked(void)
 {
     for (uint32_t i = 0; i < P; ++i) {
@@ -519,27 +581,62 @@ static int poll_samples(void)
 #endif
 }
 
-/* Appends `name=value` (and a space) to buf at *n; stops at cap. */
+/* Appends `name=value ` to buf at *n when all of it fits in cap (a field that does not fit
+ * is left out whole, never cut: a cut number would read as another value). */
+static void put_text_field(char *buf, size_t cap, size_t *n, const char *name, const char *value,
+                           size_t value_len)
+{
+    size_t name_len = 0;
+    while (name[name_len] != '\0') {
+        name_len++;
+    }
+    if (name_len + value_len + 2u > cap - *n) {
+        return;
+    }
+    flt_bytes_copy(buf + *n, name, name_len);
+    *n += name_len;
+    buf[(*n)++] = '=';
+    flt_bytes_copy(buf + *n, value, value_len);
+    *n += value_len;
+    buf[(*n)++] = ' ';
+}
+
+static void put_word_field(char *buf, size_t cap, size_t *n, const char *name, const char *word)
+{
+    size_t len = 0;
+    while (word[len] != '\0') {
+        len++;
+    }
+    put_text_field(buf, cap, n, name, word, len);
+}
+
+/* `name=value ` in decimal, as put_text_field. */
 static void put_field(char *buf, size_t cap, size_t *n, const char *name, uint32_t value)
 {
     char digits[10];
-    unsigned k = 0;
+    char text[10];
+    unsigned k = 0, i = 0;
     do {
         digits[k++] = (char)('0' + (char)(value % 10u));
         value /= 10u;
     } while (value != 0u && k < sizeof digits);
-    for (; *name != '\0' && *n < cap; ++name) {
-        buf[(*n)++] = *name;
+    while (k > 0u) {
+        text[i++] = digits[--k];
     }
-    if (*n < cap) {
-        buf[(*n)++] = '=';
-    }
-    while (k > 0u && *n < cap) {
-        buf[(*n)++] = digits[--k];
+    put_text_field(buf, cap, n, name, text, i);
+}
+
+/* The source word that opens a STATUS ("blob", "store", "none"), then the served model. */
+static void put_status_head(char *buf, size_t cap, size_t *n, const char *source)
+{
+    for (; *source != '\0' && *n < cap; ++source) {
+        buf[(*n)++] = *source;
     }
     if (*n < cap) {
         buf[(*n)++] = ' ';
     }
+    put_word_field(buf, cap, n, "serving", serving_name());
+    put_word_field(buf, cap, n, "training", disabled ? "off" : "on");
 }
 
 /* The answer to a STATUS from the host: where this device's windows come from and, for the
@@ -550,12 +647,14 @@ static void send_status(void)
     size_t n = 0;
     const size_t cap = sizeof text;
     if (data_ok) {
-        put_field(text, cap, &n, "blob count", data.count);
+        put_status_head(text, cap, &n, "blob");
+        put_field(text, cap, &n, "count", data.count);
         put_field(text, cap, &n, "test", data.n_test);
     } else {
 #if STORE_CAP > 0
         const flt_window_store_stats_t *st = flt_window_store_stats(&store);
-        put_field(text, cap, &n, sensor_state > 0 ? "store count" : "none count", st->count);
+        put_status_head(text, cap, &n, sensor_state > 0 ? "store" : "none");
+        put_field(text, cap, &n, "count", st->count);
         put_field(text, cap, &n, "capacity", st->capacity);
         put_field(text, cap, &n, "test", flt_data_n_test(st->count, FLT_DATA_PERSONAL_PPM));
         put_field(text, cap, &n, "samples", st->samples);
@@ -564,7 +663,8 @@ static void send_status(void)
         put_field(text, cap, &n, "rejected", st->rejected);
         put_field(text, cap, &n, "dropped", st->dropped);
 #else
-        put_field(text, cap, &n, "none capacity", 0u);
+        put_status_head(text, cap, &n, "none");
+        put_field(text, cap, &n, "capacity", 0u);
 #endif
     }
     n = n > 0u ? n - 1u : 0u; /* the last space */
@@ -644,6 +744,8 @@ static int device_loop(void)
                     on_train(rx_msg, ev.msg_len);
                 } else if (ev.header.type == FLT_MSG_STATUS) {
                     send_status();
+                } else if (ev.header.type == FLT_MSG_DISABLE) {
+                    on_disable(rx_msg, ev.msg_len);
                 }
             }
         }

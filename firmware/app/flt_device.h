@@ -13,8 +13,19 @@
  *           storage, else start from the factory head with model version 0;
  *     HELLO: name, capabilities, firmware version, model hash, model version, head size, free
  *           RAM; retransmitted (stop-and-wait, link.h) until acknowledged;
- *     GLOBAL: FULL replaces the parameters; DELTA applies to the current version only (else an
- *           ERROR asks the host for a FULL);
+ *     GLOBAL: FULL replaces the parameters; DELTA applies to the current version only. A
+ *           GLOBAL that cannot be applied (a FULL of the wrong size, a DELTA from another
+ *           version or one that does not decode or apply) reverts the device to its factory
+ *           model: the factory head (head_init.h) becomes its global model with version 0
+ *           (checkpointed), it serves that, and its ERROR says "serving the factory model";
+ *           until a GLOBAL applies, a TRAIN is answered with an ERROR (FLT_ERR_STATE) asking
+ *           for a FULL;
+ *     DISABLE (docs/protocol.md): disabled 1 stops training: every TRAIN is answered with an
+ *           ERROR FLT_ERR_STATE "training disabled by the host (DISABLE) ..." and the device
+ *           serves the factory head; a GLOBAL still applies (kept, not served); disabled 0
+ *           (ENABLE) resumes training and serving from the model it holds (global, or the
+ *           personal model of its last PERSONAL round). Not checkpointed: a boot starts
+ *           enabled and the host disables the device again after its HELLO;
  *     TRAIN: flt_round_run (flt_round.h; settings from flt_round_cfg_from_train) on the
  *           blob's personal test split (its last n_test windows, evaluated, never trained on)
  *           and up to FLT_APP_MAX_WINDOWS of the most recent training windows before it, then
@@ -42,10 +53,18 @@
  *   unacknowledged round trains on the store as it is then (no replay applies to such a
  *   device: the host never holds its data).
  * - STATUS from the host is answered with a STATUS text of space-separated fields:
- *     "blob count=N test=T"                                        (a data blob)
- *     "store count=N capacity=C test=T samples=S windows=W stored=K rejected=R dropped=D"
- *                                                    (collecting; "none ..." with no source)
- *   count = windows held, test = its personal test split, then flt_window_store_stats_t.
+ *     "blob serving=M training=E count=N test=T"                   (a data blob)
+ *     "store serving=M training=E count=N capacity=C test=T samples=S windows=W stored=K
+ *      rejected=R dropped=D"                         (collecting; "none ..." with no source)
+ *   M = the model it serves (flt_device_served_model): "factory" (the factory head: disabled,
+ *   reverted, or never given a GLOBAL), "global" or "personal"; E = "on", or "off" while
+ *   disabled; count = windows held, test = its personal test split, then
+ *   flt_window_store_stats_t. A field that would not fit in FLT_PROTO_MAX_TEXT is left out
+ *   whole (never cut).
+ * - flt_device_served_model() returns the P head parameters the device serves now (for a
+ *   port's own inference): flt_head_init while disabled or reverted, else the personal model
+ *   of its last acknowledged PERSONAL round, else the global parameters. Read only; valid
+ *   until the next message is handled.
  * - flt_app_quantize_sample(raw, values): FLT_APP_SAMPLE_CHANNELS readings in the units the
  *   model was trained on -> the int8 values the sensor hook hands over (flt_sample_quantize
  *   with the bundle's normalisation and input quantization, head_init.h); defined when the
@@ -82,6 +101,7 @@ typedef struct {
 
 int flt_app_main(int argc, char **argv);
 const flt_device_diag_t *flt_device_diag(void);
+const float *flt_device_served_model(void);
 void flt_app_quantize_sample(const float *raw, int8_t *values);
 
 #ifdef __cplusplus

@@ -306,9 +306,13 @@ def fleet_recordings(bundle: Path, n_devices: int, *, samples_per_second: int = 
 @dataclass(frozen=True)
 class DeviceDataStatus:
     """A device's answer to STATUS (firmware/app/flt_device.h): where its windows come from
-    (``source`` "blob", "store" or "none") and its counters; fields the text lacks are 0."""
+    (``source`` "blob", "store" or "none"), the model it serves (``serving``: "factory",
+    "global" or "personal"; ``training``: "on", or "off" while the host has disabled it) and its
+    counters; counters the text lacks are 0, words it lacks ""."""
 
     source: str
+    serving: str = ""
+    training: str = ""
     count: int = 0
     capacity: int = 0
     test: int = 0
@@ -323,9 +327,11 @@ class DeviceDataStatus:
         source, *fields = text.split()
         if source not in ("blob", "store", "none"):
             raise UsageError(f"not a device data STATUS: {text!r}")
-        values: dict[str, int] = {}
+        values: dict[str, int | str] = {}
         for f in fields:
             name, _, value = f.partition("=")
-            if name in cls.__dataclass_fields__ and value.isdigit():
+            if name in ("serving", "training"):
+                values[name] = value
+            elif name in cls.__dataclass_fields__ and value.isdigit():
                 values[name] = int(value)
-        return cls(source, **values)
+        return cls(source, **values)  # type: ignore[arg-type]
