@@ -30,6 +30,11 @@ replay) gets a new session, a FULL GLOBAL, and its residual restarts at zero on 
 a device more than one version behind (missed rounds, new session, unknown state) gets a FULL
 GLOBAL; a device whose endpoint answers later joins the next round (``devices()``).
 
+Training switch (``set_training``, the round loop's ``fltiny ctl disable|enable``): DISABLE
+or ENABLE (docs/protocol.md) goes to the device at once when it is reachable, else when it is
+next reachable (``devices()``), and again after a reboot (a device boots enabled); the answer
+to the STATUS that follows says which model it serves ("serving=factory training=off").
+
 Residual bookkeeping: the device commits its new residual when the host's ACK of the DELTA
 arrives. When that ACK is lost for good the device keeps the previous residual; the host keeps
 both and the replay of the next round tells which one the device holds.
@@ -138,6 +143,8 @@ class _DeviceState:
         self.retries = retries
         self.send_chunk = send_chunk
         self.decoder = nd.PayloadDecoder(n_params)
+        self.training_wanted = True  # what the host asked for (set_training)
+        self.training_on_device = True  # what the device was last told (a boot: enabled)
 
     # ---- link ----
     def _send(self, data: bytes) -> None:
@@ -252,7 +259,75 @@ class BridgeFleet:
                     continue
                 if d.hello is not None:
                     pending.remove(d)
+        for d in self._devs.values():  # a switch that did not reach its device, or a reboot
+            if (d.training_wanted != d.training_on_device and d.hello is not None
+                    and d.link is not None and not d.broken):
+                r = self._switch_training(d, self.hello_wait)
+                self.log(f"device {d.ep.device_id}: training "
+                         f"{'enabled' if d.training_wanted else 'disabled'} again: "
+                         f"{r.get('status') or r.get('reason')}")
         return sorted(i for i, d in self._devs.items() if d.link is not None and not d.broken)
+
+    # ---- training switch -----------------------------------------------------------------
+
+    def set_training(self, device_id: int, enabled: bool, wait_s: float = 10.0) -> dict[str, object]:
+        """DISABLE (``enabled`` False) or ENABLE a device's training. Returns what happened,
+        for the audit record: ``{"delivered": True, "status": <its STATUS text>}``, or
+        ``{"delivered": False, "reason": ...}`` (it is sent when the device is next
+        reachable)."""
+        d = self._devs.get(device_id)
+        if d is None:
+            return {"delivered": False, "reason": f"device {device_id} is not in this fleet"}
+        d.training_wanted = enabled
+        return self._switch_training(d, wait_s)
+
+    def _switch_training(self, d: _DeviceState, wait_s: float) -> dict[str, object]:
+        end = time.monotonic() + wait_s
+        try:
+            if d.link is None or d.broken:
+                self._reconnect(d)
+            if d.session is None:
+                d.new_session()
+            while d.hello is None:
+                if time.monotonic() >= end:
+                    raise TimeoutError("no authenticated HELLO yet")
+                try:
+                    self._poll(d)
+                except _Reset:
+                    self._handle_reset(d, end)
+            want = d.training_wanted
+            try:
+                self._send(d, m.Disable(not want), end)
+            except _Reset:  # rebooted: enabled, a new session; tell it again
+                self._handle_reset(d, end)
+                self._send(d, m.Disable(not want), end)
+            d.training_on_device = want
+            status = self._query_status(d, end)
+        except (ProtocolError, TimeoutError, ConnectionError, _Reset) as exc:
+            return {"delivered": False, "reason": f"{type(exc).__name__}: {exc}"}
+        return {"delivered": True, "status": status}
+
+    def status(self, device_id: int, wait_s: float = 10.0) -> str:
+        """The device's answer to a STATUS (firmware/app/flt_device.h; parse it with
+        fltiny.devices.data.DeviceDataStatus)."""
+        d = self._devs[device_id]
+        if d.link is None or d.broken:
+            self._reconnect(d)
+        if d.session is None:
+            d.new_session()
+        return self._query_status(d, time.monotonic() + wait_s)
+
+    def _query_status(self, d: _DeviceState, end: float) -> str:
+        assert d.session is not None
+        self._send(d, m.Status("status"), end)
+        while True:
+            for msg in list(d.session.inbox):
+                if isinstance(msg, m.Status):
+                    d.session.inbox.remove(msg)
+                    return msg.text
+            if time.monotonic() >= end:
+                raise TimeoutError("no STATUS answer before the deadline")
+            self._poll(d)
 
     def close(self) -> None:
         for d in self._devs.values():
@@ -348,6 +423,7 @@ class BridgeFleet:
         elif h.head_params != self.n_params:
             problem = f"head has {h.head_params} parameters, the model {self.n_params}"
         d.hello, d.hello_problem = h, problem
+        d.training_on_device = True  # every boot starts enabled (the switch is not persisted)
         if problem:
             self.log(f"device {d.ep.device_id}: HELLO refused: {problem}")
         # what it holds: version 0 means factory state (or unknown); force a FULL GLOBAL
@@ -429,6 +505,10 @@ class BridgeFleet:
                 self.log(f"round {rnd}: device {d.ep.device_id}: message refused "
                          f"({status_name(exc.code)}); resync")
                 continue
+            if isinstance(delta, m.Error) and "training disabled" in delta.text:
+                d.training_on_device = False
+                lg.reason = f"device error: {delta.text}"
+                return None
             if isinstance(delta, m.Error):
                 self.log(f"round {rnd}: device {d.ep.device_id}: ERROR {delta.code} "
                          f"{delta.text!r}; sending a FULL GLOBAL")

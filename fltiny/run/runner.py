@@ -124,6 +124,9 @@ class FiguredFleet:
     def devices(self) -> list[int]:
         return self.bridge.devices()
 
+    def set_training(self, device_id: int, enabled: bool) -> dict[str, object]:
+        return self.bridge.set_training(device_id, enabled)
+
     def run_round(self, round_: int, devices, global_params: np.ndarray, version: int,
                   train: TrainParams, mu: float, deadline_s: float) -> list[DeviceResult]:
         first = len(self.bridge.logs)

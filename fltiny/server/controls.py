@@ -4,14 +4,16 @@ A control is a row appended to the store's ``controls`` table: ``rollback N`` (t
 starts from the last checkpoint of round N, model and server-optimizer state), ``quarantine
 DEV`` (the device's updates get weight 0: rejected with the control as reason, until ``clear
 DEV``), ``disable DEV`` / ``enable DEV`` (the aggregator stops asking the device to train, and
-sends it nothing, until enabled). A running aggregator reads the controls it has not applied
-yet at the start of each round, applies them in order and records them in that round's audit
-record (fltiny.server.audit); a control queued after the last round waits for ``--resume``.
+sends it nothing, until enabled; a bridge fleet also sends the device DISABLE / ENABLE, so it
+refuses TRAIN and serves its factory model meanwhile, and the control's audit record holds
+whether it arrived and the device's STATUS after it). A running aggregator reads the controls it
+has not applied yet at the start of each round, applies them in order and records them in that
+round's audit record (fltiny.server.audit); a control queued after the last round waits for
+``--resume``.
 The aggregator's own reputation quarantine (fltiny.server.reputation) is a control too, with
 origin ``reputation``.
 
-Disable is host-side only: the firmware has no DISABLE message yet, so a disabled board keeps
-serving the last model it received rather than its factory model.
+In ``fltiny simulate`` disable is host-side only (the simulated devices have no link to tell).
 """
 
 from __future__ import annotations

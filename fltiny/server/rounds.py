@@ -55,6 +55,16 @@ class Fleet(Protocol):
         ...
 
 
+def switch_training(fleet: Fleet, device_id: int, enabled: bool) -> dict[str, Any]:
+    """Tells a device to stop or resume training when the fleet can (a bridge fleet sends
+    DISABLE / ENABLE: ``set_training``); what happened goes into the control's audit record.
+    A fleet without it (the simulator) only stops asking the device to train."""
+    push = getattr(fleet, "set_training", None)
+    if push is None:
+        return {"delivered": False, "reason": "host-side only: this fleet has no device link"}
+    return dict(push(device_id, enabled))
+
+
 @dataclass(frozen=True)
 class RoundMetrics:
     round: int
@@ -245,6 +255,10 @@ def run_rounds(
     if gateway_of is not None and dp is not None:
         raise UsageError("central DP needs every device's update; gateways forward sums: run "
                          "DP without --gateways")
+    for dev in sorted(plane.fleet.disabled):  # resumed: the devices boot enabled
+        r = switch_training(fleet, dev, False)
+        log(f"device {dev}: disabled by an earlier control: "
+            f"{r.get('status') or r.get('reason')}")
     metrics: list[RoundMetrics] = []
     for rnd in range(latest.round + 1, config.rounds + 1):
         t0 = time.perf_counter()
@@ -258,7 +272,11 @@ def run_rounds(
                 record["to_version"] = src.version
                 notes.append(f"rolled back to round {c.arg} (version {src.version}) by control "
                              f"#{c.seq}")
-            log(f"round {rnd}: control {c.describe()} applied")
+            elif c.action in ("disable", "enable"):
+                record["device"] = switch_training(fleet, c.arg, c.action == "enable")
+            log(f"round {rnd}: control {c.describe()} applied"
+                + (f": {record['device'].get('status') or record['device'].get('reason')}"
+                   if "device" in record else ""))
             applied.append(record)
         base = params
         available = [d for d in fleet.devices() if d not in plane.fleet.disabled]
