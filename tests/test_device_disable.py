@@ -129,3 +129,52 @@ def test_unappliable_global_reverts_to_factory(name, har_tiny_bundle, tmp_path_f
         host = hr.run(g1, blob, _train(2), DeviceState.fresh(hr.n_params),
                       max_windows=board.max_windows)
         assert d.base_version == 3 and d.body == host.payload
+
+
+def test_ctl_disable_on_a_run_of_native_boards(har_tiny_bundle, tmp_path):
+    """`fltiny ctl disable 2` during a run of real native firmware: the bridge sends DISABLE,
+    the device answers STATUS "serving=factory training=off" (kept in the control's audit
+    record), sends no DELTA while disabled, and after `enable 2` rejoins with a replayed,
+    accepted update; the audit chain verifies."""
+    import json
+
+    from fltiny.experiment import DataSettings, RoundConfig
+    from fltiny.run.runner import RunOptions, run
+    from fltiny.server.store import RunStore
+
+    out = tmp_path / "report"
+    queued = {1: "disable", 2: "enable"}
+
+    def progress(mt) -> None:  # called after each round's checkpoint, before the next round
+        if mt.round in queued:
+            s = RunStore(out / "run.sqlite")
+            try:
+                s.add_control(queued[mt.round], 2)
+            finally:
+                s.close()
+
+    run(RunOptions(fleet=[("native", 3)], server=RoundConfig(rounds=3, deadline_s=60),
+                   data=DataSettings(bundle=har_tiny_bundle), out=out,
+                   build_root=tmp_path / "build"),
+        progress, say=print, log=print)
+    store = RunStore(out / "run.sqlite")
+    try:
+        rows = {r: {u["device_id"]: u for u in store.updates(r)} for r in (1, 2, 3)}
+        assert sorted(rows[1]) == [1, 2, 3] and sorted(rows[2]) == [1, 3]  # no DELTA asked
+        assert sorted(rows[3]) == [1, 2, 3]
+        back = rows[3][2]
+        figures = back["figures"]
+        figures = json.loads(figures) if isinstance(figures, str) else figures
+        assert back["accepted"] == 1 and figures["verification"] == "replay"
+        bodies = [json.loads(b) for (b,) in store.db.execute(
+            "SELECT body FROM audit WHERE run_id = 'run' ORDER BY version")]
+        ctl = {c["action"]: c for b in bodies for c in b["controls"]}
+        off = DeviceDataStatus.parse(ctl["disable"]["device"]["status"])
+        on = DeviceDataStatus.parse(ctl["enable"]["device"]["status"])
+        assert ctl["disable"]["device"]["delivered"] and ctl["enable"]["device"]["delivered"]
+        assert (off.serving, off.training) == ("factory", "off")
+        # the model it served before: the run's default serves each device's local model
+        assert on.serving in ("global", "personal") and on.training == "on"
+        assert store.verify().ok
+    finally:
+        store.close()
