@@ -70,7 +70,12 @@ class _Result(C.Structure):
 class DeviceState:
     """What a device carries from one round to the next (firmware/app/flt_device.c): its
     error-feedback residual, its drift-control (FedDyn) state and the model it serves
-    (None: the global model). A fresh or rebooted device has zeros and None."""
+    (None: the global model). A fresh or rebooted device has zeros and None.
+
+    A device that serves its factory model (the bundle's head params: disabled by the host, or
+    reverted after a GLOBAL it could not apply; firmware/app/flt_device.h) trains on nothing
+    meanwhile, so its state does not change: it refuses TRAIN until enabled or resynced with a
+    FULL GLOBAL, and then serves its own model again."""
 
     residual: np.ndarray
     drift: np.ndarray
