@@ -63,6 +63,7 @@ from fltiny.native.proto import chunk_count, max_chunk, wire_size
 from fltiny.native.status import status_name
 from fltiny.server.downlink import DEFAULT_BITS, DEFAULT_TOPK, Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
+from fltiny.server.store import params_sha256
 from fltiny.strategies.base import ClientUpdate
 
 
@@ -96,6 +97,10 @@ class RoundLog:
     wire_up: int = 0  # every byte from the device this round (frames, ACKs, retransmissions)
     wire_down: int = 0
     global_kind: str = ""  # full | delta | none
+    # the model the device trained from: its version, and the sha256 of the parameters it
+    # held (a sparse GLOBAL delta leaves it an approximation of the server's model)
+    model_version: int = -1
+    model_sha256: str = ""
     replayed: bool = False
     replay_match: bool = False
     # how the DELTA was verified: "replay" (byte-identical to the host's replay), "checks"
@@ -495,6 +500,7 @@ class BridgeFleet:
                     d.version, d.params = None, None  # unknown until acknowledged
                     self._send(d, gmsg, end)
                     d.version, d.params = version, held
+                lg.model_version, lg.model_sha256 = version, params_sha256(held)
                 self._send(d, tmsg, end)
                 delta = self._await_delta(d, rnd, end)
             except _Reset:

@@ -219,6 +219,13 @@ class RoundConfig:
                                        "a moving average of its clean rounds (1 = always clean), "
                                        "falls below this; 0: never (fltiny.server.reputation).",
                                        low=0, high=1)
+    canary: float = knob(0.0, "--canary", "Canary rollout: each new global model goes first to "
+                         "this share of the devices (a stable cohort) and reaches the rest only "
+                         "if their personal metric does not drop by more than --canary-drop; "
+                         "else it is rolled back (fltiny.server.canary). 0: off.", low=0, high=1)
+    canary_drop: float = knob(0.02, "--canary-drop", "Largest drop of the canaries' mean "
+                              "personal accuracy (rise of their MAE) that still promotes a "
+                              "model.", low=0)
     train: TrainParams = field(default_factory=TrainParams)
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ from fltiny.errors import FltinyError, StrategyError, UsageError
 from fltiny.privacy.central import CentralDP, poisson_sample
 from fltiny.server import reputation
 from fltiny.server.audit import update_sha256
+from fltiny.server.canary import CanaryGate, Verdict, judge
 from fltiny.server.config import RoundConfig, TrainParams
 from fltiny.server.controls import Control, FleetControls
 from fltiny.server.gateway import aggregate_gateways
@@ -55,6 +56,46 @@ class Fleet(Protocol):
         ...
 
 
+@dataclass
+class Collected:
+    """What a round collected: the devices' results, and when a canary judged the model the
+    round started from, the verdict and (rolled back) the model it restored."""
+
+    results: list[DeviceResult]
+    verdict: Verdict | None = None
+    restored: Checkpoint | None = None
+
+
+def collect_round(fleet: Fleet, gate: CanaryGate | None, rnd: int, available: Sequence[int],
+                  chosen: Sequence[int], params: np.ndarray, current: Checkpoint,
+                  trusted_now: bool, train: TrainParams, mu: float, config: RoundConfig,
+                  lower_is_better: bool) -> Collected:
+    """The devices' results of one round. Without a canary gate: every chosen device. With
+    one (fltiny.server.canary): the canaries first, training without PERSONAL so that their
+    personal metric is the model's; a candidate model whose canaries' metric dropped by more
+    than the threshold is not sent to anyone else (the caller restores ``restored``), else
+    the other chosen devices train on it too."""
+    if gate is None:
+        return Collected(fleet.run_round(rnd, chosen, params, current.version, train, mu,
+                                         config.deadline_s))
+    canaries = gate.cohort(available)
+    rest = [d for d in chosen if d not in canaries]
+    first = fleet.run_round(rnd, canaries, params, current.version,
+                            replace(train, personal=False), mu, config.deadline_s)
+    verdict = None
+    if trusted_now:
+        gate.observe_trusted(first, canaries)
+    else:
+        verdict = judge(current.version, first, gate.baseline, gate.threshold, lower_is_better)
+        if not verdict.promoted:
+            why = f"canary of version {current.version}, rolled back: {verdict.describe()}"
+            return Collected([replace(r, update=None, error=r.error or why) for r in first],
+                             verdict, gate.trusted)
+        gate.promote(verdict, current)
+    others = fleet.run_round(rnd, rest, params, current.version, train, mu, config.deadline_s)
+    return Collected(list(first) + list(others), verdict)
+
+
 def switch_training(fleet: Fleet, device_id: int, enabled: bool) -> dict[str, Any]:
     """Tells a device to stop or resume training when the fleet can (a bridge fleet sends
     DISABLE / ENABLE: ``set_training``); what happened goes into the control's audit record.
@@ -82,6 +123,8 @@ class RoundMetrics:
     personal: dict[str, float] = field(default_factory=dict)
     # central DP (fltiny.privacy): epsilon after this round at the run's dp_delta
     privacy: dict[str, float] = field(default_factory=dict)
+    # canary rollout (fltiny.server.canary): the verdict on the candidate this round judged
+    canary: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_checkpoint(cls, c: Checkpoint) -> RoundMetrics:
@@ -90,7 +133,8 @@ class RoundMetrics:
         return cls(c.round, c.version, int(m.get("participants", 0)), int(m.get("rejected", 0)),
                    int(m.get("bytes_up", 0)), int(m.get("bytes_down", 0)),
                    float(m.get("seconds", 0.0)), dict(m.get("evaluation", {})), c.note,
-                   dict(m.get("personal", {})), dict(m.get("privacy", {})))
+                   dict(m.get("personal", {})), dict(m.get("privacy", {})),
+                   dict(m.get("canary", {})))
 
 
 ANOMALY_LOG_LEVEL = reputation.ANOMALY_GOOD  # every score is in the store; these are printed
@@ -255,6 +299,13 @@ def run_rounds(
     if gateway_of is not None and dp is not None:
         raise UsageError("central DP needs every device's update; gateways forward sums: run "
                          "DP without --gateways")
+    gate = None
+    if config.canary > 0:
+        if dp is not None:
+            raise UsageError("--canary and central DP do not mix (the canaries would take part "
+                             "in every round, outside the Poisson sampling): drop one")
+        gate = CanaryGate.from_store(store, config.canary, config.canary_drop, config.seed)
+    current = latest
     for dev in sorted(plane.fleet.disabled):  # resumed: the devices boot enabled
         r = switch_training(fleet, dev, False)
         log(f"device {dev}: disabled by an earlier control: "
@@ -264,12 +315,15 @@ def run_rounds(
         t0 = time.perf_counter()
         applied: list[dict[str, Any]] = []
         notes: list[str] = []
+        trusted_now = gate is None or not gate.is_candidate(version)
         for c in plane.take():
             record = c.record()
             if c.action == "rollback":
                 src = store.checkpoint_of_round(c.arg)
                 params, strategy.state = src.params, dict(src.state)
                 record["to_version"] = src.version
+                if gate is not None:  # the operator's choice: trusted, no canary check
+                    gate.trusted, trusted_now = src, True
                 notes.append(f"rolled back to round {c.arg} (version {src.version}) by control "
                              f"#{c.seq}")
             elif c.action in ("disable", "enable"):
@@ -282,8 +336,23 @@ def run_rounds(
         available = [d for d in fleet.devices() if d not in plane.fleet.disabled]
         chosen = (poisson_sample(available, dp.q, dp.rng) if dp is not None
                   else sample_devices(available, config.fraction, rnd, config.seed))
-        results = fleet.run_round(rnd, chosen, params, version, train, mu,
-                                  config.deadline_s)
+        got = collect_round(fleet, gate, rnd, available, chosen, params, current, trusted_now,
+                            train, mu, config, lower_is_better=current.metrics.get(
+                                "evaluation", {}).get("accuracy") is None)
+        results = got.results
+        canary: dict[str, Any] = got.verdict.record() if got.verdict is not None else {}
+        if got.verdict is not None:
+            log(f"round {rnd}: {got.verdict.describe()}")
+        if got.restored is not None:
+            src = got.restored
+            c = store.add_control("rollback", src.round, origin="canary")
+            record = {**c.record(), "to_version": src.version, "canary": canary}
+            applied.append(record)
+            params, strategy.state = src.params, dict(src.state)
+            base = params
+            canary["to_version"] = src.version
+            notes.append(f"canary rollback of version {version} to version {src.version} "
+                         f"(control #{c.seq}): {got.verdict.describe() if got.verdict else ''}")
         updates = [r.update for r in results if r.update is not None]
         validated, verdicts = validate_updates(params, updates, config.max_norm,
                                                config.anomaly_threshold, config.max_update_ratio)
@@ -322,7 +391,9 @@ def run_rounds(
                     f"(control #{c.seq})")
         accepted = [u for u in validated if not plane.fleet.quarantine_reason(u.device_id)]
         note = ""
-        if len(accepted) < need:
+        if got.restored is not None:
+            note = ""  # nothing to aggregate: the canaries trained on the rolled-back model
+        elif len(accepted) < need:
             note = f"quorum not met ({len(accepted)} of {config.min_fit}): model unchanged"
         elif len(accepted) < strategy.min_updates():
             note = (f"{strategy.name} needs {strategy.min_updates()} updates, got "
@@ -346,10 +417,12 @@ def run_rounds(
         seconds = time.perf_counter() - t0
         m = RoundMetrics(rnd, version + 1, len(accepted), len(results) - len(accepted),
                          sum(r.bytes_up for r in results), sum(r.bytes_down for r in results),
-                         seconds, evaluation, note, personal, privacy)
+                         seconds, evaluation, note, personal, privacy, canary)
         ckpt = store.save(rnd, params, strategy.state, asdict(m), note, updates=rows,
                           controls=applied, base_sha256=params_sha256(base))
-        version = ckpt.version
+        version, current = ckpt.version, ckpt
+        if gate is not None and got.restored is not None:
+            gate.trusted = ckpt  # the restored model, saved as this round's version
         metrics.append(m)
         progress(m)
     return metrics
