@@ -27,6 +27,7 @@ def _row_of(item: Any) -> dict[str, Any]:
     personal = d.pop("personal", {})
     privacy = d.pop("privacy", {})
     d.pop("version", None)
+    d.pop("canary", None)  # the verdict is in the run store; a rollback is in the note
     return {"round": d.pop("round"), **ev, **personal, **privacy, **d}
 
 
