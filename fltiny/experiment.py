@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from fltiny.data import DATASETS
 from fltiny.errors import UsageError
-from fltiny.outdir import prepare_out_dir
+from fltiny.outdir import check_out_dir
 from fltiny.server.config import RoundConfig, TrainParams, check_knobs, knob
 from fltiny.strategies import STRATEGIES
 
@@ -302,7 +302,7 @@ class Experiment:
         self.out = Path(settings.out)
         self.store_path = self.out / "run.sqlite"
         self.t0 = time.perf_counter()
-        prepare_out_dir(self.out)  # a bad --out is named before any work
+        check_out_dir(self.out)  # a bad --out is named before any work (nothing made yet)
         if settings.data.bundle is not None:
             self.bundle  # noqa: B018 - a given bundle is checked before any work
 
