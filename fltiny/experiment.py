@@ -33,6 +33,7 @@ from fltiny.data import DATASETS
 from fltiny.errors import UsageError
 from fltiny.outdir import check_out_dir
 from fltiny.server.config import RoundConfig, TrainParams, check_knobs, knob
+from fltiny.sim.byzantine import ATTACKS, byzantine_count
 from fltiny.strategies import STRATEGIES
 
 if TYPE_CHECKING:
@@ -102,6 +103,9 @@ class ExperimentSettings:
                          "updates and forwarding their exact example-weighted sum: the same "
                          "FedAvg as one bridge (fedavg, fedprox, fedavgm, fedadam, feddyn; no "
                          "central DP).", low=1)
+    # keyword options of the strategy (Python API), e.g. (("f", 3),) for Krum or
+    # (("beta", 0.2),) for the trimmed mean; the CLI uses each strategy's defaults
+    strategy_options: tuple[tuple[str, Any], ...] = ()
     out: Path = Path("build/experiment")
     build_root: Path = field(default_factory=default_build_root)  # bundles, firmware cache
 
@@ -131,6 +135,21 @@ class SimConfig(ExperimentSettings):
     dense_float: bool = False  # send the exact float32 delta instead of the int8 payload
     out: Path = knob(Path("build/simulate"), "--out", "Report directory (run store, metrics); "
                      "its run store starts afresh.")
+    # poisoning (fltiny/sim/byzantine.py): a seeded share of compromised devices and their attack
+    byzantine: float = knob(0.0, "--byzantine", "Share of the devices that are Byzantine "
+                            "(compromised for the whole run, a seeded choice; rounded to the "
+                            "nearest device).", low=0, high=1, high_open=True)
+    attack: str = knob("sign-flip", "--attack", "What the Byzantine devices do: sign-flip, "
+                       "scale10 (x10), noise (Gaussian, the update's norm), label-flip (train on "
+                       "flipped labels), model-replacement (a boosted update pulling the global "
+                       "model to the attacker's).", choices=ATTACKS)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.byzantine > 0:
+            byzantine_count(self.byzantine, self.clients)  # none or all: refused here
+            if self.dense_float:
+                raise UsageError("Byzantine devices attack the encoded payload: drop dense_float")
 
 
 @dataclass(frozen=True)
@@ -276,7 +295,7 @@ def check_fleet_size(settings: ExperimentSettings, devices: int) -> None:
 
     cfg = settings.server
     asked = max(1, int(round(cfg.fraction * devices)))
-    strategy = make_strategy(settings.strategy)
+    strategy = make_strategy(settings.strategy, **dict(settings.strategy_options))
     if strategy.min_updates() > asked:
         raise UsageError(
             f"{settings.strategy} needs at least {strategy.min_updates()} updates per round, "
@@ -350,7 +369,7 @@ class Experiment:
     def strategy(self) -> Strategy:
         from fltiny.strategies import make_strategy
 
-        return make_strategy(self.settings.strategy)
+        return make_strategy(self.settings.strategy, **dict(self.settings.strategy_options))
 
     def open_store(self, resume: bool) -> RunStore:
         """The run store in ``out``: continued with ``resume``, else it must not exist yet."""

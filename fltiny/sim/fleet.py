@@ -12,6 +12,10 @@ sparse int8 GLOBAL delta and trains from what it then holds. Byte figures are th
 (fltiny.native.proto.WireCount: every message framed by the C encoder, with the ACKs).
 
 Churn: each round a seeded ``churn`` share of the devices is offline and misses it.
+
+Byzantine devices (``adversary``, fltiny.sim.byzantine): a compromised device still runs the C
+round, on its own data or on poisoned data, and sends the attack's payload (encoded by the C)
+instead of its own; its row in the run store says so (figures ``byzantine``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from fltiny.native.accumulate import Accumulator, measure_payload
 from fltiny.native.proto import WireCount
 from fltiny.server.downlink import DEFAULT_BITS, DEFAULT_TOPK, Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
+from fltiny.sim.adversary import Adversary
 from fltiny.strategies.base import ClientUpdate
 
 
@@ -52,6 +57,7 @@ class SimFleet:
     key: bytes = bytes(32)  # the devices' frame key (only the byte counts depend on it)
     held: dict[int, Held] = field(default_factory=dict)
     wires: dict[int, WireCount] = field(default_factory=dict)
+    adversary: Adversary | None = None  # Byzantine devices and their attack (None: all honest)
 
     def __post_init__(self) -> None:
         self._by_id = {b.device_id: b for b in self.blobs}
@@ -73,6 +79,8 @@ class SimFleet:
         results = []
         for dev in devices:
             blob = self._by_id[dev]
+            if self.adversary is not None:
+                blob = self.adversary.data(blob)
             state = self.states.get(dev)
             wire = self.wires.get(dev)
             if wire is None:  # first contact: the device's HELLO
@@ -95,15 +103,24 @@ class SimFleet:
                 update = ClientUpdate(dev, delta, out.examples, out.mean_loss)
             else:  # the payload itself, validated and measured in C (never densified here)
                 body = out.payload
+                if self.adversary is not None:  # a Byzantine device's attack, encoded by the C
+                    body = self.adversary.payload(dev, out.payload, out.params, held.params,
+                                                  round_, devices, train.value_bits)
                 update = ClientUpdate(dev, None, out.examples, out.mean_loss, payload=body,
                                       n_params=self.host.n_params,
                                       sq_norm=measure_payload(self._meter, body))
                 if self.keep_payloads:
-                    self.payloads[(round_, dev)] = out.payload
+                    self.payloads[(round_, dev)] = body
             wire.send(Delta(round_, held.version, out.examples, out.mean_loss, body,
                             out.personal_n, out.personal_metric), from_host=False)
             results.append(DeviceResult(dev, update,
                                         bytes_up=wire.up - up0, bytes_down=wire.down - down0,
                                         personal_n=out.personal_n,
-                                        personal_metric=out.personal_metric))
+                                        personal_metric=out.personal_metric,
+                                        figures=self._figures(dev)))
         return results
+
+    def _figures(self, dev: int) -> dict[str, bool]:
+        if self.adversary is None or dev not in self.adversary.devices:
+            return {}
+        return {"byzantine": True}

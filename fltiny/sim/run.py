@@ -3,13 +3,32 @@ same experiment builder (bundle, data, strategy, store, evaluator, report) as ``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from fltiny.experiment import Experiment, ExperimentResult, SimConfig, choose_partition
 from fltiny.server.rounds import RoundMetrics
 
-__all__ = ["SimConfig", "choose_partition", "simulate"]
+if TYPE_CHECKING:
+    from fltiny.devices.data import DataBlob
+    from fltiny.sim.adversary import Adversary
+
+__all__ = ["SimConfig", "adversary", "choose_partition", "simulate"]
+
+
+def adversary(cfg: SimConfig, exp: Experiment, blobs: Sequence[DataBlob],
+              log: Callable[[str], None] = lambda _m: None) -> Adversary | None:
+    """The Byzantine devices of ``cfg`` (``--byzantine``, ``--attack``), or None."""
+    if cfg.byzantine <= 0:
+        return None
+    from fltiny.sim.adversary import Adversary
+    from fltiny.sim.byzantine import byzantine_devices
+
+    devices = byzantine_devices([b.device_id for b in blobs], cfg.byzantine, cfg.train.seed)
+    log(f"byzantine devices ({cfg.attack}): {', '.join(str(d) for d in sorted(devices))}")
+    classes = exp.host.head.n_out if exp.host.manifest.task == "classification" else 0
+    return Adversary(cfg.attack, devices, exp.host.n_params, classes=classes,
+                     seed=cfg.train.seed)
 
 
 def simulate(cfg: SimConfig, progress: Callable[[RoundMetrics], None] = lambda _m: None,
@@ -24,10 +43,12 @@ def simulate(cfg: SimConfig, progress: Callable[[RoundMetrics], None] = lambda _
         exp.host = host
     blobs = exp.blobs(cfg.max_windows)
 
+    adv = adversary(cfg, exp, blobs, log)
+
     def sim_fleet(mine: list) -> SimFleet:
         return SimFleet(exp.host, mine, churn=cfg.churn, seed=cfg.train.seed,
                         dense_float=cfg.dense_float, down_topk=cfg.server.down_topk,
-                        down_bits=cfg.server.down_bits)
+                        down_bits=cfg.server.down_bits, adversary=adv)
 
     fleet: Any = sim_fleet(blobs)
     if cfg.gateways > 1:  # gateways one after the other: they share the HostRound's C

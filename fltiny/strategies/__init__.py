@@ -13,6 +13,8 @@ from fltiny.strategies.feddyn import FedDyn
 from fltiny.strategies.fedprox import FedProx
 from fltiny.strategies.krum import Krum
 from fltiny.strategies.median import Median
+from fltiny.strategies.reputation import Reputation
+from fltiny.strategies.robust_feddyn import RobustFedDyn
 from fltiny.strategies.trimmed_mean import TrimmedMean
 
 STRATEGIES: dict[str, type[Strategy]] = {
@@ -25,7 +27,10 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "fedavgm": FedAvgM,
     "fedadam": FedAdam,
     "feddyn": FedDyn,
+    "reputation": Reputation,
 }
+ROBUST_RULES = ("median", "trimmed-mean", "krum", "multi-krum", "reputation")
+STRATEGIES.update({f"feddyn+{rule}": RobustFedDyn for rule in ROBUST_RULES})
 
 
 def make_strategy(name: str, **options: Any) -> Strategy:
@@ -37,6 +42,8 @@ def make_strategy(name: str, **options: Any) -> Strategy:
         raise UsageError(
             f"unknown strategy '{name}'; choose one of: {', '.join(STRATEGIES)}"
         ) from None
+    if cls is RobustFedDyn:  # FedDyn's server step on a robust rule: the options are the rule's
+        return RobustFedDyn(name=name, rule=make_strategy(name.removeprefix("feddyn+"), **options))
     if name == "multi-krum":
         options.setdefault("m", 3)
     try:
