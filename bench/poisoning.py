@@ -118,7 +118,7 @@ def run_cell(defense: Defense, attack: str, seed: int, rounds: int) -> Cell:
                                down_topk=BASE.down_topk, down_bits=BASE.down_bits,
                                anomaly_threshold=defense.anomaly_threshold),
             byzantine=0.0 if attack == CLEAN else BYZANTINE,
-            attack="sign-flip" if attack == CLEAN else attack, out=Path(tmp))
+            attack=None if attack == CLEAN else attack, out=Path(tmp))
         res = simulate(cfg, host=host)
         rows = [r for r in res.rounds if r["round"] > 0]
         held = [float(r["accuracy"]) for r in rows]

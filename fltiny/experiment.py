@@ -139,13 +139,19 @@ class SimConfig(ExperimentSettings):
     byzantine: float = knob(0.0, "--byzantine", "Share of the devices that are Byzantine "
                             "(compromised for the whole run, a seeded choice; rounded to the "
                             "nearest device).", low=0, high=1, high_open=True)
-    attack: str = knob("sign-flip", "--attack", "What the Byzantine devices do: sign-flip, "
+    attack: str | None = knob(None, "--attack", "What the Byzantine devices do: sign-flip, "
                        "scale10 (x10), noise (Gaussian, the update's norm), label-flip (train on "
                        "flipped labels), model-replacement (a boosted update pulling the global "
                        "model to the attacker's).", choices=ATTACKS)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.byzantine > 0 and self.attack is None:
+            raise UsageError(f"--byzantine {self.byzantine:g} needs an --attack: one of "
+                             f"{', '.join(ATTACKS)}")
+        if self.attack is not None and self.byzantine <= 0:
+            raise UsageError(f"--attack {self.attack} needs Byzantine devices: add e.g. "
+                             "--byzantine 0.2")
         if self.byzantine > 0:
             byzantine_count(self.byzantine, self.clients)  # none or all: refused here
             if self.dense_float:

@@ -33,12 +33,9 @@ import numpy as np
 from fltiny.devices.data import DataBlob
 from fltiny.errors import UsageError
 from fltiny.native.delta import PayloadDecoder, SparseDelta, compress, encode_payload
-from fltiny.sim.byzantine import ATTACKS
+from fltiny.sim.byzantine import ATTACKS, FLIPS_LABELS, NEEDS_LABELS
 
-FLIPS_LABELS = ("label-flip", "model-replacement")  # attacks that train on flipped labels
 SCALE = 10.0  # the scale10 attack's factor
-NEEDS_LABELS = ("--attack label-flip and model-replacement flip class labels: they need a "
-                "classification dataset (e.g. --dataset hapt) or another --attack")
 
 
 def flip_labels(blob: DataBlob, classes: int) -> DataBlob:

@@ -11,6 +11,9 @@ import numpy as np
 from fltiny.errors import UsageError
 
 ATTACKS = ("sign-flip", "scale10", "noise", "label-flip", "model-replacement")
+FLIPS_LABELS = ("label-flip", "model-replacement")  # attacks that train on flipped labels
+NEEDS_LABELS = ("--attack label-flip and model-replacement flip class labels: they need a "
+                "classification dataset (e.g. --dataset hapt) or another --attack")
 
 
 def byzantine_count(fraction: float, devices: int) -> int:
@@ -35,3 +38,10 @@ def byzantine_devices(ids: Sequence[int], fraction: float, seed: int) -> frozens
         return frozenset()
     rng = np.random.default_rng([seed, 0xB12A])
     return frozenset(int(d) for d in rng.choice(sorted(ids), size=count, replace=False))
+
+
+def check_attack(attack: str, task: str) -> None:
+    """UsageError when ``attack`` cannot run on a dataset of ``task`` (label flipping needs
+    class labels)."""
+    if attack in FLIPS_LABELS and task != "classification":
+        raise UsageError(NEEDS_LABELS)

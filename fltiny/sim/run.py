@@ -19,7 +19,7 @@ __all__ = ["SimConfig", "adversary", "choose_partition", "simulate"]
 def adversary(cfg: SimConfig, exp: Experiment, blobs: Sequence[DataBlob],
               log: Callable[[str], None] = lambda _m: None) -> Adversary | None:
     """The Byzantine devices of ``cfg`` (``--byzantine``, ``--attack``), or None."""
-    if cfg.byzantine <= 0:
+    if cfg.byzantine <= 0 or cfg.attack is None:
         return None
     from fltiny.sim.adversary import Adversary
     from fltiny.sim.byzantine import byzantine_devices
@@ -39,6 +39,11 @@ def simulate(cfg: SimConfig, progress: Callable[[RoundMetrics], None] = lambda _
     from fltiny.sim.fleet import SimFleet
 
     exp = Experiment(cfg, cfg.clients, say=log, log=log)
+    if cfg.attack is not None:  # before the bundle is built: an attack the data cannot take
+        from fltiny.data import load_dataset
+        from fltiny.sim.byzantine import check_attack
+
+        check_attack(cfg.attack, load_dataset(cfg.data.dataset).task)
     if host is not None:
         exp.host = host
     blobs = exp.blobs(cfg.max_windows)
