@@ -30,7 +30,7 @@ import json
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,12 @@ DEFENSES = {d.name: d for d in (
 )}
 
 
+DEFAULT_DEFENSES = ("fedavg", "feddyn", "median", "trimmed-mean", "multi-krum", "reputation",
+                    "feddyn+anomaly", "feddyn+trimmed-mean", "feddyn+multi-krum",
+                    "feddyn+reputation")
+CACHE = REPO / "build" / "bench" / "poisoning" / "cells.jsonl"
+
+
 @dataclass(frozen=True)
 class Cell:
     defense: str
@@ -138,8 +144,17 @@ def run_cell(defense: Defense, attack: str, seed: int, rounds: int) -> Cell:
                 tuple(held), time.perf_counter() - t0)
 
 
-def _run(args: tuple[Defense, str, int, int]) -> Cell:
-    return run_cell(*args)
+def load_cells(path: Path, rounds: int) -> dict[tuple[str, str, int], Cell]:
+    """The cells a previous run of the same round count kept in ``path`` (the latest of each)."""
+    cells: dict[tuple[str, str, int], Cell] = {}
+    if not path.is_file():
+        return cells
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        if row.pop("rounds") == rounds:
+            c = Cell(**{**row, "curve": tuple(row["curve"])})
+            cells[(c.defense, c.attack, c.seed)] = c
+    return cells
 
 
 def summarise(cells: list[Cell], defenses: list[str], attacks: list[str],
@@ -190,23 +205,35 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     ap.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=list(ATTACKS))
-    ap.add_argument("--defenses", nargs="+", default=list(DEFENSES), choices=list(DEFENSES))
+    ap.add_argument("--defenses", nargs="+", default=list(DEFAULT_DEFENSES),
+                    choices=list(DEFENSES))
+    ap.add_argument("--cache", type=Path, default=CACHE, help="finished runs, one JSON line "
+                    "each: a rerun with the same --rounds reuses them")
+    ap.add_argument("--fresh", action="store_true", help="ignore the cache")
     args = ap.parse_args()
     if args.rounds <= LAST:
         raise SystemExit(f"--rounds must be above {LAST} (the table averages the last {LAST})")
     for seed in args.seeds:  # export (or reuse) the bundles before any worker starts
         bundle_for("har-tiny", seed, BASE.export_args)
-    work = [(DEFENSES[d], a, s, args.rounds) for d in args.defenses
-            for a in [CLEAN, *args.attacks] for s in args.seeds]
+    wanted = [(d, a, s) for d in args.defenses for a in [CLEAN, *args.attacks]
+              for s in args.seeds]
+    done = {} if args.fresh else load_cells(args.cache, args.rounds)
+    work = [(DEFENSES[d], a, s, args.rounds) for d, a, s in wanted if (d, a, s) not in done]
+    print(f"{len(wanted)} runs, {len(wanted) - len(work)} from {args.cache}", flush=True)
     t0 = time.perf_counter()
-    cells: list[Cell] = []
+    args.cache.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for i, c in enumerate(pool.map(_run, work), 1):
-            cells.append(c)
+        futures = [pool.submit(run_cell, *w) for w in work]
+        for i, f in enumerate(as_completed(futures), 1):
+            c = f.result()
+            done[(c.defense, c.attack, c.seed)] = c
+            with args.cache.open("a") as fh:  # kept as it finishes: a rerun resumes
+                fh.write(json.dumps({"rounds": args.rounds, **asdict(c)}) + "\n")
             print(f"[{i}/{len(work)}] {c.defense} {c.attack} seed {c.seed}: held-out "
                   f"{c.heldout:.4f}, personal {c.personal:.4f}, rejected {c.rejected} "
                   f"({c.byzantine_rejected} Byzantine), {c.seconds:.0f} s "
                   f"({time.perf_counter() - t0:.0f} s total)", flush=True)
+    cells = [done[k] for k in wanted]
     rows = summarise(cells, args.defenses, args.attacks, args.seeds)
     default = next((r for r in rows if r["defense"] == "feddyn"), None)
     print_table(rows, args.attacks, default["clean_worst"] if default else None)
