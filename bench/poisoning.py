@@ -199,6 +199,24 @@ def print_table(rows: list[dict[str, Any]], attacks: list[str], reference: float
         print(line)
 
 
+def markdown_table(rows: list[dict[str, Any]], attacks: list[str],
+                   reference: float | None) -> str:
+    """The table of docs/benchmarks.md: worst-seed held-out per attack with its largest drop
+    against the same defense's clean run, and the honest devices' personal accuracy."""
+    head = ["defense", "clean", *attacks, "worst drop", "worst vs default clean",
+            "personal clean / worst attack"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        cells = [f"{r['attacks'][a]['worst']:.4f} ({-100 * r['attacks'][a]['max_drop']:+.1f})"
+                 for a in attacks]
+        vs = f"{100 * (r['worst_attacked'] - reference):+.1f}" if reference else "-"
+        pers = min(r["attacks"][a]["personal"] for a in attacks)
+        lines.append(f"| {r['defense']} | {r['clean_worst']:.4f} | " + " | ".join(cells)
+                     + f" | {100 * r['worst_drop']:.1f} | {vs} | "
+                     f"{r['clean_personal']:.4f} / {pers:.4f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -237,6 +255,7 @@ def main() -> None:
     rows = summarise(cells, args.defenses, args.attacks, args.seeds)
     default = next((r for r in rows if r["defense"] == "feddyn"), None)
     print_table(rows, args.attacks, default["clean_worst"] if default else None)
+    print("\n" + markdown_table(rows, args.attacks, default["clean_worst"] if default else None))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {"command": " ".join(["bench/poisoning.py", *sys.argv[1:]]), "rounds": args.rounds,
            "seeds": args.seeds, "clients": CLIENTS, "byzantine": BYZANTINE,
