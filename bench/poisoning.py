@@ -62,6 +62,7 @@ class Defense:
     what: str
     options: tuple[tuple[str, Any], ...] = ()
     anomaly_threshold: float = float("inf")  # the acceptance check (--anomaly-threshold)
+    reputation_threshold: float = 0.0  # the aggregator's quarantine (--reputation-threshold)
 
 
 DEFENSES = {d.name: d for d in (
@@ -77,6 +78,9 @@ DEFENSES = {d.name: d for d in (
             "trimmed mean, median-norm clip, reputation over rounds)"),
     Defense("feddyn+anomaly", "feddyn", "FedDyn with the anomaly check: updates whose norm "
             "z-score against the round's median exceeds 6 are rejected", anomaly_threshold=6.0),
+    Defense("feddyn+quarantine", "feddyn", "FedDyn with the aggregator's reputation "
+            "quarantine (fltiny.server.reputation: a moving average of rounds with anomaly "
+            "score <= 6; quarantined below 0.5)", reputation_threshold=0.5),
     Defense("feddyn+trimmed-mean", "feddyn+trimmed-mean", "FedDyn's server step on the "
             "trimmed mean (20 %)", (("beta", 0.2),)),
     Defense("feddyn+multi-krum", "feddyn+multi-krum", "FedDyn's server step on Multi-Krum "
@@ -88,7 +92,7 @@ DEFENSES = {d.name: d for d in (
 
 # the table of docs/benchmarks.md; krum, feddyn+trimmed-mean and feddyn+multi-krum on request
 DEFAULT_DEFENSES = ("fedavg", "feddyn", "median", "trimmed-mean", "multi-krum", "reputation",
-                    "feddyn+anomaly", "feddyn+reputation")
+                    "feddyn+anomaly", "feddyn+quarantine", "feddyn+reputation")
 CACHE = REPO / "build" / "bench" / "poisoning" / "cells.jsonl"
 
 
@@ -122,7 +126,8 @@ def run_cell(defense: Defense, attack: str, seed: int, rounds: int) -> Cell:
             data=DataSettings(dataset="hapt", bundle=bundle, partition="natural"),
             server=RoundConfig(rounds=rounds, train=replace(BASE.train, seed=seed),
                                down_topk=BASE.down_topk, down_bits=BASE.down_bits,
-                               anomaly_threshold=defense.anomaly_threshold),
+                               anomaly_threshold=defense.anomaly_threshold,
+                               reputation_threshold=defense.reputation_threshold),
             byzantine=0.0 if attack == CLEAN else BYZANTINE,
             attack=None if attack == CLEAN else attack, out=Path(tmp))
         res = simulate(cfg, host=host)

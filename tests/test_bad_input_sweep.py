@@ -80,6 +80,8 @@ CASES = [
      ["cannot write to output directory"], None),
     ("simulate", "--dp-noise 1", ["--dp-clip"], None),
     ("simulate", "--topk 2", ["--topk"], None),
+    ("simulate", "--byzantine 1.5 --attack noise", ["--byzantine"], None),
+    ("simulate", "--byzantine 0.2 --attack nosuch", ["--attack"], None),
     ("train", "--model nosuchmodel --out {root}/t1", ["unknown zoo model"], "{root}/t1"),
     ("train", "--model har-tiny --epochs 0 --out {root}/t2", ["--epochs"], "{root}/t2"),
 ]

@@ -38,12 +38,12 @@ def simulate(cfg: SimConfig, progress: Callable[[RoundMetrics], None] = lambda _
     from fltiny.server.gateway import GatewayFleet, split_devices
     from fltiny.sim.fleet import SimFleet
 
-    exp = Experiment(cfg, cfg.clients, say=log, log=log)
-    if cfg.attack is not None:  # before the bundle is built: an attack the data cannot take
+    if cfg.attack is not None:  # before any work: an attack the data cannot take
         from fltiny.data import load_dataset
         from fltiny.sim.byzantine import check_attack
 
         check_attack(cfg.attack, load_dataset(cfg.data.dataset).task)
+    exp = Experiment(cfg, cfg.clients, say=log, log=log)
     if host is not None:
         exp.host = host
     blobs = exp.blobs(cfg.max_windows)
