@@ -238,7 +238,7 @@ def _build(board_name: str, bundle: Path, out: Path | None, render_only: bool = 
               help="Device id when the board has no data blob.")
 @click.option("--wifi-ssid", default="", help="ESP boards: Wi-Fi network (empty: UART0 only).")
 @click.option("--wifi-password", default="")
-@click.option("--wifi-port", type=int, default=7878, show_default=True,
+@click.option("--wifi-port", type=click.IntRange(1, 65535), default=7878, show_default=True,
               help="ESP boards with --wifi-ssid: the TCP port the device listens on; the host "
               "connects to tcp://<device address>:PORT (the address is on the board's console).")
 @click.option("--sensor", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
