@@ -11,6 +11,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from fltiny.bridge.mqtt import stop_network_loop
+
 
 class Client:
     """A paho MQTT 5 client that records what happens to it (for assertions)."""
@@ -73,7 +75,7 @@ class Client:
 
     def close(self) -> None:
         self.c.disconnect()
-        self.c.loop_stop()
+        stop_network_loop(self.c)
 
 
 class CuttableProxy:

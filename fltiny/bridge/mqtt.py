@@ -70,6 +70,16 @@ def parse_mqtt_url(url: str) -> tuple[str, int]:
     return parts.hostname, port or DEFAULT_PORT
 
 
+def stop_network_loop(client) -> None:
+    """Stop a paho client's network thread. paho's ``loop_stop`` races with that thread: when
+    the thread ends on its own (the broker closed the connection) between loop_stop's check and
+    its join, loop_stop raises AttributeError. The thread is over either way."""
+    try:
+        client.loop_stop()
+    except AttributeError:
+        pass
+
+
 def _check_files(s: MqttSettings) -> None:
     for what, path in (("CA certificate", s.ca), ("host certificate", s.cert),
                        ("host key", s.key)):
@@ -185,7 +195,7 @@ class MqttHub:
     def close(self) -> None:
         if self._client is not None:
             self._client.disconnect()
-            self._client.loop_stop()
+            stop_network_loop(self._client)
             self._client = None
 
     # ---- per device ----------------------------------------------------------------------
