@@ -122,6 +122,19 @@ class _Reset(Exception):
     """The device rebooted (a fresh HELLO): start a new session."""
 
 
+@dataclass
+class _UnconfirmedRound:
+    """A round whose TRAIN reached the device but whose DELTA the host did not accept (it came
+    after the deadline, or never): the link may still have acknowledged that DELTA, and the
+    device commits its state at that acknowledgement (firmware/app/flt_device.c). The host can
+    replay it to learn that state: the parameters the device held, the TRAIN and the state the
+    round started from."""
+
+    params: np.ndarray
+    train: m.Train
+    base: DeviceState
+
+
 class _DeviceState:
     def __init__(self, ep: Endpoint, n_params: int, timeout: float, retries: int,
                  send_chunk: int | None) -> None:
@@ -137,6 +150,8 @@ class _DeviceState:
         # acknowledged DELTA, and the one before (kept by a device whose ACK was lost)
         self.state = DeviceState.fresh(n_params)
         self.prev_state: DeviceState | None = None
+        self.in_flight: _UnconfirmedRound | None = None  # this round's, once its TRAIN is sent
+        self.unconfirmed: _UnconfirmedRound | None = None  # the last round without an accepted DELTA
         self.needs_reset = False  # its next TRAIN carries RESET (a replay mismatch)
         self.reset_seen = False
         self.resets = 0
@@ -376,6 +391,11 @@ class BridgeFleet:
             if update is None and lg.reason and "frames rejected" not in lg.reason:
                 lg.reason += f" (frames rejected: {frames})"
         lg.accepted_by_bridge = update is not None
+        if update is not None or d.needs_reset:
+            d.unconfirmed = None  # the device's state is known (or reset by the next TRAIN)
+        elif d.in_flight is not None:
+            d.unconfirmed = d.in_flight
+        d.in_flight = None
         if update is None:
             self.log(f"round {rnd}: device {d.ep.device_id}: no update: {lg.reason}")
         self.logs.append(lg)
@@ -445,6 +465,7 @@ class BridgeFleet:
         # a boot keeps only the checkpoint (parameters, residual): the host cannot know whether
         # the board had storage, so the next replay tries a fresh state and the checkpointed one
         d.state, d.prev_state = DeviceState.fresh(self.n_params), None
+        d.in_flight = d.unconfirmed = None
 
     def _send(self, d: _DeviceState, msg: m.Message, end: float) -> None:
         assert d.session is not None
@@ -502,6 +523,7 @@ class BridgeFleet:
                     d.version, d.params = version, held
                 lg.model_version, lg.model_sha256 = version, params_sha256(held)
                 self._send(d, tmsg, end)
+                d.in_flight = _UnconfirmedRound(held, tmsg, d.state)
                 delta = self._await_delta(d, rnd, end)
             except _Reset:
                 self._handle_reset(d, end)
@@ -596,23 +618,37 @@ class BridgeFleet:
 
     def _replay(self, d: _DeviceState, delta: m.Delta, tmsg: m.Train):
         """(the host's run, the state it started from) when the device's round replays bit for
-        bit from its current or its previous state (a lost ACK) or from a fresh one (a reboot
+        bit from its current or its previous state (a lost ACK), from a fresh one (a reboot
         whose HELLO the host never saw, e.g. lost on a faulty link: a board without storage
-        restarts from zeros), else None."""
+        restarts from zeros) or from the state of its last unconfirmed round (a DELTA the link
+        acknowledged after the host's deadline), else None."""
         assert d.ep.blob is not None and d.params is not None
-        candidates = [d.state] + ([d.prev_state] if d.prev_state is not None else [])
-        candidates.append(DeviceState.fresh(self.n_params))
-        for i, state in enumerate(candidates):
+        candidates = [(d.state, "")]
+        if d.prev_state is not None:
+            candidates.append((d.prev_state, "had kept its previous state (the ACK of its last "
+                                             "DELTA was lost)"))
+        candidates.append((DeviceState.fresh(self.n_params), "had restarted from a fresh state "
+                                                              "(a reboot the host did not see)"))
+        for i, (state, why) in enumerate(candidates):
             run = self.hr.run(d.params, d.ep.blob, tmsg, state, max_windows=d.ep.max_windows)
-            if (run.payload == delta.body and run.examples == delta.examples
-                    and f32_bits(run.mean_loss) == f32_bits(delta.loss)
-                    and run.personal_n == delta.personal_n
-                    and f32_bits(run.personal_metric) == f32_bits(delta.personal_metric)):
-                if i == len(candidates) - 1 and i > 0:
-                    self.log(f"device {d.ep.device_id}: had restarted from a fresh state (a "
-                             "reboot the host did not see)")
-                elif i == 1:
-                    self.log(f"device {d.ep.device_id}: had kept its previous state "
-                             "(the ACK of its last DELTA was lost)")
+            if self._same_round(run, delta):
+                if why and i > 0:
+                    self.log(f"device {d.ep.device_id}: {why}")
                 return run, state
+        u = d.unconfirmed
+        if u is not None and u.train.round != tmsg.round:
+            late = self.hr.run(u.params, d.ep.blob, u.train, u.base,
+                               max_windows=d.ep.max_windows).state
+            run = self.hr.run(d.params, d.ep.blob, tmsg, late, max_windows=d.ep.max_windows)
+            if self._same_round(run, delta):
+                self.log(f"device {d.ep.device_id}: had committed round {u.train.round}, whose "
+                         "DELTA the link acknowledged after the host's deadline")
+                return run, late
         return None
+
+    @staticmethod
+    def _same_round(run, delta: m.Delta) -> bool:
+        return (run.payload == delta.body and run.examples == delta.examples
+                and f32_bits(run.mean_loss) == f32_bits(delta.loss)
+                and run.personal_n == delta.personal_n
+                and f32_bits(run.personal_metric) == f32_bits(delta.personal_metric))
