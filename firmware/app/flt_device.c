@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "delta/payload.h"
+#include "flt_checkpoint.h"
 #include "flt_data.h"
 #include "flt_recording.h"
 #include "flt_round.h"
@@ -16,7 +17,6 @@
 #include "flt_app_head.h"
 #include "port.h"
 #include "core/flt_bytes.h"
-#include "proto/crc32.h"
 #include "proto/link.h"
 #include "proto/messages.h"
 #include "proto/outbox.h"
@@ -36,9 +36,7 @@
 #define DELTA_MSG_CAP (FLT_MSG_DELTA_HEADER_SIZE + PAYLOAD_CAP)
 #define TEXT_MSG_CAP (4u + FLT_PROTO_MAX_TEXT)
 
-#define CKPT_MAGIC 0x43544C46u /* "FLTC" */
-#define CKPT_HEADER 20u
-#define CKPT_SIZE (CKPT_HEADER + 8u * P)
+#define CKPT_SIZE FLT_CKPT_SIZE(P)
 #if FLT_PORT_CKPT_MAX > 0 && CKPT_SIZE > FLT_PORT_CKPT_MAX
 #error "checkpoint larger than FLT_PORT_CKPT_MAX: raise it in the port or use a smaller head"
 #endif
@@ -257,30 +255,17 @@ static void ckpt_reset(void)
 #if FLT_PORT_CKPT_MAX > 0
 static uint8_t ckpt_buf[CKPT_SIZE];
 
-static void put_floats(uint8_t *p, const float *v, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; ++i) {
-        flt_le_put_f32(p + 4u * i, v[i]);
-    }
-}
-
-static void get_floats(const uint8_t *p, float *v, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; ++i) {
-        v[i] = flt_le_get_f32(p + 4u * i);
-    }
-}
-
 static void ckpt_save(void)
 {
-    flt_le_put32(ckpt_buf, CKPT_MAGIC);
-    flt_le_put32(ckpt_buf + 4, model_version);
-    flt_le_put32(ckpt_buf + 8, have_round ? committed_round : 0xFFFFFFFFu);
-    flt_le_put32(ckpt_buf + 12, P);
-    put_floats(ckpt_buf + CKPT_HEADER, global_params, P);
-    put_floats(ckpt_buf + CKPT_HEADER + 4u * P, residual, P);
-    flt_le_put32(ckpt_buf + 16, flt_crc32_update(0u, ckpt_buf + CKPT_HEADER, 8u * P));
-    flt_status_t s = flt_port_ckpt_write(ckpt_buf, CKPT_SIZE);
+    flt_ckpt_t ck;
+    ck.model_version = model_version;
+    ck.committed_round = have_round ? committed_round : FLT_CKPT_NO_ROUND;
+    ck.params = global_params;
+    ck.residual = residual;
+    flt_status_t s = flt_ckpt_encode(&ck, P, ckpt_buf, sizeof ckpt_buf);
+    if (s == FLT_OK) {
+        s = flt_port_ckpt_write(ckpt_buf, CKPT_SIZE);
+    }
     /* UNSUPPORTED on boards without storage is expected: a reset restarts from the factory
      * head and the host resyncs; any other failure is counted */
     if (s != FLT_OK && s != FLT_ERR_UNSUPPORTED) {
@@ -292,19 +277,18 @@ static void ckpt_load(void)
 {
     size_t len = 0;
     ckpt_reset();
-    if (flt_port_ckpt_read(ckpt_buf, sizeof ckpt_buf, &len) != FLT_OK || len != CKPT_SIZE) {
+    if (flt_port_ckpt_read(ckpt_buf, sizeof ckpt_buf, &len) != FLT_OK) {
         return;
     }
-    if (flt_le_get32(ckpt_buf) != CKPT_MAGIC || flt_le_get32(ckpt_buf + 12) != P ||
-        flt_le_get32(ckpt_buf + 16) != flt_crc32_update(0u, ckpt_buf + CKPT_HEADER, 8u * P)) {
-        return; /* corrupt or from another model: start clean */
+    flt_ckpt_t ck;
+    ck.params = global_params;
+    ck.residual = residual;
+    if (flt_ckpt_decode(ckpt_buf, len, P, &ck) != FLT_OK) {
+        return; /* corrupt, torn or from another model: the factory head (ckpt_reset) */
     }
-    model_version = flt_le_get32(ckpt_buf + 4);
-    uint32_t r = flt_le_get32(ckpt_buf + 8);
-    have_round = r != 0xFFFFFFFFu;
-    committed_round = have_round ? r : 0u;
-    get_floats(ckpt_buf + CKPT_HEADER, global_params, P);
-    get_floats(ckpt_buf + CKPT_HEADER + 4u * P, residual, P);
+    model_version = ck.model_version;
+    have_round = ck.committed_round != FLT_CKPT_NO_ROUND;
+    committed_round = have_round ? ck.committed_round : 0u;
 }
 #else
 /* No persistent storage (FLT_PORT_CKPT_MAX == 0): no checkpoint buffer; every boot starts
