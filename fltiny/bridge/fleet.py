@@ -195,10 +195,15 @@ class _DeviceState:
 
     def new_session(self) -> None:
         # outgoing chunks may be smaller than a full chunk (the receiver still takes full
-        # ones): on a noisy line a 297-byte frame rarely arrives intact
+        # ones): on a noisy line a 297-byte frame rarely arrives intact.
+        # The new session's sequence numbers go on from the old one's: a rebooted device may
+        # have accepted frames the old session sent before its HELLO reached the host, and
+        # its receiver refuses every number up to the last it accepted (REPLAY)
+        first = self.session.sender.next_seq if self.session is not None else 1
         self.session = Session(key=self.ep.key, device_id=self.ep.device_id, send=self._send,
                                receive=self._receive, timeout=self.timeout, retries=self.retries,
-                               on_rejected=self._on_rejected, max_chunk=self.send_chunk)
+                               on_rejected=self._on_rejected, max_chunk=self.send_chunk,
+                               first_seq=first)
         self.reset_seen = False
 
     def _on_rejected(self, ev: RxEvent) -> None:

@@ -61,6 +61,8 @@ class FaultProxy:
         self.client: socket.socket | None = None
         self.held: dict[str, bytes] = {}  # a unit held back for reordering, by direction
         self._stop = False
+        self._reset_asked = threading.Event()
+        self._reset_done = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
@@ -74,6 +76,15 @@ class FaultProxy:
         for s in (self.client, self.lsock, self.up):
             if s is not None:
                 s.close()
+
+    def reset_now(self, timeout: float = 30.0) -> None:
+        """Resets the board now, at a point the caller picks (counted as a reset); returns when
+        the proxy is connected to the rebooted board. The host's connection stays up: the host
+        learns of the reboot only from the board's fresh HELLO."""
+        self._reset_done.clear()
+        self._reset_asked.set()  # done by the proxy's own thread, between two units
+        if not self._reset_done.wait(timeout):
+            raise TimeoutError(f"the board was not back within {timeout:g} s")
 
     # ---- faults ----
     def _corrupt(self, data: bytes) -> bytes:
@@ -152,6 +163,11 @@ class FaultProxy:
     # ---- the loop ----
     def _loop(self) -> None:
         while not self._stop:
+            if self._reset_asked.is_set():
+                self._reset_asked.clear()
+                self.counts["reset"] += 1
+                self._reset()
+                self._reset_done.set()
             socks = [self.up, self.lsock] + ([self.client] if self.client else [])
             try:
                 ready, _, _ = select.select(socks, [], [], 0.05)
