@@ -8,6 +8,7 @@ APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
               gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc mosquitto
               libmosquitto-dev  # the native board's MQTT client (firmware/ports/native/link_mqtt.c)
               clang-format    # clang-format-14, the clang-14 family libFuzzer uses
+              clang-14 libfuzzer-14-dev libclang-rt-14-dev  # bench/fuzz.py: libFuzzer + ASan/UBSan
               libstdc++-arm-none-eabi-newlib  # C++ headers: tools/check-real-boards' Arduino cores
               chromium)  # headless browser of the dashboard tests (tests/test_dashboard_browser.py)
 

@@ -74,11 +74,11 @@ def _compile(cmd: list[str], out: Path) -> None:
 
 
 def _cached_build(sources: Sequence[Path], flags: Sequence[str], filename: str,
-                  include_dirs: Sequence[Path] = ()) -> Path:
+                  include_dirs: Sequence[Path] = (), cc: str | None = None) -> Path:
     """Compile and link ``sources`` with ``flags`` into build/native/<key>/<filename>, unless
-    a build with the same compiler, flags and file contents (sources, the runtime's headers and
-    those of ``include_dirs``) is already there."""
-    cc = os.environ.get("CC", "gcc")
+    a build with the same compiler (``cc``, else $CC, else gcc), flags and file contents
+    (sources, the runtime's headers and those of ``include_dirs``) is already there."""
+    cc = cc or os.environ.get("CC", "gcc")
     out = build_dir() / _digest([cc, *flags], sources, include_dirs) / filename
     if out.exists():
         return out
@@ -114,6 +114,14 @@ def build_executable(
     flags = [*STRICT_FLAGS, f"-I{RUNTIME_DIR}", *(f"-I{d}" for d in include_dirs),
              *(SANITIZE_FLAGS if sanitize else ("-O2",))]
     return _cached_build(sources, flags, name, include_dirs)
+
+
+def build_program(cc: str, sources: Sequence[Path], flags: Sequence[str], name: str,
+                  include_dirs: Sequence[Path] = ()) -> Path:
+    """Build ``name`` from ``sources`` with compiler ``cc`` and exactly ``flags`` (e.g. the
+    libFuzzer harnesses of bench/fuzz.py: clang with -fsanitize=fuzzer), cached like the
+    builds above. Returns its path."""
+    return _cached_build(sources, flags, name, include_dirs, cc)
 
 
 def have_compiler(name: str) -> bool:

@@ -1,0 +1,45 @@
+/* msg_delta.c - libFuzzer harness of the DELTA decoder (flt_msg_delta_decode, messages.c).
+ *
+ * Feeds: the whole input as a DELTA payload (24-byte header, then the delta payload body).
+ * Asserts, beyond memory safety:
+ * - the status is one the contract lists (OK, TRUNCATED, FORMAT, RANGE, NONFINITE) and equals
+ *   flt_msg_check(FLT_MSG_DELTA, ...);
+ * - on success: examples >= 1, loss finite and >= 0, personal metric finite, >= 0 and 0 when
+ *   personal_n is 0; the body is the input after the header, at least 7 bytes, starting with
+ *   "FD"; encoding the message gives back exactly the input, and a buffer one byte too small
+ *   gives FLT_ERR_NOMEM.
+ */
+#include "core/flt_bits.h"
+#include "fuzz.h"
+#include "proto/messages.h"
+
+static int finite(float x)
+{
+    return flt_f32_bits_finite(flt_f32_bits(x));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    flt_msg_delta_t m;
+    flt_status_t s = flt_msg_delta_decode(data, size, &m);
+    FUZZ_ASSERT(s == FLT_OK || s == FLT_ERR_TRUNCATED || s == FLT_ERR_FORMAT ||
+                s == FLT_ERR_RANGE || s == FLT_ERR_NONFINITE);
+    FUZZ_ASSERT(s == flt_msg_check(FLT_MSG_DELTA, data, size));
+    if (s != FLT_OK) {
+        return 0;
+    }
+    FUZZ_ASSERT(m.examples >= 1u && finite(m.loss) && m.loss >= 0.0f);
+    FUZZ_ASSERT(finite(m.personal_metric) && m.personal_metric >= 0.0f &&
+                (m.personal_n > 0u || m.personal_metric == 0.0f));
+    FUZZ_ASSERT(m.body == data + FLT_MSG_DELTA_HEADER_SIZE &&
+                m.body_len == size - FLT_MSG_DELTA_HEADER_SIZE);
+    FUZZ_ASSERT(m.body_len >= FLT_MSG_DELTA_PAYLOAD_MIN && m.body[0] == 'F' && m.body[1] == 'D');
+    uint8_t *out = (uint8_t *)malloc(size);
+    size_t len = 0;
+    FUZZ_ASSERT(out != NULL);
+    FUZZ_ASSERT(flt_msg_delta_encode(&m, out, size, &len) == FLT_OK);
+    FUZZ_ASSERT(len == size && memcmp(out, data, size) == 0);
+    FUZZ_ASSERT(flt_msg_delta_encode(&m, out, size - 1u, &len) == FLT_ERR_NOMEM);
+    free(out);
+    return 0;
+}
