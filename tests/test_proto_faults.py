@@ -16,6 +16,8 @@ from oracles import protocol as p
 from oracles.receiver import Receiver
 from test_proto_native import CRx
 
+from fltiny.native import proto
+
 KEY = hashlib.sha256(b"fault key").digest()
 OTHER_KEY = hashlib.sha256(b"another device").digest()
 DEV = 0x42
@@ -115,7 +117,9 @@ FAULTS = {
                             "FLT_ERR_OVERSIZE", None),
     "replayed_frame": Fault((GOOD,), wire(raw_frame(seq=4)), "FLT_ERR_REPLAY", (NACK, 13, 4)),
     "duplicated_frame": Fault((GOOD,), GOOD, "FLT_ERR_DUPLICATE", (ACK, 1, 5)),
-    "seq_zero": Fault((), wire(raw_frame(seq=0)), "FLT_ERR_REPLAY", (NACK, 13, 0)),
+    # found by firmware/fuzz/link_rx.c: a NACK of seq 0 cannot be encoded (acked_seq >= 1), so
+    # the host's Session.poll raised building it; seq 0 is now refused without an answer
+    "seq_zero": Fault((), wire(raw_frame(seq=0)), "FLT_ERR_REPLAY", None),
     "invalid_message": Fault((), wire(raw_frame(payload=b"\x01\x00\x00\x00\x00" + TRAIN[5:])),
                              "FLT_ERR_RANGE", (NACK, 3, 5)),
     "train_unknown_flag": Fault((), wire(raw_frame(payload=TRAIN[:32] + b"\x08\0\0\0")),
@@ -169,6 +173,20 @@ def test_fault_rejected_with_reason(fault, side):
     assert outcome(fault.bad) == [(fault.status, fault.reply)]
     # the receiver is not stuck: a fresh valid frame with a newer seq is accepted
     assert outcome(wire(raw_frame(seq=100))) == [("FLT_OK", (ACK, 0, 100))]
+
+
+def test_every_reply_the_receiver_asks_for_can_be_sent(fault):
+    """Regression (found by firmware/fuzz/link_rx.c): the host answers every frame through
+    Sender.reply (fltiny/bridge/session.py), so an answer the C sender cannot encode raised out
+    of Session.poll. Every reply asked for must encode and decode as that ACK/NACK."""
+    rx = proto.Receiver(KEY, DEV, on_host=False, max_message=MSG_CAP)
+    tx = proto.Sender(KEY, DEV, on_host=False, retx_ms=100, retries=0)
+    for data in (*fault.before, fault.bad):
+        for ev in rx.feed(data):
+            if ev.reply is not None:
+                fr = proto.decode_wire(tx.reply(ev.c), KEY)
+                assert fr.header.type == ev.reply.TYPE and fr.header.seq == 0
+                assert fr.payload == ev.reply.encode()
 
 
 def test_noise_and_idle_delimiters_are_harmless():

@@ -102,6 +102,11 @@ static void model_data(outcome_t *o, const flt_proto_header_t *hd, const uint8_t
             o->ev.reply_seq = hd->seq;
             return;
         }
+        if (hd->seq == 0u) {
+            o->status = FLT_ERR_REPLAY; /* no reply: an ACK/NACK cannot name seq 0 */
+            o->ev.event = FLT_PROTO_EV_REJECTED;
+            return;
+        }
         reply_nack(o, FLT_ERR_REPLAY);
         return;
     }

@@ -132,6 +132,8 @@ class Receiver:
             if h.seq == self.last_seq and h.seq != 0:
                 ev.reply = m.Ack(h.seq, m.ACK_DUPLICATE)
                 raise DuplicateError(f"duplicate frame seq {h.seq} (retransmission)")
+            if h.seq == 0:  # an ACK/NACK names seq >= 1: no answer
+                raise ReplayError("data frame with seq 0")
             raise self._nack(ev, ReplayError(f"seq {h.seq} <= last accepted {self.last_seq}"))
         if h.chunk_index == 0:
             self._asm = (h.type, h.chunk_count, 0)

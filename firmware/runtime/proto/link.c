@@ -46,6 +46,9 @@ static flt_status_t flt_rx_data(flt_proto_rx_t *rx, const uint8_t *payload,
             ev->reply_seq = h->seq;
             return FLT_ERR_DUPLICATE;
         }
+        if (h->seq == 0u) {
+            return FLT_ERR_REPLAY; /* no reply: an ACK or NACK cannot name seq 0 (acked_seq >= 1) */
+        }
         return flt_rx_nack(ev, FLT_ERR_REPLAY);
     }
     if (h->chunk_index == 0u) {

@@ -26,7 +26,8 @@
  *                        from COBS or flt_proto_frame_decode [REJECTED, no reply: the header of
  *                        an unauthenticated frame is not trusted]; FLT_ERR_AUTH also for a
  *                        frame with another device id or the wrong direction flag
- *   FLT_ERR_REPLAY       seq < last accepted seq, or 0 [REJECTED, reply NACK]
+ *   FLT_ERR_REPLAY       seq < last accepted seq [REJECTED, reply NACK], or seq 0 [REJECTED,
+ *                        no reply: an ACK/NACK names a seq >= 1, so none can answer it]
  *   FLT_ERR_DUPLICATE    seq == last accepted seq: a retransmission whose ACK was lost
  *                        [REJECTED, reply ACK with code FLT_ACK_DUPLICATE; not delivered again]
  *   FLT_ERR_ORDER        chunk out of order or a chunk missing [REJECTED, reply NACK]
