@@ -20,6 +20,7 @@ reproduce with `<harness> <path>`.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import shutil
 import subprocess
@@ -46,6 +47,7 @@ from fltiny.native.build import (  # noqa: E402
 CC = "clang-14"
 FUZZ_DIR = REPO / "firmware" / "fuzz"
 SEED_DIR = FUZZ_DIR / "seeds"
+IGNORE = FUZZ_DIR / "coverage_ignore.txt"  # not traced for coverage (still sanitized)
 COMPONENTS = ("proto", "delta")  # fltiny/native/lib.py's library; the app readers: store.SOURCES
 SANITIZE = ("-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all", "-g", "-O1")
 FINDING_PREFIXES = ("crash-", "leak-", "timeout-", "oom-")
@@ -93,6 +95,16 @@ def harness_sources() -> list[Path]:
     return [*runtime_sources(COMPONENTS), *(store.APP_DIR / f for f in store.SOURCES)]
 
 
+def _ignorelist() -> Path:
+    """IGNORE copied to a path named by its content, so editing it changes the build's key."""
+    text = IGNORE.read_bytes()
+    out = build_dir().parent / "fuzz" / f"ignore-{hashlib.sha256(text).hexdigest()[:12]}.txt"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(text)
+    return out
+
+
 def build(target: str, defines: Sequence[str] = ()) -> Path:
     """The libFuzzer executable of ``target`` (cached under build/native/<key>/)."""
     if target not in TARGETS:
@@ -100,7 +112,8 @@ def build(target: str, defines: Sequence[str] = ()) -> Path:
     if shutil.which(CC) is None:
         raise ToolchainError(f"{CC} not found: run 'make setup' (Debian clang-14, libfuzzer-14-dev, "
                              "libclang-rt-14-dev)")
-    flags = [*STRICT_FLAGS, *SANITIZE, *(f"-D{d}" for d in defines), f"-I{RUNTIME_DIR}",
+    flags = [*STRICT_FLAGS, *SANITIZE, f"-fsanitize-coverage-ignorelist={_ignorelist()}",
+             *(f"-D{d}" for d in defines), f"-I{RUNTIME_DIR}",
              f"-I{store.APP_DIR}", f"-I{FUZZ_DIR}"]
     suffix = "".join(f"-{d.split('=')[0].lower()}" for d in defines)
     return build_program(CC, [FUZZ_DIR / f"{target}.c", *harness_sources()], flags,

@@ -21,8 +21,8 @@ static const uint8_t key[FLT_PROTO_KEY_SIZE] = FUZZ_KEY;
 
 static int decode_status_ok(flt_status_t s)
 {
-    return s == FLT_OK || s == FLT_ERR_TRUNCATED || s == FLT_ERR_UNSUPPORTED ||
-           s == FLT_ERR_AUTH || s == FLT_ERR_FORMAT || s == FLT_ERR_OVERSIZE;
+    return s == FLT_OK || s == FLT_ERR_TRUNCATED || s == FLT_ERR_UNSUPPORTED || s == FLT_ERR_AUTH ||
+           s == FLT_ERR_FORMAT || s == FLT_ERR_OVERSIZE;
 }
 
 static void check_frame(const uint8_t *frame, size_t len)

@@ -28,12 +28,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_ASSERT(cond)                                                                  \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
+#define FUZZ_ASSERT(cond)                                                                     \
+    do {                                                                                      \
+        if (!(cond)) {                                                                        \
             fprintf(stderr, "fuzz assertion failed: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                       \
-        }                                                                                  \
+            abort();                                                                          \
+        }                                                                                     \
     } while (0)
 
 typedef struct {
@@ -92,10 +92,10 @@ static inline uint8_t *fuzz_dup(const uint8_t *p, size_t n)
     return q;
 }
 
-#define FUZZ_KEY                                                                                \
-    {                                                                                           \
-        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, \
-            25, 26, 27, 28, 29, 30, 31, 32                                                      \
+#define FUZZ_KEY                                                                                   \
+    {                                                                                              \
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, \
+            26, 27, 28, 29, 30, 31, 32                                                             \
     }
 #define FUZZ_DEVICE_ID 0x42u
 

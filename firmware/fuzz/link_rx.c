@@ -53,8 +53,7 @@ typedef struct {
     flt_proto_tx_t reply_tx; /* the receiver's side: its replies */
     flt_proto_rx_t peer;     /* the sender's side: decodes the replies */
     uint8_t *peer_frame, *peer_msg;
-    /* the frame being received, as sent */
-    uint8_t pending[PENDING_CAP];
+    /* the frame being received, as sent: pending[0..pending_len-1] */
     size_t pending_len;
     int pending_overflow;
     /* model of the receiver's sequence and reassembly state */
@@ -67,6 +66,7 @@ typedef struct {
 } harness_t;
 
 static harness_t h;
+static uint8_t pending[PENDING_CAP]; /* apart from h: not wiped for every input */
 
 static void events_equal(const outcome_t *a, const outcome_t *b)
 {
@@ -151,7 +151,7 @@ static void model_data(outcome_t *o, const flt_proto_header_t *hd, const uint8_t
     o->ev.reply_seq = hd->seq;
 }
 
-/* The outcome link.h promises for the frame in h.pending (COBS bytes, delimiter removed). */
+/* The outcome link.h promises for the frame in pending (COBS bytes, delimiter removed). */
 static void model_frame(outcome_t *o, int *cobs_failed)
 {
     memset(o, 0, sizeof *o);
@@ -160,7 +160,7 @@ static void model_frame(outcome_t *o, int *cobs_failed)
     uint8_t *dec = (uint8_t *)malloc(h.pending_len);
     size_t n = 0;
     FUZZ_ASSERT(dec != NULL);
-    flt_status_t s = flt_cobs_decode(h.pending, h.pending_len, dec, h.pending_len, &n);
+    flt_status_t s = flt_cobs_decode(pending, h.pending_len, dec, h.pending_len, &n);
     if (s != FLT_OK) {
         FUZZ_ASSERT(s == FLT_ERR_FORMAT);
         *cobs_failed = 1; /* the receiver says FORMAT, or OVERSIZE when it also overflowed */
@@ -227,7 +227,7 @@ static void feed(const uint8_t *bytes, size_t n)
             FUZZ_ASSERT(got.status == FLT_OK && got.ev.event == FLT_PROTO_EV_NONE);
             if (bytes[i] != 0u) {
                 if (h.pending_len < PENDING_CAP) {
-                    h.pending[h.pending_len++] = bytes[i];
+                    pending[h.pending_len++] = bytes[i];
                 } else {
                     h.pending_overflow = 1;
                 }

@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     m.topk_fraction > 0.0f && m.topk_fraction <= 1.0f);
     }
     uint32_t bits = (m.flags & FLT_TRAIN_BITS_MASK) >> FLT_TRAIN_BITS_SHIFT;
-    FUZZ_ASSERT((m.flags & ~FLT_TRAIN_FLAGS_KNOWN) == 0u && (bits == 0u || (bits >= 2u && bits <= 8u)));
+    FUZZ_ASSERT((m.flags & ~FLT_TRAIN_FLAGS_KNOWN) == 0u &&
+                (bits == 0u || (bits >= 2u && bits <= 8u)));
     uint8_t out[FLT_MSG_TRAIN_SIZE];
     size_t len = 0;
     FUZZ_ASSERT(flt_msg_train_encode(&m, out, sizeof out, &len) == FLT_OK);
