@@ -10,8 +10,6 @@
  * - encode: any data encodes, without a 0x00, within FLT_COBS_MAX_ENCODED, and decodes back to
  *   itself; the streaming encoder fed in two parts writes the same bytes as the one-shot one;
  *   a buffer one byte too small gives FLT_ERR_NOMEM.
- * With -DFLT_FUZZ_PLANTED_BUG the harness reads one byte past its input when a decoded frame
- * starts with 0xB0 0x6B: the deliberate bug tests/test_fuzz.py checks the runner reports.
  */
 #include "fuzz.h"
 #include "proto/cobs.h"
@@ -28,12 +26,6 @@ static void check_decode(const uint8_t *data, size_t size)
         return;
     }
     FUZZ_ASSERT(n <= size);
-#ifdef FLT_FUZZ_PLANTED_BUG
-    if (n >= 2u && out[0] == 0xB0u && out[1] == 0x6Bu) {
-        volatile uint8_t past = data[size]; /* heap-buffer-overflow: ASan reports it */
-        (void)past;
-    }
-#endif
     if (n > 0u) {
         size_t n2 = 0;
         uint8_t *small = (uint8_t *)malloc(n - 1u + 1u);

@@ -67,6 +67,8 @@ typedef struct {
 
 static harness_t h;
 static uint8_t pending[PENDING_CAP]; /* apart from h: not wiped for every input */
+static uint8_t decoded[PENDING_CAP];
+static outcome_t seen[FLT_PROTO_MAX_WIRE + 1u]; /* the events of one feed() */
 
 static void events_equal(const outcome_t *a, const outcome_t *b)
 {
@@ -157,19 +159,16 @@ static void model_frame(outcome_t *o, int *cobs_failed)
     memset(o, 0, sizeof *o);
     o->ev.event = FLT_PROTO_EV_REJECTED;
     *cobs_failed = 0;
-    uint8_t *dec = (uint8_t *)malloc(h.pending_len);
+    uint8_t *dec = decoded;
     size_t n = 0;
-    FUZZ_ASSERT(dec != NULL);
     flt_status_t s = flt_cobs_decode(pending, h.pending_len, dec, h.pending_len, &n);
     if (s != FLT_OK) {
         FUZZ_ASSERT(s == FLT_ERR_FORMAT);
         *cobs_failed = 1; /* the receiver says FORMAT, or OVERSIZE when it also overflowed */
-        free(dec);
         return;
     }
     if (n > h.frame_cap) {
         o->status = FLT_ERR_OVERSIZE;
-        free(dec);
         return;
     }
     const uint8_t *payload = NULL;
@@ -177,7 +176,6 @@ static void model_frame(outcome_t *o, int *cobs_failed)
     s = flt_proto_frame_decode(dec, n, key, &hd, &payload);
     if (s != FLT_OK) {
         o->status = s;
-        free(dec);
         return;
     }
     o->ev.header = hd;
@@ -196,7 +194,6 @@ static void model_frame(outcome_t *o, int *cobs_failed)
     } else {
         model_data(o, &hd, payload);
     }
-    free(dec);
 }
 
 /* The reply the receiver asks for must be buildable and reach the peer as described. */
@@ -216,9 +213,8 @@ static void check_reply(const flt_proto_rx_event_t *ev)
 
 static void feed(const uint8_t *bytes, size_t n)
 {
-    outcome_t *seen = (outcome_t *)calloc(n + 1u, sizeof *seen);
     size_t n_seen = 0;
-    FUZZ_ASSERT(seen != NULL);
+    FUZZ_ASSERT(n <= FLT_PROTO_MAX_WIRE); /* one frame, or a RAW operation's <= 255 bytes */
     for (size_t i = 0; i < n; ++i) {
         outcome_t got;
         got.status = flt_proto_rx_feed(&h.rx1, bytes[i], &got.ev);
@@ -277,7 +273,6 @@ static void feed(const uint8_t *bytes, size_t n)
         k++;
     }
     FUZZ_ASSERT(k == n_seen);
-    free(seen);
 }
 
 static uint32_t pick_seq(fuzz_in_t *in, uint8_t mode)
@@ -350,11 +345,17 @@ static void op_message(fuzz_in_t *in)
     }
 }
 
-static uint8_t *heap(size_t n)
+/* A heap block of exactly n bytes for buffer `slot` in size option `opt` ((slot, opt) always
+ * means the same n), allocated once and reused by later inputs: ASan still sees any access
+ * past n, and no input pays for fresh pages. */
+static uint8_t *block(uint32_t slot, uint32_t opt, size_t n)
 {
-    uint8_t *p = (uint8_t *)malloc(n);
-    FUZZ_ASSERT(p != NULL);
-    return p;
+    static uint8_t *blocks[7][4];
+    if (blocks[slot][opt] == NULL) {
+        blocks[slot][opt] = (uint8_t *)malloc(n);
+        FUZZ_ASSERT(blocks[slot][opt] != NULL);
+    }
+    return blocks[slot][opt];
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -365,15 +366,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t first = fuzz_u8(&in);
     memset(&h, 0, sizeof h);
     h.on_host = cfg & 1u;
-    h.msg_cap = msg_caps[(cfg >> 1) & 3u];
-    h.frame_cap = (cfg & 8u) ? FLT_PROTO_OVERHEAD + 40u : FLT_PROTO_MAX_FRAME;
-    h.frame1 = heap(h.frame_cap);
-    h.frameb = heap(h.frame_cap);
-    h.msg1 = heap(h.msg_cap);
-    h.msgb = heap(h.msg_cap);
-    h.shadow = heap(h.msg_cap);
-    h.peer_frame = heap(FLT_PROTO_MAX_FRAME);
-    h.peer_msg = heap(16);
+    uint32_t mopt = (cfg >> 1) & 3u, fopt = (cfg >> 3) & 1u;
+    h.msg_cap = msg_caps[mopt];
+    h.frame_cap = fopt ? FLT_PROTO_OVERHEAD + 40u : FLT_PROTO_MAX_FRAME;
+    h.frame1 = block(0, fopt, h.frame_cap);
+    h.frameb = block(1, fopt, h.frame_cap);
+    h.msg1 = block(2, mopt, h.msg_cap);
+    h.msgb = block(3, mopt, h.msg_cap);
+    h.shadow = block(4, mopt, h.msg_cap);
+    h.peer_frame = block(5, 0, FLT_PROTO_MAX_FRAME);
+    h.peer_msg = block(6, 0, 16);
     FUZZ_ASSERT(flt_proto_rx_init(&h.rx1, key, FUZZ_DEVICE_ID, h.on_host, h.frame1, h.frame_cap,
                                   h.msg1, h.msg_cap) == FLT_OK);
     FUZZ_ASSERT(flt_proto_rx_init(&h.rxb, key, FUZZ_DEVICE_ID, h.on_host, h.frameb, h.frame_cap,
@@ -405,12 +407,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         }
     }
-    free(h.frame1);
-    free(h.frameb);
-    free(h.msg1);
-    free(h.msgb);
-    free(h.shadow);
-    free(h.peer_frame);
-    free(h.peer_msg);
     return 0;
 }

@@ -6,6 +6,9 @@
  * - any type other than ACK and NACK is refused with FLT_ERR_ARG;
  * - on success: acked_seq >= 1; ACK: code 0 or 1; NACK: code != 0; encoding gives back exactly
  *   the payload (5 bytes), and a buffer one byte too small gives FLT_ERR_NOMEM.
+ * With -DFLT_FUZZ_PLANTED_BUG the harness reads one byte past its input when an ACK or NACK of
+ * seq 0xB06B5EED decodes (a 32-bit compare, which libFuzzer's comparison tracing solves): the
+ * deliberate bug tests/test_fuzz.py checks the runner finds and reports.
  */
 #include "fuzz.h"
 #include "proto/messages.h"
@@ -27,6 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FUZZ_ASSERT(m.acked_seq >= 1u);
+#ifdef FLT_FUZZ_PLANTED_BUG
+    if (m.acked_seq == 0xB06B5EEDu) {
+        volatile uint8_t past = data[size]; /* heap-buffer-overflow: ASan reports it */
+        (void)past;
+    }
+#endif
     FUZZ_ASSERT(type == FLT_MSG_ACK ? m.code <= FLT_ACK_DUPLICATE : m.code != 0u);
     uint8_t out[FLT_MSG_ACK_SIZE];
     size_t len = 0;
