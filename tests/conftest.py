@@ -1,4 +1,5 @@
-"""Shared fixtures: a CLI runner and small trained models reused across the session."""
+"""Shared fixtures (a CLI runner, small trained models reused across the session) and the
+session's skip policy (tests/skip_policy.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,16 @@ import os
 from pathlib import Path
 
 import pytest
+
+# No silent skips (tests/README.md): missing tools fail, only documented skips pass the run.
+from skip_policy import (  # noqa: F401  (hooks pytest finds in this module)
+    pytest_configure,
+    pytest_make_collect_report,
+    pytest_runtest_makereport,
+    pytest_runtest_setup,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

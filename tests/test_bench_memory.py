@@ -3,7 +3,6 @@ toolchain's `size -A`, and the head's parameter count."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -13,10 +12,7 @@ from fltiny.boards import get_board
 from fltiny.build.firmware import build_firmware
 from fltiny.build.memory import memory_report
 
-pytestmark = [pytest.mark.slow, pytest.mark.cross]
-
-if not shutil.which("arm-none-eabi-gcc"):
-    pytest.skip("the Arm cross compiler is not installed", allow_module_level=True)
+pytestmark = [pytest.mark.slow, pytest.mark.cross, pytest.mark.tools("arm-none-eabi-gcc")]
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ high-water mark."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from fltiny.bench.macs import backbone_macs, head_train_macs
@@ -25,11 +23,9 @@ from fltiny.bench.ontarget import (
 from fltiny.bench.plugin import build_plugin
 from fltiny.boards import get_board
 
-pytestmark = [pytest.mark.slow, pytest.mark.cross]
-
-if not (shutil.which("qemu-system-arm") and shutil.which("qemu-system-riscv32") and shutil.which("gcc")
-        and shutil.which("arm-none-eabi-gcc") and shutil.which("riscv64-unknown-elf-gcc")):
-    pytest.skip("QEMU, gcc or the cross compilers are not installed", allow_module_level=True)
+pytestmark = [pytest.mark.slow, pytest.mark.cross,
+              pytest.mark.tools("qemu-system-arm", "qemu-system-riscv32", "gcc",
+                                "arm-none-eabi-gcc", "riscv64-unknown-elf-gcc")]
 
 _ELF: dict[str, object] = {}
 

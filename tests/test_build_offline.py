@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 
 import pytest
 
@@ -16,9 +15,7 @@ from fltiny.errors import ToolchainError
 
 pytestmark = [pytest.mark.slow, pytest.mark.cross]
 
-needs_cross = pytest.mark.skipif(
-    not (shutil.which("arm-none-eabi-gcc") and shutil.which("riscv64-unknown-elf-gcc")),
-    reason="Debian cross compilers not installed")
+needs_cross = pytest.mark.tools("arm-none-eabi-gcc", "riscv64-unknown-elf-gcc")
 
 
 @needs_cross

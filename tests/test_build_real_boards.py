@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -46,7 +45,8 @@ def test_project_config_accepted(rendered, name):
 
 def test_build_esp32_stops_quickly_naming_the_platform(cli, har_tiny_bundle, tmp_path):
     if platform_installed("espressif32") or registry_reachable(2.0):
-        pytest.skip("espressif32 is installed or the registry is reachable: a real build would run")
+        pytest.skip("documented: espressif32 is installed or the registry is reachable: a real "
+                    "build would run")
     t0 = time.monotonic()
     code, out, err = cli("build", "--board", "esp32", "--bundle", har_tiny_bundle,
                          "--out", tmp_path / "esp32")
@@ -101,7 +101,7 @@ def _static_ram(obj) -> int:
 
 
 @pytest.mark.cross
-@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
+@pytest.mark.tools("arm-none-eabi-gcc")
 @pytest.mark.parametrize("name", sorted(CPU_FLAGS))
 def test_cortex_m_portable_part_compiles(rendered, name, tmp_path):
     """Everything but the Arduino glue (device loop, runtime, generated backbone, embedded data)
@@ -128,7 +128,7 @@ int flt_port_read_sample(int8_t *values, flt_sample_label_t *label)
 
 
 @pytest.mark.cross
-@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
+@pytest.mark.tools("arm-none-eabi-gcc")
 @pytest.mark.parametrize("name", ["stm32f4", "rp2040"])
 def test_cortex_m_sensor_build_compiles_and_fits(har_tiny_bundle, name, tmp_path):
     """`fltiny build --sensor FILE` on a real board: no data blob compiled in, the window store
@@ -263,7 +263,7 @@ def test_check_real_boards_without_sdks_skips_every_board(har_tiny_bundle, tmp_p
                         str(har_tiny_bundle), "--out", str(tmp_path)], capture_output=True, text=True,
                        timeout=120)
     if any(platform_installed(get_board(n).pio_platform) for n in REAL):
-        pytest.skip("an official platform is installed: the tool would build")
+        pytest.skip("documented: an official platform is installed: the tool would build")
     assert r.returncode == 0, r.stderr
     rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| ") and "skipped" in ln]
     assert len(rows) == len(REAL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codegen_helpers as h
 import pytest
+from skip_policy import require_tools
 
 from fltiny.codegen import generate
 from fltiny.native.cross import TARGETS, compile_objects
@@ -22,8 +23,7 @@ def generated(tmp_path_factory):
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_cross_compile(target, generated, tmp_path):
     t = TARGETS[target]
-    if not t.available():
-        pytest.skip(f"{t.cc} is not installed")
+    require_tools(t.cc)
     out_dir, res = generated
     compile_objects(t, [res.source], tmp_path, ["-Os", "-ffunction-sections"],
                     include_dirs=[out_dir])

@@ -1,12 +1,14 @@
 """The whole runtime (core, kernels, train, delta, proto, crypto), the portable round and a
-generated model compile warning-free with the strict flags for Cortex-M0+, M4F, M7 and RV32IMC, at -Os
-and -O2, and need nothing from libc or libm. Skipped only when a cross compiler is missing."""
+generated model compile warning-free with the strict flags for Cortex-M0+, M4F, M7 and RV32IMC,
+at -Os and -O2, and need nothing from libc or libm. A missing cross compiler fails the test (run
+make setup), never skips it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from skip_policy import require_tools
 
 from fltiny.native.build import RUNTIME_DIR
 from fltiny.native.cross import TARGETS, compile_objects, foreign_symbols
@@ -33,8 +35,7 @@ EXACT_LIBM = {"kernels": ["floor", "frexp"]}
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_component_cross_compiles(target, component, opt, tmp_path: Path):
     t = TARGETS[target]
-    if not t.available():
-        pytest.skip(f"{t.cc} not installed")
+    require_tools(t.cc)
     assert COMPONENTS[component], f"no sources in {component}"
     objects = compile_objects(t, COMPONENTS[component], tmp_path, [opt, "-ffunction-sections"])
     assert foreign_symbols(t, objects) == EXACT_LIBM.get(component, [])
@@ -43,8 +44,7 @@ def test_component_cross_compiles(target, component, opt, tmp_path: Path):
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_small_chunk_protocol_builds(target, tmp_path: Path):
     t = TARGETS[target]
-    if not t.available():
-        pytest.skip(f"{t.cc} not installed")
+    require_tools(t.cc)
     compile_objects(t, COMPONENTS["proto"], tmp_path, ["-Os", "-DFLT_PROTO_MAX_CHUNK=64u"])
 
 
@@ -53,8 +53,7 @@ def test_small_chunk_protocol_builds(target, tmp_path: Path):
 def test_generated_model_and_round_cross_compile(target, har_tiny_bundle, tmp_path: Path):
     """The product's own generated backbone (har-tiny) and the portable round function."""
     t = TARGETS[target]
-    if not t.available():
-        pytest.skip(f"{t.cc} not installed")
+    require_tools(t.cc)
     gen = har_tiny_bundle / "c"
     objects = compile_objects(t, [gen / "backbone.c", APP_DIR / "flt_round.c"], tmp_path,
                               ["-Os"], include_dirs=[gen, APP_DIR])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,11 +20,9 @@ from fltiny.build.project import DEV_KEY
 from fltiny.devices import fleet_blobs, start_fleet
 from fltiny.devices.link import socket_session
 
-pytestmark = [pytest.mark.slow, pytest.mark.cross]
-
-if not (shutil.which("qemu-system-arm") and shutil.which("qemu-system-riscv32")
-        and shutil.which("arm-none-eabi-gcc") and shutil.which("riscv64-unknown-elf-gcc")):
-    pytest.skip("QEMU or the cross compilers are not installed", allow_module_level=True)
+pytestmark = [pytest.mark.slow, pytest.mark.cross,
+              pytest.mark.tools("qemu-system-arm", "qemu-system-riscv32", "arm-none-eabi-gcc",
+                                "riscv64-unknown-elf-gcc")]
 
 _ELF: dict[str, object] = {}
 

@@ -4,17 +4,14 @@ and RV32IMC) and must produce exactly the host's bytes; a wrong expectation must
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
 from fltiny.boards import get_board
 from fltiny.build.selftest import run_selftest, selftest_header
 
-pytestmark = [pytest.mark.slow, pytest.mark.cross]
-
-if not (shutil.which("qemu-system-arm") and shutil.which("qemu-system-riscv32")):
-    pytest.skip("QEMU is not installed", allow_module_level=True)
+pytestmark = [pytest.mark.slow, pytest.mark.cross,
+              pytest.mark.tools("qemu-system-arm", "qemu-system-riscv32")]
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ session, no mocks."""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import numpy as np
 import pytest
+from skip_policy import require_tools
 
 from fltiny.boards import get_board
 from fltiny.bridge import messages as m
@@ -24,9 +24,8 @@ from fltiny.devices.link import socket_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.cross]
 
-HAVE_QEMU = {"qemu-m4f": bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
-             "qemu-rv32": bool(shutil.which("qemu-system-riscv32")
-                               and shutil.which("riscv64-unknown-elf-gcc"))}
+TOOLS = {"qemu-m4f": ("qemu-system-arm", "arm-none-eabi-gcc"),
+         "qemu-rv32": ("qemu-system-riscv32", "riscv64-unknown-elf-gcc")}
 SMALL_WINDOWS = 24  # the native firmware of these tests trains on at most 24 windows per round
 
 _BUILDS: dict[tuple, object] = {}
@@ -136,8 +135,8 @@ def test_a_round_on_the_store_is_the_round_on_a_blob_of_its_windows(name, har_ti
     host can compute the round from a blob of those windows: same bytes, same metric."""
     from fltiny.devices.replay import HostRound
 
-    if name != "native" and not HAVE_QEMU[name]:
-        pytest.skip(f"QEMU or the cross compiler for {name} is not installed")
+    if name != "native":
+        require_tools(*TOOLS[name])
     kw = {"max_windows": SMALL_WINDOWS} if name == "native" else {}
     fw = _firmware(name, har_tiny_bundle, tmp_path_factory, **kw)
     board, layout = fw.project.board, fw.project.store

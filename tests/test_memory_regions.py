@@ -11,12 +11,12 @@ contents: the flag rule alone would count them as RAM.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from skip_policy import require_tools
 
 from fltiny.boards import get_board
 from fltiny.build.memory import memory_report
@@ -69,8 +69,7 @@ COMPILERS = {
 
 def link_fixture(tmp_path: Path, arch: str, name: str) -> Path:
     cc = COMPILERS[arch]
-    if not shutil.which(cc[0]):
-        pytest.skip(f"{cc[0]} not installed")
+    require_tools(cc[0])
     src = tmp_path / "app.c"
     src.write_text(SOURCE % {"flash_text": FLASH_TEXT})
     ld = tmp_path / "app.ld"

@@ -13,7 +13,6 @@ or compile here:
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -60,7 +59,7 @@ def test_esp_port_reads_through_short_read():
     assert calls and all("sizeof" not in c for c in calls), calls
 
 
-@pytest.mark.skipif(not shutil.which("g++"), reason="g++ not installed")
+@pytest.mark.tools("g++")
 def test_arduino_port_on_the_host(tmp_path):
     exe = tmp_path / "arduino_port"
     r = _run(["g++", "-std=gnu++17", *STRICT, "-DFLT_PORT_CKPT_MAX=0u", *INCLUDES,
@@ -88,7 +87,7 @@ CORES = {  # what each core's PlatformIO builder defines, and whether a tick bou
 
 
 @pytest.mark.cross
-@pytest.mark.skipif(not shutil.which("arm-none-eabi-g++"), reason="arm-none-eabi-g++ not installed")
+@pytest.mark.tools("arm-none-eabi-g++")
 @pytest.mark.parametrize("arch", sorted(CORES))
 def test_wfi_only_with_a_tick(tmp_path, arch):
     asm = tmp_path / "port.s"

@@ -5,17 +5,14 @@ that is accepted must equal its replay; the host resyncs with FULL GLOBALs where
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import time
 
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.cross]
-
-if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-    pytest.skip("QEMU or arm-none-eabi-gcc missing", allow_module_level=True)
+pytestmark = [pytest.mark.slow, pytest.mark.cross,
+              pytest.mark.tools("qemu-system-arm", "arm-none-eabi-gcc")]
 
 
 def _restart(dev) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,11 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.cross]
-
-if not (shutil.which("qemu-system-arm") and shutil.which("qemu-system-riscv32")
-        and shutil.which("arm-none-eabi-gcc") and shutil.which("riscv64-unknown-elf-gcc")):
-    pytest.skip("QEMU or the cross compilers are not installed", allow_module_level=True)
+pytestmark = [pytest.mark.slow, pytest.mark.cross,
+              pytest.mark.tools("qemu-system-arm", "qemu-system-riscv32", "arm-none-eabi-gcc",
+                                "riscv64-unknown-elf-gcc")]
 
 
 @pytest.fixture(scope="module")

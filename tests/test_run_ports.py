@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -29,10 +28,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.cross]
-
-if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-    pytest.skip("QEMU or the cross compiler is not installed", allow_module_level=True)
+pytestmark = [pytest.mark.slow, pytest.mark.cross,
+              pytest.mark.tools("qemu-system-arm", "arm-none-eabi-gcc")]
 
 ROUNDS = 5
 SETTINGS = ["--rounds", str(ROUNDS), "--strategy", "fedavg"]

@@ -3,8 +3,6 @@ qemu-m4f board), churn, partitions and the CLI."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -25,8 +23,7 @@ def host(har_tiny_bundle):
 
 
 @pytest.mark.cross
-@pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
-                    reason="QEMU or arm-none-eabi-gcc missing")
+@pytest.mark.tools("qemu-system-arm", "arm-none-eabi-gcc")
 def test_simulated_delta_equals_qemu_m4f_board(har_tiny_bundle, host, tmp_path_factory):
     from fltiny.boards import get_board
     from fltiny.bridge import messages as m
