@@ -7,14 +7,15 @@ One harness per target, firmware/fuzz/<target>.c (each opens with what it feeds 
 asserts), linked with the runtime's protocol and delta components and the device's data readers
 (the source lists fltiny.native builds its host libraries from) by clang-14 with
 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all and the runtime's strict warning
-flags. Each target starts from its seed corpus (firmware/fuzz/seeds/<target>/, written by
+flags (firmware/fuzz/coverage_ignore.txt: code not traced for coverage, still sanitized). Each
+target starts from its seed corpus (firmware/fuzz/seeds/<target>/, written by
 tools/make_fuzz_seeds.py from the real encoders) in a fresh working corpus under
 build/fuzz/<target>/ and runs exactly N executions (-runs=N) with a per-input timeout and an RSS
 limit. Prints one table row per target: executions, exec/s (over the process's wall time),
-coverage (cov: edges and ft:
-features from libFuzzer's last stats line), corpus size and findings (crash-, leak-, timeout-
-and oom- files). Exits 1 on any finding, with one line per finding naming the input's path;
-reproduce with `<harness> <path>`.
+coverage (cov: edges and ft: features from libFuzzer's last stats line), corpus size and
+findings (crash-, leak-, timeout- and oom- files). Exits 1 on any finding, with one line per
+finding naming the input's path; reproduce with `<harness> <path>` (the harness's path is the
+first word of build/fuzz/<target>/libfuzzer.log).
 """
 
 from __future__ import annotations

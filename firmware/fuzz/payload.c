@@ -13,6 +13,9 @@
  * - re-encoding in the payload's own index format gives a payload that decodes to the same
  *   delta, and exactly the input when the input's Rice parameters are the encoder's own
  *   (varint and bitmap payloads always: their form is canonical);
+ * - flt_delta_apply (what a device does with a GLOBAL delta) on zero parameters of length n
+ *   (n <= 70000) writes only the chosen indices, each value * scale, and refuses another
+ *   length with FLT_ERR_SHAPE;
  * - encoding in every format (into a buffer of exactly the size flt_payload_section_sizes
  *   predicts) decodes to the same delta; FLT_INDEX_AUTO picks the smallest, which is at most
  *   flt_payload_max_size.
@@ -124,6 +127,26 @@ static size_t round_trip(const flt_sparse_delta_t *d, flt_index_format_t f, size
     return len;
 }
 
+/* The delta applied to zero parameters (a heap block of exactly n floats). */
+static void check_apply(const flt_sparse_delta_t *d)
+{
+    float *p = (float *)calloc(d->n, sizeof *p);
+    FUZZ_ASSERT(p != NULL);
+    FUZZ_ASSERT(flt_delta_apply(d, p, d->n + 1u) == FLT_ERR_SHAPE);
+    FUZZ_ASSERT(flt_delta_apply(d, p, d->n) == FLT_OK);
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < d->n; ++i) {
+        float want = 0.0f;
+        if (j < d->k && d->indices[j] == i) {
+            float s = d->scales[d->mode == FLT_QUANT_TENSOR ? 0u : j / d->block_size];
+            want = 0.0f + (float)d->values[j] * s;
+            j++;
+        }
+        FUZZ_ASSERT(flt_f32_bits(p[i]) == flt_f32_bits(want));
+    }
+    free(p);
+}
+
 static int decode_status_ok(flt_status_t s)
 {
     return s == FLT_OK || s == FLT_ERR_TRUNCATED || s == FLT_ERR_FORMAT ||
@@ -150,6 +173,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     invariants(&d, &lim);
+    if (d.n <= 70000u) {
+        check_apply(&d);
+    }
 
     /* the payload's own format: the same delta; the same bytes when the parameters agree */
     uint64_t sizes[FLT_INDEX_FORMATS];
