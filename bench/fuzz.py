@@ -156,15 +156,15 @@ def run_target(target: str, runs: int, *, seed: int = 1, timeout_s: int = 10,
            f"-artifact_prefix={artifacts}/", str(corpus)]
     if seeds and (SEED_DIR / target).is_dir():
         cmd.append(str(SEED_DIR / target))
-    res = Result(target, log=work / "libfuzzer.log")
+    log = work / "libfuzzer.log"  # written as it runs: `tail -f` shows the progress
+    res = Result(target, log=log)
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          errors="replace")
+    with log.open("w") as out:
+        out.write(" ".join(cmd) + "\n")
+        out.flush()
+        res.returncode = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode
     res.seconds = time.monotonic() - t0
-    res.returncode = proc.returncode
-    assert res.log is not None
-    res.log.write_text(" ".join(cmd) + "\n" + proc.stdout)
-    parse_log(proc.stdout, res)
+    parse_log(log.read_text(errors="replace"), res)
     # libFuzzer's own average is in whole seconds (0 below one): executions over the wall time
     # of the process instead, start-up and seed loading included
     res.exec_per_s = int(res.runs / max(res.seconds, 1e-3))
