@@ -23,7 +23,8 @@ BOARDS = {"qemu-m4f": "cortex-m4f", "qemu-rv32": "rv32imc"}
 def _elf(name, tmp_path):
     board = get_board(name)
     if not shutil.which(board.emulator["binary"]) or not TARGETS[BOARDS[name]].available():
-        pytest.skip(f"{board.emulator['binary']} or the {BOARDS[name]} compiler is not installed")
+        pytest.fail(f"{board.emulator['binary']} or the {BOARDS[name]} compiler is not installed: "
+                    "run make setup", pytrace=False)
     return board, build_bare(board, [PROGRAM], ["proto", "crypto"], tmp_path, name="crypto")
 
 

@@ -10,16 +10,18 @@ import shutil
 import ssl
 
 import pytest
+from mqtt_support import Client
 
-if shutil.which("mosquitto") is None and not os.access("/usr/sbin/mosquitto", os.X_OK):
-    pytest.skip("mosquitto is not installed ('make setup')", allow_module_level=True)
+from fltiny.broker import topics
+from fltiny.broker.mosquitto import Broker
+from fltiny.broker.pki import ensure_pki
+from fltiny.errors import UsageError
 
-from mqtt_support import Client  # noqa: E402
 
-from fltiny.broker import topics  # noqa: E402
-from fltiny.broker.mosquitto import Broker  # noqa: E402
-from fltiny.broker.pki import ensure_pki  # noqa: E402
-from fltiny.errors import UsageError  # noqa: E402
+@pytest.fixture(autouse=True)
+def _mosquitto_installed():
+    if shutil.which("mosquitto") is None and not os.access("/usr/sbin/mosquitto", os.X_OK):
+        pytest.fail("mosquitto is not installed: run make setup", pytrace=False)
 
 
 @pytest.fixture(scope="module")

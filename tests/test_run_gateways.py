@@ -6,8 +6,6 @@ replayed."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -98,8 +96,7 @@ def test_simulate_with_gateways_equals_flat(har_tiny_bundle, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.cross
-@pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
-                    reason="QEMU or arm-none-eabi-gcc missing")
+@pytest.mark.tools("qemu-system-arm", "arm-none-eabi-gcc")
 def test_run_two_gateways_four_boards_equals_flat(har_tiny_bundle, tmp_path_factory):
     from fltiny.experiment import DataSettings, RoundConfig
     from fltiny.run.runner import RunOptions, run

@@ -21,10 +21,14 @@ from mqtt_support import Client, CuttableProxy
 
 pytestmark = [pytest.mark.slow]
 
-if not (shutil.which("mosquitto") or os.access("/usr/sbin/mosquitto", os.X_OK)) or not (
-        Path("/usr/include/mosquitto.h").is_file()):
-    pytest.skip("mosquitto / libmosquitto-dev are not installed ('make setup')",
-                allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _mosquitto_installed():
+    if not (shutil.which("mosquitto") or os.access("/usr/sbin/mosquitto", os.X_OK)) or not (
+            Path("/usr/include/mosquitto.h").is_file()):
+        pytest.fail("mosquitto / libmosquitto-dev are not installed: run make setup",
+                    pytrace=False)
 
 TRAIN = dict(epochs=1, batch_size=16, learning_rate=0.002, topk_fraction=0.05)
 
@@ -63,10 +67,9 @@ def test_four_native_boards_five_rounds_over_mqtt_tls(har_tiny_bundle, build_roo
     assert not (out / "broker" / "broker.json").exists()  # the run stopped its broker
 
 
+@pytest.mark.tools("qemu-system-arm", "arm-none-eabi-gcc")
 def test_mixed_fleet_qemu_on_serial_native_on_mqtt(har_tiny_bundle, build_root, native_elf,
                                                    tmp_path):
-    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-        pytest.skip("QEMU or arm-none-eabi-gcc missing")
     from fltiny.experiment import DataSettings, RoundConfig
     from fltiny.run.runner import RunOptions, run
 
