@@ -69,6 +69,7 @@ TARGETS: dict[str, str] = {  # name -> what it feeds (firmware/fuzz/<name>.c say
     "data_blob": "flt_data_parse (with and without a valid CRC)",
     "recording": "flt_recording_parse + flt_recording_sample",
     "window_store": "flt_window_store_init / push / view against a model of the contract",
+    "checkpoint": "flt_ckpt_decode (with and without a valid CRC) -> encode",
 }
 
 
@@ -92,9 +93,10 @@ class Result:
 
 
 def harness_sources() -> list[Path]:
-    """The C every harness links against: the runtime components of the host library and the
-    device's data readers (fltiny.native.store's list)."""
-    return [*runtime_sources(COMPONENTS), *(store.APP_DIR / f for f in store.SOURCES)]
+    """The C every harness links against: the runtime components of the host library, the
+    device's data readers (fltiny.native.store's list) and its checkpoint record."""
+    return [*runtime_sources(COMPONENTS), *(store.APP_DIR / f for f in store.SOURCES),
+            store.APP_DIR / "flt_checkpoint.c"]
 
 
 def _ignorelist() -> Path:

@@ -3,8 +3,9 @@
     .venv/bin/python tools/make_fuzz_seeds.py
 
 Every seed is made by the C runtime through fltiny.native (messages, frames, delta payloads,
-COBS) or by the host's own writers (fltiny.devices.data: data blobs and recordings), then laid
-out in the input format of its harness (the comment at the top of firmware/fuzz/<target>.c).
+COBS) or by the host's own writers (fltiny.devices.data: data blobs and recordings; the
+checkpoint record from its layout), then laid out in the input format of its harness (the
+comment at the top of firmware/fuzz/<target>.c).
 A few valid inputs per target, deterministic (fixed seeds, no clock): tests/test_fuzz.py checks
 the checked-in files are exactly what this script writes.
 """
@@ -15,6 +16,7 @@ import ctypes as C
 import shutil
 import struct
 import sys
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -259,6 +261,24 @@ def seeds_window_store() -> Iterable[tuple[str, bytes]]:
     yield "targets", bytes([2, 0, 2, 1, 1, 1, 0]) + steps + b"\x07"
 
 
+def _checkpoint(version: int, round_: int, params: np.ndarray, residual: np.ndarray) -> bytes:
+    """The record of firmware/app/flt_checkpoint.h, laid out from its header comment (the host
+    writes none; the harness checks the C encoder gives the same bytes back)."""
+    body = params.astype("<f4").tobytes() + residual.astype("<f4").tobytes()
+    return (u32(0x43544C46) + u32(version) + u32(round_) + u32(len(params))
+            + u32(zlib.crc32(body)) + body)
+
+
+def seeds_checkpoint() -> Iterable[tuple[str, bytes]]:
+    rng = np.random.default_rng(11)
+    for n, version, round_ in ((3, 1, 0), (17, 9, 8), (64, 2, 0xFFFFFFFF)):
+        rec = _checkpoint(version, round_, rng.standard_normal(n).astype(np.float32),
+                          (1e-3 * rng.standard_normal(n)).astype(np.float32))
+        yield f"n{n}", bytes([0x80 | (n - 1)]) + rec  # as it is (bit 7: no CRC fix-up)
+    yield "n5_crc_fixed", bytes([4]) + _checkpoint(1, 3, np.ones(5, np.float32),
+                                                   np.zeros(5, np.float32))
+
+
 def seeds() -> dict[str, dict[str, bytes]]:
     """target -> seed name -> bytes."""
     out: dict[str, dict[str, bytes]] = {
@@ -266,6 +286,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "link_rx": dict(seeds_link_rx()), "outbox": dict(seeds_outbox()),
         "payload": dict(seeds_payload()), "data_blob": dict(seeds_data_blob()),
         "recording": dict(seeds_recording()), "window_store": dict(seeds_window_store()),
+        "checkpoint": dict(seeds_checkpoint()),
     }
     out.update({t: dict(v) for t, v in seeds_messages().items()})
     return out
