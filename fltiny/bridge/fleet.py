@@ -340,7 +340,12 @@ class BridgeFleet:
             self._reconnect(d)
         if d.session is None:
             d.new_session()
-        return self._query_status(d, time.monotonic() + wait_s)
+        end = time.monotonic() + wait_s
+        try:
+            return self._query_status(d, end)
+        except _Reset:  # rebooted while asked: a new session, ask again
+            self._handle_reset(d, end)
+            return self._query_status(d, end)
 
     def _query_status(self, d: _DeviceState, end: float) -> str:
         assert d.session is not None
