@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 FIRMWARE_DIR = RUNTIME_DIR.parent
 BARE_DIR = FIRMWARE_DIR / "bare"
+PORTS_DIR = FIRMWARE_DIR / "ports"
 APP_DIR = FIRMWARE_DIR / "app"
 OPT_FLAGS = ("-Os", "-ffunction-sections", "-fdata-sections")
 # link with the multilib's plain ISA names (PLATFORM_NOTES: rv32imc_zicsr picks rv64 libs)
@@ -43,8 +44,8 @@ LINK_FLAGS = {
 def _shell(board: Board) -> list[Path]:
     if board.port == "qemu-mps2":
         return [BARE_DIR / "bare_mps2.c"]
-    if board.port == "qemu-rv32":
-        return [BARE_DIR / "bare_rv32.S", BARE_DIR / "bare_rv32.c"]
+    if board.port == "qemu-rv32":  # the device firmware's entry calls bare_rv32.c's reset
+        return [PORTS_DIR / "qemu-rv32" / "start_rv32.S", BARE_DIR / "bare_rv32.c"]
     raise UsageError(f"bare programs run on the QEMU boards; {board.name} is not one")
 
 
@@ -85,7 +86,7 @@ def build_bare(board: Board, sources: Sequence[Path], components: Sequence[str],
         obj = out / f"{i:03d}_{src.parent.name}_{src.name}.o"
         flags = [] if src.suffix == ".S" else [*STRICT_FLAGS, *OPT_FLAGS, "-DFLT_APP_BENCH"]
         _run([target.cc, *target.flags, *flags, f"-I{RUNTIME_DIR}", f"-I{BARE_DIR}",
-              f"-I{APP_DIR}", "-c", str(src), "-o", str(obj)])
+              f"-I{APP_DIR}", f"-I{PORTS_DIR / board.port}", "-c", str(src), "-o", str(obj)])
         objects.append(obj)
     elf = out / f"{name}.elf"
     machine = [f for f in target.flags if not f.startswith(("-march", "-mabi", "--specs"))]

@@ -230,6 +230,8 @@ class BridgeFleet:
                  replay_lock: threading.Lock | None = None) -> None:
         self.hr = host_round
         self.n_params = int(host_round.n_params)
+        # the head a factory-fresh or reverted device serves and trains (version 0)
+        self.factory_params = np.ascontiguousarray(host_round.head.params, dtype=np.float32)
         self.model_hash = bytes(model_hash)
         self.global_delta = global_delta
         self.down_topk, self.down_bits = down_topk, down_bits
@@ -588,6 +590,12 @@ class BridgeFleet:
         if delta.base_version != d.version or d.params is None:
             lg.reason = (f"DELTA computed against version {delta.base_version}, the device was "
                          f"sent version {d.version}")
+            if delta.base_version == 0 and d.in_flight is not None:
+                # it trained its factory head (a reboot the host did not see, or a GLOBAL it
+                # could not apply: firmware/app/flt_device.h), and commits that round when
+                # the link acknowledges this DELTA: what the next replay must start from
+                d.in_flight = replace(d.in_flight, params=self.factory_params)
+                d.version, d.params = None, None  # it holds version 0: the next GLOBAL is FULL
             return None
         if delta.examples > d.ep.max_windows:
             lg.reason = (f"example count {delta.examples} above the {d.ep.max_windows} windows "
@@ -647,13 +655,15 @@ class BridgeFleet:
                 return run, state
         u = d.unconfirmed
         if u is not None and u.train.round != tmsg.round:
-            late = self.hr.run(u.params, d.ep.blob, u.train, u.base,
-                               max_windows=d.ep.max_windows).state
-            run = self.hr.run(d.params, d.ep.blob, tmsg, late, max_windows=d.ep.max_windows)
-            if self._same_round(run, delta):
-                self.log(f"device {d.ep.device_id}: had committed round {u.train.round}, whose "
-                         "DELTA the link acknowledged after the host's deadline")
-                return run, late
+            # from the state the host knew, or from a fresh one (a reboot it did not see)
+            for base in (u.base, DeviceState.fresh(self.n_params)):
+                late = self.hr.run(u.params, d.ep.blob, u.train, base,
+                                   max_windows=d.ep.max_windows).state
+                run = self.hr.run(d.params, d.ep.blob, tmsg, late, max_windows=d.ep.max_windows)
+                if self._same_round(run, delta):
+                    self.log(f"device {d.ep.device_id}: had committed round {u.train.round}, "
+                             "whose DELTA the link acknowledged but the host did not accept")
+                    return run, late
         return None
 
     @staticmethod

@@ -14,6 +14,7 @@
 
 #include "flt_ring.h"
 #include "fltiny_config.h"
+#include "mps2_boot.h"
 #include "port.h"
 #include "flt_linker_ram.h" /* flt_port_free_ram from the linker symbols */
 #include "flt_no_storage.h" /* no persistent storage: the checkpoint functions */
@@ -123,16 +124,7 @@ const uint8_t *flt_port_data(size_t *len)
 
 void flt_port_exit(int code)
 {
-    /* Semihosting SYS_EXIT_EXTENDED (0x20): {ADP_Stopped_ApplicationExit, code}. */
-    volatile uint32_t block[2];
-    block[0] = 0x20026u;
-    block[1] = (uint32_t)code;
-    register uint32_t r0 __asm__("r0") = 0x20u;
-    register uint32_t r1 __asm__("r1") = (uint32_t)(uintptr_t)block;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    for (;;) {
-        __asm__ volatile("wfi");
-    }
+    flt_mps2_semihost_exit(code);
 }
 
 uint32_t flt_port_rx_dropped(void)

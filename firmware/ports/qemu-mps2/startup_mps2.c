@@ -3,19 +3,19 @@
  *
  * Contract
  * - The linker script (templates/project/ld/mps2.ld.j2, rendered with the board's flash and
- *   RAM sizes) provides _sidata/_sdata/_edata (initialised data: load address in flash, run
- *   address in RAM), _sbss/_ebss and _estack. Reset_Handler copies .data, zeroes .bss, enables
- *   the FPU when the build uses one (CPACR: CP10/CP11 full access, then dsb/isb, before any
- *   float instruction) and calls main(); if main returns it exits through flt_port_exit.
+ *   RAM sizes) provides _estack and the data / bss symbols of mps2_boot.h. Reset_Handler runs
+ *   flt_mps2_boot_memory (.data, .bss, the FPU) and calls main(); if main returns it exits
+ *   through flt_port_exit.
  * - Unused exceptions go to Default_Handler, which spins (a debugger or QEMU's -d int shows
  *   where). The UART0 RX interrupt (IRQ 0 on the mps2 boards) and SysTick are defined by
  *   port_mps2.c.
  */
 #include <stdint.h>
 
+#include "mps2_boot.h"
 #include "port.h"
 
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
+extern uint32_t _estack;
 extern int main(void);
 
 void Reset_Handler(void);
@@ -31,21 +31,7 @@ void Default_Handler(void)
 
 void Reset_Handler(void)
 {
-    uint32_t *src = &_sidata;
-    uint32_t *dst = &_sdata;
-    while (dst < &_edata) {
-        *dst++ = *src++;
-    }
-    for (dst = &_sbss; dst < &_ebss; ++dst) {
-        *dst = 0u;
-    }
-#if defined(__ARM_FP)
-    {
-        volatile uint32_t *cpacr = (volatile uint32_t *)0xE000ED88u;
-        *cpacr |= (0xFu << 20);
-        __asm__ volatile("dsb\n\tisb" ::: "memory");
-    }
-#endif
+    flt_mps2_boot_memory();
     flt_port_exit(main());
 }
 

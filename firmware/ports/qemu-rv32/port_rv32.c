@@ -19,6 +19,7 @@
 #include "flt_ring.h"
 #include "fltiny_config.h"
 #include "port.h"
+#include "rv32_boot.h"
 #include "flt_linker_ram.h" /* flt_port_free_ram from the linker symbols */
 #include "flt_no_storage.h" /* no persistent storage: the checkpoint functions */
 #ifndef FLT_APP_SENSOR
@@ -42,13 +43,8 @@
 #define MTIMECMP_LO (*(volatile uint32_t *)0x02004000u)
 #define MTIMECMP_HI (*(volatile uint32_t *)0x02004004u)
 #define TICKS_PER_MS 10000u
-#define FINISHER (*(volatile uint32_t *)0x00100000u)
-
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 
 static flt_ring_t rx_ring;
-
-void flt_rv32_reset(void);
 
 static uint64_t mtime(void)
 {
@@ -135,10 +131,7 @@ const uint8_t *flt_port_data(size_t *len)
 
 void flt_port_exit(int code)
 {
-    FINISHER = code == 0 ? 0x5555u : (((uint32_t)code & 0xFFFFu) << 16) | 0x3333u;
-    for (;;) {
-        __asm__ volatile("wfi");
-    }
+    flt_rv32_finish(code);
 }
 
 uint32_t flt_port_rx_dropped(void)
@@ -148,13 +141,6 @@ uint32_t flt_port_rx_dropped(void)
 
 void flt_rv32_reset(void)
 {
-    uint32_t *src = &_sidata;
-    uint32_t *dst = &_sdata;
-    while (dst < &_edata) {
-        *dst++ = *src++;
-    }
-    for (dst = &_sbss; dst < &_ebss; ++dst) {
-        *dst = 0u;
-    }
+    flt_rv32_boot_memory();
     flt_port_exit(flt_app_main(0, NULL));
 }
