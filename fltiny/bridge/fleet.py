@@ -118,6 +118,12 @@ def f32_bits(value: float) -> bytes:
     return np.float32(value).tobytes()
 
 
+# Attempts of one device round (GLOBAL + TRAIN, again after a reboot or a refused message);
+# the round's deadline bounds them too. On a faulty line a FULL GLOBAL of many chunks can be
+# refused several times in a row (docs/benchmarks.md "Link faults"): 4 cost boards rounds.
+MAX_ATTEMPTS = 10
+
+
 class _Reset(Exception):
     """The device rebooted (a fresh HELLO): start a new session."""
 
@@ -523,8 +529,9 @@ class BridgeFleet:
         attempts = 0
         while True:
             attempts += 1
-            if attempts > 4:
-                lg.reason = "gave up after 4 attempts (resets or refused GLOBALs)"
+            if attempts > MAX_ATTEMPTS:
+                lg.reason = (f"gave up after {MAX_ATTEMPTS} attempts (resets or refused "
+                             "GLOBALs)")
                 return None
             try:
                 gmsg, held, kind = self._global_message(d, params, version)
