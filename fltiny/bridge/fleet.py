@@ -133,12 +133,13 @@ class _UnconfirmedRound:
     """A round whose TRAIN reached the device but whose DELTA the host did not accept (it came
     after the deadline, or never): the link may still have acknowledged that DELTA, and the
     device commits its state at that acknowledgement (firmware/app/flt_device.c). The host can
-    replay it to learn that state: the parameters the device held, the TRAIN and the state the
-    round started from."""
+    replay it to learn that state: the parameters the device held and the TRAIN."""
 
     params: np.ndarray
     train: m.Train
-    base: DeviceState
+
+
+MAX_UNCONFIRMED = 3  # unconfirmed rounds kept per device: 2 x 2^3 chains to replay at most
 
 
 class _DeviceState:
@@ -157,7 +158,8 @@ class _DeviceState:
         self.state = DeviceState.fresh(n_params)
         self.prev_state: DeviceState | None = None
         self.in_flight: _UnconfirmedRound | None = None  # this round's, once its TRAIN is sent
-        self.unconfirmed: _UnconfirmedRound | None = None  # the last round without an accepted DELTA
+        # the rounds since its last accepted DELTA whose TRAIN it got (oldest first)
+        self.unconfirmed: list[_UnconfirmedRound] = []
         self.needs_reset = False  # its next TRAIN carries RESET (a replay mismatch)
         self.reset_seen = False
         self.resets = 0
@@ -410,9 +412,9 @@ class BridgeFleet:
                 lg.reason += f" (frames rejected: {frames})"
         lg.accepted_by_bridge = update is not None
         if update is not None or d.needs_reset:
-            d.unconfirmed = None  # the device's state is known (or reset by the next TRAIN)
+            d.unconfirmed = []  # the device's state is known (or reset by the next TRAIN)
         elif d.in_flight is not None:
-            d.unconfirmed = d.in_flight
+            d.unconfirmed = [*d.unconfirmed, d.in_flight][-MAX_UNCONFIRMED:]
         d.in_flight = None
         if update is None:
             self.log(f"round {rnd}: device {d.ep.device_id}: no update: {lg.reason}")
@@ -483,7 +485,7 @@ class BridgeFleet:
         # a boot keeps only the checkpoint (parameters, residual): the host cannot know whether
         # the board had storage, so the next replay tries a fresh state and the checkpointed one
         d.state, d.prev_state = DeviceState.fresh(self.n_params), None
-        d.in_flight = d.unconfirmed = None
+        d.in_flight, d.unconfirmed = None, []
 
     def _send(self, d: _DeviceState, msg: m.Message, end: float) -> None:
         assert d.session is not None
@@ -542,7 +544,7 @@ class BridgeFleet:
                     d.version, d.params = version, held
                 lg.model_version, lg.model_sha256 = version, params_sha256(held)
                 self._send(d, tmsg, end)
-                d.in_flight = _UnconfirmedRound(held, tmsg, d.state)
+                d.in_flight = _UnconfirmedRound(held, tmsg)
                 delta = self._await_delta(d, rnd, end)
             except _Reset:
                 self._handle_reset(d, end)
@@ -645,8 +647,8 @@ class BridgeFleet:
         """(the host's run, the state it started from) when the device's round replays bit for
         bit from its current or its previous state (a lost ACK), from a fresh one (a reboot
         whose HELLO the host never saw, e.g. lost on a faulty link: a board without storage
-        restarts from zeros) or from the state of its last unconfirmed round (a DELTA the link
-        acknowledged after the host's deadline), else None."""
+        restarts from zeros) or from what its unconfirmed rounds left (DELTAs the link
+        acknowledged after the host's deadline: any of them, in order), else None."""
         assert d.ep.blob is not None and d.params is not None
         candidates = [(d.state, "")]
         if d.prev_state is not None:
@@ -660,17 +662,23 @@ class BridgeFleet:
                 if why and i > 0:
                     self.log(f"device {d.ep.device_id}: {why}")
                 return run, state
-        u = d.unconfirmed
-        if u is not None and u.train.round != tmsg.round:
-            # from the state the host knew, or from a fresh one (a reboot it did not see)
-            for base in (u.base, DeviceState.fresh(self.n_params)):
-                late = self.hr.run(u.params, d.ep.blob, u.train, base,
-                                   max_windows=d.ep.max_windows).state
-                run = self.hr.run(d.params, d.ep.blob, tmsg, late, max_windows=d.ep.max_windows)
+        chain = [u for u in d.unconfirmed if u.train.round != tmsg.round]
+        # each unconfirmed round may or may not have been committed, in order, from the state
+        # the host knew or from a fresh one (a reboot it did not see)
+        for start in (d.state, DeviceState.fresh(self.n_params)):
+            for mask in range(1, 1 << len(chain)):
+                state, committed = start, []
+                for i, u in enumerate(chain):
+                    if mask >> i & 1:
+                        state = self.hr.run(u.params, d.ep.blob, u.train, state,
+                                            max_windows=d.ep.max_windows).state
+                        committed.append(u.train.round)
+                run = self.hr.run(d.params, d.ep.blob, tmsg, state, max_windows=d.ep.max_windows)
                 if self._same_round(run, delta):
-                    self.log(f"device {d.ep.device_id}: had committed round {u.train.round}, "
-                             "whose DELTA the link acknowledged but the host did not accept")
-                    return run, late
+                    rounds = ", ".join(map(str, committed))
+                    self.log(f"device {d.ep.device_id}: had committed round(s) {rounds}, whose "
+                             "DELTA the link acknowledged but the host did not accept")
+                    return run, state
         return None
 
     @staticmethod
