@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -728,15 +728,29 @@ def simulate_cmd(dashboard: bool, dashboard_port: int, **values) -> None:
 @click.option("--fleet-file", "fleet_file", type=click.Path(path_type=Path), default=None,
               help="A TOML file listing running boards (port, board, device id, key), e.g. "
                    "the provisioning record 'fltiny flash' writes (build/devices.toml).")
+@click.option("--board-model", "board_models", multiple=True, metavar="BOARD=MODEL",
+              help="Run MODEL on the fleet's BOARD boards (its own federation; repeat per "
+                   "board); with --model auto, instead of the selection.")
+@click.option("--family", "families", multiple=True, metavar="MODEL[=DIR]",
+              help="--model auto: a candidate model family (repeat; default: every zoo model "
+                   "of the dataset), tried largest first, with its export bundle DIR "
+                   "(default build/<model>, exported when missing).")
 @experiment_options
 @settings_options(RunOptions, base=ExperimentSettings)
 @_dashboard_options
 def run_cmd(board_name: str | None, count: int | None, fleet_spec: str | None,
-            ports: tuple[str, ...], fleet_file: Path | None, dashboard: bool,
-            dashboard_port: int, **values) -> None:
+            ports: tuple[str, ...], fleet_file: Path | None, board_models: tuple[str, ...],
+            families: tuple[str, ...], dashboard: bool, dashboard_port: int, **values) -> None:
     """Federated rounds with boards in the loop: emulated boards it starts (every DELTA
-    replayed) or running boards on --port / --fleet-file (verified without replay)."""
+    replayed) or running boards on --port / --fleet-file (verified without replay). With
+    --model auto each board type gets the largest model family that fits its RAM and flash,
+    one federation per family in the run (report: OUT/families.json)."""
     from fltiny.run.runner import parse_fleet, run
+
+    fam_extra = {"board_models": tuple(_pair(v, "--board-model", "BOARD=MODEL", True)
+                                       for v in board_models),
+                 "families": tuple(_pair(v, "--family", "MODEL[=DIR]", False)
+                                   for v in families)}
 
     if ports or fleet_file is not None:
         given = "--port" if ports else "--fleet-file"
@@ -747,16 +761,59 @@ def run_cmd(board_name: str | None, count: int | None, fleet_spec: str | None,
             raise UsageError(f"{given} drives boards that are already running, {other} starts "
                              "emulated ones: give one of them")
         opts: RunOptions = from_knobs(RunOptions, values, ports=ports, fleet_file=fleet_file,
-                                      port_board=board_name)
+                                      port_board=board_name, **fam_extra)
     else:
         fleet = (parse_fleet(fleet_spec) if fleet_spec
                  else [(board_name or "qemu-m4f", count or 4)])
-        opts = from_knobs(RunOptions, values, fleet=tuple(fleet))
+        opts = from_knobs(RunOptions, values, fleet=tuple(fleet), **fam_extra)
+    if opts.per_board_models:
+        if dashboard:
+            raise UsageError("--dashboard shows one run store; with a model per board open one "
+                             "per family: fltiny dashboard --run OUT/<model>")
+        _run_families(opts)
+        return
     board = _Dashboard(dashboard, dashboard_port, Path(opts.out))
     result = run(opts, progress=_LiveTable(), say=progress, log=lambda s: log.info(s))
     for line in _summary_lines(result):
         say(line)
     board.linger()
+
+
+def _pair(value: str, flag: str, form: str, need_value: bool) -> tuple[str, Any]:
+    """'A=B' -> (A, B); without '=', (A, None) unless a value is needed (one-line error)."""
+    key, eq, val = value.partition("=")
+    if not key.strip() or (eq and not val.strip()) or (need_value and not eq):
+        raise UsageError(f"{flag} '{value}': expected {form}")
+    v = val.strip() if eq else None
+    return key.strip(), (Path(v) if v is not None and flag == "--family" else v)
+
+
+def _run_families(opts: RunOptions) -> None:
+    """``fltiny run --model auto``: the selection, one live table per family (each line
+    prefixed with its model), then the families side by side."""
+    import threading
+
+    from fltiny.report.table import RoundTable
+    from fltiny.run.families import family_table, run_families
+
+    tables: dict[str, RoundTable] = {}
+    lock = threading.Lock()
+
+    def live(family: str, metrics) -> None:
+        with lock:
+            for line in tables.setdefault(family, RoundTable()).line(metrics):
+                say(f"[{family}] {line}")
+            sys.stdout.flush()
+
+    fr = run_families(opts, progress=live, say=progress, log=lambda s: log.info(s))
+    for model, result in fr.results.items():
+        for line in _summary_lines(result):
+            say(f"[{model}] {line}")
+    say("families side by side:")
+    for line in family_table(fr.summary):
+        say("  " + line)
+    say(f"{len(fr.results)} families in {fr.seconds:.1f} s; report: "
+        + ", ".join(str(p) for p in fr.files))
 
 
 if __name__ == "__main__":

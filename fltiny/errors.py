@@ -39,6 +39,16 @@ class ToolchainError(FltinyError):
     exit_code = 6
 
 
+class FitError(ToolchainError):
+    """The firmware built but does not fit the board's flash or RAM budget (the linker's
+    overflow, or the memory report's verdict). ``report`` is the memory report when there is
+    one; ``fltiny run --model auto`` takes this as "try a smaller model family"."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 class StrategyError(FltinyError):
     """Updates cannot be aggregated as asked (too few for Krum, wrong shape, bad parameter).
 

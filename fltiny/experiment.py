@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 Say = Callable[[str], None]
 PARTITIONS = ("auto", "natural", "grouped", "streams", "iid", "dirichlet")
 DEFAULT_MODELS = {"hapt": "har-tiny", "thermostat": "thermo-small", "digits": "digits-tiny"}
+AUTO_MODEL = "auto"  # --model auto: a model family per board (fltiny/run/families.py)
 
 
 def _quiet(_message: str) -> None:
@@ -62,7 +63,10 @@ class DataSettings:
     dataset: str = knob("hapt", "--dataset", "Dataset of the devices' data and of the held-out "
                         "evaluation.", choices=tuple(DATASETS))
     model: str | None = knob(None, "--model", "Zoo model (default: the dataset's: "
-                             + ", ".join(f"{d} {m}" for d, m in DEFAULT_MODELS.items()) + ").")
+                             + ", ".join(f"{d} {m}" for d, m in DEFAULT_MODELS.items()) + "). "
+                             "'fltiny run --model auto': each board gets the largest model "
+                             "family of the dataset that fits its RAM and flash, one "
+                             "federation per family in the run.")
     bundle: Path | None = knob(None, "--bundle", "Use this export bundle (fltiny export ... --out "
                                "DIR) instead of build/<model>, which is exported when missing.")
     partition: str = knob("auto", "--partition", "How the fleet data is split: auto (natural "
@@ -79,6 +83,9 @@ class DataSettings:
         check_knobs(self)
 
     def model_name(self) -> str:
+        if self.model == AUTO_MODEL:
+            raise UsageError("--model auto chooses a model family per board: 'fltiny run "
+                             "--fleet ...' only (emulated boards it builds firmware for)")
         name = self.model or DEFAULT_MODELS.get(self.dataset)
         if name is None:
             raise UsageError(f"no default model for dataset '{self.dataset}': pass --model")
@@ -146,6 +153,8 @@ class SimConfig(ExperimentSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.data.model == AUTO_MODEL:
+            self.data.model_name()  # refused: a simulation has no boards to size
         if self.byzantine > 0 and self.attack is None:
             raise UsageError(f"--byzantine {self.byzantine:g} needs an --attack: one of "
                              f"{', '.join(ATTACKS)}")
@@ -194,6 +203,13 @@ class RunOptions(ExperimentSettings):
     mqtt_url: str = knob("", "--mqtt-url", "--transport mqtt: your own broker "
                          "(mqtts://HOST:PORT) instead of starting mosquitto; its CA and the "
                          "host's and devices' certificates come from --broker-dir/pki.")
+    # model families (fltiny/run/families.py): with --model auto or any board_models, each
+    # board type runs its own model, one federation per model, reports side by side
+    board_models: tuple[tuple[str, str], ...] = ()  # --board-model BOARD=MODEL: an override
+    # --family MODEL[=DIR]: the candidates of --model auto (default: the dataset's zoo
+    # families), each with its export bundle (None: build_root/<model>, exported when missing)
+    families: tuple[tuple[str, Path | None], ...] = ()
+    max_windows: int | None = None  # Python API: at most this many training windows a board
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -206,6 +222,23 @@ class RunOptions(ExperimentSettings):
             raise UsageError("the fleet needs at least one board of each kind named, e.g. "
                              "--fleet qemu-m4f=3,qemu-rv32=2")
         self.serial_devices()  # a malformed fleet file or a port named twice: refused here
+        object.__setattr__(self, "board_models",
+                           tuple((str(b), str(m)) for b, m in self.board_models))
+        object.__setattr__(self, "families", tuple(
+            (str(m), None if d is None else Path(d)) for m, d in self.families))
+        if self.max_windows is not None and self.max_windows < 1:
+            raise UsageError("max_windows must be at least 1")
+        if self.per_board_models:
+            from fltiny.run.families import check_family_options
+
+            check_family_options(self)
+        elif self.families:
+            raise UsageError("--family names the candidates of --model auto: add --model auto")
+
+    @property
+    def per_board_models(self) -> bool:
+        """A model family per board type (--model auto, or a --board-model override)."""
+        return self.data.model == AUTO_MODEL or bool(self.board_models)
 
     @property
     def on_ports(self) -> bool:
@@ -317,10 +350,17 @@ class Experiment:
     """The pieces of one experiment, built on first use (``bundle``, ``host``, ``evaluator``)."""
 
     def __init__(self, settings: ExperimentSettings, devices: int, say: Say = _quiet,
-                 log: Say = _quiet, data_on_devices: bool = False) -> None:
+                 log: Say = _quiet, data_on_devices: bool = False,
+                 slots: tuple[int, ...] | None = None, fleet_devices: int | None = None) -> None:
         check_fleet_size(settings, devices)
         self.settings = settings
         self.devices = devices
+        # one federation of several in a fleet (fltiny/run/families.py): the data is split over
+        # the whole fleet of ``fleet_devices`` and this experiment's devices hold ``slots``
+        self.fleet_devices = devices if fleet_devices is None else fleet_devices
+        self.slots = tuple(range(devices)) if slots is None else tuple(slots)
+        if len(self.slots) != devices:
+            raise ValueError("one fleet slot per device")
         self.data_on_devices = data_on_devices  # the host holds none of the devices' data
         self.say = say
         self.log = log
@@ -349,9 +389,10 @@ class Experiment:
         if self.data_on_devices:
             return "on-device"  # each board holds its own data; the host never sees it
         name = self.settings.data.dataset
-        groups = fleet_groups(name, self.devices)
-        samples = None if self.devices <= groups else len(load_dataset(name).fleet().y)
-        return choose_partition(self.settings.data.partition, self.devices, groups, samples)
+        n = self.fleet_devices
+        groups = fleet_groups(name, n)
+        samples = None if n <= groups else len(load_dataset(name).fleet().y)
+        return choose_partition(self.settings.data.partition, n, groups, samples)
 
     def blobs(self, max_windows: int | None = None) -> list[DataBlob]:
         """One data blob per device (the same split for boards and simulated devices)."""
@@ -359,10 +400,12 @@ class Experiment:
 
         d = self.settings.data
         self.say(f"data: {self.partition} partition of the {d.dataset} fleet, "
-                 f"{self.devices} devices")
-        return fleet_blobs(self.bundle.path, self.devices, dataset=d.dataset,
-                           scheme=self.partition, alpha=d.alpha, seed=self.settings.train.seed,
-                           max_windows=max_windows)
+                 f"{self.fleet_devices} devices" + (f" ({self.devices} of them here)"
+                                                   if self.devices != self.fleet_devices else ""))
+        blobs = fleet_blobs(self.bundle.path, self.fleet_devices, dataset=d.dataset,
+                            scheme=self.partition, alpha=d.alpha, seed=self.settings.train.seed,
+                            max_windows=max_windows)
+        return [blobs[i] for i in self.slots]
 
     @cached_property
     def evaluator(self) -> HoldoutEvaluator:
@@ -491,5 +534,15 @@ def run(options: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _
     return run_boards(options, progress=progress, say=say, log=log)
 
 
+def run_families(options: RunOptions,
+                 progress: Callable[[str, RoundMetrics], None] = lambda _f, _m: None,
+                 say: Say = _quiet, log: Say = _quiet):
+    """``fltiny run --model auto`` (or with --board-model) from Python: a model family per
+    board, one federation per family in one run (see fltiny.run.families.run_families)."""
+    from fltiny.run.families import run_families as run_fams
+
+    return run_fams(options, progress=progress, say=say, log=log)
+
+
 __all__ = ["DataSettings", "Experiment", "ExperimentResult", "ExperimentSettings", "RoundConfig",
-           "RunOptions", "SimConfig", "TrainParams", "export", "run", "simulate"]
+           "RunOptions", "SimConfig", "TrainParams", "export", "run", "run_families", "simulate"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fltiny.boards import REPO_ROOT, Board
-from fltiny.errors import ToolchainError
+from fltiny.errors import FitError
 
 from .memory import MemoryReport, memory_report
 from .pio import BuildResult, build_project, check_config
@@ -40,8 +40,8 @@ def build_firmware(board: Board, bundle: Path, out: Path | None = None, *,
                    progress: Callable[[str], None] = lambda _m: None, render_only: bool = False,
                    **render_kw) -> FirmwareBuild:
     """Render the project for `board`, build it and check its memory against the budget.
-    Raises ToolchainError when the build fails or the firmware exceeds the board's flash or RAM
-    (the message carries the report and the biggest symbols)."""
+    Raises ToolchainError when the build fails, FitError (a ToolchainError) when the firmware
+    exceeds the board's flash or RAM (the message carries the report and the biggest symbols)."""
     out = Path(out) if out else default_out(board)
     progress(f"rendering the PlatformIO project for {board.name} in {out}")
     project = render_project(board, Path(bundle), out, **render_kw)
@@ -52,7 +52,7 @@ def build_firmware(board: Board, bundle: Path, out: Path | None = None, *,
     progress(f"pio run ({board.pio_platform}, board {board.pio_board})")
     result = build_project(project.path, board, project.env_name)
     if result.elf is None:
-        raise ToolchainError(f"the firmware does not fit board '{board.name}': {result.link_overflow}")
+        raise FitError(f"the firmware does not fit board '{board.name}': {result.link_overflow}")
     report = memory_report(result.elf, board)
     smaller = _store_that_fits(project, report)
     if smaller is not None:  # the window store takes what the rest leaves: build once more
@@ -62,11 +62,11 @@ def build_firmware(board: Board, bundle: Path, out: Path | None = None, *,
         project = render_project(board, Path(bundle), out, **render_kw)
         result = build_project(project.path, board, project.env_name)
         if result.elf is None:
-            raise ToolchainError(f"the firmware does not fit board '{board.name}': "
-                                 f"{result.link_overflow}")
+            raise FitError(f"the firmware does not fit board '{board.name}': "
+                           f"{result.link_overflow}")
         report = memory_report(result.elf, board)
     if not report.ok:
-        raise ToolchainError(" ".join(report.lines()) + ": " + report.failure())
+        raise FitError(" ".join(report.lines()) + ": " + report.failure(), report)
     return FirmwareBuild(project, result, report)
 
 

@@ -33,6 +33,10 @@ class ZooModel:
     # last N Conv1D layers (and the pooling after them) trained in float32 on the device,
     # the "float tail" (docs/architecture.md); 0 = the head is the dense layers only
     train_convs: int = 0
+    # the model's size within its dataset's family line (0 tiny, 1 small, 2 gateway): `fltiny
+    # run --model auto` tries a board's candidates from the largest tier down
+    # (fltiny/run/families.py); parameters, int8 size, RAM and flash all grow with it
+    tier: int = 0
 
     def build(self, input_shape: tuple[int, ...], n_outputs: int) -> Any:
         """A fresh, compiled-free Keras model for this input shape and output count."""
@@ -91,20 +95,26 @@ ZOO: dict[str, ZooModel] = {
         ZooModel("har-tiny", "hapt", "Conv1D 8-16 + pooling; head 16-6; trains conv1 + head",
                  2, _conv1d_har((8, 16), 5, 16), train_convs=1),
         ZooModel("har-small", "hapt", "Conv1D 16-32-32 + pooling; head 32-6 (--train-convs 1: "
-                 "conv2 too)", 2, _conv1d_har((16, 32, 32), 5, 32)),
+                 "conv2 too)", 2, _conv1d_har((16, 32, 32), 5, 32), tier=1),
         ZooModel("har-gateway", "hapt",
                  "Conv1D 32-64-64-64 + pooling; head 64-6 (--train-convs 1: conv3 too)",
-                 2, _conv1d_har((32, 64, 64, 64), 7, 64)),
+                 2, _conv1d_har((32, 64, 64, 64), 7, 64), tier=2),
         ZooModel("thermo-tiny", "thermostat", "MLP 16-8-1, all of it the head",
                  0, _mlp((), (16, 8))),
         ZooModel("thermo-small", "thermostat", "MLP backbone 32-32; head 16-1",
-                 2, _mlp((32, 32), (16,))),
+                 2, _mlp((32, 32), (16,)), tier=1),
         ZooModel("thermo-gateway", "thermostat", "MLP backbone 64-64-64; head 32-1",
-                 2, _mlp((64, 64, 64), (32,))),
+                 2, _mlp((64, 64, 64), (32,)), tier=2),
         ZooModel("digits-tiny", "digits", "Conv2D + DepthwiseConv2D + pooling; head 16-10",
                  2, _small_cnn),
     )
 }
+
+
+def families(dataset: str) -> list[ZooModel]:
+    """The zoo models of ``dataset``, largest tier first (``fltiny run --model auto``'s
+    candidates)."""
+    return sorted((m for m in ZOO.values() if m.dataset == dataset), key=lambda m: -m.tier)
 
 
 def get_model(name: str) -> ZooModel:

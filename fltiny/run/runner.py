@@ -285,7 +285,7 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
                 counts = Counter({b.name: n for b, n in boards})
                 elfs = {b.name: cached_firmware(b, bundle.path, opts.build_root, say)
                         for b, _ in boards}
-                blobs = exp.blobs()
+                blobs = exp.blobs(opts.max_windows)
             exp.evaluator  # noqa: B018 - held-out backbone features before the rounds
             store = exp.open_store(opts.resume)
             if found:
