@@ -350,6 +350,7 @@ def _run_all(opts: RunOptions, plans: list[FamilyPlan], exps: list[Experiment],
              log: Say) -> dict[str, ExperimentResult]:
     from fltiny.bridge.fleet import BridgeFleet
     from fltiny.run.runner import FiguredFleet, _start_emulated, collect
+    from fltiny.server.store import RunStore
 
     results: dict[str, ExperimentResult] = {}
     with ExitStack() as stack:
@@ -358,8 +359,6 @@ def _run_all(opts: RunOptions, plans: list[FamilyPlan], exps: list[Experiment],
             elfs = {c.board: c.fit.elf for c in p.choices}
             blobs = exp.blobs(opts.max_windows)
             exp.evaluator  # noqa: B018 - held-out backbone features before the rounds
-            store = exp.open_store(opts.resume)
-            stores.append(store)
             say(f"family {p.model}: " + ", ".join(f"{n} x {b.name}" for b, n in p.boards)
                 + f", devices {', '.join(str(b.device_id) for b in blobs)}")
             endpoints = _start_emulated(stack, p.boards, elfs, blobs, say)
@@ -368,20 +367,24 @@ def _run_all(opts: RunOptions, plans: list[FamilyPlan], exps: list[Experiment],
                              down_bits=opts.server.down_bits, send_chunk=opts.send_chunk,
                              log=lambda m, f=p.model: log(f"[{f}] {m}"))
             stack.callback(bf.close)
-            fleets.append((bf, store))
+            fleets.append(bf)
         metrics: dict[str, list[RoundMetrics]] = {}
         errors: dict[str, BaseException] = {}
 
-        def one(p: FamilyPlan, exp: Experiment, bf: BridgeFleet, store: Any) -> None:
-            try:
-                metrics[p.model] = exp.run_rounds(FiguredFleet(bf), store,
-                                                  lambda m, f=p.model: progress(f, m))
+        def one(p: FamilyPlan, exp: Experiment, bf: BridgeFleet) -> None:
+            try:  # SQLite: the store lives in the thread that uses it
+                store = exp.open_store(opts.resume)
+                try:
+                    metrics[p.model] = exp.run_rounds(FiguredFleet(bf), store,
+                                                      lambda m, f=p.model: progress(f, m))
+                finally:
+                    store.close()
             except BaseException as exc:  # re-raised in the caller's thread below
                 errors[p.model] = exc
 
-        threads = [threading.Thread(target=one, args=(p, exp, bf, store), daemon=True,
+        threads = [threading.Thread(target=one, args=(p, exp, bf), daemon=True,
                                     name=f"family-{p.model}")
-                   for p, exp, (bf, store) in zip(plans, exps, fleets, strict=True)]
+                   for p, exp, bf in zip(plans, exps, fleets, strict=True)]
         for t in threads:
             t.start()
         for t in threads:
@@ -390,7 +393,9 @@ def _run_all(opts: RunOptions, plans: list[FamilyPlan], exps: list[Experiment],
         for p in plans:  # the first family's failure, as it was raised
             if p.model in errors:
                 raise errors[p.model]
-        for p, exp, (bf, store) in zip(plans, exps, fleets, strict=True):
+        for p, exp, bf in zip(plans, exps, fleets, strict=True):
+            store = RunStore(exp.store_path)
+            stores.append(store)
             rows, summary = collect(store, exp.host.n_params)
             counts = {b.name: n for b, n in p.boards}
             summary.update({
