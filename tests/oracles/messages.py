@@ -50,8 +50,10 @@ TRAIN_PERSONAL = 0x02  # the device serves the local model of its last round
 TRAIN_NO_FEEDBACK = 0x04  # no error feedback: the device sends top-k of this round's delta only
 TRAIN_BITS_SHIFT, TRAIN_BITS_MASK = 8, 0xF00  # the DELTA's value width, 2..8 (0: 8)
 TRAIN_RESET = 0x10  # the round starts from a fresh state (the host could not replay the last)
+# bits 16-23: the self-check drop in hundredths of the personal metric, 0..100 (0: none)
+TRAIN_CHECK_SHIFT, TRAIN_CHECK_MASK, TRAIN_CHECK_MAX = 16, 0xFF0000, 100
 TRAIN_FLAGS_KNOWN = (TRAIN_DRIFT | TRAIN_PERSONAL | TRAIN_NO_FEEDBACK | TRAIN_RESET
-                     | TRAIN_BITS_MASK)
+                     | TRAIN_BITS_MASK | TRAIN_CHECK_MASK)
 
 ACK_ACCEPTED = 0
 ACK_DUPLICATE = 1
@@ -340,6 +342,8 @@ class Train:
         bits = (flags & TRAIN_BITS_MASK) >> TRAIN_BITS_SHIFT
         if bits == 1 or bits > 8:
             raise OutOfRangeError(f"TRAIN value width {bits} bits")
+        if (flags & TRAIN_CHECK_MASK) >> TRAIN_CHECK_SHIFT > TRAIN_CHECK_MAX:
+            raise OutOfRangeError("TRAIN self-check drop above 100 hundredths")
         if kind == TopkKind.COUNT:
             return cls(r, ep, bs, lr, mom, mu, clip, topk_count=topk_u, seed=seed, flags=flags)
         return cls(r, ep, bs, lr, mom, mu, clip, topk_fraction=topk_f, seed=seed, flags=flags)

@@ -204,6 +204,8 @@ static flt_status_t flt_train_check(const flt_msg_train_t *m)
     FLT_REQUIRE((m->flags & ~FLT_TRAIN_FLAGS_KNOWN) == 0u, FLT_ERR_UNSUPPORTED);
     b = (m->flags & FLT_TRAIN_BITS_MASK) >> FLT_TRAIN_BITS_SHIFT;
     FLT_REQUIRE(b == 0u || (b >= 2u && b <= 8u), FLT_ERR_RANGE);
+    b = (m->flags & FLT_TRAIN_CHECK_MASK) >> FLT_TRAIN_CHECK_SHIFT;
+    FLT_REQUIRE(b <= FLT_TRAIN_CHECK_MAX, FLT_ERR_RANGE);
     return FLT_OK;
 }
 

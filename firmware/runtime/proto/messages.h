@@ -104,9 +104,17 @@ typedef struct {
 /* bits 8-11: the width of the DELTA's values, 2..8 bits (0: 8); other widths -> RANGE */
 #define FLT_TRAIN_BITS_SHIFT 8u
 #define FLT_TRAIN_BITS_MASK 0xf00u
+/* bits 16-23: the self-check drop in hundredths of the personal metric, 0..100 (0: no
+ * self-check; above 100 -> RANGE): the first TRAIN after a GLOBAL applied compares the new
+ * global model with the factory head on the device's personal test split and, when it is
+ * worse by more than the drop, the device reverts to the factory model (flt_round.h
+ * flt_round_self_check, firmware/app/flt_device.h) */
+#define FLT_TRAIN_CHECK_SHIFT 16u
+#define FLT_TRAIN_CHECK_MASK 0xff0000u
+#define FLT_TRAIN_CHECK_MAX 100u
 #define FLT_TRAIN_FLAGS_KNOWN                                                         \
     (FLT_TRAIN_DRIFT | FLT_TRAIN_PERSONAL | FLT_TRAIN_NO_FEEDBACK | FLT_TRAIN_RESET | \
-     FLT_TRAIN_BITS_MASK)
+     FLT_TRAIN_BITS_MASK | FLT_TRAIN_CHECK_MASK)
 
 typedef struct {
     uint32_t round;
