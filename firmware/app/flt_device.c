@@ -74,6 +74,8 @@ static int have_round;
  * GLOBAL applies). */
 static int disabled;
 static int reverted;
+/* a GLOBAL applied since the last TRAIN: that TRAIN's self-check is due (flt_device.h) */
+static int check_pending;
 
 static flt_data_t data;
 static int data_ok; /* the port's data region holds a valid data blob: it wins over a sensor */
@@ -396,7 +398,66 @@ static void on_global(const uint8_t *buf, size_t len)
     }
     model_version = g.model_version;
     reverted = 0;
+    check_pending = 1;
     ckpt_save();
+}
+
+static void put_field(char *buf, size_t cap, size_t *n, const char *name, uint32_t value);
+
+/* A metric in thousandths, rounded, for a text without float printf (clamped to u32). */
+static uint32_t per_mille(float v)
+{
+    float x = v * 1000.0f + 0.5f;
+    if (!(x > 0.0f)) {
+        return 0u;
+    }
+    return x >= 4294967040.0f ? 0xFFFFFFFFu : (uint32_t)x;
+}
+
+/* The self-check of the GLOBAL applied since the last TRAIN (flt_device.h): 1 when the new
+ * global model failed it (the device reverted to its factory model and said so in an ERROR),
+ * 0 when it passed, was off (drop 0) or could not run (the round then fails on the same
+ * data and reports that). */
+static int self_check_failed(const flt_round_model_t *model, flt_round_ws_t *ws,
+                             const uint8_t *train, size_t len)
+{
+    flt_round_check_t c;
+    flt_status_t s;
+    if (data_ok) {
+        s = flt_round_self_check_message(model, blob_bytes, blob_len, MAXW, train, len,
+                                         global_params, flt_head_init, ws, &c);
+    } else {
+#if STORE_CAP > 0
+        flt_data_t view;
+        s = store_ok ? flt_window_store_view(&store, &view) : FLT_ERR_STATE;
+        if (s == FLT_OK) {
+            s = flt_round_self_check_train(model, &view, MAXW, train, len, global_params,
+                                           flt_head_init, ws, &c);
+        }
+#else
+        s = FLT_ERR_UNSUPPORTED;
+#endif
+    }
+    if (s != FLT_OK || !c.failed) {
+        return 0;
+    }
+    revert_to_factory();
+    char text[FLT_PROTO_MAX_TEXT + 1];
+    static const char head[] = "self-check failed, serving the factory model: ";
+    size_t n = sizeof head - 1u;
+    const size_t cap = FLT_PROTO_MAX_TEXT;
+    flt_bytes_copy(text, head, n);
+    put_field(text, cap, &n, "global", per_mille(c.metric));
+    put_field(text, cap, &n, "factory", per_mille(c.reference_metric));
+    put_field(text, cap, &n, "drop", per_mille(c.drop));
+    put_field(text, cap, &n, "n", c.n);
+    static const char tail[] = "(per mille); send FULL";
+    for (size_t i = 0; tail[i] != '\0' && n < cap; ++i) {
+        text[n++] = tail[i];
+    }
+    text[n] = '\0';
+    send_error(FLT_ERR_STATE, text);
+    return 1;
 }
 
 static uint32_t delta_round;
@@ -450,6 +511,12 @@ static void on_train(const uint8_t *buf, size_t len)
     ws.values = ws_values;
     ws.scales = ws_scales;
     ws.k_cap = P;
+    if (check_pending) {
+        check_pending = 0;
+        if (self_check_failed(&model, &ws, buf, len)) {
+            return;
+        }
+    }
     for (uint32_t i = 0; i < P; ++i) {
         residual_next[i] = residual[i];
         drift_next[i] = drift[i];

@@ -311,3 +311,62 @@ flt_status_t flt_round_run_train(const flt_round_model_t *model, const flt_data_
     return run_on(model, &cfg, data, max_train, global_params, state, ws, payload, payload_cap,
                   result);
 }
+
+flt_status_t flt_round_self_check(const flt_round_model_t *model, const flt_round_data_t *data,
+                                  const float *params, const float *reference, float drop,
+                                  flt_round_ws_t *ws, flt_round_check_t *out)
+{
+    FLT_REQUIRE(model && data && params && reference && ws && out, FLT_ERR_ARG);
+    FLT_REQUIRE(model->head && data->windows && data->n > 0u && data->n_test < data->n,
+                FLT_ERR_ARG);
+    FLT_REQUIRE(ws->feat_q && ws->x && ws->work, FLT_ERR_ARG);
+    FLT_TRY(flt_head_check(model->head));
+    FLT_REQUIRE(model->n_features == model->head->layers[0].in_size, FLT_ERR_SHAPE);
+    flt_round_check_t c = {0u, 0.0f, 0.0f, drop, 0};
+    if (drop > 0.0f && data->n_test > 0u) {
+        FLT_TRY(personal_metric(model, data, params, ws, &c.metric));
+        FLT_TRY(personal_metric(model, data, reference, ws, &c.reference_metric));
+        c.n = data->n_test;
+        const float worse = model->head->loss == FLT_LOSS_SOFTMAX_CE
+                                ? c.reference_metric - c.metric
+                                : c.metric - c.reference_metric;
+        c.failed = worse > drop ? 1 : 0;
+    }
+    *out = c;
+    return FLT_OK;
+}
+
+static flt_status_t check_on(const flt_round_model_t *model, const flt_data_t *d,
+                             uint32_t max_train, const uint8_t *train, size_t train_len,
+                             const float *params, const float *reference, flt_round_ws_t *ws,
+                             flt_round_check_t *out)
+{
+    flt_msg_train_t t;
+    FLT_TRY(flt_msg_train_decode(train, train_len, &t));
+    FLT_REQUIRE(d->window_bytes == model->window_bytes, FLT_ERR_SHAPE);
+    flt_round_data_t rd;
+    FLT_TRY(flt_round_data_from_blob(d, max_train, &rd));
+    const uint32_t hundredths = (t.flags & FLT_TRAIN_CHECK_MASK) >> FLT_TRAIN_CHECK_SHIFT;
+    return flt_round_self_check(model, &rd, params, reference, (float)hundredths / 100.0f, ws, out);
+}
+
+flt_status_t flt_round_self_check_message(const flt_round_model_t *model, const uint8_t *blob,
+                                          size_t blob_len, uint32_t max_train, const uint8_t *train,
+                                          size_t train_len, const float *params,
+                                          const float *reference, flt_round_ws_t *ws,
+                                          flt_round_check_t *out)
+{
+    FLT_REQUIRE(model != NULL && model->head != NULL, FLT_ERR_ARG);
+    flt_data_t d;
+    FLT_TRY(flt_data_parse(blob, blob_len, &d));
+    return check_on(model, &d, max_train, train, train_len, params, reference, ws, out);
+}
+
+flt_status_t flt_round_self_check_train(const flt_round_model_t *model, const flt_data_t *data,
+                                        uint32_t max_train, const uint8_t *train, size_t train_len,
+                                        const float *params, const float *reference,
+                                        flt_round_ws_t *ws, flt_round_check_t *out)
+{
+    FLT_REQUIRE(model != NULL && model->head != NULL && data != NULL, FLT_ERR_ARG);
+    return check_on(model, data, max_train, train, train_len, params, reference, ws, out);
+}

@@ -46,6 +46,18 @@
  *   the TRAIN flags.
  *   flt_round_k: COUNT -> min(count, n); FRACTION -> flt_delta_k_from_ppm(n, ppm) with
  *   ppm = (uint32_t)(fraction * 1e6f + 0.5f) (float32 arithmetic), ppm capped at 1000000.
+ * - Self-check (flt_round_self_check; the device loop runs it on the first TRAIN after a
+ *   GLOBAL applied, before the round, firmware/app/flt_device.h): the personal metric (step
+ *   1's rule) of `params` (the new global model) and of `reference` (the factory head) on the
+ *   personal test split; failed when params is worse than reference by more than `drop`:
+ *   classification reference_metric - metric > drop, regression (MAE) metric -
+ *   reference_metric > drop, in float32. drop <= 0 or n_test == 0: no check (n 0, failed 0).
+ *   It reads nothing but its arguments and writes only ws->feat_q, ws->x and ws->work (which
+ *   flt_round_run overwrites before use): a round after a passed check gives the same bytes as
+ *   one without it, so the host replays such rounds unchanged, and it can recompute a failed
+ *   check from the same inputs (flt_round_self_check_message).
+ *   The drop of a TRAIN is (flags & FLT_TRAIN_CHECK_MASK) >> FLT_TRAIN_CHECK_SHIFT hundredths:
+ *   drop = (float)hundredths / 100.0f.
  * - Buffers (caller-owned, sizes in elements; flt_round_sizes computes them for a head, its
  *   feature count, n_train and k_cap):
  *     ws->feat_q    n_features int8           ws->x        n_features floats
@@ -156,6 +168,15 @@ typedef struct {
     float personal_metric;
 } flt_round_result_t;
 
+/* The self-check's verdict (see the contract). */
+typedef struct {
+    uint32_t n;             /* personal test windows evaluated; 0: no check ran */
+    float metric;           /* the checked model's personal metric */
+    float reference_metric; /* the reference model's (the factory head's) */
+    float drop;             /* the allowed drop */
+    int32_t failed;         /* 1: worse than the reference by more than drop */
+} flt_round_check_t;
+
 /* k for a TRAIN message (kind 0 = count, 1 = fraction); see the contract. */
 uint32_t flt_round_k(uint32_t n_params, uint32_t kind, uint32_t count, float fraction);
 
@@ -197,6 +218,31 @@ FLT_NODISCARD flt_status_t flt_round_run_train(const flt_round_model_t *model,
                                                const flt_round_state_t *state, flt_round_ws_t *ws,
                                                uint8_t *payload, size_t payload_cap,
                                                flt_round_result_t *result);
+
+/* The self-check of `params` against `reference` (see the contract). ws needs feat_q, x, work
+ * and work_len only. NULL pointers, data->n == 0 or n_test >= n -> FLT_ERR_ARG; a backbone
+ * or forward failure -> that status; out is written on success only. */
+FLT_NODISCARD flt_status_t flt_round_self_check(const flt_round_model_t *model,
+                                                const flt_round_data_t *data, const float *params,
+                                                const float *reference, float drop,
+                                                flt_round_ws_t *ws, flt_round_check_t *out);
+
+/* The self-check a device holding `blob` runs for a TRAIN (its drop from the TRAIN's flags,
+ * the blob's windows as flt_round_run_message takes them): failures as
+ * flt_round_run_message's and flt_round_self_check's. */
+FLT_NODISCARD flt_status_t flt_round_self_check_message(const flt_round_model_t *model,
+                                                        const uint8_t *blob, size_t blob_len,
+                                                        uint32_t max_train, const uint8_t *train,
+                                                        size_t train_len, const float *params,
+                                                        const float *reference, flt_round_ws_t *ws,
+                                                        flt_round_check_t *out);
+
+/* The same on windows the device holds as a flt_data_t (the window store's view). */
+FLT_NODISCARD flt_status_t flt_round_self_check_train(const flt_round_model_t *model,
+                                                      const flt_data_t *data, uint32_t max_train,
+                                                      const uint8_t *train, size_t train_len,
+                                                      const float *params, const float *reference,
+                                                      flt_round_ws_t *ws, flt_round_check_t *out);
 
 FLT_NODISCARD flt_status_t flt_round_run(const flt_round_model_t *model,
                                          const flt_round_data_t *data, const float *global_params,

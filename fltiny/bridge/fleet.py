@@ -111,6 +111,10 @@ class RoundLog:
     seconds: float = 0.0
     personal_n: int = 0  # the device's personal metric, as its DELTA reported it (replayed)
     personal_metric: float | None = None
+    # the device's self-check of the GLOBAL failed (TRAIN self-check drop, flt_device.h): it
+    # reverted to its factory model; "replayed" when the host's flt_round_self_check on its
+    # data gives the same verdict and figures, "mismatch" when not, "reported" without data
+    self_check: str = ""
 
 
 def f32_bits(value: float) -> bytes:
@@ -558,6 +562,9 @@ class BridgeFleet:
                 d.training_on_device = False
                 lg.reason = f"device error: {delta.text}"
                 return None
+            if isinstance(delta, m.Error) and delta.text.startswith("self-check failed"):
+                self._self_check_failed(d, rnd, held, tmsg, delta, lg)
+                return None
             if isinstance(delta, m.Error):
                 self.log(f"round {rnd}: device {d.ep.device_id}: ERROR {delta.code} "
                          f"{delta.text!r}; sending a FULL GLOBAL")
@@ -642,6 +649,26 @@ class BridgeFleet:
         lg.verification = "replay" if lg.replay_match else "checks"
         lg.personal_n, lg.personal_metric = int(delta.personal_n), float(delta.personal_metric)
         return ClientUpdate(d.ep.device_id, dense, int(delta.examples), float(delta.loss))
+
+    def _self_check_failed(self, d: _DeviceState, rnd: int, held: np.ndarray, tmsg: m.Train,
+                           err: m.Error, lg: RoundLog) -> None:
+        """The device reverted to its factory head (version 0) after its self-check of the
+        GLOBAL: recorded with the round (no update), a FULL GLOBAL next round (resync); where
+        the host holds its data, the verdict is recomputed by the same C."""
+        d.version, d.params = None, None
+        lg.self_check = "reported"
+        why = ""
+        if d.ep.blob is not None:
+            with self._replay_lock:
+                sc = self.hr.self_check(held, d.ep.blob, tmsg, max_windows=d.ep.max_windows)
+            same = sc.failed and sc.text() in err.text
+            lg.self_check = "replayed" if same else "mismatch"
+            why = (" (the host's self-check gives the same verdict)" if same else
+                   f" (REPLAY MISMATCH: the host's self-check gives {sc.text()}, failed "
+                   f"{sc.failed})")
+        lg.reason = f"device error: {err.text}{why}"
+        self.log(f"round {rnd}: device {d.ep.device_id}: {err.text}{why}; a FULL GLOBAL next "
+                 "round")
 
     def _replay(self, d: _DeviceState, delta: m.Delta, tmsg: m.Train):
         """(the host's run, the state it started from) when the device's round replays bit for

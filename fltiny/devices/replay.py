@@ -66,6 +66,36 @@ class _Result(C.Structure):
                 ("personal_metric", C.c_float)]
 
 
+class _Check(C.Structure):
+    _fields_ = [("n", C.c_uint32), ("metric", C.c_float), ("reference_metric", C.c_float),
+                ("drop", C.c_float), ("failed", C.c_int32)]
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    """The device's self-check of a GLOBAL it applied (flt_round_self_check): the personal
+    metric of the new global model and of the factory head on its personal test split, the
+    allowed drop, and whether the device reverts to the factory model."""
+
+    n: int
+    metric: float
+    reference_metric: float
+    drop: float
+    failed: bool
+
+    def per_mille(self) -> tuple[int, int, int, int]:
+        """(global, factory, drop, n) as the device's ERROR text writes them."""
+        def pm(v: float) -> int:
+            x = np.float32(v) * np.float32(1000.0) + np.float32(0.5)
+            return 0 if not x > 0 else min(int(x), 0xFFFFFFFF)
+
+        return pm(self.metric), pm(self.reference_metric), pm(self.drop), self.n
+
+    def text(self) -> str:
+        g, f, d, n = self.per_mille()
+        return f"global={g} factory={f} drop={d} n={n}"
+
+
 @dataclass(frozen=True)
 class DeviceState:
     """What a device carries from one round to the next (firmware/app/flt_device.c): its
@@ -90,7 +120,7 @@ class DeviceState:
 _ABI_MIRRORS = {
     "flt_layer_t": _Layer, "flt_head_t": _Head, "flt_round_model_t": _Model,
     "flt_round_state_t": _State, "flt_round_ws_t": _Ws, "flt_round_sizes_t": _Sizes,
-    "flt_round_result_t": _Result,
+    "flt_round_result_t": _Result, "flt_round_check_t": _Check,
 }
 
 
@@ -162,6 +192,7 @@ class HostRound:
         self.lib = C.CDLL(str(self.lib_path))
         abi.check(self.lib, _ABI_MIRRORS, "fltiny/devices/replay.py")
         self.lib.flt_round_run_message.restype = C.c_int
+        self.lib.flt_round_self_check_message.restype = C.c_int
         self.lib.flt_round_sizes.restype = C.c_int
         self.lib.flt_round_k.restype = C.c_uint32
         self.lib.flt_round_k.argtypes = [C.c_uint32, C.c_uint32, C.c_uint32, C.c_float]
@@ -195,6 +226,38 @@ class HostRound:
         if train.topk_fraction is not None:
             return int(self.lib.flt_round_k(self.n_params, 1, 0, float(train.topk_fraction)))
         return int(self.lib.flt_round_k(self.n_params, 0, int(train.topk_count or 0), 0.0))
+
+    def self_check(self, global_params: np.ndarray, blob: DataBlob, train: Train,
+                   max_windows: int | None = None) -> SelfCheck:
+        """The self-check a device holding ``blob`` runs for ``train`` after a GLOBAL gave it
+        ``global_params`` (flt_round_self_check_message: the factory head, the bundle's
+        initial parameters, is the reference; the drop is the TRAIN's)."""
+        P = self.n_params
+        g = np.ascontiguousarray(global_params, dtype=np.float32).reshape(P)
+        factory = np.ascontiguousarray(self.head.params, dtype=np.float32).reshape(P)
+        raw = blob.encode()
+        aligned = np.zeros((len(raw) + 3) // 4, np.uint32)
+        aligned.view(np.uint8)[: len(raw)] = np.frombuffer(raw, np.uint8)
+        tbuf = np.frombuffer(train.encode(), np.uint8).copy()
+        sz = _Sizes()
+        check("flt_round_sizes", self.lib.flt_round_sizes(C.byref(self._head), 0, P,
+                                                          C.byref(sz)))
+        feat_q = np.zeros(self.n_features, np.int8)
+        x = np.zeros(self.n_features, np.float32)
+        work = np.zeros(max(1, sz.work), np.float32)
+        ws = _Ws()
+        ws.feat_q, ws.x, ws.work, ws.work_len = _ptr(feat_q), _ptr(x), _ptr(work), sz.work
+        model = _Model(C.pointer(self._head), self._invoke, self.window_bytes, self.n_features,
+                       self.feature_scale, self.feature_zero_point)
+        out = _Check()
+        s = self.lib.flt_round_self_check_message(
+            C.byref(model), C.c_void_p(_ptr(aligned)), C.c_size_t(len(raw)),
+            C.c_uint32(max_windows or 0xFFFFFFFF), C.c_void_p(_ptr(tbuf)),
+            C.c_size_t(tbuf.size), C.c_void_p(_ptr(g)), C.c_void_p(_ptr(factory)), C.byref(ws),
+            C.byref(out))
+        check("flt_round_self_check", s)
+        return SelfCheck(int(out.n), float(out.metric), float(out.reference_metric),
+                         float(out.drop), bool(out.failed))
 
     def run(self, global_params: np.ndarray, blob: DataBlob, train: Train,
             state: DeviceState | None = None, max_windows: int | None = None) -> RoundOutput:

@@ -142,11 +142,21 @@ class TrainParams:
     personal: bool = knob(True, "--personal/--no-personal",
                           "Each device serves its own last local model (personalization) and "
                           "reports its accuracy on its personal test split.")
+    self_check: float = knob(0.0, "--self-check", "Device self-check after a new global "
+                             "model: a device whose personal accuracy with it is more than this "
+                             "below the factory model's (MAE: above) reverts to the factory "
+                             "model and says so (0: off; in hundredths, TRAIN flags).",
+                             low=0, high=1)
     # set by the strategy (FedDyn): devices keep and use a drift-control state (TRAIN DRIFT)
     drift: bool = False
 
     def __post_init__(self) -> None:
         check_knobs(self)
+
+    @property
+    def check_hundredths(self) -> int:
+        """The self-check drop as the TRAIN carries it (flags bits 16-23), rounded."""
+        return int(round(self.self_check * 100))
 
     def message(self, round_: int, seed: int, mu: float | None = None) -> Train:
         """The TRAIN message of one device in ``round_``: ``seed`` is that device's seed
@@ -154,6 +164,7 @@ class TrainParams:
         resolved it (else ``self.mu``, else 0)."""
         from fltiny.bridge.messages import (
             TRAIN_BITS_SHIFT,
+            TRAIN_CHECK_SHIFT,
             TRAIN_DRIFT,
             TRAIN_NO_FEEDBACK,
             TRAIN_PERSONAL,
@@ -163,7 +174,8 @@ class TrainParams:
         prox = mu if mu is not None else (self.mu or 0.0)
         flags = ((TRAIN_DRIFT if self.drift else 0) | (TRAIN_PERSONAL if self.personal else 0)
                  | (0 if self.error_feedback else TRAIN_NO_FEEDBACK)
-                 | self.value_bits << TRAIN_BITS_SHIFT)
+                 | self.value_bits << TRAIN_BITS_SHIFT
+                 | self.check_hundredths << TRAIN_CHECK_SHIFT)
         lr = self.learning_rate * self.lr_decay ** max(0, round_ - 1)
         return Train(round=round_, epochs=self.epochs, batch_size=self.batch_size,
                      learning_rate=lr, momentum=self.momentum,
