@@ -603,6 +603,11 @@ def _summary_lines(result: ExperimentResult) -> list[str]:
                                  w["down_bytes_per_device_round"], w["first_round_up_bytes"],
                                  w["first_round_down_bytes"], w["steady_rounds"]).line())
     lines.append(f"{len(rounds)} rounds in {result.seconds:.1f} s; run store {result.store}")
+    if s.get("self_check_reverts"):
+        lines.append(f"{s['self_check_reverts']} device-rounds failed their self-check of the "
+                     f"global model and reverted to the factory model ({s['self_check_replayed']}"
+                     f" recomputed by the host with the same verdict, "
+                     f"{s['self_check_mismatches']} mismatched)")
     if "replayed" in s:
         if s["replayed"]:
             ok = ("all byte-identical" if s["replay_mismatches"] == 0

@@ -139,3 +139,93 @@ def test_failed_self_check_reverts_to_factory_and_says_so(name, har_tiny_bundle,
         assert d4.base_version == 3 and d4.body == host4.payload
         assert np.float32(d4.personal_metric) == np.float32(host4.personal_metric)
         assert not hr.self_check(good, blob, _train(4, 0.1), max_windows=board.max_windows).failed
+
+
+def _harmful_second_aggregate():
+    """Experiment.strategy whose 2nd aggregate is the update sign-flipped at the model's norm."""
+    from fltiny.experiment import Experiment
+
+    make = Experiment.strategy
+    calls = {"n": 0}
+
+    def harmful_strategy(self):
+        strategy = make(self)
+        honest = strategy.aggregate
+
+        def aggregate(params, updates):
+            out = honest(params, updates)
+            calls["n"] += 1
+            if calls["n"] == 2:
+                step = out - params
+                scale = np.linalg.norm(params) / max(float(np.linalg.norm(step)), 1e-12)
+                return (params - np.float32(scale) * step).astype(np.float32)
+            return out
+
+        strategy.aggregate = aggregate
+        return strategy
+
+    return harmful_strategy
+
+
+@pytest.mark.slow
+def test_run_records_reverted_devices_and_resyncs_them(har_tiny_bundle, tmp_path, monkeypatch):
+    """`fltiny run --self-check 0.2` on native boards, the 2nd aggregate sign-flipped (a test
+    hook around the strategy): in round 3 every device's self-check of that model fails, the
+    run store records it (recomputed by the host: the same verdict), no update is accepted,
+    round 4 resyncs each device with a FULL GLOBAL; the audit chain verifies."""
+    import json
+
+    from fltiny.experiment import DataSettings, Experiment, RoundConfig, TrainParams
+    from fltiny.run.runner import RunOptions, run
+    from fltiny.server.store import RunStore
+
+    monkeypatch.setattr(Experiment, "strategy", _harmful_second_aggregate())
+    out = tmp_path / "report"
+    res = run(RunOptions(fleet=[("native", 3)],
+                         server=RoundConfig(rounds=4, deadline_s=60,
+                                            train=TrainParams(self_check=0.2)),
+                         data=DataSettings(bundle=har_tiny_bundle), out=out,
+                         build_root=tmp_path / "build"),
+              say=print, log=print)
+    store = RunStore(out / "run.sqlite")
+    try:
+        rows = {r: {u["device_id"]: u for u in store.updates(r)} for r in (1, 2, 3, 4)}
+        figures = {r: {d: (json.loads(u["figures"]) if isinstance(u["figures"], str)
+                           else u["figures"]) for d, u in rows[r].items()} for r in rows}
+        assert all(u["accepted"] == 1 for r in (1, 2) for u in rows[r].values())
+        for d, u in rows[3].items():
+            assert u["accepted"] == 0, u
+            assert u["reason"].startswith("device error: self-check failed, serving the "
+                                          "factory model"), u["reason"]
+            assert "the same verdict" in u["reason"]
+            assert figures[3][d]["self_check"] == "replayed"
+        # resynced: the next round sends each reverted device the FULL model
+        assert {f["global_kind"] for f in figures[4].values()} == {"full"}
+        assert store.verify().ok
+    finally:
+        store.close()
+    s = res.summary
+    assert s["self_check_reverts"] >= 3 and s["self_check_replayed"] == s["self_check_reverts"]
+    assert s["self_check_mismatches"] == 0
+
+
+@pytest.mark.slow
+def test_simulated_devices_run_the_same_self_check(har_tiny_bundle, tmp_path, monkeypatch):
+    """fltiny simulate: the simulated device runs the same check (HostRound.self_check) after
+    each GLOBAL; a failed one is a rejected row with the device's text and a FULL next round."""
+    from fltiny.experiment import DataSettings, Experiment, RoundConfig, SimConfig, TrainParams
+    from fltiny.server.store import RunStore
+    from fltiny.sim.run import simulate
+
+    monkeypatch.setattr(Experiment, "strategy", _harmful_second_aggregate())
+    res = simulate(SimConfig(clients=3, data=DataSettings(bundle=har_tiny_bundle),
+                             server=RoundConfig(rounds=3, train=TrainParams(self_check=0.2)),
+                             out=tmp_path / "sim"))
+    store = RunStore(res.store)
+    try:
+        r2 = store.updates(2)
+        r3 = store.updates(3)
+        assert r2 and all(u["accepted"] == 1 for u in r2)
+        assert r3 and all(u["accepted"] == 0 and "self-check failed" in u["reason"] for u in r3)
+    finally:
+        store.close()

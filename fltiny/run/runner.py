@@ -405,6 +405,13 @@ def collect(store, n_params: int) -> tuple[list[dict[str, Any]], dict[str, Any]]
     with_payload = [lg for lg in done_logs if lg["payload_bytes"]]
     dense = 4 * n_params
     summary: dict[str, Any] = {"head_params": n_params, "dense_float32_delta_bytes": dense}
+    checks = [lg for lg in done_logs if lg.get("self_check")]
+    if checks:  # devices whose self-check of a GLOBAL failed: they serve the factory model
+        summary["self_check_reverts"] = len(checks)
+        summary["self_check_replayed"] = sum(1 for lg in checks
+                                             if lg["self_check"] == "replayed")
+        summary["self_check_mismatches"] = sum(1 for lg in checks
+                                               if lg["self_check"] == "mismatch")
     if with_payload:
         pay = float(np.mean([lg["payload_bytes"] for lg in with_payload]))
         msg = float(np.mean([lg["delta_message_bytes"] for lg in with_payload]))

@@ -25,15 +25,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fltiny.bridge.messages import Delta, Hello, Train
+from fltiny.bridge.messages import Delta, Error, Hello, Train
 from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState, HostRound
 from fltiny.native.accumulate import Accumulator, measure_payload
 from fltiny.native.proto import WireCount
+from fltiny.native.status import Status
 from fltiny.server.downlink import DEFAULT_BITS, DEFAULT_TOPK, Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.sim.adversary import Adversary
 from fltiny.strategies.base import ClientUpdate
+
+_FLT_ERR_STATE = int(Status.ERR_STATE)
 
 
 def train_spec(train: TrainParams, round_: int, device_id: int, mu: float) -> Train:
@@ -95,6 +98,20 @@ class SimFleet:
             self.held[dev] = held
             tmsg = train_spec(train, round_, dev, mu)
             wire.send(tmsg, from_host=True)
+            if gmsg is not None and train.check_hundredths > 0:
+                # the device's self-check of the GLOBAL it just applied (flt_device.h)
+                sc = self.host.self_check(held.params, blob, tmsg, max_windows=self.max_windows)
+                if sc.failed:  # reverted to the factory head: a FULL GLOBAL next round
+                    self.held.pop(dev, None)
+                    text = (f"self-check failed, serving the factory model: {sc.text()} "
+                            "(per mille); send FULL")
+                    wire.send(Error(_FLT_ERR_STATE, text), from_host=False)
+                    results.append(DeviceResult(dev, None, bytes_up=wire.up - up0,
+                                                bytes_down=wire.down - down0,
+                                                error=f"device error: {text}",
+                                                figures={**self._figures(dev),
+                                                         "self_check": "simulated"}))
+                    continue
             out = self.host.run(held.params, blob, tmsg, state, max_windows=self.max_windows)
             self.states[dev] = out.state
             if self.dense_float:  # its wire stand-in: a DELTA whose body is the float32 delta
