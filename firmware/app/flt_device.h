@@ -26,6 +26,21 @@
  *           (ENABLE) resumes training and serving from the model it holds (global, or the
  *           personal model of its last PERSONAL round). Not checkpointed: a boot starts
  *           enabled and the host disables the device again after its HELLO;
+ *     self-check: the first TRAIN after a GLOBAL applied whose flags carry a self-check drop
+ *           D > 0 (bits 16-23, hundredths, docs/protocol.md) first runs flt_round_self_check
+ *           (flt_round.h): the new global model and the factory head (head_init.h, in flash:
+ *           no RAM for a copy of the model served before) on the personal test split. When
+ *           the global model is worse by more than D (accuracy lower, MAE higher), the device
+ *           reverts to its factory model exactly as after a GLOBAL it cannot apply (the
+ *           factory head becomes its global model, version 0, served, checkpointed; TRAIN is
+ *           answered with ERROR FLT_ERR_STATE asking for a FULL until a GLOBAL applies),
+ *           trains nothing, and answers this TRAIN with ERROR FLT_ERR_STATE "self-check failed,
+ *           serving the factory model: global=G factory=F drop=D n=N (per mille); send FULL"
+ *           (the metrics in thousandths, rounded). Its round state (residual, drift, personal
+ *           model) is unchanged. A check that passes, is off (D 0) or cannot run changes
+ *           nothing: the round that follows is byte for byte the one without it, and the host
+ *           recomputes a failed check from the same inputs (the same C), so both outcomes are
+ *           replayable. A repeated TRAIN of the same round does not check again;
  *     TRAIN: flt_round_run (flt_round.h; settings from flt_round_cfg_from_train) on the
  *           blob's personal test split (its last n_test windows, evaluated, never trained on)
  *           and up to FLT_APP_MAX_WINDOWS of the most recent training windows before it, then
