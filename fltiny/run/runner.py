@@ -255,6 +255,9 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
     from fltiny.bridge.fleet import BridgeFleet
     from fltiny.server.gateway import GatewayFleet, split_devices
 
+    if opts.per_board_models:
+        raise UsageError("a model per board (--model auto / --board-model) runs one federation "
+                         "per family: call fltiny.experiment.run_families")
     exp = Experiment(opts, opts.devices, say=say, log=log, data_on_devices=opts.on_ports)
     if exp.store_path.exists() and not opts.resume:
         exp.open_store(resume=False)  # refuses before any work
