@@ -146,7 +146,7 @@ def family_bundles(har_tiny_bundle, tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.slow
 @pytest.mark.cross
 @needs_qemu
-def test_mixed_fleet_runs_two_families_in_one_run(family_bundles, tmp_path):
+def test_mixed_fleet_runs_two_families_in_one_run(family_bundles, tmp_path, cli, monkeypatch):
     from fltiny.experiment import DataSettings, RoundConfig, RunOptions, run_families
     from fltiny.report.table import RoundTable
     from fltiny.run.families import family_table
@@ -204,3 +204,12 @@ def test_mixed_fleet_runs_two_families_in_one_run(family_bundles, tmp_path):
     assert RoundTable.render(fr.results["har-tiny"].rounds)
     # the verdicts are cached with the firmware: the no-fit ones too
     assert len(list(root.glob("fw-cache/qemu-m3-*/nofit.json"))) == 2
+    # a board nothing fits: one line naming the board and its budget (the cached verdict)
+    monkeypatch.setenv("FLTINY_BUILD_DIR", str(root))
+    code, _out, err = cli("run", "--fleet", "qemu-m3=1", "--model", "auto", "--family",
+                          f"har-small={family_bundles['har-small']}", "--out", tmp_path / "no")
+    errors = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
+    assert code == 6 and len(errors) == 1 and err.strip().endswith(errors[0]), err
+    assert errors[0].startswith("error: board qemu-m3 (RAM 64 kB, flash 256 kB): no model "
+                                "family fits: har-small needs RAM 70,592 B"), errors[0]
+    assert not (tmp_path / "no").exists()
