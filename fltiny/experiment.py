@@ -439,13 +439,14 @@ class Experiment:
         the initial model, and the rounds of an earlier process first), then each new one."""
         import numpy as np
 
-        from fltiny.server.rounds import RoundMetrics, run_rounds, start_run
+        from fltiny.server.rounds import RoundMetrics, host_state, run_rounds, start_run
 
         strategy = self.strategy()
         initial = self.host.head.params.astype(np.float32)
         latest = store.latest()
         if latest is None:
-            start_run(store, strategy, self.settings.server, initial, self.evaluator)
+            start_run(store, strategy, self.settings.server, initial, self.evaluator,
+                      host_state(fleet))
         else:
             self.say(f"resuming after round {latest.round} from {self.store_path} (version "
                      f"{latest.version}, sha256 {latest.sha256[:12]})")

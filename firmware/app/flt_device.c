@@ -64,6 +64,15 @@ static float drift_next[P];
 static float personal[P]; /* the model this device serves (TRAIN flag PERSONAL) */
 static int have_personal;
 static uint32_t delta_flags; /* the flags of the round whose DELTA awaits its ACK */
+/* The DELTA in delta_buf stays intact until the next round trains: `kept` when delta_buf
+ * holds the DELTA (kept_len bytes) that the TRAIN kept_train produced from model version
+ * kept_base. The same TRAIN again, with that version still held, gets the same DELTA again
+ * (a host that restarted re-runs the round it was killed in: flt_device.h). Not
+ * checkpointed: a boot keeps no DELTA. */
+static int kept;
+static uint8_t kept_train[FLT_MSG_TRAIN_SIZE];
+static size_t kept_len;
+static uint32_t kept_base;
 static uint32_t model_version;
 static uint32_t committed_round;
 static int have_round;
@@ -372,8 +381,17 @@ static void on_global(const uint8_t *buf, size_t len)
             return;
         }
         for (uint32_t i = 0; i < P; ++i) {
-            global_params[i] = flt_msg_global_param(&g, i);
+            const float v = flt_msg_global_param(&g, i);
+            if (flt_f32_bits(v) != flt_f32_bits(global_params[i])) {
+                kept = 0; /* another model: the kept DELTA no longer answers its TRAIN */
+            }
+            global_params[i] = v;
         }
+    } else if (g.model_version == model_version && model_version != 0u && !reverted) {
+        /* the delta to the version this device holds already: a host that restarted sends
+         * again the GLOBAL it had sent before its crash (the same bytes); applying it twice
+         * would move the parameters, so it is acknowledged and nothing changes */
+        return;
     } else {
         if (g.base_version != model_version) {
             revert_to_factory();
@@ -462,6 +480,16 @@ static int self_check_failed(const flt_round_model_t *model, flt_round_ws_t *ws,
 
 static uint32_t delta_round;
 
+static int same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; ++i) {
+        if (a[i] != b[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void on_train(const uint8_t *buf, size_t len)
 {
     flt_msg_train_t t;
@@ -481,10 +509,19 @@ static void on_train(const uint8_t *buf, size_t len)
         send_error(FLT_ERR_STATE, "no valid local data blob and no sample source");
         return;
     }
+    if (kept && kept_base == model_version && len == FLT_MSG_TRAIN_SIZE &&
+        same_bytes(buf, kept_train, len)) {
+        /* the TRAIN of the DELTA in delta_buf, again (delivered or not): the same DELTA again;
+         * its ACK commits the same state again (residual_next, drift_next and ws_params are
+         * untouched since), so a repeated round changes nothing */
+        out_queue(OUT_DELTA, FLT_MSG_DELTA, kept_len);
+        return;
+    }
     if (have_round && t.round == committed_round) {
         send_error(FLT_ERR_DUPLICATE, "round already delivered");
         return;
     }
+    kept = 0; /* delta_buf is about to change */
     flt_head_t head = flt_app_head();
     flt_round_model_t model;
     model.head = &head;
@@ -568,6 +605,10 @@ static void on_train(const uint8_t *buf, size_t len)
     }
     delta_round = t.round;
     delta_flags = res.flags;
+    flt_bytes_copy(kept_train, buf, FLT_MSG_TRAIN_SIZE);
+    kept_len = n;
+    kept_base = model_version;
+    kept = 1;
     out_queue(OUT_DELTA, FLT_MSG_DELTA, n);
 }
 

@@ -13,7 +13,10 @@
  *           storage, else start from the factory head with model version 0;
  *     HELLO: name, capabilities, firmware version, model hash, model version, head size, free
  *           RAM; retransmitted (stop-and-wait, link.h) until acknowledged;
- *     GLOBAL: FULL replaces the parameters; DELTA applies to the current version only. A
+ *     GLOBAL: FULL replaces the parameters; DELTA applies to the current version only; a
+ *           DELTA to the version the device holds already (model_version equal to its own,
+ *           not 0) is acknowledged and changes nothing: a host that restarted sends again the
+ *           GLOBAL it had sent before its crash, and a second apply would move the model. A
  *           GLOBAL that cannot be applied (a FULL of the wrong size, a DELTA from another
  *           version or one that does not decode or apply) reverts the device to its factory
  *           model: the factory head (head_init.h) becomes its global model with version 0
@@ -48,7 +51,15 @@
  *           (TRAIN flag DRIFT) and the served model (flag PERSONAL: the round's local model)
  *           are committed only when the host acknowledges the DELTA, so a reset between any
  *           two steps leaves a consistent state and a repeated TRAIN gives the same DELTA
- *           bytes. Only the parameters and the residual are checkpointed: after a boot the
+ *           bytes. The DELTA stays in its buffer until the next round trains: the same
+ *           TRAIN again (byte for byte) while the device holds the model version it trained
+ *           from is answered with that same DELTA, whether or not its first copy was
+ *           acknowledged, and its ACK commits the same state again (a no-op). So a host that
+ *           was killed and resumes (docs/protocol.md "Host restart") re-runs its interrupted
+ *           round and gets what the uninterrupted run got. Another TRAIN for the round last
+ *           committed is answered with ERROR FLT_ERR_DUPLICATE "round already delivered".
+ *           The kept DELTA is not checkpointed (after a boot: that ERROR).
+ *           Only the parameters and the residual are checkpointed: after a boot the
  *           drift state is zero and the device serves the global model until its next
  *           acknowledged round (the host tracks the same).
  *   Protocol errors are answered by the link layer (ACK/NACK); application errors by ERROR

@@ -43,6 +43,8 @@ both and the replay of the next round tells which one the device holds.
 from __future__ import annotations
 
 import collections
+import io
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +55,7 @@ import numpy as np
 
 from fltiny.bridge import messages as m
 from fltiny.bridge.link import Link, open_link
+from fltiny.bridge.ports import key_id
 from fltiny.bridge.session import RxEvent, Session
 from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState
@@ -63,7 +66,7 @@ from fltiny.native.proto import chunk_count, max_chunk, wire_size
 from fltiny.native.status import status_name
 from fltiny.server.downlink import DEFAULT_BITS, DEFAULT_TOPK, Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
-from fltiny.server.store import params_sha256
+from fltiny.server.store import SEQ_LEASE, DeviceRecord, params_sha256
 from fltiny.strategies.base import ClientUpdate
 
 
@@ -80,6 +83,11 @@ class Endpoint:
     key: bytes = b""
     board: str = ""
     open: Callable[[], Link] | None = None  # default: open_link(url)
+    # a board this host did not start (a port, a fleet file): it outlives the host, so a
+    # resumed host carries on with it where the run store's checkpoint left it (``restore``);
+    # ``hello``: the HELLO its probe saw (fltiny.bridge.ports), kept with the host state
+    running: bool = False
+    hello: m.Hello | None = None
 
 
 @dataclass
@@ -126,6 +134,23 @@ def f32_bits(value: float) -> bytes:
 # the round's deadline bounds them too. On a faulty line a FULL GLOBAL of many chunks can be
 # refused several times in a row (docs/benchmarks.md "Link faults"): 4 cost boards rounds.
 MAX_ATTEMPTS = 10
+
+
+STATE_FORMAT = 1  # the layout of _DeviceState.encode_state
+
+
+def decode_state(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, arrays) of ``_DeviceState.encode_state``; ValueError when it is not one."""
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except (OSError, KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a device state of this fltiny ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != STATE_FORMAT:
+        raise ValueError(f"device state format {meta.get('format') if isinstance(meta, dict) else '?'}"
+                         f", this fltiny reads {STATE_FORMAT}")
+    return meta, arrays
 
 
 class _Reset(Exception):
@@ -177,6 +202,7 @@ class _DeviceState:
         self.decoder = nd.PayloadDecoder(n_params)
         self.training_wanted = True  # what the host asked for (set_training)
         self.training_on_device = True  # what the device was last told (a boot: enabled)
+        self.seq_limit: int | None = None  # the run store's sequence lease (host_state)
 
     # ---- link ----
     def _send(self, data: bytes) -> None:
@@ -205,18 +231,47 @@ class _DeviceState:
             self.link.close()
         self.link = None
 
-    def new_session(self) -> None:
+    def new_session(self, first_seq: int | None = None) -> None:
         # outgoing chunks may be smaller than a full chunk (the receiver still takes full
         # ones): on a noisy line a 297-byte frame rarely arrives intact.
         # The new session's sequence numbers go on from the old one's: a rebooted device may
         # have accepted frames the old session sent before its HELLO reached the host, and
-        # its receiver refuses every number up to the last it accepted (REPLAY)
-        first = self.session.sender.next_seq if self.session is not None else 1
+        # its receiver refuses every number up to the last it accepted (REPLAY). A resumed
+        # host's first session starts at the run store's lease (``first_seq``, restore)
+        first = (first_seq if first_seq is not None
+                 else self.session.sender.next_seq if self.session is not None else 1)
         self.session = Session(key=self.ep.key, device_id=self.ep.device_id, send=self._send,
                                receive=self._receive, timeout=self.timeout, retries=self.retries,
                                on_rejected=self._on_rejected, max_chunk=self.send_chunk,
-                               first_seq=first)
+                               first_seq=first, seq_limit=self.seq_limit)
         self.reset_seen = False
+
+    # ---- host state in the run store (BridgeFleet.host_state / restore) ----
+
+    def encode_state(self) -> bytes:
+        """What the host knows of this device, for the run store: the model version and the
+        exact float32 parameters it holds, its round state (residual, drift, served model; the
+        previous one), whether its next TRAIN carries RESET, the last sequence number the
+        host accepted from it and its HELLO."""
+        hello = self.hello or self.ep.hello
+        meta = {"format": STATE_FORMAT, "device_id": self.ep.device_id, "url": self.ep.url,
+                "board": self.ep.board, "running": self.ep.running,
+                "key_id": key_id(self.ep.key), "version": self.version,
+                "needs_reset": self.needs_reset,
+                "device_seq": self.session.receiver.last_seq if self.session else 0,
+                "hello": hello.encode().hex() if hello is not None else None}
+        arrays = {"meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)}
+        if self.version is not None and self.params is not None:
+            arrays["params"] = self.params
+        for name, st in (("state", self.state), ("prev", self.prev_state)):
+            if st is None:
+                continue
+            arrays[f"{name}_residual"], arrays[f"{name}_drift"] = st.residual, st.drift
+            if st.served is not None:
+                arrays[f"{name}_served"] = st.served
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
 
     def _on_rejected(self, ev: RxEvent) -> None:
         status = ev.error.status if ev.error is not None else "?"
@@ -271,6 +326,10 @@ class BridgeFleet:
             raise ValueError(f"device {ep.device_id} is already in the fleet")
         d = _DeviceState(ep, self.n_params, self._timeout, self._retries, self._send_chunk)
         self._devs[ep.device_id] = d
+
+    def device_ids(self) -> list[int]:
+        """Every device of this fleet (reachable or not)."""
+        return sorted(self._devs)
 
     def devices(self) -> list[int]:
         """Devices with an open link: connects new ones and waits briefly for their HELLO."""
@@ -377,6 +436,64 @@ class BridgeFleet:
         for d in self._devs.values():
             d.drop_link()
 
+    # ---- host state: the run store's device_states (a resumed host carries on) -------------
+
+    def host_state(self) -> dict[int, DeviceRecord]:
+        """Every device's host state for the checkpoint being written (the round loop calls it
+        between rounds, with no exchange in flight), and the next sequence number the host
+        would send it. From now on the host sends no seq at or above that number plus
+        ``SEQ_LEASE`` (the lease the checkpoint records) until the next checkpoint."""
+        out = {}
+        for i, d in self._devs.items():
+            nxt = d.session.sender.next_seq if d.session is not None else 1
+            d.seq_limit = max(d.seq_limit or 0, nxt + SEQ_LEASE)
+            if d.session is not None:
+                d.session.seq_limit = d.seq_limit
+            out[i] = DeviceRecord(d.encode_state(), nxt)
+        return out
+
+    def restore(self, device_id: int, blob: bytes | None, first_seq: int | None) -> str:
+        """A resumed host (``fltiny run --resume`` with boards that outlived the previous
+        one): carry on with the device where the run store's last checkpoint left it. With
+        ``blob`` (its ``device_states`` record; the board was re-attached: it said no new
+        HELLO), the host restores what the device holds (version, exact parameters, round
+        state, RESET flag, HELLO), its receiver's last seq, and a session whose sequence
+        numbers start at ``first_seq`` (the store's lease: above any number the previous
+        host sent). Without (a board that said HELLO again: it rebooted or never got an
+        answer), only the lease applies: the device is new to the host as after any boot.
+        Returns what was restored, for the log; ValueError for a record of another device
+        or model."""
+        d = self._devs[device_id]
+        if first_seq is not None:
+            d.seq_limit = first_seq + SEQ_LEASE
+            if d.session is not None:
+                d.session.seq_limit = d.seq_limit
+        if blob is None:
+            return "said HELLO again: resynced as after a boot"
+        meta, arrays = decode_state(blob)
+        if meta.get("device_id") != device_id:
+            raise ValueError(f"the record is of device {meta.get('device_id')}")
+        if any(a.shape != (self.n_params,) for a in arrays.values()):
+            raise ValueError(f"the record's parameters are not the model's {self.n_params}")
+
+        def f32(name: str) -> np.ndarray | None:
+            a = arrays.get(name)
+            return None if a is None else np.ascontiguousarray(a, dtype=np.float32).copy()
+
+        params = f32("params")
+        d.version, d.params = (meta["version"], params) if params is not None else (None, None)
+        d.state = DeviceState(f32("state_residual"), f32("state_drift"), f32("state_served"))
+        d.prev_state = (DeviceState(f32("prev_residual"), f32("prev_drift"), f32("prev_served"))
+                        if "prev_residual" in arrays else None)
+        d.needs_reset = bool(meta["needs_reset"])
+        if meta.get("hello"):
+            d.hello = m.Hello.decode(bytes.fromhex(meta["hello"]))
+            d.hello_problem = self._hello_problem(d.hello)
+        d.new_session(first_seq)
+        d.session.receiver.resume_after(int(meta["device_seq"]))
+        return (f"re-attached: holds version {d.version if d.version is not None else '?'}, "
+                f"host seq from {first_seq or 1}, device seq above {meta['device_seq']}")
+
     # ---- one round -----------------------------------------------------------------------
 
     def run_round(self, round_: int, devices: Sequence[int], global_params: np.ndarray,
@@ -464,13 +581,16 @@ class BridgeFleet:
                                         f"{self.reconnect_wait:g} s: {exc}") from None
                 time.sleep(0.2)
 
-    def _on_hello(self, d: _DeviceState, h: m.Hello) -> None:
-        problem = ""
+    def _hello_problem(self, h: m.Hello) -> str:
         if h.model_hash != self.model_hash:
-            problem = (f"runs another model (hash {h.model_hash.hex()}, expected "
-                       f"{self.model_hash.hex()}): rebuild and flash its firmware")
-        elif h.head_params != self.n_params:
-            problem = f"head has {h.head_params} parameters, the model {self.n_params}"
+            return (f"runs another model (hash {h.model_hash.hex()}, expected "
+                    f"{self.model_hash.hex()}): rebuild and flash its firmware")
+        if h.head_params != self.n_params:
+            return f"head has {h.head_params} parameters, the model {self.n_params}"
+        return ""
+
+    def _on_hello(self, d: _DeviceState, h: m.Hello) -> None:
+        problem = self._hello_problem(h)
         d.hello, d.hello_problem = h, problem
         d.training_on_device = True  # every boot starts enabled (the switch is not persisted)
         if problem:

@@ -11,10 +11,18 @@ session takes the next retransmission of that HELLO and answers it.
 What a probe cannot see it says in one line (``UsageError``): a port that does not exist or
 does not open, a port where nothing arrives, frames no known key authenticates, a board that
 sends but no HELLO (it already said HELLO to an earlier host and waits for that one: reset it).
+
+A resumed run (``fltiny run --resume``) knows the board it drove on each port from its run
+store (``Known``: device id, which key, its HELLO): a board that outlived the killed host says
+no new HELLO, so the probe listens briefly (``RESUME_LISTEN_S``) and, unless a HELLO comes (the
+board rebooted), re-attaches it (``Probe.reattached``); the bridge then restores the host's
+state of it (fltiny.bridge.fleet ``BridgeFleet.restore``). Frames of another device on that
+port are refused in one line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +36,12 @@ from fltiny.native.errors import ProtocolError
 from fltiny.native.proto import FLAG_FROM_HOST, decode_wire
 
 PROBE_BUFFER = 4096  # bytes kept while waiting for a frame delimiter (a frame is <= 300)
+RESUME_LISTEN_S = 1.5  # a resumed run's wait for a HELLO from a board it knows (3 retransmissions)
+
+
+def key_id(key: bytes) -> str:
+    """Names a device key without revealing it (the run store keeps no keys)."""
+    return hashlib.sha256(b"fltiny-key-id" + bytes(key)).hexdigest()[:16]
 
 
 @dataclass
@@ -37,6 +51,16 @@ class Probe:
     key: bytes
     hello: m.Hello
     link: Link
+    reattached: bool = False  # no new HELLO: the board a resumed run's store knows (Known)
+
+
+@dataclass(frozen=True)
+class Known:
+    """The board a resumed run drove on a port, from its run store."""
+
+    device_id: int
+    key_id: str
+    hello: m.Hello
 
 
 def is_device_path(port: str) -> bool:
@@ -57,21 +81,32 @@ def open_port(port: str, timeout: float = 5.0) -> Link:
 
 
 def probe(port: str, keys: Sequence[bytes], timeout: float,
-          opener: Callable[[str], Link] = open_port) -> Probe:
+          opener: Callable[[str], Link] = open_port, known: Known | None = None) -> Probe:
     """Wait up to ``timeout`` seconds for an authenticated HELLO on ``port`` (module
-    docstring); the link stays open in the result, and is closed on failure."""
+    docstring; with ``known``, a resumed run's board: briefly, then re-attach it); the link
+    stays open in the result, and is closed on failure."""
     link = opener(port)
     try:
-        return _read_hello(port, link, keys, timeout)
+        return _read_hello(port, link, keys, timeout, known)
     except BaseException:
         link.close()
         raise
 
 
-def _read_hello(port: str, link: Link, keys: Sequence[bytes], timeout: float) -> Probe:
+def _reattach(port: str, link: Link, keys: Sequence[bytes], known: Known) -> Probe:
+    key = next((k for k in keys if key_id(k) == known.key_id), None)
+    if key is None:
+        raise UsageError(f"--port {port}: the run being resumed authenticated device "
+                         f"{known.device_id} there with a key none of the known keys is: give "
+                         "its key in a fleet file (--fleet-file) or the provisioning record")
+    return Probe(port, known.device_id, key, known.hello, link, reattached=True)
+
+
+def _read_hello(port: str, link: Link, keys: Sequence[bytes], timeout: float,
+                known: Known | None = None) -> Probe:
     buf = b""
     frames = unauthenticated = others = 0
-    end = time.monotonic() + timeout
+    end = time.monotonic() + (timeout if known is None else min(timeout, RESUME_LISTEN_S))
     while time.monotonic() < end:
         try:
             data = link.receive()
@@ -91,6 +126,11 @@ def _read_hello(port: str, link: Link, keys: Sequence[bytes], timeout: float) ->
                 unauthenticated += 1
                 continue
             h = frame.header
+            if known is not None and h.device_id != known.device_id:
+                raise UsageError(f"--port {port}: device {h.device_id} answers there, the run "
+                                 f"being resumed drove device {known.device_id} on it: give "
+                                 "the same boards on the same ports, or start a new run "
+                                 "(another --out)")
             if (h.type == m.MsgType.HELLO and not h.flags & FLAG_FROM_HOST
                     and h.chunk_count == 1):
                 try:
@@ -101,6 +141,8 @@ def _read_hello(port: str, link: Link, keys: Sequence[bytes], timeout: float) ->
                                      "version?") from None
                 return Probe(port, h.device_id, key, hello, link)
             others += 1
+    if known is not None:  # no new HELLO: the board outlived the host being resumed
+        return _reattach(port, link, keys, known)
     if frames == 0:
         raise UsageError(
             f"--port {port}: no HELLO within {timeout:g} s (nothing arrived): is a board with "
@@ -127,14 +169,17 @@ def _authenticate(raw: bytes, keys: Sequence[bytes]):
 
 
 def probe_all(ports: Sequence[str], keys: Sequence[Sequence[bytes]], timeout: float,
-              opener: Callable[[str], Link] = open_port) -> list[Probe]:
+              opener: Callable[[str], Link] = open_port,
+              known: dict[str, Known] | None = None) -> list[Probe]:
     """``probe`` every port at once (a silent port costs one timeout, not one each); the
-    first failure in port order is raised after every link is closed."""
+    first failure in port order is raised after every link is closed. ``known``: a resumed
+    run's boards by port."""
     if not ports:
         return []
+    known = known or {}
     with ThreadPoolExecutor(max_workers=len(ports), thread_name_prefix="fltiny-probe") as ex:
-        futures = [ex.submit(probe, p, k, timeout, opener) for p, k in zip(ports, keys,
-                                                                          strict=True)]
+        futures = [ex.submit(probe, p, k, timeout, opener, known.get(p))
+                   for p, k in zip(ports, keys, strict=True)]
         results: list[Probe] = []
         failure: BaseException | None = None
         for f in futures:

@@ -47,7 +47,7 @@ class Session:
                  receive: Callable[[], bytes], on_host: bool = True,
                  clock: Callable[[], float] = time.monotonic, timeout: float = 0.25,
                  retries: int = 8, max_chunk: int | None = None, max_message: int = 1 << 20,
-                 first_seq: int = 1,
+                 first_seq: int = 1, seq_limit: int | None = None,
                  on_rejected: Callable[[RxEvent], None] | None = None) -> None:
         self.device_id = device_id
         self._send = send
@@ -64,6 +64,9 @@ class Session:
         self.inbox: deque[m.Message] = deque()
         self.stats = SessionStats()
         self.on_rejected = on_rejected  # sees every rejected frame (e.g. a rebooted peer's seq 1)
+        # no data frame goes out with a seq at or above this bound (the run store's lease:
+        # fltiny.server.store.SEQ_LEASE); a message that would pass it raises DeliveryError
+        self.seq_limit = seq_limit
 
     # ---- sending -----------------------------------------------------------------------
 
@@ -107,6 +110,12 @@ class Session:
     def _transmit(self) -> None:
         if self._current is None and self._waiting:
             ticket, msg, payload = self._waiting.popleft()
+            chunks = proto.chunk_count(len(payload), self.sender.chunk)
+            if self.seq_limit is not None and self.sender.next_seq + chunks > self.seq_limit:
+                raise DeliveryError(
+                    f"{type(msg).__name__} would take sequence numbers up to "
+                    f"{self.sender.next_seq + chunks - 1}, past the lease ending at "
+                    f"{self.seq_limit - 1} (the run store renews it at each checkpoint)")
             self.sender.load(msg.TYPE, payload)
             self._current = (ticket, msg)
         if self._current is None:

@@ -162,6 +162,14 @@ class Receiver:
     def last_seq(self) -> int:
         return int(self.rx.last_seq)
 
+    def resume_after(self, last_seq: int) -> None:
+        """A receiver of a host that restarted: the peer's last accepted seq, as the previous
+        host process had it at its checkpoint (``flt_proto_rx_t.last_seq``, link.h), so frames
+        the peer sent before it stay refused as replays. Only before the first byte is fed."""
+        if not 0 <= last_seq <= 0xFFFFFFFF:
+            raise ProtocolError(f"sequence number {last_seq} out of range", "FLT_ERR_ARG")
+        self.rx.last_seq = last_seq
+
     def feed(self, data: bytes) -> list[RxEvent]:
         events: list[RxEvent] = []
         buf = C.create_string_buffer(bytes(data), max(len(data), 1))
@@ -238,6 +246,11 @@ class Sender:
     @property
     def next_seq(self) -> int:
         return int(self.tx.next_seq)
+
+    @property
+    def chunk(self) -> int:
+        """Payload bytes per chunk of the messages it begins (flt_proto_tx_t.chunk)."""
+        return int(self.tx.chunk)
 
     def in_flight(self) -> tuple[int, int, int]:
         """(seq, chunk index, chunk count) of the chunk being sent (busy only)."""

@@ -127,6 +127,9 @@ class FiguredFleet:
     def set_training(self, device_id: int, enabled: bool) -> dict[str, object]:
         return self.bridge.set_training(device_id, enabled)
 
+    def host_state(self):
+        return self.bridge.host_state()
+
     def run_round(self, round_: int, devices, global_params: np.ndarray, version: int,
                   train: TrainParams, mu: float, deadline_s: float) -> list[DeviceResult]:
         first = len(self.bridge.logs)
@@ -157,10 +160,83 @@ class PortBoard:
             return first.pop() if first else open_link(p.port, timeout=2.0)
 
         return Endpoint(p.device_id, p.port, None, self.board.max_windows, p.key,
-                        self.board.name, open=opener)
+                        self.board.name, open=opener, running=True, hello=p.hello)
 
 
-def find_port_boards(opts: RunOptions, say: Say = print) -> list[PortBoard]:
+def stored_devices(store_path: Path) -> dict[int, dict[str, Any]]:
+    """The per-device host records of the newest checkpoints in a run store (their meta:
+    port, board, device id, key id, HELLO; fltiny.bridge.fleet), for ``--resume``."""
+    from fltiny.bridge.fleet import decode_state
+    from fltiny.server.store import RunStore
+
+    store = RunStore.open_readonly(store_path)
+    try:
+        states = store.device_states()
+    finally:
+        store.close()
+    out = {}
+    for dev, blob in states.items():
+        try:
+            out[dev] = decode_state(blob)[0]
+        except ValueError as exc:
+            raise UsageError(f"--resume: the record of device {dev} in {store_path} cannot be "
+                             f"read ({exc}): start a new run (another --out)") from None
+    return out
+
+
+def known_boards(opts: RunOptions, records: dict[int, dict[str, Any]], store_path: Path):
+    """The boards a resumed run drove, by port (fltiny.bridge.ports.Known); UsageError, one
+    line, when the store was written by another fleet than the one this run names."""
+    from fltiny.bridge import messages as m
+    from fltiny.bridge.ports import Known
+
+    if not records:
+        return {}
+    started = sorted(d for d, r in records.items() if not r.get("running"))
+    if opts.on_ports and started:
+        raise UsageError(f"--resume: {store_path} was written by a run of boards it started "
+                         "itself (--fleet / --board): resume it the same way, not with --port "
+                         "/ --fleet-file")
+    if not opts.on_ports:
+        if not started:
+            raise UsageError(f"--resume: {store_path} was written by a run of running boards "
+                             "(--port / --fleet-file): resume it with the same ports")
+        return {}
+    had = sorted(r["url"] for r in records.values())
+    now = sorted(w.port for w in opts.serial_devices())
+    if had != now:
+        raise UsageError(f"--resume: {store_path} was written by another fleet (boards on "
+                         f"{', '.join(had)}; this run names {', '.join(now)}): resume with the "
+                         "same --port / --fleet-file, or start a new run (another --out)")
+    out = {}
+    for r in records.values():
+        hello = m.Hello.decode(bytes.fromhex(r["hello"])) if r.get("hello") else None
+        if hello is not None:
+            out[r["url"]] = Known(int(r["device_id"]), str(r["key_id"]), hello)
+    return out
+
+
+def restore_port_boards(found: list[PortBoard], bridges, store, say: Say) -> None:
+    """A resumed run's boards carry on where the store's last checkpoint left them
+    (``BridgeFleet.restore``): every board gets the store's sequence lease, and a re-attached
+    one (no new HELLO) the host's state of it."""
+    ids = [pb.probe.device_id for pb in found]
+    starts = store.take_seq_leases(ids)
+    states = store.device_states()
+    for pb in found:
+        dev = pb.probe.device_id
+        bf = next(b for b in bridges if dev in b.device_ids())
+        try:
+            what = bf.restore(dev, states.get(dev) if pb.probe.reattached else None,
+                              starts.get(dev))
+        except ValueError as exc:
+            raise UsageError(f"--resume: the record of device {dev} in {store.path} does not "
+                             f"fit this run ({exc}): start a new run (another --out)") from None
+        say(f"device {dev} ({pb.probe.port}): {what}")
+
+
+def find_port_boards(opts: RunOptions, say: Say = print,
+                     known: dict | None = None) -> list[PortBoard]:
     """Every board of ``opts.serial_devices()``, identified by its HELLO (UsageError, one
     line, for a port that is missing, silent, unauthenticated or holds a board other than the
     one named). Keys: the fleet file's, else the provisioning record's, else the development
@@ -188,7 +264,7 @@ def find_port_boards(opts: RunOptions, say: Say = print) -> list[PortBoard]:
             open_port(w.port)
     say(f"waiting for the HELLO of {len(wanted)} running board(s): "
         + ", ".join(w.port for w in wanted))
-    probes = probe_all([w.port for w in wanted], keys, opts.hello_timeout)
+    probes = probe_all([w.port for w in wanted], keys, opts.hello_timeout, known=known)
     found: list[PortBoard] = []
     try:
         owners = {d.key: d.device_id for d in recorded if d.key is not None and d.key != DEV_KEY}
@@ -268,8 +344,11 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
                              "boards (qemu-*, native): drive flashed boards with --port or "
                              "--fleet-file")
     mqtt_boards = mqtt_capable(opts, [b for b, _ in boards])
+    # a resumed run knows its boards from the store (they say no new HELLO)
+    known = (known_boards(opts, stored_devices(exp.store_path), exp.store_path)
+             if opts.resume and exp.store_path.exists() else {})
     # running boards are identified first: a missing or silent port fails in seconds
-    found = find_port_boards(opts, say) if opts.on_ports else []
+    found = find_port_boards(opts, say, known) if opts.on_ports else []
 
     def _terminate(_sig, _frame):
         raise KeyboardInterrupt
@@ -314,6 +393,8 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
                        for ids in groups]
             for bf in bridges:
                 stack.callback(bf.close)
+            if found and opts.resume:
+                restore_port_boards(found, bridges, store, say)
             if opts.gateways > 1:
                 say(f"{opts.gateways} gateway bridges: "
                     + "; ".join(f"gateway {g}: devices {ids[0]}-{ids[-1]}"

@@ -123,6 +123,14 @@ class GatewayFleet:
     def gateway_of(self, device_id: int) -> int:
         return self._of[device_id]
 
+    def host_state(self) -> dict:
+        """Every gateway's per-device host state (fltiny.server.rounds.host_state)."""
+        out: dict = {}
+        for fleet in self.gateways:
+            get = getattr(fleet, "host_state", None)
+            out.update(get() if get is not None else {})
+        return out
+
     def devices(self) -> list[int]:
         out: list[int] = []
         for g, fleet in enumerate(self.gateways):

@@ -20,7 +20,7 @@ from fltiny.server.canary import CanaryGate, Verdict, judge
 from fltiny.server.config import RoundConfig, TrainParams
 from fltiny.server.controls import Control, FleetControls
 from fltiny.server.gateway import aggregate_gateways
-from fltiny.server.store import Checkpoint, RunStore, params_sha256
+from fltiny.server.store import Checkpoint, DeviceRecord, RunStore, params_sha256
 from fltiny.server.validate import validate_updates
 from fltiny.strategies.base import ClientUpdate, Strategy
 
@@ -54,6 +54,15 @@ class Fleet(Protocol):
                   deadline_s: float) -> list[DeviceResult]:
         """Send the global model and TRAIN to each device; return what came back in time."""
         ...
+
+    # optional: ``host_state() -> dict[int, DeviceRecord]``, what the host knows of each
+    # device, written with every checkpoint (fltiny.bridge.fleet.BridgeFleet.host_state)
+
+
+def host_state(fleet: Fleet) -> dict[int, DeviceRecord] | None:
+    """The fleet's per-device host state for the checkpoint being written, if it keeps one."""
+    get = getattr(fleet, "host_state", None)
+    return None if get is None else get()
 
 
 @dataclass
@@ -255,11 +264,13 @@ class ControlPlane:
 
 def start_run(store: RunStore, strategy: Strategy, config: RoundConfig,
               initial_params: np.ndarray,
-              evaluate: Callable[[np.ndarray], dict[str, float]]) -> Checkpoint:
-    """Record the run's configuration and the initial model as version 0 (round 0)."""
+              evaluate: Callable[[np.ndarray], dict[str, float]],
+              devices: dict[int, DeviceRecord] | None = None) -> Checkpoint:
+    """Record the run's configuration and the initial model as version 0 (round 0), with the
+    fleet's host state (``devices``) when it keeps one."""
     store.start({"rounds": asdict(config), "strategy": strategy.name})
     return store.save(0, initial_params, {}, {"evaluation": evaluate(initial_params)},
-                      note="initial model")
+                      note="initial model", devices=devices)
 
 
 def run_rounds(
@@ -286,7 +297,8 @@ def run_rounds(
     need = max(1, config.min_fit)
     latest = store.latest()
     if latest is None:
-        latest = start_run(store, strategy, config, initial_params, evaluate)
+        latest = start_run(store, strategy, config, initial_params, evaluate,
+                           host_state(fleet))
     elif latest.round > 0:
         log(f"resuming after round {latest.round} (version {latest.version}, "
             f"sha256 {latest.sha256[:12]})")
@@ -419,7 +431,8 @@ def run_rounds(
                          sum(r.bytes_up for r in results), sum(r.bytes_down for r in results),
                          seconds, evaluation, note, personal, privacy, canary)
         ckpt = store.save(rnd, params, strategy.state, asdict(m), note, updates=rows,
-                          controls=applied, base_sha256=params_sha256(base))
+                          controls=applied, base_sha256=params_sha256(base),
+                          devices=host_state(fleet))
         version, current = ckpt.version, ckpt
         if gate is not None and got.restored is not None:
             gate.trusted = ckpt  # the restored model, saved as this round's version

@@ -9,6 +9,17 @@ transaction. Triggers forbid UPDATE and DELETE on checkpoints, so a finished rou
 checkpoint can never change; a rollback appends a new version holding an older version's
 parameters. Each write is one transaction, so a crash loses at most the round in flight.
 
+``device_states`` holds, per checkpoint version, what the host knows of each device it talks
+to (fltiny.bridge.fleet ``BridgeFleet.host_state``: the model version and exact parameters the
+device holds, its last sequence number, its HELLO, ...; an opaque blob here), written in the
+checkpoint's transaction, so ``--resume`` carries on with boards that outlived the aggregator
+exactly where the checkpoint left them. ``seq_leases`` holds, per device, a bound on the
+sequence numbers the host has used: the host never sends one at or above it, a checkpoint
+raises it to the next sequence number plus ``SEQ_LEASE``, and a resumed host starts there and
+first raises it again (``take_seq_leases``), so no two host processes ever send the same
+number to a device (its receiver refuses old ones: docs/protocol.md "Host restart"). It is the
+one table rows of which are updated.
+
 ``audit`` holds one hash-linked record per checkpoint version, written in the checkpoint's
 transaction (fltiny.server.audit; ``verify``). ``controls`` holds operator actions queued with
 ``fltiny ctl`` (fltiny.server.controls): the round loop applies the ones no audit record holds
@@ -52,6 +63,16 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS controls (
     run_id TEXT NOT NULL, seq INTEGER NOT NULL, created REAL NOT NULL, action TEXT NOT NULL,
     arg INTEGER NOT NULL, origin TEXT NOT NULL, PRIMARY KEY (run_id, seq));
+CREATE TABLE IF NOT EXISTS device_states (
+    run_id TEXT NOT NULL, version INTEGER NOT NULL, device_id INTEGER NOT NULL,
+    state BLOB NOT NULL, PRIMARY KEY (run_id, version, device_id));
+CREATE TABLE IF NOT EXISTS seq_leases (
+    run_id TEXT NOT NULL, device_id INTEGER NOT NULL, ceiling INTEGER NOT NULL,
+    PRIMARY KEY (run_id, device_id));
+CREATE TRIGGER IF NOT EXISTS device_states_no_update BEFORE UPDATE ON device_states
+    BEGIN SELECT RAISE(ABORT, 'device states are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS device_states_no_delete BEFORE DELETE ON device_states
+    BEGIN SELECT RAISE(ABORT, 'device states are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
     BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
@@ -68,6 +89,36 @@ CREATE TRIGGER IF NOT EXISTS controls_no_delete BEFORE DELETE ON controls
 UPDATE_COLUMNS = ("round", "device_id", "accepted", "reason", "bytes_up", "bytes_down",
                   "num_examples", "loss", "norm", "anomaly", "figures", "version",
                   "payload_sha256", "reputation")
+
+
+# sequence numbers one host process may send to a device between two checkpoints (a round
+# sends a few messages of at most a few hundred chunks; retransmissions reuse their number):
+# 2^20 leaves room for 4,095 resumes in the 32-bit space
+SEQ_LEASE = 1 << 20
+CKPT_HOLD_ENV = "FLTINY_TEST_CKPT_HOLD_S"
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """One device's host-side state at a checkpoint (``state``: the fleet's own encoding) and
+    the next sequence number the host would send it."""
+
+    state: bytes
+    next_seq: int
+
+
+def _hold_for_tests(round_: int) -> None:
+    """Tests and bench/kill_loop.py only: with FLTINY_TEST_CKPT_HOLD_S set, keep the checkpoint
+    transaction open that many seconds before its commit, after a line on stderr saying so, so
+    that a SIGKILL can land inside the write."""
+    import os
+    import sys
+
+    hold = os.environ.get(CKPT_HOLD_ENV)
+    if hold:
+        print(f"fltiny-test: checkpoint transaction of round {round_} open", file=sys.stderr,
+              flush=True)
+        time.sleep(float(hold))
 
 
 @dataclass(frozen=True)
@@ -144,20 +195,24 @@ class RunStore:
         return None if row is None else json.loads(row[0])
 
     def start(self, config: dict[str, Any]) -> None:
+        # OR IGNORE: a run killed between this transaction and its first checkpoint's is
+        # started again by --resume (the row of the first attempt stays)
         with self.db:
-            self.db.execute("INSERT INTO runs VALUES (?, ?, ?)",
+            self.db.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?)",
                             (self.run_id, time.time(), json.dumps(config, sort_keys=True)))
 
     def save(self, round_: int, params: np.ndarray, state: dict[str, np.ndarray],
              metrics: dict[str, Any], note: str = "",
              updates: list[dict[str, Any]] | None = None,
              controls: list[dict[str, Any]] | None = None,
-             base_sha256: str | None = None) -> Checkpoint:
+             base_sha256: str | None = None,
+             devices: dict[int, DeviceRecord] | None = None) -> Checkpoint:
         """Append the next version; ``updates`` (one dict per device, see ``_insert_updates``)
         and the version's audit record are written in the same transaction. ``controls``: the
         audit fields of the controls applied before this round (``Control.record()``, plus
         ``to_version`` for a rollback); ``base_sha256``: the model the round started from
-        (default: the previous version's)."""
+        (default: the previous version's); ``devices``: the fleet's per-device host state
+        (``device_states``, ``seq_leases``)."""
         latest = self.latest_record()
         version = 0 if latest is None else latest[0] + 1
         p = params.astype("<f4")
@@ -181,7 +236,43 @@ class RunStore:
             text = audit.canonical(body)
             self.db.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?)",
                             (self.run_id, version, round_, text, audit.sha256_hex(text)))
+            for dev, rec in sorted((devices or {}).items()):
+                self.db.execute("INSERT INTO device_states VALUES (?, ?, ?, ?)",
+                                (self.run_id, version, dev, rec.state))
+                self.db.execute(
+                    "INSERT INTO seq_leases VALUES (?, ?, ?) ON CONFLICT (run_id, device_id) "
+                    "DO UPDATE SET ceiling = max(ceiling, excluded.ceiling)",
+                    (self.run_id, dev, rec.next_seq + SEQ_LEASE))
+            _hold_for_tests(round_)
         return Checkpoint(version, round_, p.astype(np.float32), digest, state, metrics, note)
+
+    def device_states(self) -> dict[int, bytes]:
+        """Each device's newest host state (``device_states``); empty for a store written
+        before the table existed or by a fleet without one (the simulator)."""
+        if not self.has_table("device_states"):
+            return {}
+        rows = self.db.execute(
+            "SELECT device_id, state FROM device_states d WHERE run_id = ? AND version = "
+            "(SELECT MAX(version) FROM device_states e WHERE e.run_id = d.run_id AND "
+            "e.device_id = d.device_id)", (self.run_id,))
+        return {int(dev): bytes(state) for dev, state in rows}
+
+    def take_seq_leases(self, device_ids: list[int]) -> dict[int, int]:
+        """For a resumed host: the first sequence number it may send each device (the lease's
+        ceiling), raised by ``SEQ_LEASE`` in the same transaction so that a host killed again
+        before its next checkpoint is resumed above whatever this one sent. Devices without a
+        lease are left out (the host starts their session at 1)."""
+        out: dict[int, int] = {}
+        with self.db:
+            for dev in device_ids:
+                row = self.db.execute("SELECT ceiling FROM seq_leases WHERE run_id = ? AND "
+                                      "device_id = ?", (self.run_id, dev)).fetchone()
+                if row is None:
+                    continue
+                out[dev] = int(row[0])
+                self.db.execute("UPDATE seq_leases SET ceiling = ? WHERE run_id = ? AND "
+                                "device_id = ?", (int(row[0]) + SEQ_LEASE, self.run_id, dev))
+        return out
 
     def latest_record(self) -> tuple[int, str, str] | None:
         """(version, record hash, model sha256) of the newest audit record, or None."""
