@@ -215,7 +215,7 @@ def run_loop(bundle: Path, build_root: Path, work: Path, *, board: str = "qemu-m
             launch = _Launch(_run_cmd(fleet, bundle, out, rounds, list(extra) + resume),
                              killed_env, log)
             launches += 1
-            if k.kind == "start-up":
+            if k.kind == "start-up":  # within the last launch's start-up time
                 due = launch.t0 + k.delay * startup_s
                 launch.wait_for(lambda d=due: time.monotonic() >= d, startup_s + 30)
             elif k.kind == "rounds":  # up to 3 rounds (with their held checkpoints) in
@@ -232,6 +232,8 @@ def run_loop(bundle: Path, build_root: Path, work: Path, *, board: str = "qemu-m
             if k.killed:
                 launch.proc.send_signal(signal.SIGKILL)
             launch.finish(30)
+            if launch.started is not None:
+                startup_s = launch.started - launch.t0
             k.rounds_after = _latest_round(out / "run.sqlite")
             k.landed = _where(k, launch)
             log += [f"--- kill {k.index} ({k.kind}): {k.landed}"] + launch.lines[-12:]
