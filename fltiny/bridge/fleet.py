@@ -30,6 +30,17 @@ replay) gets a new session, a FULL GLOBAL, and its residual restarts at zero on 
 a device more than one version behind (missed rounds, new session, unknown state) gets a FULL
 GLOBAL; a device whose endpoint answers later joins the next round (``devices()``).
 
+Host restart (docs/protocol.md "Host restart"): ``host_state`` gives, for every checkpoint,
+what the host knows of each device (version and exact parameters held, round state, RESET
+flag, last device seq, HELLO) and the next seq it would send; the host then sends no seq past
+that number plus the store's lease until the next checkpoint. A resumed host (``fltiny run
+--resume``, boards that outlived the killed one) ``restore``s each re-attached board from the
+store, with a session counting from the store's lease, and re-runs the round that was in
+flight: the device answers the repeated GLOBAL (a no-op) and TRAIN (its kept DELTA) so the
+round gives the bytes it gave, or would have given, the killed host. Not persisted: the last
+unconfirmed round (``_UnconfirmedRound``, a replay aid for boards whose data the host holds,
+which the host starts itself and which die with it).
+
 Training switch (``set_training``, the round loop's ``fltiny ctl disable|enable``): DISABLE
 or ENABLE (docs/protocol.md) goes to the device at once when it is reachable, else when it is
 next reachable (``devices()``), and again after a reboot (a device boots enabled); the answer
@@ -252,7 +263,8 @@ class _DeviceState:
         """What the host knows of this device, for the run store: the model version and the
         exact float32 parameters it holds, its round state (residual, drift, served model; the
         previous one), whether its next TRAIN carries RESET, the last sequence number the
-        host accepted from it and its HELLO."""
+        host accepted from it and its HELLO. For a board this host started (it dies with the
+        host: a resumed run starts it again, fresh) only the meta part, which names it."""
         hello = self.hello or self.ep.hello
         meta = {"format": STATE_FORMAT, "device_id": self.ep.device_id, "url": self.ep.url,
                 "board": self.ep.board, "running": self.ep.running,
@@ -261,14 +273,15 @@ class _DeviceState:
                 "device_seq": self.session.receiver.last_seq if self.session else 0,
                 "hello": hello.encode().hex() if hello is not None else None}
         arrays = {"meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)}
-        if self.version is not None and self.params is not None:
-            arrays["params"] = self.params
-        for name, st in (("state", self.state), ("prev", self.prev_state)):
-            if st is None:
-                continue
-            arrays[f"{name}_residual"], arrays[f"{name}_drift"] = st.residual, st.drift
-            if st.served is not None:
-                arrays[f"{name}_served"] = st.served
+        if self.ep.running:
+            if self.version is not None and self.params is not None:
+                arrays["params"] = self.params
+            for name, st in (("state", self.state), ("prev", self.prev_state)):
+                if st is None:
+                    continue
+                arrays[f"{name}_residual"], arrays[f"{name}_drift"] = st.residual, st.drift
+                if st.served is not None:
+                    arrays[f"{name}_served"] = st.served
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         return buf.getvalue()
@@ -482,7 +495,8 @@ class BridgeFleet:
 
         params = f32("params")
         d.version, d.params = (meta["version"], params) if params is not None else (None, None)
-        d.state = DeviceState(f32("state_residual"), f32("state_drift"), f32("state_served"))
+        d.state = (DeviceState(f32("state_residual"), f32("state_drift"), f32("state_served"))
+                   if "state_residual" in arrays else DeviceState.fresh(self.n_params))
         d.prev_state = (DeviceState(f32("prev_residual"), f32("prev_drift"), f32("prev_served"))
                         if "prev_residual" in arrays else None)
         d.needs_reset = bool(meta["needs_reset"])

@@ -296,8 +296,9 @@ def find_port_boards(opts: RunOptions, say: Say = print,
                 raise UsageError(f"--port {p.port}: the board says it is '{p.hello.name}', not a "
                                  "board fltiny knows; pass --board (see 'fltiny boards')") from None
             found.append(PortBoard(p, board))
-            say(f"{p.port}: device {p.device_id}, {board.name}, model version "
-                f"{p.hello.model_version}")
+            say(f"{p.port}: device {p.device_id}, {board.name}, "
+                + ("no new HELLO: the board of the run being resumed" if p.reattached
+                   else f"model version {p.hello.model_version}"))
     except BaseException:
         for p in probes:
             p.link.close()
