@@ -14,20 +14,16 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
 from fltiny.bridge import messages as m
 from fltiny.server.store import SEQ_LEASE, DeviceRecord, RunStore
 
-HAVE_QEMU = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
-
 
 @pytest.mark.slow
 @pytest.mark.cross
-@pytest.mark.skipif(not HAVE_QEMU, reason="QEMU or the cross compiler is not installed")
+@pytest.mark.tools("qemu-system-arm", "arm-none-eabi-gcc")
 def test_killed_and_resumed_run_is_bit_identical(har_tiny_bundle, tmp_path):
     from fltiny.bench.kill_loop import KINDS, run_loop, table
 

@@ -481,7 +481,9 @@ class BridgeFleet:
             d.seq_limit = first_seq + SEQ_LEASE
             if d.session is not None:
                 d.session.seq_limit = d.seq_limit
-        if blob is None:
+        if blob is None:  # its HELLO is on the way: a session above the lease waits for it
+            if first_seq is not None:
+                d.new_session(first_seq)
             return "said HELLO again: resynced as after a boot"
         meta, arrays = decode_state(blob)
         if meta.get("device_id") != device_id:
@@ -506,7 +508,7 @@ class BridgeFleet:
         d.new_session(first_seq)
         d.session.receiver.resume_after(int(meta["device_seq"]))
         return (f"re-attached: holds version {d.version if d.version is not None else '?'}, "
-                f"host seq from {first_seq or 1}, device seq above {meta['device_seq']}")
+                f"host seq from {d.session.sender.next_seq}, device seq above {meta['device_seq']}")
 
     # ---- one round -----------------------------------------------------------------------
 
