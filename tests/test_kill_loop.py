@@ -1,7 +1,7 @@
 """The aggregator killed and resumed while its boards keep running (issue 19, item 3).
 
 - A short kill loop (fltiny/bench/kill_loop.py; bench/kill_loop.py runs 20 kills): two qemu-m4f
-  boards from ``fltiny emulate --pty --fleet-file``, ``fltiny run --fleet-file`` SIGKILLed
+  boards from ``fltiny emulate --pty --fleet-file``, ``fltiny run --fleet-file`` (8 rounds) SIGKILLed
   three times (during start-up, during the rounds, inside a checkpoint's transaction) and
   resumed: no round lost, every checkpoint bit-identical to an uninterrupted run's.
 - The device side on a native board: the same TRAIN again gets the same DELTA (delivered or
@@ -27,7 +27,7 @@ from fltiny.server.store import SEQ_LEASE, DeviceRecord, RunStore
 def test_killed_and_resumed_run_is_bit_identical(har_tiny_bundle, tmp_path):
     from fltiny.bench.kill_loop import KINDS, run_loop, table
 
-    r = run_loop(har_tiny_bundle, tmp_path / "build", tmp_path / "work", boards=2, rounds=6,
+    r = run_loop(har_tiny_bundle, tmp_path / "build", tmp_path / "work", boards=2, rounds=8,
                  kills=3, seed=1, say=print)
     print(table(r))
     assert sorted(k.kind for k in r.kills) == sorted(KINDS)

@@ -10,8 +10,8 @@ run carries on exactly: the final model and every checkpoint must be bit-identic
 uninterrupted run's on fresh boards, with no round lost.
 
 Where a kill lands is chosen by seed among three kinds: ``start-up`` (a random time after the
-launch, before the rounds: probe, re-attach, evaluator), ``rounds`` (a random time after the
-rounds begin: during a device exchange, an aggregation or between rounds) and ``checkpoint``
+launch, before the rounds: probe, re-attach, evaluator), ``rounds`` (a random time up to two
+rounds after the rounds begin: during a device exchange, an aggregation or between rounds) and ``checkpoint``
 (inside the checkpoint's SQLite transaction: the run is started with FLTINY_TEST_CKPT_HOLD_S,
 which keeps each checkpoint transaction open that long after a marker line on stderr,
 fltiny.server.store; the kill comes a random time after the marker, before the commit).
@@ -181,7 +181,7 @@ def plan(kills: int, seed: int) -> list[Kill]:
 
 
 def run_loop(bundle: Path, build_root: Path, work: Path, *, board: str = "qemu-m4f",
-             boards: int = 3, rounds: int = 30, kills: int = 20, seed: int = 0,
+             boards: int = 3, rounds: int = 40, kills: int = 20, seed: int = 0,
              extra: tuple[str, ...] = ("--epochs", "1"), say=lambda _m: None) -> KillLoopResult:
     """The uninterrupted reference run, then the killed and resumed one (module docstring),
     each on fresh boards of its own ``fltiny emulate``."""
@@ -218,10 +218,10 @@ def run_loop(bundle: Path, build_root: Path, work: Path, *, board: str = "qemu-m
             if k.kind == "start-up":  # within the last launch's start-up time
                 due = launch.t0 + k.delay * startup_s
                 launch.wait_for(lambda d=due: time.monotonic() >= d, startup_s + 30)
-            elif k.kind == "rounds":  # up to 3 rounds (with their held checkpoints) in
+            elif k.kind == "rounds":  # up to 2 rounds (with their held checkpoints) in
                 launch.wait_for(lambda la=launch: la.started is not None, 120)
                 base = launch.started or time.monotonic()
-                due = base + k.delay * 3.0 * (round_s + HOLD_S)
+                due = base + k.delay * 2.0 * (round_s + HOLD_S)
                 launch.wait_for(lambda d=due: time.monotonic() >= d, 120)
             else:
                 launch.wait_for(lambda la=launch, n=k.nth: len(la.ckpt) >= n, 120)

@@ -37,8 +37,8 @@ that number plus the store's lease until the next checkpoint. A resumed host (``
 --resume``, boards that outlived the killed one) ``restore``s each re-attached board from the
 store, with a session counting from the store's lease, and re-runs the round that was in
 flight: the device answers the repeated GLOBAL (a no-op) and TRAIN (its kept DELTA) so the
-round gives the bytes it gave, or would have given, the killed host. Not persisted: the last
-unconfirmed round (``_UnconfirmedRound``, a replay aid for boards whose data the host holds,
+round gives the bytes it gave, or would have given, the killed host. Not persisted: the
+unconfirmed rounds (``_UnconfirmedRound``, a replay aid for boards whose data the host holds,
 which the host starts itself and which die with it).
 
 Training switch (``set_training``, the round loop's ``fltiny ctl disable|enable``): DISABLE
