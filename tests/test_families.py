@@ -7,6 +7,7 @@ build, the options refused in one line, and a mixed fleet of qemu-m3 (64 kB) and
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -210,6 +211,6 @@ def test_mixed_fleet_runs_two_families_in_one_run(family_bundles, tmp_path, cli,
                           f"har-small={family_bundles['har-small']}", "--out", tmp_path / "no")
     errors = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
     assert code == 6 and len(errors) == 1 and err.strip().endswith(errors[0]), err
-    assert errors[0].startswith("error: board qemu-m3 (RAM 64 kB, flash 256 kB): no model "
-                                "family fits: har-small needs RAM 70,592 B"), errors[0]
+    assert re.match(r"error: board qemu-m3 \(RAM 64 kB, flash 256 kB\): no model family fits: "
+                    r"har-small needs RAM [\d,]+ B, flash [\d,]+ B", errors[0]), errors[0]
     assert not (tmp_path / "no").exists()
