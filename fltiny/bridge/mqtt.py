@@ -55,19 +55,23 @@ class MqttSettings:
 def parse_mqtt_url(url: str) -> tuple[str, int]:
     """``mqtts://host[:port]`` -> (host, port); UsageError for anything else (plain ``mqtt://``
     included: fltiny talks to brokers over TLS only)."""
-    parts = urlsplit(url)
-    if parts.scheme == "mqtt":
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unclosed or empty [IPv6] host
+        parts, hostname = None, None
+    if parts is not None and parts.scheme == "mqtt":
         raise UsageError(f"--mqtt-url {url}: fltiny connects to brokers over TLS only; use "
                          "mqtts://HOST:PORT (the broker's TLS listener)")
     try:
-        port = parts.port
+        port = parts.port if parts is not None else -1
     except ValueError:
         port = -1
-    if parts.scheme not in ("mqtts", "ssl") or not parts.hostname or port == -1 or (
+    if parts is None or parts.scheme not in ("mqtts", "ssl") or not hostname or port == -1 or (
             parts.path not in ("", "/")):
         raise UsageError(f"--mqtt-url {url}: expected mqtts://HOST:PORT, e.g. "
                          "mqtts://127.0.0.1:8883")
-    return parts.hostname, port or DEFAULT_PORT
+    return hostname, port or DEFAULT_PORT
 
 
 def stop_network_loop(client) -> None:

@@ -324,7 +324,7 @@ class DeviceDataStatus:
 
     @classmethod
     def parse(cls, text: str) -> DeviceDataStatus:
-        source, *fields = text.split()
+        source, *fields = text.split() or [""]
         if source not in ("blob", "store", "none"):
             raise UsageError(f"not a device data STATUS: {text!r}")
         values: dict[str, int | str] = {}
