@@ -9,7 +9,9 @@ One protocol session per device (fltiny.bridge.session), one thread per device d
 Every DELTA is checked before it can reach the model:
 1. the session has authenticated it (HMAC tag), checked sequence numbers and chunking;
 2. its round and base version are the ones the host sent;
-3. ``PayloadDecoder`` (the runtime's C decoder) decodes it with the model's limits;
+3. the runtime's C accumulator validates its payload with the decoder's rules and the model's
+   limits and measures its norm (``measure_payload``); the update goes on as that payload,
+   never densified on the aggregation path (fltiny.native.accumulate);
 4. its example count is at most the windows its board trains on (``Endpoint.max_windows``,
    the board's ``max_windows``: FedAvg weights by it) and its personal metric is in range
    (an accuracy in [0, 1]);
@@ -70,7 +72,7 @@ from fltiny.bridge.ports import key_id
 from fltiny.bridge.session import RxEvent, Session
 from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState
-from fltiny.native import delta as nd
+from fltiny.native.accumulate import Accumulator, measure_payload
 from fltiny.native.errors import DeliveryError, NackError, PayloadError, ProtocolError
 from fltiny.native.messages import MsgType
 from fltiny.native.proto import chunk_count, max_chunk, wire_size
@@ -210,7 +212,6 @@ class _DeviceState:
         self.timeout = timeout
         self.retries = retries
         self.send_chunk = send_chunk
-        self.decoder = nd.PayloadDecoder(n_params)
         self.training_wanted = True  # what the host asked for (set_training)
         self.training_on_device = True  # what the device was last told (a boot: enabled)
         self.seq_limit: int | None = None  # the run store's sequence lease (host_state)
@@ -312,6 +313,7 @@ class BridgeFleet:
         self.n_params = int(host_round.n_params)
         # the head a factory-fresh or reverted device serves and trains (version 0)
         self.factory_params = np.ascontiguousarray(host_round.head.params, dtype=np.float32)
+        self._meter = Accumulator(self.n_params)  # validates and measures payloads (C)
         self.model_hash = bytes(model_hash)
         self.global_delta = global_delta
         self.down_topk, self.down_bits = down_topk, down_bits
@@ -759,7 +761,7 @@ class BridgeFleet:
             return None
         with self._replay_lock:
             try:
-                dense = d.decoder.decode_dense(delta.body)
+                sq_norm = measure_payload(self._meter, delta.body)
             except PayloadError as exc:
                 lg.reason = f"payload rejected: {exc.status}"
                 return None
@@ -784,7 +786,8 @@ class BridgeFleet:
             lg.replay_match = True
         lg.verification = "replay" if lg.replay_match else "checks"
         lg.personal_n, lg.personal_metric = int(delta.personal_n), float(delta.personal_metric)
-        return ClientUpdate(d.ep.device_id, dense, int(delta.examples), float(delta.loss))
+        return ClientUpdate(d.ep.device_id, None, int(delta.examples), float(delta.loss),
+                            payload=bytes(delta.body), n_params=self.n_params, sq_norm=sq_norm)
 
     def _self_check_failed(self, d: _DeviceState, rnd: int, held: np.ndarray, tmsg: m.Train,
                            err: m.Error, lg: RoundLog) -> None:
