@@ -12,21 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "core/flt_status.h"
 #include "flt_checkpoint.h"
 #include "proto/crc32.h"
-
-static int g_checks;
-static int g_failed;
-
-#define CHECK(cond)                                                \
-    do {                                                           \
-        ++g_checks;                                                \
-        if (!(cond)) {                                             \
-            ++g_failed;                                            \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                          \
-    } while (0)
 
 #define N 37u
 
@@ -166,6 +155,5 @@ int main(void)
 
     free(ref);
     free(buf);
-    printf("checkpoint_test: %d checks, %d failed\n", g_checks, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return check_report("checkpoint_test");
 }

@@ -7,23 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "core/flt_status.h"
 #include "train/flt_dense.h"
 #include "train/flt_head.h"
 #include "train/flt_rng.h"
 #include "train/flt_train_loop.h"
-
-static int g_checks;
-static int g_failed;
-
-#define CHECK(cond)                                                \
-    do {                                                           \
-        ++g_checks;                                                \
-        if (!(cond)) {                                             \
-            ++g_failed;                                            \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                          \
-    } while (0)
 
 #define CHECK_ST(expr, want) CHECK((expr) == (want))
 
@@ -174,6 +163,5 @@ int main(void)
     test_sizes_and_passes();
     test_training();
     test_bad_geometry();
-    printf("train_conv_test: %d checks, %d failed\n", g_checks, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return check_report("train_conv_test");
 }

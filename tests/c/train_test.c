@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "core/flt_status.h"
 #include "train/flt_dense.h"
 #include "train/flt_head.h"
@@ -15,18 +16,6 @@
 #include "train/flt_optim.h"
 #include "train/flt_rng.h"
 #include "train/flt_train_loop.h"
-
-static int g_checks;
-static int g_failed;
-
-#define CHECK(cond)                                                \
-    do {                                                           \
-        ++g_checks;                                                \
-        if (!(cond)) {                                             \
-            ++g_failed;                                            \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                          \
-    } while (0)
 
 #define CHECK_ST(expr, want) CHECK((expr) == (want))
 
@@ -377,6 +366,5 @@ int main(void)
     test_dense_and_loss();
     test_training();
     test_regression();
-    printf("train_test: %d checks, %d failed\n", g_checks, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return check_report("train_test");
 }

@@ -9,23 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "core/flt_status.h"
 #include "flt_data.h"
 #include "flt_recording.h"
 #include "flt_window_store.h"
 #include "proto/crc32.h"
-
-static int g_checks;
-static int g_failed;
-
-#define CHECK(cond)                                                \
-    do {                                                           \
-        ++g_checks;                                                \
-        if (!(cond)) {                                             \
-            ++g_failed;                                            \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                          \
-    } while (0)
 
 #define NSTEPS 600u
 #define CH 2u
@@ -240,6 +229,5 @@ int main(void)
     test_regression_exact_buffers();
     test_bad_arguments();
     test_recordings_truncated_and_corrupted();
-    printf("window_store_test: %d checks, %d failed\n", g_checks, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return check_report("window_store_test");
 }
