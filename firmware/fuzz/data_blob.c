@@ -54,12 +54,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     flt_status_t s = flt_data_parse(blob, n, &d);
     FUZZ_ASSERT(parse_status_ok(s));
     if (n > 0u) {
-        uint8_t *odd = (uint8_t *)malloc(n + 1u);
+        uint8_t *odd = fuzz_dup_odd(blob, n);
         flt_data_t o;
-        FUZZ_ASSERT(odd != NULL);
-        memcpy(odd + 1, blob, n);
-        FUZZ_ASSERT(flt_data_parse(odd + 1, n, &o) != FLT_OK);
-        free(odd);
+        FUZZ_ASSERT(flt_data_parse(odd, n, &o) != FLT_OK);
+        fuzz_free_odd(odd);
     }
     if (s == FLT_OK) {
         FUZZ_ASSERT(d.count >= 1u && d.n_test < d.count && d.window_bytes >= 1u &&

@@ -15,6 +15,9 @@
  * - fuzz_dup(p, n): a heap copy of exactly n bytes (at least 1 allocated, so ASan sees any
  *   access past n; malloc's alignment, so the 4-byte alignment the blob readers need holds).
  *   The caller frees it. Aborts when out of memory.
+ * - fuzz_dup_odd(p, n) (n >= 1): a heap copy of p[0..n-1] at an odd address (one byte into
+ *   its block), for readers that must refuse a misaligned buffer; free it with
+ *   fuzz_free_odd. Aborts when out of memory.
  * - FUZZ_KEY: the 32-byte device key (bytes 1..32, the tests' key); FUZZ_DEVICE_ID the device id.
  */
 #ifndef FLT_FUZZ_H
@@ -90,6 +93,19 @@ static inline uint8_t *fuzz_dup(const uint8_t *p, size_t n)
         memcpy(q, p, n);
     }
     return q;
+}
+
+static inline uint8_t *fuzz_dup_odd(const uint8_t *p, size_t n)
+{
+    uint8_t *block = (uint8_t *)malloc(n + 1u);
+    FUZZ_ASSERT(block != NULL);
+    memcpy(block + 1, p, n);
+    return block + 1;
+}
+
+static inline void fuzz_free_odd(uint8_t *q)
+{
+    free(q - 1);
 }
 
 #define FUZZ_KEY                                                                                   \

@@ -77,12 +77,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     flt_status_t s = flt_recording_parse(buf, n, &r);
     FUZZ_ASSERT(parse_status_ok(s));
     if (n > 0u) {
-        uint8_t *odd = (uint8_t *)malloc(n + 1u);
+        uint8_t *odd = fuzz_dup_odd(buf, n);
         flt_recording_t o;
-        FUZZ_ASSERT(odd != NULL);
-        memcpy(odd + 1, buf, n);
-        FUZZ_ASSERT(flt_recording_parse(odd + 1, n, &o) != FLT_OK);
-        free(odd);
+        FUZZ_ASSERT(flt_recording_parse(odd, n, &o) != FLT_OK);
+        fuzz_free_odd(odd);
     }
     if (s == FLT_OK) {
         FUZZ_ASSERT(r.count >= 1u && r.channels >= 1u && r.n_targets >= 1u &&
