@@ -76,29 +76,36 @@ def one_board(har_tiny_bundle, board_elf):
     b.close()
 
 
-def test_a_late_delta_committed_by_the_device_replays_in_the_next_round(one_board):
+def _late_round(b, rnd: int, g) -> None:
+    """A round that trains far longer than its deadline: the TRAIN is delivered, the DELTA
+    late; then a STATUS, whose answer comes after the late DELTA, which the host's link
+    acknowledges (while the board trains it answers nothing: its loop is busy)."""
     from fltiny.native.errors import DeliveryError
 
-    b = one_board
-    g = b.hr.head.params.astype(np.float32)
-    r1 = b.round(1, g, 0)
-    assert r1.update is not None, r1.error
-    # round 2 trains far longer than its deadline: the TRAIN is delivered, the DELTA late
-    r2 = b.round(2, g, 0, epochs=255, deadline=1.5)
-    assert r2.update is None and "no DELTA before the round deadline" in r2.error, r2.error
-    # the STATUS answer comes after the late DELTA, which the host's link acknowledges
-    # (while the board trains it answers nothing: its loop is busy)
+    r = b.round(rnd, g, 0, epochs=255, deadline=1.5)
+    assert r.update is None and "no DELTA before the round deadline" in r.error, r.error
     end = time.monotonic() + 120
     while True:
         try:
             b.bf.status(b.dev.device_id, wait_s=10)
-            break
+            return
         except (DeliveryError, TimeoutError):
             assert time.monotonic() < end, "the board never answered STATUS"
-    r3 = b.round(3, g, 0)
-    assert r3.update is not None, r3.error
+
+
+@pytest.mark.parametrize("late", [1, 2], ids=["one-late-round", "two-late-rounds"])
+def test_late_deltas_committed_by_the_device_replay_in_the_next_round(one_board, late):
+    b = one_board
+    g = b.hr.head.params.astype(np.float32)
+    r1 = b.round(1, g, 0)
+    assert r1.update is not None, r1.error
+    for rnd in range(2, 2 + late):
+        _late_round(b, rnd, g)
+    r = b.round(2 + late, g, 0)
+    assert r.update is not None, r.error
     assert b.bf.replay_mismatches == 0
-    assert any("had committed round(s) 2," in line for line in b.log), b.log
+    rounds = ", ".join(str(i) for i in range(2, 2 + late))
+    assert any(f"had committed round(s) {rounds}," in line for line in b.log), b.log
 
 
 def test_a_reboot_noticed_late_does_not_cost_the_board_its_rounds(one_board):
