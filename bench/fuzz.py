@@ -143,12 +143,14 @@ def parse_log(text: str, res: Result) -> None:
 
 def run_target(target: str, runs: int, *, seed: int = 1, timeout_s: int = 10,
                rss_limit_mb: int = 2048, max_len: int = 4096, defines: Sequence[str] = (),
-               seeds: bool = True) -> Result:
+               seeds: bool = True, work_root: Path | None = None) -> Result:
     """Builds ``target`` and runs it for ``runs`` executions from its seed corpus (``seeds``)
-    in a fresh working corpus; findings are the crash/leak/timeout/oom files it wrote."""
+    in a fresh working corpus under ``work_root`` (default build/fuzz/: one run of a target at
+    a time there; give another root to run beside it); findings are the crash/leak/timeout/oom
+    files it wrote."""
     exe = build(target, defines)
     name = exe.name.removeprefix("fuzz-")
-    work = build_dir().parent / "fuzz" / name
+    work = (work_root or build_dir().parent / "fuzz") / name
     shutil.rmtree(work, ignore_errors=True)
     corpus, artifacts = work / "corpus", work / "artifacts"
     corpus.mkdir(parents=True)
@@ -175,7 +177,8 @@ def run_target(target: str, runs: int, *, seed: int = 1, timeout_s: int = 10,
 
 
 def fuzz(targets: Sequence[str], runs: int, *, jobs: int = 1, seed: int = 1, timeout_s: int = 10,
-         rss_limit_mb: int = 2048, defines: Sequence[str] = ()) -> list[Result]:
+         rss_limit_mb: int = 2048, defines: Sequence[str] = (),
+         work_root: Path | None = None) -> list[Result]:
     """run_target for each target, ``jobs`` at a time; results in the order of ``targets``."""
     for t in targets:
         build(t, defines)  # compile errors first, one at a time
@@ -183,7 +186,8 @@ def fuzz(targets: Sequence[str], runs: int, *, jobs: int = 1, seed: int = 1, tim
     order = sorted(targets, key=lambda t: t != SLOWEST)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         done = {t: pool.submit(run_target, t, runs, seed=seed, timeout_s=timeout_s,
-                               rss_limit_mb=rss_limit_mb, defines=defines) for t in order}
+                               rss_limit_mb=rss_limit_mb, defines=defines, work_root=work_root)
+                for t in order}
         return [done[t].result() for t in targets]
 
 
@@ -215,13 +219,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1, help="libFuzzer's random seed")
     ap.add_argument("--timeout", type=int, default=10, help="seconds per input")
     ap.add_argument("--rss-limit-mb", type=int, default=2048)
+    ap.add_argument("--work-dir", type=Path, default=None,
+                    help="where the working corpora, logs and findings go (default build/fuzz)")
     ap.add_argument("--define", action="append", default=[], metavar="NAME",
                     help="compile the harnesses with -DNAME (FLT_FUZZ_PLANTED_BUG: msg_ack's "
                          "deliberate bug, to see a finding reported)")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     results = fuzz(args.targets, args.runs, jobs=args.jobs, seed=args.seed,
-                   timeout_s=args.timeout, rss_limit_mb=args.rss_limit_mb, defines=args.define)
+                   timeout_s=args.timeout, rss_limit_mb=args.rss_limit_mb, defines=args.define,
+                   work_root=args.work_dir)
     print(table(results))
     print(f"{len(results)} targets, {time.monotonic() - t0:.0f} s")
     bad = failures(results)

@@ -22,8 +22,10 @@ CI_RUNS = 100_000
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[str, fuzz.Result]:
-    return {r.target: r for r in fuzz.fuzz(list(fuzz.TARGETS), CI_RUNS, jobs=2)}
+def results(tmp_path_factory) -> dict[str, fuzz.Result]:
+    # a working directory of its own: a long bench/fuzz.py run in build/fuzz/ goes on beside it
+    return {r.target: r for r in fuzz.fuzz(list(fuzz.TARGETS), CI_RUNS, jobs=2,
+                                           work_root=tmp_path_factory.mktemp("fuzz"))}
 
 
 @pytest.mark.parametrize("target", list(fuzz.TARGETS))
@@ -41,9 +43,10 @@ def test_every_target_has_a_harness_and_seeds():
     assert all(any((fuzz.SEED_DIR / t).iterdir()) for t in fuzz.TARGETS)
 
 
-def test_planted_bug_is_found_by_fuzzing():
+def test_planted_bug_is_found_by_fuzzing(tmp_path):
     """No seeds: libFuzzer itself must reach msg_ack's planted out-of-bounds read."""
-    r = fuzz.run_target("msg_ack", 1_000_000, defines=["FLT_FUZZ_PLANTED_BUG"], seeds=False)
+    r = fuzz.run_target("msg_ack", 1_000_000, defines=["FLT_FUZZ_PLANTED_BUG"], seeds=False,
+                        work_root=tmp_path)
     assert not r.ok and len(r.findings) == 1 and r.findings[0].name.startswith("crash-")
     assert r.runs < 1_000_000  # it stopped at the finding
     assert fuzz.failures([r]) == [f"FINDING msg_ack: {r.findings[0]}"]
@@ -56,9 +59,9 @@ def test_planted_bug_is_found_by_fuzzing():
     assert clean.returncode == 0, clean.stderr
 
 
-def test_runner_exits_nonzero_naming_the_input(capsys):
+def test_runner_exits_nonzero_naming_the_input(capsys, tmp_path):
     code = fuzz.main(["--runs", "1000000", "--targets", "msg_ack", "--define",
-                      "FLT_FUZZ_PLANTED_BUG"])
+                      "FLT_FUZZ_PLANTED_BUG", "--work-dir", str(tmp_path)])
     out = capsys.readouterr().out
     findings = [ln for ln in out.splitlines() if ln.startswith("FINDING ")]
     assert code == 1 and len(findings) == 1, out

@@ -64,7 +64,7 @@ def c_encode_message(msg: m.Message) -> tuple[str, bytes]:
     if isinstance(msg, m.Hello):
         s = HelloC(msg.name.encode(), msg.capabilities, msg.firmware_version,
                    (C.c_uint8 * 8)(*msg.model_hash), msg.model_version, msg.head_params,
-                   msg.free_ram)
+                   msg.free_ram, msg.host_seq)
         st = so.flt_msg_hello_encode(C.byref(s), out, sz(len(out)), C.byref(n))
     elif isinstance(msg, (m.Global, m.Delta)):
         body = _buf(msg.body)
@@ -107,7 +107,8 @@ def c_decode_message(msg_type: int, payload: bytes) -> tuple[str, m.Message | No
         s = HelloC()
         st = so.flt_msg_hello_decode(buf, n, C.byref(s))
         make = lambda: m.Hello(s.name.decode(), s.capabilities, s.firmware_version,  # noqa: E731
-                               bytes(s.model_hash), s.model_version, s.head_params, s.free_ram)
+                               bytes(s.model_hash), s.model_version, s.head_params, s.free_ram,
+                               s.host_seq)
     elif msg_type == m.MsgType.GLOBAL:
         s = GlobalC()
         st = so.flt_msg_global_decode(buf, n, C.byref(s))

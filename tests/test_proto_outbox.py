@@ -14,6 +14,7 @@ from oracles import protocol as op
 from test_proto_native import CRx, CTx
 
 from fltiny.native import lib as L
+from fltiny.native.status import status_name
 
 KEY = hashlib.sha256(b"outbox key").digest()
 DEV = 0x0B0B
@@ -178,3 +179,23 @@ def test_sequence_numbers_exhausted_fails_and_drops():
     ev = L.OutboxEvent()
     assert b.lib.flt_outbox_service(C.byref(b.ob), 0, b.wire, 400, C.byref(ev)) == 11
     assert ev.event == FAILED and b.head == -1
+
+
+def test_cancel_drops_a_message_sent_in_part_and_the_peer_takes_the_next():
+    """A DELTA of 3 chunks cancelled after its first chunk (the device retrains into its
+    buffer): nothing more of it is sent, its numbers are not reused, and the host's receiver
+    abandons it and delivers the next message whole."""
+    b = Box(chunk=16)
+    assert b.queue(1, 7, b"A" * 40) == 0  # 3 chunks: seq 1, 2, 3
+    ev, f1 = b.service(0)
+    assert (ev.event, ev.seq, ev.chunk_count) == (FRAME, 1, 3)
+    assert b.answer(f1).event == 0  # chunk 1 acknowledged, chunk 2 is next
+    assert b.lib.flt_outbox_cancel(C.byref(b.ob), 1) == 0
+    assert b.head == -1 and b.service(RETX * 2)[0].event == 0  # nothing more of it
+    assert b.lib.flt_outbox_cancel(C.byref(b.ob), 1) == 0  # not queued: no change
+    assert status_name(b.lib.flt_outbox_cancel(C.byref(b.ob), 3)) == "FLT_ERR_ARG"
+    assert b.queue(1, 7, b"fresh") == 0
+    ev, f2 = b.service(RETX * 3)
+    assert (ev.event, ev.seq, ev.chunk_count) == (FRAME, 4, 1)
+    (hev,) = b.host_rx.feed(f2)
+    assert (hev.status, hev.kind, hev.payload) == ("FLT_OK", 2, b"fresh")  # 2: MESSAGE

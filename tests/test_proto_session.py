@@ -191,3 +191,41 @@ def test_replayed_ack_does_not_complete_a_newer_frame():
     s.poll()  # sends seq 2; the replayed ACK of seq 1 must not complete it
     s.poll()
     assert not s.idle and s.sending_seq == 2
+
+
+def test_a_new_host_continues_above_the_seq_a_running_peer_accepted():
+    """A host session that starts at 1 against a peer that accepted numbers up to 40 from an
+    earlier host is refused (REPLAY); once it skips to above 40 (the peer's HELLO host_seq)
+    its messages go through. Skipping never lowers the numbers, and 0 is refused."""
+    clock = Clock()
+    a_to_b, b_to_a = bytearray(), bytearray()
+
+    def take(buf):
+        def f():
+            out = bytes(buf)
+            buf.clear()
+            return out
+        return f
+
+    host = Session(key=KEY, device_id=DEV, send=a_to_b.extend, receive=take(b_to_a),
+                   clock=clock)
+    dev = Session(key=KEY, device_id=DEV, send=b_to_a.extend, receive=take(a_to_b),
+                  on_host=False, clock=clock)
+    dev.receiver.resume_after(40)
+    dev.receiver.resume_after(7)  # never lowers
+    host.submit(m.Status("first"))
+    with pytest.raises(NackError) as info:
+        for _ in range(20):
+            host.poll()
+            dev.poll()
+    assert info.value.status == "FLT_ERR_REPLAY" and not dev.inbox
+    host.sender.skip_to(41)
+    host.sender.skip_to(3)  # never lowers
+    assert host.sender.next_seq == 41
+    with pytest.raises(Exception, match="out of range"):
+        host.sender.skip_to(0)
+    host.submit(m.Status("second"))
+    for _ in range(20):
+        host.poll()
+        dev.poll()
+    assert host.idle and [x.text for x in dev.inbox] == ["second"]

@@ -378,6 +378,35 @@ def test_fleet_file_of_emulate_drives_the_boards(cli, har_tiny_bundle, isolated,
     assert "0 updates replay-verified, 2 not replay-verified" in out
 
 
+def test_a_new_run_drives_boards_an_earlier_run_drove(cli, har_tiny_bundle, isolated,
+                                                      tmp_path):
+    """Boards outlive a run: a second 'fltiny run' (a new run, not --resume) on the same
+    running boards asks each for a HELLO (their device ids are in the fleet file), continues
+    above the sequence numbers the first run used and resets their round state; without the
+    device ids it cannot ask and says so in one line."""
+    fleet_file = tmp_path / "pty-fleet.toml"
+    with emulate_pty(har_tiny_bundle, isolated, n=2, fleet_file=fleet_file) as ptys:
+        runs = []
+        for i, rounds in enumerate((1, 2)):
+            runs.append(cli("run", "--fleet-file", fleet_file, "--rounds", str(rounds),
+                            "--epochs", "1", "--bundle", har_tiny_bundle,
+                            "--out", tmp_path / f"run{i}"))
+        ports = [a for p in ptys for a in ("--port", p)]
+        no_ids = cli("run", *ports, "--hello-timeout", "4", "--rounds", "1", "--bundle",
+                     har_tiny_bundle, "--out", tmp_path / "no-ids")
+    for code, _out, err in runs:
+        assert code == 0, err
+    assert "0 updates replay-verified, 2 not replay-verified" in runs[0][1]
+    assert "0 updates replay-verified, 4 not replay-verified" in runs[1][1]
+    _hashes, updates = _history(tmp_path / "run1" / "run.sqlite")
+    assert len(updates) == 4 and all(u["accepted"] == 1 for u in updates), updates
+    code, _out, err = no_ids
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in err, err
+    assert "already answered an earlier run" in errors[0]
+    assert "when it knows its device id: give it in a fleet file" in errors[0]
+
+
 def test_probe_learns_device_id_board_and_key(har_tiny_bundle, isolated):
     """The probe reads a board's HELLO without answering it: the bridge's session gets the
     next retransmission (so a run right after a probe still starts)."""

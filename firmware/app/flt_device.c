@@ -362,6 +362,7 @@ static void queue_hello(void)
     h.model_version = model_version;
     h.head_params = P;
     h.free_ram = flt_port_free_ram();
+    h.host_seq = rx.last_seq;
     size_t len = 0;
     flt_status_t s = flt_msg_hello_encode(&h, hello_buf, sizeof hello_buf, &len);
     out_queue_encoded(OUT_HELLO, FLT_MSG_HELLO, s, len);
@@ -517,11 +518,16 @@ static void on_train(const uint8_t *buf, size_t len)
         out_queue(OUT_DELTA, FLT_MSG_DELTA, kept_len);
         return;
     }
-    if (have_round && t.round == committed_round) {
+    if (have_round && t.round == committed_round && (t.flags & FLT_TRAIN_RESET) == 0u) {
+        /* (a RESET starts over, the round count included: a new host's round numbers) */
         send_error(FLT_ERR_DUPLICATE, "round already delivered");
         return;
     }
-    kept = 0; /* delta_buf is about to change */
+    kept = 0; /* delta_buf is about to change: the DELTA still being sent from it goes */
+    if (out_slots[OUT_DELTA].queued && flt_outbox_cancel(&outbox, OUT_DELTA) != FLT_OK) {
+        note_failure(&diag.outbox_errors, FLT_ERR_STATE);
+        return;
+    }
     flt_head_t head = flt_app_head();
     flt_round_model_t model;
     model.head = &head;
@@ -816,7 +822,12 @@ static int device_loop(void)
         while (flt_port_read_byte(&b)) {
             flt_proto_rx_event_t ev;
             flt_status_t s = flt_proto_rx_feed(&rx, b, &ev);
-            (void)s; /* every outcome is in ev */
+            if (s == FLT_ERR_REPLAY && ev.reply == FLT_MSG_NACK && !out_slots[OUT_HELLO].queued) {
+                /* an authenticated host frame below the last seq accepted: a host that does
+                 * not know this board's sequence (a new run); announce it again, with the
+                 * seq to continue above (docs/protocol.md "Re-announce") */
+                queue_hello();
+            }
             if (ev.reply != 0u) {
                 size_t n = 0;
                 flt_status_t w = flt_proto_tx_reply(&tx, &ev, wire, sizeof wire, &n);

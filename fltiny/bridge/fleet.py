@@ -213,7 +213,8 @@ class _DeviceState:
         self.retries = retries
         self.send_chunk = send_chunk
         self.training_wanted = True  # what the host asked for (set_training)
-        self.training_on_device = True  # what the device was last told (a boot: enabled)
+        # what the device was last told (a boot: enabled; None: unknown, told again)
+        self.training_on_device: bool | None = True
         self.seq_limit: int | None = None  # the run store's sequence lease (host_state)
 
     # ---- link ----
@@ -607,16 +608,32 @@ class BridgeFleet:
             return f"head has {h.head_params} parameters, the model {self.n_params}"
         return ""
 
-    def _on_hello(self, d: _DeviceState, h: m.Hello) -> None:
+    def _on_hello(self, d: _DeviceState, h: m.Hello) -> bool:
+        """Takes a HELLO; True when the device starts over with this host (a boot, or a
+        running board this host meets for the first time), False for a re-announce of a
+        board it already drives (it refused a late frame as a replay: nothing changed)."""
+        if d.session is not None and h.host_seq >= d.session.sender.next_seq:
+            # its receiver accepted host numbers up to host_seq (an earlier host's): go on above
+            d.session.sender.skip_to(h.host_seq + 1)
+        if h.host_seq > 0 and d.hello is not None:
+            return False
         problem = self._hello_problem(h)
         d.hello, d.hello_problem = h, problem
-        d.training_on_device = True  # every boot starts enabled (the switch is not persisted)
+        # every boot starts enabled (the switch is not persisted); a running board met for the
+        # first time may have been disabled by an earlier host: unknown, so it is told again
+        d.training_on_device = True if h.host_seq == 0 else None
         if problem:
             self.log(f"device {d.ep.device_id}: HELLO refused: {problem}")
         # what it holds: version 0 means factory state (or unknown); force a FULL GLOBAL
         d.version, d.params = None, None
         if h.model_version == 0:
             d.state, d.prev_state = DeviceState.fresh(self.n_params), None
+        if h.host_seq > 0:
+            # a board that trained for an earlier host: its round state (residual, drift,
+            # served model) is not one this host knows, so its first TRAIN resets it
+            d.state, d.prev_state = DeviceState.fresh(self.n_params), None
+            d.needs_reset = True
+        return True
 
     def _handle_reset(self, d: _DeviceState, end: float) -> None:
         d.resets += 1
@@ -725,8 +742,8 @@ class BridgeFleet:
                 elif isinstance(msg, m.Error):
                     return msg
                 elif isinstance(msg, m.Hello):
-                    self._on_hello(d, msg)
-                    raise _Reset()
+                    if self._on_hello(d, msg):
+                        raise _Reset()
             if time.monotonic() >= end:
                 raise TimeoutError("no DELTA before the round deadline")
             self._poll(d)

@@ -79,7 +79,7 @@ class OutboxEvent(C.Structure):
 class HelloMsg(C.Structure):
     _fields_ = [("name", C.c_char * 17), ("capabilities", u32), ("firmware_version", u32),
                 ("model_hash", u8 * 8), ("model_version", u32), ("head_params", u32),
-                ("free_ram", u32)]
+                ("free_ram", u32), ("host_seq", u32)]
 
 
 class GlobalMsg(C.Structure):
@@ -169,9 +169,11 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_cobs_decode": (C.c_int, [vp, sz, vp, sz, P(sz)]),
     "flt_proto_rx_init": (C.c_int, [P(Rx), vp, u32, C.c_int, vp, sz, vp, sz]),
     "flt_proto_rx_feed": (C.c_int, [P(Rx), u8, P(RxEvent)]),
+    "flt_proto_rx_resume_after": (C.c_int, [P(Rx), u32]),
     "flt_proto_rx_feed_bytes": (C.c_int, [P(Rx), vp, sz, P(sz), P(RxEvent)]),
     "flt_proto_tx_init": (C.c_int, [P(Tx), vp, u32, C.c_int, u32]),
     "flt_proto_tx_set_chunk": (C.c_int, [P(Tx), u16]),
+    "flt_proto_tx_skip_to": (C.c_int, [P(Tx), u32]),
     "flt_proto_tx_begin": (C.c_int, [P(Tx), u8, sz, P(Outgoing)]),
     "flt_proto_tx_chunk": (C.c_int, [P(Tx), P(Outgoing), vp, u16, vp, sz, P(sz)]),
     "flt_proto_tx_reply": (C.c_int, [P(Tx), P(RxEvent), vp, sz, P(sz)]),
@@ -181,6 +183,7 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_outbox_service": (C.c_int, [P(Outbox), u32, vp, sz, P(OutboxEvent)]),
     "flt_outbox_on_control": (C.c_int, [P(Outbox), P(RxEvent), P(OutboxEvent)]),
     "flt_outbox_head": (i32, [P(Outbox)]),
+    "flt_outbox_cancel": (C.c_int, [P(Outbox), u32]),
     "flt_msg_hello_encode": (C.c_int, [P(HelloMsg), vp, sz, P(sz)]),
     "flt_msg_hello_decode": (C.c_int, [vp, sz, P(HelloMsg)]),
     "flt_msg_global_encode": (C.c_int, [P(GlobalMsg), vp, sz, P(sz)]),

@@ -120,6 +120,9 @@ class Hello:
     model_version: int
     head_params: int
     free_ram: int
+    # the last sequence number the device's receiver accepted from a host (0: none since its
+    # boot); a HELLO with host_seq > 0 re-announces a running board (docs/protocol.md)
+    host_seq: int = 0
 
     def encode(self) -> bytes:
         try:
@@ -131,7 +134,8 @@ class Hello:
         s = L.HelloMsg(raw, _u32(self.capabilities, "capabilities"),
                        _u32(self.firmware_version, "firmware_version"),
                        (C.c_uint8 * 8)(*self.model_hash), _u32(self.model_version, "version"),
-                       _u32(self.head_params, "head_params"), _u32(self.free_ram, "free_ram"))
+                       _u32(self.head_params, "head_params"), _u32(self.free_ram, "free_ram"),
+                       _u32(self.host_seq, "host_seq"))
         return _encode("flt_msg_hello_encode", s, L.const("FLT_MSG_HELLO_SIZE"), "HELLO")
 
     @classmethod
@@ -139,7 +143,7 @@ class Hello:
         s = L.HelloMsg()
         _decode("flt_msg_hello_decode", buf, s, "HELLO")
         return cls(s.name.decode("ascii"), s.capabilities, s.firmware_version,
-                   bytes(s.model_hash), s.model_version, s.head_params, s.free_ram)
+                   bytes(s.model_hash), s.model_version, s.head_params, s.free_ram, s.host_seq)
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,7 @@ class Receiver:
         the peer sent before it stay refused as replays. Only before the first byte is fed."""
         if not 0 <= last_seq <= 0xFFFFFFFF:
             raise ProtocolError(f"sequence number {last_seq} out of range", "FLT_ERR_ARG")
-        self.rx.last_seq = last_seq
+        check(L.rt().flt_proto_rx_resume_after(C.byref(self.rx), last_seq), "receiver resume")
 
     def feed(self, data: bytes) -> list[RxEvent]:
         events: list[RxEvent] = []
@@ -246,6 +246,14 @@ class Sender:
     @property
     def next_seq(self) -> int:
         return int(self.tx.next_seq)
+
+    def skip_to(self, next_seq: int) -> None:
+        """Sequence numbers from ``next_seq`` on for the messages it begins from now on
+        (flt_proto_tx_skip_to: never lowers them); a peer that accepted numbers up to
+        ``next_seq - 1`` from an earlier host says so in its HELLO (``host_seq``)."""
+        if not 1 <= next_seq <= 0xFFFFFFFF:
+            raise ProtocolError(f"sequence number {next_seq} out of range", "FLT_ERR_ARG")
+        check(L.rt().flt_proto_tx_skip_to(C.byref(self.tx), next_seq), "sender skip")
 
     @property
     def chunk(self) -> int:

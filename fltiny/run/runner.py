@@ -242,7 +242,7 @@ def find_port_boards(opts: RunOptions, say: Say = print,
     one named). Keys: the fleet file's, else the provisioning record's, else the development
     key. The links stay open (close them with ``close_port_boards``)."""
     from fltiny.boards import get_board
-    from fltiny.bridge.ports import is_device_path, open_port, probe_all
+    from fltiny.bridge.ports import Credential, is_device_path, open_port, probe_all
     from fltiny.build.project import DEV_KEY
     from fltiny.provision import read_fleet_file, record_path
 
@@ -259,12 +259,21 @@ def find_port_boards(opts: RunOptions, say: Say = print,
                 and (d.port == w.port or (w.device_id is not None
                                           and d.device_id == w.device_id))]
         keys.append(list(dict.fromkeys([*mine, *recorded_keys, DEV_KEY])))
+    # who may be on each port, to ask a board that answered an earlier run for a new HELLO
+    pokes = []
+    for w, ks in zip(wanted, keys, strict=True):
+        creds = [Credential(w.device_id, k) for k in ks] if w.device_id is not None else []
+        creds += [Credential(d.device_id, d.key) for d in recorded
+                  if d.key is not None and d.device_id is not None
+                  and (d.port == w.port or d.device_id == w.device_id)]
+        pokes.append(list(dict.fromkeys(creds)))
     for w in wanted:  # a missing port is refused before anything is opened
         if is_device_path(w.port) and not Path(w.port).exists():
             open_port(w.port)
     say(f"waiting for the HELLO of {len(wanted)} running board(s): "
         + ", ".join(w.port for w in wanted))
-    probes = probe_all([w.port for w in wanted], keys, opts.hello_timeout, known=known)
+    probes = probe_all([w.port for w in wanted], keys, opts.hello_timeout, known=known,
+                       pokes=pokes)
     found: list[PortBoard] = []
     try:
         owners = {d.key: d.device_id for d in recorded if d.key is not None and d.key != DEV_KEY}

@@ -32,7 +32,7 @@ from oracles.protocol import (
 NAME_SIZE = 16
 HASH_SIZE = 8
 MAX_TEXT = 128
-HELLO_SIZE = 44
+HELLO_SIZE = 48
 GLOBAL_HEADER_SIZE = 12
 TRAIN_SIZE = 36
 DELTA_HEADER_SIZE = 24
@@ -144,6 +144,7 @@ class Hello:
     model_version: int
     head_params: int
     free_ram: int
+    host_seq: int = 0
 
     def encode(self) -> bytes:
         try:
@@ -157,17 +158,18 @@ class Hello:
         if len(self.model_hash) != HASH_SIZE:
             raise ArgumentError(f"model hash must be {HASH_SIZE} bytes")
         vals = [_u32(getattr(self, f), f) for f in
-                ("capabilities", "firmware_version", "model_version", "head_params", "free_ram")]
+                ("capabilities", "firmware_version", "model_version", "head_params", "free_ram",
+                 "host_seq")]
         return (raw + struct.pack("<II", vals[0], vals[1]) + bytes(self.model_hash)
-                + struct.pack("<III", *vals[2:]))
+                + struct.pack("<IIII", *vals[2:]))
 
     @classmethod
     def decode(cls, buf: bytes) -> Hello:
         _fixed(buf, HELLO_SIZE, "HELLO")
         name = _check_name(buf[:NAME_SIZE])
         caps, fw = struct.unpack_from("<II", buf, 16)
-        mv, hp, ram = struct.unpack_from("<III", buf, 32)
-        return cls(name, caps, fw, bytes(buf[24:32]), mv, hp, ram)
+        mv, hp, ram, host_seq = struct.unpack_from("<IIII", buf, 32)
+        return cls(name, caps, fw, bytes(buf[24:32]), mv, hp, ram, host_seq)
 
 
 # ---- GLOBAL / DELTA -------------------------------------------------------------------

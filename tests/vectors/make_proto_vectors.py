@@ -62,6 +62,9 @@ def cases() -> list[dict]:
         device_id=0x11223344, first_seq=1, on_host=False)
     add("hello_name16", m.Hello("ABCDEFGHIJKLMNOP", 0xFFFFFFFF, 0, bytes(8), 0, 0, 0),
         device_id=1, first_seq=0xFFFFFFF0, on_host=False, note="16-char name, large seq")
+    add("hello_reannounce", m.Hello("qemu-m4f", m.CAP_TRAIN_HEAD, 7, bytes(range(8)), 12, 1030,
+                                    9000, host_seq=0xDEADBEEF),
+        device_id=5, first_seq=77, on_host=False, note="a running board's HELLO (host_seq)")
     add("global_full", m.Global.full(4, params_small), device_id=0x0000BEEF, first_seq=7,
         on_host=True)
     add("global_full_20k", m.Global.full(9, params_20k), device_id=0xCAFE0001, first_seq=100,

@@ -106,6 +106,15 @@ static flt_status_t flt_rx_frame(flt_proto_rx_t *rx, flt_proto_rx_event_t *ev)
     return flt_rx_data(rx, payload, ev);
 }
 
+flt_status_t flt_proto_rx_resume_after(flt_proto_rx_t *rx, uint32_t last_seq)
+{
+    FLT_REQUIRE(rx != NULL, FLT_ERR_ARG);
+    if (last_seq > rx->last_seq) {
+        rx->last_seq = last_seq;
+    }
+    return FLT_OK;
+}
+
 flt_status_t flt_proto_rx_feed(flt_proto_rx_t *rx, uint8_t byte, flt_proto_rx_event_t *ev)
 {
     flt_status_t s;
@@ -175,6 +184,15 @@ flt_status_t flt_proto_tx_set_chunk(flt_proto_tx_t *tx, uint16_t chunk)
 {
     FLT_REQUIRE(tx != NULL && chunk >= 1u && chunk <= FLT_PROTO_MAX_CHUNK, FLT_ERR_ARG);
     tx->chunk = chunk;
+    return FLT_OK;
+}
+
+flt_status_t flt_proto_tx_skip_to(flt_proto_tx_t *tx, uint32_t next_seq)
+{
+    FLT_REQUIRE(tx != NULL && next_seq != 0u, FLT_ERR_ARG);
+    if (next_seq > tx->next_seq) {
+        tx->next_seq = next_seq;
+    }
     return FLT_OK;
 }
 

@@ -106,6 +106,10 @@ FLT_NODISCARD flt_status_t flt_proto_rx_init(flt_proto_rx_t *rx, const uint8_t *
                                              size_t frame_cap, uint8_t *msg, size_t msg_cap);
 FLT_NODISCARD flt_status_t flt_proto_rx_feed(flt_proto_rx_t *rx, uint8_t byte,
                                              flt_proto_rx_event_t *ev);
+/* A receiver that carries on a peer's sequence from last_seq (a restarted host's, from its
+ * checkpoint: frames the peer sent before stay refused as replays). Only before the first
+ * byte is fed; never lowers last_seq. FLT_ERR_ARG for NULL. */
+FLT_NODISCARD flt_status_t flt_proto_rx_resume_after(flt_proto_rx_t *rx, uint32_t last_seq);
 /* Feeds data[0..len-1] up to and including the first byte whose event is not NONE (*used:
  * bytes consumed, len when no frame ended); returns that byte's status. Same as calling
  * flt_proto_rx_feed per byte (a buffered UART or the host feed whole reads). */
@@ -136,6 +140,10 @@ FLT_NODISCARD flt_status_t flt_proto_tx_init(flt_proto_tx_t *tx, const uint8_t *
 /* Smaller chunks for messages begun from now on (a noisy line loses fewer long frames);
  * 1 <= chunk <= FLT_PROTO_MAX_CHUNK, else FLT_ERR_ARG. The receiver accepts any size. */
 FLT_NODISCARD flt_status_t flt_proto_tx_set_chunk(flt_proto_tx_t *tx, uint16_t chunk);
+/* Sequence numbers from next_seq on for messages begun from now on (a peer that already
+ * accepted numbers up to next_seq - 1 from an earlier sender: its HELLO's host_seq); never
+ * lowers them (a smaller next_seq is a no-op). FLT_ERR_ARG for NULL or next_seq 0. */
+FLT_NODISCARD flt_status_t flt_proto_tx_skip_to(flt_proto_tx_t *tx, uint32_t next_seq);
 FLT_NODISCARD flt_status_t flt_proto_tx_begin(flt_proto_tx_t *tx, uint8_t type, size_t msg_len,
                                               flt_proto_outgoing_t *o);
 FLT_NODISCARD flt_status_t flt_proto_tx_chunk(const flt_proto_tx_t *tx,

@@ -52,6 +52,7 @@ flt_status_t flt_msg_hello_encode(const flt_msg_hello_t *m, uint8_t *out, size_t
     flt_le_put32(out + 32, m->model_version);
     flt_le_put32(out + 36, m->head_params);
     flt_le_put32(out + 40, m->free_ram);
+    flt_le_put32(out + 44, m->host_seq);
     *out_len = FLT_MSG_HELLO_SIZE;
     return FLT_OK;
 }
@@ -70,6 +71,7 @@ flt_status_t flt_msg_hello_decode(const uint8_t *buf, size_t len, flt_msg_hello_
     m->model_version = flt_le_get32(buf + 32);
     m->head_params = flt_le_get32(buf + 36);
     m->free_ram = flt_le_get32(buf + 40);
+    m->host_seq = flt_le_get32(buf + 44);
     return FLT_OK;
 }
 

@@ -44,7 +44,7 @@
 #define FLT_MSG_HASH_SIZE 8u
 #define FLT_PROTO_MAX_TEXT 128u
 
-#define FLT_MSG_HELLO_SIZE 44u
+#define FLT_MSG_HELLO_SIZE 48u
 #define FLT_MSG_GLOBAL_HEADER_SIZE 12u
 #define FLT_MSG_TRAIN_SIZE 36u
 #define FLT_MSG_DELTA_HEADER_SIZE 24u
@@ -65,6 +65,7 @@ typedef struct {
     uint32_t model_version;
     uint32_t head_params; /* number of trainable head parameters */
     uint32_t free_ram;    /* bytes */
+    uint32_t host_seq;    /* last sequence number its receiver accepted from a host (0: none) */
 } flt_msg_hello_t;
 
 typedef enum { FLT_GLOBAL_FULL = 0, FLT_GLOBAL_DELTA = 1 } flt_global_kind_t;

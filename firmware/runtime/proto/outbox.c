@@ -64,6 +64,14 @@ flt_status_t flt_outbox_queue(flt_outbox_t *ob, uint32_t slot, uint8_t type, siz
     return FLT_OK;
 }
 
+flt_status_t flt_outbox_cancel(flt_outbox_t *ob, uint32_t slot)
+{
+    FLT_REQUIRE(ob != NULL && slot < ob->n_slots, FLT_ERR_ARG);
+    ob->slots[slot].queued = 0;
+    ob->slots[slot].o.chunk_count = 0;
+    return FLT_OK;
+}
+
 static void flt_outbox_report(flt_outbox_event_t *ev, uint8_t kind, uint32_t slot,
                               const flt_outbox_slot_t *q)
 {

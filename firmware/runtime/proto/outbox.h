@@ -26,10 +26,14 @@
  *   at least one transmission); anything else is stale and ignored (ev NONE). An ACK moves to
  *   the next chunk (ev NONE) or, after the last chunk, completes the slot (DONE); a NACK drops
  *   the slot (NACKED, ev->code = the peer's flt_status_t).
+ * - flt_outbox_cancel(slot) drops a queued slot's message, sent in part or not at all (a
+ *   queued slot's buffer may be rewritten only after this); its sequence numbers are not
+ *   reused. A peer that got some of its chunks abandons that message when the next one
+ *   begins (link.h). Cancelling a slot that is not queued changes nothing.
  * - ev->slot, ev->seq, ev->index, ev->chunk_count name the slot and chunk concerned for every
  *   event other than NONE.
- * Failures: FLT_ERR_ARG for NULL pointers, a slot index out of range, len > cap, a control
- * type, n_slots == 0 or retx_ms == 0 (state unchanged); from service, the status of
+ * Failures: FLT_ERR_ARG for NULL pointers, a slot index out of range (cancel too), len > cap,
+ * a control type, n_slots == 0 or retx_ms == 0 (state unchanged); from service, the status of
  * flt_proto_tx_begin / flt_proto_tx_chunk (FLT_ERR_STATE: sequence numbers exhausted;
  * FLT_ERR_NOMEM: cap too small, FLT_PROTO_MAX_WIRE always suffices) with event FAILED.
  */
@@ -100,6 +104,7 @@ FLT_NODISCARD flt_status_t flt_outbox_service(flt_outbox_t *ob, uint32_t now_ms,
 FLT_NODISCARD flt_status_t flt_outbox_on_control(flt_outbox_t *ob,
                                                  const flt_proto_rx_event_t *rx_ev,
                                                  flt_outbox_event_t *ev);
+FLT_NODISCARD flt_status_t flt_outbox_cancel(flt_outbox_t *ob, uint32_t slot);
 /* Index of the slot being sent (the oldest queued), or -1 when the outbox is idle. */
 int32_t flt_outbox_head(const flt_outbox_t *ob);
 
