@@ -227,7 +227,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
-    ap.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=list(ATTACKS))
+    ap.add_argument("--attacks", nargs="+", choices=list(ATTACKS),
+                    default=[a for a in ATTACKS if a != "silent"],
+                    help="default: every attack; 'silent' (the devices send nothing) is the "
+                         "reference of a perfect filter, on request")
     ap.add_argument("--defenses", nargs="+", default=list(DEFAULT_DEFENSES),
                     choices=list(DEFENSES))
     ap.add_argument("--cache", type=Path, default=CACHE, help="finished runs, one JSON line "

@@ -149,7 +149,8 @@ class SimConfig(ExperimentSettings):
     attack: str | None = knob(None, "--attack", "What the Byzantine devices do: sign-flip, "
                        "scale10 (x10), noise (Gaussian, the update's norm), label-flip (train on "
                        "flipped labels), model-replacement (a boosted update pulling the global "
-                       "model to the attacker's).", choices=ATTACKS)
+                       "model to the attacker's), silent (sends nothing: what losing them "
+                       "costs).", choices=ATTACKS)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -96,6 +96,20 @@ def test_flipped_labels(blobs):
     assert np.array_equal(flipped.windows, b.windows) and flipped.n_test == b.n_test
 
 
+def test_silent_devices_send_nothing_and_the_others_are_unchanged(host, blobs, honest):
+    adv = Adversary("silent", BYZ, host.n_params)
+    fleet = SimFleet(host, blobs, adversary=adv, keep_payloads=True)
+    ids = [b.device_id for b in blobs]
+    out = fleet.run_round(1, ids, host.head.params.astype(np.float32), 0,
+                          replace(TRAIN, mu=MU, drift=True), MU, 60.0)
+    for r in out:
+        if r.device_id in BYZ:
+            assert r.update is None and "silent" in r.error and r.figures == {"byzantine": True}
+        else:
+            assert fleet.payloads[(1, r.device_id)] == honest[r.device_id][1]
+    assert {r.device_id for r in out if r.update is None} == set(BYZ) & set(ids)
+
+
 def test_byzantine_choice_is_seeded_and_counted():
     ids = list(range(1, 16))
     assert byzantine_count(0.2, 15) == 3 and byzantine_count(0.0, 15) == 0

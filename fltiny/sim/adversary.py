@@ -19,6 +19,9 @@ Attacks (``ATTACKS``), with d the honest decoded update (local model minus the m
   Federated Learning"): its target is the model it trains on the flipped labels from the model
   it holds, X; it sends gamma (X - G) with gamma = devices in the round / Byzantine devices in
   the round, so that a mean over the round lands on X (the top-k of that boosted update).
+- ``silent``: sends nothing (it never answers a TRAIN): not an attack on the model but its
+  reference, what losing those devices' data costs; a defense that filtered every attacker
+  perfectly can do no better than this on the same devices.
 
 Label flipping needs class labels (a classification dataset).
 """
@@ -70,6 +73,10 @@ class Adversary:
         if blob.device_id in self.devices and self.attack in FLIPS_LABELS:
             return flip_labels(blob, self.classes)
         return blob
+
+    def silent(self, device_id: int) -> bool:
+        """The device sends no update (attack ``silent``)."""
+        return self.attack == "silent" and device_id in self.devices
 
     def payload(self, device_id: int, payload: bytes, local: np.ndarray, held: np.ndarray,
                 round_: int, in_round: Sequence[int], value_bits: int) -> bytes:

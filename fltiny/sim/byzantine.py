@@ -10,7 +10,7 @@ import numpy as np
 
 from fltiny.errors import UsageError
 
-ATTACKS = ("sign-flip", "scale10", "noise", "label-flip", "model-replacement")
+ATTACKS = ("sign-flip", "scale10", "noise", "label-flip", "model-replacement", "silent")
 FLIPS_LABELS = ("label-flip", "model-replacement")  # attacks that train on flipped labels
 NEEDS_LABELS = ("--attack label-flip and model-replacement flip class labels: they need a "
                 "classification dataset (e.g. --dataset hapt) or another --attack")

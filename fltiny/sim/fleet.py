@@ -112,6 +112,12 @@ class SimFleet:
                                                 figures={**self._figures(dev),
                                                          "self_check": "simulated"}))
                     continue
+            if self.adversary is not None and self.adversary.silent(dev):
+                results.append(DeviceResult(dev, None, bytes_up=wire.up - up0,
+                                            bytes_down=wire.down - down0,
+                                            error="no DELTA (a silent Byzantine device)",
+                                            figures=self._figures(dev)))
+                continue
             out = self.host.run(held.params, blob, tmsg, state, max_windows=self.max_windows)
             self.states[dev] = out.state
             if self.dense_float:  # its wire stand-in: a DELTA whose body is the float32 delta
