@@ -199,7 +199,12 @@ def size_firmware(board: Board, bundle: Path, root: Path, say: Say) -> Fit:
         ram = getattr(rep, "ram_used", None)
         cache.mkdir(parents=True, exist_ok=True)
         nofit.write_text(json.dumps({"flash_used": flash, "ram_used": ram, "reason": str(exc)}))
-        say(f"{board.name}: {b.name} does not fit: {exc}")
+        # one line per candidate: what overflows and by how much (the full report is the
+        # build's, 'fltiny build --board ...' prints it)
+        short = (f"{'RAM' if not rep.ram_ok else 'flash'} {ram if not rep.ram_ok else flash} B "
+                 f"of {board.ram_bytes if not rep.ram_ok else board.flash_bytes} B"
+                 if rep is not None else str(exc))
+        say(f"{board.name}: {b.name} does not fit ({short})")
         return Fit(board.name, b.name, False, flash, board.flash_bytes, ram, board.ram_bytes,
                    str(exc))
     rep = memory_report(elf, board)
