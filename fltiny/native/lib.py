@@ -8,7 +8,7 @@ whole buffers (a frame, a read of bytes, a payload), so the per-call cost of cty
 frame, not per byte.
 
 ``rt()`` builds (cached, fltiny.native.build) and loads ``libfltrt`` from the ``proto``,
-``delta`` and ``crypto`` components plus the generated ABI table, declares every prototype,
+``delta``, ``crypto`` and ``secagg`` components plus the generated ABI table, declares every prototype,
 checks every mirror and returns the library; ``const(name)`` is a C macro's value from that table.
 """
 
@@ -130,6 +130,58 @@ class SecaggPeer(C.Structure):
     _fields_ = [("id", u32), ("shared", u8 * 32)]
 
 
+# secagg/ (msg.h, client.h); MAX_COHORT is FLT_SECAGG_MAX_COHORT, checked through the sizes
+SECAGG_MAX_COHORT = 16
+
+
+class SaBegin(C.Structure):
+    _fields_ = [("epoch", u32), ("round", u32)]
+
+
+class SaAdvertise(C.Structure):
+    _fields_ = [("epoch", u32), ("round", u32), ("chan_pk", u8 * 32), ("mask_pk", u8 * 32)]
+
+
+class SaCohort(C.Structure):
+    _fields_ = [("round", u32), ("epoch", u32), ("index_seed", u32), ("k", u32),
+                ("scale", C.c_float), ("qmax", u32), ("t", u16), ("n", u16), ("w", u8),
+                ("members", vp)]
+
+
+class SaShares(C.Structure):
+    _fields_ = [("round", u32), ("count", u16), ("entries", vp)]
+
+
+class SaMasked(C.Structure):
+    _fields_ = [("round", u32), ("k", u32), ("w", u8), ("values", vp)]
+
+
+class SaUnmask(C.Structure):
+    _fields_ = [("round", u32), ("n_surv", u16), ("n_drop", u16), ("ids", vp)]
+
+
+class SaReveal(C.Structure):
+    _fields_ = [("round", u32), ("count", u16), ("entries", vp)]
+
+
+class SecaggChan(C.Structure):
+    _fields_ = [("id", u32), ("pk", u8 * 32), ("chan", u8 * 32), ("valid", u8), ("used", u8)]
+
+
+class SecaggMember(C.Structure):
+    _fields_ = [("mask", SecaggPeer), ("shares", u8 * 64), ("chan_slot", u8),
+                ("has_shares", u8)]
+
+
+class SecaggClient(C.Structure):
+    _fields_ = [("device_id", u32), ("secret", u8 * 32), ("epoch", u32), ("round", u32),
+                ("in_epoch", u8), ("any_round", u8), ("phase", u8), ("chan_sk", u8 * 32),
+                ("chan_pk", u8 * 32), ("mask_sk", u8 * 32), ("mask_pk", u8 * 32),
+                ("self_seed", u8 * 32), ("k", u32), ("index_seed", u32), ("qmax", u32),
+                ("scale", C.c_float), ("t", u16), ("n", u16), ("self", u16), ("w", u8),
+                ("m", SecaggMember * SECAGG_MAX_COHORT), ("chan", SecaggChan * SECAGG_MAX_COHORT)]
+
+
 MIRRORS: abi.Mirrors = {
     "flt_proto_header_t": Header, "flt_msg_ack_t": Ack, "flt_proto_rx_event_t": RxEvent,
     "flt_proto_rx_t": Rx, "flt_proto_tx_t": Tx, "flt_proto_outgoing_t": Outgoing,
@@ -139,9 +191,15 @@ MIRRORS: abi.Mirrors = {
     "flt_sparse_delta_t": Sparse,
     "flt_delta_config_t": DeltaConfig, "flt_payload_limits_t": Limits,
     "flt_chacha20_t": ChaCha20, "flt_secagg_peer_t": SecaggPeer,
+    "flt_sa_begin_t": SaBegin, "flt_sa_advertise_t": SaAdvertise, "flt_sa_cohort_t": SaCohort,
+    "flt_sa_shares_t": SaShares, "flt_sa_masked_t": SaMasked, "flt_sa_unmask_t": SaUnmask,
+    "flt_sa_reveal_t": SaReveal, "flt_secagg_chan_t": SecaggChan,
+    "flt_secagg_member_t": SecaggMember, "flt_secagg_client_t": SecaggClient,
 }
 HEADERS = ("proto/outbox.h", "proto/messages.h", "delta/delta.h", "delta/payload.h",
-           "crypto/x25519.h", "crypto/chacha20.h", "crypto/hkdf.h", "crypto/secagg_mask.h")
+           "crypto/x25519.h", "crypto/chacha20.h", "crypto/hkdf.h", "crypto/secagg_mask.h",
+           "secagg/shamir.h", "secagg/keys.h", "secagg/box.h", "secagg/input.h", "secagg/msg.h",
+           "secagg/client.h")
 CONSTANTS = (
     "FLT_PROTO_VERSION", "FLT_PROTO_HEADER_MIN", "FLT_PROTO_HEADER_MAX", "FLT_PROTO_TAG_SIZE",
     "FLT_PROTO_KEY_SIZE", "FLT_PROTO_OVERHEAD_MIN", "FLT_PROTO_OVERHEAD", "FLT_PROTO_MAX_CHUNK",
@@ -156,6 +214,9 @@ CONSTANTS = (
     "FLT_TRAIN_FLAGS_KNOWN", "FLT_TRAIN_CHECK_SHIFT", "FLT_TRAIN_CHECK_MAX",
     "FLT_PAYLOAD_HEADER_MAX", "FLT_INDEX_AUTO",
     "FLT_X25519_SIZE", "FLT_CHACHA20_BLOCK_SIZE", "FLT_HKDF_MAX_OKM", "FLT_SECAGG_MAX_VALUES",
+    "FLT_SECAGG_MAX_COHORT", "FLT_SECAGG_BOX_SIZE", "FLT_SA_COHORT_HEADER", "FLT_SA_COHORT_ENTRY",
+    "FLT_SA_SHARES_ENTRY", "FLT_SA_REVEAL_ENTRY", "FLT_SA_MASKED_HEADER", "FLT_SA_ADVERTISE_SIZE",
+    "FLT_SHAMIR_MAX_LEN",
 )
 
 P = C.POINTER
@@ -220,13 +281,46 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_hkdf": (C.c_int, [vp, sz, vp, sz, vp, sz, vp, sz]),
     "flt_secagg_pair_key": (C.c_int, [vp, u32, u32, u32, vp]),
     "flt_secagg_mask": (C.c_int, [u32, u32, P(SecaggPeer), u32, vp, u32]),
+    "flt_gf256_mul": (u8, [u8, u8]),
+    "flt_gf256_inv": (u8, [u8]),
+    "flt_shamir_share": (C.c_int, [vp, u32, u32, vp, u8, vp]),
+    "flt_shamir_recover": (C.c_int, [vp, vp, u32, u32, vp]),
+    "flt_secagg_derive": (C.c_int, [vp, u32, C.c_char_p, u32, u32, u32, u32, vp, u32]),
+    "flt_secagg_self_mask": (C.c_int, [vp, vp, u32, C.c_int]),
+    "flt_secagg_box_seal": (C.c_int, [vp, u32, u32, u32, vp, vp]),
+    "flt_secagg_box_open": (C.c_int, [vp, u32, u32, u32, vp, vp]),
+    "flt_secagg_index_set": (C.c_int, [u32, u32, u32, u32, vp]),
+    "flt_secagg_quantize": (C.c_int, [vp, u32, vp, u32, C.c_float, u32, vp]),
+    "flt_sa_begin_decode": (C.c_int, [vp, sz, P(SaBegin)]),
+    "flt_sa_begin_encode": (C.c_int, [P(SaBegin), vp, sz, P(sz)]),
+    "flt_sa_advertise_decode": (C.c_int, [vp, sz, P(SaAdvertise)]),
+    "flt_sa_advertise_encode": (C.c_int, [P(SaAdvertise), vp, sz, P(sz)]),
+    "flt_sa_cohort_decode": (C.c_int, [vp, sz, P(SaCohort)]),
+    "flt_sa_cohort_encode": (C.c_int, [P(SaCohort), vp, sz, P(sz)]),
+    "flt_sa_shares_decode": (C.c_int, [vp, sz, P(SaShares)]),
+    "flt_sa_shares_encode": (C.c_int, [P(SaShares), vp, sz, P(sz)]),
+    "flt_sa_masked_decode": (C.c_int, [vp, sz, P(SaMasked)]),
+    "flt_sa_masked_encode": (C.c_int, [u32, u8, vp, u32, vp, sz, P(sz)]),
+    "flt_sa_unmask_decode": (C.c_int, [vp, sz, P(SaUnmask)]),
+    "flt_sa_unmask_encode": (C.c_int, [P(SaUnmask), vp, sz, P(sz)]),
+    "flt_sa_reveal_decode": (C.c_int, [vp, sz, P(SaReveal)]),
+    "flt_sa_reveal_encode": (C.c_int, [P(SaReveal), vp, sz, P(sz)]),
+    "flt_sa_masked_value": (u32, [P(SaMasked), u32]),
+    "flt_secagg_client_init": (C.c_int, [P(SecaggClient), u32, vp]),
+    "flt_secagg_client_wipe": (None, [P(SecaggClient)]),
+    "flt_secagg_begin": (C.c_int, [P(SecaggClient), P(SaBegin), P(SaAdvertise)]),
+    "flt_secagg_cohort": (C.c_int, [P(SecaggClient), P(SaCohort)]),
+    "flt_secagg_deal": (C.c_int, [P(SecaggClient), vp, sz, P(u16)]),
+    "flt_secagg_receive": (C.c_int, [P(SecaggClient), P(SaShares)]),
+    "flt_secagg_mask_input": (C.c_int, [P(SecaggClient), vp, u32]),
+    "flt_secagg_unmask": (C.c_int, [P(SecaggClient), P(SaUnmask), vp, sz, P(u16)]),
 }
 
 
 @cache
 def _loaded() -> tuple[C.CDLL, dict[str, int]]:
     table_c = abi.abi_source(MIRRORS, HEADERS, CONSTANTS)
-    lib = C.CDLL(str(build_shared_library(["proto", "delta", "crypto"], extra_sources=[table_c],
+    lib = C.CDLL(str(build_shared_library(["proto", "delta", "crypto", "secagg"], extra_sources=[table_c],
                                           name="fltrt")))
     for name, (restype, argtypes) in _PROTOTYPES.items():
         fn = getattr(lib, name)
