@@ -49,7 +49,7 @@ CC = "clang-14"
 FUZZ_DIR = REPO / "firmware" / "fuzz"
 SEED_DIR = FUZZ_DIR / "seeds"
 IGNORE = FUZZ_DIR / "coverage_ignore.txt"  # not traced for coverage (still sanitized)
-COMPONENTS = ("proto", "delta")  # fltiny/native/lib.py's library; the app readers: store.SOURCES
+COMPONENTS = ("proto", "delta", "crypto", "secagg")  # fltiny/native/lib.py's library; the app readers: store.SOURCES
 SANITIZE = ("-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all", "-g", "-O1")
 FINDING_PREFIXES = ("crash-", "leak-", "timeout-", "oom-")
 SLOWEST = "link_rx"
@@ -70,6 +70,8 @@ TARGETS: dict[str, str] = {  # name -> what it feeds (firmware/fuzz/<name>.c say
     "recording": "flt_recording_parse + flt_recording_sample",
     "window_store": "flt_window_store_init / push / view against a model of the contract",
     "checkpoint": "flt_ckpt_decode (with and without a valid CRC) -> encode",
+    "secagg_msg": "flt_sa_*_decode (BEGIN ... REVEAL) -> encode",
+    "secagg_client": "flt_secagg_* (the device's secure-aggregation rounds) on host messages",
 }
 
 

@@ -279,6 +279,59 @@ def seeds_checkpoint() -> Iterable[tuple[str, bytes]]:
                                                    np.zeros(5, np.float32))
 
 
+def _secagg_round() -> dict[str, bytes]:
+    """One message of each kind from a real 3-device round (fixed device secrets)."""
+    from fltiny.native import secagg as sa
+    from fltiny.privacy.secagg import SecAggRound
+
+    devs = {i: sa.SecAggDevice(i, bytes([i]) * 32) for i in (5, 6, 9)}
+    srv = SecAggRound(round=1, epoch=1, n_params=20, k=4, clip=1.0, index_seed=3)
+    out = {"begin": srv.begin_message()}
+    for i, d in devs.items():
+        out["advertise"] = adv = d.begin(out["begin"])
+        srv.advertise(i, adv)
+    out["cohort"] = srv.cohort()
+    for i, d in devs.items():
+        out["shares"] = sh = d.cohort(out["cohort"])
+        srv.take_shares(i, sh)
+    for i, d in devs.items():
+        d.receive(srv.relay(i))
+    for i, d in devs.items():
+        if i != 9:
+            out["masked"] = y = d.masked(np.arange(4, dtype=np.uint32))
+            srv.take_masked(i, y)
+    out["unmask"] = srv.unmask()
+    out["reveal"] = devs[5].unmask(out["unmask"])
+    return out
+
+
+SECAGG_KINDS = ("begin", "advertise", "cohort", "shares", "masked", "unmask", "reveal")
+
+
+def seeds_secagg_msg() -> Iterable[tuple[str, bytes]]:
+    msgs = _secagg_round()
+    for i, kind in enumerate(SECAGG_KINDS):  # byte 0: the decoder (firmware/fuzz/secagg_msg.c)
+        yield kind, bytes([i]) + msgs[kind]
+
+
+def seeds_secagg_client() -> Iterable[tuple[str, bytes]]:
+    """COHORT of 3 (this device first, t = 1, K = 4), a sealed SHARES entry from 0x43, MASKED,
+    UNMASK naming 0x43 dropped: a whole round of firmware/fuzz/secagg_client.c's ops."""
+    head = (u32(1) + u32(1) + u32(3) + u32(4) + struct.pack("<f", 100.0) + u32(100) + u16(1)
+            + u16(3) + bytes([16, 0, 0, 0]))
+    members = b"".join(u32(DEV + i) + bytes([9 + i]) * 64 for i in range(3))
+    cohort = bytes([1, 1]) + head + members + bytes([0])
+    entry = u32(DEV + 1) + bytes(80)
+    shares_msg = u32(1) + u16(1) + u16(0) + entry
+    shares = bytes([2]) + u16(len(shares_msg)) + shares_msg + bytes([1])
+    masked = bytes([3, 4]) + b"".join(u32(v) for v in (1, 2, 3, 0xFFFFFFFF))
+    unmask_msg = u32(1) + u16(1) + u16(1) + u32(DEV) + u32(DEV + 1)
+    unmask = bytes([4]) + u16(len(unmask_msg)) + unmask_msg
+    yield "round", cohort + shares + masked + unmask
+    yield "cohort_only", cohort
+    yield "replay", bytes([0, 1, 1]) + bytes([0, 0, 5])
+
+
 def seeds() -> dict[str, dict[str, bytes]]:
     """target -> seed name -> bytes."""
     out: dict[str, dict[str, bytes]] = {
@@ -287,6 +340,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "payload": dict(seeds_payload()), "data_blob": dict(seeds_data_blob()),
         "recording": dict(seeds_recording()), "window_store": dict(seeds_window_store()),
         "checkpoint": dict(seeds_checkpoint()),
+        "secagg_msg": dict(seeds_secagg_msg()), "secagg_client": dict(seeds_secagg_client()),
     }
     out.update({t: dict(v) for t, v in seeds_messages().items()})
     return out
