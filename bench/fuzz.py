@@ -49,7 +49,8 @@ CC = "clang-14"
 FUZZ_DIR = REPO / "firmware" / "fuzz"
 SEED_DIR = FUZZ_DIR / "seeds"
 IGNORE = FUZZ_DIR / "coverage_ignore.txt"  # not traced for coverage (still sanitized)
-COMPONENTS = ("proto", "delta", "crypto", "secagg")  # fltiny/native/lib.py's library; the app readers: store.SOURCES
+# fltiny/native/lib.py's library; the app readers: store.SOURCES
+COMPONENTS = ("proto", "delta", "crypto", "secagg")
 SANITIZE = ("-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all", "-g", "-O1")
 FINDING_PREFIXES = ("crash-", "leak-", "timeout-", "oom-")
 SLOWEST = "link_rx"
