@@ -121,6 +121,15 @@ class ExperimentSettings:
         from fltiny.server.gateway import check_gateway_settings
 
         check_gateway_settings(self.gateways, self.strategy, self.server.private)
+        if self.server.secagg:
+            from fltiny.server.gateway import MEAN_STRATEGIES
+
+            if self.strategy not in MEAN_STRATEGIES:
+                raise UsageError(f"--secagg: {self.strategy} needs every device's own update, "
+                                 "which secure aggregation hides; use --strategy "
+                                 f"{', '.join(MEAN_STRATEGIES)}")
+            if self.gateways > 1:
+                raise UsageError("--secagg with --gateways is not supported: run one bridge")
         if self.server.private:  # before any work starts
             from fltiny.privacy.central import check_strategy_name
 
@@ -152,10 +161,20 @@ class SimConfig(ExperimentSettings):
                        "model to the attacker's), silent (sends nothing: what losing them "
                        "costs).", choices=ATTACKS)
 
+    secagg_dropout: float = knob(0.0, "--secagg-dropout", "With --secagg: share of each "
+                                 "round's devices that drop after sending their masked update "
+                                 "(they never answer UNMASK; a seeded choice).", low=0, high=1,
+                                 high_open=True)
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.data.model == AUTO_MODEL:
             self.data.model_name()  # refused: a simulation has no boards to size
+        if self.secagg_dropout > 0 and not self.server.secagg:
+            raise UsageError("--secagg-dropout needs --secagg")
+        if self.server.secagg and (self.byzantine > 0 or self.dense_float):
+            raise UsageError("--secagg masks the devices' own updates: drop --byzantine "
+                             "(its attacks replace the plain payload)")
         if self.byzantine > 0 and self.attack is None:
             raise UsageError(f"--byzantine {self.byzantine:g} needs an --attack: one of "
                              f"{', '.join(ATTACKS)}")
@@ -214,6 +233,9 @@ class RunOptions(ExperimentSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.server.secagg:  # the secagg messages are payload codecs, not yet frame types
+            raise UsageError("--secagg runs in 'fltiny simulate' (the runtime's secagg client "
+                             "per device); on boards over the bridge it is not available yet")
         object.__setattr__(self, "fleet", tuple((str(b), int(n)) for b, n in self.fleet))
         ports = (self.ports,) if isinstance(self.ports, str) else self.ports
         object.__setattr__(self, "ports", tuple(str(p) for p in ports))
@@ -485,6 +507,16 @@ class Experiment:
                                "dp_clip": s.server.dp_clip, "dp_noise": dp_noise(s.server),
                                "dp_delta": s.server.dp_delta, "sampling_rate": s.server.fraction,
                                "epsilon": eps[-1] if eps else 0.0}
+        if s.server.secagg:
+            ratios = [r["masked_ratio"] for r in rows if r.get("masked_ratio") is not None]
+            info["secagg"] = {
+                "protocol": "secure aggregation (Bonawitz et al. 2017): pairwise and self masks "
+                            "mod 2^w on a shared index set, Shamir t-of-n shares of each "
+                            "device's round mask secret and self-mask seed for dropouts; "
+                            "X25519, ChaCha20, HKDF-SHA256 in the runtime (secagg/)",
+                "clip": s.server.secagg_clip, "bits": s.server.secagg_bits or "auto",
+                "rounds": sum(1 for r in rows if r.get("secagg") == 1.0),
+                "masked_ratio_max": max(ratios) if ratios else None}
         wire = WireFigures.of(rows, self.bundle.head.n_params)
         if wire is not None:
             info["wire"] = wire.summary()

@@ -58,7 +58,7 @@ def _plain(q, ids):
     return sum(q[i].view(np.int32).astype(np.int64) for i in ids)
 
 
-@pytest.mark.parametrize("w", [16, 32])
+@pytest.mark.parametrize("w", [8, 16, 32])
 def test_aggregate_equals_the_plain_sum_exactly(w):
     ids = [2, 3, 7, 11, 12]
     srv, _devs, q = _round(ids, w=w)

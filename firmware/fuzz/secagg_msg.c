@@ -5,8 +5,8 @@
  * Asserts, beyond memory safety:
  * - the status is one msg.h lists (OK, TRUNCATED, FORMAT, UNSUPPORTED, NONFINITE, RANGE);
  * - on success every field is in its range (COHORT: 2 <= n <= MAX_COHORT, 1 <= t < n, w 16 or
- *   32, n * qmax < 2^(w-1), ids strictly increasing; UNMASK: the lists disjoint; REVEAL: kinds
- *   0 or 1), encoding the decoded message gives back exactly the payload, and a buffer one byte
+ *   32 (or 8), n * qmax < 2^(w-1), ids strictly increasing; UNMASK: the lists disjoint; REVEAL:
+ * kinds 0 or 1), encoding the decoded message gives back exactly the payload, and a buffer one byte
  *   too small gives FLT_ERR_NOMEM.
  */
 #include "core/flt_bytes.h"
@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s = flt_sa_cohort_decode(p, n, &m);
         if (s == FLT_OK) {
             FUZZ_ASSERT(m.n >= 2u && m.n <= FLT_SECAGG_MAX_COHORT && m.t >= 1u && m.t < m.n);
-            FUZZ_ASSERT((m.w == 16u || m.w == 32u) &&
+            FUZZ_ASSERT((m.w == 8u || m.w == 16u || m.w == 32u) &&
                         (uint64_t)m.n * m.qmax < ((uint64_t)1 << (m.w - 1u)) && m.scale > 0.0f);
             for (uint32_t i = 1; i < m.n; ++i) {
                 FUZZ_ASSERT(flt_sa_cohort_id(&m, i) > flt_sa_cohort_id(&m, i - 1u));
@@ -78,13 +78,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         flt_sa_masked_t m;
         s = flt_sa_masked_decode(p, n, &m);
         if (s == FLT_OK) {
-            FUZZ_ASSERT((m.w == 16u || m.w == 32u) && m.k >= 1u);
+            FUZZ_ASSERT((m.w == 8u || m.w == 16u || m.w == 32u) && m.k >= 1u);
             FUZZ_ASSERT(n == FLT_SA_MASKED_HEADER + (size_t)m.k * (m.w / 8u));
             uint32_t *v = (uint32_t *)malloc(sizeof(uint32_t) * m.k);
             FUZZ_ASSERT(v != NULL);
             for (uint32_t j = 0; j < m.k; ++j) {
                 v[j] = flt_sa_masked_value(&m, j);
-                FUZZ_ASSERT(m.w == 32u || v[j] <= 0xFFFFu);
+                FUZZ_ASSERT(m.w == 32u || v[j] < (1u << m.w));
             }
             same(flt_sa_masked_encode(m.round, m.w, v, m.k, g_out, sizeof g_out, &len), len, p, n);
             FUZZ_ASSERT(flt_sa_masked_encode(m.round, m.w, v, m.k, g_out, n - 1u, &len) ==

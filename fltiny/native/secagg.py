@@ -199,7 +199,7 @@ def decode_masked(payload: bytes) -> tuple[int, int, np.ndarray]:
     """(round, w, values as uint32, each below 2^w)."""
     m = L.SaMasked()
     _ok(L.rt().flt_sa_masked_decode(bytes(payload), len(payload), C.byref(m)), "MASKED decode")
-    dtype = "<u2" if m.w == 16 else "<u4"
+    dtype = {8: "u1", 16: "<u2", 32: "<u4"}[m.w]
     values = np.frombuffer(bytes(payload[12:]), dtype=dtype).astype(np.uint32)
     return m.round, m.w, values
 

@@ -55,6 +55,16 @@ def default_threshold(n: int) -> int:
     return (n - 1) // 2 + 1
 
 
+def choose_bits(n: int, value_bits: int) -> int:
+    """The narrowest w of 8, 16, 32 whose sum of n values keeps at least the resolution of the
+    plain payload's ``value_bits``-bit values (qmax 2^(b-1) - 1): n * qmax < 2^(w-1)."""
+    q = 2 ** ((value_bits or 8) - 1) - 1
+    for w in (8, 16, 32):
+        if n * q < 2 ** (w - 1):
+            return w
+    raise SecAggError(f"{n} devices of {value_bits}-bit values do not fit 32-bit sums")
+
+
 def qmax_for(n: int, w: int) -> int:
     """The largest |q| with n * qmax < 2^(w-1): the sum of n values cannot wrap."""
     return min((2 ** (w - 1) - 1) // n, 2**24)

@@ -238,10 +238,32 @@ class RoundConfig:
     canary_drop: float = knob(0.02, "--canary-drop", "Largest drop of the canaries' mean "
                               "personal accuracy (rise of their MAE) that still promotes a "
                               "model.", low=0)
+    # secure aggregation (fltiny.privacy.secagg: Bonawitz et al. 2017, double masking)
+    secagg: bool = knob(False, "--secagg", "Secure aggregation: each device masks its update "
+                        "(quantized on a shared index set of the top-k size) so the server only "
+                        "learns the exact sum; a third of the devices may drop after sending "
+                        "(Shamir shares rebuild their masks). FedAvg-family strategies, no "
+                        "central DP, gateways or canaries.")
+    secagg_clip: float = knob(0.05, "--secagg-clip", "Secure aggregation: the bound on each "
+                              "masked value (|delta| above it is clamped); the fixed-point scale "
+                              "is qmax / this.", low=0, low_open=True)
+    secagg_bits: int = knob(0, "--secagg-bits", "Secure aggregation: width of each masked "
+                            "value on the wire (8, 16 or 32; 0: the narrowest whose sum over "
+                            "the round's devices keeps the plain --value-bits resolution).",
+                            low=0, high=32)
     train: TrainParams = field(default_factory=TrainParams)
 
     def __post_init__(self) -> None:
         check_knobs(self)
+        if self.secagg_bits not in (0, 8, 16, 32):
+            raise UsageError(f"--secagg-bits {self.secagg_bits}: use 8, 16 or 32 (0: auto)")
+        if self.secagg and self.private:
+            raise UsageError("--secagg and central DP (--dp-clip) do not mix: DP-FedAvg clips "
+                             "each update, which the server never sees under secure aggregation; "
+                             "drop one")
+        if self.secagg and self.canary > 0:
+            raise UsageError("--secagg and --canary do not mix (the canaries' round is a "
+                             "second cohort): drop one")
         noise_given = self.dp_noise is not None or self.dp_epsilon is not None
         if noise_given and self.dp_clip == 0:
             raise UsageError("--dp-noise / --dp-epsilon need --dp-clip C, the L2 norm each "

@@ -308,6 +308,9 @@ def run_rounds(
     dp, accountant = _central_dp(strategy, config, latest.round, log)
     # a fleet of gateway bridges (fltiny.server.gateway): aggregate their exact pre-aggregates
     gateway_of = getattr(fleet, "gateway_of", None)
+    secure_of = getattr(fleet, "secure_aggregate", None)
+    if secure_of is not None and getattr(fleet, "secagg", None) is None:
+        secure_of = None  # a fleet that can mask, in a run without --secagg
     if gateway_of is not None and dp is not None:
         raise UsageError("central DP needs every device's update; gateways forward sums: run "
                          "DP without --gateways")
@@ -369,11 +372,16 @@ def run_rounds(
         validated, verdicts = validate_updates(params, updates, config.max_norm,
                                                config.anomaly_threshold, config.max_update_ratio)
         by_device = {v.device_id: v for v in verdicts}
+        # secure aggregation (fltiny.sim.secagg): no individual update, one exact masked sum
+        secure = secure_of(rnd) if secure_of is not None else None
         rows = []
         for r in results:
             v = by_device.get(r.device_id)
             reason = r.error or (v.reason if v else "no update")
             ok = bool(v and v.accepted and not r.error)
+            if secure_of is not None:
+                ok = secure is not None and r.device_id in secure.devices and not r.error
+                reason = r.error or ("in the masked sum" if ok else "not in the masked sum")
             score = plane.score(r.device_id, None if (r.error or v is None) else ok,
                                 v.anomaly if v else None)
             held = plane.fleet.quarantine_reason(r.device_id)
@@ -402,17 +410,20 @@ def run_rounds(
                     f"{config.reputation_threshold:g}: quarantined from the next round "
                     f"(control #{c.seq})")
         accepted = [u for u in validated if not plane.fleet.quarantine_reason(u.device_id)]
+        n_accepted = len(secure.devices) if secure is not None else len(accepted)
         note = ""
         if got.restored is not None:
             note = ""  # nothing to aggregate: the canaries trained on the rolled-back model
-        elif len(accepted) < need:
-            note = f"quorum not met ({len(accepted)} of {config.min_fit}): model unchanged"
-        elif len(accepted) < strategy.min_updates():
+        elif n_accepted < need:
+            note = f"quorum not met ({n_accepted} of {config.min_fit}): model unchanged"
+        elif secure is None and len(accepted) < strategy.min_updates():
             note = (f"{strategy.name} needs {strategy.min_updates()} updates, got "
                     f"{len(accepted)}: model unchanged")
         else:
             try:
-                if dp is not None:
+                if secure is not None:
+                    params = strategy.apply(params, secure.mean)
+                elif dp is not None:
                     params = dp.aggregate(strategy, params, accepted, len(available))
                 elif gateway_of is not None:
                     params = aggregate_gateways(strategy, params, accepted, gateway_of)
@@ -426,8 +437,12 @@ def run_rounds(
         evaluation = evaluate(params)
         personal = personal_summary(results, "accuracy" if "accuracy" in evaluation else "mae")
         privacy = {"epsilon": accountant.spend()} if accountant is not None else {}
+        if secure_of is not None:  # the round's protection, in the store, report and table
+            privacy["secagg"] = 1.0 if secure is not None else 0.0
+            if secure is not None:
+                privacy["masked_ratio"] = float(secure.figures.get("masked_ratio", 0.0))
         seconds = time.perf_counter() - t0
-        m = RoundMetrics(rnd, version + 1, len(accepted), len(results) - len(accepted),
+        m = RoundMetrics(rnd, version + 1, n_accepted, len(results) - n_accepted,
                          sum(r.bytes_up for r in results), sum(r.bytes_down for r in results),
                          seconds, evaluation, note, personal, privacy, canary)
         ckpt = store.save(rnd, params, strategy.state, asdict(m), note, updates=rows,

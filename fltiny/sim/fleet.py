@@ -21,7 +21,7 @@ instead of its own; its row in the run store says so (figures ``byzantine``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from fltiny.native.status import Status
 from fltiny.server.downlink import DEFAULT_BITS, DEFAULT_TOPK, Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.sim.adversary import Adversary
+from fltiny.sim.secagg import SecAggFleet, SecureSum
 from fltiny.strategies.base import ClientUpdate
 
 _FLT_ERR_STATE = int(Status.ERR_STATE)
@@ -61,6 +62,7 @@ class SimFleet:
     held: dict[int, Held] = field(default_factory=dict)
     wires: dict[int, WireCount] = field(default_factory=dict)
     adversary: Adversary | None = None  # Byzantine devices and their attack (None: all honest)
+    secagg: SecAggFleet | None = None  # secure aggregation (fltiny.sim.secagg): masked updates
 
     def __post_init__(self) -> None:
         self._by_id = {b.device_id: b for b in self.blobs}
@@ -80,6 +82,10 @@ class SimFleet:
                   deadline_s: float) -> list[DeviceResult]:
         self._round = round_
         results = []
+        if self.secagg is not None:  # the device's whole delta, quantized on the index set
+            train = replace(train, error_feedback=False)
+        deltas: dict[int, np.ndarray] = {}
+        plain: dict[int, int] = {}
         for dev in devices:
             blob = self._by_id[dev]
             if self.adversary is not None:
@@ -120,6 +126,14 @@ class SimFleet:
                 continue
             out = self.host.run(held.params, blob, tmsg, state, max_windows=self.max_windows)
             self.states[dev] = out.state
+            if self.secagg is not None:  # masked below, with the round's other devices
+                deltas[dev] = (out.params - held.params).astype(np.float32)
+                plain[dev] = len(out.payload)
+                results.append(DeviceResult(dev, None, bytes_up=wire.up - up0,
+                                            bytes_down=wire.down - down0,
+                                            personal_n=out.personal_n,
+                                            personal_metric=out.personal_metric))
+                continue
             if self.dense_float:  # its wire stand-in: a DELTA whose body is the float32 delta
                 delta = (out.params - held.params).astype(np.float32)
                 body = b"FD" + delta.tobytes()[2:]
@@ -141,7 +155,36 @@ class SimFleet:
                                         personal_n=out.personal_n,
                                         personal_metric=out.personal_metric,
                                         figures=self._figures(dev)))
+        if self.secagg is not None:
+            results = self._secure(round_, results, deltas, plain)
         return results
+
+    def _secure(self, round_: int, results: list[DeviceResult], deltas: dict[int, np.ndarray],
+                plain: dict[int, int]) -> list[DeviceResult]:
+        assert self.secagg is not None
+        self.last_secure = None
+        if len(deltas) < 2:
+            return [replace(r, error=r.error or "secure aggregation needs 2 or more devices")
+                    for r in results]
+        ss, per = self.secagg.round(round_, deltas, plain)
+        self.last_secure = ss
+        out = []
+        for r in results:
+            f = per.get(r.device_id)
+            if f is None:
+                out.append(r)
+                continue
+            figures = {"secagg": True, "masked_payload": f["masked_payload"],
+                       "plain_payload": f["plain_payload"],
+                       "dropped_after_masked": r.device_id in ss.dropped_after}
+            out.append(replace(r, bytes_up=r.bytes_up + f["up"],
+                               bytes_down=r.bytes_down + f["down"], figures=figures))
+        return out
+
+    def secure_aggregate(self, round_: int) -> SecureSum | None:
+        """The secure sum of ``round_`` (None: the round had no secure sum)."""
+        ss = getattr(self, "last_secure", None)
+        return ss if ss is not None and self._round == round_ else None
 
     def _figures(self, dev: int) -> dict[str, bool]:
         if self.adversary is None or dev not in self.adversary.devices:

@@ -50,10 +50,22 @@ def simulate(cfg: SimConfig, progress: Callable[[RoundMetrics], None] = lambda _
 
     adv = adversary(cfg, exp, blobs, log)
 
+    secagg = None
+    if cfg.server.secagg:
+        from fltiny.sim.secagg import SecAggFleet
+
+        n = exp.host.n_params
+        k = max(1, min(n, round(cfg.train.topk_fraction * n)))  # the plain payload's top-k
+        secagg = SecAggFleet(n, k, cfg.server.secagg_clip, cfg.server.secagg_bits,
+                             cfg.train.value_bits, cfg.secagg_dropout, cfg.train.seed)
+        bits = cfg.server.secagg_bits or "auto"
+        log(f"secure aggregation: {k} masked values per device ({bits} bits), clip "
+            f"{cfg.server.secagg_clip:g}, dropout after MASKED {cfg.secagg_dropout:g}")
+
     def sim_fleet(mine: list) -> SimFleet:
         return SimFleet(exp.host, mine, churn=cfg.churn, seed=cfg.train.seed,
                         dense_float=cfg.dense_float, down_topk=cfg.server.down_topk,
-                        down_bits=cfg.server.down_bits, adversary=adv)
+                        down_bits=cfg.server.down_bits, adversary=adv, secagg=secagg)
 
     fleet: Any = sim_fleet(blobs)
     if cfg.gateways > 1:  # gateways one after the other: they share the HostRound's C

@@ -180,7 +180,7 @@ static void test_msg(void)
     co[30] = 1;
     CHECK(flt_sa_cohort_decode(co, sizeof co, &c) == FLT_ERR_FORMAT);
     co[30] = 0;
-    co[28] = 8;
+    co[28] = 12;
     CHECK(flt_sa_cohort_decode(co, sizeof co, &c) == FLT_ERR_UNSUPPORTED);
     co[28] = 16;
     flt_le_put32(co + 16, 0x7FC00000u); /* NaN */
@@ -212,7 +212,10 @@ static void test_msg(void)
           flt_sa_masked_value(&mk, 0) == 0x2345u && flt_sa_masked_value(&mk, 1) == 0xFFFFu);
     CHECK(flt_sa_masked_decode(m, len - 1, &mk) == FLT_ERR_TRUNCATED);
     CHECK(flt_sa_masked_decode(m, len + 1, &mk) == FLT_ERR_FORMAT);
-    CHECK(flt_sa_masked_encode(4, 8, vals, 3, m, sizeof m, &len) == FLT_ERR_UNSUPPORTED);
+    CHECK(flt_sa_masked_encode(4, 12, vals, 3, m, sizeof m, &len) == FLT_ERR_UNSUPPORTED);
+    CHECK(flt_sa_masked_encode(4, 8, vals, 3, m, sizeof m, &len) == FLT_OK && len == 15u);
+    CHECK(flt_sa_masked_decode(m, len, &mk) == FLT_OK && flt_sa_masked_value(&mk, 0) == 0x45u &&
+          flt_sa_masked_value(&mk, 1) == 0xFFu);
     /* UNMASK: disjoint, increasing lists */
     uint8_t um[8 + 12];
     put32(um, 4);

@@ -97,7 +97,7 @@ flt_status_t flt_sa_cohort_decode(const uint8_t *buf, size_t len, flt_sa_cohort_
     m->w = buf[28];
     m->members = buf + FLT_SA_COHORT_HEADER;
     FLT_REQUIRE(zeros(buf + 29, 3u), FLT_ERR_FORMAT);
-    FLT_REQUIRE(m->w == 16u || m->w == 32u, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(m->w == 8u || m->w == 16u || m->w == 32u, FLT_ERR_UNSUPPORTED);
     FLT_REQUIRE(flt_f32_bits_finite(flt_le_get32(buf + 16)), FLT_ERR_NONFINITE);
     FLT_REQUIRE(m->scale > 0.0f, FLT_ERR_RANGE);
     FLT_REQUIRE(m->n >= 2u && m->n <= FLT_SECAGG_MAX_COHORT, FLT_ERR_RANGE);
@@ -231,7 +231,7 @@ flt_status_t flt_sa_masked_decode(const uint8_t *buf, size_t len, flt_sa_masked_
     m->w = buf[8];
     m->values = buf + FLT_SA_MASKED_HEADER;
     FLT_REQUIRE(zeros(buf + 9, 3u), FLT_ERR_FORMAT);
-    FLT_REQUIRE(m->w == 16u || m->w == 32u, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(m->w == 8u || m->w == 16u || m->w == 32u, FLT_ERR_UNSUPPORTED);
     FLT_REQUIRE(m->k >= 1u && m->k <= FLT_SECAGG_MAX_VALUES, FLT_ERR_RANGE);
     return exact(len, FLT_SA_MASKED_HEADER, m->w / 8u, m->k);
 }
@@ -240,7 +240,7 @@ flt_status_t flt_sa_masked_encode(uint32_t round, uint8_t w, const uint32_t *val
                                   uint8_t *out, size_t cap, size_t *len)
 {
     FLT_REQUIRE(values != NULL && out != NULL && len != NULL, FLT_ERR_ARG);
-    FLT_REQUIRE(w == 16u || w == 32u, FLT_ERR_UNSUPPORTED);
+    FLT_REQUIRE(w == 8u || w == 16u || w == 32u, FLT_ERR_UNSUPPORTED);
     FLT_REQUIRE(k >= 1u && k <= FLT_SECAGG_MAX_VALUES, FLT_ERR_RANGE);
     const uint64_t n = FLT_SA_MASKED_HEADER + (uint64_t)k * (w / 8u);
     FLT_REQUIRE(n <= (uint64_t)cap, FLT_ERR_NOMEM);
@@ -249,9 +249,11 @@ flt_status_t flt_sa_masked_encode(uint32_t round, uint8_t w, const uint32_t *val
     out[8] = w;
     out[9] = out[10] = out[11] = 0u;
     uint8_t *p = out + FLT_SA_MASKED_HEADER;
-    for (uint32_t j = 0; j < k; ++j) {
-        if (w == 16u) {
-            flt_le_put16(p + 2u * (size_t)j, (uint16_t)(values[j] & 0xFFFFu)); /* mod 2^16 */
+    for (uint32_t j = 0; j < k; ++j) { /* the low w bits: the sum mod 2^w still decodes */
+        if (w == 8u) {
+            p[j] = (uint8_t)(values[j] & 0xFFu);
+        } else if (w == 16u) {
+            flt_le_put16(p + 2u * (size_t)j, (uint16_t)(values[j] & 0xFFFFu));
         } else {
             flt_le_put32(p + 4u * (size_t)j, values[j]);
         }
@@ -262,6 +264,9 @@ flt_status_t flt_sa_masked_encode(uint32_t round, uint8_t w, const uint32_t *val
 
 uint32_t flt_sa_masked_value(const flt_sa_masked_t *m, uint32_t j)
 {
+    if (m->w == 8u) {
+        return m->values[j];
+    }
     return m->w == 16u ? flt_le_get16(m->values + 2u * (size_t)j)
                        : flt_le_get32(m->values + 4u * (size_t)j);
 }

@@ -30,7 +30,7 @@
  *   FLT_ERR_ARG NULL pointers; FLT_ERR_TRUNCATED shorter than the fixed part or than the
  *   counts say; FLT_ERR_FORMAT bytes after the last entry, nonzero reserved bytes, a list not
  *   strictly increasing, an id in both UNMASK lists, a REVEAL kind above 1;
- *   FLT_ERR_UNSUPPORTED w other than 16 or 32; FLT_ERR_NONFINITE scale inf or NaN;
+ *   FLT_ERR_UNSUPPORTED w other than 8, 16 or 32; FLT_ERR_NONFINITE scale inf or NaN;
  *   FLT_ERR_RANGE a count or field out of range: COHORT n in 2..FLT_SECAGG_MAX_COHORT, t in
  *   1..n-1, k in 1..FLT_SECAGG_MAX_VALUES, scale > 0, qmax in 1..2^24 with n * qmax <
  *   2^(w-1) (the sum of n values cannot wrap); SHARES and REVEAL count <= MAX_COHORT - 1;
