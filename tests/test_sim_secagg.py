@@ -73,3 +73,19 @@ def test_settings_secagg_cannot_honour_are_refused(har_tiny_bundle, cli):
                          str(har_tiny_bundle))
     assert code != 0 and "--secagg-bits 12: use 8, 16 or 32" in out + err
     assert "Traceback" not in out + err
+
+
+def test_a_round_that_cannot_be_unmasked_leaves_the_model_unchanged(har_tiny_bundle, tmp_path):
+    cfg = SimConfig(clients=6, server=RoundConfig(rounds=1, secagg=True), secagg_dropout=0.8,
+                    data=DataSettings(bundle=har_tiny_bundle), out=tmp_path)
+    result = simulate(cfg)
+    m = result.metrics[0]
+    assert m.participants == 0 and m.privacy["secagg"] == 0.0
+    assert "quorum not met" in m.note
+    store = RunStore(tmp_path / "run.sqlite")
+    try:
+        reasons = {r["reason"] for r in store.updates()}
+        assert store.latest().params.tobytes() == store.checkpoint_of_round(0).params.tobytes()
+    finally:
+        store.close()
+    assert len(reasons) == 1 and "shares of device" in reasons.pop()

@@ -13,6 +13,11 @@ sparse int8 GLOBAL delta and trains from what it then holds. Byte figures are th
 
 Churn: each round a seeded ``churn`` share of the devices is offline and misses it.
 
+Secure aggregation (``secagg``, fltiny.sim.secagg): each device's round delta goes into its
+runtime secagg client instead of a DELTA; the fleet returns no individual update, and
+``secure_aggregate(round)`` gives the round loop the exact unmasked mean (a round that cannot be
+unmasked, e.g. too few devices answered UNMASK, has none: its devices' rows say why).
+
 Byzantine devices (``adversary``, fltiny.sim.byzantine): a compromised device still runs the C
 round, on its own data or on poisoned data, and sends the attack's payload (encoded by the C)
 instead of its own; its row in the run store says so (figures ``byzantine``).
@@ -28,6 +33,7 @@ import numpy as np
 from fltiny.bridge.messages import Delta, Error, Hello, Train
 from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState, HostRound
+from fltiny.errors import FltinyError
 from fltiny.native.accumulate import Accumulator, measure_payload
 from fltiny.native.proto import WireCount
 from fltiny.native.status import Status
@@ -166,7 +172,11 @@ class SimFleet:
         if len(deltas) < 2:
             return [replace(r, error=r.error or "secure aggregation needs 2 or more devices")
                     for r in results]
-        ss, per = self.secagg.round(round_, deltas, plain)
+        try:
+            ss, per = self.secagg.round(round_, deltas, plain)
+        except FltinyError as exc:  # the round cannot be unmasked: no update, model unchanged
+            why = f"secure aggregation failed: {exc}"
+            return [replace(r, error=r.error or why) for r in results]
         self.last_secure = ss
         out = []
         for r in results:
