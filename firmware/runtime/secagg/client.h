@@ -51,8 +51,9 @@
  *   of share of one peer in one round, so no single update is ever unmasked.
  * - Any other failure (and a refused COHORT) ends the round for this device (FLT_ERR_STATE
  *   until the next BEGIN). Time depends on public sizes and ids only (crypto/ is constant
- *   time). RAM: sizeof(flt_secagg_client_t), about 180 bytes per FLT_SECAGG_MAX_COHORT member
- *   plus 200; stack: about 1.4 KB (X25519).
+ *   time). RAM: sizeof(flt_secagg_client_t), 174 bytes per FLT_SECAGG_MAX_COHORT member
+ *   plus 264 (3,048 B at 16 on qemu-m4f and qemu-rv32); stack: up to 2.5 KB (deal: a Shamir
+ *   share, HKDF and HMAC; X25519 steps 1.5 KB; docs/benchmarks.md).
  */
 #ifndef FLT_SECAGG_CLIENT_H
 #define FLT_SECAGG_CLIENT_H

@@ -10,7 +10,7 @@
  *     mask secret     s_u(e, r)  IKM device secret, info "mkey" | e | r
  *     self-mask seed  b_u(e, r)  IKM device secret, info "self" | e | r
  *     share poly key  (kind)     IKM device secret, info "poly" | kind | e | r  (kind 0: s, 1: b)
- *     box keys        (64 B)     IKM X25519(c_u, c_v), info "box" | r | from | to
+ *     box keys        (64 B)     IKM X25519(c_u, c_v), info "box " | r | from | to
  *   e is the session (key epoch), r the round. c_u is the X25519 secret of the session's
  *   channel key (public key advertised once per session; the pair's shared secret encrypts the
  *   share boxes and is never shared or revealed). s_u is the X25519 secret of the round's mask
