@@ -51,7 +51,7 @@ class SecAggError(FltinyError):
 
 def default_threshold(n: int) -> int:
     """t for a cohort of n: a majority of each device's n - 1 peers, floor((n - 1) / 2) + 1.
-    With n >= 6 a third of the cohort dropping after MASKED still leaves t + 1 responders."""
+    With n >= 6, floor(n / 3) devices dropping after MASKED still leave t + 1 responders."""
     return (n - 1) // 2 + 1
 
 
