@@ -75,6 +75,9 @@ CONFIGS = {
     "new": Config("new", "the defaults: float tail (last conv + head, 1,030 parameters), "
                   "FedDyn, lr 0.002, 5 epochs, top-10 % 4-bit updates, top-25 % 4-bit GLOBAL "
                   "deltas, personalization", "feddyn", NEW_TRAIN, export_args=TAIL),
+    "new-select": Config("new-select", "the defaults, each device serving the better of its "
+                         "local and the global model on a validation split (--select-served)",
+                         "feddyn", replace(NEW_TRAIN, select_served=True), export_args=TAIL),
     "new-dense": Config("new-dense", "the defaults with dense float32 updates", "feddyn",
                         NEW_TRAIN, dense_float=True, export_args=TAIL),
     "new-8bit": Config("new-8bit", "the defaults with int8 values both ways", "feddyn",

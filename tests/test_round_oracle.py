@@ -17,7 +17,7 @@ from oracles import train as ot
 from fltiny.devices.data import fleet_blobs
 from fltiny.devices.replay import DeviceState, HostRound
 from fltiny.export.bundle import read_bundle
-from fltiny.native.messages import TRAIN_DRIFT, TRAIN_PERSONAL, Train
+from fltiny.native.messages import TRAIN_DRIFT, TRAIN_PERSONAL, TRAIN_SELECT, Train
 
 pytestmark = pytest.mark.slow
 F32 = np.float32
@@ -67,7 +67,9 @@ def oracle_personal(spec: ot.HeadSpec, served: np.ndarray, x: np.ndarray, labels
 
 
 def oracle_round(bundle, global_params, blob, train, state):
-    """(payload, loss, personal metric, new residual, new drift, backbone q of the windows)."""
+    """(payload, loss, personal metric, new residual, new drift, backbone q of the windows,
+    served next: the local params, None for the global model, or state.served unchanged,
+    training windows used)."""
     manifest, head, backbone = read_bundle(bundle)
     q, x = _features(backbone, manifest.backbone["output"], blob.windows)
     n_train = blob.n_train
@@ -86,14 +88,30 @@ def oracle_round(bundle, global_params, blob, train, state):
     cfg = ot.TrainConfig(train.epochs, train.batch_size, train.seed,
                          ot.SgdConfig(train.learning_rate, train.momentum, train.prox_mu,
                                       train.clip, 0.0))
-    res = ot.train_epochs(spec, global_params, anchor, None, x[:n_train],
-                          labels=None if lab is None else lab[:n_train],
-                          targets=None if tgt is None else tgt[:n_train], cfg=cfg)
+    # SELECT: the last quarter of the training windows validates, the rest trains (step 6)
+    n_fit = n_train - (n_train // 4 if train.flags & TRAIN_SELECT else 0)
+    res = ot.train_epochs(spec, global_params, anchor, None, x[:n_fit],
+                          labels=None if lab is None else lab[:n_fit],
+                          targets=None if tgt is None else tgt[:n_fit], cfg=cfg)
     drift = (mu * (anchor - res.params)).astype(F32) if drifting else state.drift
     bits = (train.flags >> 8) & 0xF  # TRAIN flags bits 8-11: the value width (0: 8)
     comp = od.compress(res.params, global_params, state.residual,
                        k=oracle_k(spec.n_params, train), qmax=od.qmax_of_bits(bits or 8))
-    return opl.encode(comp.delta), F32(res.mean_loss), personal, comp.residual, drift, q
+    served_next = state.served
+    if train.flags & TRAIN_PERSONAL:
+        served_next = res.params
+        if n_fit < n_train:
+            val = slice(n_fit, n_train)
+
+            def score(params):
+                return oracle_personal(spec, params, x[val],
+                                       None if lab is None else lab[val],
+                                       None if tgt is None else tgt[val])
+            local, glob = score(res.params), score(global_params)
+            better = local >= glob if lab is not None else local <= glob
+            served_next = res.params if better else None
+    return (opl.encode(comp.delta), F32(res.mean_loss), personal, comp.residual, drift, q,
+            served_next, n_fit)
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +137,9 @@ CASES = [
     # 4-bit values (TRAIN flags bits 8-11) on one model
     ("har-tiny-head", TRAIN_DRIFT | TRAIN_PERSONAL | 4 << 8),
     ("digits-tiny", TRAIN_DRIFT | TRAIN_PERSONAL),
+    # serving chosen on a validation split (the last quarter of the training windows)
+    ("har-tiny-head", TRAIN_DRIFT | TRAIN_PERSONAL | TRAIN_SELECT),
+    ("digits-tiny", TRAIN_PERSONAL | TRAIN_SELECT),
 ]
 
 
@@ -146,13 +167,16 @@ def test_device_round_equals_tflm_plus_oracles(model, flags, request):
                   prox_mu=0.01, clip=5.0, topk_fraction=0.1, seed=1234, flags=flags)
 
     c = host.run(global_params, blob, train, state)
-    payload, loss, personal, residual, drift, q = oracle_round(bundle, global_params, blob,
-                                                               train, state)
+    payload, loss, personal, residual, drift, q, served, n_fit = oracle_round(
+        bundle, global_params, blob, train, state)
 
     assert np.array_equal(host.backbone(blob.windows), q)  # the C backbone is TFLM's, bit for bit
     assert c.payload == payload
     assert _bits(c.mean_loss) == _bits(loss)
-    assert (c.examples, c.personal_n) == (blob.n_train, blob.n_test)
+    assert (c.examples, c.personal_n) == (n_fit, blob.n_test)
+    assert (c.state.served is None) == (served is None)
+    if served is not None:
+        assert _bits(c.state.served) == _bits(served)
     assert _bits(c.personal_metric) == _bits(personal)
     assert _bits(c.state.residual) == _bits(residual)
     assert _bits(c.state.drift) == _bits(drift)

@@ -63,7 +63,8 @@ static float drift[P]; /* FedDyn state (TRAIN flag DRIFT); not checkpointed: zer
 static float drift_next[P];
 static float personal[P]; /* the model this device serves (TRAIN flag PERSONAL) */
 static int have_personal;
-static uint32_t delta_flags; /* the flags of the round whose DELTA awaits its ACK */
+static uint32_t delta_flags;       /* the flags of the round whose DELTA awaits its ACK */
+static uint32_t delta_serve_local; /* that round's flt_round_result_t.serve_local */
 /* The DELTA in delta_buf stays intact until the next round trains: `kept` when delta_buf
  * holds the DELTA (kept_len bytes) that the TRAIN kept_train produced from model version
  * kept_base. The same TRAIN again, with that version still held, gets the same DELTA again
@@ -611,6 +612,7 @@ static void on_train(const uint8_t *buf, size_t len)
     }
     delta_round = t.round;
     delta_flags = res.flags;
+    delta_serve_local = res.serve_local;
     flt_bytes_copy(kept_train, buf, FLT_MSG_TRAIN_SIZE);
     kept_len = n;
     kept_base = model_version;
@@ -634,11 +636,14 @@ static void on_delta_acked(void)
         if ((delta_flags & FLT_ROUND_DRIFT) != 0u) {
             drift[i] = drift_next[i];
         }
-        if ((delta_flags & FLT_ROUND_PERSONAL) != 0u) {
+        if (delta_serve_local) {
             personal[i] = ws_params[i];
         }
     }
-    have_personal = have_personal || (delta_flags & FLT_ROUND_PERSONAL) != 0u;
+    /* serve the local model, or (PERSONAL with SELECT preferring it) the global one again */
+    if ((delta_flags & FLT_ROUND_PERSONAL) != 0u) {
+        have_personal = delta_serve_local != 0u;
+    }
     committed_round = delta_round;
     have_round = 1;
     ckpt_save();

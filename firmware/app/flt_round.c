@@ -103,25 +103,36 @@ static flt_status_t round_sample(void *ctx, uint32_t index, float *x)
     return FLT_OK;
 }
 
+/* Step 1's metric of `params` on windows first .. first + count - 1 (count >= 1). */
+static flt_status_t metric_on(const flt_round_model_t *model, const flt_round_data_t *data,
+                              const float *params, uint32_t first, uint32_t count,
+                              flt_round_ws_t *ws, float *metric);
+
 /* Step 1 of the contract: the served model on the personal test split. */
 static flt_status_t personal_metric(const flt_round_model_t *model, const flt_round_data_t *data,
                                     const float *served, flt_round_ws_t *ws, float *metric)
+{
+    return metric_on(model, data, served, data->n - data->n_test, data->n_test, ws, metric);
+}
+
+static flt_status_t metric_on(const flt_round_model_t *model, const flt_round_data_t *data,
+                              const float *params, uint32_t first, uint32_t count,
+                              flt_round_ws_t *ws, float *metric)
 {
     const flt_head_t *head = model->head;
     flt_train_sizes_t sz;
     FLT_TRY(flt_train_sizes(head, 0u, &sz));
     const uint32_t n_out = sz.n_outputs;
     const float *y = ws->work + (sz.n_acts - n_out); /* the network output (flt_dense_forward) */
-    const uint32_t first = data->n - data->n_test;
     FLT_REQUIRE(head->loss == FLT_LOSS_SOFTMAX_CE ? data->labels != NULL : data->targets != NULL,
                 FLT_ERR_ARG);
     uint32_t correct = 0;
     float abs_sum = 0.0f;
-    for (uint32_t i = first; i < data->n; ++i) {
+    for (uint32_t i = first; i < first + count; ++i) {
         const int8_t *q;
         FLT_TRY(features_q(model, data->windows + (size_t)i * model->window_bytes, ws->feat_q, &q));
         dequantize(model, q, ws->x);
-        FLT_TRY(flt_dense_forward(head, served, ws->x, ws->work, ws->work_len));
+        FLT_TRY(flt_dense_forward(head, params, ws->x, ws->work, ws->work_len));
         if (head->loss == FLT_LOSS_SOFTMAX_CE) {
             uint32_t best = 0;
             for (uint32_t j = 1; j < n_out; ++j) {
@@ -140,9 +151,9 @@ static flt_status_t personal_metric(const flt_round_model_t *model, const flt_ro
         }
     }
     if (head->loss == FLT_LOSS_SOFTMAX_CE) {
-        *metric = (float)correct / (float)data->n_test;
+        *metric = (float)correct / (float)count;
     } else {
-        *metric = abs_sum / ((float)data->n_test * (float)n_out);
+        *metric = abs_sum / ((float)count * (float)n_out);
     }
     return FLT_OK;
 }
@@ -173,6 +184,9 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
     }
     const uint32_t n_params = flt_head_n_params(model->head);
     const uint32_t n_train = data->n - data->n_test;
+    const int select = (cfg->flags & FLT_ROUND_SELECT) != 0u;
+    const uint32_t n_val = select ? n_train / 4u : 0u; /* step 6's validation split */
+    const uint32_t n_fit = n_train - n_val;
 
     /* 0. FLT_TRAIN_RESET: a fresh round state (zero residual and drift, the global served) */
     const float *served = state->served;
@@ -194,7 +208,7 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
 
     /* 2. local training from the global parameters (features cached or recomputed) */
     if (ws->feat_cache != NULL) {
-        for (uint32_t i = 0; i < n_train; ++i) {
+        for (uint32_t i = 0; i < n_fit; ++i) {
             const int8_t *q;
             int8_t *c = ws->feat_cache + (size_t)i * nf;
             FLT_TRY(features_q(model, data->windows + (size_t)i * model->window_bytes, c, &q));
@@ -219,7 +233,7 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
     flt_round_src_t rs = {model, data->windows, ws->feat_q, ws->feat_cache};
     flt_sample_source_t src = {round_sample, &rs, ws->x};
     float mean_loss = 0.0f;
-    FLT_TRY(flt_train_epochs_src(model->head, ws->params, anchor, ws->velocity, &src, n_train,
+    FLT_TRY(flt_train_epochs_src(model->head, ws->params, anchor, ws->velocity, &src, n_fit,
                                  data->labels, data->targets, &cfg->train, ws->work, ws->work_len,
                                  ws->order, &mean_loss, NULL));
 
@@ -241,13 +255,24 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
     /* 5. payload */
     size_t len = 0;
     FLT_TRY(flt_payload_encode(&delta, FLT_INDEX_AUTO, payload, payload_cap, &len));
+
+    /* 6. the model to serve: the local one, unless the validation split prefers the global */
+    uint32_t serve_local = (cfg->flags & FLT_ROUND_PERSONAL) != 0u;
+    if (serve_local && n_val > 0u) {
+        float local = 0.0f, global = 0.0f;
+        FLT_TRY(metric_on(model, data, ws->params, n_fit, n_val, ws, &local));
+        FLT_TRY(metric_on(model, data, global_params, n_fit, n_val, ws, &global));
+        serve_local =
+            (model->head->loss == FLT_LOSS_SOFTMAX_CE) ? (local >= global) : (local <= global);
+    }
     result->mean_loss = mean_loss;
     result->flags = cfg->flags;
-    result->examples = n_train;
+    result->examples = n_fit;
     result->k = delta.k;
     result->payload_len = len;
     result->personal_n = data->n_test;
     result->personal_metric = metric;
+    result->serve_local = serve_local;
     return FLT_OK;
 }
 

@@ -32,11 +32,20 @@
  *        (residual is in/out: the error-feedback state of the previous round on entry, the
  *        new one on exit);
  *     5. flt_payload_encode(&delta, FLT_INDEX_AUTO, payload, payload_cap, &len).
- *   ws->params holds the local model on exit: the device serves it from then on when the
- *   TRAIN asked for FLT_ROUND_PERSONAL (its loop keeps it as state->served once the DELTA is
- *   acknowledged). The same inputs give the same payload bytes and metrics on every IEEE-754
- *   binary32 target built with -ffp-contract=off (the device, QEMU and the host's shared
- *   library: fltiny replays device rounds on the host through this function).
+ *     6. result->serve_local: 1 when the device is to serve the local model from now on
+ *        (FLT_ROUND_PERSONAL; with FLT_ROUND_SELECT only when it scores at least as well as
+ *        global_params on the validation split, step 1's rule, classification accuracy >=,
+ *        regression MAE <=), else 0 (FLT_ROUND_PERSONAL with SELECT: the global model is
+ *        served; without PERSONAL the served model does not change). FLT_ROUND_SELECT: the
+ *        validation split is the last n_val = n_train / 4 training windows, held out of step
+ *        2's training (which then uses the first n_train - n_val, result->examples); n_val ==
+ *        0 (fewer than 4 training windows) serves the local model.
+ *   ws->params holds the local model on exit: the device serves it from then on when
+ *   result->serve_local is 1 (its loop keeps it as state->served once the DELTA is
+ *   acknowledged, and goes back to the global model when it is 0 under PERSONAL). The same inputs
+ * give the same payload bytes and metrics on every IEEE-754 binary32 target built with
+ * -ffp-contract=off (the device, QEMU and the host's shared library: fltiny replays device rounds
+ * on the host through this function).
  * - Settings: flt_round_cfg_from_train maps a decoded TRAIN message to the configuration, the
  *   one mapping for the device loop and the host replay: epochs, batch size, seed, lr,
  *   momentum, mu = prox_mu, clip, weight decay 0; k = flt_round_k(P, topk_kind, topk_count,
@@ -101,6 +110,7 @@ extern "C" {
 
 #define FLT_ROUND_DRIFT FLT_TRAIN_DRIFT
 #define FLT_ROUND_PERSONAL FLT_TRAIN_PERSONAL
+#define FLT_ROUND_SELECT FLT_TRAIN_SELECT
 
 typedef flt_status_t (*flt_backbone_fn_t)(const int8_t *input, int8_t *output);
 
@@ -166,6 +176,7 @@ typedef struct {
     size_t payload_len;
     uint32_t personal_n;
     float personal_metric;
+    uint32_t serve_local; /* step 6: 1 serve the local model, 0 the global (or unchanged) */
 } flt_round_result_t;
 
 /* The self-check's verdict (see the contract). */

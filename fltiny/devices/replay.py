@@ -63,7 +63,7 @@ class _Sizes(C.Structure):
 class _Result(C.Structure):
     _fields_ = [("mean_loss", C.c_float), ("flags", C.c_uint32), ("examples", C.c_uint32),
                 ("k", C.c_uint32), ("payload_len", C.c_size_t), ("personal_n", C.c_uint32),
-                ("personal_metric", C.c_float)]
+                ("personal_metric", C.c_float), ("serve_local", C.c_uint32)]
 
 
 class _Check(C.Structure):
@@ -303,7 +303,11 @@ class HostRound:
         params = arrays["params"].copy()
         flags = int(result.flags)
         # the C updates `drift` (a copy) only with the DRIFT flag, so it is the next state as is
-        nxt = DeviceState(residual, drift, params if flags & TRAIN_PERSONAL else state.served)
+        # the model it serves next (flt_round.h step 6): its local model, the global one (None)
+        # when SELECT preferred it, or unchanged without PERSONAL
+        served_next = (params if result.serve_local
+                       else None if flags & TRAIN_PERSONAL else state.served)
+        nxt = DeviceState(residual, drift, served_next)
         return RoundOutput(payload[: result.payload_len].tobytes(), float(result.mean_loss),
                            int(result.examples), int(result.k), params, int(result.personal_n),
                            float(result.personal_metric), nxt)

@@ -142,6 +142,11 @@ class TrainParams:
     personal: bool = knob(True, "--personal/--no-personal",
                           "Each device serves its own last local model (personalization) and "
                           "reports its accuracy on its personal test split.")
+    select_served: bool = knob(False, "--select-served/--no-select-served",
+                               "With --personal: each device holds the last quarter of its "
+                               "training windows out of training and, after each round, serves "
+                               "whichever of its local and the global model scores better on "
+                               "them (TRAIN flag SELECT).")
     self_check: float = knob(0.0, "--self-check", "Device self-check after a new global "
                              "model: a device whose personal accuracy with it is more than this "
                              "below the factory model's (MAE: above) reverts to the factory "
@@ -168,11 +173,13 @@ class TrainParams:
             TRAIN_DRIFT,
             TRAIN_NO_FEEDBACK,
             TRAIN_PERSONAL,
+            TRAIN_SELECT,
             Train,
         )
 
         prox = mu if mu is not None else (self.mu or 0.0)
         flags = ((TRAIN_DRIFT if self.drift else 0) | (TRAIN_PERSONAL if self.personal else 0)
+                 | (TRAIN_SELECT if self.personal and self.select_served else 0)
                  | (0 if self.error_feedback else TRAIN_NO_FEEDBACK)
                  | self.value_bits << TRAIN_BITS_SHIFT
                  | self.check_hundredths << TRAIN_CHECK_SHIFT)

@@ -102,6 +102,9 @@ typedef struct {
 /* start this round from a fresh round state: zero residual and drift, the global model served
  * (the host could not replay the device's last round: their states differ) */
 #define FLT_TRAIN_RESET 0x10u
+/* with PERSONAL: hold the last quarter of the training windows out of training and serve,
+ * after this round, whichever of the local and the global model scores better on them */
+#define FLT_TRAIN_SELECT 0x20u
 /* bits 8-11: the width of the DELTA's values, 2..8 bits (0: 8); other widths -> RANGE */
 #define FLT_TRAIN_BITS_SHIFT 8u
 #define FLT_TRAIN_BITS_MASK 0xf00u
@@ -115,7 +118,7 @@ typedef struct {
 #define FLT_TRAIN_CHECK_MAX 100u
 #define FLT_TRAIN_FLAGS_KNOWN                                                         \
     (FLT_TRAIN_DRIFT | FLT_TRAIN_PERSONAL | FLT_TRAIN_NO_FEEDBACK | FLT_TRAIN_RESET | \
-     FLT_TRAIN_BITS_MASK | FLT_TRAIN_CHECK_MASK)
+     FLT_TRAIN_SELECT | FLT_TRAIN_BITS_MASK | FLT_TRAIN_CHECK_MASK)
 
 typedef struct {
     uint32_t round;
