@@ -21,8 +21,9 @@ Refused with gateways (``check_gateway_settings``):
 - central DP (--dp-clip): DP-FedAvg clips each device's update before summing; at the top
   level there are only sums.
 On one machine the gateways run in the host process (``GatewayFleet``: G bridges over their
-own boards, concurrently); ``GatewaySum`` is the only thing the top level aggregates, so a
-gateway in another process forwards just it (and its devices' report rows).
+own boards, concurrently); ``GatewaySum`` is the only thing the top level aggregates
+(``apply_sums``). A fleet whose gateways are elsewhere (fltiny.flower: one Flower SuperNode
+per gateway) gives the round loop their forwarded sums through ``gateway_sums``.
 """
 
 from __future__ import annotations
@@ -85,6 +86,28 @@ def combined_mean(sums: Sequence[GatewaySum]) -> np.ndarray:
     return total / np.float64(examples)
 
 
+def group_by_gateway(updates: Sequence[ClientUpdate],
+                     gateway_of: Callable[[int], int]) -> dict[int, list[ClientUpdate]]:
+    """The updates of each gateway, in their order (gateways in id order)."""
+    by_gateway: dict[int, list[ClientUpdate]] = {}
+    for u in updates:
+        by_gateway.setdefault(gateway_of(u.device_id), []).append(u)
+    return {g: by_gateway[g] for g in sorted(by_gateway)}
+
+
+def apply_sums(strategy: Strategy, global_params: np.ndarray,
+               sums: Sequence[GatewaySum]) -> np.ndarray:
+    """The next global model from the gateways' sums: the strategy's server step on
+    ``combined_mean`` (the one top-level aggregation, in-process gateways and Flower alike)."""
+    if strategy.name not in MEAN_STRATEGIES:
+        raise StrategyError(f"{strategy.name} cannot aggregate gateway sums")
+    for s in sums:
+        if s.weighted_sum.shape != (global_params.size,):
+            raise StrategyError(f"gateway {s.gateway}: a sum of {s.weighted_sum.size} "
+                                f"parameters, the model has {global_params.size}")
+    return strategy.apply(global_params, combined_mean(sums).astype(np.float32))
+
+
 def aggregate_gateways(strategy: Strategy, global_params: np.ndarray,
                        updates: Sequence[ClientUpdate],
                        gateway_of: Callable[[int], int]) -> np.ndarray:
@@ -93,11 +116,8 @@ def aggregate_gateways(strategy: Strategy, global_params: np.ndarray,
     if strategy.name not in MEAN_STRATEGIES:
         raise StrategyError(f"{strategy.name} cannot aggregate gateway sums")
     check_updates(global_params, updates)
-    by_gateway: dict[int, list[ClientUpdate]] = {}
-    for u in updates:
-        by_gateway.setdefault(gateway_of(u.device_id), []).append(u)
-    sums = [pre_aggregate(g, by_gateway[g]) for g in sorted(by_gateway)]
-    return strategy.apply(global_params, combined_mean(sums).astype(np.float32))
+    sums = [pre_aggregate(g, ups) for g, ups in group_by_gateway(updates, gateway_of).items()]
+    return apply_sums(strategy, global_params, sums)
 
 
 def split_devices(device_ids: Sequence[int], gateways: int) -> list[list[int]]:

@@ -19,7 +19,7 @@ from fltiny.server.audit import update_sha256
 from fltiny.server.canary import CanaryGate, Verdict, judge
 from fltiny.server.config import RoundConfig, TrainParams
 from fltiny.server.controls import Control, FleetControls
-from fltiny.server.gateway import aggregate_gateways
+from fltiny.server.gateway import aggregate_gateways, apply_sums
 from fltiny.server.store import Checkpoint, DeviceRecord, RunStore, params_sha256
 from fltiny.server.validate import validate_updates
 from fltiny.strategies.base import ClientUpdate, Strategy
@@ -56,7 +56,10 @@ class Fleet(Protocol):
         ...
 
     # optional: ``host_state() -> dict[int, DeviceRecord]``, what the host knows of each
-    # device, written with every checkpoint (fltiny.bridge.fleet.BridgeFleet.host_state)
+    # device, written with every checkpoint (fltiny.bridge.fleet.BridgeFleet.host_state);
+    # ``gateway_of(device_id) -> int``, a fleet of gateways whose sums the top level adds
+    # (fltiny.server.gateway.GatewayFleet); ``gateway_sums(global_params, accepted) ->
+    # list[GatewaySum]``, the sums gateways elsewhere forwarded (fltiny.flower.fleet)
 
 
 def host_state(fleet: Fleet) -> dict[int, DeviceRecord] | None:
@@ -311,6 +314,7 @@ def run_rounds(
     secure_of = getattr(fleet, "secure_aggregate", None)
     if secure_of is not None and getattr(fleet, "secagg", None) is None:
         secure_of = None  # a fleet that can mask, in a run without --secagg
+    gateway_sums = getattr(fleet, "gateway_sums", None)
     if gateway_of is not None and dp is not None:
         raise UsageError("central DP needs every device's update; gateways forward sums: run "
                          "DP without --gateways")
@@ -425,6 +429,8 @@ def run_rounds(
                     params = strategy.apply(params, secure.mean)
                 elif dp is not None:
                     params = dp.aggregate(strategy, params, accepted, len(available))
+                elif gateway_sums is not None:  # gateways elsewhere: the sums they forwarded
+                    params = apply_sums(strategy, params, gateway_sums(params, accepted))
                 elif gateway_of is not None:
                     params = aggregate_gateways(strategy, params, accepted, gateway_of)
                 else:
