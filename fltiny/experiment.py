@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 Say = Callable[[str], None]
 PARTITIONS = ("auto", "natural", "grouped", "streams", "iid", "dirichlet")
 DEFAULT_MODELS = {"hapt": "har-tiny", "thermostat": "thermo-small", "digits": "digits-tiny"}
+ENGINES = ("local", "flower")  # fltiny run --engine: this process, or Flower (fltiny.flower)
 AUTO_MODEL = "auto"  # --model auto: a model family per board (fltiny/run/families.py)
 
 
@@ -230,12 +231,20 @@ class RunOptions(ExperimentSettings):
     # families), each with its export bundle (None: build_root/<model>, exported when missing)
     families: tuple[tuple[str, Path | None], ...] = ()
     max_windows: int | None = None  # Python API: at most this many training windows a board
+    engine: str = knob("local", "--engine", "What runs the fleet: local (this process, the "
+                       "default) or flower (a Flower SuperLink and one SuperNode per gateway, "
+                       "started and stopped by fltiny; needs --gateways G, G >= 2).",
+                       choices=ENGINES)
+    superlink_port: int = knob(0, "--superlink-port", "--engine flower: the SuperLink's port on "
+                               "127.0.0.1 (0: a free one).", low=0, high=65535)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.server.secagg:  # the secagg messages are payload codecs, not yet frame types
             raise UsageError("--secagg runs in 'fltiny simulate' (the runtime's secagg client "
                              "per device); on boards over the bridge it is not available yet")
+        if self.engine == "flower":
+            check_flower_options(self)
         object.__setattr__(self, "fleet", tuple((str(b), int(n)) for b, n in self.fleet))
         ports = (self.ports,) if isinstance(self.ports, str) else self.ports
         object.__setattr__(self, "ports", tuple(str(p) for p in ports))
@@ -284,6 +293,23 @@ class RunOptions(ExperimentSettings):
         if self.on_ports:
             return len(self.serial_devices())
         return sum(n for _, n in self.fleet)
+
+
+def check_flower_options(opts: RunOptions) -> None:
+    """UsageError (one line, which option) for what ``--engine flower`` cannot run."""
+    if opts.gateways < 2:
+        raise UsageError("--engine flower runs one Flower SuperNode per gateway: add --gateways G "
+                         "(G >= 2), e.g. --engine flower --gateways 2")
+    refused = [(opts.on_ports, "--port / --fleet-file (running boards: its gateways start "
+                               "emulated boards)"),
+               (opts.resume, "--resume (a Flower run starts afresh)"),
+               (opts.transport != "serial", f"--transport {opts.transport}"),
+               (opts.per_board_models, "--model auto / --board-model (one federation per "
+                                       "family)")]
+    for bad, what in refused:
+        if bad:
+            raise UsageError(f"--engine flower does not support {what}: drop it, or run with "
+                             "--engine local")
 
 
 @dataclass

@@ -341,6 +341,10 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
     from fltiny.bridge.fleet import BridgeFleet
     from fltiny.server.gateway import GatewayFleet, split_devices
 
+    if opts.engine == "flower":  # flwr is imported on this path only
+        from fltiny.flower.engine import run_flower
+
+        return run_flower(opts, progress, say, log)
     if opts.per_board_models:
         raise UsageError("a model per board (--model auto / --board-model) runs one federation "
                          "per family: call fltiny.experiment.run_families")
