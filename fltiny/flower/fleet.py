@@ -103,6 +103,8 @@ class FlowerFleet:
         msgs = [Message(env.to_records(), dst_node_id=n, message_type=TRAIN)
                 for n in asked.values()]
         timeout = deadline_s + REPLY_MARGIN_S
+        self.log(f"round {round_}: TRAIN sent to "
+                 + ", ".join(f"gateway {g} (node {n})" for g, n in sorted(asked.items())))
         replies = self.grid.send_and_receive(msgs, timeout=timeout) if msgs else []
         results: list[DeviceResult] = []
         answered: set[int] = set()

@@ -141,6 +141,7 @@ def main(argv: list[str]) -> int:
     service = GatewayService(spec)
 
     def _stop(_sig: int, _frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the engine may signal twice
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
