@@ -104,7 +104,9 @@ class FlowerRun:
         env = dict(os.environ)
         env.update({"PATH": f"{bin_dir()}{os.pathsep}{env.get('PATH', '')}",
                     "FLWR_TELEMETRY_ENABLED": "0", "FLWR_HOME": str(fdir / "flwr-home"),
-                    "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"})
+                    "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1",
+                    # the superexecs look for a task to launch every second by default
+                    "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": "0.2"})
         self.procs = Procs(self.marker, env, log=log)
         self.requested_port = superlink_port
         self.superlink: Proc | None = None

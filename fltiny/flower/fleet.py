@@ -15,6 +15,7 @@ it, exactly as a one-machine run would add them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from flwr.serverapp import Grid
 
 REPLY_MARGIN_S = 15.0  # beyond the round deadline: a gateway's reply crosses two processes
+POLL_S = 0.2  # how often the replies are pulled (Grid.send_and_receive sleeps 3 s in between)
 
 
 class FlowerFleet:
@@ -54,7 +56,7 @@ class FlowerFleet:
 
         msgs = [Message(Envelope({"kind": QUERY}).to_records(), dst_node_id=n,
                         message_type=QUERY) for n in nodes]
-        for reply in self.grid.send_and_receive(msgs, timeout=self.query_timeout_s):
+        for reply in self._send_and_receive(msgs, self.query_timeout_s):
             node = reply.metadata.src_node_id
             if reply.has_error():
                 self.log(f"SuperNode {node}: its QUERY failed ({reply.error.reason})")
@@ -67,6 +69,22 @@ class FlowerFleet:
             self.node_gateway[node] = info.gateway
             self.log(f"SuperNode {node}: gateway {info.gateway} (devices "
                      f"{info.devices[0]}-{info.devices[-1]})")
+
+    def _send_and_receive(self, msgs: list, timeout: float) -> list:
+        """The replies to ``msgs`` that arrive within ``timeout`` (Grid.push_messages, then
+        Grid.pull_messages every POLL_S until each message has its reply)."""
+        if not msgs:
+            return []
+        pending = set(self.grid.push_messages(msgs))
+        end = time.monotonic() + timeout
+        replies: list = []
+        while pending and time.monotonic() < end:
+            got = list(self.grid.pull_messages(pending))
+            replies += got
+            pending -= {m.metadata.reply_to_message_id for m in got}
+            if pending:
+                time.sleep(POLL_S)
+        return replies
 
     def refresh(self) -> dict[int, int]:
         """Gateway -> the node to ask: its newest node that has not missed a reply, else its
@@ -105,7 +123,7 @@ class FlowerFleet:
         timeout = deadline_s + REPLY_MARGIN_S
         self.log(f"round {round_}: TRAIN sent to "
                  + ", ".join(f"gateway {g} (node {n})" for g, n in sorted(asked.items())))
-        replies = self.grid.send_and_receive(msgs, timeout=timeout) if msgs else []
+        replies = self._send_and_receive(msgs, timeout)
         results: list[DeviceResult] = []
         answered: set[int] = set()
         for reply in replies:
