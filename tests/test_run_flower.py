@@ -233,3 +233,39 @@ def test_supernode_killed_mid_round(har_tiny_bundle, tmp_path_factory, flower_bu
     s = res.summary
     assert s["device_rounds"] == 10 and s["replayed"] == 10 and s["replay_mismatches"] == 0
     assert not _run_processes(fdir)
+
+
+@pytest.mark.slow
+@pytest.mark.cross
+@pytest.mark.tools("qemu-system-arm", "arm-none-eabi-gcc")
+def test_ctrl_c_leaves_no_flower_process(har_tiny_bundle, tmp_path, flower_build_root):
+    """`fltiny run --engine flower` (the CLI, a process of its own) interrupted with Ctrl-C
+    (SIGINT) during round 1: it says so and exits 130, and no process of the run remains."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "fltiny.cli", "run", "--engine", "flower", "--gateways", "2",
+           "--devices", "4", "--strategy", "fedavg", "--rounds", "3", "--bundle",
+           str(har_tiny_bundle), "--out", str(out)]
+    env = {**os.environ, "FLTINY_BUILD_DIR": str(flower_build_root)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    lines = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "Flower run" in line and "submitted" in line:
+                break
+        events = out / "flower" / "events.jsonl"
+        end = time.monotonic() + 300
+        while time.monotonic() < end and not (
+                events.exists() and "round 1: TRAIN sent" in events.read_text()):
+            time.sleep(0.2)
+        assert _run_processes(out / "flower"), "the run's Flower processes are running"
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, "".join(lines) + rest
+    assert "interrupted" in rest
+    assert not _run_processes(out / "flower")

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,12 +115,12 @@ class Procs:
 
     marker: str
     env: dict[str, str]
-    log: object = print  # debug lines: every command line
+    log: Callable[[str], None] = print  # debug lines: every command line
     procs: list[Proc] = field(default_factory=list)
 
     def start(self, name: str, cmd: Sequence[str], log: Path, cwd: Path | None = None) -> Proc:
         env = {**self.env, MARKER_ENV: self.marker}
-        self.log(f"starting {name}: {' '.join(map(str, cmd))}")  # type: ignore[operator]
+        self.log(f"starting {name}: {' '.join(map(str, cmd))}")
         with open(log, "ab") as f:
             popen = subprocess.Popen(list(map(str, cmd)), stdin=subprocess.DEVNULL, stdout=f,
                                      stderr=subprocess.STDOUT, env=env, cwd=cwd,
