@@ -78,10 +78,14 @@ clientapp = "fltiny.flower.apps:client_app"
 
 def build_fab() -> tuple[bytes, str]:
     """The run's FAB (bytes, sha256): a pyproject.toml naming fltiny.flower.apps."""
+    import warnings
+
     from flwr.cli.build import build_fab_from_files
 
-    fab, _meta = build_fab_from_files(
-        {"pyproject.toml": FAB_PYPROJECT.format(key=f'"{SPEC_KEY}"').encode()})
+    with warnings.catch_warnings():  # flwr 1.41's FAB filter uses pathspec's old pattern name
+        warnings.filterwarnings("ignore", "GitWildMatchPattern", DeprecationWarning)
+        fab, _meta = build_fab_from_files(
+            {"pyproject.toml": FAB_PYPROJECT.format(key=f'"{SPEC_KEY}"').encode()})
     return fab, hashlib.sha256(fab).hexdigest()
 
 
