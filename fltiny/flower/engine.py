@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fltiny.errors import FltinyError, ToolchainError, UsageError
@@ -117,6 +117,8 @@ class FlowerRun:
         self.port = 0
         self.supernodes: list[SuperNode] = []
         self.services: list[Proc] = []
+        self._client = None
+        self.run_id = 0
 
     # ---- start ----
     def start_services(self, specs: list[tuple[GatewaySpec, Path]]) -> None:
@@ -188,11 +190,14 @@ class FlowerRun:
         return self.run_id
 
     def _control(self):
+        """The Control API client (one per run, closed by ``stop``)."""
         from flwr.supercore.control.control_http_client import ControlHttpClient
 
-        return ControlHttpClient.from_server_address(
-            server_address=f"127.0.0.1:{self.port}", insecure=True, root_certificates=None,
-            interceptors=[])
+        if self._client is None:
+            self._client = ControlHttpClient.from_server_address(
+                server_address=f"127.0.0.1:{self.port}", insecure=True, root_certificates=None,
+                interceptors=[])
+        return self._client
 
     def run_status(self) -> tuple[str, str, str]:
         from flwr.proto.control_pb2 import ListRunsRequest  # pylint: disable=E0611
@@ -224,6 +229,9 @@ class FlowerRun:
             sn.restarts += 1
 
     def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         killed = self.procs.stop()
         if killed:
             self.log(f"Flower processes that needed SIGKILL: {killed}")
@@ -299,7 +307,9 @@ def run_flower(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lamb
             events = Events(fdir / "events.jsonl")
             if events.path.exists():
                 events.path.unlink()
-            run_spec = RunSpec(options_json(opts), groups, str(events.path.resolve()),
+            # the ServerApp uses this very bundle (no second lookup or export)
+            settled = replace(opts, data=replace(opts.data, bundle=Path(bundle.path)))
+            run_spec = RunSpec(options_json(settled), groups, str(events.path.resolve()),
                                QUERY_TIMEOUT_S)
             spec_path = (fdir / "run.json").resolve()
             run_spec.save(spec_path)
