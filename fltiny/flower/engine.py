@@ -237,6 +237,34 @@ class FlowerRun:
             self.log(f"Flower processes that needed SIGKILL: {killed}")
 
 
+def write_gateway_specs(fdir: Path, bundle: Path, groups: list[list[int]], by_id: dict,
+                        opts: RunOptions) -> list[tuple[GatewaySpec, Path]]:
+    """Each gateway service's spec (OUT/flower/gateway-G.json): its boards, their data blobs
+    (OUT/flower/blobs, for the replay), the bridge settings and the service key."""
+    key = fdir / "service.key"
+    key.touch(mode=0o600)
+    key.write_bytes(secrets.token_bytes(32))
+    (fdir / "blobs").mkdir(exist_ok=True)
+    specs: list[tuple[GatewaySpec, Path]] = []
+    for g, ids in enumerate(groups):
+        eps = []
+        for i in ids:
+            e = by_id[i]
+            blob = None
+            if e.blob is not None:
+                blob = (fdir / "blobs" / f"device-{i}.npz").resolve()
+                save_blob(e.blob, blob)
+            eps.append(EndpointSpec(i, e.url, e.board, e.max_windows, e.key.hex(),
+                                    None if blob is None else str(blob)))
+        spec = GatewaySpec(g, str(bundle.resolve()), tuple(eps), opts.global_delta,
+                           opts.server.down_topk, opts.server.down_bits, opts.send_chunk,
+                           str(key.resolve()), str((fdir / f"gateway-{g}.ready").resolve()))
+        path = (fdir / f"gateway-{g}.json").resolve()
+        spec.save(path)
+        specs.append((spec, path))
+    return specs
+
+
 def check_flower_binaries() -> None:
     for name in FLOWER_BINARIES:
         flower_binary(name)
@@ -245,7 +273,7 @@ def check_flower_binaries() -> None:
 def run_flower(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: None,
                say: Say = print, log: Say = print) -> ExperimentResult:
     from fltiny.boards import get_board
-    from fltiny.run.runner import _start_emulated, cached_firmware, collect
+    from fltiny.run.runner import cached_firmware, collect, start_emulated
     from fltiny.server.gateway import split_devices
     from fltiny.server.store import RunStore
 
@@ -254,6 +282,9 @@ def run_flower(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lamb
         raise UsageError(f"{exp.store_path} exists: --engine flower starts a new run (it has no "
                          "--resume); choose another --out")
     check_flower_binaries()
+    if opts.superlink_port and port_busy(opts.superlink_port):  # before any work
+        raise UsageError(f"--superlink-port {opts.superlink_port}: the port is in use on "
+                         "127.0.0.1; pass another (0: a free one)")
     boards = [(get_board(name), n) for name, n in opts.fleet]
     for b, _ in boards:
         if not b.emulated:
@@ -276,31 +307,10 @@ def run_flower(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lamb
             fdir.mkdir(parents=True, exist_ok=True)
             for stale in fdir.glob("*.ready"):
                 stale.unlink()
-            endpoints = _start_emulated(stack, boards, elfs, blobs, say)
+            endpoints = start_emulated(stack, boards, elfs, blobs, say)
             by_id = {e.device_id: e for e in endpoints}
             groups = split_devices(list(by_id), opts.gateways)
-            key = fdir / "service.key"
-            key.touch(mode=0o600)
-            key.write_bytes(secrets.token_bytes(32))
-            (fdir / "blobs").mkdir(exist_ok=True)
-            specs: list[tuple[GatewaySpec, Path]] = []
-            for g, ids in enumerate(groups):
-                eps = []
-                for i in ids:
-                    e = by_id[i]
-                    blob = None
-                    if e.blob is not None:
-                        blob = fdir / "blobs" / f"device-{i}.npz"
-                        save_blob(e.blob, blob)
-                    eps.append(EndpointSpec(i, e.url, e.board, e.max_windows, e.key.hex(),
-                                            None if blob is None else str(blob.resolve())))
-                spec = GatewaySpec(g, str(Path(bundle.path).resolve()), tuple(eps),
-                                   opts.global_delta, opts.server.down_topk,
-                                   opts.server.down_bits, opts.send_chunk, str(key.resolve()),
-                                   str((fdir / f"gateway-{g}.ready").resolve()))
-                path = (fdir / f"gateway-{g}.json").resolve()
-                spec.save(path)
-                specs.append((spec, path))
+            specs = write_gateway_specs(fdir, Path(bundle.path), groups, by_id, opts)
             say(f"{opts.gateways} gateways: "
                 + "; ".join(f"gateway {g}: devices {ids[0]}-{ids[-1]}"
                             for g, ids in enumerate(groups)))

@@ -354,7 +354,7 @@ def _run_all(opts: RunOptions, plans: list[FamilyPlan], exps: list[Experiment],
              stores: list[Any], progress: Callable[[str, RoundMetrics], None], say: Say,
              log: Say) -> dict[str, ExperimentResult]:
     from fltiny.bridge.fleet import BridgeFleet
-    from fltiny.run.runner import FiguredFleet, _start_emulated, collect
+    from fltiny.run.runner import FiguredFleet, collect, start_emulated
     from fltiny.server.store import RunStore
 
     results: dict[str, ExperimentResult] = {}
@@ -366,7 +366,7 @@ def _run_all(opts: RunOptions, plans: list[FamilyPlan], exps: list[Experiment],
             exp.evaluator  # noqa: B018 - held-out backbone features before the rounds
             say(f"family {p.model}: " + ", ".join(f"{n} x {b.name}" for b, n in p.boards)
                 + f", devices {', '.join(str(b.device_id) for b in blobs)}")
-            endpoints = _start_emulated(stack, p.boards, elfs, blobs, say)
+            endpoints = start_emulated(stack, p.boards, elfs, blobs, say)
             bf = BridgeFleet(endpoints, exp.host, model_hash=exp.bundle.model_hash,
                              global_delta=opts.global_delta, down_topk=opts.server.down_topk,
                              down_bits=opts.server.down_bits, send_chunk=opts.send_chunk,

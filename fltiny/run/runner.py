@@ -395,7 +395,7 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
 
                     fleet_dir = Path(opts.broker_dir or Path(opts.out) / "broker")
                     fb = stack.enter_context(FleetBroker(fleet_dir, url=opts.mqtt_url, say=say))
-                endpoints = _start_emulated(stack, boards, elfs, blobs, say, fb)
+                endpoints = start_emulated(stack, boards, elfs, blobs, say, fb)
             lock = threading.Lock()  # one HostRound replays for every gateway
             by_id = {e.device_id: e for e in endpoints}
             groups = split_devices(list(by_id), opts.gateways)
@@ -456,7 +456,7 @@ def mqtt_capable(opts: RunOptions, boards: list[Board]) -> list[Board]:
     return able
 
 
-def _start_emulated(stack: ExitStack, boards, elfs, blobs, say: Say,
+def start_emulated(stack: ExitStack, boards, elfs, blobs, say: Say,
                     broker: FleetBroker | None = None) -> list[Endpoint]:
     """Start the emulated boards, each with its data blob (kept by the host for the replay);
     with a broker, the boards that have an MQTT client join it instead of a serial socket."""
