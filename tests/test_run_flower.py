@@ -119,6 +119,12 @@ def test_superlink_port_busy_is_one_line(tmp_path):
                                              r"in use; pass another --superlink-port"):
             fr.start_superlink()
         fr.stop()
+        from fltiny.run.runner import run
+
+        with pytest.raises(UsageError, match=rf"--superlink-port {port}: the port is in use"):
+            run(RunOptions(engine="flower", gateways=2, superlink_port=port,
+                           out=tmp_path / "out"))  # refused before any work: nothing made
+        assert not (tmp_path / "out").exists()
     assert not _run_processes(tmp_path)
 
 
