@@ -275,3 +275,30 @@ def test_ctrl_c_leaves_no_flower_process(har_tiny_bundle, tmp_path, flower_build
     assert proc.returncode == 130, "".join(lines) + rest
     assert "interrupted" in rest
     assert not _run_processes(out / "flower")
+
+
+def test_gateway_sums_forwarded_or_recomputed():
+    """The top level adds each gateway's forwarded sum when it accepted exactly the devices
+    the gateway summed, else the sum of the payloads it accepted (as one machine would)."""
+    from fltiny.flower.fleet import FlowerFleet
+    from fltiny.native.delta import compress, encode_payload
+    from fltiny.server.gateway import pre_aggregate
+
+    rng = np.random.default_rng(11)
+    n = 64
+
+    def payload() -> bytes:
+        delta, _ = compress(rng.normal(0, 0.01, n), np.zeros(n, np.float32), None, k=16)
+        return encode_payload(delta)
+
+    ups = [ClientUpdate(d, None, k, payload=payload(), n_params=n)
+           for d, k in ((1, 5), (2, 9), (3, 4), (4, 7))]
+    fleet = FlowerFleet(None, [[1, 2], [3, 4]], 1.0, log=print)  # type: ignore[arg-type]
+    forwarded = GatewaySum(0, np.full(n, 7.0), 14, (1, 2))  # not the payloads' sum: marks it
+    fleet._sums = {0: forwarded, 1: pre_aggregate(1, ups[2:])}
+    sums = fleet.gateway_sums(np.zeros(n, np.float32), ups)
+    assert sums[0] is forwarded and sums[1].weighted_sum.tobytes() == (
+        pre_aggregate(1, ups[2:]).weighted_sum.tobytes())
+    sums = fleet.gateway_sums(np.zeros(n, np.float32), [ups[0], ups[2], ups[3]])  # 2 rejected
+    assert sums[0].devices == (1,) and sums[0].examples == 5
+    assert sums[0].weighted_sum.tobytes() == pre_aggregate(0, ups[:1]).weighted_sum.tobytes()

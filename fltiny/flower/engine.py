@@ -48,6 +48,7 @@ FLOWER_BINARIES = ("flower-superlink", "flower-supernode", "flower-superexec", "
 START_TIMEOUT_S = 60.0  # a SuperLink / SuperNode to listen
 SERVICE_TIMEOUT_S = 180.0  # a gateway service to listen (it builds the host C for the replay)
 QUERY_TIMEOUT_S = 30.0  # a new SuperNode to answer the ServerApp's QUERY (a ClientApp start)
+MAX_RESTARTS = 5  # of one SuperNode in a run (a crash loop ends the run)
 STARTUP_S = 300.0  # the ServerApp's set-up (held-out features) before the first round
 
 FAB_PYPROJECT = """\
@@ -223,6 +224,10 @@ class FlowerRun:
             if code is None:
                 continue
             how = f"signal {-code}" if code < 0 else f"code {code}"
+            if sn.restarts >= MAX_RESTARTS:
+                raise ToolchainError(f"the SuperNode of gateway {sn.gateway} exited with {how} "
+                                     f"after {sn.restarts} restarts: {sn.proc.tail()} (log: "
+                                     f"{sn.proc.log})")
             self.say(f"the SuperNode of gateway {sn.gateway} (pid {sn.proc.pid}) exited with "
                      f"{how}: starting it again")
             sn.proc, sn.port = self._supernode(sn.gateway, sn.spec)
