@@ -108,7 +108,7 @@ def test_cli_start_up_does_not_import_flwr():
 
 
 def test_superlink_port_busy_is_one_line(tmp_path):
-    from fltiny.flower.engine import FlowerRun
+    from fltiny.flower.deploy import FlowerRun
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -138,7 +138,7 @@ def test_missing_flower_binary_says_make_setup():
 def test_superlink_that_exits_at_once_is_named(tmp_path):
     """A SuperLink that cannot start (here: its state database is a directory) is one error
     with its log's tail, and leaves no process."""
-    from fltiny.flower.engine import FlowerRun
+    from fltiny.flower.deploy import FlowerRun
 
     fr = FlowerRun(tmp_path, 0, say=print, log=print)
     (tmp_path / "superlink.db").mkdir()

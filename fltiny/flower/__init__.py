@@ -3,10 +3,11 @@
 Who runs where (docs/architecture.md "Flower as the fleet engine"):
 
 - ``engine``: the ``fltiny run`` process. It builds the firmware, starts the emulated boards,
-  starts one gateway service per gateway, a ``flower-superlink`` and one ``flower-supernode``
-  per gateway (insecure, loopback, free ports), submits the Flower run through the SuperLink's
-  Control API with a FAB built in memory (no ``flwr run``, no ``uv sync``), restarts a
-  SuperNode that dies, and stops every process it started (``procs``).
+  and through ``deploy`` starts one gateway service per gateway, a ``flower-superlink`` and
+  one ``flower-supernode`` per gateway (insecure, loopback, free ports), submits the Flower
+  run through the SuperLink's Control API with a FAB built in memory (no ``flwr run``, no
+  ``uv sync``), restarts a SuperNode that dies, and stops every process it started
+  (``procs``).
 - ``service``: a gateway service, one long-lived process per gateway. It holds that gateway's
   bridge (fltiny.bridge.fleet: sessions, verification, replay of every DELTA) and its exact
   pre-aggregate (fltiny.server.gateway.pre_aggregate), across rounds.
