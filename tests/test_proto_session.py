@@ -153,7 +153,8 @@ def test_gives_up_after_retries_with_clear_error():
     assert s.idle
 
 
-def test_nack_raises_with_the_peer_reason():
+def _wired_pair(**dev_kw) -> tuple[Session, Session]:
+    """A host and a device session joined by two lossless in-memory lines."""
     clock = Clock()
     a_to_b, b_to_a = bytearray(), bytearray()
 
@@ -167,7 +168,12 @@ def test_nack_raises_with_the_peer_reason():
     host = Session(key=KEY, device_id=DEV, send=a_to_b.extend, receive=take(b_to_a),
                    clock=clock)
     dev = Session(key=KEY, device_id=DEV, send=b_to_a.extend, receive=take(a_to_b),
-                  on_host=False, clock=clock, max_message=300)
+                  on_host=False, clock=clock, **dev_kw)
+    return host, dev
+
+
+def test_nack_raises_with_the_peer_reason():
+    host, dev = _wired_pair(max_message=300)
     host.submit(m.Global.full(1, np.zeros(100, np.float32)))  # 412 bytes > 300
     with pytest.raises(NackError) as info:
         for _ in range(20):
@@ -197,20 +203,7 @@ def test_a_new_host_continues_above_the_seq_a_running_peer_accepted():
     """A host session that starts at 1 against a peer that accepted numbers up to 40 from an
     earlier host is refused (REPLAY); once it skips to above 40 (the peer's HELLO host_seq)
     its messages go through. Skipping never lowers the numbers, and 0 is refused."""
-    clock = Clock()
-    a_to_b, b_to_a = bytearray(), bytearray()
-
-    def take(buf):
-        def f():
-            out = bytes(buf)
-            buf.clear()
-            return out
-        return f
-
-    host = Session(key=KEY, device_id=DEV, send=a_to_b.extend, receive=take(b_to_a),
-                   clock=clock)
-    dev = Session(key=KEY, device_id=DEV, send=b_to_a.extend, receive=take(a_to_b),
-                  on_host=False, clock=clock)
+    host, dev = _wired_pair()
     dev.receiver.resume_after(40)
     dev.receiver.resume_after(7)  # never lowers
     host.submit(m.Status("first"))

@@ -24,12 +24,10 @@ from fltiny.privacy.secagg import SecAggError, SecAggRound
 SALT = b"fltiny secagg v1"
 
 
-def _round(ids, *, n_params=300, k=48, w=16, t=None, rnd=1, epoch=1, seed=0,
-           drop_before=(), drop_after=(), updates=None):
-    """Runs one round; returns (server, devices, quantized values per device)."""
+def _shared(ids, **round_kw):
+    """A round's devices and server up to the relayed shares (before MASKED)."""
     devs = {i: sa.SecAggDevice(i) for i in ids}
-    srv = SecAggRound(round=rnd, epoch=epoch, n_params=n_params, k=k, clip=0.5, index_seed=seed,
-                      w=w, t=t)
+    srv = SecAggRound(**round_kw)
     for i, d in devs.items():
         srv.advertise(i, d.begin(srv.begin_message()))
     cohort = srv.cohort()
@@ -37,6 +35,14 @@ def _round(ids, *, n_params=300, k=48, w=16, t=None, rnd=1, epoch=1, seed=0,
         srv.take_shares(i, d.cohort(cohort))
     for i, d in devs.items():
         d.receive(srv.relay(i))
+    return srv, devs
+
+
+def _round(ids, *, n_params=300, k=48, w=16, t=None, rnd=1, epoch=1, seed=0,
+           drop_before=(), drop_after=(), updates=None):
+    """Runs one round; returns (server, devices, quantized values per device)."""
+    srv, devs = _shared(ids, round=rnd, epoch=epoch, n_params=n_params, k=k, clip=0.5,
+                        index_seed=seed, w=w, t=t)
     rng = np.random.default_rng(seed)
     q = {}
     for i, d in devs.items():
@@ -127,15 +133,8 @@ def test_the_server_never_holds_an_individual_update():
 
 def test_device_refuses_to_reveal_when_named_dropped_or_asked_twice():
     ids = [1, 2, 3, 4, 5]
-    devs = {i: sa.SecAggDevice(i) for i in ids}
-    srv = SecAggRound(round=3, epoch=1, n_params=50, k=8, clip=1.0, index_seed=1)
+    srv, devs = _shared(ids, round=3, epoch=1, n_params=50, k=8, clip=1.0, index_seed=1)
     for i, d in devs.items():
-        srv.advertise(i, d.begin(srv.begin_message()))
-    cohort = srv.cohort()
-    for i, d in devs.items():
-        srv.take_shares(i, d.cohort(cohort))
-    for i, d in devs.items():
-        d.receive(srv.relay(i))
         srv.take_masked(i, d.masked(np.zeros(8, np.uint32)))
     with pytest.raises(CryptoError, match="secagg unmask failed .FLT_ERR_STATE."):
         devs[1].unmask(sa.encode_unmask(3, [2, 3, 4, 5], [1]))
