@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import struct
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -214,3 +215,17 @@ def test_index_set_is_algorithm_s_over_the_keystream():
             want.append(i)
             kept += 1
     assert sa.index_set(seed, rnd, n, k).tolist() == want and len(want) == k
+
+
+def test_a_threshold_below_a_majority_of_the_peers_is_refused():
+    """t must be a majority of each device's n - 1 peers (2t > n - 1): below it a server that
+    tells two groups different survivor lists could collect both of one device's secrets. The
+    server refuses to build such a COHORT, and the C codec (the devices' decoder) refuses it."""
+    with pytest.raises(SecAggError, match="must be a majority"):
+        _shared(list(range(1, 8)), round=1, epoch=1, n_params=50, k=8, clip=1.0,
+                index_seed=1, t=3)
+    srv, _devs = _shared(list(range(1, 8)), round=1, epoch=1, n_params=50, k=8, clip=1.0,
+                         index_seed=1)
+    assert srv.cohort_msg.t == 4
+    with pytest.raises(CryptoError, match="FLT_ERR_RANGE"):
+        sa.encode_cohort(replace(srv.cohort_msg, t=3))

@@ -218,8 +218,12 @@ class FlowerRun:
             sn.restarts += 1
 
     def stop(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        try:
+            if self._client is not None:
+                self._client.close()
+        except Exception as exc:  # noqa: BLE001 - the processes are stopped whatever happened
+            self.log(f"closing the Control API client failed ({type(exc).__name__}): {exc}")
+        finally:
             self._client = None
         killed = self.procs.stop()
         if killed:

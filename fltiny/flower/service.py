@@ -22,11 +22,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
-from multiprocessing.connection import Connection, Listener
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Connection, Listener, answer_challenge, deliver_challenge
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +66,30 @@ class GatewaySpec:
     ready_file: str  # written (atomically) with the service's port once it listens
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1))
+        """Written readable by its owner only: it holds the boards' protocol keys."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an older file of the same name keeps its mode otherwise
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(asdict(self), indent=1))
 
     @classmethod
     def load(cls, path: Path) -> GatewaySpec:
         d = json.loads(Path(path).read_text())
         d["endpoints"] = tuple(EndpointSpec(**e) for e in d["endpoints"])
         return cls(**d)
+
+
+READ_TIMEOUT_S = 10.0  # a connection's handshake and request must arrive within this
+
+
+def _limit_reads(conn: Connection, seconds: float) -> None:
+    """Reads on ``conn`` fail with an OSError after ``seconds`` without data (SO_RCVTIMEO on
+    its socket: Connection reads the descriptor directly, so a socket object's timeout would
+    not apply)."""
+    with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+        whole = int(seconds)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                        struct.pack("ll", whole, int((seconds - whole) * 1e6)))
 
 
 def _say(text: str) -> None:
@@ -117,9 +137,25 @@ class GatewayService:
                  f"and summed ({total.examples} examples) in {seconds:.1f} s")
         return GatewayReply(g, tuple(results), total, seconds).envelope()
 
-    def serve(self, listener: Listener) -> None:
+    def serve(self, listener: Listener, key: bytes) -> None:
+        """Answers one connection at a time. A connection that fails the HMAC challenge, goes
+        away or stays silent for READ_TIMEOUT_S is closed and the service goes on; so does one
+        whose request fails (its devices miss that round, as with any lost reply)."""
         while True:
-            conn: Connection = listener.accept()
+            try:
+                conn: Connection = listener.accept()
+            except OSError as exc:
+                self.log(f"accepting a connection failed ({exc}): waiting for the next")
+                continue
+            try:
+                _limit_reads(conn, READ_TIMEOUT_S)
+                deliver_challenge(conn, key)
+                answer_challenge(conn, key)
+            except (AuthenticationError, EOFError, OSError) as exc:
+                self.log(f"a connection failed the service's handshake ({type(exc).__name__}):"
+                         " closed")
+                conn.close()
+                continue
             try:
                 request = Envelope.from_bytes(conn.recv_bytes())
                 reply = self.answer(request)
@@ -127,6 +163,9 @@ class GatewayService:
             except (EOFError, OSError) as exc:
                 self.log(f"the ClientApp went away before the reply ({type(exc).__name__}: its "
                          "SuperNode stopped?): this round's results are dropped")
+            except Exception as exc:  # noqa: BLE001 - one bad request must not end the gateway
+                self.log(f"a request failed ({type(exc).__name__}: {exc}): no reply, its "
+                         "devices miss this round")
             finally:
                 conn.close()
 
@@ -147,14 +186,16 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop)
     key = Path(spec.authkey_file).read_bytes()
     try:
-        with Listener(("127.0.0.1", 0), authkey=key) as listener:
+        # no authkey here: serve() runs the same HMAC challenge itself, with a read timeout,
+        # so a client that fails or stalls it cannot stop or hang the service
+        with Listener(("127.0.0.1", 0)) as listener:
             port = listener.address[1]
             ready = Path(spec.ready_file)
             tmp = ready.with_suffix(".tmp")
             tmp.write_text(str(port))
             os.replace(tmp, ready)
             _say(f"gateway {spec.gateway}: serving its ClientApp on 127.0.0.1:{port}")
-            service.serve(listener)
+            service.serve(listener, key)
     except KeyboardInterrupt:
         _say(f"gateway {spec.gateway}: stopped")
     finally:

@@ -110,6 +110,10 @@ class SecAggRound:
             raise SecAggError(f"round {self.round}: {n} devices advertised keys; secure "
                               f"aggregation needs 2..{sa.max_cohort()} (FLT_SECAGG_MAX_COHORT)")
         t = self.t if self.t is not None else default_threshold(n)
+        if not (1 <= t < n and 2 * t > n - 1):
+            raise SecAggError(f"round {self.round}: threshold t = {t} for {n} devices; it must "
+                              f"be a majority of each device's peers, {default_threshold(n)}.."
+                              f"{n - 1} (the devices refuse a smaller one)")
         qmax = qmax_for(n, self.w)
         if qmax < 1:
             raise SecAggError(f"w = {self.w} bits cannot hold the sum of {n} devices")

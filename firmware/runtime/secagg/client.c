@@ -106,8 +106,9 @@ static flt_status_t take_cohort(flt_secagg_client_t *c, const flt_sa_cohort_t *c
 {
     FLT_REQUIRE(c->phase == PH_BEGUN && co->round == c->round && co->epoch == c->epoch,
                 FLT_ERR_STATE);
-    FLT_REQUIRE(co->n >= 2u && co->n <= FLT_SECAGG_MAX_COHORT && co->t >= 1u && co->t < co->n,
-                FLT_ERR_RANGE);
+    FLT_REQUIRE(co->n >= 2u && co->n <= FLT_SECAGG_MAX_COHORT && co->t >= 1u && co->t < co->n &&
+                    2u * co->t > co->n - 1u,
+                FLT_ERR_RANGE); /* the threshold rule of msg.h, for a cohort not decoded */
     uint32_t self = co->n;
     for (uint32_t i = 0; i < co->n; ++i) {
         if (flt_sa_cohort_id(co, i) == c->device_id) {
@@ -262,7 +263,12 @@ flt_status_t flt_secagg_mask_input(flt_secagg_client_t *c, uint32_t *values, uin
         wipe_round(c);
         return s;
     }
-    flt_bytes_zero(c->self_seed, sizeof c->self_seed); /* the shares can still rebuild it */
+    /* nothing after MASKED needs the round's own secrets (the peers' shares rebuild them) */
+    flt_bytes_zero(c->self_seed, sizeof c->self_seed);
+    flt_bytes_zero(c->mask_sk, sizeof c->mask_sk);
+    for (uint32_t i = 0; i < c->n; ++i) {
+        flt_bytes_zero(c->m[i].mask.shared, sizeof c->m[i].mask.shared);
+    }
     c->phase = PH_MASKED;
     return FLT_OK;
 }

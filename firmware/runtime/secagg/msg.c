@@ -101,7 +101,7 @@ flt_status_t flt_sa_cohort_decode(const uint8_t *buf, size_t len, flt_sa_cohort_
     FLT_REQUIRE(flt_f32_bits_finite(flt_le_get32(buf + 16)), FLT_ERR_NONFINITE);
     FLT_REQUIRE(m->scale > 0.0f, FLT_ERR_RANGE);
     FLT_REQUIRE(m->n >= 2u && m->n <= FLT_SECAGG_MAX_COHORT, FLT_ERR_RANGE);
-    FLT_REQUIRE(m->t >= 1u && m->t < m->n, FLT_ERR_RANGE);
+    FLT_REQUIRE(m->t >= 1u && m->t < m->n && 2u * m->t > m->n - 1u, FLT_ERR_RANGE);
     FLT_REQUIRE(m->k >= 1u && m->k <= FLT_SECAGG_MAX_VALUES, FLT_ERR_RANGE);
     /* n * qmax < 2^(w-1): the sum of n values in -qmax..qmax is a signed w-bit integer */
     FLT_REQUIRE(m->qmax >= 1u && m->qmax <= (1u << 24) &&

@@ -32,10 +32,12 @@
  *   strictly increasing, an id in both UNMASK lists, a REVEAL kind above 1;
  *   FLT_ERR_UNSUPPORTED w other than 8, 16 or 32; FLT_ERR_NONFINITE scale inf or NaN;
  *   FLT_ERR_RANGE a count or field out of range: COHORT n in 2..FLT_SECAGG_MAX_COHORT, t in
- *   1..n-1, k in 1..FLT_SECAGG_MAX_VALUES, scale > 0, qmax in 1..2^24 with n * qmax <
- *   2^(w-1) (the sum of n values cannot wrap); SHARES and REVEAL count <= MAX_COHORT - 1;
- *   MASKED k in 1..FLT_SECAGG_MAX_VALUES; UNMASK n_surv >= 1, n_surv + n_drop <=
- *   MAX_COHORT; FLT_ERR_NOMEM encode: cap too small.
+ *   1..n-1 with 2t > n - 1 (a majority of each device's peers: a server that tells two groups
+ *   of survivors different stories cannot collect t shares of both of one device's secrets,
+ *   and a small t would hand it one device's update), k in 1..FLT_SECAGG_MAX_VALUES, scale > 0,
+ * qmax in 1..2^24 with n * qmax < 2^(w-1) (the sum of n values cannot wrap); SHARES and REVEAL
+ * count <= MAX_COHORT - 1; MASKED k in 1..FLT_SECAGG_MAX_VALUES; UNMASK n_surv >= 1, n_surv +
+ * n_drop <= MAX_COHORT; FLT_ERR_NOMEM encode: cap too small.
  */
 #ifndef FLT_SECAGG_MSG_H
 #define FLT_SECAGG_MSG_H
