@@ -137,7 +137,10 @@ class FlowerFleet:
             answered.add(g)
             # a second call in one round (canaries first): the sums no longer match one set
             self._sums[g] = None if g in self._sums else rep.sum
-            results += [r for r in rep.results if r.device_id in devices]
+            # only this gateway's own devices of the round: a reply naming another gateway's
+            # device (a node posing as this gateway) must not count that device twice
+            results += [r for r in rep.results
+                        if r.device_id in devices and self._of.get(r.device_id) == g]
         for g in sorted(wanted - answered):
             node = asked.get(g)
             if node is not None:
