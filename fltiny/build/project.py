@@ -86,8 +86,22 @@ def _write(path: Path, data: bytes | str, written: list[Path]) -> None:
     written.append(path)
 
 
-def _copy_tree(src: Path, dst: Path, written: list[Path], suffixes=(".c", ".h", ".cpp", ".S")) -> None:
+# Target-optimised kernel folders (firmware/runtime/kernels/<target>/) and the cores they serve.
+KERNEL_TARGETS = ("armv7em", "rv32")
+_ARMV7EM_ARCHS = ("cortex-m4", "cortex-m4f", "cortex-m7")
+
+
+def kernel_variant(board: Board) -> str | None:
+    """The kernels/<target>/ folder whose files replace the reference kernels on `board`."""
+    return "armv7em" if board.arch in _ARMV7EM_ARCHS else None
+
+
+def _copy_tree(src: Path, dst: Path, written: list[Path], suffixes=(".c", ".h", ".cpp", ".S"),
+               skip: tuple[str, ...] = ()) -> None:
     for f in sorted(src.rglob("*")):
+        rel = f.relative_to(src)
+        if skip and rel.parts[0] in skip:
+            continue
         if f.is_file() and f.suffix in suffixes:
             _write(dst / f.relative_to(src), f.read_bytes(), written)
 
@@ -248,7 +262,13 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
 
     # runtime, app, port
     for comp in RUNTIME_COMPONENTS:
-        _copy_tree(FIRMWARE / "runtime" / comp, src / "runtime" / comp, written)
+        _copy_tree(FIRMWARE / "runtime" / comp, src / "runtime" / comp, written,
+                   skip=KERNEL_TARGETS if comp == "kernels" else ())
+    variant = kernel_variant(board)
+    if variant is not None:
+        # kernels/<target>/<op>.c replaces kernels/<op>.c (same names, same contract).
+        for f in sorted((FIRMWARE / "runtime" / "kernels" / variant).glob("*.c")):
+            _write(src / "runtime" / "kernels" / f.name, f.read_bytes(), written)
     _copy_tree(FIRMWARE / "app", src / "app", written)
     _write(src / "port" / "port.h", (FIRMWARE / "ports" / "port.h").read_bytes(), written)
     _copy_tree(FIRMWARE / "ports" / "common", src / "port" / "common", written)
