@@ -51,7 +51,9 @@ def runtime_sources(components: Sequence[str]) -> list[Path]:
         folder = RUNTIME_DIR / name
         if not folder.is_dir():
             raise ToolchainError(f"unknown runtime component '{name}' (no folder {folder})")
-        sources += sorted(folder.rglob("*.c"))
+        # kernels/<target>/ variants are for their targets only (fltiny.build.project).
+        sources += sorted(f for f in folder.rglob("*.c")
+                          if not (name == "kernels" and f.parent != folder))
     return sources
 
 
