@@ -111,9 +111,9 @@ void flt_conv_s8(const flt_conv_params_t *p, const int8_t *input, const int8_t *
                             if (ix < 0 || ix >= p->in_w) {
                                 continue;
                             }
-                            acc = dot_s8(in_b + (iy * p->in_w + ix) * p->in_c + g * fic,
-                                         f_oc + (ky * p->k_w + kx) * fic, fic, offset2, offset,
-                                         acc);
+                            acc =
+                                dot_s8(in_b + (iy * p->in_w + ix) * p->in_c + g * fic,
+                                       f_oc + (ky * p->k_w + kx) * fic, fic, offset2, offset, acc);
                         }
                     }
                     if (bias != 0) {
