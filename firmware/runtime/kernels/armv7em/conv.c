@@ -1,9 +1,10 @@
 /* armv7em/conv.c - flt_conv_s8 for ARMv7E-M (Cortex-M4/M7): the reference arithmetic of
- * ../conv.c, its inner product done four channels at a time with SXTB16 + SADD16 (input
- * offset added to the sign-extended halves) + SMLAD. Bit-exact: the same products are summed in
- * int32 (SMLAD wraps like the reference; the range argument below bounds it) and requantized by
- * the same kernels_common functions. The build uses this file instead of ../conv.c on boards
- * whose core is ARMv7E-M (fltiny.build.project). */
+ * ../conv.c, its inner product done four channels at a time with SXTAB16 (two bytes
+ * sign-extended and the input offset added in one instruction) + SMLAD, the output channels
+ * in pairs that share each input load. Bit-exact: the same products are summed in int32 (SMLAD
+ * wraps like the reference; the range argument below bounds it) and requantized by the same
+ * kernels_common functions. The build uses this file instead of ../conv.c on boards whose core
+ * is ARMv7E-M (fltiny.build.project). */
 #include <arm_acle.h>
 #include <string.h>
 
@@ -64,6 +65,46 @@ static inline int32_t dot_s8(const int8_t *x, const int8_t *f, int32_t n, int32_
     return acc;
 }
 
+/* dot_s8 for two filters f0, f1 over the same inputs: each input word is loaded and widened
+ * once for both output channels. */
+static inline void dot2_s8(const int8_t *x, const int8_t *f0, const int8_t *f1, int32_t n,
+                           int32_t offset2, int32_t offset, int32_t *acc0, int32_t *acc1)
+{
+    int32_t a0 = *acc0;
+    int32_t a1 = *acc1;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const int32_t xv = load_s32(x + i);
+        const int32_t xe = __sxtab16(offset2, xv);
+        const int32_t xo = __sxtab16(offset2, ror8(xv));
+        const int32_t f0v = load_s32(f0 + i);
+        const int32_t f1v = load_s32(f1 + i);
+        a0 = __smlad(xe, __sxtb16(f0v), a0);
+        a0 = __smlad(xo, __sxtb16(ror8(f0v)), a0);
+        a1 = __smlad(xe, __sxtb16(f1v), a1);
+        a1 = __smlad(xo, __sxtb16(ror8(f1v)), a1);
+    }
+    for (; i < n; ++i) {
+        const int32_t xi = (int32_t)x[i] + offset;
+        a0 += (int32_t)f0[i] * xi;
+        a1 += (int32_t)f1[i] * xi;
+    }
+    *acc0 = a0;
+    *acc1 = a1;
+}
+
+/* Bias, requantization and clamping of one output, exactly as ../conv.c. */
+static inline int8_t conv_out(const flt_conv_params_t *p, const int32_t *bias, int32_t oc,
+                              int32_t acc)
+{
+    if (bias != 0) {
+        acc += bias[oc];
+    }
+    acc = flt_multiply_by_quantized_multiplier(acc, p->multiplier[oc], (int)p->shift[oc]);
+    acc += p->output_offset;
+    return flt_clamp_s8(acc, p->act_min, p->act_max);
+}
+
 void flt_conv_s8(const flt_conv_params_t *p, const int8_t *input, const int8_t *filter,
                  const int32_t *bias, int8_t *output)
 {
@@ -80,7 +121,34 @@ void flt_conv_s8(const flt_conv_params_t *p, const int8_t *input, const int8_t *
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                for (int32_t oc = 0; oc < p->out_c; ++oc) {
+                int32_t oc = 0;
+                if (groups == 1 && p->dil_w == 1) {
+                    /* Contiguous taps, output channels in pairs sharing the input loads. */
+                    int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+                    int32_t kx1 = p->k_w;
+                    if (ix0 + kx1 > p->in_w) {
+                        kx1 = p->in_w - ix0;
+                    }
+                    for (; oc + 2 <= p->out_c; oc += 2) {
+                        const int8_t *f0 = filter + oc * f_stride;
+                        const int8_t *f1 = f0 + f_stride;
+                        /* Range: as below, per output channel. */
+                        int32_t acc0 = 0;
+                        int32_t acc1 = 0;
+                        for (int32_t ky = 0; ky < p->k_h && kx1 > kx0; ++ky) {
+                            const int32_t iy = iy0 + ky * p->dil_h;
+                            const int32_t tap = (ky * p->k_w + kx0) * fic;
+                            if (iy < 0 || iy >= p->in_h) {
+                                continue;
+                            }
+                            dot2_s8(in_b + (iy * p->in_w + ix0 + kx0) * fic, f0 + tap, f1 + tap,
+                                    (kx1 - kx0) * fic, offset2, offset, &acc0, &acc1);
+                        }
+                        *out++ = conv_out(p, bias, oc, acc0);
+                        *out++ = conv_out(p, bias, oc + 1, acc1);
+                    }
+                }
+                for (; oc < p->out_c; ++oc) {
                     const int32_t g = oc / oc_per_group;
                     const int8_t *f_oc = filter + oc * f_stride;
                     /* Range: as in ../conv.c, |acc| <= FLT_MAX_ACC_TERMS * 32640 < 2^31 -
@@ -116,13 +184,7 @@ void flt_conv_s8(const flt_conv_params_t *p, const int8_t *input, const int8_t *
                                        f_oc + (ky * p->k_w + kx) * fic, fic, offset2, offset, acc);
                         }
                     }
-                    if (bias != 0) {
-                        acc += bias[oc];
-                    }
-                    acc = flt_multiply_by_quantized_multiplier(acc, p->multiplier[oc],
-                                                               (int)p->shift[oc]);
-                    acc += p->output_offset;
-                    *out++ = flt_clamp_s8(acc, p->act_min, p->act_max);
+                    *out++ = conv_out(p, bias, oc, acc);
                 }
             }
         }
