@@ -103,7 +103,7 @@ def _copy_tree(src: Path, dst: Path, written: list[Path], suffixes=(".c", ".h", 
         if skip and rel.parts[0] in skip:
             continue
         if f.is_file() and f.suffix in suffixes:
-            _write(dst / f.relative_to(src), f.read_bytes(), written)
+            _write(dst / rel, f.read_bytes(), written)
 
 
 def _c_string(text: str) -> str:

@@ -101,14 +101,12 @@ void flt_conv_s8(const flt_conv_params_t *p, const int8_t *input, const int8_t *
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                /* With dilation 1, the valid taps of a kernel row are kx0 .. kx1 - 1. */
+                const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+                const int32_t kx1 = (ix0 + p->k_w > p->in_w) ? p->in_w - ix0 : p->k_w;
                 int32_t oc = 0;
                 if (groups == 1 && p->dil_w == 1) {
                     /* Contiguous taps, output channels in pairs sharing the input loads. */
-                    int32_t kx0 = ix0 < 0 ? -ix0 : 0;
-                    int32_t kx1 = p->k_w;
-                    if (ix0 + kx1 > p->in_w) {
-                        kx1 = p->in_w - ix0;
-                    }
                     for (; oc + 2 <= p->out_c; oc += 2) {
                         const int8_t *f0 = filter + oc * f_stride;
                         const int8_t *f1 = f0 + f_stride;
@@ -142,11 +140,6 @@ void flt_conv_s8(const flt_conv_params_t *p, const int8_t *input, const int8_t *
                         }
                         if (p->dil_w == 1 && g == 0 && groups == 1) {
                             /* Contiguous taps: one dot product over the valid kx range. */
-                            int32_t kx0 = ix0 < 0 ? -ix0 : 0;
-                            int32_t kx1 = p->k_w;
-                            if (ix0 + kx1 > p->in_w) {
-                                kx1 = p->in_w - ix0;
-                            }
                             if (kx1 > kx0) {
                                 acc = dot_s8(in_b + (iy * p->in_w + ix0 + kx0) * fic,
                                              f_oc + (ky * p->k_w + kx0) * fic, (kx1 - kx0) * fic,
