@@ -629,6 +629,10 @@ def verification_line(s: dict) -> str:
     """How the run's DELTAs were verified: replayed, or checked without the device's data."""
     line = (f"{s.get('replay_verified', 0)} updates replay-verified, "
             f"{s.get('not_replay_verified', 0)} not replay-verified")
+    meta = s.get("replay_metadata_verified", 0)
+    if meta:
+        line += (f", {meta} replayed up to their local-DP noise (examples, loss and personal "
+                 "metric identical; the noised payload cannot replay)")
     blind = s.get("devices_without_host_data", 0)
     if blind:
         line += (f" (the host holds no data of {blind} device(s): authentication, sequence, "

@@ -31,7 +31,7 @@
 
 /* largest messages: a FULL GLOBAL of P floats in, a DELTA with a worst-case payload out */
 #define GLOBAL_MAX (FLT_MSG_GLOBAL_HEADER_SIZE + 4u * P)
-#define RX_MSG_CAP (GLOBAL_MAX > FLT_MSG_TRAIN_SIZE ? GLOBAL_MAX : FLT_MSG_TRAIN_SIZE)
+#define RX_MSG_CAP (GLOBAL_MAX > FLT_MSG_TRAIN_MAX_SIZE ? GLOBAL_MAX : FLT_MSG_TRAIN_MAX_SIZE)
 #define PAYLOAD_CAP FLT_ROUND_PAYLOAD_CAP(P)
 #define DELTA_MSG_CAP (FLT_MSG_DELTA_HEADER_SIZE + PAYLOAD_CAP)
 #define TEXT_MSG_CAP (4u + FLT_PROTO_MAX_TEXT)
@@ -71,7 +71,8 @@ static uint32_t delta_serve_local; /* that round's flt_round_result_t.serve_loca
  * (a host that restarted re-runs the round it was killed in: flt_device.h). Not
  * checkpointed: a boot keeps no DELTA. */
 static int kept;
-static uint8_t kept_train[FLT_MSG_TRAIN_SIZE];
+static uint8_t kept_train[FLT_MSG_TRAIN_MAX_SIZE];
+static size_t kept_train_len;
 static size_t kept_len;
 static uint32_t kept_base;
 static uint32_t model_version;
@@ -86,6 +87,24 @@ static int disabled;
 static int reverted;
 /* a GLOBAL applied since the last TRAIN: that TRAIN's self-check is due (flt_device.h) */
 static int check_pending;
+
+/* Local DP (TRAIN flag LOCAL_DP, privacy/local_dp.h): the noise key is the port's boot secret
+ * (port.h), read at the first private round and never sent; every boot has a new one, so the
+ * nonce may start again at 0. */
+static uint8_t ldp_secret[32];
+static int ldp_ready;
+static uint32_t ldp_nonce;
+
+static const uint8_t *ldp_key(void)
+{
+    if (!ldp_ready) {
+        if (flt_port_boot_secret(ldp_secret) != FLT_OK) {
+            return NULL; /* no entropy: flt_round_run refuses a LOCAL_DP round (FLT_ERR_ARG) */
+        }
+        ldp_ready = 1;
+    }
+    return ldp_secret;
+}
 
 static flt_data_t data;
 static int data_ok; /* the port's data region holds a valid data blob: it wins over a sensor */
@@ -511,7 +530,7 @@ static void on_train(const uint8_t *buf, size_t len)
         send_error(FLT_ERR_STATE, "no valid local data blob and no sample source");
         return;
     }
-    if (kept && kept_base == model_version && len == FLT_MSG_TRAIN_SIZE &&
+    if (kept && kept_base == model_version && len == kept_train_len &&
         same_bytes(buf, kept_train, len)) {
         /* the TRAIN of the DELTA in delta_buf, again (delivered or not): the same DELTA again;
          * its ACK commits the same state again (residual_next, drift_next and ws_params are
@@ -569,6 +588,8 @@ static void on_train(const uint8_t *buf, size_t len)
     st.served = ((t.flags & FLT_ROUND_PERSONAL) != 0u && have_personal) ? personal : NULL;
     st.residual = residual_next;
     st.drift = drift_next;
+    st.ldp_key = ldp_key();
+    st.ldp_nonce = ldp_nonce++; /* a fresh noise stream for every round that trains */
     flt_round_result_t res;
     uint8_t *payload = delta_buf + FLT_MSG_DELTA_HEADER_SIZE;
     flt_status_t s;
@@ -613,7 +634,8 @@ static void on_train(const uint8_t *buf, size_t len)
     delta_round = t.round;
     delta_flags = res.flags;
     delta_serve_local = res.serve_local;
-    flt_bytes_copy(kept_train, buf, FLT_MSG_TRAIN_SIZE);
+    flt_bytes_copy(kept_train, buf, len);
+    kept_train_len = len;
     kept_len = n;
     kept_base = model_version;
     kept = 1;

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .mqtt_config import MqttBuild
 
 FIRMWARE = REPO_ROOT / "firmware"
-RUNTIME_COMPONENTS = ("core", "kernels", "train", "delta", "proto")
+RUNTIME_COMPONENTS = ("core", "kernels", "train", "delta", "proto", "crypto", "privacy")
 FIRMWARE_VERSION = 1
 
 # C warning flags for the project's own sources (build_src_flags: never the framework's).

@@ -525,6 +525,9 @@ def collect(store, n_params: int) -> tuple[list[dict[str, Any]], dict[str, Any]]
                                              else "") == "replay"),
             "not_replay_verified": sum(1 for lg in done_logs
                                        if lg.get("verification") == "checks"),
+            # local DP: everything but the payload's noise replayed
+            "replay_metadata_verified": sum(1 for lg in done_logs
+                                            if lg.get("verification") == "replay-metadata"),
             "replay_identical": sum(1 for lg in done_logs if lg["replay_match"]),
             "replay_mismatches": sum(1 for lg in done_logs
                                      if lg["replayed"] and not lg["replay_match"]),
