@@ -420,6 +420,8 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
             replays = sum(bf.replays for bf in bridges)
             mismatches = sum(bf.replay_mismatches for bf in bridges)
         rows, summary = collect(store, hr.n_params)
+        summary["energy"] = energy_of_run(store, endpoints, bundle.path,
+                                          opts.server.train.epochs)
         summary.update({
             "fleet": dict(counts),
             "devices_without_host_data": sum(1 for e in endpoints if e.blob is None),
@@ -485,6 +487,26 @@ def start_emulated(stack: ExitStack, boards, elfs, blobs, say: Say,
                 endpoints.append(Endpoint(dev.device_id, f"tcp://{dev.endpoint}", blob,
                                           b.max_windows, DEV_KEY, b.name))
     return endpoints
+
+
+def energy_of_run(store, endpoints, bundle: Path, epochs: int) -> list[dict[str, Any]]:
+    """The estimated energy per device-round of each board in the run
+    (fltiny.report.energy.run_energy), from the device-rounds in the run store. The link of an
+    emulated board is its serial UART; a running board reached over TCP or MQTT is on Wi-Fi."""
+    from fltiny.boards import get_board
+    from fltiny.report.energy import DeviceRound, run_energy
+
+    def transport(e) -> str:
+        if not e.board or get_board(e.board).emulated:
+            return "uart"
+        return "wifi-tcp" if e.url.startswith(("tcp://", "mqtt://")) else "uart"
+
+    by_id = {e.device_id: (e.board, transport(e)) for e in endpoints if e.board}
+    rounds = [DeviceRound(by_id[u["device_id"]][0], by_id[u["device_id"]][1], u["round"],
+                          int(u["num_examples"] or 0), int(u["bytes_up"] or 0),
+                          int(u["bytes_down"] or 0))
+              for u in store.updates() if u["round"] > 0 and u["device_id"] in by_id]
+    return run_energy(rounds, bundle, epochs)
 
 
 def collect(store, n_params: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
