@@ -54,6 +54,9 @@ def test_wifi_link_by_hand():
     up, down = en.link_energy(get_board("esp32"), "wifi-tcp")
     assert up == pytest.approx(180 * 3.3 * 8 / 65e6 * 1000)  # mA x V x s -> mJ, x 1000 -> uJ
     assert down == pytest.approx(95 * 3.3 * 8 / 65e6 * 1000)
+    e = en.estimate(get_board("esp32"), HAR_TINY, "wifi-tcp", 100, 200)
+    assert e.link_mj == pytest.approx((100 * up + 200 * down) / 1000)
+    assert "over wifi-tcp, airtime only)" in e.link_text()
     with pytest.raises(UsageError, match="no energy figures for link 'wifi-tcp'"):
         en.link_energy(get_board("nrf52840"), "wifi-tcp")
 

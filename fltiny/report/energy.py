@@ -188,12 +188,14 @@ class RoundEnergy:
                 f"at {self.active_ma:g} mA, {self.supply_v:g} V)")
 
     def link_text(self) -> str:
+        # a radio is charged for its airtime alone (association, beacons, idle listening not)
+        via = self.transport + ("" if self.transport == "uart" else ", airtime only")
         if self.link_mj is None:
             return (f"link {self.uj_per_byte_up:.3g} uJ per byte sent, {self.uj_per_byte_down:.3g}"
-                    f" uJ per byte received over {self.transport} (1 kB each way: "
+                    f" uJ per byte received over {via} (1 kB each way: "
                     f"{1.024 * (self.uj_per_byte_up + self.uj_per_byte_down):.2f} mJ)")
         return (f"link {self.link_mj:.2f} mJ ({self.bytes_up:.0f} B up, {self.bytes_down:.0f} B "
-                f"down over {self.transport})")
+                f"down over {via})")
 
     def summary(self) -> dict[str, Any]:
         return {**asdict(self), "cpu_mj": self.cpu_mj, "cpu_s": self.cpu_s,
