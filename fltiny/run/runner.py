@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fltiny.errors import UsageError
+from fltiny.errors import FltinyError, UsageError
 from fltiny.experiment import Experiment, ExperimentResult, RunOptions
 from fltiny.server.rounds import DeviceResult, RoundMetrics, TrainParams
 
@@ -420,8 +420,12 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
             replays = sum(bf.replays for bf in bridges)
             mismatches = sum(bf.replay_mismatches for bf in bridges)
         rows, summary = collect(store, hr.n_params)
-        summary["energy"] = energy_of_run(store, endpoints, bundle.path,
-                                          opts.server.train.epochs)
+        try:  # an estimate: a model or board it cannot price leaves the run's report intact
+            summary["energy"] = energy_of_run(store, endpoints, bundle.path,
+                                              opts.server.train.epochs)
+        except FltinyError as exc:
+            log(f"energy estimate not available: {exc}")
+            summary["energy"] = []
         summary.update({
             "fleet": dict(counts),
             "devices_without_host_data": sum(1 for e in endpoints if e.blob is None),
