@@ -77,6 +77,12 @@ FLT_NODISCARD flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *
 FLT_NODISCARD flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len);
 const uint8_t *flt_port_data(size_t *len);
 FLT_NORETURN void flt_port_exit(int code);
+#ifdef FLT_PORT_HAS_ENTROPY
+/* Optional (a port that defines FLT_PORT_HAS_ENTROPY): n bytes from the board's true random
+ * number generator; secure aggregation draws its device secret from it (app/flt_secagg_dev.h).
+ * Without it the device uses the stand-in of docs/protocol.md, which is for emulation only. */
+FLT_NODISCARD flt_status_t flt_port_entropy(uint8_t *out, size_t n);
+#endif
 uint32_t flt_port_free_ram(void);
 /* One sample of the board's own data (see the contract): 1 written, 0 none now,
  * FLT_PORT_NO_SAMPLES no source. */
