@@ -153,6 +153,8 @@ class RoundLog:
     masked: bool = False
     plain_payload_bytes: int = 0
     masked_payload_bytes: int = 0
+    secagg_wire_up: int = 0  # the masked round's SECAGG frames (and their ACKs), in wire_up too
+    secagg_wire_down: int = 0
     secagg_error: str = ""
 
 
@@ -594,6 +596,7 @@ class BridgeFleet:
             if lg is not None:
                 lg.wire_up += up
                 lg.wire_down += down
+                lg.secagg_wire_up, lg.secagg_wire_down = up, down
                 lg.secagg_error = fail
                 if ss is not None:
                     lg.masked_payload_bytes = int(ss.figures["masked_payload"].get(r.device_id, 0))
