@@ -167,3 +167,55 @@ def test_secagg_refused_on_a_board_without_it():
     assert "qemu-m3" in str(e.value) and "\n" not in str(e.value)
     RunOptions(fleet=[("qemu-m4f", 2), ("qemu-rv32", 1)], strategy="fedavg",
                server=RoundConfig(secagg=True))  # boards with room for it: accepted
+
+
+@pytest.mark.parametrize("name", ["qemu-m3", "qemu-m4f"])
+def test_board_answers_secagg_messages(name, har_tiny_bundle, build_root):
+    """qemu-m3's firmware leaves secure aggregation out (64 kB of RAM) and says so: no HELLO
+    capability, an ERROR naming the reason for SECAGG and for TRAIN SECAGG. qemu-m4f's has it:
+    the capability, and a SECAGG step out of order or a host-only kind answered with an ERROR
+    naming the step (the link acknowledged the frame: its kind is known)."""
+    from fltiny.boards import get_board
+    from fltiny.bridge import messages as m
+    from fltiny.build.project import DEV_KEY
+    from fltiny.devices import fleet_blobs, start_fleet
+    from fltiny.devices.link import socket_session
+    from fltiny.devices.replay import HostRound
+    from fltiny.native import secagg as sa
+    from fltiny.run.runner import cached_firmware
+
+    board = get_board(name)
+    elf = cached_firmware(board, har_tiny_bundle, build_root, print)
+    project = elf.parent / "project"
+    has = (project / "src" / "runtime" / "secagg").is_dir()
+    config = (project / "include" / "fltiny_config.h").read_text()
+    assert has == (name != "qemu-m3") and f"#define FLT_APP_SECAGG {int(has)}" in config
+    blob = fleet_blobs(har_tiny_bundle, 1, max_windows=board.max_windows)[0]
+    hr = HostRound(har_tiny_bundle)
+    with start_fleet(board, elf, [blob.encode()]) as fleet:
+        dev = fleet.devices[0]
+        s = socket_session(dev.connect(), DEV_KEY, dev.device_id)
+        hello = s.recv(15)
+        assert bool(hello.capabilities & m.CAP_SECAGG) == has
+        unmask = sa.encode_unmask(1, [1, 2], [])
+        s.send(m.Secagg(m.SecaggKind.UNMASK, unmask))  # before any BEGIN
+        err = s.recv(15)
+        assert isinstance(err, m.Error), err
+        if not has:
+            assert err.text.startswith("secure aggregation is not built into this firmware")
+            s.send(m.Global.full(1, hr.head.params))
+            s.send(m.Train(round=1, epochs=1, batch_size=16, learning_rate=0.02,
+                           topk_fraction=0.1, seed=3,
+                           flags=m.TRAIN_SECAGG | m.TRAIN_NO_FEEDBACK))
+            err = s.recv(30)
+            assert isinstance(err, m.Error) and "not built into this firmware" in err.text
+            return
+        assert err.text == "secagg UNMASK refused" and err.code == 11  # FLT_ERR_STATE
+        s.send(m.Secagg(m.SecaggKind.MASKED, bytes(13)))  # a device's kind, from the host
+        err = s.recv(15)
+        assert isinstance(err, m.Error) and err.code == 7 and "device's kind" in err.text
+        s.send(m.Global.full(1, hr.head.params))
+        s.send(m.Train(round=1, epochs=1, batch_size=16, learning_rate=0.02, topk_fraction=0.1,
+                       seed=3, flags=m.TRAIN_SECAGG))  # without NO_FEEDBACK
+        err = s.recv(30)
+        assert isinstance(err, m.Error) and "needs NO_FEEDBACK" in err.text

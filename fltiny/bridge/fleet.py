@@ -77,8 +77,8 @@ import numpy as np
 
 from fltiny.bridge import messages as m
 from fltiny.bridge.link import Link, open_link
-from fltiny.bridge.secagg import REPLY, BridgeSecAgg
 from fltiny.bridge.ports import key_id
+from fltiny.bridge.secagg import REPLY, BridgeSecAgg
 from fltiny.bridge.session import RxEvent, Session
 from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState
@@ -602,7 +602,9 @@ class BridgeFleet:
                     lg.masked_payload_bytes = int(ss.figures["masked_payload"].get(r.device_id, 0))
             if fail:
                 self.log(f"round {rnd}: device {r.device_id}: left the masked round: {fail}")
-            figures = {**r.figures, "secagg": True,
+            # what the DELTA said still travels with the row (the update itself does not)
+            figures = {**r.figures, "secagg": True, "examples": r.update.num_examples,
+                       "loss": r.update.loss,
                        "dropped_after_masked": bool(ss and r.device_id in ss.dropped_after)}
             out.append(replace(r, update=None, bytes_up=r.bytes_up + up,
                                bytes_down=r.bytes_down + down, error=r.error or why,
