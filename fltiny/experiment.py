@@ -301,6 +301,8 @@ def check_secagg_options(opts: RunOptions) -> None:
         raise UsageError("--secagg runs with --engine local (one bridge): drop --engine flower")
     if opts.transport != "serial":
         raise UsageError("--secagg runs over serial links: drop --transport mqtt")
+    if opts.data.model == AUTO_MODEL or opts.board_models:
+        raise UsageError("--secagg runs one federation: drop --model auto / --board-model")
     if opts.on_ports:  # their firmware says whether it can in its HELLO (checked per round)
         return
     from fltiny.boards import get_board

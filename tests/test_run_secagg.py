@@ -167,6 +167,12 @@ def test_secagg_refused_on_a_board_without_it():
     assert "qemu-m3" in str(e.value) and "\n" not in str(e.value)
     RunOptions(fleet=[("qemu-m4f", 2), ("qemu-rv32", 1)], strategy="fedavg",
                server=RoundConfig(secagg=True))  # boards with room for it: accepted
+    from fltiny.experiment import DataSettings
+
+    for other in (dict(data=DataSettings(model="auto")), dict(transport="mqtt")):
+        with pytest.raises(UsageError, match="--secagg"):  # not silently run unmasked
+            RunOptions(fleet=[("qemu-m4f", 2)], strategy="fedavg",
+                       server=RoundConfig(secagg=True), **other)
 
 
 @pytest.mark.parametrize("name", ["qemu-m3", "qemu-m4f"])
