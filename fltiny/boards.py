@@ -2,7 +2,9 @@
 
 Each file names the MCU, clock, RAM and flash budgets, the PlatformIO platform/board/framework,
 the firmware port, the transports and, for emulated boards, the emulator and where the data blob
-goes. `load_boards()` reads and validates all of them; `get_board(name)` one of them.
+goes, and for real boards the datasheet figures of the energy estimate ([power]: fltiny.report.energy,
+docs/boards.md "Energy per round (estimate)"). `load_boards()` reads and validates all of them;
+`get_board(name)` one of them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,38 @@ PLATFORMS_DIR = REPO_ROOT / "platforms"
 
 PORTS = ("esp-idf", "arduino", "qemu-mps2", "qemu-rv32", "native")
 LOCAL_PLATFORMS = ("fltiny-qemu-arm", "fltiny-qemu-riscv", "fltiny-native")
+
+
+@dataclass(frozen=True)
+class LinkPower:
+    """What moving bytes over one of a board's links costs ([power.links.<transport>]): the
+    current the whole chip draws while a byte is sent or received (None: the CPU's active
+    current, for a UART the firmware waits on), and the bit rate that sets a byte's time."""
+
+    transport: str  # one of the board's transports ("uart", "wifi-tcp")
+    bits_per_second: float
+    bits_per_byte: int  # 10 for UART 8N1 (start + 8 data + stop), 8 for a radio's payload
+    source: str
+    tx_ma: float | None = None
+    rx_ma: float | None = None
+
+    @property
+    def seconds_per_byte(self) -> float:
+        return self.bits_per_byte / self.bits_per_second
+
+
+@dataclass(frozen=True)
+class Power:
+    """A real board's datasheet figures for the energy estimate ([power]); the clock is the
+    board's clock_hz. ``instructions_from`` names the emulated board whose measured instruction
+    counts stand in for this core (fltiny.report.energy.MEASURED)."""
+
+    supply_v: float
+    active_ma: float  # the chip's current with the CPU running at clock_hz
+    active_source: str  # datasheet, section / table, conditions
+    instructions_from: str
+    approximate: bool  # a figure not read from a datasheet table (the source says why)
+    links: dict[str, LinkPower] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,6 +80,7 @@ class Board:
     # windows the device's own window store may hold at most (None: sized from the RAM budget,
     # fltiny.build.project.store_windows); 0 on a board whose RAM has no room for one
     store_windows: int | None = None
+    power: Power | None = None  # real boards: datasheet figures of the energy estimate
 
     @property
     def emulated(self) -> bool:
@@ -73,6 +108,54 @@ class Board:
 
 _REQUIRED = ("name", "description", "mcu", "arch", "clock_hz", "ram_bytes", "flash_bytes", "port",
              "transports", "storage", "max_windows")
+
+
+def _number(table: dict[str, Any], key: str, where: str) -> float:
+    v = table.get(key)
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        raise UsageError(f"board file {where}: {key} must be a positive number")
+    return float(v)
+
+
+def _text(table: dict[str, Any], key: str, where: str) -> str:
+    v = table.get(key)
+    if not isinstance(v, str) or not v.strip():
+        raise UsageError(f"board file {where}: {key} must be a non-empty string")
+    return v
+
+
+def _power(data: dict[str, Any], path: Path) -> Power | None:
+    """[power] of a board file (None when absent); every figure positive, every source named,
+    every link one of the board's transports."""
+    raw = data.get("power")
+    if raw is None:
+        return None
+    where = f"{path} [power]"
+    if not isinstance(raw, dict):
+        raise UsageError(f"board file {where} must be a table")
+    links: dict[str, LinkPower] = {}
+    if not isinstance(raw.get("links", {}), dict):
+        raise UsageError(f"board file {where}: links must be tables [power.links.<transport>]")
+    for name, lk in raw.get("links", {}).items():
+        lw = f"{path} [power.links.{name}]"
+        if not isinstance(lk, dict):
+            raise UsageError(f"board file {lw} must be a table")
+        if name not in data["transports"]:
+            raise UsageError(f"board file {lw}: '{name}' is not one of the board's transports "
+                             f"({', '.join(data['transports'])})")
+        bpb = lk.get("bits_per_byte")
+        if isinstance(bpb, bool) or not isinstance(bpb, int) or bpb <= 0:
+            raise UsageError(f"board file {lw}: bits_per_byte must be a positive integer")
+        links[name] = LinkPower(
+            name, _number(lk, "bits_per_second", lw), bpb, _text(lk, "source", lw),
+            _number(lk, "tx_ma", lw) if "tx_ma" in lk else None,
+            _number(lk, "rx_ma", lw) if "rx_ma" in lk else None)
+    approx = raw.get("approximate", False)
+    if not isinstance(approx, bool):
+        raise UsageError(f"board file {where}: approximate must be true or false")
+    return Power(_number(raw, "supply_v", where), _number(raw, "active_ma", where),
+                 _text(raw, "active_source", where), _text(raw, "instructions_from", where),
+                 approx, links)
 
 
 def _parse(path: Path) -> Board:
@@ -111,13 +194,20 @@ def _parse(path: Path) -> Board:
         pio_framework=pio["framework"], pio_ldscript=str(pio.get("ldscript", "")),
         memory=dict(data.get("memory", {})),
         emulator=dict(data.get("emulator", {})), espidf=dict(data.get("espidf", {})), path=path,
-        store_windows=store,
+        store_windows=store, power=_power(data, path),
     )
 
 
 def load_boards(directory: Path = BOARDS_DIR) -> dict[str, Board]:
     """All boards, by name, in file-name order."""
-    return {b.name: b for b in (_parse(p) for p in sorted(directory.glob("*.toml")))}
+    boards = {b.name: b for b in (_parse(p) for p in sorted(directory.glob("*.toml")))}
+    for b in boards.values():
+        src = boards.get(b.power.instructions_from) if b.power else None
+        if b.power and (src is None or not src.emulated):
+            raise UsageError(f"board file {b.path} [power]: instructions_from "
+                             f"'{b.power.instructions_from}' is not an emulated board "
+                             f"({', '.join(n for n, o in boards.items() if o.emulated)})")
+    return boards
 
 
 def get_board(name: str) -> Board:

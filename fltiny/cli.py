@@ -276,11 +276,23 @@ def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool
     if fw.result is None:
         say(f"rendered {fw.project.path} for {board.name} (platformio.ini accepted by PlatformIO)")
         _say_store(board, fw.project.store, sensor)
+        _say_energy(board, bundle, wifi=bool(wifi_ssid))
         return
     say(f"built {board.name} in {time.perf_counter() - t0:.1f} s: {fw.elf}")
     for line in fw.report.lines():
         say(f"  {line}")
     _say_store(board, fw.project.store, sensor)
+    _say_energy(board, bundle, wifi=bool(wifi_ssid))
+
+
+def _say_energy(board: Board, bundle: Path, wifi: bool) -> None:
+    """The estimated energy of a round on this board (fltiny.report.energy), at the server's
+    default local epochs."""
+    from fltiny.report.energy import build_lines
+    from fltiny.server.config import TrainParams
+
+    for line in build_lines(board, bundle, epochs=TrainParams().epochs, wifi=wifi):
+        say(f"  {line}")
 
 
 def _say_store(board: Board, store: StoreLayout | None, sensor: Path | None) -> None:
@@ -602,6 +614,10 @@ def _summary_lines(result: ExperimentResult) -> list[str]:
         lines.append(WireFigures(w["trained_params"], w["up_bytes_per_device_round"],
                                  w["down_bytes_per_device_round"], w["first_round_up_bytes"],
                                  w["first_round_down_bytes"], w["steady_rounds"]).line())
+    if s.get("energy"):
+        from fltiny.report.energy import run_lines
+
+        lines += run_lines(s["energy"])
     lines.append(f"{len(rounds)} rounds in {result.seconds:.1f} s; run store {result.store}")
     if s.get("self_check_reverts"):
         lines.append(f"{s['self_check_reverts']} device-rounds failed their self-check of the "
@@ -629,6 +645,10 @@ def verification_line(s: dict) -> str:
     """How the run's DELTAs were verified: replayed, or checked without the device's data."""
     line = (f"{s.get('replay_verified', 0)} updates replay-verified, "
             f"{s.get('not_replay_verified', 0)} not replay-verified")
+    meta = s.get("replay_metadata_verified", 0)
+    if meta:
+        line += (f", {meta} replayed up to their local-DP noise (examples, loss and personal "
+                 "metric identical; the noised payload cannot replay)")
     blind = s.get("devices_without_host_data", 0)
     if blind:
         line += (f" (the host holds no data of {blind} device(s): authentication, sequence, "

@@ -553,6 +553,16 @@ class Experiment:
                                "dp_clip": s.server.dp_clip, "dp_noise": dp_noise(s.server),
                                "dp_delta": s.server.dp_delta, "sampling_rate": s.server.fraction,
                                "epsilon": eps[-1] if eps else 0.0}
+        if s.server.train.local_dp:
+            eps = [r["ldp_epsilon"] for r in rows if "ldp_epsilon" in r]
+            info["local_dp"] = {
+                "mechanism": "local DP on each device (privacy/local_dp.h): the round update "
+                             "clipped to L2 norm ldp_clip and Gaussian noise of standard "
+                             "deviation ldp_noise x ldp_clip from the device's own secret, "
+                             "before top-k; epsilon of the device with the most releases "
+                             "(sensitivity 2 x clip, no sampling amplification)",
+                "ldp_clip": s.server.train.ldp_clip, "ldp_noise": s.server.train.ldp_noise,
+                "dp_delta": s.server.dp_delta, "epsilon": eps[-1] if eps else 0.0}
         if s.server.secagg:
             ratios = [r["masked_ratio"] for r in rows if r.get("masked_ratio") is not None]
             info["secagg"] = {

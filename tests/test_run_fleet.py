@@ -50,8 +50,18 @@ def test_three_boards_two_isas_five_rounds(har_tiny_bundle, build_root, tmp_path
     try:
         assert [c.round for c in store.history()] == [0, 1, 2, 3, 4, 5]
         assert all(u["accepted"] == 1 for u in store.updates())
+        rv32_up = [u["bytes_up"] for u in store.updates() if u["device_id"] == 3 and u["round"] > 1]
     finally:
         store.close()
+    # the estimated energy per device-round (tests/test_energy.py checks the arithmetic): each
+    # emulated board as the real boards its instruction counts stand in for, the run's bytes
+    energy = {(d["board"], d["estimate"]["board"]): d for d in s["energy"]}
+    assert set(energy) == {("qemu-m4f", r) for r in ("nrf52840", "stm32f4", "esp32", "esp32-s3")} | {
+        ("qemu-rv32", "esp32-c3")}
+    c3 = energy[("qemu-rv32", "esp32-c3")]
+    assert c3["device_rounds"] == 4 and c3["epochs"] == 5
+    assert c3["estimate"]["bytes_up"] == pytest.approx(np.mean(rv32_up))
+    assert c3["estimate"]["total_mj"] > c3["estimate"]["cpu_mj"] > 0
     assert [r["round"] for r in res.rounds] == [0, 1, 2, 3, 4, 5]
     assert all("accuracy" in r for r in res.rounds)
 

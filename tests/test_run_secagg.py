@@ -99,7 +99,7 @@ def _check_rounds(res, deltas, rounds, n_devices, n_params, out):
     assert len(rows) == 2 * n_devices
     for u in rows:
         f = u["figures"]
-        assert f["masked"] and f["payload_bytes"] == 0 and f["verification"] == "replay (masked)"
+        assert f["masked"] and f["payload_bytes"] == 0 and f["verification"] == "replay-metadata"
         assert f["masked_payload_bytes"] > 0
         # masked uplink payload at most 2x the plain sparse payload of the same round
         assert f["masked_payload_bytes"] <= 2 * f["plain_payload_bytes"]

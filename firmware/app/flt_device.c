@@ -32,7 +32,7 @@
 
 /* largest messages: a FULL GLOBAL of P floats in, a DELTA with a worst-case payload out */
 #define GLOBAL_MAX (FLT_MSG_GLOBAL_HEADER_SIZE + 4u * P)
-#define RX_MSG_CAP_PLAIN (GLOBAL_MAX > FLT_MSG_TRAIN_SIZE ? GLOBAL_MAX : FLT_MSG_TRAIN_SIZE)
+#define RX_MSG_CAP_PLAIN (GLOBAL_MAX > FLT_MSG_TRAIN_MAX_SIZE ? GLOBAL_MAX : FLT_MSG_TRAIN_MAX_SIZE)
 #if FLT_APP_SECAGG /* and a SECAGG message of a full cohort (flt_secagg_dev.h) */
 #define RX_MSG_CAP \
     (RX_MSG_CAP_PLAIN > FLT_SECAGG_DEV_IN_CAP ? RX_MSG_CAP_PLAIN : FLT_SECAGG_DEV_IN_CAP)
@@ -78,7 +78,8 @@ static uint32_t delta_serve_local; /* that round's flt_round_result_t.serve_loca
  * (a host that restarted re-runs the round it was killed in: flt_device.h). Not
  * checkpointed: a boot keeps no DELTA. */
 static int kept;
-static uint8_t kept_train[FLT_MSG_TRAIN_SIZE];
+static uint8_t kept_train[FLT_MSG_TRAIN_MAX_SIZE];
+static size_t kept_train_len;
 static size_t kept_len;
 static uint32_t kept_base;
 static uint32_t model_version;
@@ -93,6 +94,24 @@ static int disabled;
 static int reverted;
 /* a GLOBAL applied since the last TRAIN: that TRAIN's self-check is due (flt_device.h) */
 static int check_pending;
+
+/* Local DP (TRAIN flag LOCAL_DP, privacy/local_dp.h): the noise key is the port's boot secret
+ * (port.h), read at the first private round and never sent; every boot has a new one, so the
+ * nonce may start again at 0. */
+static uint8_t ldp_secret[32];
+static int ldp_ready;
+static uint32_t ldp_nonce;
+
+static const uint8_t *ldp_key(void)
+{
+    if (!ldp_ready) {
+        if (flt_port_boot_secret(ldp_secret) != FLT_OK) {
+            return NULL; /* no entropy: flt_round_run refuses a LOCAL_DP round (FLT_ERR_ARG) */
+        }
+        ldp_ready = 1;
+    }
+    return ldp_secret;
+}
 
 static flt_data_t data;
 static int data_ok; /* the port's data region holds a valid data blob: it wins over a sensor */
@@ -536,7 +555,7 @@ static void on_train(const uint8_t *buf, size_t len)
     if (secagg_train_refused(&t)) {
         return;
     }
-    if (kept && kept_base == model_version && len == FLT_MSG_TRAIN_SIZE &&
+    if (kept && kept_base == model_version && len == kept_train_len &&
         same_bytes(buf, kept_train, len)) {
         /* the TRAIN of the DELTA in delta_buf, again (delivered or not): the same DELTA again;
          * its ACK commits the same state again (residual_next, drift_next and ws_params are
@@ -594,6 +613,8 @@ static void on_train(const uint8_t *buf, size_t len)
     st.served = ((t.flags & FLT_ROUND_PERSONAL) != 0u && have_personal) ? personal : NULL;
     st.residual = residual_next;
     st.drift = drift_next;
+    st.ldp_key = ldp_key();
+    st.ldp_nonce = ldp_nonce++; /* a fresh noise stream for every round that trains */
     flt_round_result_t res;
     uint8_t *payload = delta_buf + FLT_MSG_DELTA_HEADER_SIZE;
     flt_status_t s;
@@ -639,7 +660,8 @@ static void on_train(const uint8_t *buf, size_t len)
     delta_round = t.round;
     delta_flags = res.flags;
     delta_serve_local = res.serve_local;
-    flt_bytes_copy(kept_train, buf, FLT_MSG_TRAIN_SIZE);
+    flt_bytes_copy(kept_train, buf, len);
+    kept_train_len = len;
     kept_len = n;
     kept_base = model_version;
     kept = 1;
@@ -818,22 +840,9 @@ static void send_status(void)
 static void secagg_init(void)
 {
 #if FLT_APP_SECAGG
-    /* the stand-in secret's seed: the start of the data region (a real board: its TRNG) */
-    const size_t n = blob_bytes != NULL ? (blob_len < 4096u ? blob_len : 4096u) : 0u;
-    flt_status_t s = flt_secagg_dev_init(device_id, blob_bytes, n);
-    if (s != FLT_OK) { /* only without entropy from the port: every BEGIN is then refused */
-        note_failure(&diag.outbox_errors, s);
+    if (flt_secagg_dev_init(device_id) != FLT_OK) { /* only for NULL pointers: cannot happen */
+        note_failure(&diag.outbox_errors, FLT_ERR_STATE);
     }
-#endif
-}
-
-/* Mixes the loop's timing into a stand-in secret (a no-op with a TRNG or once fixed). */
-static void secagg_stir(uint32_t turns)
-{
-#if FLT_APP_SECAGG
-    flt_secagg_dev_stir(turns ^ (flt_port_millis() << 16));
-#else
-    (void)turns;
 #endif
 }
 
@@ -844,9 +853,9 @@ static int secagg_train_refused(const flt_msg_train_t *t)
         return 0;
     }
 #if FLT_APP_SECAGG
-    if ((t->flags & FLT_TRAIN_NO_FEEDBACK) == 0u) {
-        send_error(FLT_ERR_RANGE, "TRAIN SECAGG needs NO_FEEDBACK (a masked round carries the "
-                                  "whole delta, no residual)");
+    if ((t->flags & FLT_TRAIN_NO_FEEDBACK) == 0u || (t->flags & FLT_TRAIN_LOCAL_DP) != 0u) {
+        send_error(FLT_ERR_RANGE, "TRAIN SECAGG needs NO_FEEDBACK and no LOCAL_DP (a masked "
+                                  "round carries the whole delta, no residual, no noise)");
         return 1;
     }
     return 0;
@@ -934,9 +943,7 @@ static int device_loop(void)
         send_error(FLT_ERR_STATE, "no valid local data blob (see docs/boards.md)");
     }
     secagg_init();
-    uint32_t loop_turns = 0;
     for (;;) {
-        loop_turns++;
         const int more = data_ok ? 0 : poll_samples();
         uint8_t b;
         while (flt_port_read_byte(&b)) {
@@ -957,9 +964,6 @@ static int device_loop(void)
                 if (w != FLT_OK) { /* counted; the host's retransmission asks again */
                     note_failure(&diag.link_write_errors, w);
                 }
-            }
-            if (ev.event != FLT_PROTO_EV_NONE) {
-                secagg_stir(loop_turns);
             }
             if (ev.event == FLT_PROTO_EV_CONTROL) {
                 out_on_control(&ev);

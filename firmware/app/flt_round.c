@@ -2,6 +2,7 @@
 #include "flt_round.h"
 
 #include "delta/payload.h"
+#include "privacy/local_dp.h"
 #include "train/flt_dense.h"
 
 uint32_t flt_round_k(uint32_t n_params, uint32_t kind, uint32_t count, float fraction)
@@ -41,6 +42,8 @@ flt_status_t flt_round_cfg_from_train(const flt_msg_train_t *train, uint32_t n_p
     bits = (train->flags & FLT_TRAIN_BITS_MASK) >> FLT_TRAIN_BITS_SHIFT;
     cfg->delta.qmax = flt_delta_qmax_of_bits(bits != 0u ? bits : 8u);
     cfg->flags = train->flags;
+    cfg->ldp_clip = train->ldp_clip;
+    cfg->ldp_noise = train->ldp_noise;
     return FLT_OK;
 }
 
@@ -177,6 +180,8 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
     FLT_REQUIRE(cfg->delta.k <= ws->k_cap, FLT_ERR_NOMEM);
     FLT_REQUIRE((cfg->flags & ~(uint32_t)FLT_TRAIN_FLAGS_KNOWN) == 0u, FLT_ERR_RANGE);
     const int drift = (cfg->flags & FLT_ROUND_DRIFT) != 0u;
+    const int ldp = (cfg->flags & FLT_TRAIN_LOCAL_DP) != 0u;
+    FLT_REQUIRE(!ldp || state->ldp_key != NULL, FLT_ERR_ARG);
     const float mu = cfg->train.sgd.mu;
     if (drift) {
         FLT_REQUIRE(state->drift != NULL, FLT_ERR_ARG);
@@ -244,13 +249,23 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
         }
     }
 
+    /* 3b. local DP: the update clipped and noised, in the velocity buffer (free by now) */
+    const float *sent = ws->params;
+    if (ldp) {
+        float norm = 0.0f;
+        FLT_TRY(flt_ldp_privatize(ws->params, global_params, n_params, cfg->ldp_clip,
+                                  cfg->ldp_noise, state->ldp_key, state->ldp_nonce, ws->velocity,
+                                  &norm));
+        sent = ws->velocity;
+    }
+
     /* 4. error feedback + top-k + int8 */
     flt_sparse_delta_t delta;
     delta.indices = ws->indices;
     delta.values = ws->values;
     delta.scales = ws->scales;
-    FLT_TRY(flt_delta_compress(&cfg->delta, ws->params, global_params, state->residual, n_params,
-                               &delta));
+    FLT_TRY(
+        flt_delta_compress(&cfg->delta, sent, global_params, state->residual, n_params, &delta));
 
     /* 5. payload */
     size_t len = 0;

@@ -28,6 +28,15 @@
  *        training windows, n_train, ...) -> mean_loss;
  *     3. with FLT_ROUND_DRIFT: drift[i] = mu * (a[i] - params[i]) (= drift - mu * (params -
  *        global) up to rounding);
+ *     3b. with FLT_TRAIN_LOCAL_DP: flt_ldp_privatize(params, global_params, P, cfg->ldp_clip,
+ *        cfg->ldp_noise, state->ldp_key, state->ldp_nonce, ws->velocity, &norm)
+ *        (privacy/local_dp.h: the update clipped and noised; the velocity buffer is free
+ *        after training) and step 4 compresses ws->velocity instead of params: error
+ *        feedback, top-k and quantization are post-processing of the noised update. params
+ *        (the local model the device may serve) is never noised: it does not leave the
+ *        device. The noise comes from state->ldp_key, which the host does not hold, so the
+ *        payload of such a round cannot be replayed; everything before step 3b (the personal
+ *        metric, the loss, the examples) still replays exactly.
  *     4. flt_delta_compress(&cfg->delta, params, global_params, residual, P, &delta)
  *        (residual is in/out: the error-feedback state of the previous round on entry, the
  *        new one on exit);
@@ -78,7 +87,8 @@
  *   state->residual P floats (in/out); state->drift P floats (in/out, FLT_ROUND_DRIFT only);
  *   state->served P floats or NULL (read only). data->windows: n * model->window_bytes int8;
  *   data->labels n int32 (classification) or data->targets n * n_outputs float (regression).
- * - Failures: NULL pointers, n == 0 or n_test >= n -> FLT_ERR_ARG; k > ws->k_cap ->
+ * - Failures: NULL pointers (state->ldp_key with FLT_TRAIN_LOCAL_DP), n == 0 or n_test >= n ->
+ *   FLT_ERR_ARG; k > ws->k_cap ->
  *   FLT_ERR_NOMEM; FLT_ROUND_DRIFT with mu == 0 or unknown flags -> FLT_ERR_RANGE; a backbone,
  *   training or encoder failure -> that status. On failure residual and drift are
  *   unspecified (the caller passes copies and keeps its own on failure) and the payload is
@@ -134,13 +144,17 @@ typedef struct {
 typedef struct {
     flt_train_cfg_t train;
     flt_delta_config_t delta;
-    uint32_t flags; /* FLT_ROUND_DRIFT | FLT_ROUND_PERSONAL */
+    uint32_t flags;  /* FLT_ROUND_DRIFT | FLT_ROUND_PERSONAL | FLT_TRAIN_LOCAL_DP ... */
+    float ldp_clip;  /* FLT_TRAIN_LOCAL_DP: the update's L2 bound */
+    float ldp_noise; /* FLT_TRAIN_LOCAL_DP: the noise multiplier */
 } flt_round_cfg_t;
 
 typedef struct {
-    const float *served; /* the model the device serves; NULL: the global model */
-    float *residual;     /* error feedback, in/out */
-    float *drift;        /* FedDyn state, in/out (FLT_ROUND_DRIFT) */
+    const float *served;    /* the model the device serves; NULL: the global model */
+    float *residual;        /* error feedback, in/out */
+    float *drift;           /* FedDyn state, in/out (FLT_ROUND_DRIFT) */
+    const uint8_t *ldp_key; /* FLT_TRAIN_LOCAL_DP: the device's noise secret (32 bytes) */
+    uint32_t ldp_nonce;     /* FLT_TRAIN_LOCAL_DP: never the same twice under one key */
 } flt_round_state_t;
 
 typedef struct {

@@ -6,9 +6,9 @@
 #include "core/flt_bytes.h"
 #include "port.h"
 #include "proto/messages.h"
-#include "proto/sha256.h"
 #include "secagg/client.h"
 #include "secagg/input.h"
+#include "secagg/keys.h"
 
 #define P FLT_HEAD_PARAMS
 
@@ -20,67 +20,41 @@ static int kept_valid;
  * written) the quantized values, then the masked values */
 static uint32_t sa_values[P];
 
-/* The device secret (keys.h: every secret of the protocol derives from it). With a TRNG
- * (FLT_PORT_HAS_ENTROPY) it is drawn at init; otherwise the stand-in: SHA-256 of a label, the
- * device id, the caller's seed (its data region) and what flt_secagg_dev_stir mixed in, fixed
- * at the first BEGIN (docs/protocol.md "Secure aggregation on the device link"). */
-static flt_sha256_t stand_in;
-static int secret_fixed;
+/* The device secret (keys.h: every secret of the protocol derives from it): derived from the
+ * port's boot secret (port.h flt_port_boot_secret: the board's TRNG, or on QEMU the per-launch
+ * seed the launcher loads), at the first BEGIN; with its own HKDF label and salt, so it is
+ * neither the local-DP key (privacy/local_dp.h) nor related to the link key. */
+static int secret_state; /* 0: not drawn yet, 1: drawn, -1: the port has no boot secret */
 static uint32_t dev_id;
 
-flt_status_t flt_secagg_dev_init(uint32_t device_id, const uint8_t *seed, size_t seed_len)
+flt_status_t flt_secagg_dev_init(uint32_t device_id)
 {
-    uint8_t secret[32];
-    FLT_REQUIRE(seed != NULL || seed_len == 0u, FLT_ERR_ARG);
+    static const uint8_t none[32] = {0};
     kept_valid = 0;
+    secret_state = 0;
     dev_id = device_id;
-#ifdef FLT_PORT_HAS_ENTROPY
-    (void)seed;
-    (void)seed_len;
-    FLT_TRY(flt_port_entropy(secret, sizeof secret));
-    secret_fixed = 1;
-#else
-    static const char label[] = "fltiny secagg device secret stand-in (no TRNG)";
-    uint8_t id[4];
-    flt_le_put32(id, device_id);
-    flt_sha256_init(&stand_in);
-    flt_sha256_update(&stand_in, (const uint8_t *)label, sizeof label - 1u);
-    flt_sha256_update(&stand_in, id, sizeof id);
-    if (seed_len > 0u) {
-        flt_sha256_update(&stand_in, seed, seed_len);
-    }
-    secret_fixed = 0;
-    flt_bytes_zero(secret, sizeof secret); /* replaced at the first BEGIN */
-#endif
-    flt_status_t s = flt_secagg_client_init(&client, device_id, secret);
-    flt_bytes_zero(secret, sizeof secret);
-    return s;
+    return flt_secagg_client_init(&client, device_id, none); /* no session until the secret */
 }
 
-void flt_secagg_dev_stir(uint32_t word)
+static flt_status_t draw_secret(void)
 {
-    if (!secret_fixed) {
-        uint8_t w[4];
-        flt_le_put32(w, word);
-        flt_sha256_update(&stand_in, w, sizeof w);
-    }
-}
-
-/* The stand-in secret, once (a client with no session yet: nothing to lose). */
-static flt_status_t fix_secret(void)
-{
-    if (secret_fixed) {
+    if (secret_state > 0) {
         return FLT_OK;
     }
-    uint8_t w[4], secret[32];
-    flt_le_put32(w, flt_port_millis());
-    flt_sha256_update(&stand_in, w, sizeof w);
-    flt_sha256_final(&stand_in, secret);
-    flt_bytes_zero(&stand_in, sizeof stand_in);
-    flt_status_t s = flt_secagg_client_init(&client, dev_id, secret);
+    FLT_REQUIRE(secret_state == 0, FLT_ERR_UNSUPPORTED);
+    uint8_t boot[FLT_PORT_SECRET_SIZE], secret[32];
+    flt_status_t s = flt_port_boot_secret(boot);
+    if (s == FLT_OK) {
+        s = flt_secagg_derive(boot, FLT_PORT_SECRET_SIZE, "devs", 0u, 0u, 0u, 0u, secret,
+                              sizeof secret);
+    }
+    if (s == FLT_OK) {
+        s = flt_secagg_client_init(&client, dev_id, secret);
+    }
+    flt_bytes_zero(boot, sizeof boot);
     flt_bytes_zero(secret, sizeof secret);
-    secret_fixed = s == FLT_OK;
-    return s;
+    secret_state = s == FLT_OK ? 1 : -1;
+    return s == FLT_OK ? FLT_OK : FLT_ERR_UNSUPPORTED;
 }
 
 void flt_secagg_dev_keep(uint32_t round, const float *trained, const float *held)
@@ -108,7 +82,9 @@ static flt_status_t on_begin(const uint8_t *b, size_t n, uint8_t *out, size_t ca
     flt_sa_advertise_t adv;
     *why = "secagg BEGIN refused";
     FLT_TRY(flt_sa_begin_decode(b, n, &m));
-    FLT_TRY(fix_secret());
+    *why = "secagg BEGIN: the board has no boot secret (port.h flt_port_boot_secret)";
+    FLT_TRY(draw_secret());
+    *why = "secagg BEGIN refused";
     FLT_TRY(flt_secagg_begin(&client, &m, &adv));
     *why = "secagg ADVERTISE encoding failed";
     return flt_sa_advertise_encode(&adv, out, cap, len);

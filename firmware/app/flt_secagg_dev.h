@@ -2,21 +2,18 @@
  * aggregation on the device link"): the round delta a TRAIN with flag SECAGG keeps, and the
  * answer to each SECAGG message the host sends, computed by secagg/client.h in static memory.
  *
- * Part of app/. Depends on secagg/ (client.h, msg.h, input.h), proto/ (messages.h, sha256.h)
- * and the generated fltiny_config.h / fltiny_model.h. Compiled to nothing unless the build's
- * FLT_APP_SECAGG is 1 (fltiny.build.project: boards with more than 64 kB of RAM); without it
- * the device loop answers SECAGG messages and TRAIN SECAGG with an ERROR naming the reason.
+ * Part of app/. Depends on secagg/ (client.h, msg.h, input.h, keys.h), proto/messages.h,
+ * port.h (flt_port_boot_secret) and the generated fltiny_config.h / fltiny_model.h. Compiled to
+ * nothing unless the build's FLT_APP_SECAGG is 1 (fltiny.build.project: boards with more than 64 kB
+ * of RAM); without it the device loop answers SECAGG messages and TRAIN SECAGG with an ERROR naming
+ * the reason.
  *
  * Contract
- * - flt_secagg_dev_init(device_id, seed, seed_len): a client with no session, its device
- *   secret drawn once here: flt_port_entropy (the board's TRNG) when the port defines
- *   FLT_PORT_HAS_ENTROPY, else the stand-in described in docs/protocol.md (SHA-256 over a
- *   label, the device id, `seed` (the caller's: its data region) and the loop's
- *   timing at the first call of flt_secagg_dev_stir). Never the link key. FLT_ERR_ARG for a
- *   NULL seed with seed_len > 0.
- * - flt_secagg_dev_stir(word): mixes a word the host does not see (the device loop: its
- *   iteration count and clock at the host's first byte) into the stand-in secret; ignored once
- *   the first BEGIN fixed the secret, and with a TRNG.
+ * - flt_secagg_dev_init(device_id): a client with no session. The device secret is drawn at
+ *   the first BEGIN: HKDF (keys.h, label "devs") of the port's boot secret (port.h
+ *   flt_port_boot_secret: the board's TRNG; on QEMU the per-launch seed its launcher loads, which
+ *   the bridge never sees). Never the link key, and not the local-DP key. A port without a boot
+ *   secret: every BEGIN is refused (FLT_ERR_UNSUPPORTED). Cannot fail otherwise.
  * - flt_secagg_dev_keep(round, trained, held): keeps delta[i] = trained[i] - held[i]
  *   (float32, FLT_HEAD_PARAMS values) for the MASKED of `round`; replaces any earlier one.
  * - flt_secagg_dev_handle(msg, len, out, cap, &out_len, &why): one SECAGG payload from the
@@ -62,9 +59,7 @@
     (1u + FLT_SA_MAX2_(FLT_SA_COHORT_HEADER + FLT_SA_COHORT_ENTRY * FLT_SECAGG_MAX_COHORT, \
                        FLT_SA_SHARES_HEADER + FLT_SA_SHARES_ENTRY * FLT_SA_MAX_PEERS))
 
-FLT_NODISCARD flt_status_t flt_secagg_dev_init(uint32_t device_id, const uint8_t *seed,
-                                               size_t seed_len);
-void flt_secagg_dev_stir(uint32_t word);
+FLT_NODISCARD flt_status_t flt_secagg_dev_init(uint32_t device_id);
 void flt_secagg_dev_keep(uint32_t round, const float *trained, const float *held);
 FLT_NODISCARD flt_status_t flt_secagg_dev_handle(const uint8_t *msg, size_t len, uint8_t *out,
                                                  size_t cap, size_t *out_len, const char **why);

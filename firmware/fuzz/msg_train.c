@@ -6,9 +6,10 @@
  *   NONFINITE) and equals flt_msg_check(FLT_MSG_TRAIN, ...);
  * - on success every field is in the range messages.h gives it (epochs and batch size >= 1,
  *   learning rate finite and > 0, momentum in [0, 1), prox_mu and clip finite and >= 0, top-k
- *   count >= 1 or fraction in (0, 1], known flags only, a value width of 0 or 2..8 bits), and
- *   encoding the message gives back exactly the input (36 bytes); a buffer one byte too small
- *   gives FLT_ERR_NOMEM.
+ *   count >= 1 or fraction in (0, 1], known flags only, a value width of 0 or 2..8 bits; with
+ *   LOCAL_DP the input is 44 bytes and ldp_clip, ldp_noise finite and > 0, without it 36 bytes
+ *   and both 0), and encoding the message gives back exactly the input; a buffer one byte too
+ *   small gives FLT_ERR_NOMEM.
  */
 #include "core/flt_bits.h"
 #include "fuzz.h"
@@ -42,10 +43,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t bits = (m.flags & FLT_TRAIN_BITS_MASK) >> FLT_TRAIN_BITS_SHIFT;
     FUZZ_ASSERT((m.flags & ~FLT_TRAIN_FLAGS_KNOWN) == 0u &&
                 (bits == 0u || (bits >= 2u && bits <= 8u)));
-    uint8_t out[FLT_MSG_TRAIN_SIZE];
+    if ((m.flags & FLT_TRAIN_LOCAL_DP) != 0u) {
+        FUZZ_ASSERT(size == FLT_MSG_TRAIN_LDP_SIZE && finite(m.ldp_clip) && m.ldp_clip > 0.0f &&
+                    finite(m.ldp_noise) && m.ldp_noise > 0.0f);
+    } else {
+        FUZZ_ASSERT(size == FLT_MSG_TRAIN_SIZE && m.ldp_clip == 0.0f && m.ldp_noise == 0.0f);
+    }
+    uint8_t out[FLT_MSG_TRAIN_MAX_SIZE];
     size_t len = 0;
     FUZZ_ASSERT(flt_msg_train_encode(&m, out, sizeof out, &len) == FLT_OK);
     FUZZ_ASSERT(len == size && memcmp(out, data, size) == 0);
-    FUZZ_ASSERT(flt_msg_train_encode(&m, out, sizeof out - 1u, &len) == FLT_ERR_NOMEM);
+    FUZZ_ASSERT(flt_msg_train_encode(&m, out, size - 1u, &len) == FLT_ERR_NOMEM);
     return 0;
 }

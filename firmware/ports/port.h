@@ -43,6 +43,16 @@
  *   finisher under QEMU, exit() natively); on real boards it resets. Never returns.
  * - flt_port_free_ram: bytes of RAM not used by static data and the stack reserve (reported in
  *   HELLO); 0 when unknown.
+ * - flt_port_boot_secret(out): 32 bytes of secret randomness, the same for every call in one
+ *   boot, new at every boot, never sent and never derived from the link key: the seed of the
+ *   device's own secrets (local-DP noise, privacy/local_dp.h; secure aggregation's device
+ *   secret, app/flt_secagg_dev.h). Callers derive what they need
+ *   from it with HKDF. From the board's TRNG: esp_fill_random (ESP-IDF), esp_random (Arduino
+ *   ESP32); /dev/urandom on the native port; on QEMU, which models no TRNG, 32 bytes the
+ *   emulator launcher (fltiny.devices.qemu) draws from os.urandom at each launch and loads
+ *   32 bytes below the data region (it keeps no copy; the bridge never sees them). FLT_OK, or
+ *   FLT_ERR_UNSUPPORTED when the board has no source (other Arduino cores today; a QEMU board
+ *   started without the seed): a device then refuses the rounds that need one.
  */
 #ifndef FLT_PORT_H
 #define FLT_PORT_H
@@ -77,12 +87,6 @@ FLT_NODISCARD flt_status_t flt_port_ckpt_read(uint8_t *buf, size_t cap, size_t *
 FLT_NODISCARD flt_status_t flt_port_ckpt_write(const uint8_t *buf, size_t len);
 const uint8_t *flt_port_data(size_t *len);
 FLT_NORETURN void flt_port_exit(int code);
-#ifdef FLT_PORT_HAS_ENTROPY
-/* Optional (a port that defines FLT_PORT_HAS_ENTROPY): n bytes from the board's true random
- * number generator; secure aggregation draws its device secret from it (app/flt_secagg_dev.h).
- * Without it the device uses the stand-in of docs/protocol.md, which is for emulation only. */
-FLT_NODISCARD flt_status_t flt_port_entropy(uint8_t *out, size_t n);
-#endif
 uint32_t flt_port_free_ram(void);
 /* One sample of the board's own data (see the contract): 1 written, 0 none now,
  * FLT_PORT_NO_SAMPLES no source. */
@@ -90,6 +94,8 @@ uint32_t flt_port_free_ram(void);
 int flt_port_read_sample(int8_t *values, flt_sample_label_t *label);
 /* Bytes dropped because the RX ring was full (diagnostics). */
 uint32_t flt_port_rx_dropped(void);
+#define FLT_PORT_SECRET_SIZE 32u
+FLT_NODISCARD flt_status_t flt_port_boot_secret(uint8_t out[FLT_PORT_SECRET_SIZE]);
 
 #ifdef __cplusplus
 }

@@ -54,8 +54,8 @@ body; after the round's DELTAs the bridge runs the SecAggRound over the devices 
 through their sessions, and returns no individual update: ``secure_aggregate(round)`` gives
 the round loop the survivors' exact mean. The replay (where the host holds the data) still
 checks the DELTA's examples, loss and personal metric bit for bit and tracks the device's
-state; the masked values themselves cannot be compared (``RoundLog.verification`` "replay
-(masked)", ``masked`` True).
+state; the masked values themselves cannot be compared (``RoundLog.verification``
+"replay-metadata", ``masked`` True).
 
 Residual bookkeeping: the device commits its new residual when the host's ACK of the DELTA
 arrives. When that ACK is lost for good the device keeps the previous residual; the host keeps
@@ -67,6 +67,7 @@ from __future__ import annotations
 import collections
 import io
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -920,8 +921,9 @@ class BridgeFleet:
             lg.replay_match = True
             lg.plain_payload_bytes = len(run.payload)
         lg.verification = "replay" if lg.replay_match else "checks"
-        if masked and lg.replay_match:  # examples, loss, personal metric; not the values
-            lg.verification = "replay (masked)"
+        if lg.replay_match and tmsg.flags & (m.TRAIN_LOCAL_DP | m.TRAIN_SECAGG):
+            # local DP: the payload's noise is the device's; secagg: the values went masked
+            lg.verification = "replay-metadata"
         lg.personal_n, lg.personal_metric = int(delta.personal_n), float(delta.personal_metric)
         return ClientUpdate(d.ep.device_id, None, int(delta.examples), float(delta.loss),
                             payload=bytes(delta.body), n_params=self.n_params, sq_norm=sq_norm)
@@ -960,8 +962,8 @@ class BridgeFleet:
         candidates.append((DeviceState.fresh(self.n_params), "had restarted from a fresh state "
                                                               "(a reboot the host did not see)"))
         for i, (state, why) in enumerate(candidates):
-            run = self.hr.run(d.params, d.ep.blob, tmsg, state, max_windows=d.ep.max_windows)
-            if self._same_round(run, delta):
+            run = self._host_run(d.params, d.ep.blob, tmsg, state, max_windows=d.ep.max_windows)
+            if self._same_round(run, delta, tmsg):
                 if why and i > 0:
                     self.log(f"device {d.ep.device_id}: {why}")
                 return run, state
@@ -973,22 +975,32 @@ class BridgeFleet:
                 state, committed = start, []
                 for i, u in enumerate(chain):
                     if mask >> i & 1:
-                        state = self.hr.run(u.params, d.ep.blob, u.train, state,
+                        state = self._host_run(u.params, d.ep.blob, u.train, state,
                                             max_windows=d.ep.max_windows).state
                         committed.append(u.train.round)
-                run = self.hr.run(d.params, d.ep.blob, tmsg, state, max_windows=d.ep.max_windows)
-                if self._same_round(run, delta):
+                run = self._host_run(d.params, d.ep.blob, tmsg, state, max_windows=d.ep.max_windows)
+                if self._same_round(run, delta, tmsg):
                     rounds = ", ".join(map(str, committed))
                     self.log(f"device {d.ep.device_id}: had committed round(s) {rounds}, whose "
                              "DELTA the link acknowledged but the host did not accept")
                     return run, state
         return None
 
+    def _host_run(self, params: np.ndarray, blob, train: m.Train, state: DeviceState,
+                  max_windows: int):
+        """The host's run of a device round. A local-DP round (TRAIN LOCAL_DP) is noised with
+        the device's secret, which the host does not hold: it runs with a key of its own, so
+        only what comes before the noise (examples, loss, personal metric, the served model)
+        can agree with the device's."""
+        key = os.urandom(32) if train.flags & m.TRAIN_LOCAL_DP else None
+        return self.hr.run(params, blob, train, state, max_windows=max_windows, ldp_key=key)
+
     @staticmethod
-    def _same_round(run, delta: m.Delta) -> bool:
-        # a masked round's DELTA has no body (its update went masked): the rest must agree
-        return ((run.payload == delta.body or not delta.body)
-                and run.examples == delta.examples
+    def _same_round(run, delta: m.Delta, train: m.Train) -> bool:
+        # local DP: its payload cannot replay; secagg: the DELTA has no body (the update went
+        # masked, _verify checked that); the rest must agree
+        noised = bool(train.flags & (m.TRAIN_LOCAL_DP | m.TRAIN_SECAGG))
+        return ((noised or run.payload == delta.body) and run.examples == delta.examples
                 and f32_bits(run.mean_loss) == f32_bits(delta.loss)
                 and run.personal_n == delta.personal_n
                 and f32_bits(run.personal_metric) == f32_bits(delta.personal_metric))

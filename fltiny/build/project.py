@@ -37,11 +37,11 @@ if TYPE_CHECKING:
     from .mqtt_config import MqttBuild
 
 FIRMWARE = REPO_ROOT / "firmware"
-RUNTIME_COMPONENTS = ("core", "kernels", "train", "delta", "proto")
-# secure aggregation's device side (app/flt_secagg_dev.h): compiled in where it fits
-SECAGG_COMPONENTS = ("crypto", "secagg")
+RUNTIME_COMPONENTS = ("core", "kernels", "train", "delta", "proto", "crypto", "privacy")
+# secure aggregation's device side (app/flt_secagg_dev.h, over crypto/): compiled in where it fits
+SECAGG_COMPONENTS = ("secagg",)
 # boards with at most this much RAM leave secure aggregation out (FLT_APP_SECAGG 0): its
-# client, the kept delta and the reply buffer take ~8-15 kB, and har-tiny fills qemu-m3's 64 kB
+# client, the kept delta and the reply buffer take ~15 kB, and har-tiny fills qemu-m3's 64 kB
 SECAGG_MIN_RAM = 65536
 FIRMWARE_VERSION = 1
 

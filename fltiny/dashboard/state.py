@@ -50,7 +50,8 @@ def _checkpoints(store: RunStore) -> list[dict[str, Any]]:
                     "participants": m.get("participants"), "rejected": m.get("rejected"),
                     "bytes_up": m.get("bytes_up"), "bytes_down": m.get("bytes_down"),
                     "seconds": m.get("seconds"),
-                    "epsilon": m.get("privacy", {}).get("epsilon")})
+                    "epsilon": m.get("privacy", {}).get("epsilon"),
+                    "ldp_epsilon": m.get("privacy", {}).get("ldp_epsilon")})
     return out
 
 
@@ -70,15 +71,26 @@ def _summary(run_dir: Path) -> dict[str, Any]:
 
 
 def _privacy(settings: dict[str, Any], ckpts: list[dict[str, Any]]) -> str:
-    """The run's privacy setting and its epsilon so far, in words."""
-    if not settings.get("dp_clip"):
-        return "off (no differential privacy in this run)"
-    eps = next((c["epsilon"] for c in reversed(ckpts) if c["epsilon"] is not None), None)
-    noise = settings.get("dp_noise")
-    text = (f"central DP: updates clipped to {settings['dp_clip']:g}, noise multiplier "
-            f"{'from --dp-epsilon' if noise is None else format(noise, 'g')}, "
-            f"delta {settings.get('dp_delta', 0):g}")
-    return text + ("" if eps is None else f"; epsilon so far {eps:.3f}")
+    """The run's protections (central DP, local DP, secure aggregation) and epsilon so far."""
+    parts = []
+    if settings.get("dp_clip"):
+        eps = next((c["epsilon"] for c in reversed(ckpts) if c["epsilon"] is not None), None)
+        noise = settings.get("dp_noise")
+        parts.append(f"central DP: updates clipped to {settings['dp_clip']:g}, noise multiplier "
+                     f"{'from --dp-epsilon' if noise is None else format(noise, 'g')}, "
+                     f"delta {settings.get('dp_delta', 0):g}"
+                     + ("" if eps is None else f"; epsilon so far {eps:.3f}"))
+    train = settings.get("train") or {}
+    if train.get("ldp_clip"):
+        eps = next((c.get("ldp_epsilon") for c in reversed(ckpts)
+                    if c.get("ldp_epsilon") is not None), None)
+        parts.append(f"local DP on the devices: updates clipped to {train['ldp_clip']:g}, noise "
+                     f"multiplier {train.get('ldp_noise', 0):g}, delta "
+                     f"{settings.get('dp_delta', 0):g}"
+                     + ("" if eps is None else f"; worst device's epsilon so far {eps:.3f}"))
+    if settings.get("secagg"):
+        parts.append("secure aggregation: the server sees only the masked sum")
+    return "; ".join(parts) if parts else "off (no differential privacy in this run)"
 
 
 def _run_dir(run_dir: Path) -> Path:

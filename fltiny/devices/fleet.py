@@ -33,7 +33,7 @@ from fltiny.boards import Board
 from fltiny.errors import ToolchainError
 
 from .native import MqttIdentity, native_command
-from .qemu import qemu_command
+from .qemu import qemu_command, write_boot_secret
 
 log = logging.getLogger("fltiny.devices")
 
@@ -132,6 +132,9 @@ class Fleet:
             d._sock = None
         d.proc.kill()
         d.proc.wait()
+        secret = self.workdir / f"device{d.index}.secret"
+        if secret.is_file():  # a reboot draws a new boot secret
+            write_boot_secret(secret)
         fds = (d._listener.fileno(),) if d._listener is not None else ()
         d.proc = _spawn(self, d.index, d.board, d.host, d.port, d.command, d.device_id,
                         d._listener, fds, capture=True).proc
@@ -184,7 +187,9 @@ def start_fleet(board: Board, elf: Path, blobs: Sequence[bytes | None] | int = 1
             if board.port == "native":
                 cmd = native_command(elf, listen_fd=fd, data=data_path, state=state)
             else:
-                cmd = qemu_command(board, elf, serial_fd=fd, data=data_path, icount=icount)
+                secret = write_boot_secret(fleet.workdir / f"device{i}.secret")
+                cmd = qemu_command(board, elf, serial_fd=fd, data=data_path, icount=icount,
+                                   secret=secret)
             fleet.devices.append(_spawn(fleet, i, board, host, listener.getsockname()[1], cmd,
                                         device_id, listener, (fd,), capture))
         time.sleep(0.05)

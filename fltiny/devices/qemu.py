@@ -9,6 +9,7 @@ Semihosting (Arm) and the virt test finisher (RISC-V) give the guest's exit code
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -25,9 +26,27 @@ def qemu_binary(board: Board) -> str:
     return path
 
 
+SECRET_BYTES = 32  # FLT_PORT_SECRET_SIZE (firmware/ports/port.h)
+
+
+def write_boot_secret(path: Path) -> Path:
+    """A fresh boot secret for one board launch at ``path`` (firmware/ports/common/
+    flt_seeded_secret.h: QEMU models no TRNG, so the launcher draws 32 bytes from os.urandom
+    and QEMU's loader puts them below the board's data region). Written again before every
+    launch of the board (a reboot gets a new secret, as a TRNG gives); owner-only, in the
+    fleet's working folder, removed with it; the bridge never reads it."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(os.urandom(SECRET_BYTES))
+    return path
+
+
 def qemu_command(board: Board, elf: Path, *, serial_fd: int | None, data: Path | None = None,
-                 icount: bool = False) -> list[str]:
-    """The QEMU command line for one board. serial_fd None: the serial port goes to stdio."""
+                 icount: bool = False, secret: Path | None = None) -> list[str]:
+    """The QEMU command line for one board. serial_fd None: the serial port goes to stdio.
+    ``secret``: a write_boot_secret file, loaded 32 bytes below the data region (the board's
+    flt_port_boot_secret)."""
     cmd = [qemu_binary(board), "-M", board.emulator["machine"], "-nographic", "-monitor", "none"]
     if board.port == "qemu-rv32":
         cmd += ["-bios", "none", "-m", "128M"]
@@ -45,6 +64,9 @@ def qemu_command(board: Board, elf: Path, *, serial_fd: int | None, data: Path |
             raise ToolchainError(f"data blob {data} is {size} B; board {board.name} reserves {limit} B "
                                  "for it (use fewer windows)")
         cmd += ["-device", f"loader,file={data},addr={int(board.emulator['data_address']):#x},force-raw=on"]
+    if secret is not None:
+        addr = int(board.emulator["data_address"]) - SECRET_BYTES
+        cmd += ["-device", f"loader,file={secret},addr={addr:#x},force-raw=on"]
     if icount:
         cmd += ["-icount", "shift=0,sleep=off"]
     return cmd

@@ -44,7 +44,8 @@ class _Model(C.Structure):
 
 
 class _State(C.Structure):
-    _fields_ = [("served", C.c_void_p), ("residual", C.c_void_p), ("drift", C.c_void_p)]
+    _fields_ = [("served", C.c_void_p), ("residual", C.c_void_p), ("drift", C.c_void_p),
+                ("ldp_key", C.c_void_p), ("ldp_nonce", C.c_uint32)]
 
 
 class _Ws(C.Structure):
@@ -185,7 +186,7 @@ class HostRound:
         else:
             gen = generate(backbone, Path(workdir) / "gen", prefix="backbone")
         self.lib_path = build_shared_library(
-            ["kernels", "train", "delta", "proto"],
+            ["kernels", "train", "delta", "proto", "crypto", "privacy"],
             extra_sources=[APP_DIR / "flt_round.c", APP_DIR / "flt_data.c", gen.source,
                            abi.abi_source(_ABI_MIRRORS, ["flt_round.h"])],
             include_dirs=[APP_DIR, Path(gen.header).parent], name="fltround")
@@ -260,10 +261,14 @@ class HostRound:
                          float(out.drop), bool(out.failed))
 
     def run(self, global_params: np.ndarray, blob: DataBlob, train: Train,
-            state: DeviceState | None = None, max_windows: int | None = None) -> RoundOutput:
+            state: DeviceState | None = None, max_windows: int | None = None,
+            ldp_key: bytes | None = None, ldp_nonce: int = 0) -> RoundOutput:
         """The round of a device holding `blob` that trains on at most `max_windows` windows
         (its board's FLT_APP_MAX_WINDOWS; None: all), through flt_round_run_message: the
-        device's own path from its blob and TRAIN bytes."""
+        device's own path from its blob and TRAIN bytes. A TRAIN with LOCAL_DP needs the
+        device's noise secret ``ldp_key`` (32 bytes) and a nonce it never used under that key;
+        a host replaying such a round without the device's secret passes its own key and can
+        compare only what comes before the noise (loss, examples, personal metric)."""
         P = self.n_params
         g = np.ascontiguousarray(global_params, dtype=np.float32).reshape(P)
         state = state or DeviceState.fresh(P)
@@ -288,7 +293,13 @@ class HostRound:
         ws = _Ws(**{k_: _ptr(v) for k_, v in arrays.items()})
         ws.work_len = sz.work
         ws.k_cap = P
-        st = _State(None if served is None else _ptr(served), _ptr(residual), _ptr(drift))
+        key = None
+        if ldp_key is not None:
+            if len(ldp_key) != 32:
+                raise ToolchainError(f"a local-DP key is 32 bytes, got {len(ldp_key)}")
+            key = np.frombuffer(bytes(ldp_key), np.uint8).copy()
+        st = _State(None if served is None else _ptr(served), _ptr(residual), _ptr(drift),
+                    None if key is None else _ptr(key), C.c_uint32(ldp_nonce & 0xFFFFFFFF))
         model = _Model(C.pointer(self._head), self._invoke, self.window_bytes, self.n_features,
                        self.feature_scale, self.feature_zero_point)
         payload = np.zeros(sz.payload, np.uint8)

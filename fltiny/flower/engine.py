@@ -66,7 +66,7 @@ def write_gateway_specs(fdir: Path, bundle: Path, groups: list[list[int]], by_id
 def run_flower(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: None,
                say: Say = print, log: Say = print) -> ExperimentResult:
     from fltiny.boards import get_board
-    from fltiny.run.runner import cached_firmware, collect, start_emulated
+    from fltiny.run.runner import cached_firmware, collect, energy_of_run, start_emulated
     from fltiny.server.gateway import split_devices
     from fltiny.server.store import RunStore
 
@@ -127,6 +127,8 @@ def run_flower(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lamb
         store = RunStore(exp.store_path)
         try:
             rows, summary = collect(store, n_params)
+            summary["energy"] = energy_of_run(store, endpoints, Path(bundle.path),
+                                              opts.server.train.epochs)
             summary.update({
                 "engine": "flower", "flower_run_id": fr.run_id,
                 "supernode_restarts": {sn.gateway: sn.restarts for sn in fr.supernodes},

@@ -91,7 +91,7 @@ class TrainMsg(C.Structure):
     _fields_ = [("round", u32), ("epochs", u8), ("topk_kind", u8), ("batch_size", u16),
                 ("learning_rate", C.c_float), ("momentum", C.c_float), ("prox_mu", C.c_float),
                 ("clip", C.c_float), ("topk_count", u32), ("topk_fraction", C.c_float),
-                ("seed", u32), ("flags", u32)]
+                ("seed", u32), ("flags", u32), ("ldp_clip", C.c_float), ("ldp_noise", C.c_float)]
 
 
 class DeltaMsg(C.Structure):
@@ -206,12 +206,14 @@ CONSTANTS = (
     "FLT_PROTO_MAX_FRAME",
     "FLT_PROTO_MAX_WIRE", "FLT_PROTO_FLAG_FROM_HOST", "FLT_MSG_TYPE_MAX", "FLT_MSG_NAME_SIZE",
     "FLT_MSG_HASH_SIZE", "FLT_PROTO_MAX_TEXT", "FLT_MSG_HELLO_SIZE",
-    "FLT_MSG_GLOBAL_HEADER_SIZE", "FLT_MSG_TRAIN_SIZE", "FLT_MSG_DELTA_HEADER_SIZE",
+    "FLT_MSG_GLOBAL_HEADER_SIZE", "FLT_MSG_TRAIN_SIZE", "FLT_MSG_TRAIN_MAX_SIZE",
+    "FLT_MSG_DELTA_HEADER_SIZE",
     "FLT_MSG_ACK_SIZE", "FLT_MSG_DISABLE_SIZE", "FLT_CAP_TRAIN_HEAD", "FLT_CAP_DELTA_BLOCK",
     "FLT_CAP_GLOBAL_DELTA", "FLT_CAP_SECAGG", "FLT_TRAIN_SECAGG", "FLT_SECAGG_KIND_MAX",
     "FLT_MSG_SECAGG_MIN",
     "FLT_ACK_ACCEPTED", "FLT_ACK_DUPLICATE", "FLT_TRAIN_DRIFT", "FLT_TRAIN_PERSONAL",
-    "FLT_TRAIN_NO_FEEDBACK", "FLT_TRAIN_RESET", "FLT_TRAIN_SELECT", "FLT_TRAIN_BITS_SHIFT",
+    "FLT_TRAIN_NO_FEEDBACK", "FLT_TRAIN_RESET", "FLT_TRAIN_SELECT", "FLT_TRAIN_LOCAL_DP",
+    "FLT_TRAIN_BITS_SHIFT",
     "FLT_TRAIN_BITS_MASK",
     "FLT_TRAIN_FLAGS_KNOWN", "FLT_TRAIN_CHECK_SHIFT", "FLT_TRAIN_CHECK_MAX",
     "FLT_PAYLOAD_HEADER_MAX", "FLT_INDEX_AUTO",

@@ -68,7 +68,7 @@ _C_CONSTANTS = {
     "DISABLE_SIZE": "FLT_MSG_DISABLE_SIZE",
     "TRAIN_DRIFT": "FLT_TRAIN_DRIFT", "TRAIN_PERSONAL": "FLT_TRAIN_PERSONAL",
     "TRAIN_NO_FEEDBACK": "FLT_TRAIN_NO_FEEDBACK", "TRAIN_RESET": "FLT_TRAIN_RESET",
-    "TRAIN_SELECT": "FLT_TRAIN_SELECT",
+    "TRAIN_SELECT": "FLT_TRAIN_SELECT", "TRAIN_LOCAL_DP": "FLT_TRAIN_LOCAL_DP",
     "TRAIN_BITS_SHIFT": "FLT_TRAIN_BITS_SHIFT",
     "TRAIN_FLAGS_KNOWN": "FLT_TRAIN_FLAGS_KNOWN", "TRAIN_CHECK_SHIFT": "FLT_TRAIN_CHECK_SHIFT",
     "TRAIN_CHECK_MAX": "FLT_TRAIN_CHECK_MAX",
@@ -246,9 +246,12 @@ class Train:
     topk_fraction: float | None = None
     seed: int = 0
     flags: int = 0  # TRAIN_* bits (FLT_TRAIN_*)
+    ldp_clip: float = 0.0  # TRAIN_LOCAL_DP: the update's L2 bound (else 0)
+    ldp_noise: float = 0.0  # TRAIN_LOCAL_DP: the noise multiplier (else 0)
 
     def __post_init__(self) -> None:
-        _round_fields(self, ("learning_rate", "momentum", "prox_mu", "clip", "topk_fraction"))
+        _round_fields(self, ("learning_rate", "momentum", "prox_mu", "clip", "topk_fraction",
+                             "ldp_clip", "ldp_noise"))
 
     @property
     def topk_kind(self) -> int:
@@ -264,8 +267,9 @@ class Train:
         s = L.TrainMsg(_u32(self.round, "round"), self.epochs, self.topk_kind, self.batch_size,
                        self.learning_rate, self.momentum, self.prox_mu, self.clip,
                        _u32(self.topk_count or 0, "topk_count"), self.topk_fraction or 0.0,
-                       _u32(self.seed, "seed"), _u32(self.flags, "flags"))
-        return _encode("flt_msg_train_encode", s, L.const("FLT_MSG_TRAIN_SIZE"), "TRAIN")
+                       _u32(self.seed, "seed"), _u32(self.flags, "flags"), self.ldp_clip,
+                       self.ldp_noise)
+        return _encode("flt_msg_train_encode", s, L.const("FLT_MSG_TRAIN_MAX_SIZE"), "TRAIN")
 
     @classmethod
     def decode(cls, buf: bytes) -> Train:
@@ -274,7 +278,8 @@ class Train:
         topk = (dict(topk_fraction=s.topk_fraction) if s.topk_kind == 1
                 else dict(topk_count=s.topk_count))
         return cls(s.round, s.epochs, s.batch_size, s.learning_rate, s.momentum, s.prox_mu,
-                   s.clip, seed=s.seed, flags=s.flags, **topk)
+                   s.clip, seed=s.seed, flags=s.flags, ldp_clip=s.ldp_clip,
+                   ldp_noise=s.ldp_noise, **topk)
 
 
 @dataclass(frozen=True)

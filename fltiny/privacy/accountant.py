@@ -82,3 +82,66 @@ class RunAccountant:
                 self._acc.compose(_event(self.q, self.z, self.rounds - 1))
         self._acc.compose(_event(self.q, self.z, 1))
         return float(self._acc.get_epsilon(self.delta))
+
+
+def _local_event(z: float, rounds: int) -> Any:
+    import absl.logging
+    import dp_accounting as dpa
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    # sensitivity 2 C (any two data sets of the device), noise z C: multiplier z / 2
+    return dpa.SelfComposedDpEvent(dpa.GaussianDpEvent(z / 2.0), rounds)
+
+
+def local_epsilon(z: float, rounds: int, delta: float) -> float:
+    """Epsilon at ``delta`` of one device's updates after it released ``rounds`` of them under
+    local DP (privacy/local_dp.h: each update clipped to C on the device, Gaussian noise of
+    standard deviation z * C added there): the Gaussian mechanism with L2 sensitivity 2 C
+    (replace-one-data-set adjacency: every update lies in the ball of radius C), noise
+    multiplier z / 2, self-composed ``rounds`` times. No sampling amplification: a device's
+    privacy does not depend on whether the server asks others."""
+    if rounds == 0:
+        return 0.0
+    if z == 0.0:
+        return math.inf
+    from dp_accounting import rdp
+
+    acc = rdp.RdpAccountant()
+    acc.compose(_local_event(z, rounds))
+    return float(acc.get_epsilon(delta))
+
+
+def local_noise_for(target_epsilon: float, delta: float, rounds: int) -> float:
+    """The smallest local-DP noise multiplier whose ``rounds`` releases stay within
+    ``target_epsilon`` for every device."""
+    import dp_accounting as dpa
+    from dp_accounting import rdp
+
+    try:
+        z = dpa.calibrate_dp_mechanism(rdp.RdpAccountant, lambda s: _local_event(s, rounds),
+                                       target_epsilon, delta,
+                                       dpa.mechanism_calibration.LowerEndpointAndGuess(1e-3, 1.0))
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"--ldp-epsilon {target_epsilon:g}: no noise multiplier reaches it at "
+                         f"delta {delta:g} over {rounds} rounds ({exc}); try a larger "
+                         "--ldp-epsilon or fewer rounds") from exc
+    return float(z)
+
+
+@dataclass
+class LocalAccountant:
+    """Local DP as the rounds go: the worst device's epsilon (the most releases)."""
+
+    z: float
+    delta: float
+    releases: dict[int, int] = field(default_factory=dict)
+    _cache: dict[int, float] = field(default_factory=dict, repr=False)
+
+    def spend(self, devices: list[int]) -> float:
+        """``devices`` released one more update each; returns the worst device's epsilon."""
+        for d in devices:
+            self.releases[d] = self.releases.get(d, 0) + 1
+        worst = max(self.releases.values(), default=0)
+        if worst not in self._cache:
+            self._cache[worst] = local_epsilon(self.z, worst, self.delta)
+        return self._cache[worst]

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fltiny.errors import UsageError
+from fltiny.errors import FltinyError, UsageError
 from fltiny.experiment import Experiment, ExperimentResult, RunOptions
 from fltiny.server.rounds import DeviceResult, RoundMetrics, TrainParams
 
@@ -444,6 +444,12 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
             replays = sum(bf.replays for bf in bridges)
             mismatches = sum(bf.replay_mismatches for bf in bridges)
         rows, summary = collect(store, hr.n_params)
+        try:  # an estimate: a model or board it cannot price leaves the run's report intact
+            summary["energy"] = energy_of_run(store, endpoints, bundle.path,
+                                              opts.server.train.epochs)
+        except FltinyError as exc:
+            log(f"energy estimate not available: {exc}")
+            summary["energy"] = []
         summary.update({
             "fleet": dict(counts),
             "devices_without_host_data": sum(1 for e in endpoints if e.blob is None),
@@ -511,6 +517,26 @@ def start_emulated(stack: ExitStack, boards, elfs, blobs, say: Say,
     return endpoints
 
 
+def energy_of_run(store, endpoints, bundle: Path, epochs: int) -> list[dict[str, Any]]:
+    """The estimated energy per device-round of each board in the run
+    (fltiny.report.energy.run_energy), from the device-rounds in the run store. The link of an
+    emulated board is its serial UART; a running board reached over TCP or MQTT is on Wi-Fi."""
+    from fltiny.boards import get_board
+    from fltiny.report.energy import DeviceRound, run_energy
+
+    def transport(e) -> str:
+        if not e.board or get_board(e.board).emulated:
+            return "uart"
+        return "wifi-tcp" if e.url.startswith(("tcp://", "mqtt://")) else "uart"
+
+    by_id = {e.device_id: (e.board, transport(e)) for e in endpoints if e.board}
+    rounds = [DeviceRound(by_id[u["device_id"]][0], by_id[u["device_id"]][1], u["round"],
+                          int(u["num_examples"] or 0), int(u["bytes_up"] or 0),
+                          int(u["bytes_down"] or 0))
+              for u in store.updates() if u["round"] > 0 and u["device_id"] in by_id]
+    return run_energy(rounds, bundle, epochs)
+
+
 def collect(store, n_params: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per-round rows and the byte / replay summary, from the run store alone: the bridge's
     per-device figures are stored with each device's row (only checkpointed rounds have any)."""
@@ -549,6 +575,9 @@ def collect(store, n_params: int) -> tuple[list[dict[str, Any]], dict[str, Any]]
                                              else "") == "replay"),
             "not_replay_verified": sum(1 for lg in done_logs
                                        if lg.get("verification") == "checks"),
+            # local DP: everything but the payload's noise replayed
+            "replay_metadata_verified": sum(1 for lg in done_logs
+                                            if lg.get("verification") == "replay-metadata"),
             "replay_identical": sum(1 for lg in done_logs if lg["replay_match"]),
             "replay_mismatches": sum(1 for lg in done_logs
                                      if lg["replayed"] and not lg["replay_match"]),

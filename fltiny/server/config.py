@@ -152,11 +152,25 @@ class TrainParams:
                              "below the factory model's (MAE: above) reverts to the factory "
                              "model and says so (0: off; in hundredths, TRAIN flags).",
                              low=0, high=1)
+    ldp_clip: float = knob(0.0, "--ldp-clip", "Local differential privacy: each device clips "
+                           "its round update to this L2 norm and adds Gaussian noise from a "
+                           "secret only it holds, in C, before top-k (TRAIN flag LOCAL_DP; 0: "
+                           "off). Such rounds replay only up to the noise.", low=0)
+    ldp_noise: float = knob(0.0, "--ldp-noise", "Noise multiplier of local DP: the noise on "
+                            "every coordinate has standard deviation this x --ldp-clip.", low=0)
     # set by the strategy (FedDyn): devices keep and use a drift-control state (TRAIN DRIFT)
     drift: bool = False
 
     def __post_init__(self) -> None:
         check_knobs(self)
+        if (self.ldp_clip > 0) != (self.ldp_noise > 0):
+            raise UsageError("local DP needs both --ldp-clip C (the update's L2 bound) and "
+                             "--ldp-noise Z (the noise multiplier), each above 0")
+
+    @property
+    def local_dp(self) -> bool:
+        """Local DP is on (--ldp-clip)."""
+        return self.ldp_clip > 0
 
     @property
     def check_hundredths(self) -> int:
@@ -171,6 +185,7 @@ class TrainParams:
             TRAIN_BITS_SHIFT,
             TRAIN_CHECK_SHIFT,
             TRAIN_DRIFT,
+            TRAIN_LOCAL_DP,
             TRAIN_NO_FEEDBACK,
             TRAIN_PERSONAL,
             TRAIN_SELECT,
@@ -182,12 +197,13 @@ class TrainParams:
                  | (TRAIN_SELECT if self.personal and self.select_served else 0)
                  | (0 if self.error_feedback else TRAIN_NO_FEEDBACK)
                  | self.value_bits << TRAIN_BITS_SHIFT
+                 | (TRAIN_LOCAL_DP if self.local_dp else 0)
                  | self.check_hundredths << TRAIN_CHECK_SHIFT)
         lr = self.learning_rate * self.lr_decay ** max(0, round_ - 1)
         return Train(round=round_, epochs=self.epochs, batch_size=self.batch_size,
                      learning_rate=lr, momentum=self.momentum,
                      prox_mu=float(prox), clip=self.clip, topk_fraction=self.topk_fraction,
-                     seed=seed, flags=flags)
+                     seed=seed, flags=flags, ldp_clip=self.ldp_clip, ldp_noise=self.ldp_noise)
 
 
 @dataclass(frozen=True)
@@ -269,6 +285,9 @@ class RoundConfig:
             raise UsageError("--secagg and central DP (--dp-clip) do not mix: DP-FedAvg clips "
                              "each update, which the server never sees under secure aggregation; "
                              "drop one")
+        if self.train.local_dp and (self.secagg or self.private):
+            raise UsageError("--ldp-clip (local DP) with --secagg or central DP (--dp-clip) is "
+                             "not supported: choose one protection")
         if self.secagg and self.canary > 0:
             raise UsageError("--secagg and --canary do not mix (the canaries' round is a "
                              "second cohort): drop one")

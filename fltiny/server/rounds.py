@@ -25,7 +25,7 @@ from fltiny.server.validate import validate_updates
 from fltiny.strategies.base import ClientUpdate, Strategy
 
 if TYPE_CHECKING:
-    from fltiny.privacy.accountant import RunAccountant
+    from fltiny.privacy.accountant import LocalAccountant, RunAccountant
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,20 @@ def sample_devices(available: Sequence[int], fraction: float, round_: int, seed:
                              replace=False).tolist())
 
 
+def _local_dp(train: TrainParams, config: RoundConfig, done: int,
+              fleet: Any) -> LocalAccountant | None:
+    """Local DP's accountant (None: off). Resumed after ``done`` rounds: every device counts
+    as having released in each of them (an upper bound on its epsilon)."""
+    if not train.local_dp:
+        return None
+    from fltiny.privacy.accountant import LocalAccountant
+
+    acc = LocalAccountant(train.ldp_noise, config.dp_delta)
+    if done:
+        acc.releases = dict.fromkeys(fleet.devices(), done)
+    return acc
+
+
 def dp_noise(config: RoundConfig) -> float:
     """The run's noise multiplier: --dp-noise, or the one --dp-epsilon needs for its rounds."""
     from fltiny.privacy.accountant import noise_for
@@ -309,6 +323,7 @@ def run_rounds(
     params, version = latest.params, latest.version
     plane = ControlPlane(store, config.reputation_threshold)
     dp, accountant = _central_dp(strategy, config, latest.round, log)
+    local = _local_dp(train, config, latest.round, fleet)
     # a fleet of gateway bridges (fltiny.server.gateway): aggregate their exact pre-aggregates
     gateway_of = getattr(fleet, "gateway_of", None)
     secure_of = getattr(fleet, "secure_aggregate", None)
@@ -443,6 +458,9 @@ def run_rounds(
         evaluation = evaluate(params)
         personal = personal_summary(results, "accuracy" if "accuracy" in evaluation else "mae")
         privacy = {"epsilon": accountant.spend()} if accountant is not None else {}
+        if local is not None:  # the worst device's epsilon: the devices that sent a DELTA
+            privacy["ldp_epsilon"] = local.spend([r.device_id for r in results
+                                                  if r.update is not None and not r.error])
         if secure_of is not None:  # the round's protection, in the store, report and table
             privacy["secagg"] = 1.0 if secure is not None else 0.0
             if secure is not None:

@@ -25,6 +25,7 @@ instead of its own; its row in the run store says so (figures ``byzantine``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -74,6 +75,8 @@ class SimFleet:
         self._by_id = {b.device_id: b for b in self.blobs}
         self._meter = Accumulator(self.host.n_params)  # validates and measures payloads
         self._round = 0
+        self._ldp_keys: dict[int, bytes] = {}  # local DP: each device's secret (TRAIN LOCAL_DP)
+        self._ldp_nonces: dict[int, int] = {}
 
     def devices(self) -> list[int]:
         ids = sorted(self._by_id)
@@ -130,7 +133,9 @@ class SimFleet:
                                             error="no DELTA (a silent Byzantine device)",
                                             figures=self._figures(dev)))
                 continue
-            out = self.host.run(held.params, blob, tmsg, state, max_windows=self.max_windows)
+            key, nonce = self._ldp_secret(dev) if train.local_dp else (None, 0)
+            out = self.host.run(held.params, blob, tmsg, state, max_windows=self.max_windows,
+                                ldp_key=key, ldp_nonce=nonce)
             self.states[dev] = out.state
             if self.secagg is not None:  # masked below, with the round's other devices
                 deltas[dev] = (out.params - held.params).astype(np.float32)
@@ -190,6 +195,16 @@ class SimFleet:
             out.append(replace(r, bytes_up=r.bytes_up + f["up"],
                                bytes_down=r.bytes_down + f["down"], figures=figures))
         return out
+
+    def _ldp_secret(self, dev: int) -> tuple[bytes, int]:
+        """A simulated device's local-DP noise key (its boot secret, drawn once here as a board
+        draws it from its TRNG; the round loop never sees it) and a nonce it has not used."""
+        key = self._ldp_keys.get(dev)
+        if key is None:
+            key = self._ldp_keys[dev] = os.urandom(32)
+        nonce = self._ldp_nonces.get(dev, 0)
+        self._ldp_nonces[dev] = nonce + 1
+        return key, nonce
 
     def secure_aggregate(self, round_: int) -> SecureSum | None:
         """The secure sum of ``round_`` (None: the round had no secure sum)."""

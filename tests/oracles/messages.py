@@ -51,7 +51,7 @@ TRAIN_NO_FEEDBACK = 0x04  # no error feedback: the device sends top-k of this ro
 TRAIN_BITS_SHIFT, TRAIN_BITS_MASK = 8, 0xF00  # the DELTA's value width, 2..8 (0: 8)
 TRAIN_RESET = 0x10  # the round starts from a fresh state (the host could not replay the last)
 TRAIN_SELECT = 0x20  # with PERSONAL: serve the better of local and global on a validation split
-TRAIN_SECAGG = 0x40  # a masked round: the DELTA carries an empty body (docs/protocol.md)
+TRAIN_SECAGG = 0x80  # a masked round: the DELTA carries an empty body (docs/protocol.md)
 # bits 16-23: the self-check drop in hundredths of the personal metric, 0..100 (0: none)
 TRAIN_CHECK_SHIFT, TRAIN_CHECK_MASK, TRAIN_CHECK_MAX = 16, 0xFF0000, 100
 TRAIN_FLAGS_KNOWN = (TRAIN_DRIFT | TRAIN_PERSONAL | TRAIN_NO_FEEDBACK | TRAIN_RESET

@@ -146,6 +146,31 @@ extern "C" uint32_t flt_port_rx_dropped(void)
     return rx_ring.dropped;
 }
 
+extern "C" flt_status_t flt_port_boot_secret(uint8_t out[FLT_PORT_SECRET_SIZE])
+{
+#if defined(ARDUINO_ARCH_ESP32)
+    static uint8_t secret[FLT_PORT_SECRET_SIZE];
+    static bool ready = false;
+    if (!ready) {
+        for (uint32_t i = 0; i < FLT_PORT_SECRET_SIZE; i += 4u) {
+            const uint32_t r = esp_random(); /* the ESP32's hardware RNG */
+            secret[i] = (uint8_t)r;
+            secret[i + 1u] = (uint8_t)(r >> 8);
+            secret[i + 2u] = (uint8_t)(r >> 16);
+            secret[i + 3u] = (uint8_t)(r >> 24);
+        }
+        ready = true;
+    }
+    for (uint32_t i = 0; i < FLT_PORT_SECRET_SIZE; ++i) {
+        out[i] = secret[i];
+    }
+    return FLT_OK;
+#else
+    (void)out; /* nRF52, STM32 and RP2040 TRNG drivers are not wired in yet */
+    return FLT_ERR_UNSUPPORTED;
+#endif
+}
+
 void setup()
 {
     flt_port_exit(flt_app_main(0, NULL));

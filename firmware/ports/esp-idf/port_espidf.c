@@ -34,6 +34,7 @@
 #include "esp_event.h"
 #include "esp_log.h"
 #include "esp_netif.h"
+#include "esp_random.h"
 #include "esp_system.h"
 #include "esp_timer.h"
 #include "esp_wifi.h"
@@ -442,6 +443,20 @@ uint32_t flt_port_free_ram(void)
 uint32_t flt_port_rx_dropped(void)
 {
     return rx_ring.dropped;
+}
+
+flt_status_t flt_port_boot_secret(uint8_t out[FLT_PORT_SECRET_SIZE])
+{
+    /* the hardware RNG (true random while the radio runs, else seeded by the bootloader's
+     * entropy: ESP-IDF's esp_random documentation) */
+    static uint8_t secret[FLT_PORT_SECRET_SIZE];
+    static int ready;
+    if (!ready) {
+        esp_fill_random(secret, sizeof secret);
+        ready = 1;
+    }
+    memcpy(out, secret, sizeof secret);
+    return FLT_OK;
 }
 
 static void device_task(void *arg)

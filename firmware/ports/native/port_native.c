@@ -349,6 +349,25 @@ uint32_t flt_port_rx_dropped(void)
     return rx_ring.dropped;
 }
 
+flt_status_t flt_port_boot_secret(uint8_t out[FLT_PORT_SECRET_SIZE])
+{
+    static uint8_t secret[FLT_PORT_SECRET_SIZE];
+    static int ready;
+    if (!ready) {
+        FILE *f = fopen("/dev/urandom", "rb");
+        const size_t got = f != NULL ? fread(secret, 1u, sizeof secret, f) : 0u;
+        if (f != NULL) {
+            (void)fclose(f);
+        }
+        if (got != sizeof secret) {
+            return FLT_ERR_UNSUPPORTED;
+        }
+        ready = 1;
+    }
+    memcpy(out, secret, sizeof secret);
+    return FLT_OK;
+}
+
 int main(int argc, char **argv)
 {
     return flt_app_main(argc, argv);

@@ -127,6 +127,8 @@ void flt_port_exit(int code)
     flt_mps2_semihost_exit(code);
 }
 
+#include "flt_seeded_secret.h" /* flt_port_boot_secret: the launcher's seed */
+
 uint32_t flt_port_rx_dropped(void)
 {
     return rx_ring.dropped;

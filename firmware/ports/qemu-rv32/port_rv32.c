@@ -134,6 +134,8 @@ void flt_port_exit(int code)
     flt_rv32_finish(code);
 }
 
+#include "flt_seeded_secret.h" /* flt_port_boot_secret: the launcher's seed */
+
 uint32_t flt_port_rx_dropped(void)
 {
     return rx_ring.dropped;

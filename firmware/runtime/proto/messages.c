@@ -211,7 +211,20 @@ static flt_status_t flt_train_check(const flt_msg_train_t *m)
     FLT_REQUIRE(b == 0u || (b >= 2u && b <= 8u), FLT_ERR_RANGE);
     b = (m->flags & FLT_TRAIN_CHECK_MASK) >> FLT_TRAIN_CHECK_SHIFT;
     FLT_REQUIRE(b <= FLT_TRAIN_CHECK_MAX, FLT_ERR_RANGE);
+    if ((m->flags & FLT_TRAIN_LOCAL_DP) != 0u) {
+        b = flt_f32_bits(m->ldp_clip);
+        FLT_CHECK_F32(b, m->ldp_clip > 0.0f);
+        b = flt_f32_bits(m->ldp_noise);
+        FLT_CHECK_F32(b, m->ldp_noise > 0.0f);
+    } else {
+        FLT_REQUIRE(m->ldp_clip == 0.0f && m->ldp_noise == 0.0f, FLT_ERR_RANGE);
+    }
     return FLT_OK;
+}
+
+static size_t train_size(uint32_t flags)
+{
+    return (flags & FLT_TRAIN_LOCAL_DP) != 0u ? FLT_MSG_TRAIN_LDP_SIZE : FLT_MSG_TRAIN_SIZE;
 }
 
 flt_status_t flt_msg_train_encode(const flt_msg_train_t *m, uint8_t *out, size_t cap,
@@ -219,7 +232,8 @@ flt_status_t flt_msg_train_encode(const flt_msg_train_t *m, uint8_t *out, size_t
 {
     FLT_REQUIRE(m != NULL && out != NULL && out_len != NULL, FLT_ERR_ARG);
     FLT_TRY(flt_train_check(m));
-    FLT_REQUIRE(cap >= FLT_MSG_TRAIN_SIZE, FLT_ERR_NOMEM);
+    const size_t size = train_size(m->flags);
+    FLT_REQUIRE(cap >= size, FLT_ERR_NOMEM);
     flt_le_put32(out, m->round);
     out[4] = m->epochs;
     out[5] = m->topk_kind;
@@ -233,7 +247,11 @@ flt_status_t flt_msg_train_encode(const flt_msg_train_t *m, uint8_t *out, size_t
                                : flt_f32_bits(m->topk_fraction));
     flt_le_put32(out + 28, m->seed);
     flt_le_put32(out + 32, m->flags);
-    *out_len = FLT_MSG_TRAIN_SIZE;
+    if (size == FLT_MSG_TRAIN_LDP_SIZE) {
+        flt_le_put_f32(out + 36, m->ldp_clip);
+        flt_le_put_f32(out + 40, m->ldp_noise);
+    }
+    *out_len = size;
     return FLT_OK;
 }
 
@@ -241,7 +259,11 @@ flt_status_t flt_msg_train_decode(const uint8_t *buf, size_t len, flt_msg_train_
 {
     uint32_t topk;
     FLT_REQUIRE(buf != NULL && m != NULL, FLT_ERR_ARG);
-    FLT_TRY(flt_fixed_len(len, FLT_MSG_TRAIN_SIZE));
+    if (len < FLT_MSG_TRAIN_SIZE) {
+        return FLT_ERR_TRUNCATED;
+    }
+    /* the flags say the size: LOCAL_DP appends its two fields */
+    FLT_TRY(flt_fixed_len(len, train_size(flt_le_get32(buf + 32))));
     m->round = flt_le_get32(buf);
     m->epochs = buf[4];
     m->topk_kind = buf[5];
@@ -255,6 +277,8 @@ flt_status_t flt_msg_train_decode(const uint8_t *buf, size_t len, flt_msg_train_
     m->topk_fraction = m->topk_kind == (uint8_t)FLT_TOPK_FRACTION ? flt_f32_from_bits(topk) : 0.0f;
     m->seed = flt_le_get32(buf + 28);
     m->flags = flt_le_get32(buf + 32);
+    m->ldp_clip = len == FLT_MSG_TRAIN_LDP_SIZE ? flt_le_get_f32(buf + 36) : 0.0f;
+    m->ldp_noise = len == FLT_MSG_TRAIN_LDP_SIZE ? flt_le_get_f32(buf + 40) : 0.0f;
     return flt_train_check(m);
 }
 

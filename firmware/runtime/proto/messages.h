@@ -47,7 +47,9 @@
 
 #define FLT_MSG_HELLO_SIZE 48u
 #define FLT_MSG_GLOBAL_HEADER_SIZE 12u
-#define FLT_MSG_TRAIN_SIZE 36u
+#define FLT_MSG_TRAIN_SIZE 36u     /* without LOCAL_DP */
+#define FLT_MSG_TRAIN_LDP_SIZE 44u /* with LOCAL_DP: ldp_clip f32, ldp_noise f32 appended */
+#define FLT_MSG_TRAIN_MAX_SIZE FLT_MSG_TRAIN_LDP_SIZE
 #define FLT_MSG_DELTA_HEADER_SIZE 24u
 #define FLT_MSG_ACK_SIZE 5u
 #define FLT_MSG_DISABLE_SIZE 4u
@@ -94,7 +96,9 @@ typedef struct {
     uint32_t topk_count; /* COUNT: >= 1 */
     float topk_fraction; /* FRACTION: finite, 0 < f <= 1 */
     uint32_t seed;
-    uint32_t flags; /* FLT_TRAIN_* bits; unknown bits -> FLT_ERR_UNSUPPORTED */
+    uint32_t flags;  /* FLT_TRAIN_* bits; unknown bits -> FLT_ERR_UNSUPPORTED */
+    float ldp_clip;  /* LOCAL_DP: finite, > 0, the L2 bound of the round update; else 0 */
+    float ldp_noise; /* LOCAL_DP: finite, > 0, the noise multiplier (std = noise * clip); else 0 */
 } flt_msg_train_t;
 
 /* TRAIN flags */
@@ -107,11 +111,15 @@ typedef struct {
 /* with PERSONAL: hold the last quarter of the training windows out of training and serve,
  * after this round, whichever of the local and the global model scores better on them */
 #define FLT_TRAIN_SELECT 0x20u
+/* local differential privacy (privacy/local_dp.h): the device clips its round update to L2
+ * norm ldp_clip and adds Gaussian noise of standard deviation ldp_noise * ldp_clip from a secret
+ * only it holds, before error feedback and top-k; the TRAIN is then FLT_MSG_TRAIN_LDP_SIZE bytes */
+#define FLT_TRAIN_LOCAL_DP 0x40u
 /* secure aggregation: the device keeps this round's delta (trained minus held parameters; the
  * host also sets NO_FEEDBACK) for the round's MASKED message and sends a DELTA with an empty
  * body (examples, loss and personal metric still travel; docs/protocol.md "Secure aggregation
- * on the device link") */
-#define FLT_TRAIN_SECAGG 0x40u
+ * on the device link"); not with LOCAL_DP (the device answers ERROR RANGE) */
+#define FLT_TRAIN_SECAGG 0x80u
 /* bits 8-11: the width of the DELTA's values, 2..8 bits (0: 8); other widths -> RANGE */
 #define FLT_TRAIN_BITS_SHIFT 8u
 #define FLT_TRAIN_BITS_MASK 0xf00u
@@ -125,7 +133,8 @@ typedef struct {
 #define FLT_TRAIN_CHECK_MAX 100u
 #define FLT_TRAIN_FLAGS_KNOWN                                                         \
     (FLT_TRAIN_DRIFT | FLT_TRAIN_PERSONAL | FLT_TRAIN_NO_FEEDBACK | FLT_TRAIN_RESET | \
-     FLT_TRAIN_SELECT | FLT_TRAIN_SECAGG | FLT_TRAIN_BITS_MASK | FLT_TRAIN_CHECK_MASK)
+     FLT_TRAIN_SELECT | FLT_TRAIN_LOCAL_DP | FLT_TRAIN_SECAGG | FLT_TRAIN_BITS_MASK | \
+     FLT_TRAIN_CHECK_MASK)
 
 typedef struct {
     uint32_t round;
