@@ -1,7 +1,12 @@
-"""Central differential privacy: held-out accuracy against epsilon, on thousands of devices.
+"""Differential privacy: held-out accuracy against epsilon, on thousands of devices.
 
     .venv/bin/python bench/privacy.py [--seeds 0 1 2] [--devices 2000] [--rate 0.05]
-                                      [--rounds 30] [--epsilons 1 4 8] [--clip 0.1]
+                                      [--rounds 30] [--epsilons 1 4 8] [--clip 0.1] [--local]
+
+``--local``: local DP instead of central (each device clips its own update to ``--clip`` and
+adds the noise itself, in C: --ldp-clip / --ldp-epsilon; epsilon is the worst device's over the
+planned rounds, without the sampling amplification central DP gets); variants: each epsilon and
+the plain run; writes bench/results/privacy_local.json.
 
 On the firmware's C (``fltiny simulate``'s fleet), HAPT har-tiny with its float tail (the
 factory bundles of bench/fleet_learning.py, seeds 0, 1, 2), the fleet users' windows split iid
@@ -36,6 +41,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from fleet_learning import TAIL, bundle_for  # noqa: E402
 
 from fltiny.experiment import DataSettings, RoundConfig, SimConfig  # noqa: E402
+from fltiny.server.config import TrainParams  # noqa: E402
 from fltiny.sim.run import simulate  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -48,13 +54,22 @@ class Variant:
     name: str
     epsilon: float | None  # None: no noise
     clip: bool
+    local: bool = False  # local DP (on the devices) instead of central
+
+
+def server_config(v: Variant, args: argparse.Namespace) -> RoundConfig:
+    if v.local:
+        return RoundConfig(rounds=args.rounds, fraction=args.rate, dp_delta=DELTA,
+                           ldp_epsilon=v.epsilon if v.clip else None,
+                           train=TrainParams(ldp_clip=args.clip if v.clip else 0.0))
+    return RoundConfig(rounds=args.rounds, fraction=args.rate,
+                       dp_clip=args.clip if v.clip else 0.0,
+                       dp_noise=0.0 if v.clip and v.epsilon is None else None,
+                       dp_epsilon=v.epsilon, dp_delta=DELTA)
 
 
 def run_one(bundle: Path, v: Variant, args: argparse.Namespace) -> dict:
-    server = RoundConfig(rounds=args.rounds, fraction=args.rate,
-                         dp_clip=args.clip if v.clip else 0.0,
-                         dp_noise=0.0 if v.clip and v.epsilon is None else None,
-                         dp_epsilon=v.epsilon, dp_delta=DELTA)
+    server = server_config(v, args)
     with tempfile.TemporaryDirectory(prefix="fltiny-privacy-") as tmp:
         res = simulate(SimConfig(clients=args.devices, strategy="fedavg",
                                  data=DataSettings(dataset="hapt", bundle=bundle, partition="iid"),
@@ -62,11 +77,12 @@ def run_one(bundle: Path, v: Variant, args: argparse.Namespace) -> dict:
     rows = [r for r in res.rounds if r["round"] > 0]
     held = [float(r["accuracy"]) for r in rows]
     pers = [float(r["personal_accuracy"]) for r in rows if r.get("personal_accuracy") is not None]
-    eps = rows[-1].get("epsilon")
+    eps = rows[-1].get("ldp_epsilon" if v.local else "epsilon")
+    noise = ((res.summary.get("local_dp") or {}).get("ldp_noise") if v.local
+             else (res.summary.get("privacy") or {}).get("dp_noise"))
     return {"factory": float(res.rounds[0]["accuracy"]), "heldout": float(np.mean(held[-LAST:])),
             "personal": float(np.mean(pers[-LAST:])) if pers else None,
-            "epsilon": None if eps is None else float(eps),
-            "noise": (res.summary.get("privacy") or {}).get("dp_noise")}
+            "epsilon": None if eps is None else float(eps), "noise": noise}
 
 
 def main() -> None:
@@ -77,10 +93,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 4.0, 8.0])
     ap.add_argument("--clip", type=float, default=0.1)
+    ap.add_argument("--local", action="store_true", help="local DP on the devices")
     args = ap.parse_args()
-    variants = ([Variant(f"epsilon {e:g}", e, True) for e in args.epsilons]
-                + [Variant("clip only", None, True), Variant("no DP", None, False)])
+    if args.local:
+        variants = ([Variant(f"local eps {e:g}", e, True, local=True) for e in args.epsilons]
+                    + [Variant("no DP", None, False, local=True)])
+    else:
+        variants = ([Variant(f"epsilon {e:g}", e, True) for e in args.epsilons]
+                    + [Variant("clip only", None, True), Variant("no DP", None, False)])
     out: dict = {"command": " ".join(["bench/privacy.py", *sys.argv[1:]]), "devices": args.devices,
+                 "mode": "local" if args.local else "central",
                  "rate": args.rate, "rounds": args.rounds, "clip": args.clip, "delta": DELTA,
                  "variants": []}
     for v in variants:
@@ -108,8 +130,9 @@ def main() -> None:
               f"{100 * min(x['heldout'] - x['factory'] for x in s):+10.1f} "
               f"{np.mean([x['personal'] or 0 for x in s]):9.4f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "privacy.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"\nwrote {RESULTS / 'privacy.json'}")
+    name = "privacy_local.json" if args.local else "privacy.json"
+    (RESULTS / name).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"\nwrote {RESULTS / name}")
 
 
 if __name__ == "__main__":

@@ -554,6 +554,8 @@ class Experiment:
                                "dp_delta": s.server.dp_delta, "sampling_rate": s.server.fraction,
                                "epsilon": eps[-1] if eps else 0.0}
         if s.server.train.local_dp:
+            from fltiny.server.rounds import ldp_noise
+
             eps = [r["ldp_epsilon"] for r in rows if "ldp_epsilon" in r]
             info["local_dp"] = {
                 "mechanism": "local DP on each device (privacy/local_dp.h): the round update "
@@ -561,7 +563,7 @@ class Experiment:
                              "deviation ldp_noise x ldp_clip from the device's own secret, "
                              "before top-k; epsilon of the device with the most releases "
                              "(sensitivity 2 x clip, no sampling amplification)",
-                "ldp_clip": s.server.train.ldp_clip, "ldp_noise": s.server.train.ldp_noise,
+                "ldp_clip": s.server.train.ldp_clip, "ldp_noise": ldp_noise(s.server),
                 "dp_delta": s.server.dp_delta, "epsilon": eps[-1] if eps else 0.0}
         if s.server.secagg:
             ratios = [r["masked_ratio"] for r in rows if r.get("masked_ratio") is not None]

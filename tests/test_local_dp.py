@@ -215,3 +215,30 @@ def test_dashboard_names_the_protections():
     assert "local DP" in text and "0.05" in text and "12.500" in text
     assert "secure aggregation" in _privacy({"secagg": True, "train": {}}, [])
     assert _privacy({"train": {}}, []).startswith("off")
+
+
+def test_ldp_epsilon_derives_the_noise(har_tiny_bundle, tmp_path, cli):
+    out = tmp_path / "sim"
+    code, _o, err = cli("simulate", "--bundle", str(har_tiny_bundle), "--clients", "2",
+                        "--rounds", "2", "--ldp-clip", "0.05", "--ldp-epsilon", "20",
+                        "--out", str(out))
+    assert code == 0, err
+    data = json.loads((out / "metrics.json").read_text())
+    eps = [r["ldp_epsilon"] for r in data["rounds"] if r["round"] > 0]
+    assert eps[0] < eps[1] <= 20.0 and eps[1] > 19.0  # the target, spent over the planned rounds
+    assert data["summary"]["local_dp"]["ldp_noise"] > 0
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--ldp-clip", "0.05"), "--ldp-noise Z"),
+    (("--ldp-noise", "1"), "--ldp-clip C"),
+    (("--ldp-epsilon", "4"), "--ldp-clip C"),
+    (("--ldp-clip", "0.05", "--ldp-noise", "1", "--ldp-epsilon", "4"), "no --ldp-noise"),
+    (("--ldp-clip", "0.05", "--ldp-noise", "1", "--secagg"), "choose one protection"),
+    (("--ldp-clip", "-1", "--ldp-noise", "1"), "--ldp-clip"),
+])
+def test_local_dp_options_refused_in_one_line(args, needle, cli, tmp_path):
+    code, out, err = cli("simulate", "--clients", "2", "--rounds", "1", *args,
+                         "--out", str(tmp_path / "x"))
+    text = out + err
+    assert code != 0 and needle in text and "Traceback" not in text

@@ -195,6 +195,11 @@ def seeds_outbox() -> Iterable[tuple[str, bytes]]:
     yield "give_up_then_wrap", (bytes([1, 0, 0, 255]) + u32(0xFFFFFF00) + _queue_op(0, msgs["log"])
                                 + _service(fate=1) + _service(dt=255, fate=1)
                                 + _service(dt=255) + bytes([5]) + u32(0x200) + _service())
+    # a DELTA cancelled after its first chunk went out, then another queued in its slot: the
+    # first one's late ACK must not complete the second (flt_device.c drops a DELTA this way)
+    yield "cancel_mid_message", (head + _queue_op(0, delta) + _service() + bytes([6, 0])
+                                 + _queue_op(0, msgs["status"]) + _answers(0) + _service()
+                                 + _answers(0) + _service())
 
 
 def seeds_messages() -> dict[str, list[tuple[str, bytes]]]:

@@ -5,7 +5,7 @@
  * an in-memory link, a receiver on the other that answers every frame with flt_proto_tx_reply;
  * the input decides everything the link and the clock do. Bytes 0..3: the sender's side (bit 0),
  * the number of slots, the retry budget (0..3) and the chunk size (1..256); bytes 4..7 the
- * clock's start (so it wraps); then operations (op byte modulo 6):
+ * clock's start (so it wraps); then operations (op byte modulo 7):
  *   0 QUEUE    slot, message type, 16-bit length, a fill byte: the message is the input's next
  *              bytes padded with the fill byte (a copy is kept as what was queued);
  *   1 SERVICE  the clock advances by a byte times 8 ms; flt_outbox_service; a produced frame is
@@ -15,7 +15,9 @@
  *              or delivered late (swapped with the next one), a byte picks per reply;
  *   3 FORGED   raw bytes fed to the sender's receiver as if they were an answer;
  *   4 STALE    the last delivered reply is delivered again (a retransmitted ACK);
- *   5 TIME     the clock jumps by 32 bits from the input.
+ *   5 TIME     the clock jumps by 32 bits from the input;
+ *   6 CANCEL   slot: flt_outbox_cancel, sent in part, in full but not yet acknowledged, or
+ *              not queued at all (the device drops a DELTA it will not send, flt_device.c).
  * Asserts, beyond memory safety:
  * - FRAME: tries is 1..retries+1 and a retransmission is byte-identical to the chunk's first
  *   transmission; DONE / NACKED / GAVE_UP / FAILED leave the slot unqueued; GAVE_UP only after
@@ -23,7 +25,10 @@
  * - DONE: the receiver delivered that exact message (type and bytes) as its latest MESSAGE;
  * - the receiver delivers only messages that were queued (type and bytes of some queued copy),
  *   never the same sequence number twice;
- * - flt_outbox_head names a queued slot, or -1 when none is.
+ * - flt_outbox_head names a queued slot, or -1 when none is;
+ * - CANCEL succeeds and leaves the slot unqueued (a slot index out of range: FLT_ERR_ARG); a
+ *   late answer to the cancelled message never completes the slot, even once it holds a new
+ *   message (the DONE check: the receiver's latest delivery is that new message).
  */
 #include "fuzz.h"
 #include "proto/outbox.h"
@@ -281,6 +286,19 @@ static void op_answers(fuzz_in_t *in)
     }
 }
 
+static void op_cancel(fuzz_in_t *in)
+{
+    const uint32_t slot = fuzz_u8(in) % h.n_slots;
+    FUZZ_ASSERT(flt_outbox_cancel(&h.ob, h.n_slots) == FLT_ERR_ARG);
+    FUZZ_ASSERT(flt_outbox_cancel(&h.ob, slot) == FLT_OK);
+    FUZZ_ASSERT(!h.slots[slot].queued);
+    h.first_seq[slot] = 0; /* no chunk of this slot in flight now */
+    flt_outbox_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.event = FLT_OUTBOX_EV_NONE;
+    check_event(&ev); /* the head moved on (or the outbox is idle) */
+}
+
 static uint8_t *heap(size_t n)
 {
     uint8_t *p = (uint8_t *)malloc(n);
@@ -314,7 +332,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                   FLT_PROTO_MAX_FRAME, h.rx_msg, SLOT_CAP) == FLT_OK);
     FUZZ_ASSERT(flt_proto_tx_init(&h.rx_tx, key, FUZZ_DEVICE_ID, !on_host, 1u) == FLT_OK);
     while (fuzz_left(&in) > 0u) {
-        switch (fuzz_u8(&in) % 6u) {
+        switch (fuzz_u8(&in) % 7u) {
         case 0:
             op_queue(&in);
             break;
@@ -337,8 +355,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 to_sender(h.last_reply.bytes, h.last_reply.len);
             }
             break;
-        default:
+        case 5:
             h.now += fuzz_u32(&in);
+            break;
+        default:
+            op_cancel(&in);
             break;
         }
     }

@@ -163,13 +163,13 @@ class TrainParams:
 
     def __post_init__(self) -> None:
         check_knobs(self)
-        if (self.ldp_clip > 0) != (self.ldp_noise > 0):
-            raise UsageError("local DP needs both --ldp-clip C (the update's L2 bound) and "
-                             "--ldp-noise Z (the noise multiplier), each above 0")
+        if self.ldp_noise > 0 and self.ldp_clip == 0:
+            raise UsageError("--ldp-noise needs --ldp-clip C, the L2 norm each device clips "
+                             "its update to")
 
     @property
     def local_dp(self) -> bool:
-        """Local DP is on (--ldp-clip)."""
+        """Local DP is on (--ldp-clip; its noise from --ldp-noise or --ldp-epsilon)."""
         return self.ldp_clip > 0
 
     @property
@@ -247,8 +247,12 @@ class RoundConfig:
     dp_epsilon: float | None = knob(None, "--dp-epsilon", "Target epsilon of central DP over "
                                     "the planned rounds: derives --dp-noise (dp-accounting's "
                                     "RDP accountant).", low=0, low_open=True)
-    dp_delta: float = knob(1e-5, "--dp-delta", "Delta of central DP's epsilon.", low=0, high=1,
-                           low_open=True, high_open=True)
+    dp_delta: float = knob(1e-5, "--dp-delta", "Delta of the epsilon of central and local DP.",
+                           low=0, high=1, low_open=True, high_open=True)
+    ldp_epsilon: float | None = knob(None, "--ldp-epsilon", "Target epsilon of local DP for "
+                                     "each device over the planned rounds: derives --ldp-noise "
+                                     "(dp-accounting's RDP accountant; needs --ldp-clip).", low=0,
+                                     low_open=True)
     reputation_threshold: float = knob(0.0, "--reputation-threshold", "Quarantine a device "
                                        "(weight 0 until 'fltiny ctl clear DEV') whose reputation, "
                                        "a moving average of its clean rounds (1 = always clean), "
@@ -285,6 +289,14 @@ class RoundConfig:
             raise UsageError("--secagg and central DP (--dp-clip) do not mix: DP-FedAvg clips "
                              "each update, which the server never sees under secure aggregation; "
                              "drop one")
+        if self.ldp_epsilon is not None and (self.train.ldp_clip == 0
+                                             or self.train.ldp_noise > 0):
+            raise UsageError("--ldp-epsilon needs --ldp-clip C and no --ldp-noise (it derives "
+                             "the noise multiplier)")
+        if self.train.local_dp and self.train.ldp_noise == 0 and self.ldp_epsilon is None:
+            raise UsageError("--ldp-clip needs --ldp-noise Z (the noise multiplier) or "
+                             "--ldp-epsilon E (a target epsilon per device over the planned "
+                             "rounds)")
         if self.train.local_dp and (self.secagg or self.private):
             raise UsageError("--ldp-clip (local DP) with --secagg or central DP (--dp-clip) is "
                              "not supported: choose one protection")

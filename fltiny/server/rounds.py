@@ -207,6 +207,18 @@ def _local_dp(train: TrainParams, config: RoundConfig, done: int,
     return acc
 
 
+def ldp_noise(config: RoundConfig) -> float:
+    """Local DP's noise multiplier: --ldp-noise, or the one --ldp-epsilon needs for its rounds
+    (rounded up to float32, what the TRAIN carries, so the epsilon stays within the target)."""
+    if config.train.ldp_noise > 0:
+        return config.train.ldp_noise
+    from fltiny.privacy.accountant import local_noise_for
+
+    z = local_noise_for(float(config.ldp_epsilon or 0.0), config.dp_delta, config.rounds)
+    z32 = np.float32(z)
+    return float(z32 if z32 >= z else np.nextafter(z32, np.float32(np.inf)))
+
+
 def dp_noise(config: RoundConfig) -> float:
     """The run's noise multiplier: --dp-noise, or the one --dp-epsilon needs for its rounds."""
     from fltiny.privacy.accountant import noise_for
@@ -311,6 +323,11 @@ def run_rounds(
         strategy.proximal_mu = mu  # FedDyn's server step uses the devices' alpha
     # what the strategy asks of the devices: its proximal term and drift control (FedDyn)
     train = replace(config.train, mu=mu, drift=strategy.drift)
+    if train.local_dp:  # --ldp-epsilon: the noise its planned rounds need
+        train = replace(train, ldp_noise=ldp_noise(config))
+        log(f"local DP: each device clips its update to L2 norm {train.ldp_clip:g} and adds "
+            f"noise of multiplier {train.ldp_noise:.4g} from its own secret; those payloads "
+            "replay only up to the noise")
     need = max(1, config.min_fit)
     latest = store.latest()
     if latest is None:
