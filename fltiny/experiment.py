@@ -114,6 +114,10 @@ class ExperimentSettings:
     # keyword options of the strategy (Python API), e.g. (("f", 3),) for Krum or
     # (("beta", 0.2),) for the trimmed mean; the CLI uses each strategy's defaults
     strategy_options: tuple[tuple[str, Any], ...] = ()
+    secagg_dropout: float = knob(0.0, "--secagg-dropout", "With --secagg: share of each "
+                                 "round's devices that drop after sending their masked update "
+                                 "(they are sent no UNMASK; a seeded choice).", low=0, high=1,
+                                 high_open=True)
     out: Path = Path("build/experiment")
     build_root: Path = field(default_factory=default_build_root)  # bundles, firmware cache
 
@@ -131,6 +135,8 @@ class ExperimentSettings:
                                  f"{', '.join(MEAN_STRATEGIES)}")
             if self.gateways > 1:
                 raise UsageError("--secagg with --gateways is not supported: run one bridge")
+        if self.secagg_dropout > 0 and not self.server.secagg:
+            raise UsageError("--secagg-dropout needs --secagg")
         if self.server.private:  # before any work starts
             from fltiny.privacy.central import check_strategy_name
 
@@ -162,17 +168,10 @@ class SimConfig(ExperimentSettings):
                        "model to the attacker's), silent (sends nothing: what losing them "
                        "costs).", choices=ATTACKS)
 
-    secagg_dropout: float = knob(0.0, "--secagg-dropout", "With --secagg: share of each "
-                                 "round's devices that drop after sending their masked update "
-                                 "(they never answer UNMASK; a seeded choice).", low=0, high=1,
-                                 high_open=True)
-
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.data.model == AUTO_MODEL:
             self.data.model_name()  # refused: a simulation has no boards to size
-        if self.secagg_dropout > 0 and not self.server.secagg:
-            raise UsageError("--secagg-dropout needs --secagg")
         if self.server.secagg and (self.byzantine > 0 or self.dense_float):
             raise UsageError("--secagg masks the devices' own updates: drop --byzantine "
                              "(its attacks replace the plain payload)")
@@ -240,9 +239,8 @@ class RunOptions(ExperimentSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.server.secagg:  # the secagg messages are payload codecs, not yet frame types
-            raise UsageError("--secagg runs in 'fltiny simulate' (the runtime's secagg client "
-                             "per device); on boards over the bridge it is not available yet")
+        if self.server.secagg:
+            check_secagg_options(self)
         if self.engine == "flower":
             check_flower_options(self)
         object.__setattr__(self, "fleet", tuple((str(b), int(n)) for b, n in self.fleet))
@@ -293,6 +291,28 @@ class RunOptions(ExperimentSettings):
         if self.on_ports:
             return len(self.serial_devices())
         return sum(n for _, n in self.fleet)
+
+
+def check_secagg_options(opts: RunOptions) -> None:
+    """UsageError (one line) for a ``--secagg`` run its boards or options cannot do: boards
+    whose firmware leaves secure aggregation out (64 kB of RAM or less: FLT_APP_SECAGG 0,
+    fltiny.build.project.secagg_fits), the Flower engine, MQTT boards."""
+    if opts.engine != "local":
+        raise UsageError("--secagg runs with --engine local (one bridge): drop --engine flower")
+    if opts.transport != "serial":
+        raise UsageError("--secagg runs over serial links: drop --transport mqtt")
+    if opts.data.model == AUTO_MODEL or opts.board_models:
+        raise UsageError("--secagg runs one federation: drop --model auto / --board-model")
+    if opts.on_ports:  # their firmware says whether it can in its HELLO (checked per round)
+        return
+    from fltiny.boards import get_board
+    from fltiny.build.project import SECAGG_MIN_RAM, secagg_fits
+
+    small = [name for name, _n in opts.fleet if not secagg_fits(get_board(name))]
+    if small:
+        raise UsageError(f"--secagg: {', '.join(small)} has {SECAGG_MIN_RAM // 1024} kB of RAM "
+                         "or less and its firmware leaves secure aggregation out; use boards "
+                         "with more RAM (qemu-m4f, qemu-rv32) or drop --secagg")
 
 
 def check_flower_options(opts: RunOptions) -> None:

@@ -95,7 +95,12 @@ FAULTS = {
     "version_1_frame": Fault((), wire(bytes([1, 3, 1, 0]) + bytes(60)), "FLT_ERR_UNSUPPORTED",
                              None),
     "bad_version": Fault((), wire(raw_frame(version=3)), "FLT_ERR_UNSUPPORTED", None),
-    "unknown_type": Fault((), wire(raw_frame(type=11)), "FLT_ERR_UNSUPPORTED", None),
+    # 11 is SECAGG (docs/protocol.md): 12 is the first type without a message
+    "unknown_type": Fault((), wire(raw_frame(type=12)), "FLT_ERR_UNSUPPORTED", None),
+    "secagg_unknown_kind": Fault((), wire(raw_frame(type=m.MsgType.SECAGG, payload=b"\x08\0")),
+                                 "FLT_ERR_UNSUPPORTED", (NACK, 7, 5)),
+    "secagg_kind_only": Fault((), wire(raw_frame(type=m.MsgType.SECAGG, payload=b"\x01")),
+                              "FLT_ERR_TRUNCATED", (NACK, 4, 5)),
     "chunked_single_frame": Fault((), wire(raw_frame(chunked=True, count=1)), "FLT_ERR_FORMAT",
                                   None),
     "chunk_index_past_count": Fault((), wire(raw_frame(index=2, count=2)), "FLT_ERR_FORMAT",

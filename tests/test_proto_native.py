@@ -89,6 +89,11 @@ def c_encode_message(msg: m.Message) -> tuple[str, bytes]:
     elif isinstance(msg, m.Disable):
         s = DisableC(1 if msg.disabled else 0)
         st = so.flt_msg_disable_encode(C.byref(s), out, sz(len(out)), C.byref(n))
+    elif isinstance(msg, m.Secagg):  # no struct: kind + body, checked by the link's rule
+        raw = bytes([msg.kind]) + msg.body
+        st = so.flt_msg_check(C.c_uint8(msg.TYPE), raw, sz(len(raw)))
+        out[: len(raw)] = raw
+        n.value = len(raw)
     else:
         raw = msg.text.encode()
         body = _buf(raw)
@@ -137,6 +142,9 @@ def c_decode_message(msg_type: int, payload: bytes) -> tuple[str, m.Message | No
         s = DisableC()
         st = so.flt_msg_disable_decode(buf, n, C.byref(s))
         make = lambda: m.Disable(bool(s.disabled))  # noqa: E731
+    elif msg_type == m.MsgType.SECAGG:  # the kind byte is checked; the body is secagg/msg.h's
+        st = so.flt_msg_secagg_check(buf, n)
+        make = lambda: m.Secagg(payload[0], bytes(payload[1:]))  # noqa: E731
     elif msg_type in (m.MsgType.STATUS, m.MsgType.LOG, m.MsgType.ERROR):
         s = TextC()
         st = so.flt_msg_text_decode(C.c_uint8(msg_type), buf, n, C.byref(s))

@@ -73,9 +73,12 @@ def test_settings_secagg_cannot_honour_are_refused(har_tiny_bundle, cli):
                          str(har_tiny_bundle))
     assert code != 0 and "--secagg-bits 12: use 8, 16 or 32" in out + err
     assert "Traceback" not in out + err
-    code, out, err = cli("run", "--secagg", "--rounds", "1")  # refused before any board starts
-    assert code != 0 and "--secagg runs in 'fltiny simulate'" in out + err
+    # on boards: refused before any board starts where a board's firmware leaves it out
+    code, out, err = cli("run", "--secagg", "--fleet", "qemu-m4f=2,qemu-m3=1", "--rounds", "1")
+    assert code != 0 and "--secagg: qemu-m3 has 64 kB of RAM or less" in out + err
     assert "Traceback" not in out + err
+    code, out, err = cli("run", "--secagg-dropout", "0.3", "--rounds", "1")
+    assert code != 0 and "--secagg-dropout needs --secagg" in out + err
 
 
 def test_a_round_that_cannot_be_unmasked_leaves_the_model_unchanged(har_tiny_bundle, tmp_path):

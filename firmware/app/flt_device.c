@@ -10,6 +10,7 @@
 #include "flt_recording.h"
 #include "flt_round.h"
 #include "flt_sample.h"
+#include "flt_secagg_dev.h"
 #include "flt_window_store.h"
 #include "fltiny_config.h"
 #include "fltiny_model.h"
@@ -31,7 +32,13 @@
 
 /* largest messages: a FULL GLOBAL of P floats in, a DELTA with a worst-case payload out */
 #define GLOBAL_MAX (FLT_MSG_GLOBAL_HEADER_SIZE + 4u * P)
-#define RX_MSG_CAP (GLOBAL_MAX > FLT_MSG_TRAIN_MAX_SIZE ? GLOBAL_MAX : FLT_MSG_TRAIN_MAX_SIZE)
+#define RX_MSG_CAP_PLAIN (GLOBAL_MAX > FLT_MSG_TRAIN_MAX_SIZE ? GLOBAL_MAX : FLT_MSG_TRAIN_MAX_SIZE)
+#if FLT_APP_SECAGG /* and a SECAGG message of a full cohort (flt_secagg_dev.h) */
+#define RX_MSG_CAP \
+    (RX_MSG_CAP_PLAIN > FLT_SECAGG_DEV_IN_CAP ? RX_MSG_CAP_PLAIN : FLT_SECAGG_DEV_IN_CAP)
+#else
+#define RX_MSG_CAP RX_MSG_CAP_PLAIN
+#endif
 #define PAYLOAD_CAP FLT_ROUND_PAYLOAD_CAP(P)
 #define DELTA_MSG_CAP (FLT_MSG_DELTA_HEADER_SIZE + PAYLOAD_CAP)
 #define TEXT_MSG_CAP (4u + FLT_PROTO_MAX_TEXT)
@@ -157,7 +164,12 @@ static flt_proto_tx_t tx;
 
 /* ---- outbox: at most one message of each kind (firmware/runtime/proto/outbox.h) ---------- */
 
+#if FLT_APP_SECAGG /* the reply to the host's last SECAGG message (flt_secagg_dev.h) */
+enum { OUT_HELLO = 0, OUT_DELTA = 1, OUT_TEXT = 2, OUT_SECAGG = 3, OUT_KINDS = 4 };
+static uint8_t secagg_buf[FLT_SECAGG_DEV_OUT_CAP];
+#else
 enum { OUT_HELLO = 0, OUT_DELTA = 1, OUT_TEXT = 2, OUT_KINDS = 3 };
+#endif
 
 static uint8_t hello_buf[FLT_MSG_HELLO_SIZE];
 static uint8_t delta_buf[DELTA_MSG_CAP];
@@ -197,6 +209,9 @@ static flt_status_t out_init(void)
     FLT_TRY(flt_outbox_init(&outbox, &tx, out_slots, OUT_KINDS, RETX_MS));
     FLT_TRY(flt_outbox_slot(&outbox, OUT_HELLO, hello_buf, sizeof hello_buf, HELLO_RETRIES));
     FLT_TRY(flt_outbox_slot(&outbox, OUT_DELTA, delta_buf, sizeof delta_buf, MSG_RETRIES));
+#if FLT_APP_SECAGG
+    FLT_TRY(flt_outbox_slot(&outbox, OUT_SECAGG, secagg_buf, sizeof secagg_buf, MSG_RETRIES));
+#endif
     return flt_outbox_slot(&outbox, OUT_TEXT, text_buf, sizeof text_buf, MSG_RETRIES);
 }
 
@@ -377,6 +392,9 @@ static void queue_hello(void)
         h.name[i] = name[i];
     }
     h.capabilities = FLT_CAP_TRAIN_HEAD | FLT_CAP_DELTA_BLOCK | FLT_CAP_GLOBAL_DELTA;
+#if FLT_APP_SECAGG
+    h.capabilities |= FLT_CAP_SECAGG;
+#endif
     h.firmware_version = FLT_FIRMWARE_VERSION;
     flt_bytes_copy(h.model_hash, hash, FLT_MSG_HASH_SIZE);
     h.model_version = model_version;
@@ -499,6 +517,10 @@ static int self_check_failed(const flt_round_model_t *model, flt_round_ws_t *ws,
     return 1;
 }
 
+/* secure aggregation: the section before the main loop */
+static int secagg_train_refused(const flt_msg_train_t *t);
+static void secagg_train_keep(const flt_msg_train_t *t, flt_msg_delta_t *d);
+
 static uint32_t delta_round;
 
 static int same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
@@ -528,6 +550,9 @@ static void on_train(const uint8_t *buf, size_t len)
     }
     if (!data_ok && sensor_state <= 0) {
         send_error(FLT_ERR_STATE, "no valid local data blob and no sample source");
+        return;
+    }
+    if (secagg_train_refused(&t)) {
         return;
     }
     if (kept && kept_base == model_version && len == kept_train_len &&
@@ -623,6 +648,7 @@ static void on_train(const uint8_t *buf, size_t len)
     d.personal_metric = res.personal_metric;
     d.body = payload;
     d.body_len = res.payload_len;
+    secagg_train_keep(&t, &d);
     /* the payload is already in place after the header: the encoder's copy of the body onto
      * itself (flt_bytes_copy, byte by byte at the same address) leaves it unchanged */
     size_t n = 0;
@@ -802,6 +828,79 @@ static void send_status(void)
     out_queue_encoded(OUT_TEXT, FLT_MSG_STATUS, s, len);
 }
 
+/* ---- secure aggregation (flt_secagg_dev.h; docs/protocol.md "Secure aggregation on the
+ * device link"): TRAIN SECAGG keeps the round's delta and sends a DELTA without a body; each
+ * SECAGG message from the host is answered with the next step's SECAGG reply. Without
+ * FLT_APP_SECAGG (boards with 64 kB of RAM or less) both are answered with an ERROR. ------- */
+
+#define SECAGG_OFF_TEXT                                                                      \
+    "secure aggregation is not built into this firmware (FLT_APP_SECAGG 0: the board's RAM " \
+    "has no room for it)"
+
+static void secagg_init(void)
+{
+#if FLT_APP_SECAGG
+    if (flt_secagg_dev_init(device_id) != FLT_OK) { /* only for NULL pointers: cannot happen */
+        note_failure(&diag.outbox_errors, FLT_ERR_STATE);
+    }
+#endif
+}
+
+/* 1 (and the ERROR sent) when a TRAIN with flag SECAGG cannot run here. */
+static int secagg_train_refused(const flt_msg_train_t *t)
+{
+    if ((t->flags & FLT_TRAIN_SECAGG) == 0u) {
+        return 0;
+    }
+#if FLT_APP_SECAGG
+    if ((t->flags & FLT_TRAIN_NO_FEEDBACK) == 0u || (t->flags & FLT_TRAIN_LOCAL_DP) != 0u) {
+        send_error(FLT_ERR_RANGE, "TRAIN SECAGG needs NO_FEEDBACK and no LOCAL_DP (a masked "
+                                  "round carries the whole delta, no residual, no noise)");
+        return 1;
+    }
+    return 0;
+#else
+    send_error(FLT_ERR_UNSUPPORTED, SECAGG_OFF_TEXT);
+    return 1;
+#endif
+}
+
+/* A TRAIN SECAGG round: keep its delta for MASKED, and its DELTA carries no update. */
+static void secagg_train_keep(const flt_msg_train_t *t, flt_msg_delta_t *d)
+{
+    if ((t->flags & FLT_TRAIN_SECAGG) == 0u) {
+        return;
+    }
+#if FLT_APP_SECAGG
+    flt_secagg_dev_keep(t->round, ws_params, global_params);
+#endif
+    d->body_len = 0u; /* (secagg_train_refused let only a SECAGG build get here) */
+}
+
+static void on_secagg(const uint8_t *buf, size_t len)
+{
+#if FLT_APP_SECAGG
+    /* the host asks the next step only after it received the last reply: a reply still
+     * queued (its ACK lost) is not needed any more, and its buffer is about to change */
+    if (out_slots[OUT_SECAGG].queued && flt_outbox_cancel(&outbox, OUT_SECAGG) != FLT_OK) {
+        note_failure(&diag.outbox_errors, FLT_ERR_STATE);
+        return;
+    }
+    size_t n = 0;
+    const char *why = "";
+    flt_status_t s = flt_secagg_dev_handle(buf, len, secagg_buf, sizeof secagg_buf, &n, &why);
+    if (s != FLT_OK) {
+        send_error(s, why);
+        return;
+    }
+    out_queue(OUT_SECAGG, FLT_MSG_SECAGG, n);
+#else
+    (void)buf;
+    (void)len;
+    send_error(FLT_ERR_UNSUPPORTED, SECAGG_OFF_TEXT);
+#endif
+}
+
 /* ---- main loop -------------------------------------------------------------------------- */
 
 static int device_loop(void)
@@ -843,6 +942,7 @@ static int device_loop(void)
     if (!data_ok && !STORE_READY) {
         send_error(FLT_ERR_STATE, "no valid local data blob (see docs/boards.md)");
     }
+    secagg_init();
     for (;;) {
         const int more = data_ok ? 0 : poll_samples();
         uint8_t b;
@@ -876,6 +976,8 @@ static int device_loop(void)
                     send_status();
                 } else if (ev.header.type == FLT_MSG_DISABLE) {
                     on_disable(rx_msg, ev.msg_len);
+                } else if (ev.header.type == FLT_MSG_SECAGG) {
+                    on_secagg(rx_msg, ev.msg_len);
                 }
             }
         }

@@ -1,4 +1,5 @@
-/* flt_device.h - the portable device loop: HELLO, GLOBAL, TRAIN, DELTA, checkpoint, repeat.
+/* flt_device.h - the portable device loop: HELLO, GLOBAL, TRAIN, DELTA (SECAGG), checkpoint,
+ * repeat.
  *
  * Contract
  * - flt_app_main(argc, argv) is what every port's entry point calls (main, app_main, setup);
@@ -62,6 +63,16 @@
  *           Only the parameters and the residual are checkpointed: after a boot the
  *           drift state is zero and the device serves the global model until its next
  *           acknowledged round (the host tracks the same).
+ *     secure aggregation (FLT_APP_SECAGG 1, flt_secagg_dev.h; docs/protocol.md "Secure
+ *           aggregation on the device link"): a TRAIN with flag SECAGG (and NO_FEEDBACK, else
+ *           ERROR FLT_ERR_RANGE) runs the round as above, keeps its delta (trained minus held
+ *           parameters) and sends a DELTA with an empty body; each SECAGG message from the
+ *           host is answered with the next step's SECAGG reply (BEGIN -> ADVERTISE, COHORT ->
+ *           SHARES, SHARES -> MASKED of the kept delta, UNMASK -> REVEAL) from its own outbox
+ *           slot, or with an ERROR naming the step. HELLO sets capability FLT_CAP_SECAGG. With
+ *           FLT_APP_SECAGG 0 (boards with 64 kB of RAM or less) SECAGG and TRAIN SECAGG are
+ *           answered with ERROR FLT_ERR_UNSUPPORTED "secure aggregation is not built into this
+ *           firmware ...". The secagg state is not checkpointed: a boot starts a new session.
  *   Protocol errors are answered by the link layer (ACK/NACK); application errors by ERROR
  *   messages carrying a flt_status_t code.
  * - Data: a valid data blob in the port's data region (flt_port_data) wins: the device trains

@@ -45,7 +45,8 @@
  *   HELLO); 0 when unknown.
  * - flt_port_boot_secret(out): 32 bytes of secret randomness, the same for every call in one
  *   boot, new at every boot, never sent and never derived from the link key: the seed of the
- *   device's own secrets (local-DP noise, privacy/local_dp.h). Callers derive what they need
+ *   device's own secrets (local-DP noise, privacy/local_dp.h; secure aggregation's device
+ *   secret, app/flt_secagg_dev.h). Callers derive what they need
  *   from it with HKDF. From the board's TRNG: esp_fill_random (ESP-IDF), esp_random (Arduino
  *   ESP32); /dev/urandom on the native port; on QEMU, which models no TRNG, 32 bytes the
  *   emulator launcher (fltiny.devices.qemu) draws from os.urandom at each launch and loads

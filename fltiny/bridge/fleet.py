@@ -48,6 +48,15 @@ or ENABLE (docs/protocol.md) goes to the device at once when it is reachable, el
 next reachable (``devices()``), and again after a reboot (a device boots enabled); the answer
 to the STATUS that follows says which model it serves ("serving=factory training=off").
 
+Secure aggregation (``secagg``, fltiny.bridge.secagg; ``fltiny run --secagg``): TRAIN carries
+the SECAGG and NO_FEEDBACK flags, the device keeps its round delta and its DELTA has an empty
+body; after the round's DELTAs the bridge runs the SecAggRound over the devices it accepted,
+through their sessions, and returns no individual update: ``secure_aggregate(round)`` gives
+the round loop the survivors' exact mean. The replay (where the host holds the data) still
+checks the DELTA's examples, loss and personal metric bit for bit and tracks the device's
+state; the masked values themselves cannot be compared (``RoundLog.verification``
+"replay-metadata", ``masked`` True).
+
 Residual bookkeeping: the device commits its new residual when the host's ACK of the DELTA
 arrives. When that ACK is lost for good the device keeps the previous residual; the host keeps
 both and the replay of the next round tells which one the device holds.
@@ -70,9 +79,11 @@ import numpy as np
 from fltiny.bridge import messages as m
 from fltiny.bridge.link import Link, open_link
 from fltiny.bridge.ports import key_id
+from fltiny.bridge.secagg import REPLY, BridgeSecAgg
 from fltiny.bridge.session import RxEvent, Session
 from fltiny.devices.data import DataBlob
 from fltiny.devices.replay import DeviceState
+from fltiny.errors import FltinyError
 from fltiny.native.accumulate import Accumulator, measure_payload
 from fltiny.native.errors import DeliveryError, NackError, PayloadError, ProtocolError
 from fltiny.native.messages import MsgType
@@ -137,6 +148,15 @@ class RoundLog:
     # reverted to its factory model; "replayed" when the host's flt_round_self_check on its
     # data gives the same verdict and figures, "mismatch" when not, "reported" without data
     self_check: str = ""
+    # secure aggregation (fltiny.bridge.secagg): the DELTA carried no update (its values went
+    # masked, not replay-verified); the plain payload the replay computed for the same round
+    # (0: not replayed); the MASKED payload's bytes; why the device left the masked round
+    masked: bool = False
+    plain_payload_bytes: int = 0
+    masked_payload_bytes: int = 0
+    secagg_wire_up: int = 0  # the masked round's SECAGG frames (and their ACKs), in wire_up too
+    secagg_wire_down: int = 0
+    secagg_error: str = ""
 
 
 def f32_bits(value: float) -> bytes:
@@ -310,8 +330,10 @@ class BridgeFleet:
                  log: Callable[[str], None] = lambda _m: None,
                  timeout: float = 0.3, retries: int = 20, hello_wait: float = 5.0,
                  reconnect_wait: float = 10.0, send_chunk: int | None = None,
-                 replay_lock: threading.Lock | None = None) -> None:
+                 replay_lock: threading.Lock | None = None,
+                 secagg: BridgeSecAgg | None = None) -> None:
         self.hr = host_round
+        self.secagg = secagg  # secure aggregation (fltiny.bridge.secagg): masked updates
         self.n_params = int(host_round.n_params)
         # the head a factory-fresh or reverted device serves and trains (version 0)
         self.factory_params = np.ascontiguousarray(host_round.head.params, dtype=np.float32)
@@ -524,10 +546,93 @@ class BridgeFleet:
         chosen = [self._devs[i] for i in devices]
         if not chosen:
             return []
+        if self.secagg is not None:  # the device's whole delta, masked: no error feedback
+            train = replace(train, error_feedback=False)
         with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="fltiny-dev") as ex:
             futures = [ex.submit(self._device_round, d, round_, params, version, train, mu, end)
                        for d in chosen]
-            return [f.result() for f in futures]
+            results = [f.result() for f in futures]
+        if self.secagg is not None:
+            results = self._secure(round_, results, end)
+        return results
+
+    # ---- secure aggregation (fltiny.bridge.secagg) ----------------------------------------
+
+    def secure_aggregate(self, round_: int):
+        """The secure sum of ``round_`` (None: the round had none): the round loop applies
+        its mean (fltiny.server.rounds)."""
+        sa = self.secagg
+        return sa.last if sa is not None and sa.last_round == round_ else None
+
+    def _secure(self, rnd: int, results: list[DeviceResult], end: float) -> list[DeviceResult]:
+        """The masked round over the devices whose DELTA was accepted; their results carry no
+        update (the round loop aggregates the secure sum), their secagg frames count in their
+        bytes."""
+        assert self.secagg is not None
+        logs = {lg.device_id: lg for lg in self.logs if lg.round == rnd}
+        ok = [r.device_id for r in results if r.update is not None]
+        start = {i: (self._devs[i].sent, self._devs[i].received) for i in ok}
+        why = ""
+        self.secagg.last, self.secagg.last_round = None, rnd
+        if len(ok) < 2:
+            why = "secure aggregation needs 2 or more devices"
+        else:
+            plain = {i: logs[i].plain_payload_bytes for i in ok if i in logs}
+            try:
+                self.secagg.round(rnd, ok, lambda i, k, b: self._ask(self._devs[i], k, b, end),
+                                  plain)
+            except FltinyError as exc:  # the round cannot be unmasked: no update, model unchanged
+                why = f"secure aggregation failed: {exc}"
+        ss = self.secagg.last
+        out = []
+        for r in results:
+            if r.device_id not in start:
+                out.append(r)
+                continue
+            d = self._devs[r.device_id]
+            up = d.received - start[r.device_id][1]
+            down = d.sent - start[r.device_id][0]
+            lg = logs.get(r.device_id)
+            fail = self.secagg.failures.get(r.device_id, "")
+            if lg is not None:
+                lg.wire_up += up
+                lg.wire_down += down
+                lg.secagg_wire_up, lg.secagg_wire_down = up, down
+                lg.secagg_error = fail
+                if ss is not None:
+                    lg.masked_payload_bytes = int(ss.figures["masked_payload"].get(r.device_id, 0))
+            if fail:
+                self.log(f"round {rnd}: device {r.device_id}: left the masked round: {fail}")
+            # what the DELTA said still travels with the row (the update itself does not)
+            figures = {**r.figures, "secagg": True, "examples": r.update.num_examples,
+                       "loss": r.update.loss,
+                       "dropped_after_masked": bool(ss and r.device_id in ss.dropped_after)}
+            out.append(replace(r, update=None, bytes_up=r.bytes_up + up,
+                               bytes_down=r.bytes_down + down, error=r.error or why,
+                               figures=figures))
+        return out
+
+    def _ask(self, d: _DeviceState, kind: m.SecaggKind, body: bytes, end: float) -> bytes:
+        """Sends one SECAGG step to the device and returns the body of its reply."""
+        assert d.session is not None
+        want = REPLY[kind]
+        self._send(d, m.Secagg(kind, body), end)
+        while True:
+            while d.session.inbox:
+                msg = d.session.inbox.popleft()
+                if isinstance(msg, m.Secagg) and msg.kind == want:
+                    return msg.body
+                if isinstance(msg, m.Error):
+                    raise DeliveryError(f"device error {status_name(msg.code)}: {msg.text}")
+                if isinstance(msg, m.Hello) and self._on_hello(d, msg):
+                    raise DeliveryError("the device rebooted during the masked round")
+            if time.monotonic() >= end:
+                raise TimeoutError(f"no {want.name} before the round deadline")
+            try:
+                self._poll(d)
+            except _Reset:
+                self._handle_reset(d, end)
+                raise DeliveryError("the device rebooted during the masked round") from None
 
     def _device_round(self, d: _DeviceState, rnd: int, params: np.ndarray, version: int,
                       train: TrainParams, mu: float, end: float) -> DeviceResult:
@@ -686,6 +791,12 @@ class BridgeFleet:
             lg.reason = f"HELLO refused: {d.hello_problem}"
             return None
         tmsg = train.message(rnd, device_seed(train.seed, rnd, d.ep.device_id), mu)
+        if self.secagg is not None:  # keep the delta for MASKED; the DELTA carries no update
+            if d.hello is not None and not d.hello.capabilities & m.CAP_SECAGG:
+                lg.reason = ("its firmware has no secure aggregation (FLT_APP_SECAGG 0: too "
+                             "little RAM); run without --secagg or use other boards")
+                return None
+            tmsg = replace(tmsg, flags=tmsg.flags | m.TRAIN_SECAGG)
         if d.needs_reset:
             tmsg = replace(tmsg, flags=tmsg.flags | m.TRAIN_RESET)
         attempts = 0
@@ -753,6 +864,12 @@ class BridgeFleet:
 
     def _verify(self, d: _DeviceState, rnd: int, delta: m.Delta, tmsg: m.Train,
                 lg: RoundLog) -> ClientUpdate | None:
+        masked = bool(tmsg.flags & m.TRAIN_SECAGG)
+        if masked != (not delta.body):
+            lg.reason = ("a DELTA with an update in a masked round" if masked else
+                         "a DELTA without an update outside a masked round")
+            return None
+        lg.masked = masked
         lg.payload_bytes = len(delta.body)
         lg.delta_message_bytes = m.DELTA_HEADER_SIZE + len(delta.body)
         full = max_chunk()  # the device sends full chunks
@@ -778,8 +895,8 @@ class BridgeFleet:
                          f"[0, {self.personal_max:g}]")
             return None
         with self._replay_lock:
-            try:
-                sq_norm = measure_payload(self._meter, delta.body)
+            try:  # a masked round's values arrive masked, summed with the others' (secagg)
+                sq_norm = 0.0 if masked else measure_payload(self._meter, delta.body)
             except PayloadError as exc:
                 lg.reason = f"payload rejected: {exc.status}"
                 return None
@@ -802,9 +919,11 @@ class BridgeFleet:
             d.prev_state, d.state = held, run.state
             d.needs_reset = False
             lg.replay_match = True
+            lg.plain_payload_bytes = len(run.payload)
         lg.verification = "replay" if lg.replay_match else "checks"
-        if lg.replay_match and tmsg.flags & m.TRAIN_LOCAL_DP:
-            lg.verification = "replay-metadata"  # local DP: the payload's noise is the device's
+        if lg.replay_match and tmsg.flags & (m.TRAIN_LOCAL_DP | m.TRAIN_SECAGG):
+            # local DP: the payload's noise is the device's; secagg: the values went masked
+            lg.verification = "replay-metadata"
         lg.personal_n, lg.personal_metric = int(delta.personal_n), float(delta.personal_metric)
         return ClientUpdate(d.ep.device_id, None, int(delta.examples), float(delta.loss),
                             payload=bytes(delta.body), n_params=self.n_params, sq_norm=sq_norm)
@@ -878,7 +997,9 @@ class BridgeFleet:
 
     @staticmethod
     def _same_round(run, delta: m.Delta, train: m.Train) -> bool:
-        noised = bool(train.flags & m.TRAIN_LOCAL_DP)  # its payload cannot replay
+        # local DP: its payload cannot replay; secagg: the DELTA has no body (the update went
+        # masked, _verify checked that); the rest must agree
+        noised = bool(train.flags & (m.TRAIN_LOCAL_DP | m.TRAIN_SECAGG))
         return ((noised or run.payload == delta.body) and run.examples == delta.examples
                 and f32_bits(run.mean_loss) == f32_bits(delta.loss)
                 and run.personal_n == delta.personal_n

@@ -18,6 +18,8 @@ from fltiny.native.messages import (  # noqa: F401
     Message,
     MsgType,
     Nack,
+    Secagg,
+    SecaggKind,
     Status,
     Train,
     __getattr__,  # noqa: F401  (C constants: CAP_*, *_SIZE)

@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 
 FIRMWARE = REPO_ROOT / "firmware"
 RUNTIME_COMPONENTS = ("core", "kernels", "train", "delta", "proto", "crypto", "privacy")
+# secure aggregation's device side (app/flt_secagg_dev.h, over crypto/): compiled in where it fits
+SECAGG_COMPONENTS = ("secagg",)
+# boards with at most this much RAM leave secure aggregation out (FLT_APP_SECAGG 0): its
+# client, the kept delta and the reply buffer take ~15 kB, and har-tiny fills qemu-m3's 64 kB
+SECAGG_MIN_RAM = 65536
 FIRMWARE_VERSION = 1
 
 # C warning flags for the project's own sources (build_src_flags: never the framework's).
@@ -144,6 +149,12 @@ def _embedded_data(bundle: Path, board: Board, device_id: int, max_windows: int,
             + "\n    ".join(rows) + "\n};\n\n#endif /* FLTINY_DATA_H */\n")
 
 
+def secagg_fits(board: Board) -> bool:
+    """Whether the device firmware of ``board`` carries secure aggregation (FLT_APP_SECAGG 1):
+    boards with more than 64 kB of RAM (``fltiny run --secagg`` refuses the others)."""
+    return board.ram_bytes > SECAGG_MIN_RAM
+
+
 def stack_bytes(board: Board) -> int:
     return 4096 if board.ram_bytes <= 65536 else 8192
 
@@ -226,7 +237,7 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
                    bench: bool = False, max_windows: int | None = None, wifi_ssid: str = "",
                    wifi_password: str = "", wifi_port: int = DEFAULT_WIFI_PORT,
                    sensor: Path | None = None, window_stride: int | None = None,
-                   mqtt: MqttBuild | None = None) -> Project:
+                   mqtt: MqttBuild | None = None, secagg: bool | None = None) -> Project:
     """Write the PlatformIO project for `board` from the bundle at `bundle` into `out`.
     `sensor`: a C/C++ file defining flt_port_read_sample (port.h), the board's own sample
     source (a real board then has no data blob compiled in and sizes its window store);
@@ -234,7 +245,8 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     `wifi_ssid` (ESP boards only): the device joins that network and listens for the host on TCP
     port `wifi_port` (the host connects to tcp://<device address>:<port>); empty: UART0.
     `mqtt` (ESP boards, with `wifi_ssid`): instead of listening, the device joins the broker
-    with esp-mqtt over TLS (include/fltiny_mqtt.h: URL, CA, its certificate and key)."""
+    with esp-mqtt over TLS (include/fltiny_mqtt.h: URL, CA, its certificate and key).
+    `secagg`: compile secure aggregation's device side in (None: where it fits, secagg_fits)."""
     from fltiny.codegen import generate
     from fltiny.export.bundle import read_bundle
 
@@ -261,7 +273,8 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     src = out / "src"
 
     # runtime, app, port
-    for comp in RUNTIME_COMPONENTS:
+    secagg = secagg_fits(board) if secagg is None else bool(secagg)
+    for comp in RUNTIME_COMPONENTS + (SECAGG_COMPONENTS if secagg else ()):
         _copy_tree(FIRMWARE / "runtime" / comp, src / "runtime" / comp, written,
                    skip=KERNEL_TARGETS if comp == "kernels" else ())
     variant = kernel_variant(board)
@@ -319,7 +332,7 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
         store_note=(f"{store.ram_bytes} B of RAM" if store.capacity else
                     "no store: " + ("this board's RAM has no room for one" if board.emulated or sensor
                                     else "the data blob is compiled in; --sensor builds one")),
-        sensor=sensor is not None,
+        sensor=sensor is not None, secagg=int(secagg),
         loss_macro="FLT_LOSS_SOFTMAX_CE" if manifest.task == "classification" else "FLT_LOSS_MSE",
         head_acts=acts, head_maxw=maxw,
         feature_cache=int(feature_cache_fits(board, windows, head.layers[0].n_in)),

@@ -32,6 +32,20 @@ class MsgType(enum.IntEnum):
     LOG = 8
     ERROR = 9
     DISABLE = 10
+    SECAGG = 11  # one secure-aggregation message, its kind in the first payload byte
+
+
+class SecaggKind(enum.IntEnum):
+    """The kind byte of a SECAGG message (messages.h FLT_SECAGG_KIND_*); the body after it is
+    the secagg/msg.h payload of that name (fltiny.native.secagg codes it)."""
+
+    BEGIN = 1  # host -> device
+    ADVERTISE = 2  # device -> host
+    COHORT = 3  # host -> device
+    SHARES = 4  # both
+    MASKED = 5  # device -> host
+    UNMASK = 6  # host -> device
+    REVEAL = 7  # device -> host
 
 
 class GlobalKind(enum.IntEnum):
@@ -46,7 +60,8 @@ def is_control(msg_type: int) -> bool:
 # Module constants read from the compiled C (lazily, so importing this module builds nothing).
 _C_CONSTANTS = {
     "CAP_TRAIN_HEAD": "FLT_CAP_TRAIN_HEAD", "CAP_DELTA_BLOCK": "FLT_CAP_DELTA_BLOCK",
-    "CAP_GLOBAL_DELTA": "FLT_CAP_GLOBAL_DELTA", "ACK_DUPLICATE": "FLT_ACK_DUPLICATE",
+    "CAP_GLOBAL_DELTA": "FLT_CAP_GLOBAL_DELTA", "CAP_SECAGG": "FLT_CAP_SECAGG",
+    "TRAIN_SECAGG": "FLT_TRAIN_SECAGG", "ACK_DUPLICATE": "FLT_ACK_DUPLICATE",
     "DELTA_HEADER_SIZE": "FLT_MSG_DELTA_HEADER_SIZE", "ACK_SIZE": "FLT_MSG_ACK_SIZE",
     "HELLO_SIZE": "FLT_MSG_HELLO_SIZE", "TRAIN_SIZE": "FLT_MSG_TRAIN_SIZE",
     "GLOBAL_HEADER_SIZE": "FLT_MSG_GLOBAL_HEADER_SIZE", "MAX_TEXT": "FLT_PROTO_MAX_TEXT",
@@ -371,10 +386,32 @@ class Disable:
         return cls(bool(s.disabled))
 
 
-Message = Hello | Global | Train | Delta | Ack | Nack | Status | Log | Error | Disable
+@dataclass(frozen=True)
+class Secagg:
+    """SECAGG: one secure-aggregation message, ``kind`` and its secagg/msg.h ``body`` (docs/
+    protocol.md "Secure aggregation on the device link"). The frame codec checks the kind;
+    the body is validated by the secagg decoder of its kind where it is read."""
+
+    TYPE: ClassVar[MsgType] = MsgType.SECAGG
+    kind: SecaggKind
+    body: bytes
+
+    def encode(self) -> bytes:
+        payload = bytes([int(self.kind) & 0xFF]) + bytes(self.body)
+        check(L.rt().flt_msg_secagg_check(payload, len(payload)), "SECAGG encoding")
+        return payload
+
+    @classmethod
+    def decode(cls, buf: bytes) -> Secagg:
+        data = bytes(buf)
+        check(L.rt().flt_msg_secagg_check(data, len(data)), "SECAGG decoding")
+        return cls(SecaggKind(data[0]), data[1:])
+
+
+Message = Hello | Global | Train | Delta | Ack | Nack | Status | Log | Error | Disable | Secagg
 CLASSES: dict[int, type] = {
     cls.TYPE: cls
-    for cls in (Hello, Global, Train, Delta, Ack, Nack, Status, Log, Error, Disable)
+    for cls in (Hello, Global, Train, Delta, Ack, Nack, Status, Log, Error, Disable, Secagg)
 }
 
 

@@ -114,6 +114,21 @@ def cached_firmware(board, bundle: Path, root: Path, say: Say) -> Path:
     return elf
 
 
+def secagg_side(opts: RunOptions, n_params: int, say: Say):
+    """The bridge's secure aggregation (fltiny.bridge.secagg) of a ``--secagg`` run, else None."""
+    if not opts.server.secagg:
+        return None
+    from fltiny.bridge.secagg import BridgeSecAgg, masked_k
+
+    train = opts.server.train
+    k = masked_k(n_params, train.topk_fraction)
+    say(f"secure aggregation on the boards: {k} masked values per device "
+        f"({opts.server.secagg_bits or 'auto'} bits), clip {opts.server.secagg_clip:g}, "
+        f"dropout after MASKED {opts.secagg_dropout:g}")
+    return BridgeSecAgg(n_params, k, opts.server.secagg_clip, opts.server.secagg_bits,
+                        train.value_bits, opts.secagg_dropout, train.seed)
+
+
 class FiguredFleet:
     """A BridgeFleet whose per-device RoundLog travels with each DeviceResult into the run
     store (``figures``), in the same transaction as the round's checkpoint."""
@@ -129,6 +144,13 @@ class FiguredFleet:
 
     def host_state(self):
         return self.bridge.host_state()
+
+    @property
+    def secagg(self):
+        return self.bridge.secagg
+
+    def secure_aggregate(self, round_: int):
+        return self.bridge.secure_aggregate(round_)
 
     def run_round(self, round_: int, devices, global_params: np.ndarray, version: int,
                   train: TrainParams, mu: float, deadline_s: float) -> list[DeviceResult]:
@@ -397,13 +419,15 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
                     fb = stack.enter_context(FleetBroker(fleet_dir, url=opts.mqtt_url, say=say))
                 endpoints = start_emulated(stack, boards, elfs, blobs, say, fb)
             lock = threading.Lock()  # one HostRound replays for every gateway
+            secagg = secagg_side(opts, hr.n_params, say)
             by_id = {e.device_id: e for e in endpoints}
             groups = split_devices(list(by_id), opts.gateways)
             bridges = [BridgeFleet([by_id[i] for i in ids], hr, model_hash=bundle.model_hash,
                                    global_delta=opts.global_delta,
                                    down_topk=opts.server.down_topk,
                                    down_bits=opts.server.down_bits,
-                                   send_chunk=opts.send_chunk, log=log, replay_lock=lock)
+                                   send_chunk=opts.send_chunk, log=log, replay_lock=lock,
+                                   secagg=secagg)
                        for ids in groups]
             for bf in bridges:
                 stack.callback(bf.close)

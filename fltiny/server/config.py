@@ -269,8 +269,9 @@ class RoundConfig:
     secagg: bool = knob(False, "--secagg", "Secure aggregation: each device masks its update "
                         "(quantized on a shared index set of the top-k size) so the server only "
                         "learns the exact sum; a third of the devices may drop after sending "
-                        "(Shamir shares rebuild their masks). FedAvg-family strategies, no "
-                        "central DP, gateways or canaries.")
+                        "(Shamir shares rebuild their masks). In 'fltiny simulate' and on boards "
+                        "with more than 64 kB of RAM in 'fltiny run'. FedAvg-family "
+                        "strategies, no central DP, gateways or canaries.")
     secagg_clip: float = knob(0.05, "--secagg-clip", "Secure aggregation: the bound on each "
                               "masked value (|delta| above it is clamped); the fixed-point scale "
                               "is qmax / this.", low=0, low_open=True)

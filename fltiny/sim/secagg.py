@@ -14,9 +14,11 @@ individual data), decoded exactly from the masked sum. ``dropout``: a seeded sha
 round's devices drop after sending MASKED (they never answer UNMASK), the case Bonawitz's
 double masking exists for.
 
-Bytes: each secagg message is counted as its payload framed in chunks of FLT_PROTO_MAX_CHUNK,
-at the frame codec's worst-case wire size (fltiny.native.proto.wire_size), since the secagg
-messages are payload codecs in the runtime, not yet frame types of the link.
+Bytes: each secagg message is counted as the SECAGG frames that carry it on a device link
+(frame type 11: the kind byte, then the payload, docs/protocol.md "Secure aggregation on the
+device link"), in chunks of FLT_PROTO_MAX_CHUNK at the frame codec's worst-case wire size
+(fltiny.native.proto.wire_size); ACKs are not counted (``fltiny run --secagg`` measures the
+real link, ACKs and retransmissions included).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from fltiny.privacy.secagg import SecAggRound, choose_bits
 
 
 def wire_bytes(payload: bytes) -> int:
+    payload = b"\0" + bytes(payload)  # the SECAGG kind byte
     c = proto.max_chunk()
     n = proto.chunk_count(len(payload), c)
     return sum(proto.wire_size(len(payload[i * c:(i + 1) * c])) for i in range(n))

@@ -51,10 +51,11 @@ TRAIN_NO_FEEDBACK = 0x04  # no error feedback: the device sends top-k of this ro
 TRAIN_BITS_SHIFT, TRAIN_BITS_MASK = 8, 0xF00  # the DELTA's value width, 2..8 (0: 8)
 TRAIN_RESET = 0x10  # the round starts from a fresh state (the host could not replay the last)
 TRAIN_SELECT = 0x20  # with PERSONAL: serve the better of local and global on a validation split
+TRAIN_SECAGG = 0x80  # a masked round: the DELTA carries an empty body (docs/protocol.md)
 # bits 16-23: the self-check drop in hundredths of the personal metric, 0..100 (0: none)
 TRAIN_CHECK_SHIFT, TRAIN_CHECK_MASK, TRAIN_CHECK_MAX = 16, 0xFF0000, 100
 TRAIN_FLAGS_KNOWN = (TRAIN_DRIFT | TRAIN_PERSONAL | TRAIN_NO_FEEDBACK | TRAIN_RESET
-                     | TRAIN_SELECT | TRAIN_BITS_MASK | TRAIN_CHECK_MASK)
+                     | TRAIN_SELECT | TRAIN_SECAGG | TRAIN_BITS_MASK | TRAIN_CHECK_MASK)
 
 ACK_ACCEPTED = 0
 ACK_DUPLICATE = 1
@@ -254,7 +255,8 @@ class Delta:
         _check_f32(loss, loss >= 0.0, "loss")
         _check_f32(personal, personal >= 0.0 and (self.personal_n > 0 or personal == 0.0),
                    "personal_metric")
-        _check_delta_body(self.body)
+        if self.body:  # empty: a masked round's DELTA (its update travels in SECAGG)
+            _check_delta_body(self.body)
 
     def encode(self) -> bytes:
         loss = _f32(self.loss, "loss")
@@ -491,10 +493,37 @@ class Disable:
         return cls(buf[0] == 1)
 
 
-Message = Hello | Global | Train | Delta | Ack | Nack | Status | Log | Error | Disable
+# ---- SECAGG ---------------------------------------------------------------------------
+
+SECAGG_KIND_MAX = 7  # BEGIN, ADVERTISE, COHORT, SHARES, MASKED, UNMASK, REVEAL
+
+
+@dataclass(frozen=True)
+class Secagg:
+    """kind u8 + a secure-aggregation payload; this layer checks the kind only."""
+
+    TYPE: ClassVar[MsgType] = MsgType.SECAGG
+    kind: int
+    body: bytes
+
+    def encode(self) -> bytes:
+        payload = bytes([self.kind & 0xFF]) + bytes(self.body)
+        self.decode(payload)  # the encoder checks what the decoder checks
+        return payload
+
+    @classmethod
+    def decode(cls, buf: bytes) -> Secagg:
+        if len(buf) < 2:
+            raise TruncatedError(f"SECAGG payload of {len(buf)} bytes, at least 2 expected")
+        if not 1 <= buf[0] <= SECAGG_KIND_MAX:
+            raise UnsupportedError(f"SECAGG kind {buf[0]} (1..{SECAGG_KIND_MAX})")
+        return cls(buf[0], bytes(buf[1:]))
+
+
+Message = Hello | Global | Train | Delta | Ack | Nack | Status | Log | Error | Disable | Secagg
 CLASSES: dict[int, type] = {
     cls.TYPE: cls
-    for cls in (Hello, Global, Train, Delta, Ack, Nack, Status, Log, Error, Disable)
+    for cls in (Hello, Global, Train, Delta, Ack, Nack, Status, Log, Error, Disable, Secagg)
 }
 
 

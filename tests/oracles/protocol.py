@@ -72,6 +72,7 @@ class MsgType(enum.IntEnum):
     LOG = 8
     ERROR = 9
     DISABLE = 10
+    SECAGG = 11
 
 
 def is_control(msg_type: int) -> bool:

@@ -97,6 +97,15 @@ def cases() -> list[dict]:
     add("cobs_runs", m.Global.full(1, zero_free.reshape(-1).view("<f4")),
         device_id=0x01010101, first_seq=0x01010101, on_host=True,
         note="long zero-free runs (COBS 254/255 boundaries)")
+    add("delta_masked", m.Delta(round=4, base_version=5, examples=60, loss=0.75, body=b"",
+                                personal_n=20, personal_metric=0.85),
+        device_id=0x42, first_seq=14, on_host=False,
+        note="a masked round's DELTA (TRAIN SECAGG): no body, the update travels in SECAGG")
+    add("secagg_begin", m.Secagg(1, bytes.fromhex("0100000004000000")), device_id=0x42,
+        first_seq=15, on_host=True, note="SECAGG kind 1 BEGIN: epoch 1, round 4")
+    add("secagg_shares", m.Secagg(4, bytes(range(256)) + bytes(range(100))), device_id=0x42,
+        first_seq=16, on_host=False,
+        note="SECAGG kind 4 in two chunks (the link checks the kind; secagg/msg.h the body)")
     return out
 
 

@@ -86,9 +86,13 @@ typedef enum {
     FLT_MSG_STATUS = 7,
     FLT_MSG_LOG = 8,
     FLT_MSG_ERROR = 9,
-    FLT_MSG_DISABLE = 10 /* host -> device: stop or resume training (messages.h) */
+    FLT_MSG_DISABLE = 10, /* host -> device: stop or resume training (messages.h) */
+    /* both ways: one secure-aggregation message, its kind in the first payload byte
+     * (messages.h FLT_SECAGG_KIND_*; the body is a secagg/msg.h payload) */
+    FLT_MSG_SECAGG = 11
 } flt_msg_type_t;
-#define FLT_MSG_TYPE_MAX 10u
+/* the header's type field has 4 bits: 12..15 are the last free types */
+#define FLT_MSG_TYPE_MAX 11u
 
 typedef struct {
     uint8_t version; /* FLT_PROTO_VERSION */

@@ -144,6 +144,9 @@ static flt_status_t flt_delta_check(const flt_msg_delta_t *m)
     FLT_CHECK_F32(flt_f32_bits(m->loss), m->loss >= 0.0f);
     FLT_CHECK_F32(flt_f32_bits(m->personal_metric),
                   m->personal_metric >= 0.0f && (m->personal_n > 0u || m->personal_metric == 0.0f));
+    if (m->body_len == 0u) {
+        return FLT_OK; /* a masked round (TRAIN SECAGG): the update travels in SECAGG */
+    }
     return flt_delta_body_check(m->body, m->body_len);
 }
 
@@ -392,6 +395,17 @@ flt_status_t flt_msg_text_decode(uint8_t type, const uint8_t *buf, size_t len, f
     return flt_text_check(buf + head, len - head);
 }
 
+/* ---- SECAGG --------------------------------------------------------------------------- */
+
+flt_status_t flt_msg_secagg_check(const uint8_t *buf, size_t len)
+{
+    FLT_REQUIRE(buf != NULL, FLT_ERR_ARG);
+    FLT_REQUIRE(len >= FLT_MSG_SECAGG_MIN, FLT_ERR_TRUNCATED);
+    FLT_REQUIRE(buf[0] >= FLT_SECAGG_KIND_BEGIN && buf[0] <= FLT_SECAGG_KIND_MAX,
+                FLT_ERR_UNSUPPORTED);
+    return FLT_OK;
+}
+
 /* ---- any ------------------------------------------------------------------------------ */
 
 flt_status_t flt_msg_check(uint8_t type, const uint8_t *buf, size_t len)
@@ -427,6 +441,8 @@ flt_status_t flt_msg_check(uint8_t type, const uint8_t *buf, size_t len)
         return flt_msg_text_decode(type, buf, len, &m.text);
     case FLT_MSG_DISABLE:
         return flt_msg_disable_decode(buf, len, &m.disable);
+    case FLT_MSG_SECAGG:
+        return flt_msg_secagg_check(buf, len);
     default:
         return FLT_ERR_UNSUPPORTED;
     }

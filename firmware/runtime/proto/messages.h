@@ -17,13 +17,14 @@
  * in wire order)
  *   FLT_ERR_ARG          NULL pointers (decoders also: type is not the decoder's)
  *   FLT_ERR_NOMEM        encode: cap too small
- *   FLT_ERR_TRUNCATED    payload shorter than the fixed part (or a delta body < 16 bytes)
+ *   FLT_ERR_TRUNCATED    payload shorter than the fixed part (or a delta body, of a GLOBAL
+ *                        or a non-empty one of a DELTA, below FLT_MSG_DELTA_PAYLOAD_MIN)
  *   FLT_ERR_FORMAT       bytes after a fixed-size payload; reserved bytes nonzero (GLOBAL,
  *                        DISABLE); bad board
  *                        name (empty, non-printable, data after its NUL padding); text byte
  *                        outside 0x20..0x7E, TAB, LF; full GLOBAL with base_version != 0 or
  *                        a body not a multiple of 4 bytes or empty; delta body without the
- *                        "FD" magic
+ *                        "FD" magic (an empty DELTA body is valid: a masked round)
  *   FLT_ERR_UNSUPPORTED  unknown GLOBAL kind or top-k kind
  *   FLT_ERR_NONFINITE    a float field (or a full GLOBAL parameter) is inf or NaN
  *   FLT_ERR_RANGE        field out of range (see each struct; DISABLE: disabled not 0 or 1)
@@ -58,6 +59,7 @@
 #define FLT_CAP_TRAIN_HEAD 0x01u   /* trains the float head on device */
 #define FLT_CAP_DELTA_BLOCK 0x02u  /* block-wise quantized deltas */
 #define FLT_CAP_GLOBAL_DELTA 0x04u /* accepts GLOBAL as a delta from its current version */
+#define FLT_CAP_SECAGG 0x08u       /* secure aggregation built in (TRAIN SECAGG, SECAGG messages) */
 
 typedef struct {
     char name[FLT_MSG_NAME_SIZE + 1u]; /* 1..16 printable ASCII, NUL-terminated */
@@ -113,6 +115,11 @@ typedef struct {
  * norm ldp_clip and adds Gaussian noise of standard deviation ldp_noise * ldp_clip from a secret
  * only it holds, before error feedback and top-k; the TRAIN is then FLT_MSG_TRAIN_LDP_SIZE bytes */
 #define FLT_TRAIN_LOCAL_DP 0x40u
+/* secure aggregation: the device keeps this round's delta (trained minus held parameters; the
+ * host also sets NO_FEEDBACK) for the round's MASKED message and sends a DELTA with an empty
+ * body (examples, loss and personal metric still travel; docs/protocol.md "Secure aggregation
+ * on the device link"); not with LOCAL_DP (the device answers ERROR RANGE) */
+#define FLT_TRAIN_SECAGG 0x80u
 /* bits 8-11: the width of the DELTA's values, 2..8 bits (0: 8); other widths -> RANGE */
 #define FLT_TRAIN_BITS_SHIFT 8u
 #define FLT_TRAIN_BITS_MASK 0xf00u
@@ -126,7 +133,8 @@ typedef struct {
 #define FLT_TRAIN_CHECK_MAX 100u
 #define FLT_TRAIN_FLAGS_KNOWN                                                         \
     (FLT_TRAIN_DRIFT | FLT_TRAIN_PERSONAL | FLT_TRAIN_NO_FEEDBACK | FLT_TRAIN_RESET | \
-     FLT_TRAIN_SELECT | FLT_TRAIN_LOCAL_DP | FLT_TRAIN_BITS_MASK | FLT_TRAIN_CHECK_MASK)
+     FLT_TRAIN_SELECT | FLT_TRAIN_LOCAL_DP | FLT_TRAIN_SECAGG | FLT_TRAIN_BITS_MASK | \
+     FLT_TRAIN_CHECK_MASK)
 
 typedef struct {
     uint32_t round;
@@ -136,7 +144,8 @@ typedef struct {
     uint32_t personal_n;   /* windows of the personal test split evaluated (0: none) */
     float personal_metric; /* finite, >= 0: accuracy in [0, 1] (classification) or MAE of the
                             * served model on them, before local training; 0 when n == 0 */
-    const uint8_t *body;   /* delta payload bytes (docs/protocol.md) */
+    const uint8_t *body;   /* delta payload bytes (docs/protocol.md); empty (body_len 0): the
+                            * round's update is masked (TRAIN SECAGG) and travels in SECAGG */
     size_t body_len;
 } flt_msg_delta_t;
 
@@ -157,6 +166,21 @@ typedef struct {
 typedef struct {
     uint8_t disabled; /* 1: DISABLE, 0: ENABLE */
 } flt_msg_disable_t;
+
+/* SECAGG (both ways): kind u8, then the secure-aggregation payload of that kind
+ * (firmware/runtime/secagg/msg.h), at least FLT_MSG_SECAGG_MIN bytes in all. The codec here
+ * checks the kind (flt_msg_secagg_check, which the link runs before its ACK); the body
+ * is validated by the secagg decoder of its kind where it is used (the device's secure
+ * aggregation, the host binding), which answers a bad one with an ERROR. */
+#define FLT_SECAGG_KIND_BEGIN 1u     /* host -> device */
+#define FLT_SECAGG_KIND_ADVERTISE 2u /* device -> host */
+#define FLT_SECAGG_KIND_COHORT 3u    /* host -> device */
+#define FLT_SECAGG_KIND_SHARES 4u    /* both: dealt boxes (device), relayed boxes (host) */
+#define FLT_SECAGG_KIND_MASKED 5u    /* device -> host */
+#define FLT_SECAGG_KIND_UNMASK 6u    /* host -> device */
+#define FLT_SECAGG_KIND_REVEAL 7u    /* device -> host */
+#define FLT_SECAGG_KIND_MAX 7u
+#define FLT_MSG_SECAGG_MIN 2u /* the kind and at least one byte of body */
 
 /* STATUS and LOG: text only (code unused, 0). ERROR: code + text. */
 typedef struct {
@@ -194,6 +218,10 @@ FLT_NODISCARD flt_status_t flt_msg_text_encode(uint8_t type, const flt_msg_text_
                                                size_t cap, size_t *out_len);
 FLT_NODISCARD flt_status_t flt_msg_text_decode(uint8_t type, const uint8_t *buf, size_t len,
                                                flt_msg_text_t *m);
+
+/* SECAGG: FLT_ERR_TRUNCATED below FLT_MSG_SECAGG_MIN bytes, FLT_ERR_UNSUPPORTED for a kind
+ * outside 1..FLT_SECAGG_KIND_MAX. (The direction of a kind is checked by its receiver.) */
+FLT_NODISCARD flt_status_t flt_msg_secagg_check(const uint8_t *buf, size_t len);
 
 /* Validates a complete payload of the given type (FLT_ERR_UNSUPPORTED for an unknown type). */
 FLT_NODISCARD flt_status_t flt_msg_check(uint8_t type, const uint8_t *buf, size_t len);
