@@ -6,7 +6,7 @@ personal metric (personal_<metric>, personal_<metric>_worst; from round 1), part
 rejected, bytes_up, bytes_down, seconds. ``write_report(out_dir, rounds, summary)``: ``summary``
 is free-form (run configuration, byte accounting, replay counts). Files: metrics.json
 ({"summary", "rounds"}), metrics.csv (one row per round, a column for every metric found),
-metrics.png (held-out and personal metric, epsilon with central DP, bytes per round).
+metrics.png (held-out and personal metric, epsilon with central or local DP, bytes per round).
 ``fltiny.report.table`` prints the rows.
 """
 
@@ -88,12 +88,17 @@ def plot(rounds: list[dict[str, Any]], path: Path, title: str = "") -> None:
         a1.legend(fontsize=8)
     a1.set_ylabel(metric)
     a1.grid(True, alpha=0.3)
-    er = [r for r in rounds if r.get("epsilon") is not None]
-    if er:  # central DP: epsilon spent so far, on its own axis
+    eps = [(key, label) for key, label in (("epsilon", "epsilon (central DP)"),
+                                             ("ldp_epsilon", "epsilon (local DP, worst device)"))
+           if any(r.get(key) is not None for r in rounds)]
+    if eps:  # DP: epsilon spent so far, on its own axis
         ae = a1.twinx()
-        ae.plot([r["round"] for r in er], [r["epsilon"] for r in er], color="tab:red",
-                linestyle="--", label="epsilon (central DP)")
+        for key, label in eps:
+            er = [r for r in rounds if r.get(key) is not None]
+            ae.plot([r["round"] for r in er], [r[key] for r in er], color="tab:red",
+                    linestyle="--" if key == "epsilon" else "-.", label=label)
         ae.set_ylabel("epsilon", color="tab:red")
+        ae.legend(fontsize=8, loc="lower right")
     a1.set_title(title)
     br = [r for r in rounds if r["round"] > 0]
     a2.bar([r["round"] - 0.2 for r in br], [r.get("bytes_up", 0) for r in br], width=0.4,
