@@ -82,7 +82,7 @@ static int check(void)
                          st_values,
                          st_scales,
                          P};
-    flt_round_state_t state = {NULL, st_residual, NULL};
+    flt_round_state_t state = {NULL, st_residual, NULL, NULL, 0u};
     flt_round_result_t res;
     if (flt_round_run(&model, &data, st_global, &cfg, &state, &ws, st_payload, PAYLOAD_CAP, &res) !=
         FLT_OK) {
