@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "train/flt_vec.h"
+
 /* Valid taps [*lo, *hi) of the window starting at input position pos0 - pad_left:
  * tap k reads input row pos0 + k - pad_left, valid when it lies in [0, in_len). */
 static void flt_conv1d_taps(uint32_t pos0, const flt_layer_t *ly, uint32_t in_len, uint32_t *lo,
@@ -17,6 +19,12 @@ static void flt_conv1d_taps(uint32_t pos0, const flt_layer_t *ly, uint32_t in_le
     if (*lo > *hi) {
         *lo = *hi;
     }
+}
+
+static float flt_conv1d_out(float acc, float bias, int relu)
+{
+    acc = acc + bias;
+    return (relu && !(acc > 0.0f)) ? 0.0f : acc;
 }
 
 void flt_conv1d_forward(const flt_layer_t *layer, const float *w, const float *x, float *y)
@@ -37,23 +45,56 @@ void flt_conv1d_forward(const flt_layer_t *layer, const float *w, const float *x
         uint32_t n;
         uint32_t o;
         const float *xs;
+        const float *ws;
+        float *yt = y + (size_t)t * out_ch;
         flt_conv1d_taps(pos0, layer, in_len, &lo, &hi);
         n = (hi - lo) * in_ch;
-        xs = (n != 0u) ? x + (size_t)(pos0 + lo - layer->pad_left) * in_ch : x;
-        for (o = 0u; o < out_ch; ++o) {
-            const float *ws = w + (size_t)o * w_per_filter + (size_t)lo * in_ch;
-            float acc = 0.0f;
-            uint32_t i;
-            if (n != 0u) {
-                acc = ws[0] * xs[0];
-                for (i = 1u; i < n; ++i) {
-                    acc = acc + ws[i] * xs[i];
-                }
+        if (n == 0u) { /* no valid tap: the sum is empty, +0.0f */
+            for (o = 0u; o < out_ch; ++o) {
+                yt[o] = flt_conv1d_out(0.0f, b[o], relu);
             }
-            acc = acc + b[o];
-            y[(size_t)t * out_ch + o] = (relu && !(acc > 0.0f)) ? 0.0f : acc;
+            continue;
+        }
+        xs = x + (size_t)(pos0 + lo - layer->pad_left) * in_ch;
+        ws = w + (size_t)lo * in_ch;
+        /* four filters per walk over the window: each input loaded once for four sums */
+        for (o = 0u; o + 3u < out_ch; o += 4u) {
+            float acc[4];
+            flt_vec_dot4(ws, w_per_filter, xs, n, acc);
+            yt[o] = flt_conv1d_out(acc[0], b[o], relu);
+            yt[o + 1u] = flt_conv1d_out(acc[1], b[o + 1u], relu);
+            yt[o + 2u] = flt_conv1d_out(acc[2], b[o + 2u], relu);
+            yt[o + 3u] = flt_conv1d_out(acc[3], b[o + 3u], relu);
+            ws += 4u * (size_t)w_per_filter;
+        }
+        if (o + 1u < out_ch) {
+            float acc[2];
+            flt_vec_dot2(ws, ws + w_per_filter, xs, n, acc);
+            yt[o] = flt_conv1d_out(acc[0], b[o], relu);
+            yt[o + 1u] = flt_conv1d_out(acc[1], b[o + 1u], relu);
+            ws += 2u * (size_t)w_per_filter;
+            o += 2u;
+        }
+        if (o < out_ch) {
+            yt[o] = flt_conv1d_out(flt_vec_dot(ws, xs, n), b[o], relu);
         }
     }
+}
+
+/* Add dz * (input window) of every queued position to filter gradient g (full windows of
+ * w_per_filter floats), in queue order (ascending t); empties the queue. */
+static void flt_conv1d_flush(float *g, const float *d, const float *const *xs, uint32_t *nq,
+                             uint32_t w_per_filter)
+{
+    uint32_t q;
+    if (*nq == 4u) {
+        flt_vec_axpy4(g, d, xs, w_per_filter);
+    } else {
+        for (q = 0u; q < *nq; ++q) {
+            flt_vec_axpy(g, d[q], xs[q], w_per_filter);
+        }
+    }
+    *nq = 0u;
 }
 
 void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *x, const float *dz,
@@ -61,72 +102,88 @@ void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *
 {
     const uint32_t in_ch = layer->in_ch;
     const uint32_t out_ch = layer->out_ch;
-    const uint32_t kernel = layer->kernel;
     const uint32_t in_len = layer->in_size / in_ch;
     const uint32_t out_len = layer->out_size / out_ch;
-    const uint32_t w_per_filter = kernel * in_ch;
-    float *gb = gw + (size_t)out_ch * w_per_filter;
-    uint32_t o;
+    const uint32_t w_per_filter = layer->kernel * in_ch;
+    const uint32_t n_w = out_ch * w_per_filter;
+    const size_t x_step = (size_t)layer->stride * in_ch; /* window start, t -> t + 1 */
+    float *gb = gw + n_w;
+    /* positions whose window lies inside the input (no padding tap): [t_full, t_end) */
+    const uint32_t t_full = (layer->pad_left + layer->stride - 1u) / layer->stride;
+    uint32_t t_end = 0u;
     uint32_t t;
-    uint32_t k;
-    uint32_t c;
+    uint32_t o;
+    uint32_t i;
 
-    for (o = 0u; o < out_ch; ++o) {
-        float s = dz[o];
-        for (t = 1u; t < out_len; ++t) {
-            s = s + dz[(size_t)t * out_ch + o];
+    if (in_len + layer->pad_left >= layer->kernel) {
+        t_end = (in_len + layer->pad_left - layer->kernel) / layer->stride + 1u;
+        if (t_end > out_len) {
+            t_end = out_len;
         }
-        gb[o] = accumulate ? gb[o] + s : s;
     }
-
-    for (k = 0u; k < kernel; ++k) {
-        /* outputs t whose tap k is valid: pad_left <= t*stride + k < in_len + pad_left */
-        uint32_t t_lo = 0u;
-        uint32_t t_hi = 0u;
-        const uint32_t end = in_len + layer->pad_left;
-        if (k < layer->pad_left) {
-            t_lo = (layer->pad_left - k + layer->stride - 1u) / layer->stride;
+    if (!accumulate) {
+        for (i = 0u; i < n_w + out_ch; ++i) {
+            gw[i] = 0.0f;
         }
-        if (k < end) {
-            t_hi = (end - k + layer->stride - 1u) / layer->stride;
-        }
-        if (t_hi > out_len) {
-            t_hi = out_len;
-        }
-        for (o = 0u; o < out_ch; ++o) {
-            float *g = gw + (size_t)o * w_per_filter + (size_t)k * in_ch;
-            for (c = 0u; c < in_ch; ++c) {
-                float s = 0.0f;
-                for (t = t_lo; t < t_hi; ++t) {
-                    const float p =
-                        dz[(size_t)t * out_ch + o] *
-                        x[(size_t)(t * layer->stride + k - layer->pad_left) * in_ch + c];
-                    s = (t == t_lo) ? p : s + p;
+    }
+    /* filter by filter: the positions t with dz[t][o] != 0, ascending, each adding dz times
+     * its input window; full windows go in fours through one walk over the gradient */
+    for (o = 0u; o < out_ch; ++o) {
+        float *g = gw + (size_t)o * w_per_filter;
+        float gbo = gb[o];
+        float dq[4];
+        const float *xq[4];
+        uint32_t nq = 0u;
+        for (t = 0u; t < out_len; ++t) {
+            const float d = dz[(size_t)t * out_ch + o];
+            uint32_t lo;
+            uint32_t hi;
+            if (d == 0.0f) {
+                continue;
+            }
+            gbo = gbo + d;
+            if (t >= t_full && t < t_end) {
+                dq[nq] = d;
+                xq[nq] = x + (size_t)t * x_step - (size_t)layer->pad_left * in_ch;
+                nq += 1u;
+                if (nq == 4u) {
+                    flt_conv1d_flush(g, dq, xq, &nq, w_per_filter);
                 }
-                g[c] = accumulate ? g[c] + s : s;
+                continue;
+            }
+            flt_conv1d_flush(g, dq, xq, &nq, w_per_filter);
+            flt_conv1d_taps(t * layer->stride, layer, in_len, &lo, &hi);
+            if (hi > lo) {
+                flt_vec_axpy(g + (size_t)lo * in_ch, d,
+                             x + (size_t)(t * layer->stride + lo - layer->pad_left) * in_ch,
+                             (hi - lo) * in_ch);
             }
         }
+        flt_conv1d_flush(g, dq, xq, &nq, w_per_filter);
+        gb[o] = gbo;
     }
 
     if (dx == NULL) {
         return;
     }
-    for (c = 0u; c < layer->in_size; ++c) {
-        dx[c] = 0.0f;
+    for (i = 0u; i < layer->in_size; ++i) {
+        dx[i] = 0.0f;
     }
     for (t = 0u; t < out_len; ++t) {
         const uint32_t pos0 = t * layer->stride;
+        const float *dzt = dz + (size_t)t * out_ch;
         uint32_t lo;
         uint32_t hi;
+        float *dxs;
         flt_conv1d_taps(pos0, layer, in_len, &lo, &hi);
-        for (k = lo; k < hi; ++k) {
-            float *dxr = dx + (size_t)(pos0 + k - layer->pad_left) * in_ch;
-            for (o = 0u; o < out_ch; ++o) {
-                const float d = dz[(size_t)t * out_ch + o];
-                const float *wr = w + (size_t)o * w_per_filter + (size_t)k * in_ch;
-                for (c = 0u; c < in_ch; ++c) {
-                    dxr[c] = dxr[c] + wr[c] * d;
-                }
+        if (hi == lo) {
+            continue;
+        }
+        dxs = dx + (size_t)(pos0 + lo - layer->pad_left) * in_ch;
+        for (o = 0u; o < out_ch; ++o) {
+            if (dzt[o] != 0.0f) {
+                flt_vec_axpy(dxs, dzt[o], w + (size_t)o * w_per_filter + (size_t)lo * in_ch,
+                             (hi - lo) * in_ch);
             }
         }
     }

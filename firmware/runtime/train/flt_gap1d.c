@@ -38,3 +38,23 @@ void flt_gap1d_backward(const flt_layer_t *layer, const float *dz, float *dx)
         }
     }
 }
+
+void flt_gap1d_backward_masked(const flt_layer_t *layer, const float *dz, const float *a, float *dx)
+{
+    const uint32_t ch = layer->out_size;
+    const uint32_t len = layer->in_size / ch;
+    const float n = (float)len;
+    uint32_t t;
+    uint32_t c;
+    if (a == NULL) {
+        flt_gap1d_backward(layer, dz, dx);
+        return;
+    }
+    for (c = 0u; c < ch; ++c) {
+        const float q = dz[c] / n; /* the value flt_gap1d_backward writes, divided once */
+        for (t = 0u; t < len; ++t) {
+            const size_t i = (size_t)t * ch + c;
+            dx[i] = (a[i] > 0.0f) ? q : 0.0f;
+        }
+    }
+}
