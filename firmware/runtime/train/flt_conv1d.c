@@ -27,6 +27,72 @@ static float flt_conv1d_out(float acc, float bias, int relu)
     return (relu && !(acc > 0.0f)) ? 0.0f : acc;
 }
 
+/* Output positions whose window lies inside the input (no padding tap): [*t_full, *t_end). */
+static void flt_conv1d_full(const flt_layer_t *ly, uint32_t in_len, uint32_t out_len,
+                            uint32_t *t_full, uint32_t *t_end)
+{
+    *t_full = (ly->pad_left + ly->stride - 1u) / ly->stride;
+    *t_end = 0u;
+    if (in_len + ly->pad_left >= ly->kernel) {
+        *t_end = (in_len + ly->pad_left - ly->kernel) / ly->stride + 1u;
+        if (*t_end > out_len) {
+            *t_end = out_len;
+        }
+    }
+}
+
+/* y[t][*] of one output position (any taps). */
+static void flt_conv1d_forward_at(const flt_layer_t *layer, const float *w, const float *x,
+                                  float *y, uint32_t t)
+{
+    const uint32_t in_ch = layer->in_ch;
+    const uint32_t out_ch = layer->out_ch;
+    const uint32_t in_len = layer->in_size / in_ch;
+    const uint32_t w_per_filter = layer->kernel * in_ch;
+    const float *b = w + (size_t)out_ch * w_per_filter;
+    const int relu = layer->act == FLT_ACT_RELU;
+    /* range: t*stride <= 2^12 * 2^12 for a checked layer */
+    const uint32_t pos0 = t * layer->stride;
+    float *yt = y + (size_t)t * out_ch;
+    uint32_t lo;
+    uint32_t hi;
+    uint32_t n;
+    uint32_t o;
+    const float *xs;
+    const float *ws;
+    flt_conv1d_taps(pos0, layer, in_len, &lo, &hi);
+    n = (hi - lo) * in_ch;
+    if (n == 0u) { /* no valid tap: the sum is empty, +0.0f */
+        for (o = 0u; o < out_ch; ++o) {
+            yt[o] = flt_conv1d_out(0.0f, b[o], relu);
+        }
+        return;
+    }
+    xs = x + (size_t)(pos0 + lo - layer->pad_left) * in_ch;
+    ws = w + (size_t)lo * in_ch;
+    /* four filters per walk over the window: each input loaded once for four sums */
+    for (o = 0u; o + 3u < out_ch; o += 4u) {
+        float acc[4];
+        flt_vec_dot4(ws, w_per_filter, xs, n, acc);
+        yt[o] = flt_conv1d_out(acc[0], b[o], relu);
+        yt[o + 1u] = flt_conv1d_out(acc[1], b[o + 1u], relu);
+        yt[o + 2u] = flt_conv1d_out(acc[2], b[o + 2u], relu);
+        yt[o + 3u] = flt_conv1d_out(acc[3], b[o + 3u], relu);
+        ws += 4u * (size_t)w_per_filter;
+    }
+    if (o + 1u < out_ch) {
+        float acc[2];
+        flt_vec_dot2(ws, ws + w_per_filter, xs, n, acc);
+        yt[o] = flt_conv1d_out(acc[0], b[o], relu);
+        yt[o + 1u] = flt_conv1d_out(acc[1], b[o + 1u], relu);
+        ws += 2u * (size_t)w_per_filter;
+        o += 2u;
+    }
+    if (o < out_ch) {
+        yt[o] = flt_conv1d_out(flt_vec_dot(ws, xs, n), b[o], relu);
+    }
+}
+
 void flt_conv1d_forward(const flt_layer_t *layer, const float *w, const float *x, float *y)
 {
     const uint32_t in_ch = layer->in_ch;
@@ -34,49 +100,35 @@ void flt_conv1d_forward(const flt_layer_t *layer, const float *w, const float *x
     const uint32_t in_len = layer->in_size / in_ch;
     const uint32_t out_len = layer->out_size / out_ch;
     const uint32_t w_per_filter = layer->kernel * in_ch;
+    const size_t x_step = (size_t)layer->stride * in_ch; /* window start, t -> t + 1 */
     const float *b = w + (size_t)out_ch * w_per_filter;
     const int relu = layer->act == FLT_ACT_RELU;
-    uint32_t t;
-    for (t = 0u; t < out_len; ++t) {
-        /* range: t*stride <= 2^12 * 2^12 for a checked layer */
-        const uint32_t pos0 = t * layer->stride;
-        uint32_t lo;
-        uint32_t hi;
-        uint32_t n;
-        uint32_t o;
-        const float *xs;
-        const float *ws;
-        float *yt = y + (size_t)t * out_ch;
-        flt_conv1d_taps(pos0, layer, in_len, &lo, &hi);
-        n = (hi - lo) * in_ch;
-        if (n == 0u) { /* no valid tap: the sum is empty, +0.0f */
-            for (o = 0u; o < out_ch; ++o) {
-                yt[o] = flt_conv1d_out(0.0f, b[o], relu);
+    uint32_t t_full;
+    uint32_t t_end;
+    uint32_t t = 0u;
+    flt_conv1d_full(layer, in_len, out_len, &t_full, &t_end);
+    while (t < out_len) {
+        if (t >= t_full && t + 1u < t_end && out_ch % 4u == 0u) {
+            /* two full windows times four filters per walk: each weight and each input
+             * loaded once for two sums */
+            const float *xs = x + (size_t)t * x_step - (size_t)layer->pad_left * in_ch;
+            float *y0 = y + (size_t)t * out_ch;
+            float *y1 = y0 + out_ch;
+            uint32_t o;
+            for (o = 0u; o < out_ch; o += 4u) {
+                float acc[8];
+                uint32_t q;
+                flt_vec_dot4x2(w + (size_t)o * w_per_filter, w_per_filter, xs, x_step, w_per_filter,
+                               acc);
+                for (q = 0u; q < 4u; ++q) {
+                    y0[o + q] = flt_conv1d_out(acc[2u * q], b[o + q], relu);
+                    y1[o + q] = flt_conv1d_out(acc[2u * q + 1u], b[o + q], relu);
+                }
             }
-            continue;
-        }
-        xs = x + (size_t)(pos0 + lo - layer->pad_left) * in_ch;
-        ws = w + (size_t)lo * in_ch;
-        /* four filters per walk over the window: each input loaded once for four sums */
-        for (o = 0u; o + 3u < out_ch; o += 4u) {
-            float acc[4];
-            flt_vec_dot4(ws, w_per_filter, xs, n, acc);
-            yt[o] = flt_conv1d_out(acc[0], b[o], relu);
-            yt[o + 1u] = flt_conv1d_out(acc[1], b[o + 1u], relu);
-            yt[o + 2u] = flt_conv1d_out(acc[2], b[o + 2u], relu);
-            yt[o + 3u] = flt_conv1d_out(acc[3], b[o + 3u], relu);
-            ws += 4u * (size_t)w_per_filter;
-        }
-        if (o + 1u < out_ch) {
-            float acc[2];
-            flt_vec_dot2(ws, ws + w_per_filter, xs, n, acc);
-            yt[o] = flt_conv1d_out(acc[0], b[o], relu);
-            yt[o + 1u] = flt_conv1d_out(acc[1], b[o + 1u], relu);
-            ws += 2u * (size_t)w_per_filter;
-            o += 2u;
-        }
-        if (o < out_ch) {
-            yt[o] = flt_conv1d_out(flt_vec_dot(ws, xs, n), b[o], relu);
+            t += 2u;
+        } else {
+            flt_conv1d_forward_at(layer, w, x, y, t);
+            t += 1u;
         }
     }
 }
@@ -108,19 +160,13 @@ void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *
     const uint32_t n_w = out_ch * w_per_filter;
     const size_t x_step = (size_t)layer->stride * in_ch; /* window start, t -> t + 1 */
     float *gb = gw + n_w;
-    /* positions whose window lies inside the input (no padding tap): [t_full, t_end) */
-    const uint32_t t_full = (layer->pad_left + layer->stride - 1u) / layer->stride;
-    uint32_t t_end = 0u;
+    uint32_t t_full;
+    uint32_t t_end;
     uint32_t t;
     uint32_t o;
     uint32_t i;
 
-    if (in_len + layer->pad_left >= layer->kernel) {
-        t_end = (in_len + layer->pad_left - layer->kernel) / layer->stride + 1u;
-        if (t_end > out_len) {
-            t_end = out_len;
-        }
-    }
+    flt_conv1d_full(layer, in_len, out_len, &t_full, &t_end);
     if (!accumulate) {
         for (i = 0u; i < n_w + out_ch; ++i) {
             gw[i] = 0.0f;

@@ -116,6 +116,73 @@ void flt_vec_dot4(const float *restrict a, size_t stride, const float *restrict 
     r[3] = acc3;
 }
 
+/* One element of flt_vec_dot4x2: eight independent sums, each sequential in i. */
+#define FLT_DOT4X2_STEP(i)     \
+    do {                       \
+        const float u = b0[i]; \
+        const float v = b1[i]; \
+        float w = a0[i];       \
+        acc00 = acc00 + w * u; \
+        acc01 = acc01 + w * v; \
+        w = a1[i];             \
+        acc10 = acc10 + w * u; \
+        acc11 = acc11 + w * v; \
+        w = a2[i];             \
+        acc20 = acc20 + w * u; \
+        acc21 = acc21 + w * v; \
+        w = a3[i];             \
+        acc30 = acc30 + w * u; \
+        acc31 = acc31 + w * v; \
+    } while (0)
+
+void flt_vec_dot4x2(const float *restrict a, size_t stride, const float *restrict b,
+                    size_t b_stride, uint32_t n, float *restrict r)
+{
+    const float *a0 = a;
+    const float *a1 = a + stride;
+    const float *a2 = a1 + stride;
+    const float *a3 = a2 + stride;
+    const float *b0 = b;
+    const float *b1 = b + b_stride;
+    const float *const end = b0 + n;
+    const float *const end2 = end - ((n - 1u) & 1u);
+    float acc00 = a0[0] * b0[0];
+    float acc01 = a0[0] * b1[0];
+    float acc10 = a1[0] * b0[0];
+    float acc11 = a1[0] * b1[0];
+    float acc20 = a2[0] * b0[0];
+    float acc21 = a2[0] * b1[0];
+    float acc30 = a3[0] * b0[0];
+    float acc31 = a3[0] * b1[0];
+    a0 += 1;
+    a1 += 1;
+    a2 += 1;
+    a3 += 1;
+    b0 += 1;
+    b1 += 1;
+    while (b0 != end2) {
+        FLT_DOT4X2_STEP(0);
+        FLT_DOT4X2_STEP(1);
+        a0 += 2;
+        a1 += 2;
+        a2 += 2;
+        a3 += 2;
+        b0 += 2;
+        b1 += 2;
+    }
+    if (b0 != end) {
+        FLT_DOT4X2_STEP(0);
+    }
+    r[0] = acc00;
+    r[1] = acc01;
+    r[2] = acc10;
+    r[3] = acc11;
+    r[4] = acc20;
+    r[5] = acc21;
+    r[6] = acc30;
+    r[7] = acc31;
+}
+
 /* One element of flt_vec_axpy4: y[i] takes its four terms in the order 0..3. */
 #define FLT_AXPY4_STEP(i) (y[i] = (((y[i] + a0 * x0[i]) + a1 * x1[i]) + a2 * x2[i]) + a3 * x3[i])
 

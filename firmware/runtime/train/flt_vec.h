@@ -16,6 +16,8 @@
  *                                       in one walk (each b[i] loaded once)          (n >= 1)
  *     flt_vec_dot4(a, s, b, n, r)       r[q] = flt_vec_dot(a + q*s, b, n) for q = 0..3, in one
  *                                       walk (four rows s floats apart)              (n >= 1)
+ *     flt_vec_dot4x2(a, s, b, t, n, r)  r[2q+p] = flt_vec_dot(a + q*s, b + p*t, n), q = 0..3,
+ *                                       p = 0..1: four rows times two vectors in one walk
  *     flt_vec_axpy(y, a, x, n)          y[i] = y[i] + a * x[i]
  *     flt_vec_axpy2(y, a, z, c, x, n)   y[i] = y[i] + a * x[i] and z[i] = z[i] + c * x[i]
  *                                       (two rows fed by the same x, each x[i] loaded once)
@@ -43,6 +45,9 @@ void flt_vec_dot2(const float *restrict a, const float *restrict c, const float 
 
 void flt_vec_dot4(const float *restrict a, size_t stride, const float *restrict b, uint32_t n,
                   float *restrict r);
+
+void flt_vec_dot4x2(const float *restrict a, size_t stride, const float *restrict b,
+                    size_t b_stride, uint32_t n, float *restrict r);
 
 void flt_vec_axpy(float *restrict y, float a, const float *restrict x, uint32_t n);
 
