@@ -133,20 +133,23 @@ void flt_conv1d_forward(const flt_layer_t *layer, const float *w, const float *x
     }
 }
 
-/* Add dz * (input window) of every queued position to filter gradient g (full windows of
- * w_per_filter floats), in queue order (ascending t); empties the queue. */
-static void flt_conv1d_flush(float *g, const float *d, const float *const *xs, uint32_t *nq,
-                             uint32_t w_per_filter)
+/* One position t whose window has padding taps: adds d * (its valid input rows) to the
+ * filter gradient g when d != 0 and returns the bias gradient gbo + d (gbo when d == 0). */
+static float flt_conv1d_edge_grad(const flt_layer_t *layer, uint32_t in_len, const float *x,
+                                  float d, uint32_t t, float *g, float gbo)
 {
-    uint32_t q;
-    if (*nq == 4u) {
-        flt_vec_axpy4(g, d, xs, w_per_filter);
-    } else {
-        for (q = 0u; q < *nq; ++q) {
-            flt_vec_axpy(g, d[q], xs[q], w_per_filter);
-        }
+    uint32_t lo;
+    uint32_t hi;
+    if (d == 0.0f) {
+        return gbo;
     }
-    *nq = 0u;
+    flt_conv1d_taps(t * layer->stride, layer, in_len, &lo, &hi);
+    if (hi > lo) {
+        flt_vec_axpy(g + (size_t)lo * layer->in_ch, d,
+                     x + (size_t)(t * layer->stride + lo - layer->pad_left) * layer->in_ch,
+                     (hi - lo) * layer->in_ch);
+    }
+    return gbo + d;
 }
 
 void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *x, const float *dz,
@@ -162,6 +165,8 @@ void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *
     float *gb = gw + n_w;
     uint32_t t_full;
     uint32_t t_end;
+    uint32_t f0;
+    uint32_t f1;
     uint32_t t;
     uint32_t o;
     uint32_t i;
@@ -172,40 +177,44 @@ void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *
             gw[i] = 0.0f;
         }
     }
+    /* the full windows are [f0, f1); the positions before and after them have padding taps */
+    f0 = (t_full < out_len) ? t_full : out_len;
+    f1 = (t_end > f0) ? t_end : f0;
     /* filter by filter: the positions t with dz[t][o] != 0, ascending, each adding dz times
      * its input window; full windows go in fours through one walk over the gradient */
     for (o = 0u; o < out_ch; ++o) {
         float *g = gw + (size_t)o * w_per_filter;
+        const float *dzt = dz + (size_t)f0 * out_ch + o;
+        const float *xt = x + (size_t)f0 * x_step - (size_t)layer->pad_left * in_ch;
         float gbo = gb[o];
         float dq[4];
         const float *xq[4];
         uint32_t nq = 0u;
-        for (t = 0u; t < out_len; ++t) {
-            const float d = dz[(size_t)t * out_ch + o];
-            uint32_t lo;
-            uint32_t hi;
-            if (d == 0.0f) {
-                continue;
-            }
-            gbo = gbo + d;
-            if (t >= t_full && t < t_end) {
+        uint32_t q;
+        for (t = 0u; t < f0; ++t) {
+            gbo = flt_conv1d_edge_grad(layer, in_len, x, dz[(size_t)t * out_ch + o], t, g, gbo);
+        }
+        for (t = f0; t < f1; ++t) {
+            const float d = *dzt;
+            if (d != 0.0f) {
+                gbo = gbo + d;
                 dq[nq] = d;
-                xq[nq] = x + (size_t)t * x_step - (size_t)layer->pad_left * in_ch;
+                xq[nq] = xt;
                 nq += 1u;
                 if (nq == 4u) {
-                    flt_conv1d_flush(g, dq, xq, &nq, w_per_filter);
+                    flt_vec_axpy4(g, dq, xq, w_per_filter);
+                    nq = 0u;
                 }
-                continue;
             }
-            flt_conv1d_flush(g, dq, xq, &nq, w_per_filter);
-            flt_conv1d_taps(t * layer->stride, layer, in_len, &lo, &hi);
-            if (hi > lo) {
-                flt_vec_axpy(g + (size_t)lo * in_ch, d,
-                             x + (size_t)(t * layer->stride + lo - layer->pad_left) * in_ch,
-                             (hi - lo) * in_ch);
-            }
+            dzt += out_ch;
+            xt += x_step;
         }
-        flt_conv1d_flush(g, dq, xq, &nq, w_per_filter);
+        for (q = 0u; q < nq; ++q) {
+            flt_vec_axpy(g, dq[q], xq[q], w_per_filter);
+        }
+        for (t = f1; t < out_len; ++t) {
+            gbo = flt_conv1d_edge_grad(layer, in_len, x, dz[(size_t)t * out_ch + o], t, g, gbo);
+        }
         gb[o] = gbo;
     }
 

@@ -10,17 +10,15 @@ void flt_gap1d_forward(const flt_layer_t *layer, const float *x, float *y)
     const float n = (float)len;
     uint32_t t;
     uint32_t c;
+    /* channel by channel, the sum in a register (a strided walk down the column) */
     for (c = 0u; c < ch; ++c) {
-        y[c] = x[c];
-    }
-    for (t = 1u; t < len; ++t) {
-        const float *row = x + (size_t)t * ch;
-        for (c = 0u; c < ch; ++c) {
-            y[c] = y[c] + row[c];
+        const float *p = x + c;
+        float s = p[0];
+        for (t = 1u; t < len; ++t) {
+            p += ch;
+            s = s + p[0];
         }
-    }
-    for (c = 0u; c < ch; ++c) {
-        y[c] = y[c] / n;
+        y[c] = s / n;
     }
 }
 
