@@ -281,32 +281,6 @@ void flt_vec_axpy(float *restrict y, float a, const float *restrict x, uint32_t 
     }
 }
 
-void flt_vec_axpy2(float *restrict y, float a, float *restrict z, float c, const float *restrict x,
-                   uint32_t n)
-{
-    const float *const end = x + n;
-    const float *const end2 = end - (n & 1u);
-    while (x != end2) {
-        const float x0 = x[0];
-        const float x1 = x[1];
-        const float y0 = y[0] + a * x0;
-        const float z0 = z[0] + c * x0;
-        const float y1 = y[1] + a * x1;
-        const float z1 = z[1] + c * x1;
-        y[0] = y0;
-        z[0] = z0;
-        y[1] = y1;
-        z[1] = z1;
-        y += 2;
-        z += 2;
-        x += 2;
-    }
-    if (x != end) {
-        y[0] = y[0] + a * x[0];
-        z[0] = z[0] + c * x[0];
-    }
-}
-
 void flt_vec_scale(float *restrict y, float a, const float *restrict x, uint32_t n)
 {
     float *const end = y + n;

@@ -19,8 +19,6 @@
  *     flt_vec_dot4x2(a, s, b, t, n, r)  r[2q+p] = flt_vec_dot(a + q*s, b + p*t, n), q = 0..3,
  *                                       p = 0..1: four rows times two vectors in one walk
  *     flt_vec_axpy(y, a, x, n)          y[i] = y[i] + a * x[i]
- *     flt_vec_axpy2(y, a, z, c, x, n)   y[i] = y[i] + a * x[i] and z[i] = z[i] + c * x[i]
- *                                       (two rows fed by the same x, each x[i] loaded once)
  *     flt_vec_axpy4(y, a, x, n)         y[i] = (((y[i] + a[0]*x[0][i]) + a[1]*x[1][i])
  *                                               + a[2]*x[2][i]) + a[3]*x[3][i]: the bits of
  *                                       four flt_vec_axpy calls in that order, with y loaded
@@ -50,9 +48,6 @@ void flt_vec_dot4x2(const float *restrict a, size_t stride, const float *restric
                     size_t b_stride, uint32_t n, float *restrict r);
 
 void flt_vec_axpy(float *restrict y, float a, const float *restrict x, uint32_t n);
-
-void flt_vec_axpy2(float *restrict y, float a, float *restrict z, float c, const float *restrict x,
-                   uint32_t n);
 
 void flt_vec_axpy4(float *restrict y, const float *restrict a, const float *const *restrict x,
                    uint32_t n);
