@@ -100,9 +100,10 @@ def test_mac_counts_of_har_tiny(har_tiny_bundle):
         ops[o.op] += o.macs
     # the int8 backbone: Conv1D 3->8 k5 stride 2 over 128 steps (64 out); conv1 is in the tail
     assert ops["CONV_2D"] == 64 * 8 * 5 * 3
-    # the float tail: conv1 8->16 k5 stride 2 (32 out) 20,480, pooling 0, dense 16-16 256 and
-    # 16-6 96: forward 20,832; backward = weight gradients 20,832 + the input gradients of the
-    # layers after the first (0 + 256 + 96)
-    fwd = 32 * 16 * 5 * 8 + 16 * 16 + 16 * 6
+    # the float tail: conv1 8->16 k5 stride 2 (32 out, 'same': 1 zero left, 2 right, so
+    # 32*5 - 3 taps read the input) 20,096, pooling 0, dense 16-16 256 and 16-6 96: forward
+    # 20,448; backward = weight gradients 20,448 + the input gradients of the layers after
+    # the first (0 + 256 + 96)
+    fwd = (32 * 5 - 3) * 16 * 8 + 16 * 16 + 16 * 6
     assert head_train_macs(head.layers) == {"forward": fwd, "backward": fwd + 352,
                                             "total": 2 * fwd + 352}

@@ -60,8 +60,11 @@ def c_forward(layers, loss, params, x) -> np.ndarray:
     return acts
 
 
-def c_grad(layers, loss, params, x, y, accumulate_twice: bool = False):
-    """(loss, grad) of one sample through the C forward, loss and backward."""
+def c_grad(layers, loss, params, x, y, accumulate_twice: bool = False,
+           start: float = 7.0, passes: tuple[int, ...] | None = None):
+    """(loss, grad) of one sample through the C forward, loss and backward: the backward runs
+    once per entry of passes (its accumulate flag; default (0,), or (0, 1) with
+    accumulate_twice) on a gradient buffer that starts filled with `start`."""
     h = c_head(layers, loss)
     s = sizes(layers, loss)
     acts = c_forward(layers, loss, params, x)
@@ -73,9 +76,11 @@ def c_grad(layers, loss, params, x, y, accumulate_twice: bool = False):
     else:
         st = lib().flt_loss_mse(fp(out), fp(y), len(out), ct.byref(lval), fp(dout))
     assert st == 0
-    grad = np.full(s.n_params, 7.0, np.float32)
+    grad = np.full(s.n_params, start, np.float32)
     scratch = np.zeros(2 * s.max_width, np.float32)
-    for acc in ((0, 1) if accumulate_twice else (0,)):
+    if passes is None:
+        passes = (0, 1) if accumulate_twice else (0,)
+    for acc in passes:
         st = lib().flt_dense_backward(ct.byref(h), fp(params), fp(x), fp(acts), fp(dout),
                                       fp(grad), len(grad), fp(scratch), len(scratch), acc)
         assert st == 0, STATUS[st]
@@ -115,8 +120,17 @@ def test_c_backward_matches_oracle_and_accumulates(name):
         want = orc.backward(layers, p, x, acts64, dout.astype(np.float64))
         assert abs(lval - orc.loss(layers, p, x, y, loss == CE)) < 1e-5 * max(1.0, abs(lval))
         np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-5 * max(np.abs(want).max(), 1e-3))
+        # accumulating onto zeros is storing, up to the sign of zero (+0 + -0 is +0): a conv
+        # adds each window's term to the gradient in place (flt_conv1d.h)
+        _, grad0, _, _ = c_grad(layers, loss, p, x, y, start=0.0, passes=(1,))
+        np.testing.assert_array_equal(grad0, grad)
+        # store, then add: 2 * grad, exactly for dense layers, to rounding for the conv's sums
         _, grad2, _, _ = c_grad(layers, loss, p, x, y, accumulate_twice=True)
-        np.testing.assert_array_equal(grad2, grad + grad)  # store, then add: exactly 2 * grad
+        if all(ly.kind != orc.CONV1D for ly in layers):
+            np.testing.assert_array_equal(grad2, grad + grad)
+        else:
+            np.testing.assert_allclose(grad2, grad + grad, rtol=1e-5,
+                                       atol=1e-6 * max(np.abs(grad).max(), 1e-3))
 
 
 @pytest.mark.parametrize("name", sorted(HEADS))

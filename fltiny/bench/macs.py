@@ -9,7 +9,10 @@
   MAC kernels alone. Padding is not subtracted (SAME-padded taps count as MACs).
 - `head_train_macs(layers)`: float32 MACs of one training sample of the head (flt_dense.h):
   forward sum(in*out), weight gradient sum(in*out), input gradient for every layer but the
-  first (layer 0's input is the frozen backbone's output: no gradient needed).
+  first (layer 0's input is the frozen backbone's output: no gradient needed). A conv1d
+  layer counts the taps that read its input (out_len*kernel minus the padding taps) times
+  out_ch*in_ch. These are the MACs of the dense maths; the C skips the terms whose dL/dz is
+  0 (a ReLU that is off), so it may execute fewer.
 """
 
 from __future__ import annotations
@@ -48,13 +51,23 @@ def backbone_macs(tflite: bytes) -> list[OpMacs]:
     return out
 
 
+def conv1d_valid_taps(lyr) -> int:
+    """Taps of a conv1d layer that read the input, summed over its output positions: the C
+    skips the taps that fall on the zero padding (flt_conv1d.h), so they are no MACs."""
+    in_len, out_len = lyr.n_in // lyr.in_ch, lyr.n_out // lyr.out_ch
+    taps = 0
+    for t in range(out_len):
+        first = t * lyr.stride - lyr.pad_left
+        taps += sum(1 for k in range(lyr.kernel) if 0 <= first + k < in_len)
+    return taps
+
+
 def layer_macs(lyr) -> int:
-    """Multiply-adds of one head layer's forward pass: dense in x out; conv1d out_len x out_ch x
-    kernel x in_ch (padding taps included: an upper bound); gap1d none (additions only)."""
+    """Multiply-adds of one head layer's forward pass: dense in x out; conv1d valid taps x
+    out_ch x in_ch (the padding taps are skipped, not multiplied); gap1d none (additions)."""
     kind = getattr(lyr, "kind", "dense")
     if kind == "conv1d":
-        out_len = lyr.n_out // lyr.out_ch
-        return out_len * lyr.out_ch * lyr.kernel * lyr.in_ch
+        return conv1d_valid_taps(lyr) * lyr.out_ch * lyr.in_ch
     if kind == "gap1d":
         return 0
     return lyr.n_in * lyr.n_out

@@ -338,11 +338,18 @@ def dense_backward(head: HeadSpec, params: FloatArray, x: FloatArray,
     for li in range(n - 1, -1, -1):
         inp = np.asarray(x, dtype=F32) if li == 0 else acts[li - 1]
         gw, gb = gviews[li]
-        gw[...] = d[:, None] * inp[None, :]
-        gb[...] = d
+        # rows with dz == 0 are skipped by the C: stored as +0 (accumulated: left alone, which
+        # differs from adding this +0 only in the sign of an all-zero sum)
+        live = d != _ZERO
+        gw[...] = np.where(live[:, None], d[:, None] * inp[None, :], _ZERO)
+        gb[...] = np.where(live, d, _ZERO)
         if li > 0:
             w = wb[li][0]
-            d = _seqsum(w * d[:, None], axis=0)
+            # sequential over the rows with dz != 0 only; +0 when there is none
+            if live.any():
+                d = _seqsum(w[live] * d[live][:, None], axis=0)
+            else:
+                d = np.zeros(w.shape[1], dtype=F32)
             if head.layers[li - 1].act == Act.RELU:
                 d = np.where(inp > _ZERO, d, _ZERO).astype(F32)
     return grad
@@ -482,6 +489,8 @@ def _step(head: HeadSpec, params: FloatArray, global_params: FloatArray | None,
     total = _ZERO
     for b, s in enumerate(idx):
         x = features[s]
+        if not np.all(np.isfinite(x)):  # flt_train_sample checks every input
+            raise TrainTwinError("FLT_ERR_NONFINITE", f"sample {s} has a non-finite input")
         acts = dense_forward(head, params, x)
         loss, dout = _sample_loss(head, acts[-1], int(s), labels, targets)
         total = loss if b == 0 else F32(total + loss)

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "train/flt_vec.h"
+
 /* Valid taps [*lo, *hi) of the window starting at input position pos0 - pad_left:
  * tap k reads input row pos0 + k - pad_left, valid when it lies in [0, in_len). */
 static void flt_conv1d_taps(uint32_t pos0, const flt_layer_t *ly, uint32_t in_len, uint32_t *lo,
@@ -19,6 +21,78 @@ static void flt_conv1d_taps(uint32_t pos0, const flt_layer_t *ly, uint32_t in_le
     }
 }
 
+static float flt_conv1d_out(float acc, float bias, int relu)
+{
+    acc = acc + bias;
+    return (relu && !(acc > 0.0f)) ? 0.0f : acc;
+}
+
+/* Output positions whose window lies inside the input (no padding tap): [*t_full, *t_end). */
+static void flt_conv1d_full(const flt_layer_t *ly, uint32_t in_len, uint32_t out_len,
+                            uint32_t *t_full, uint32_t *t_end)
+{
+    *t_full = (ly->pad_left + ly->stride - 1u) / ly->stride;
+    *t_end = 0u;
+    if (in_len + ly->pad_left >= ly->kernel) {
+        *t_end = (in_len + ly->pad_left - ly->kernel) / ly->stride + 1u;
+        if (*t_end > out_len) {
+            *t_end = out_len;
+        }
+    }
+}
+
+/* y[t][*] of one output position (any taps). */
+static void flt_conv1d_forward_at(const flt_layer_t *layer, const float *w, const float *x,
+                                  float *y, uint32_t t)
+{
+    const uint32_t in_ch = layer->in_ch;
+    const uint32_t out_ch = layer->out_ch;
+    const uint32_t in_len = layer->in_size / in_ch;
+    const uint32_t w_per_filter = layer->kernel * in_ch;
+    const float *b = w + (size_t)out_ch * w_per_filter;
+    const int relu = layer->act == FLT_ACT_RELU;
+    /* range: t*stride <= 2^12 * 2^12 for a checked layer */
+    const uint32_t pos0 = t * layer->stride;
+    float *yt = y + (size_t)t * out_ch;
+    uint32_t lo;
+    uint32_t hi;
+    uint32_t n;
+    uint32_t o;
+    const float *xs;
+    const float *ws;
+    flt_conv1d_taps(pos0, layer, in_len, &lo, &hi);
+    n = (hi - lo) * in_ch;
+    if (n == 0u) { /* no valid tap: the sum is empty, +0.0f */
+        for (o = 0u; o < out_ch; ++o) {
+            yt[o] = flt_conv1d_out(0.0f, b[o], relu);
+        }
+        return;
+    }
+    xs = x + (size_t)(pos0 + lo - layer->pad_left) * in_ch;
+    ws = w + (size_t)lo * in_ch;
+    /* four filters per walk over the window: each input loaded once for four sums */
+    for (o = 0u; o + 3u < out_ch; o += 4u) {
+        float acc[4];
+        flt_vec_dot4(ws, w_per_filter, xs, n, acc);
+        yt[o] = flt_conv1d_out(acc[0], b[o], relu);
+        yt[o + 1u] = flt_conv1d_out(acc[1], b[o + 1u], relu);
+        yt[o + 2u] = flt_conv1d_out(acc[2], b[o + 2u], relu);
+        yt[o + 3u] = flt_conv1d_out(acc[3], b[o + 3u], relu);
+        ws += 4u * (size_t)w_per_filter;
+    }
+    if (o + 1u < out_ch) {
+        float acc[2];
+        flt_vec_dot2(ws, ws + w_per_filter, xs, n, acc);
+        yt[o] = flt_conv1d_out(acc[0], b[o], relu);
+        yt[o + 1u] = flt_conv1d_out(acc[1], b[o + 1u], relu);
+        ws += 2u * (size_t)w_per_filter;
+        o += 2u;
+    }
+    if (o < out_ch) {
+        yt[o] = flt_conv1d_out(flt_vec_dot(ws, xs, n), b[o], relu);
+    }
+}
+
 void flt_conv1d_forward(const flt_layer_t *layer, const float *w, const float *x, float *y)
 {
     const uint32_t in_ch = layer->in_ch;
@@ -26,34 +100,56 @@ void flt_conv1d_forward(const flt_layer_t *layer, const float *w, const float *x
     const uint32_t in_len = layer->in_size / in_ch;
     const uint32_t out_len = layer->out_size / out_ch;
     const uint32_t w_per_filter = layer->kernel * in_ch;
+    const size_t x_step = (size_t)layer->stride * in_ch; /* window start, t -> t + 1 */
     const float *b = w + (size_t)out_ch * w_per_filter;
     const int relu = layer->act == FLT_ACT_RELU;
-    uint32_t t;
-    for (t = 0u; t < out_len; ++t) {
-        /* range: t*stride <= 2^12 * 2^12 for a checked layer */
-        const uint32_t pos0 = t * layer->stride;
-        uint32_t lo;
-        uint32_t hi;
-        uint32_t n;
-        uint32_t o;
-        const float *xs;
-        flt_conv1d_taps(pos0, layer, in_len, &lo, &hi);
-        n = (hi - lo) * in_ch;
-        xs = (n != 0u) ? x + (size_t)(pos0 + lo - layer->pad_left) * in_ch : x;
-        for (o = 0u; o < out_ch; ++o) {
-            const float *ws = w + (size_t)o * w_per_filter + (size_t)lo * in_ch;
-            float acc = 0.0f;
-            uint32_t i;
-            if (n != 0u) {
-                acc = ws[0] * xs[0];
-                for (i = 1u; i < n; ++i) {
-                    acc = acc + ws[i] * xs[i];
+    uint32_t t_full;
+    uint32_t t_end;
+    uint32_t t = 0u;
+    flt_conv1d_full(layer, in_len, out_len, &t_full, &t_end);
+    while (t < out_len) {
+        if (t >= t_full && t + 1u < t_end && out_ch % 4u == 0u) {
+            /* two full windows times four filters per walk: each weight and each input
+             * loaded once for two sums */
+            const float *xs = x + (size_t)t * x_step - (size_t)layer->pad_left * in_ch;
+            float *y0 = y + (size_t)t * out_ch;
+            float *y1 = y0 + out_ch;
+            uint32_t o;
+            for (o = 0u; o < out_ch; o += 4u) {
+                float acc[8];
+                uint32_t q;
+                flt_vec_dot4x2(w + (size_t)o * w_per_filter, w_per_filter, xs, x_step, w_per_filter,
+                               acc);
+                for (q = 0u; q < 4u; ++q) {
+                    y0[o + q] = flt_conv1d_out(acc[2u * q], b[o + q], relu);
+                    y1[o + q] = flt_conv1d_out(acc[2u * q + 1u], b[o + q], relu);
                 }
             }
-            acc = acc + b[o];
-            y[(size_t)t * out_ch + o] = (relu && !(acc > 0.0f)) ? 0.0f : acc;
+            t += 2u;
+        } else {
+            flt_conv1d_forward_at(layer, w, x, y, t);
+            t += 1u;
         }
     }
+}
+
+/* One position t whose window has padding taps: adds d * (its valid input rows) to the
+ * filter gradient g when d != 0 and returns the bias gradient gbo + d (gbo when d == 0). */
+static float flt_conv1d_edge_grad(const flt_layer_t *layer, uint32_t in_len, const float *x,
+                                  float d, uint32_t t, float *g, float gbo)
+{
+    uint32_t lo;
+    uint32_t hi;
+    if (d == 0.0f) {
+        return gbo;
+    }
+    flt_conv1d_taps(t * layer->stride, layer, in_len, &lo, &hi);
+    if (hi > lo) {
+        flt_vec_axpy(g + (size_t)lo * layer->in_ch, d,
+                     x + (size_t)(t * layer->stride + lo - layer->pad_left) * layer->in_ch,
+                     (hi - lo) * layer->in_ch);
+    }
+    return gbo + d;
 }
 
 void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *x, const float *dz,
@@ -61,72 +157,88 @@ void flt_conv1d_backward(const flt_layer_t *layer, const float *w, const float *
 {
     const uint32_t in_ch = layer->in_ch;
     const uint32_t out_ch = layer->out_ch;
-    const uint32_t kernel = layer->kernel;
     const uint32_t in_len = layer->in_size / in_ch;
     const uint32_t out_len = layer->out_size / out_ch;
-    const uint32_t w_per_filter = kernel * in_ch;
-    float *gb = gw + (size_t)out_ch * w_per_filter;
-    uint32_t o;
+    const uint32_t w_per_filter = layer->kernel * in_ch;
+    const uint32_t n_w = out_ch * w_per_filter;
+    const size_t x_step = (size_t)layer->stride * in_ch; /* window start, t -> t + 1 */
+    float *gb = gw + n_w;
+    uint32_t t_full;
+    uint32_t t_end;
+    uint32_t f0;
+    uint32_t f1;
     uint32_t t;
-    uint32_t k;
-    uint32_t c;
+    uint32_t o;
+    uint32_t i;
 
-    for (o = 0u; o < out_ch; ++o) {
-        float s = dz[o];
-        for (t = 1u; t < out_len; ++t) {
-            s = s + dz[(size_t)t * out_ch + o];
+    flt_conv1d_full(layer, in_len, out_len, &t_full, &t_end);
+    if (!accumulate) {
+        for (i = 0u; i < n_w + out_ch; ++i) {
+            gw[i] = 0.0f;
         }
-        gb[o] = accumulate ? gb[o] + s : s;
     }
-
-    for (k = 0u; k < kernel; ++k) {
-        /* outputs t whose tap k is valid: pad_left <= t*stride + k < in_len + pad_left */
-        uint32_t t_lo = 0u;
-        uint32_t t_hi = 0u;
-        const uint32_t end = in_len + layer->pad_left;
-        if (k < layer->pad_left) {
-            t_lo = (layer->pad_left - k + layer->stride - 1u) / layer->stride;
+    /* the full windows are [f0, f1); the positions before and after them have padding taps */
+    f0 = (t_full < out_len) ? t_full : out_len;
+    f1 = (t_end > f0) ? t_end : f0;
+    /* filter by filter: the positions t with dz[t][o] != 0, ascending, each adding dz times
+     * its input window; full windows go in fours through one walk over the gradient */
+    for (o = 0u; o < out_ch; ++o) {
+        float *g = gw + (size_t)o * w_per_filter;
+        const float *dzt = dz + (size_t)f0 * out_ch + o;
+        const float *xt = x + (size_t)f0 * x_step - (size_t)layer->pad_left * in_ch;
+        float gbo = gb[o];
+        float dq[4];
+        const float *xq[4];
+        uint32_t nq = 0u;
+        uint32_t q;
+        for (t = 0u; t < f0; ++t) {
+            gbo = flt_conv1d_edge_grad(layer, in_len, x, dz[(size_t)t * out_ch + o], t, g, gbo);
         }
-        if (k < end) {
-            t_hi = (end - k + layer->stride - 1u) / layer->stride;
-        }
-        if (t_hi > out_len) {
-            t_hi = out_len;
-        }
-        for (o = 0u; o < out_ch; ++o) {
-            float *g = gw + (size_t)o * w_per_filter + (size_t)k * in_ch;
-            for (c = 0u; c < in_ch; ++c) {
-                float s = 0.0f;
-                for (t = t_lo; t < t_hi; ++t) {
-                    const float p =
-                        dz[(size_t)t * out_ch + o] *
-                        x[(size_t)(t * layer->stride + k - layer->pad_left) * in_ch + c];
-                    s = (t == t_lo) ? p : s + p;
+        for (t = f0; t < f1; ++t) {
+            const float d = *dzt;
+            if (d != 0.0f) {
+                gbo = gbo + d;
+                dq[nq] = d;
+                xq[nq] = xt;
+                nq += 1u;
+                if (nq == 4u) {
+                    flt_vec_axpy4(g, dq, xq, w_per_filter);
+                    nq = 0u;
                 }
-                g[c] = accumulate ? g[c] + s : s;
             }
+            dzt += out_ch;
+            xt += x_step;
         }
+        for (q = 0u; q < nq; ++q) {
+            flt_vec_axpy(g, dq[q], xq[q], w_per_filter);
+        }
+        for (t = f1; t < out_len; ++t) {
+            gbo = flt_conv1d_edge_grad(layer, in_len, x, dz[(size_t)t * out_ch + o], t, g, gbo);
+        }
+        gb[o] = gbo;
     }
 
     if (dx == NULL) {
         return;
     }
-    for (c = 0u; c < layer->in_size; ++c) {
-        dx[c] = 0.0f;
+    for (i = 0u; i < layer->in_size; ++i) {
+        dx[i] = 0.0f;
     }
     for (t = 0u; t < out_len; ++t) {
         const uint32_t pos0 = t * layer->stride;
+        const float *dzt = dz + (size_t)t * out_ch;
         uint32_t lo;
         uint32_t hi;
+        float *dxs;
         flt_conv1d_taps(pos0, layer, in_len, &lo, &hi);
-        for (k = lo; k < hi; ++k) {
-            float *dxr = dx + (size_t)(pos0 + k - layer->pad_left) * in_ch;
-            for (o = 0u; o < out_ch; ++o) {
-                const float d = dz[(size_t)t * out_ch + o];
-                const float *wr = w + (size_t)o * w_per_filter + (size_t)k * in_ch;
-                for (c = 0u; c < in_ch; ++c) {
-                    dxr[c] = dxr[c] + wr[c] * d;
-                }
+        if (hi == lo) {
+            continue;
+        }
+        dxs = dx + (size_t)(pos0 + lo - layer->pad_left) * in_ch;
+        for (o = 0u; o < out_ch; ++o) {
+            if (dzt[o] != 0.0f) {
+                flt_vec_axpy(dxs, dzt[o], w + (size_t)o * w_per_filter + (size_t)lo * in_ch,
+                             (hi - lo) * in_ch);
             }
         }
     }

@@ -13,14 +13,21 @@
  *   two contiguous runs of n = (k_hi-k_lo)*in_ch floats, multiplied pairwise and summed:
  *     forward   z = ((w_0*x_0 + w_1*x_1) + ...) + w_{n-1}*x_{n-1}    (k outer, c inner)
  *               z = z + b[o];   y[t][o] = (act == RELU) ? (z > 0 ? z : 0) : z
- *     backward  given dz = dL/dz [out_len][out_ch] (the activation's mask already applied):
- *               gb[o]       = sequential sum over t = 0, 1, .. of dz[t][o]
- *               gW[o][k][c] = sequential sum over the t whose tap k is valid, ascending,
- *                             of dz[t][o] * x[t*stride+k-pad_left][c]
- *               (each sum starts from its first term; an empty sum is +0.0f). With
- *               accumulate != 0 the finished sum is added: g = g + sum; else g = sum.
+ *               (four filters share one walk over the window, flt_vec_dot4: no rounding
+ *               changes).
+ *     backward  given dz = dL/dz [out_len][out_ch] (the activation's mask already applied).
+ *               A (t, o) with dz[t][o] == 0 (a ReLU that is off) adds nothing and is
+ *               skipped (exact for finite values). gW and gb start at +0.0f when
+ *               accumulate == 0 and keep their values otherwise; then, in place, for each
+ *               (t, o) with dz[t][o] != 0, t ascending:
+ *                 gb[o]       = gb[o] + dz[t][o]
+ *                 gW[o][k][c] = gW[o][k][c] + dz[t][o] * x[t*stride+k-pad_left][c]  (valid k)
+ *               So a batch accumulates term by term (not as per-sample sums added at the
+ *               end): accumulating onto zeros equals storing, and storing then accumulating
+ *               the same sample gives 2 * g only to rounding. Four full windows share one
+ *               walk over gW[o] (flt_vec_axpy4: the four terms still go in t order).
  *               dx (when not NULL): every dx[i][c] starts at +0.0f, then for t ascending,
- *               k ascending over the valid taps, o ascending:
+ *               o ascending over the (t, o) with dz[t][o] != 0, each valid tap k:
  *                   dx[t*stride+k-pad_left][c] = dx[...][c] + W[o][k][c] * dz[t][o]
  *               (dL/dx before the previous layer's activation; the caller masks it).
  * - Buffers, all caller-owned: w (params of this layer) read only; x [in_size] read only;

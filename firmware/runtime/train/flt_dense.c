@@ -5,6 +5,13 @@
 
 #include "train/flt_conv1d.h"
 #include "train/flt_gap1d.h"
+#include "train/flt_vec.h"
+
+static float flt_dense_out(float acc, float bias, int relu)
+{
+    acc = acc + bias;
+    return (relu && !(acc > 0.0f)) ? 0.0f : acc;
+}
 
 void flt_dense_layer_forward(const flt_layer_t *layer, const float *w, const float *x, float *y)
 {
@@ -12,16 +19,28 @@ void flt_dense_layer_forward(const flt_layer_t *layer, const float *w, const flo
     const uint32_t n_out = layer->out_size;
     const int relu = layer->act == FLT_ACT_RELU;
     const float *b = w + (size_t)n_in * n_out;
-    uint32_t j;
-    for (j = 0u; j < n_out; ++j) {
-        const float *row = w + (size_t)j * n_in;
-        float acc = row[0] * x[0];
-        uint32_t k;
-        for (k = 1u; k < n_in; ++k) {
-            acc = acc + row[k] * x[k];
-        }
-        acc = acc + b[j];
-        y[j] = (relu && !(acc > 0.0f)) ? 0.0f : acc;
+    const float *row = w;
+    uint32_t j = 0u;
+    /* four rows per walk over x: each input loaded once for four sums */
+    for (; j + 3u < n_out; j += 4u) {
+        float acc[4];
+        flt_vec_dot4(row, n_in, x, n_in, acc);
+        y[j] = flt_dense_out(acc[0], b[j], relu);
+        y[j + 1u] = flt_dense_out(acc[1], b[j + 1u], relu);
+        y[j + 2u] = flt_dense_out(acc[2], b[j + 2u], relu);
+        y[j + 3u] = flt_dense_out(acc[3], b[j + 3u], relu);
+        row += 4u * (size_t)n_in;
+    }
+    if (j + 1u < n_out) {
+        float acc[2];
+        flt_vec_dot2(row, row + n_in, x, n_in, acc);
+        y[j] = flt_dense_out(acc[0], b[j], relu);
+        y[j + 1u] = flt_dense_out(acc[1], b[j + 1u], relu);
+        row += 2u * (size_t)n_in;
+        j += 2u;
+    }
+    if (j < n_out) {
+        y[j] = flt_dense_out(flt_vec_dot(row, x, n_in), b[j], relu);
     }
 }
 
@@ -31,36 +50,63 @@ void flt_dense_layer_backward(const flt_layer_t *layer, const float *w, const fl
     const uint32_t n_in = layer->in_size;
     const uint32_t n_out = layer->out_size;
     float *gb = gw + (size_t)n_in * n_out;
+    float dq[4];
+    float *gq[4];
+    const float *wq[4];
+    uint32_t nq = 0u;
+    uint32_t q;
     uint32_t j;
     uint32_t k;
+    /* weight gradient of the rows with dz_j != 0: stored (dz_j * x) or added (gW[j] +
+     * dz_j * x), four rows per walk over x; rows with dz_j == 0 are stored as +0 or left */
     for (j = 0u; j < n_out; ++j) {
+        const float d = dz[j];
         float *grow = gw + (size_t)j * n_in;
-        const float dj = dz[j];
-        if (accumulate) {
-            for (k = 0u; k < n_in; ++k) {
-                grow[k] = grow[k] + dj * x[k];
+        if (!accumulate) {
+            gb[j] = (d == 0.0f) ? 0.0f : d; /* +0, whatever the sign of a zero d */
+            if (d == 0.0f) {
+                for (k = 0u; k < n_in; ++k) {
+                    grow[k] = 0.0f;
+                }
+            } else {
+                flt_vec_scale(grow, d, x, n_in);
             }
-            gb[j] = gb[j] + dj;
-        } else {
-            for (k = 0u; k < n_in; ++k) {
-                grow[k] = dj * x[k];
+        } else if (d != 0.0f) {
+            gb[j] = gb[j] + d;
+            dq[nq] = d;
+            gq[nq] = grow;
+            nq += 1u;
+            if (nq == 4u) {
+                flt_vec_axpy_rows4(gq, dq, x, n_in);
+                nq = 0u;
             }
-            gb[j] = dj;
         }
+    }
+    for (q = 0u; q < nq; ++q) {
+        flt_vec_axpy(gq[q], dq[q], x, n_in);
     }
     if (dx == NULL) {
         return;
     }
-    /* dL/dx: sequential sum over j, started from the j = 0 product */
+    /* dL/dx = +0, then + W[j] * dz_j for the rows j with dz_j != 0, ascending, four rows
+     * per walk over dx (flt_vec_axpy4 adds them in order) */
     for (k = 0u; k < n_in; ++k) {
-        dx[k] = w[k] * dz[0];
+        dx[k] = 0.0f;
     }
-    for (j = 1u; j < n_out; ++j) {
-        const float *row = w + (size_t)j * n_in;
-        const float dj = dz[j];
-        for (k = 0u; k < n_in; ++k) {
-            dx[k] = dx[k] + row[k] * dj;
+    nq = 0u;
+    for (j = 0u; j < n_out; ++j) {
+        if (dz[j] != 0.0f) {
+            dq[nq] = dz[j];
+            wq[nq] = w + (size_t)j * n_in;
+            nq += 1u;
+            if (nq == 4u) {
+                flt_vec_axpy4(dx, dq, wq, n_in);
+                nq = 0u;
+            }
         }
+    }
+    for (q = 0u; q < nq; ++q) {
+        flt_vec_axpy(dx, dq[q], wq[q], n_in);
     }
 }
 
@@ -68,13 +114,20 @@ flt_status_t flt_dense_forward(const flt_head_t *head, const float *params, cons
                                float *acts, uint32_t acts_len)
 {
     flt_train_sizes_t sz;
+    FLT_REQUIRE(params != NULL && x != NULL && acts != NULL, FLT_ERR_ARG);
+    FLT_TRY(flt_train_sizes(head, 0u, &sz));
+    FLT_REQUIRE(acts_len >= sz.n_acts, FLT_ERR_NOMEM);
+    flt_head_forward_checked(head, params, x, acts);
+    return FLT_OK;
+}
+
+void flt_head_forward_checked(const flt_head_t *head, const float *params, const float *x,
+                              float *acts)
+{
     uint32_t l;
     const float *w = params;
     const float *in = x;
     float *out = acts;
-    FLT_REQUIRE(params != NULL && x != NULL && acts != NULL, FLT_ERR_ARG);
-    FLT_TRY(flt_train_sizes(head, 0u, &sz));
-    FLT_REQUIRE(acts_len >= sz.n_acts, FLT_ERR_NOMEM);
     for (l = 0u; l < head->n_layers; ++l) {
         const flt_layer_t *ly = &head->layers[l];
         switch (ly->kind) {
@@ -92,7 +145,6 @@ flt_status_t flt_dense_forward(const flt_head_t *head, const float *params, cons
         in = out;
         out += ly->out_size;
     }
-    return FLT_OK;
 }
 
 flt_status_t flt_dense_backward(const flt_head_t *head, const float *params, const float *x,
@@ -101,25 +153,29 @@ flt_status_t flt_dense_backward(const flt_head_t *head, const float *params, con
                                 int accumulate)
 {
     flt_train_sizes_t sz;
-    uint32_t l;
-    uint32_t j;
-    float *d;
-    float *dn;
-    const flt_layer_t *last;
-    const float *a_last;
-    uint32_t p_off;
-    uint32_t a_off;
     FLT_REQUIRE(params != NULL && x != NULL && acts != NULL && dout != NULL && grad != NULL &&
                     scratch != NULL,
                 FLT_ERR_ARG);
     FLT_TRY(flt_train_sizes(head, 0u, &sz));
     FLT_REQUIRE(grad_len >= sz.n_params, FLT_ERR_NOMEM);
     FLT_REQUIRE(scratch_len >= 2u * sz.max_width, FLT_ERR_NOMEM);
+    flt_head_backward_checked(head, &sz, params, x, acts, dout, grad, scratch, accumulate);
+    return FLT_OK;
+}
 
-    d = scratch;
-    dn = scratch + sz.max_width;
-    last = &head->layers[head->n_layers - 1u];
-    a_last = acts + (sz.n_acts - last->out_size);
+void flt_head_backward_checked(const flt_head_t *head, const flt_train_sizes_t *sz,
+                               const float *params, const float *x, const float *acts,
+                               const float *dout, float *grad, float *scratch, int accumulate)
+{
+    uint32_t l;
+    uint32_t j;
+    float *d = scratch;
+    float *dn = scratch + sz->max_width;
+    const flt_layer_t *last = &head->layers[head->n_layers - 1u];
+    const float *a_last = acts + (sz->n_acts - last->out_size);
+    uint32_t p_off;
+    uint32_t a_off;
+
     for (j = 0u; j < last->out_size; ++j) {
         const float dj = dout[j];
         d[j] = (last->act == FLT_ACT_RELU && !(a_last[j] > 0.0f)) ? 0.0f : dj;
@@ -129,12 +185,13 @@ flt_status_t flt_dense_backward(const flt_head_t *head, const float *params, con
      * layer l-1's output (offsets computed from the end, no per-layer head re-check).
      * d holds dL/dz of layer l (out_size <= max_width floats); dn receives dL/da of layer
      * l-1 (in_size == out_size of l-1 <= max_width floats) */
-    p_off = sz.n_params;
-    a_off = sz.n_acts - last->out_size;
+    p_off = sz->n_params;
+    a_off = sz->n_acts - last->out_size;
     for (l = head->n_layers; l-- > 0u;) {
         const flt_layer_t *ly = &head->layers[l];
         const float *in;
         float *dx = (l > 0u) ? dn : NULL;
+        int masked = 0;
         p_off -= flt_layer_n_params(ly);
         if (l > 0u) {
             a_off -= ly->in_size; /* layer l-1 has out_size == in_size */
@@ -146,7 +203,9 @@ flt_status_t flt_dense_backward(const flt_head_t *head, const float *params, con
             break;
         case FLT_LAYER_GAP1D:
             if (dx != NULL) {
-                flt_gap1d_backward(ly, d, dx);
+                /* the previous layer's ReLU mask is applied while dx is written */
+                masked = head->layers[l - 1u].act == FLT_ACT_RELU;
+                flt_gap1d_backward_masked(ly, d, masked ? in : NULL, dx);
             }
             break;
         default: /* FLT_LAYER_DENSE */
@@ -155,7 +214,7 @@ flt_status_t flt_dense_backward(const flt_head_t *head, const float *params, con
         }
         if (l > 0u) {
             float *tmp;
-            if (head->layers[l - 1u].act == FLT_ACT_RELU) {
+            if (!masked && head->layers[l - 1u].act == FLT_ACT_RELU) {
                 for (j = 0u; j < ly->in_size; ++j) {
                     dn[j] = (in[j] > 0.0f) ? dn[j] : 0.0f;
                 }
@@ -165,5 +224,4 @@ flt_status_t flt_dense_backward(const flt_head_t *head, const float *params, con
             dn = tmp;
         }
     }
-    return FLT_OK;
 }

@@ -68,3 +68,40 @@ flt_status_t flt_sgd_step(float *params, float *grad, float *velocity, const flo
     }
     return FLT_OK;
 }
+
+flt_status_t flt_sgd_step_mean(float *params, const float *grad_sum, float *velocity,
+                               const float *global_params, uint32_t n, float denom,
+                               const flt_sgd_cfg_t *cfg)
+{
+    uint32_t i;
+    FLT_REQUIRE(params != NULL && grad_sum != NULL && velocity != NULL, FLT_ERR_ARG);
+    FLT_TRY(flt_sgd_cfg_check(cfg));
+    FLT_REQUIRE(global_params != NULL || cfg->mu == 0.0f, FLT_ERR_ARG);
+    FLT_REQUIRE(flt_isfinite(denom) && denom > 0.0f, FLT_ERR_RANGE);
+    if (cfg->weight_decay == 0.0f && cfg->mu == 0.0f) {
+        /* the common case without the two optional terms: one pass, no branch inside */
+        const float m = cfg->momentum;
+        const float lr = cfg->lr;
+        for (i = 0u; i < n; ++i) {
+            const float v = m * velocity[i] + grad_sum[i] / denom;
+            velocity[i] = v;
+            params[i] = params[i] - lr * v;
+        }
+        return FLT_OK;
+    }
+    for (i = 0u; i < n; ++i) {
+        const float w = params[i];
+        float g = grad_sum[i] / denom;
+        float v;
+        if (cfg->weight_decay != 0.0f) {
+            g = g + cfg->weight_decay * w;
+        }
+        if (cfg->mu != 0.0f) {
+            g = g + cfg->mu * (w - global_params[i]);
+        }
+        v = cfg->momentum * velocity[i] + g;
+        velocity[i] = v;
+        params[i] = w - cfg->lr * v;
+    }
+    return FLT_OK;
+}

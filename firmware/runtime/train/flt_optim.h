@@ -14,6 +14,11 @@
  *   grad is used as scratch (holds the final g afterwards); params and velocity are updated
  *   in place; velocity (the optimizer state, n floats) must be zeroed by the caller before
  *   the first step. global_params may be NULL when mu == 0.
+ * - flt_sgd_step_mean(params, grad_sum, velocity, global_params, n, denom, cfg): exactly
+ *   flt_sgd_step on the gradient g_i = grad_sum[i] / denom (one division per element, the
+ *   same bits as dividing first), in one pass; grad_sum is only read. The training loop
+ *   uses it when clipping is off, so the batch average costs no pass of its own. denom must
+ *   be finite and > 0 (else FLT_ERR_RANGE, checked with the rest before anything is written).
  * - In the training loop the batch gradient is averaged, then clipped, then passed here: the
  *   clip bounds the data term only; weight decay and the proximal pull are not clipped.
  * - Bad input: NULL buffers -> FLT_ERR_ARG; a hyper-parameter non-finite, negative, or
@@ -41,5 +46,9 @@ FLT_NODISCARD flt_status_t flt_clip_grad_norm(float *grad, uint32_t n, float cli
 FLT_NODISCARD flt_status_t flt_sgd_step(float *params, float *grad, float *velocity,
                                         const float *global_params, uint32_t n,
                                         const flt_sgd_cfg_t *cfg);
+
+FLT_NODISCARD flt_status_t flt_sgd_step_mean(float *params, const float *grad_sum, float *velocity,
+                                             const float *global_params, uint32_t n, float denom,
+                                             const flt_sgd_cfg_t *cfg);
 
 #endif /* FLT_TRAIN_OPTIM_H */

@@ -33,16 +33,30 @@ static flt_status_t flt_train_check(const flt_head_t *head, float *params,
     return FLT_OK;
 }
 
-/* Sample s's input vector: a row of features, or the source's buffer after filling it. */
+/* 1 when every x[i] is finite. The exponent field plus one exponent step carries into bit
+ * 31 exactly for the all-ones exponent (inf, NaN): one OR per element, one test at the end. */
+static int flt_all_finite(const float *x, uint32_t n)
+{
+    uint32_t carry = 0u;
+    uint32_t i;
+    for (i = 0u; i < n; ++i) {
+        carry |= (flt_float_bits(x[i]) & 0x7f800000u) + 0x00800000u;
+    }
+    return (carry & 0x80000000u) == 0u;
+}
+
+/* Sample s's input vector: a row of features, or the source's buffer after filling it;
+ * FLT_ERR_NONFINITE when an input is inf or NaN (see flt_train_loop.h "Bad input"). */
 static flt_status_t flt_train_sample(const float *features, const flt_sample_source_t *src,
                                      uint32_t n_inputs, uint32_t s, const float **x)
 {
     if (features != NULL) {
         *x = features + (size_t)s * n_inputs;
-        return FLT_OK;
+    } else {
+        FLT_TRY(src->fn(src->ctx, s, src->buf));
+        *x = src->buf;
     }
-    FLT_TRY(src->fn(src->ctx, s, src->buf));
-    *x = src->buf;
+    FLT_REQUIRE(flt_all_finite(*x, n_inputs), FLT_ERR_NONFINITE);
     return FLT_OK;
 }
 
@@ -59,7 +73,6 @@ static flt_status_t flt_train_step_checked(const flt_head_t *head, const flt_tra
     float *grad = work;
     float *acts = grad + sz->n_params;
     float *scratch = acts + sz->n_acts;
-    const uint32_t scratch_len = 2u * sz->max_width;
     const float *out = acts + (sz->n_acts - sz->n_outputs);
     const float denom = (float)batch_len;
     float sum = 0.0f;
@@ -71,7 +84,7 @@ static flt_status_t flt_train_step_checked(const flt_head_t *head, const flt_tra
         const float *x;
         float loss;
         FLT_TRY(flt_train_sample(features, src, sz->n_inputs, s, &x));
-        FLT_TRY(flt_dense_forward(head, params, x, acts, sz->n_acts));
+        flt_head_forward_checked(head, params, x, acts);
         if (head->loss == FLT_LOSS_SOFTMAX_CE) {
             FLT_TRY(flt_loss_softmax_ce(out, sz->n_outputs, labels[s], &loss, scratch));
         } else {
@@ -79,17 +92,20 @@ static flt_status_t flt_train_step_checked(const flt_head_t *head, const flt_tra
                                  scratch));
         }
         sum = (b == 0u) ? loss : sum + loss;
-        FLT_TRY(flt_dense_backward(head, params, x, acts, scratch, grad, sz->n_params, scratch,
-                                   scratch_len, b != 0u));
+        flt_head_backward_checked(head, sz, params, x, acts, scratch, grad, scratch, b != 0u);
     }
     FLT_REQUIRE(flt_isfinite(sum), FLT_ERR_NONFINITE);
-    for (i = 0u; i < sz->n_params; ++i) {
-        grad[i] = grad[i] / denom;
-    }
     if (sgd->clip > 0.0f) {
+        /* the clip needs the averaged gradient's norm: average, clip, then step */
+        for (i = 0u; i < sz->n_params; ++i) {
+            grad[i] = grad[i] / denom;
+        }
         FLT_TRY(flt_clip_grad_norm(grad, sz->n_params, sgd->clip, NULL));
+        FLT_TRY(flt_sgd_step(params, grad, velocity, global_params, sz->n_params, sgd));
+    } else {
+        /* the same bits, with the average folded into the update's pass */
+        FLT_TRY(flt_sgd_step_mean(params, grad, velocity, global_params, sz->n_params, denom, sgd));
     }
-    FLT_TRY(flt_sgd_step(params, grad, velocity, global_params, sz->n_params, sgd));
     *loss_sum = sum;
     return FLT_OK;
 }

@@ -4,7 +4,9 @@
  * - flt_train_step: one optimizer step on one mini-batch, in this order:
  *     for each sample b of the batch (in the given order): forward; loss and dL/doutput;
  *         backward, storing the gradient for b = 0 and adding it for b > 0;
- *     g_i = g_i / (float)batch_len                        (average over the batch)
+ *     g_i = g_i / (float)batch_len                        (average over the batch; with
+ *                                                          clip == 0 folded into the
+ *                                                          update's pass, same bits)
  *     flt_clip_grad_norm(g, clip)                          (if clip > 0)
  *     flt_sgd_step(params, g, velocity, global_params)    (weight decay, FedProx, momentum)
  *   *batch_loss = (sequential sum of the sample losses) / (float)batch_len, before the update.
@@ -29,9 +31,12 @@
  *   n_samples / batch_len / batch_size / epochs 0 -> FLT_ERR_ARG; work_len too small ->
  *   FLT_ERR_NOMEM; label out of range or index >= n_samples -> FLT_ERR_RANGE; bad
  *   hyper-parameters -> FLT_ERR_RANGE (see flt_optim.h). These are checked before any
- *   buffer is written. A non-finite batch loss (or, when clip > 0, gradient norm) ->
- *   FLT_ERR_NONFINITE, with params/velocity as left by the previous step (the failing step is
- *   not applied). With clip == 0 an overflowing gradient is not detected: use clipping.
+ *   buffer is written. A non-finite input (a sample's feature is inf or NaN), batch loss
+ *   or, when clip > 0, gradient norm -> FLT_ERR_NONFINITE, with params/velocity as left by
+ *   the previous step (the failing step is not applied). The inputs are checked because the
+ *   backward pass skips every term whose dL/dz is 0 (flt_dense.h): a NaN input behind a ReLU
+ *   that is off would otherwise vanish instead of poisoning the gradient. With clip == 0 an
+ * overflowing gradient is not detected: use clipping.
  * - flt_train_epochs_src: flt_train_epochs with the samples' input vectors taken from a
  *   source instead of a matrix: before sample s is used (forward and backward), src->fn(
  *   src->ctx, s, src->buf) writes its n_inputs floats into src->buf (caller-owned, n_inputs
