@@ -137,11 +137,13 @@ def build_executable(
     name: str,
     sanitize: bool = True,
     include_dirs: Sequence[Path] = (),
+    kernel_variant: str | None = None,
 ) -> Path:
-    """Build a host test executable (under ASan and UBSan by default). Returns its path."""
-    sources = [*runtime_sources(components), *map(Path, main_sources)]
-    flags = [*STRICT_FLAGS, f"-I{RUNTIME_DIR}", *(f"-I{d}" for d in include_dirs),
-             *(SANITIZE_FLAGS if sanitize else ("-O2",))]
+    """Build a host test executable (under ASan and UBSan by default), with the reference
+    kernels or those of ``kernel_variant`` (as build_shared_library). Returns its path."""
+    sources = [*runtime_sources(components, kernel_variant), *map(Path, main_sources)]
+    flags = [*STRICT_FLAGS, f"-I{RUNTIME_DIR}", *variant_flags(kernel_variant),
+             *(f"-I{d}" for d in include_dirs), *(SANITIZE_FLAGS if sanitize else ("-O2",))]
     return _cached_build(sources, flags, name, include_dirs)
 
 
