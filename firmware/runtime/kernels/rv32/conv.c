@@ -2,15 +2,15 @@
  * ../conv.c in portable C99 shaped for a core without SIMD, where each MAC is at best a byte
  * load, a multiply and an add. Four output channels share each input load and its offset add
  * (the input offset is added once per input byte, not once per product); the inner product is
- * unrolled by four over pointer walks; the valid taps of each output are computed once (a kx
- * and ky range, dilation included), so no tap is bounds-checked; with dilation 1 and one group
- * a kernel row's valid taps are one contiguous run of input. Bit-exact: the same products are
- * summed in int32 (in another order; every partial sum is bounded by the range argument below,
- * so none wraps) and requantized by the same kernels_common functions. The build uses this
- * file instead of ../conv.c on RV32 boards (fltiny.build.project.kernel_variant); because it
- * is portable C, the host build can use it too (fltiny.native.build, kernel_variant="rv32"),
- * so the codegen equality tests check it against TFLM. flt_conv_prepare is ../conv_prepare.c
- * for both. */
+ * unrolled by four over pointer walks, its n % 4 tail straight-line; the valid taps of each
+ * output are computed once (a kx and ky range, dilation included), so no tap is
+ * bounds-checked; with dilation 1 and one group a kernel row's valid taps are one contiguous
+ * run of input. Bit-exact: the same products are summed in int32 (in another order; every
+ * partial sum is bounded by the range argument below, so none wraps) and requantized by the
+ * same kernels_common functions. The build uses this file instead of ../conv.c on RV32 boards
+ * (fltiny.build.project.kernel_variant); because it is portable C, the host build can use it
+ * too (fltiny.native.build, kernel_variant="rv32"), so the codegen equality tests check it
+ * against TFLM. flt_conv_prepare is ../conv_prepare.c for both. */
 #include "conv.h"
 
 #include "check_common.h"
