@@ -29,6 +29,10 @@ VARIANTS = {
                                                            zp_shift=-9)),
 }
 ARCHS = BASE + list(VARIANTS)
+# Kernels: the reference ones and every portable-C target variant (firmware/runtime/kernels/
+# <target>/ compiled for the host in place of the reference file of the same name). ARMv7E-M's
+# uses ACLE intrinsics, so it is checked on qemu-m4f (tests/test_kernel_variants_ontarget.py).
+KERNELS = ["reference", "rv32"]
 
 
 @pytest.fixture(scope="session")
@@ -42,37 +46,53 @@ def converted() -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="session")
-def compiled(converted, tmp_path_factory):
-    libs = {}
+def generated(converted, tmp_path_factory):
+    out = {}
     for name, tfl in converted.items():
         out_dir = tmp_path_factory.mktemp(f"gen_{name}")
-        res = generate(tfl, out_dir, prefix=name)
-        lib = build_shared_library(["kernels"], extra_sources=[res.source],
-                                   include_dirs=[out_dir], name=f"cg_{name}")
-        libs[name] = (res, lib)
-    return libs
+        out[name] = (generate(tfl, out_dir, prefix=name), out_dir)
+    return out
+
+
+@pytest.fixture(scope="session")
+def reference_outputs(converted, generated):
+    """(inputs, TFLM outputs) per architecture, computed once for every kernel set."""
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(name: str) -> tuple[np.ndarray, np.ndarray]:
+        if name not in cache:
+            res, _ = generated[name]
+            rng = np.random.default_rng(1234)
+            x = rng.integers(-128, 128, size=(N_INPUTS, res.input_size), dtype=np.int8)
+            # include the extremes
+            x[0] = -128
+            x[1] = 127
+            x[2] = 0
+            cache[name] = (x, h.tflm_outputs(converted[name], x))
+        return cache[name]
+
+    return get
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("name", ARCHS)
-def test_generated_c_matches_tflm(name, converted, compiled):
-    res, lib = compiled[name]
-    rng = np.random.default_rng(1234)
-    x = rng.integers(-128, 128, size=(N_INPUTS, res.input_size), dtype=np.int8)
-    # include the extremes
-    x[0] = -128
-    x[1] = 127
-    x[2] = 0
-    want = h.tflm_outputs(converted[name], x)
+def test_generated_c_matches_tflm(name, kernels, generated, reference_outputs):
+    res, out_dir = generated[name]
+    variant = None if kernels == "reference" else kernels
+    lib = build_shared_library(["kernels"], extra_sources=[res.source], include_dirs=[out_dir],
+                               name=f"cg_{name}", kernel_variant=variant)
+    x, want = reference_outputs(name)
     got = h.c_outputs(lib, name, x, res.output_size)
     # The comparison means something only if the outputs vary with the input.
     assert len(np.unique(want)) >= 4, f"{name}: degenerate reference outputs"
     assert res.arena_bytes == 0 or res.arena_bytes >= 16
     mismatches = int(np.count_nonzero(want != got))
-    print(f"{name}: arena {res.arena_bytes} B, const {res.const_bytes} B, "
+    print(f"{name} ({kernels} kernels): arena {res.arena_bytes} B, const {res.const_bytes} B, "
           f"{N_INPUTS} inputs, mismatching bytes {mismatches}; ops {res.ops}")
     assert mismatches == 0, (
-        f"{name}: {mismatches} bytes differ from TFLM; first rows C={got[:2]} TFLM={want[:2]}"
+        f"{name} ({kernels} kernels): {mismatches} bytes differ from TFLM; "
+        f"first rows C={got[:2]} TFLM={want[:2]}"
     )
 
 

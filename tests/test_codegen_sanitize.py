@@ -40,14 +40,16 @@ int main(void)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kernels", ["reference", "rv32"])  # rv32: portable C, kernels/rv32/
 @pytest.mark.parametrize("name", NAMES)
-def test_generated_model_under_sanitizers(name, tmp_path):
+def test_generated_model_under_sanitizers(name, kernels, tmp_path):
     tfl = h.tflite_for(name)
     res = generate(tfl, tmp_path, prefix=name)
     driver = tmp_path / "driver.c"
     driver.write_text(DRIVER.format(prefix=name, PREFIX=name.upper()))
     exe = build_executable([driver, res.source], ["kernels"], name=f"cg_{name}_san",
-                           include_dirs=[tmp_path])
+                           include_dirs=[tmp_path],
+                           kernel_variant=None if kernels == "reference" else kernels)
     rng = np.random.default_rng(99)
     x = rng.integers(-128, 128, size=(N_INPUTS, res.input_size), dtype=np.int8)
     proc = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True, timeout=120)

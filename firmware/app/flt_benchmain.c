@@ -210,7 +210,7 @@ int flt_app_main(int argc, char **argv)
                          b_values,
                          b_scales,
                          P};
-    flt_round_state_t rstate = {NULL, b_residual, NULL};
+    flt_round_state_t rstate = {NULL, b_residual, NULL, NULL, 0u};
     flt_round_result_t res;
     flt_bench_begin(FLT_BENCH_ROUND);
     st = flt_round_run(&model, &rdata, b_global, &cfg, &rstate, &ws, b_payload, PAYLOAD_CAP, &res);

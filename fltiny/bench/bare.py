@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fltiny.boards import Board
 from fltiny.errors import ToolchainError, UsageError
-from fltiny.native.build import RUNTIME_DIR, STRICT_FLAGS, runtime_sources
+from fltiny.native.build import RUNTIME_DIR, STRICT_FLAGS, runtime_sources, variant_flags
 from fltiny.native.cross import TARGETS
 
 from .ontarget import CALIBRATE, marker_addresses, parse_plugin_output
@@ -70,9 +70,11 @@ def _run(cmd: list[str]) -> None:
 
 
 def build_bare(board: Board, sources: Sequence[Path], components: Sequence[str], out: Path,
-               name: str = "bare") -> Path:
+               name: str = "bare", kernel_variant: str | None = None) -> Path:
     """Build ``out/<name>.elf`` for a QEMU board (see the module docstring); a warning is an
-    error. Returns the ELF's path."""
+    error. With ``kernel_variant`` (e.g. fltiny.build.project.kernel_variant(board)) the files
+    of firmware/runtime/kernels/<variant>/ replace the reference kernels of the same name, as
+    in the board's firmware. Returns the ELF's path."""
     shell = _shell(board)
     target = TARGETS.get(board.arch)
     if target is None or not target.available():
@@ -81,12 +83,14 @@ def build_bare(board: Board, sources: Sequence[Path], components: Sequence[str],
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     objects = []
-    all_sources = [*runtime_sources(components), APP_DIR / "flt_bench.c", *shell, *map(Path, sources)]
+    all_sources = [*runtime_sources(components, kernel_variant), APP_DIR / "flt_bench.c", *shell,
+                   *map(Path, sources)]
     for i, src in enumerate(all_sources):
         obj = out / f"{i:03d}_{src.parent.name}_{src.name}.o"
         flags = [] if src.suffix == ".S" else [*STRICT_FLAGS, *OPT_FLAGS, "-DFLT_APP_BENCH"]
-        _run([target.cc, *target.flags, *flags, f"-I{RUNTIME_DIR}", f"-I{BARE_DIR}",
-              f"-I{APP_DIR}", f"-I{PORTS_DIR / board.port}", "-c", str(src), "-o", str(obj)])
+        _run([target.cc, *target.flags, *flags, f"-I{RUNTIME_DIR}", *variant_flags(kernel_variant),
+              f"-I{BARE_DIR}", f"-I{APP_DIR}", f"-I{PORTS_DIR / board.port}", "-c", str(src),
+              "-o", str(obj)])
         objects.append(obj)
     elf = out / f"{name}.elf"
     machine = [f for f in target.flags if not f.startswith(("-march", "-mabi", "--specs"))]

@@ -94,11 +94,16 @@ def _write(path: Path, data: bytes | str, written: list[Path]) -> None:
 # Target-optimised kernel folders (firmware/runtime/kernels/<target>/) and the cores they serve.
 KERNEL_TARGETS = ("armv7em", "rv32")
 _ARMV7EM_ARCHS = ("cortex-m4", "cortex-m4f", "cortex-m7")
+_RV32_ARCHS = ("rv32imc",)
 
 
 def kernel_variant(board: Board) -> str | None:
     """The kernels/<target>/ folder whose files replace the reference kernels on `board`."""
-    return "armv7em" if board.arch in _ARMV7EM_ARCHS else None
+    if board.arch in _ARMV7EM_ARCHS:
+        return "armv7em"
+    if board.arch in _RV32_ARCHS:
+        return "rv32"
+    return None
 
 
 def _copy_tree(src: Path, dst: Path, written: list[Path], suffixes=(".c", ".h", ".cpp", ".S"),

@@ -27,13 +27,16 @@ class CCheck:
 
 
 class CBackbone:
-    """The generated backbone, compiled for the host."""
+    """The generated backbone, compiled for the host (with the reference kernels, or with a
+    portable-C kernel variant of firmware/runtime/kernels/<kernel_variant>/)."""
 
-    def __init__(self, c_dir: Path, prefix: str = "backbone") -> None:
+    def __init__(self, c_dir: Path, prefix: str = "backbone",
+                 kernel_variant: str | None = None) -> None:
         from fltiny.native.build import build_shared_library
 
         lib_path = build_shared_library(["kernels"], extra_sources=[c_dir / f"{prefix}.c"],
-                                        include_dirs=[c_dir], name=prefix)
+                                        include_dirs=[c_dir], name=prefix,
+                                        kernel_variant=kernel_variant)
         self.lib = ctypes.CDLL(str(lib_path))
         self.fn = getattr(self.lib, f"{prefix}_invoke")
         self.fn.restype = ctypes.c_int

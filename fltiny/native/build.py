@@ -44,17 +44,41 @@ def build_dir() -> Path:
     return base / "native"
 
 
-def runtime_sources(components: Sequence[str]) -> list[Path]:
-    """The C sources of ``core`` plus the named components, in a stable order."""
+KERNELS_DIR = RUNTIME_DIR / "kernels"
+
+
+def kernel_variant_dir(variant: str) -> Path:
+    """firmware/runtime/kernels/<variant>/, checked to exist."""
+    folder = KERNELS_DIR / variant
+    if not variant or "/" in variant or not folder.is_dir():
+        raise ToolchainError(f"unknown kernel variant '{variant}' (no folder {folder})")
+    return folder
+
+
+def runtime_sources(components: Sequence[str], kernel_variant: str | None = None) -> list[Path]:
+    """The C sources of ``core`` plus the named components, in a stable order.
+
+    kernels/<target>/ folders are skipped (they are for their targets, fltiny.build.project)
+    unless ``kernel_variant`` names one: then each of its files replaces the reference kernel
+    of the same name, as the board build does. A build with a variant needs ``-I kernels``
+    (variant_flags) for the variant's ``#include "conv.h"``."""
+    variant = {f.name: f for f in kernel_variant_dir(kernel_variant).glob("*.c")} \
+        if kernel_variant else {}
     sources: list[Path] = []
     for name in [CORE, *(c for c in components if c != CORE)]:
         folder = RUNTIME_DIR / name
         if not folder.is_dir():
             raise ToolchainError(f"unknown runtime component '{name}' (no folder {folder})")
-        # kernels/<target>/ variants are for their targets only (fltiny.build.project).
-        sources += sorted(f for f in folder.rglob("*.c")
-                          if not (name == "kernels" and f.parent != folder))
+        if name == "kernels":
+            sources += sorted(variant.get(f.name, f) for f in folder.glob("*.c"))
+        else:
+            sources += sorted(folder.rglob("*.c"))
     return sources
+
+
+def variant_flags(kernel_variant: str | None) -> list[str]:
+    """The include flag a kernel variant's sources need (none for the reference kernels)."""
+    return [f"-I{KERNELS_DIR}"] if kernel_variant else []
 
 
 def _digest(cmd: Sequence[str], files: Sequence[Path], include_dirs: Sequence[Path] = ()) -> str:
@@ -96,11 +120,14 @@ def build_shared_library(
     extra_sources: Sequence[Path] = (),
     include_dirs: Sequence[Path] = (),
     name: str = "fltrt",
+    kernel_variant: str | None = None,
 ) -> Path:
-    """Build ``lib<name>.so`` from the runtime components (for ctypes). Returns its path."""
-    sources = [*runtime_sources(components), *map(Path, extra_sources)]
+    """Build ``lib<name>.so`` from the runtime components (for ctypes), with the reference
+    kernels or, given ``kernel_variant`` (e.g. "rv32", a portable-C variant), the files of
+    kernels/<variant>/ in their place. Returns its path."""
+    sources = [*runtime_sources(components, kernel_variant), *map(Path, extra_sources)]
     flags = [*STRICT_FLAGS, "-O2", "-fPIC", "-shared", f"-I{RUNTIME_DIR}",
-             *(f"-I{d}" for d in include_dirs)]
+             *variant_flags(kernel_variant), *(f"-I{d}" for d in include_dirs)]
     return _cached_build(sources, flags, f"lib{name}.so", include_dirs)
 
 
@@ -110,11 +137,13 @@ def build_executable(
     name: str,
     sanitize: bool = True,
     include_dirs: Sequence[Path] = (),
+    kernel_variant: str | None = None,
 ) -> Path:
-    """Build a host test executable (under ASan and UBSan by default). Returns its path."""
-    sources = [*runtime_sources(components), *map(Path, main_sources)]
-    flags = [*STRICT_FLAGS, f"-I{RUNTIME_DIR}", *(f"-I{d}" for d in include_dirs),
-             *(SANITIZE_FLAGS if sanitize else ("-O2",))]
+    """Build a host test executable (under ASan and UBSan by default), with the reference
+    kernels or those of ``kernel_variant`` (as build_shared_library). Returns its path."""
+    sources = [*runtime_sources(components, kernel_variant), *map(Path, main_sources)]
+    flags = [*STRICT_FLAGS, f"-I{RUNTIME_DIR}", *variant_flags(kernel_variant),
+             *(f"-I{d}" for d in include_dirs), *(SANITIZE_FLAGS if sanitize else ("-O2",))]
     return _cached_build(sources, flags, name, include_dirs)
 
 
