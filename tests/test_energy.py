@@ -18,21 +18,21 @@ from fltiny.report import energy as en
 
 REAL = {"esp32", "esp32-s3", "esp32-c3", "nrf52840", "stm32f4", "rp2040"}
 BENCH_JSON = REPO_ROOT / "bench" / "results" / "ontarget_cost_energy.json"
-HAR_TINY = en.RoundWork(backbone_macs=7680, head_train_macs=42016, head_params=1030,
+HAR_TINY = en.RoundWork(backbone_macs=7680, head_train_macs=41248, head_params=1030,
                         n_features=512, windows=64, epochs=1, feature_cache=True)
 
 
 def test_nrf52840_round_by_hand():
     """An nRF52840 round of har-tiny (64 windows, 1 epoch, feature cache), worked by hand from
     the qemu-m4f coefficients and the product specification's figures."""
-    # instructions: 64 feature passes of 7,680 MACs at 18.27, 64 samples x 42,016 training MACs
-    # at 12.79, 1,030 parameters' delta at 152.2
-    insns = 64 * 7680 * 18.27 + 64 * 42016 * 12.79 + 1030 * 152.2
-    assert insns == pytest.approx(43_529_453.36)
+    # instructions: 64 feature passes of 7,680 MACs at 12.14, 64 samples x 41,248 training MACs
+    # at 3.44, 1,030 parameters' delta at 152.2
+    insns = 64 * 7680 * 12.14 + 64 * 41248 * 3.44 + 1030 * 152.2
+    assert insns == pytest.approx(15_204_978.48)
     seconds = insns / 64e6  # 64 MHz, one cycle per instruction
     cpu_mj = seconds * 3.3 * 3.0  # 3.3 mA at 3.0 V: s x mA x V = mJ
     uart_uj = 10 / 115200 * 3.3 * 3.0 * 1000  # 10 bits a byte at 115200 baud, CPU current
-    assert cpu_mj == pytest.approx(6.7335, rel=1e-4) and uart_uj == pytest.approx(0.859375)
+    assert cpu_mj == pytest.approx(2.3521, rel=1e-4) and uart_uj == pytest.approx(0.859375)
 
     e = en.estimate(get_board("nrf52840"), HAR_TINY, "uart", bytes_up=500, bytes_down=1500)
     assert e.counts_of == "qemu-m4f" and e.instructions == pytest.approx(insns)
@@ -44,8 +44,8 @@ def test_nrf52840_round_by_hand():
     assert e.battery is en.COIN_CELL and e.rounds_per_battery() == int(2_376_000 // e.total_mj)
     # the same round without the feature cache runs the backbone at every epoch
     five = en.estimate(get_board("nrf52840"), en.RoundWork(
-        7680, 42016, 1030, 512, 64, 5, feature_cache=False), "uart")
-    assert five.instructions == pytest.approx(5 * 64 * 7680 * 18.27 + 5 * 64 * 42016 * 12.79
+        7680, 41248, 1030, 512, 64, 5, feature_cache=False), "uart")
+    assert five.instructions == pytest.approx(5 * 64 * 7680 * 12.14 + 5 * 64 * 41248 * 3.44
                                               + 1030 * 152.2)
 
 
@@ -68,7 +68,7 @@ def _measured_rows() -> list[dict]:
 def test_coefficients_are_the_bench_file_and_predict_its_rounds():
     """MEASURED is derived from bench/results/ontarget_cost_energy.json, and the formula with
     those coefficients gives each measured whole round (its own marker, measured apart from the
-    parts; the bench round recomputes features, as without the cache) within 1 %."""
+    parts; the bench round recomputes features, as without the cache) within 2 % (qemu-m3 har-tiny: 1.0 %)."""
     rows = _measured_rows()
     assert len(rows) == len(en.MEASURED)
     for r in rows:
@@ -85,7 +85,7 @@ def test_coefficients_are_the_bench_file_and_predict_its_rounds():
         work = en.RoundWork(r["backbone_macs"], hm, r["head_params"], 1, r["n_windows"], 1,
                             feature_cache=False)
         assert en.core_cost(r["board"], work) == c
-        assert work.instructions(c) == pytest.approx(i["round"], rel=0.01), (r["board"], r["model"])
+        assert work.instructions(c) == pytest.approx(i["round"], rel=0.02), (r["board"], r["model"])
 
 
 def test_an_unmeasured_model_gets_the_smallest_coefficients():
@@ -93,8 +93,8 @@ def test_an_unmeasured_model_gets_the_smallest_coefficients():
     c = en.core_cost("qemu-m4f", work)
     rows = [m for m in en.MEASURED if m.board == "qemu-m4f"]
     assert c.model == "lower bound"
-    assert c.insn_per_backbone_mac == min(m.insn_per_backbone_mac for m in rows) == 6.65
-    assert c.insn_per_head_train_mac == min(m.insn_per_head_train_mac for m in rows) == 10.24
+    assert c.insn_per_backbone_mac == min(m.insn_per_backbone_mac for m in rows) == 5.32
+    assert c.insn_per_head_train_mac == min(m.insn_per_head_train_mac for m in rows) == 3.44
     for r in _measured_rows():  # a lower bound for every model measured
         if r["board"] == "qemu-m4f":
             w = en.RoundWork(r["backbone_macs"], r["head_train_macs_per_sample"]["total"],

@@ -51,18 +51,19 @@ class CoreCost:
     insn_per_delta_param: float
 
 
-# bench/ontarget_cost.py --boards qemu-m3 qemu-m4f qemu-rv32 --models har-tiny har-small --n 64
-# on 83fb6f8 (2026-12-02; its rows: bench/results/ontarget_cost_energy.json; tests/test_energy.py
-# derives these from that file and checks the formula against each measured round).
-COST_SOURCE = ("bench/ontarget_cost.py on 83fb6f8, 64 windows, 1 epoch "
+# bench/ontarget_cost.py --boards qemu-m3 qemu-m4f qemu-m7 qemu-rv32 --models har-tiny har-small
+# --n 64 on b51087b (2026-12-02: the armv7em and rv32 conv kernels, 32-bit requantization, the
+# fused training loops; the qemu-m3/m4f/rv32 rows: bench/results/ontarget_cost_energy.json;
+# tests/test_energy.py derives these from that file and checks the formula against each round).
+COST_SOURCE = ("bench/ontarget_cost.py on b51087b, 64 windows, 1 epoch "
                "(bench/results/ontarget_cost_energy.json)")
 MEASURED: tuple[CoreCost, ...] = (
-    CoreCost("qemu-m3", "har-tiny", 7680, 42016, 1030, 41.12, 80.39, 279.7),
-    CoreCost("qemu-m4f", "har-tiny", 7680, 42016, 1030, 18.27, 12.79, 152.2),
-    CoreCost("qemu-rv32", "har-tiny", 7680, 42016, 1030, 44.21, 168.62, 357.6),
-    CoreCost("qemu-m3", "har-small", 179200, 2624, 1254, 19.68, 94.10, 267.0),
-    CoreCost("qemu-m4f", "har-small", 179200, 2624, 1254, 6.65, 10.24, 151.0),
-    CoreCost("qemu-rv32", "har-small", 179200, 2624, 1254, 16.82, 193.45, 345.6),
+    CoreCost("qemu-m3", "har-tiny", 7680, 41248, 1030, 34.99, 58.96, 279.7),
+    CoreCost("qemu-m4f", "har-tiny", 7680, 41248, 1030, 12.14, 3.44, 152.2),
+    CoreCost("qemu-rv32", "har-tiny", 7680, 41248, 1030, 20.36, 130.53, 357.6),
+    CoreCost("qemu-m3", "har-small", 179200, 2624, 1254, 18.36, 74.77, 267.0),
+    CoreCost("qemu-m4f", "har-small", 179200, 2624, 1254, 5.32, 5.07, 151.0),
+    CoreCost("qemu-rv32", "har-small", 179200, 2624, 1254, 5.46, 162.66, 345.6),
 )
 MEASURED_BOARDS = tuple(dict.fromkeys(c.board for c in MEASURED))
 
