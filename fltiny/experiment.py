@@ -21,6 +21,7 @@ Nothing heavy is imported at module level: the CLI imports this module at start-
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -175,6 +176,8 @@ class SimConfig(ExperimentSettings):
         if self.server.secagg and (self.byzantine > 0 or self.dense_float):
             raise UsageError("--secagg masks the devices' own updates: drop --byzantine "
                              "(its attacks replace the plain payload)")
+        if self.server.secagg:
+            check_cohort_size(self.clients, self.server.fraction)
         if self.byzantine > 0 and self.attack is None:
             raise UsageError(f"--byzantine {self.byzantine:g} needs an --attack: one of "
                              f"{', '.join(ATTACKS)}")
@@ -293,6 +296,19 @@ class RunOptions(ExperimentSettings):
         return sum(n for _, n in self.fleet)
 
 
+SECAGG_MAX_COHORT = 16  # FLT_SECAGG_MAX_COHORT (firmware/runtime/secagg/msg.h)
+
+
+def check_cohort_size(devices: int, fraction: float) -> None:
+    """UsageError when a round would ask more devices than one secure-aggregation cohort holds
+    (a round with more would fail to mask, and the model would never change)."""
+    per_round = math.ceil(devices * fraction)
+    if per_round > SECAGG_MAX_COHORT:
+        raise UsageError(f"--secagg: a round asks {per_round} devices, and one cohort holds at "
+                         f"most {SECAGG_MAX_COHORT} (FLT_SECAGG_MAX_COHORT); use at most "
+                         f"{SECAGG_MAX_COHORT} devices per round (--fraction) or fewer devices")
+
+
 def check_secagg_options(opts: RunOptions) -> None:
     """UsageError (one line) for a ``--secagg`` run its boards or options cannot do: boards
     whose firmware leaves secure aggregation out (64 kB of RAM or less: FLT_APP_SECAGG 0,
@@ -303,6 +319,7 @@ def check_secagg_options(opts: RunOptions) -> None:
         raise UsageError("--secagg runs over serial links: drop --transport mqtt")
     if opts.data.model == AUTO_MODEL or opts.board_models:
         raise UsageError("--secagg runs one federation: drop --model auto / --board-model")
+    check_cohort_size(opts.devices, opts.server.fraction)
     if opts.on_ports:  # their firmware says whether it can in its HELLO (checked per round)
         return
     from fltiny.boards import get_board

@@ -207,7 +207,7 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
 
     /* 1. the personal metric of the served model, before any training */
     float metric = 0.0f;
-    if (data->n_test > 0u) {
+    if (data->n_test > 0u && !ldp) { /* local DP: not reported (computed on the data, no noise) */
         FLT_TRY(personal_metric(model, data, served != NULL ? served : global_params, ws, &metric));
     }
 
@@ -280,12 +280,12 @@ flt_status_t flt_round_run(const flt_round_model_t *model, const flt_round_data_
         serve_local =
             (model->head->loss == FLT_LOSS_SOFTMAX_CE) ? (local >= global) : (local <= global);
     }
-    result->mean_loss = mean_loss;
+    result->mean_loss = ldp ? 0.0f : mean_loss;
     result->flags = cfg->flags;
     result->examples = n_fit;
     result->k = delta.k;
     result->payload_len = len;
-    result->personal_n = data->n_test;
+    result->personal_n = ldp ? 0u : data->n_test;
     result->personal_metric = metric;
     result->serve_local = serve_local;
     return FLT_OK;

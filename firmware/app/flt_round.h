@@ -35,8 +35,10 @@
  *        feedback, top-k and quantization are post-processing of the noised update. params
  *        (the local model the device may serve) is never noised: it does not leave the
  *        device. The noise comes from state->ldp_key, which the host does not hold, so the
- *        payload of such a round cannot be replayed; everything before step 3b (the personal
- *        metric, the loss, the examples) still replays exactly.
+ *        payload of such a round cannot be replayed. What the noise does not cover is not
+ *        reported: with LOCAL_DP step 1 is skipped and result->mean_loss, personal_n and
+ *        personal_metric are 0; only result->examples (the training windows' count) is
+ *        computed from the data outside the noise.
  *     4. flt_delta_compress(&cfg->delta, params, global_params, residual, P, &delta)
  *        (residual is in/out: the error-feedback state of the previous round on entry, the
  *        new one on exit);

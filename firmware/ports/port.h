@@ -49,8 +49,9 @@
  *   secret, app/flt_secagg_dev.h). Callers derive what they need
  *   from it with HKDF. From the board's TRNG: esp_fill_random (ESP-IDF), esp_random (Arduino
  *   ESP32); /dev/urandom on the native port; on QEMU, which models no TRNG, 32 bytes the
- *   emulator launcher (fltiny.devices.qemu) draws from os.urandom at each launch and loads
- *   32 bytes below the data region (it keeps no copy; the bridge never sees them). FLT_OK, or
+ *   emulator launcher (fltiny.devices.qemu) draws from os.urandom at each launch, writes
+ *   owner-only to the fleet's working folder (removed with it) and loads 32 bytes below the
+ *   data region (the bridge never reads them). FLT_OK, or
  *   FLT_ERR_UNSUPPORTED when the board has no source (other Arduino cores today; a QEMU board
  *   started without the seed): a device then refuses the rounds that need one.
  */

@@ -157,6 +157,7 @@ class RoundLog:
     secagg_wire_up: int = 0  # the masked round's SECAGG frames (and their ACKs), in wire_up too
     secagg_wire_down: int = 0
     secagg_error: str = ""
+    trains_sent: int = 0  # TRAIN messages sent this round (each may be a device's release)
 
 
 def f32_bits(value: float) -> bytes:
@@ -668,7 +669,8 @@ class BridgeFleet:
         return DeviceResult(d.ep.device_id, update, lg.wire_up, lg.wire_down,
                             "" if update is not None else lg.reason,
                             personal_n=lg.personal_n if update is not None else 0,
-                            personal_metric=lg.personal_metric if update is not None else None)
+                            personal_metric=lg.personal_metric if update is not None else None,
+                            releases=lg.trains_sent)
 
     # ---- protocol steps ------------------------------------------------------------------
 
@@ -814,6 +816,7 @@ class BridgeFleet:
                     self._send(d, gmsg, end)
                     d.version, d.params = version, held
                 lg.model_version, lg.model_sha256 = version, params_sha256(held)
+                lg.trains_sent += 1  # counted before the send: a local-DP release may follow
                 self._send(d, tmsg, end)
                 d.in_flight = _UnconfirmedRound(held, tmsg)
                 delta = self._await_delta(d, rnd, end)

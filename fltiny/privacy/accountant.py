@@ -138,7 +138,8 @@ class LocalAccountant:
     _cache: dict[int, float] = field(default_factory=dict, repr=False)
 
     def spend(self, devices: list[int]) -> float:
-        """``devices`` released one more update each; returns the worst device's epsilon."""
+        """Each entry of ``devices`` is one more release of that device (a device listed twice
+        released twice); returns the worst device's epsilon."""
         for d in devices:
             self.releases[d] = self.releases.get(d, 0) + 1
         worst = max(self.releases.values(), default=0)

@@ -163,6 +163,9 @@ class TrainParams:
 
     def __post_init__(self) -> None:
         check_knobs(self)
+        if self.ldp_clip > 0 and self.self_check > 0:
+            raise UsageError("--self-check with local DP (--ldp-clip) is refused: the check's "
+                             "ERROR would report the device's metrics without noise")
         if self.ldp_noise > 0 and self.ldp_clip == 0:
             raise UsageError("--ldp-noise needs --ldp-clip C, the L2 norm each device clips "
                              "its update to")

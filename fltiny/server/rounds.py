@@ -42,6 +42,9 @@ class DeviceResult:
     # what the fleet measured for this device (wire bytes, replay verdict, ...): stored with
     # the device's row in the run store (RunStore.updates()["figures"])
     figures: dict[str, Any] = field(default_factory=dict)
+    # the TRAINs the device was sent this round: with local DP each may have produced a noised
+    # release (a retried TRAIN after a resync trains again); the accountant counts them all
+    releases: int = 1
 
 
 class Fleet(Protocol):
@@ -196,22 +199,23 @@ def sample_devices(available: Sequence[int], fraction: float, round_: int, seed:
 def _local_dp(train: TrainParams, config: RoundConfig, done: int,
               fleet: Any) -> LocalAccountant | None:
     """Local DP's accountant (None: off). Resumed after ``done`` rounds: every device counts
-    as having released in each of them (an upper bound on its epsilon)."""
+    as having released in each of them and in the interrupted round after them (an upper
+    bound on its epsilon)."""
     if not train.local_dp:
         return None
     from fltiny.privacy.accountant import LocalAccountant
 
     acc = LocalAccountant(train.ldp_noise, config.dp_delta)
     if done:
-        acc.releases = dict.fromkeys(fleet.devices(), done)
+        acc.releases = dict.fromkeys(fleet.devices(), done + 1)
     return acc
 
 
 def ldp_noise(config: RoundConfig) -> float:
     """Local DP's noise multiplier: --ldp-noise, or the one --ldp-epsilon needs for its rounds
     (rounded up to float32, what the TRAIN carries, so the epsilon stays within the target)."""
-    if config.train.ldp_noise > 0:
-        return config.train.ldp_noise
+    if config.train.ldp_noise > 0:  # the float32 the TRAIN carries, which the device uses
+        return float(np.float32(config.train.ldp_noise))
     from fltiny.privacy.accountant import local_noise_for
 
     z = local_noise_for(float(config.ldp_epsilon or 0.0), config.dp_delta, config.rounds)
@@ -475,9 +479,11 @@ def run_rounds(
         evaluation = evaluate(params)
         personal = personal_summary(results, "accuracy" if "accuracy" in evaluation else "mae")
         privacy = {"epsilon": accountant.spend()} if accountant is not None else {}
-        if local is not None:  # the worst device's epsilon: the devices that sent a DELTA
+        if local is not None:  # the worst device's epsilon: every TRAIN a device was sent
+            # counts, answered or not (its DELTA may have been released and lost, rejected or
+            # late)
             privacy["ldp_epsilon"] = local.spend([r.device_id for r in results
-                                                  if r.update is not None and not r.error])
+                                                  for _ in range(max(1, r.releases))])
         if secure_of is not None:  # the round's protection, in the store, report and table
             privacy["secagg"] = 1.0 if secure is not None else 0.0
             if secure is not None:
