@@ -78,29 +78,23 @@ class BridgeSecAgg:
         srv = SecAggRound(round=rnd, epoch=self.epoch, n_params=self.n_params, k=self.k,
                           clip=self.clip, index_seed=index_seed, w=w)
         self.server = srv
-        got = self._step(ids, SecaggKind.BEGIN, lambda _d: srv.begin_message(), ask)
-        for d, body in got.items():
-            srv.advertise(d, body)
+        got = self._take(self._step(ids, SecaggKind.BEGIN, lambda _d: srv.begin_message(), ask),
+                         srv.advertise, "ADVERTISE")
         cohort = srv.cohort()
         members = sorted(got)
-        got = self._step(members, SecaggKind.COHORT, lambda _d: cohort, ask)
-        for d, body in got.items():
-            srv.take_shares(d, body)
+        got = self._take(self._step(members, SecaggKind.COHORT, lambda _d: cohort, ask),
+                         srv.take_shares, "SHARES")
         u2 = sorted(got)
-        got = self._step(u2, SecaggKind.SHARES, srv.relay, ask)
-        masked_len = {}
-        for d, body in got.items():
-            masked_len[d] = len(body) + 1  # with the SECAGG kind byte
-            srv.take_masked(d, body)
+        got = self._take(self._step(u2, SecaggKind.SHARES, srv.relay, ask), srv.take_masked,
+                         "MASKED")
+        masked_len = {d: len(body) + 1 for d, body in got.items()}  # with the kind byte
         u3 = srv.survivors
         rng = np.random.default_rng([self.seed, 8191, rnd])
         n_drop = int(round(self.dropout * len(u3)))
         after = set(rng.choice(u3, size=n_drop, replace=False).tolist()) if n_drop else set()
         unmask = srv.unmask()
-        got = self._step([d for d in u3 if d not in after], SecaggKind.UNMASK,
-                         lambda _d: unmask, ask)
-        for d, body in got.items():
-            srv.take_reveal(d, body)
+        self._take(self._step([d for d in u3 if d not in after], SecaggKind.UNMASK,
+                              lambda _d: unmask, ask), srv.take_reveal, "REVEAL")
         mean = srv.mean_delta()
         ratio = max((masked_len[d] / max(plain_bytes.get(d, 0), 1) for d in masked_len
                      if plain_bytes.get(d)), default=0.0)
@@ -113,6 +107,21 @@ class BridgeSecAgg:
         self.last = SecureSum(mean, tuple(srv.survivors), tuple(srv.dropped),
                               tuple(sorted(after)), figures)
         return self.last
+
+    def _take(self, got: dict[int, bytes], take: Callable[[int, bytes], None],
+              what: str) -> dict[int, bytes]:
+        """The replies the server accepts (``take``: it records a reply only when it is valid);
+        a device whose reply it refuses leaves the round as if it had dropped there, and the
+        round goes on with the others (the protocol's dropout tolerance)."""
+        kept = {}
+        for d, body in got.items():
+            try:
+                take(d, body)
+            except FltinyError as exc:
+                self.failures[d] = f"secagg {what} refused: {exc}"
+                continue
+            kept[d] = body
+        return kept
 
     def _step(self, ids: Sequence[int], kind: SecaggKind, body_of: Callable[[int], bytes],
               ask: Ask) -> dict[int, bytes]:
