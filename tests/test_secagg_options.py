@@ -64,3 +64,14 @@ def test_a_device_whose_reply_the_server_refuses_drops_out_and_the_round_decodes
     signed = ((total + 2**(srv.w - 1)) % 2**srv.w) - 2**(srv.w - 1)  # the w-bit sum, signed
     expect[idx] = signed / (srv.scale * len(ss.devices))
     np.testing.assert_allclose(ss.mean, expect.astype(np.float32), rtol=1e-6, atol=1e-9)
+
+
+def test_secagg_is_compiled_in_where_it_fits():
+    from fltiny.boards import get_board
+    from fltiny.build.project import secagg_fits, secagg_ram_bytes
+
+    assert secagg_ram_bytes(1030) == 3048 + 12 * 1030 + 13  # har-tiny's tail: ~15 kB
+    assert secagg_fits(get_board("qemu-m4f"), 1030) and secagg_fits(get_board("qemu-rv32"), 1030)
+    assert not secagg_fits(get_board("qemu-m3"), 1030)  # 64 kB boards never
+    assert not secagg_fits(get_board("qemu-rv32"), 6406)  # har-small's tail: 80 kB of 400
+    assert secagg_fits(get_board("qemu-m4f"))  # the board alone (the run's early check)

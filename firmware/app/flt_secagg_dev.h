@@ -4,9 +4,9 @@
  *
  * Part of app/. Depends on secagg/ (client.h, msg.h, input.h, keys.h), proto/messages.h,
  * port.h (flt_port_boot_secret) and the generated fltiny_config.h / fltiny_model.h. Compiled to
- * nothing unless the build's FLT_APP_SECAGG is 1 (fltiny.build.project: boards with more than 64 kB
- * of RAM); without it the device loop answers SECAGG messages and TRAIN SECAGG with an ERROR naming
- * the reason.
+ * nothing unless the build's FLT_APP_SECAGG is 1 (fltiny.build.project.secagg_fits: boards with
+ * more than 64 kB of RAM, where it takes at most an eighth of it); without it the device loop
+ * answers SECAGG messages and TRAIN SECAGG with an ERROR naming the reason.
  *
  * Contract
  * - flt_secagg_dev_init(device_id): a client with no session. The device secret is drawn at

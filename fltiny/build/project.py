@@ -154,10 +154,23 @@ def _embedded_data(bundle: Path, board: Board, device_id: int, max_windows: int,
             + "\n    ".join(rows) + "\n};\n\n#endif /* FLTINY_DATA_H */\n")
 
 
-def secagg_fits(board: Board) -> bool:
+def secagg_ram_bytes(n_params: int) -> int:
+    """Static RAM of secure aggregation's device side for P trained parameters
+    (app/flt_secagg_dev.h): the client (3,048 B at 16 members), the kept delta and MASKED's
+    index set / values (8 P) and the reply buffer (MASKED at 32-bit values: 4 P + 13)."""
+    return 3048 + 8 * n_params + 4 * n_params + 13
+
+
+def secagg_fits(board: Board, n_params: int | None = None) -> bool:
     """Whether the device firmware of ``board`` carries secure aggregation (FLT_APP_SECAGG 1):
-    boards with more than 64 kB of RAM (``fltiny run --secagg`` refuses the others)."""
-    return board.ram_bytes > SECAGG_MIN_RAM
+    boards with more than 64 kB of RAM (``fltiny run --secagg`` refuses the others) where,
+    for a head of ``n_params``, it takes at most an eighth of the RAM (har-tiny's 1,030: 15 kB;
+    har-small's 6,406-parameter tail: 80 kB, more than qemu-rv32 can spare beside its 25 kB
+    buffers per parameter set). Without it the board's HELLO lacks the capability and a
+    ``--secagg`` run names it."""
+    if board.ram_bytes <= SECAGG_MIN_RAM:
+        return False
+    return n_params is None or secagg_ram_bytes(n_params) <= board.ram_bytes // 8
 
 
 def stack_bytes(board: Board) -> int:
@@ -278,7 +291,7 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     src = out / "src"
 
     # runtime, app, port
-    secagg = secagg_fits(board) if secagg is None else bool(secagg)
+    secagg = secagg_fits(board, head.n_params) if secagg is None else bool(secagg)
     for comp in RUNTIME_COMPONENTS + (SECAGG_COMPONENTS if secagg else ()):
         _copy_tree(FIRMWARE / "runtime" / comp, src / "runtime" / comp, written,
                    skip=KERNEL_TARGETS if comp == "kernels" else ())
