@@ -43,20 +43,28 @@ def epsilon(q: float, z: float, rounds: int, delta: float) -> float:
     return float(acc.get_epsilon(delta))
 
 
-def noise_for(target_epsilon: float, delta: float, q: float, rounds: int) -> float:
-    """The smallest noise multiplier whose ``rounds`` rounds stay within ``target_epsilon``."""
+def _calibrate(event_of: Any, target_epsilon: float, delta: float, rounds: int,
+               flag: str) -> float:
+    """The smallest noise multiplier z whose ``event_of(z)`` stays within ``target_epsilon``
+    at ``delta`` (dp-accounting's calibration over its RDP accountant); ``flag`` names the
+    option in the one-line error."""
     import dp_accounting as dpa
     from dp_accounting import rdp
 
     try:
-        z = dpa.calibrate_dp_mechanism(rdp.RdpAccountant, lambda s: _event(q, s, rounds),
-                                       target_epsilon, delta,
+        z = dpa.calibrate_dp_mechanism(rdp.RdpAccountant, event_of, target_epsilon, delta,
                                        dpa.mechanism_calibration.LowerEndpointAndGuess(1e-3, 1.0))
     except (ValueError, RuntimeError) as exc:
-        raise UsageError(f"--dp-epsilon {target_epsilon:g}: no noise multiplier reaches it at "
-                         f"delta {delta:g} over {rounds} rounds ({exc}); try a larger "
-                         "--dp-epsilon or fewer rounds") from exc
+        raise UsageError(f"{flag} {target_epsilon:g}: no noise multiplier reaches it at delta "
+                         f"{delta:g} over {rounds} rounds ({exc}); try a larger {flag} or "
+                         "fewer rounds") from exc
     return float(z)
+
+
+def noise_for(target_epsilon: float, delta: float, q: float, rounds: int) -> float:
+    """The smallest noise multiplier whose ``rounds`` rounds stay within ``target_epsilon``."""
+    return _calibrate(lambda s: _event(q, s, rounds), target_epsilon, delta, rounds,
+                      "--dp-epsilon")
 
 
 @dataclass
@@ -114,18 +122,8 @@ def local_epsilon(z: float, rounds: int, delta: float) -> float:
 def local_noise_for(target_epsilon: float, delta: float, rounds: int) -> float:
     """The smallest local-DP noise multiplier whose ``rounds`` releases stay within
     ``target_epsilon`` for every device."""
-    import dp_accounting as dpa
-    from dp_accounting import rdp
-
-    try:
-        z = dpa.calibrate_dp_mechanism(rdp.RdpAccountant, lambda s: _local_event(s, rounds),
-                                       target_epsilon, delta,
-                                       dpa.mechanism_calibration.LowerEndpointAndGuess(1e-3, 1.0))
-    except (ValueError, RuntimeError) as exc:
-        raise UsageError(f"--ldp-epsilon {target_epsilon:g}: no noise multiplier reaches it at "
-                         f"delta {delta:g} over {rounds} rounds ({exc}); try a larger "
-                         "--ldp-epsilon or fewer rounds") from exc
-    return float(z)
+    return _calibrate(lambda s: _local_event(s, rounds), target_epsilon, delta, rounds,
+                      "--ldp-epsilon")
 
 
 @dataclass
