@@ -44,6 +44,20 @@ flt_status_t flt_clip_grad_norm(float *grad, uint32_t n, float clip, float *norm
     return FLT_OK;
 }
 
+/* g + weight_decay * w + mu * (w - global[i]), each term only when its coefficient is set, in
+ * that order (the one rounding sequence of both SGD steps) */
+static float regularized(const flt_sgd_cfg_t *cfg, float w, float g, const float *global_params,
+                         uint32_t i)
+{
+    if (cfg->weight_decay != 0.0f) {
+        g = g + cfg->weight_decay * w;
+    }
+    if (cfg->mu != 0.0f) {
+        g = g + cfg->mu * (w - global_params[i]);
+    }
+    return g;
+}
+
 flt_status_t flt_sgd_step(float *params, float *grad, float *velocity, const float *global_params,
                           uint32_t n, const flt_sgd_cfg_t *cfg)
 {
@@ -53,14 +67,8 @@ flt_status_t flt_sgd_step(float *params, float *grad, float *velocity, const flo
     FLT_REQUIRE(global_params != NULL || cfg->mu == 0.0f, FLT_ERR_ARG);
     for (i = 0u; i < n; ++i) {
         const float w = params[i];
-        float g = grad[i];
+        const float g = regularized(cfg, w, grad[i], global_params, i);
         float v;
-        if (cfg->weight_decay != 0.0f) {
-            g = g + cfg->weight_decay * w;
-        }
-        if (cfg->mu != 0.0f) {
-            g = g + cfg->mu * (w - global_params[i]);
-        }
         v = cfg->momentum * velocity[i] + g;
         grad[i] = g;
         velocity[i] = v;
@@ -91,14 +99,8 @@ flt_status_t flt_sgd_step_mean(float *params, const float *grad_sum, float *velo
     }
     for (i = 0u; i < n; ++i) {
         const float w = params[i];
-        float g = grad_sum[i] / denom;
+        const float g = regularized(cfg, w, grad_sum[i] / denom, global_params, i);
         float v;
-        if (cfg->weight_decay != 0.0f) {
-            g = g + cfg->weight_decay * w;
-        }
-        if (cfg->mu != 0.0f) {
-            g = g + cfg->mu * (w - global_params[i]);
-        }
         v = cfg->momentum * velocity[i] + g;
         velocity[i] = v;
         params[i] = w - cfg->lr * v;
