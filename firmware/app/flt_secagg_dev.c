@@ -119,16 +119,20 @@ static flt_status_t on_shares(const uint8_t *b, size_t n, uint8_t *out, size_t c
     *why = "secagg MASKED: no kept delta of this round (TRAIN SECAGG first)";
     FLT_REQUIRE(kept_valid && kept_round == client.round, FLT_ERR_STATE);
     *why = "secagg MASKED: quantizing the delta failed";
-    FLT_TRY(flt_secagg_index_set(client.index_seed, client.round, P, client.k, sa_values));
-    FLT_TRY(flt_secagg_quantize(kept_delta, P, sa_values, client.k, client.scale, client.qmax,
-                                sa_values));
-    *why = "secagg MASKED: masking failed";
-    flt_status_t s = flt_secagg_mask_input(&client, sa_values, client.k);
+    flt_status_t s = flt_secagg_index_set(client.index_seed, client.round, P, client.k, sa_values);
+    if (s == FLT_OK) {
+        s = flt_secagg_quantize(kept_delta, P, sa_values, client.k, client.scale, client.qmax,
+                                sa_values);
+    }
+    if (s == FLT_OK) {
+        *why = "secagg MASKED: masking failed";
+        s = flt_secagg_mask_input(&client, sa_values, client.k);
+    }
     if (s == FLT_OK) {
         *why = "secagg MASKED encoding failed";
         s = flt_sa_masked_encode(client.round, client.w, sa_values, client.k, out, cap, len);
     }
-    wipe_kept(); /* masked once: the plain values go nowhere else */
+    wipe_kept(); /* masked once, or failed on the way: the plain values go nowhere else */
     return s;
 }
 
