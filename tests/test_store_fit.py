@@ -50,3 +50,14 @@ def test_no_shrink_when_the_store_is_not_the_problem(har_tiny_bundle, tmp_path):
     fw = build_firmware(board, har_tiny_bundle, tmp_path / "fw", progress=said.append)
     assert fw.project.store.capacity == store_layout(board, manifest, board.max_windows).capacity
     assert not any("to fit" in s for s in said)
+
+
+def test_secagg_run_refused_where_the_model_leaves_it_out(har_small_bundle, cli, tmp_path):
+    """har-small's tail would need 78 kB for secure aggregation, more than an eighth of
+    qemu-rv32's 400 kB: a --secagg run says so before building anything."""
+    code, out, err = cli("run", "--fleet", "qemu-rv32=3", "--rounds", "1", "--secagg",
+                         "--strategy", "fedavg", "--bundle", str(har_small_bundle),
+                         "--out", str(tmp_path / "r"))
+    text = out + err
+    assert code != 0 and "secure aggregation needs 78 kB" in text and "qemu-rv32" in text
+    assert "Traceback" not in text and not (tmp_path / "r" / "run.sqlite").exists()

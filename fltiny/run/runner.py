@@ -357,6 +357,19 @@ def close_port_boards(found: list[PortBoard]) -> None:
         pb.probe.link.close()
 
 
+def check_secagg_fits(boards, n_params: int) -> None:
+    """UsageError (one line) when a ``--secagg`` run's model leaves secure aggregation out of
+    a board's firmware (fltiny.build.project.secagg_fits: at most an eighth of its RAM)."""
+    from fltiny.build.project import secagg_fits, secagg_ram_bytes
+
+    small = sorted({b.name for b, _n in boards if not secagg_fits(b, n_params)})
+    if small:
+        raise UsageError(f"--secagg: with {n_params:,} trained parameters secure aggregation "
+                         f"needs {secagg_ram_bytes(n_params) // 1024} kB of RAM, more than an "
+                         f"eighth of {', '.join(small)}'s, so their firmware leaves it out; use "
+                         "a smaller model or bigger boards, or drop --secagg")
+
+
 def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: None,
         say: Say = print, log: Say = print) -> ExperimentResult:
     from fltiny.boards import get_board
@@ -395,6 +408,8 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
         with ExitStack() as stack:
             stack.callback(close_port_boards, found)
             bundle = exp.bundle
+            if opts.server.secagg and boards:  # before any build: the model's secagg buffers
+                check_secagg_fits(boards, bundle.head.n_params)
             hr = exp.host
             if found:
                 check_port_boards(found, bundle, hr.n_params)
