@@ -21,12 +21,6 @@ static void flt_conv1d_taps(uint32_t pos0, const flt_layer_t *ly, uint32_t in_le
     }
 }
 
-static float flt_conv1d_out(float acc, float bias, int relu)
-{
-    acc = acc + bias;
-    return (relu && !(acc > 0.0f)) ? 0.0f : acc;
-}
-
 /* Output positions whose window lies inside the input (no padding tap): [*t_full, *t_end). */
 static void flt_conv1d_full(const flt_layer_t *ly, uint32_t in_len, uint32_t out_len,
                             uint32_t *t_full, uint32_t *t_end)
@@ -64,33 +58,13 @@ static void flt_conv1d_forward_at(const flt_layer_t *layer, const float *w, cons
     n = (hi - lo) * in_ch;
     if (n == 0u) { /* no valid tap: the sum is empty, +0.0f */
         for (o = 0u; o < out_ch; ++o) {
-            yt[o] = flt_conv1d_out(0.0f, b[o], relu);
+            yt[o] = flt_vec_bias_act(0.0f, b[o], relu);
         }
         return;
     }
     xs = x + (size_t)(pos0 + lo - layer->pad_left) * in_ch;
     ws = w + (size_t)lo * in_ch;
-    /* four filters per walk over the window: each input loaded once for four sums */
-    for (o = 0u; o + 3u < out_ch; o += 4u) {
-        float acc[4];
-        flt_vec_dot4(ws, w_per_filter, xs, n, acc);
-        yt[o] = flt_conv1d_out(acc[0], b[o], relu);
-        yt[o + 1u] = flt_conv1d_out(acc[1], b[o + 1u], relu);
-        yt[o + 2u] = flt_conv1d_out(acc[2], b[o + 2u], relu);
-        yt[o + 3u] = flt_conv1d_out(acc[3], b[o + 3u], relu);
-        ws += 4u * (size_t)w_per_filter;
-    }
-    if (o + 1u < out_ch) {
-        float acc[2];
-        flt_vec_dot2(ws, ws + w_per_filter, xs, n, acc);
-        yt[o] = flt_conv1d_out(acc[0], b[o], relu);
-        yt[o + 1u] = flt_conv1d_out(acc[1], b[o + 1u], relu);
-        ws += 2u * (size_t)w_per_filter;
-        o += 2u;
-    }
-    if (o < out_ch) {
-        yt[o] = flt_conv1d_out(flt_vec_dot(ws, xs, n), b[o], relu);
-    }
+    flt_vec_affine(ws, w_per_filter, xs, n, b, out_ch, relu, yt);
 }
 
 void flt_conv1d_forward(const flt_layer_t *layer, const float *w, const float *x, float *y)
@@ -121,8 +95,8 @@ void flt_conv1d_forward(const flt_layer_t *layer, const float *w, const float *x
                 flt_vec_dot4x2(w + (size_t)o * w_per_filter, w_per_filter, xs, x_step, w_per_filter,
                                acc);
                 for (q = 0u; q < 4u; ++q) {
-                    y0[o + q] = flt_conv1d_out(acc[2u * q], b[o + q], relu);
-                    y1[o + q] = flt_conv1d_out(acc[2u * q + 1u], b[o + q], relu);
+                    y0[o + q] = flt_vec_bias_act(acc[2u * q], b[o + q], relu);
+                    y1[o + q] = flt_vec_bias_act(acc[2u * q + 1u], b[o + q], relu);
                 }
             }
             t += 2u;

@@ -7,41 +7,13 @@
 #include "train/flt_gap1d.h"
 #include "train/flt_vec.h"
 
-static float flt_dense_out(float acc, float bias, int relu)
-{
-    acc = acc + bias;
-    return (relu && !(acc > 0.0f)) ? 0.0f : acc;
-}
-
 void flt_dense_layer_forward(const flt_layer_t *layer, const float *w, const float *x, float *y)
 {
     const uint32_t n_in = layer->in_size;
     const uint32_t n_out = layer->out_size;
     const int relu = layer->act == FLT_ACT_RELU;
     const float *b = w + (size_t)n_in * n_out;
-    const float *row = w;
-    uint32_t j = 0u;
-    /* four rows per walk over x: each input loaded once for four sums */
-    for (; j + 3u < n_out; j += 4u) {
-        float acc[4];
-        flt_vec_dot4(row, n_in, x, n_in, acc);
-        y[j] = flt_dense_out(acc[0], b[j], relu);
-        y[j + 1u] = flt_dense_out(acc[1], b[j + 1u], relu);
-        y[j + 2u] = flt_dense_out(acc[2], b[j + 2u], relu);
-        y[j + 3u] = flt_dense_out(acc[3], b[j + 3u], relu);
-        row += 4u * (size_t)n_in;
-    }
-    if (j + 1u < n_out) {
-        float acc[2];
-        flt_vec_dot2(row, row + n_in, x, n_in, acc);
-        y[j] = flt_dense_out(acc[0], b[j], relu);
-        y[j + 1u] = flt_dense_out(acc[1], b[j + 1u], relu);
-        row += 2u * (size_t)n_in;
-        j += 2u;
-    }
-    if (j < n_out) {
-        y[j] = flt_dense_out(flt_vec_dot(row, x, n_in), b[j], relu);
-    }
+    flt_vec_affine(w, n_in, x, n_in, b, n_out, relu, y);
 }
 
 void flt_dense_layer_backward(const flt_layer_t *layer, const float *w, const float *x,

@@ -299,3 +299,30 @@ void flt_vec_scale(float *restrict y, float a, const float *restrict x, uint32_t
         x += 1;
     }
 }
+
+void flt_vec_affine(const float *restrict w, size_t stride, const float *restrict x, uint32_t n,
+                    const float *restrict b, uint32_t m, int relu, float *restrict y)
+{
+    uint32_t j = 0u;
+    /* four rows per walk over x: each input loaded once for four sums */
+    for (; j + 3u < m; j += 4u) {
+        float acc[4];
+        flt_vec_dot4(w, stride, x, n, acc);
+        y[j] = flt_vec_bias_act(acc[0], b[j], relu);
+        y[j + 1u] = flt_vec_bias_act(acc[1], b[j + 1u], relu);
+        y[j + 2u] = flt_vec_bias_act(acc[2], b[j + 2u], relu);
+        y[j + 3u] = flt_vec_bias_act(acc[3], b[j + 3u], relu);
+        w += 4u * stride;
+    }
+    if (j + 1u < m) {
+        float acc[2];
+        flt_vec_dot2(w, w + stride, x, n, acc);
+        y[j] = flt_vec_bias_act(acc[0], b[j], relu);
+        y[j + 1u] = flt_vec_bias_act(acc[1], b[j + 1u], relu);
+        w += 2u * stride;
+        j += 2u;
+    }
+    if (j < m) {
+        y[j] = flt_vec_bias_act(flt_vec_dot(w, x, n), b[j], relu);
+    }
+}

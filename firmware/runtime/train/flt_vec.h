@@ -27,6 +27,12 @@
  *                                       rows fed by the same x (each x[i] loaded once);
  *                                       the four rows must not overlap
  *     flt_vec_scale(y, a, x, n)         y[i] = a * x[i]
+ *     flt_vec_affine(w, s, x, n, b, m, relu, y)
+ *                                       y[j] = flt_vec_bias_act(flt_vec_dot(w + j*s, x, n),
+ *                                       b[j], relu) for j = 0..m-1, rows four (then two, one)
+ *                                       per walk: a dense layer, or a conv's filters on one
+ *                                       window (n >= 1)
+ *     flt_vec_bias_act(acc, b, relu)    acc + b, then 0 when relu and not above 0 (inline)
  * - Buffers: caller-owned; an output must not overlap any other buffer of the same call
  *   (restrict). No state, cannot fail.
  */
@@ -56,5 +62,14 @@ void flt_vec_axpy_rows4(float *const *restrict y, const float *restrict a, const
                         uint32_t n);
 
 void flt_vec_scale(float *restrict y, float a, const float *restrict x, uint32_t n);
+
+void flt_vec_affine(const float *restrict w, size_t stride, const float *restrict x, uint32_t n,
+                    const float *restrict b, uint32_t m, int relu, float *restrict y);
+
+static inline float flt_vec_bias_act(float acc, float bias, int relu)
+{
+    acc = acc + bias;
+    return (relu && !(acc > 0.0f)) ? 0.0f : acc;
+}
 
 #endif /* FLT_TRAIN_VEC_H */
