@@ -159,6 +159,9 @@ class SimConfig(ExperimentSettings):
     dense_float: bool = False  # send the exact float32 delta instead of the int8 payload
     out: Path = knob(Path("build/simulate"), "--out", "Report directory (run store, metrics); "
                      "its run store starts afresh.")
+    workers: int = knob(0, "--workers", "Processes that run the devices' rounds, each holding a "
+                        "share of the devices (0: one per CPU core, at least 32 devices each). "
+                        "Any number gives the same run, byte for byte.", low=0)
     # poisoning (fltiny/sim/byzantine.py): a seeded share of compromised devices and their attack
     byzantine: float = knob(0.0, "--byzantine", "Share of the devices that are Byzantine "
                             "(compromised for the whole run, a seeded choice; rounded to the "
@@ -184,6 +187,12 @@ class SimConfig(ExperimentSettings):
         if self.attack is not None and self.byzantine <= 0:
             raise UsageError(f"--attack {self.attack} needs Byzantine devices: add e.g. "
                              "--byzantine 0.2")
+        if self.workers > 1:
+            for on, flag in ((self.server.secagg, "--secagg"), (self.byzantine > 0, "--byzantine"),
+                             (self.gateways > 1, "--gateways")):
+                if on:  # each needs every device's round in one process
+                    raise UsageError(f"{flag} runs in one process: drop --workers "
+                                     f"{self.workers} (or give --workers 1)")
         if self.byzantine > 0:
             byzantine_count(self.byzantine, self.clients)  # none or all: refused here
             if self.dense_float:

@@ -47,6 +47,16 @@ from fltiny.strategies.base import ClientUpdate
 _FLT_ERR_STATE = int(Status.ERR_STATE)
 
 
+def online_devices(ids: Sequence[int], churn: float, seed: int, last_round: int) -> list[int]:
+    """The devices of ``ids`` (sorted) online in the round after ``last_round``: each is offline
+    with probability ``churn``, a draw seeded by the run's seed and the round."""
+    if churn <= 0:
+        return list(ids)
+    rng = np.random.default_rng([seed, 7919, last_round + 1])
+    online = rng.random(len(ids)) >= churn
+    return [d for d, up in zip(ids, online, strict=True) if up]
+
+
 def train_spec(train: TrainParams, round_: int, device_id: int, mu: float) -> Train:
     """The TRAIN message a device gets in ``round_`` (the seed differs per device and round)."""
     return train.message(round_, device_seed(train.seed, round_, device_id), mu)
@@ -79,12 +89,7 @@ class SimFleet:
         self._ldp_nonces: dict[int, int] = {}
 
     def devices(self) -> list[int]:
-        ids = sorted(self._by_id)
-        if self.churn <= 0:
-            return ids
-        rng = np.random.default_rng([self.seed, 7919, self._round + 1])
-        online = rng.random(len(ids)) >= self.churn
-        return [d for d, up in zip(ids, online, strict=True) if up]
+        return online_devices(sorted(self._by_id), self.churn, self.seed, self._round)
 
     def run_round(self, round_: int, devices: Sequence[int], global_params: np.ndarray,
                   version: int, train: TrainParams, mu: float,

@@ -37,6 +37,7 @@ def simulate(cfg: SimConfig, progress: Callable[[RoundMetrics], None] = lambda _
     in ``cfg.out`` starts afresh. ``host``: a HostRound of the same bundle to reuse."""
     from fltiny.server.gateway import GatewayFleet, split_devices
     from fltiny.sim.fleet import SimFleet
+    from fltiny.sim.workers import WorkerFleet, default_workers
 
     if cfg.attack is not None:  # before any work: an attack the data cannot take
         from fltiny.data import load_dataset
@@ -67,16 +68,28 @@ def simulate(cfg: SimConfig, progress: Callable[[RoundMetrics], None] = lambda _
                         dense_float=cfg.dense_float, down_topk=cfg.server.down_topk,
                         down_bits=cfg.server.down_bits, adversary=adv, secagg=secagg)
 
-    fleet: Any = sim_fleet(blobs)
-    if cfg.gateways > 1:  # gateways one after the other: they share the HostRound's C
+    workers = min(cfg.workers or default_workers(len(blobs)), len(blobs))
+    if secagg is not None or adv is not None or cfg.gateways > 1:
+        workers = 1  # the cohort's masks, the attackers' view, the gateways: one process
+    fleet: Any
+    if workers > 1:
+        log(f"simulation: {len(blobs)} devices over {workers} worker processes")
+        fleet = WorkerFleet(blobs, sim_fleet, workers, churn=cfg.churn, seed=cfg.train.seed)
+    elif cfg.gateways > 1:  # gateways one after the other: they share the HostRound's C
         by_id = {b.device_id: b for b in blobs}
         groups = split_devices(list(by_id), cfg.gateways)
         fleet = GatewayFleet([sim_fleet([by_id[i] for i in ids]) for ids in groups],
                              concurrent=False)
-    exp.store_path.unlink(missing_ok=True)
-    store = exp.open_store(resume=False)
+    else:
+        fleet = sim_fleet(blobs)
     try:
-        metrics = exp.run_rounds(fleet, store, progress)
-        return exp.result(store, metrics)
+        exp.store_path.unlink(missing_ok=True)
+        store = exp.open_store(resume=False)
+        try:
+            metrics = exp.run_rounds(fleet, store, progress)
+            return exp.result(store, metrics)
+        finally:
+            store.close()
     finally:
-        store.close()
+        if isinstance(fleet, WorkerFleet):
+            fleet.close()
