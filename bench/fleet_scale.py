@@ -22,13 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from fltiny.bench.procs import run_sampled
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"hapt": "har-tiny", "thermostat": "thermo-small"}
@@ -140,48 +141,17 @@ def measure(side: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--side", side, "--clients", str(args.clients),
            "--rounds", str(args.rounds), "--fraction", str(args.fraction),
            "--dataset", args.dataset, "--bundle", str(args.bundle)]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, start_new_session=True)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
-        time.sleep(0.2)
-    wall = time.perf_counter() - t0
-    out = proc.stdout.read() if proc.stdout else ""
+    run = run_sampled(cmd, env=env)
+    wall, peak, out = run.wall_seconds, run.peak_rss, run.stdout
     result = next((json.loads(line[7:]) for line in out.splitlines()
                    if line.startswith("RESULT ")), None)
-    if proc.returncode != 0 or result is None:
-        raise SystemExit(f"{side} side failed (exit {proc.returncode}): {out[-2000:]}")
+    if run.returncode != 0 or result is None:
+        raise SystemExit(f"{side} side failed (exit {run.returncode}): {out[-2000:]}")
     client_rounds = int(round(args.fraction * args.clients)) * args.rounds
     return {**result, "wall_seconds": wall, "peak_rss_mib": peak / 2**20,
             "client_rounds": client_rounds,
             "client_rounds_per_s": client_rounds / wall,
             "client_rounds_per_s_rounds_only": client_rounds / result["rounds_seconds"]}
-
-
-def tree_rss(root: int) -> int:
-    """Summed RSS (bytes) of ``root`` and all its descendants, from /proc."""
-    parent: dict[int, int] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    tree, frontier = {root}, [root]
-    while frontier:
-        kids = [c for c, pp in parent.items() if pp in frontier and c not in tree]
-        tree.update(kids)
-        frontier = kids
-    total = 0
-    for pid in tree:
-        try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total * os.sysconf("SC_PAGE_SIZE")
 
 
 def report(rows: dict, args: argparse.Namespace) -> None:
