@@ -184,7 +184,12 @@ def main() -> None:
                     help=argparse.SUPPRESS)  # internal: run one side in this process
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    args.bundle = args.bundle or ROOT / "build" / MODELS[args.dataset]
+    if args.bundle is None:  # the zoo model's export, made as `fltiny simulate` makes it
+        args.bundle = ROOT / "build" / MODELS[args.dataset]
+        if not args.side and not (args.bundle / "manifest.json").exists():
+            from fltiny.experiment import export
+
+            export(MODELS[args.dataset], args.dataset, args.bundle)
     if args.side:
         out = run_flower(args) if args.side == "flower" else run_fltiny(args)
         print("RESULT " + json.dumps(out), flush=True)
