@@ -11,6 +11,7 @@ from oracles import protocol as op
 from fltiny.bridge import messages as m
 from fltiny.bridge.link import Link, PacedLink
 from fltiny.native import delta as nd
+from fltiny.native.errors import ProtocolError
 from fltiny.native.proto import WireCount, decode_wire
 from fltiny.server.downlink import GLOBAL_DELTA_BLOCK, Held, global_message
 
@@ -120,6 +121,41 @@ def test_wire_count_is_the_frames_and_acks_of_the_oracle():
             seq += 1
     assert (w.down, w.up) == (expect_down, expect_up)
     assert added == expect_down + expect_up and w.seq[True] == seq
+
+
+def test_wire_count_from_the_device_and_past_one_byte_varints():
+    """The device's side (its DELTA, chunked, ACKed by the host) and sequence numbers whose
+    varints grow (127 -> 128 and on): every byte as the oracle frames it."""
+    key = bytes(range(32, 64))
+    w = WireCount(key, device_id=300, chunk=32)
+    rng = np.random.default_rng(3)
+    sparse, _ = nd.compress(rng.normal(size=600).astype(np.float32), np.zeros(600, np.float32),
+                            None, k=60)
+    delta = m.Delta(5, 4, 120, 0.25, nd.encode_payload(sparse), 30, 0.875)
+    up = down = 0
+    seq = 1
+    for _ in range(40):  # DELTAs of several chunks each: device seqs past 127
+        before = (w.up, w.down)
+        w.send(delta, from_host=False)
+        raw = delta.encode()
+        n = max(1, -(-len(raw) // 32))
+        for i in range(n):
+            part = raw[i * 32:(i + 1) * 32]
+            up += len(op.encode_frame(op.Header(int(delta.TYPE), 300, seq, i, n, len(part), 0),
+                                      part, key, max_chunk=32))
+            ack = m.Ack(seq).encode()
+            down += len(op.encode_frame(op.Header(int(m.MsgType.ACK), 300, 0,
+                                                  payload_len=len(ack), flags=op.FLAG_FROM_HOST),
+                                        ack, key))
+            seq += 1
+        assert (w.up, w.down) == (up, down) and (w.up, w.down) != before
+    assert seq > 128 and w.seq == {True: 1, False: seq}
+
+
+def test_wire_count_refuses_a_control_message_in_one_line():
+    w = WireCount(bytes(32), device_id=1)
+    with pytest.raises(ProtocolError, match="counting a ACK message"):
+        w.send(m.Ack(3), from_host=False)
 
 
 def test_wire_figures_average_the_steady_rounds_per_device():

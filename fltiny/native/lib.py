@@ -242,6 +242,8 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_proto_tx_begin": (C.c_int, [P(Tx), u8, sz, P(Outgoing)]),
     "flt_proto_tx_chunk": (C.c_int, [P(Tx), P(Outgoing), vp, u16, vp, sz, P(sz)]),
     "flt_proto_tx_reply": (C.c_int, [P(Tx), P(RxEvent), vp, sz, P(sz)]),
+    "flt_wire_count": (C.c_int, [P(Tx), P(Tx), u8, vp, sz, C.c_int, P(C.c_uint64),
+                                 P(C.c_uint64)]),
     "flt_outbox_init": (C.c_int, [P(Outbox), P(Tx), vp, u32, u32]),
     "flt_outbox_slot": (C.c_int, [P(Outbox), u32, vp, sz, u32]),
     "flt_outbox_queue": (C.c_int, [P(Outbox), u32, u8, sz]),

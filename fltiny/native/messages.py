@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes as C
 import enum
+import struct
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
@@ -82,13 +83,18 @@ def __getattr__(name: str) -> int:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+_F32 = struct.Struct("<f")
+
+
 def _f32(v: float | None) -> float | None:
-    """float32 value of v (what the wire carries); out-of-range values stay (encode rejects)."""
+    """float32 value of v (what the wire carries, rounded to nearest); a finite value beyond
+    float32's range stays as it is (encode rejects it)."""
     if v is None:
         return None
-    with np.errstate(over="ignore"):
-        f = np.float32(v)
-    return float(f) if np.isfinite(f) or not np.isfinite(v) else v
+    try:
+        return _F32.unpack(_F32.pack(v))[0]
+    except OverflowError:
+        return v
 
 
 def _round_fields(obj: object, names: tuple[str, ...]) -> None:

@@ -14,7 +14,7 @@ The buffers every C object points to are owned by the Python object that holds i
 from __future__ import annotations
 
 import ctypes as C
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from fltiny.native import lib as L
 from fltiny.native import messages as m
@@ -297,38 +297,41 @@ class Sender:
 # ---- wire accounting ---------------------------------------------------------------------
 
 
-@dataclass
 class WireCount:
-    """The bytes one device's messages take on a lossless link, counted by framing them with
-    the C encoder: each message's frames (chunked as the sender chunks them, with the sender's
-    sequence numbers: their varints grow with them) and the ACK the receiver returns for each
-    data frame. The simulator's byte figures come from here, so they are the wire's."""
+    """The bytes one device's messages take on a lossless link, counted by the runtime's own
+    sender (flt_wire_count, one C call per message): each message's frames, chunked as the
+    sender chunks them and with the sender's sequence numbers (their varints grow with them),
+    and the ACK the receiver returns for each data frame. The simulator's byte figures come
+    from here, so they are the wire's."""
 
-    key: bytes
-    device_id: int
-    chunk: int | None = None  # payload bytes per frame (default FLT_PROTO_MAX_CHUNK)
-    seq: dict[bool, int] = field(default_factory=lambda: {True: 1, False: 1})  # next, per sender
-    up: int = 0  # device -> host bytes so far
-    down: int = 0
+    def __init__(self, key: bytes, device_id: int, chunk: int | None = None) -> None:
+        lib = L.rt()
+        self.key, self.device_id, self.chunk = bytes(key), device_id, chunk
+        self._key = _key(key)
+        self._tx = {True: L.Tx(), False: L.Tx()}  # the host's sender, the device's
+        for on_host, tx in self._tx.items():
+            check(lib.flt_proto_tx_init(C.byref(tx), self._key, device_id, int(on_host), 1),
+                  "sender init")
+            if chunk is not None:
+                check(lib.flt_proto_tx_set_chunk(C.byref(tx), chunk), f"chunk size {chunk}")
+        self._frames, self._acks = C.c_uint64(0), C.c_uint64(0)
+        self.up = 0  # device -> host bytes so far
+        self.down = 0
+
+    @property
+    def seq(self) -> dict[bool, int]:
+        """The next sequence number of each sender (True: the host's)."""
+        return {h: int(tx.next_seq) for h, tx in self._tx.items()}
 
     def send(self, msg: m.Message, *, from_host: bool) -> int:
         """Counts ``msg`` sent one way and its ACKs the other; returns the bytes it added."""
         payload = msg.encode()
-        c = self.chunk or max_chunk()
-        n = chunk_count(len(payload), c)
-        first = self.seq[from_host]
-        frames = acks = 0
-        for i in range(n):
-            part = payload[i * c:(i + 1) * c]
-            h = Header(int(msg.TYPE), self.device_id, first + i, i, n, len(part),
-                       FLAG_FROM_HOST if from_host else 0)
-            frames += len(encode_frame(h, part, self.key))
-            ack = m.Ack(first + i).encode()
-            acks += len(encode_frame(Header(int(m.MsgType.ACK), self.device_id, 0,
-                                            payload_len=len(ack),
-                                            flags=0 if from_host else FLAG_FROM_HOST),
-                                     ack, self.key))
-        self.seq[from_host] = first + n
+        self._frames.value = self._acks.value = 0
+        check(L.rt().flt_wire_count(C.byref(self._tx[from_host]), C.byref(self._tx[not from_host]),
+                                    int(msg.TYPE), payload, len(payload), 1,
+                                    C.byref(self._frames), C.byref(self._acks)),
+              f"counting a {msg.TYPE.name} message")
+        frames, acks = int(self._frames.value), int(self._acks.value)
         if from_host:
             self.down += frames
             self.up += acks
