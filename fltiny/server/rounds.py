@@ -45,6 +45,9 @@ class DeviceResult:
     # the TRAINs the device was sent this round: with local DP each may have produced a noised
     # release (a retried TRAIN after a resync trains again); the accountant counts them all
     releases: int = 1
+    # the hash of the decoded update (fltiny.server.audit.update_sha256), when the fleet
+    # computed it beside the device (a simulation worker); else the round loop computes it
+    update_sha256: str | None = None
 
 
 class Fleet(Protocol):
@@ -441,7 +444,7 @@ def run_rounds(
                              "personal_metric": r.personal_metric}
                             if r.personal_n else r.figures),
                 "reputation": score,
-                "payload_sha256": (r.figures.get("payload_sha256") or update_sha256(r.update.delta)
+                "payload_sha256": (r.update_sha256 or update_sha256(r.update.delta)
                                    if r.update is not None else None),
             })
             c = plane.demote(r.device_id)

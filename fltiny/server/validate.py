@@ -43,9 +43,11 @@ class Verdict:
     cosine: float
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
+def _cosines(rows: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of ``rows`` to ``b`` (0 where either norm is 0)."""
+    na, nb = np.linalg.norm(rows, axis=1), float(np.linalg.norm(b))
+    den = na * nb
+    return np.divide(rows @ b, den, out=np.zeros(len(rows)), where=den > 0)
 
 
 def validate_updates(
@@ -85,14 +87,13 @@ def validate_updates(
         norms = np.sqrt(np.array([updates[i].sq_norm() for i in sane], np.float64))
         med = float(np.median(norms))
         mad = float(np.median(np.abs(norms - med)))
-        deltas = center = None
+        cosines = np.full(len(sane), np.nan)
         if len(sane) * global_params.size <= COSINE_MAX_VALUES:
             deltas = np.stack([updates[i].delta.astype(np.float64).reshape(-1) for i in sane])
-            center = np.median(deltas, axis=0)
+            cosines = _cosines(deltas, np.median(deltas, axis=0))
         for j, i in enumerate(sane):
             z = abs(norms[j] - med) / (1.4826 * mad + 1e-12 + 1e-6 * med)
-            cos = (_cosine(deltas[j], center) if deltas is not None and center is not None
-                   else float("nan"))
+            cos = float(cosines[j])
             ok = z <= anomaly_threshold
             reason = "" if ok else (
                 f"anomaly score {z:.1f} above --anomaly-threshold {anomaly_threshold:g} (norm "

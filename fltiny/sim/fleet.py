@@ -38,6 +38,7 @@ from fltiny.errors import FltinyError
 from fltiny.native.accumulate import Accumulator, measure_payload
 from fltiny.native.proto import WireCount
 from fltiny.native.status import Status
+from fltiny.server.audit import update_sha256
 from fltiny.server.downlink import DEFAULT_BITS, DEFAULT_TOPK, Held, global_message
 from fltiny.server.rounds import DeviceResult, TrainParams, device_seed
 from fltiny.sim.adversary import Adversary
@@ -170,7 +171,8 @@ class SimFleet:
                                         bytes_up=wire.up - up0, bytes_down=wire.down - down0,
                                         personal_n=out.personal_n,
                                         personal_metric=out.personal_metric,
-                                        figures=self._figures(dev)))
+                                        figures=self._figures(dev),
+                                        update_sha256=update_sha256(update.delta)))
         if self.secagg is not None:
             results = self._secure(round_, results, deltas, plain)
         return results
