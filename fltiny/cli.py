@@ -253,10 +253,16 @@ def _build(board_name: str, bundle: Path, out: Path | None, render_only: bool = 
 @click.option("--broker-dir", type=click.Path(path_type=Path), default=Path("build/broker"),
               show_default=True, help="--transport mqtt: the fleet directory whose CA and "
               "device certificate are embedded ('fltiny broker start --dir' makes it).")
+@click.option("--ram-budget", default=None, metavar="BYTES",
+              help="RAM the firmware may take (e.g. 32k; default: the board's): the optional "
+              "round state that does not fit is left out, the window store takes the rest "
+              "(docs/boards.md \"RAM budget\").")
+@click.option("--secagg", is_flag=True, help="Compile secure aggregation's device side in "
+              "('fltiny run --secagg' does; boards with more than 64 kB of RAM).")
 def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool, key_hex: str | None,
               device_id: int, wifi_ssid: str, wifi_password: str, wifi_port: int,
               sensor: Path | None, window_stride: int | None, transport: str, mqtt_url: str,
-              broker_dir: Path) -> None:
+              broker_dir: Path, ram_budget: str | None, secagg: bool) -> None:
     """Render a PlatformIO project for a board and build it (offline for emulated boards)."""
     try:
         key = bytes.fromhex(key_hex) if key_hex else None
@@ -269,10 +275,14 @@ def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool
         mqtt = mqtt_build(broker_dir, device_id, mqtt_url)
     elif mqtt_url:
         raise UsageError("--mqtt-url needs --transport mqtt")
+    from fltiny.build.project import parse_ram_budget
+
+    budget = parse_ram_budget(ram_budget) if ram_budget is not None else None
     t0 = time.perf_counter()
     board, fw = _build(board_name, bundle, out, render_only, key=key, device_id=device_id,
                        wifi_ssid=wifi_ssid, wifi_password=wifi_password, wifi_port=wifi_port,
-                       sensor=sensor, window_stride=window_stride, mqtt=mqtt)
+                       sensor=sensor, window_stride=window_stride, mqtt=mqtt,
+                       ram_budget=budget, secagg=secagg)
     if fw.result is None:
         say(f"rendered {fw.project.path} for {board.name} (platformio.ini accepted by PlatformIO)")
         _say_store(board, fw.project.store, sensor)
@@ -281,6 +291,11 @@ def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool
     say(f"built {board.name} in {time.perf_counter() - t0:.1f} s: {fw.elf}")
     for line in fw.report.lines():
         say(f"  {line}")
+    if fw.report.parts:
+        say(f"  {fw.report.parts_line()}")
+    feats = fw.project.features
+    say(f"  round state: {feats.note() if feats else 'all of it'}; secure aggregation: "
+        + ("built in" if fw.project.secagg else "not built in (--secagg)"))
     _say_store(board, fw.project.store, sensor)
     _say_energy(board, bundle, wifi=bool(wifi_ssid))
 

@@ -94,21 +94,23 @@ def firmware_key(board, bundle_hash: str, repo: Path | None = None) -> str:
     return h.hexdigest()[:16]
 
 
-def cached_firmware(board, bundle: Path, root: Path, say: Say) -> Path:
-    """ELF for (bundle, board, firmware sources): build/fw-cache/<board>-<key>/firmware.elf,
-    built once (``firmware_key``)."""
+def cached_firmware(board, bundle: Path, root: Path, say: Say, *, secagg: bool = False) -> Path:
+    """ELF for (bundle, board, firmware sources, secure aggregation or not):
+    build/fw-cache/<board>-<key>[-secagg]/firmware.elf, built once (``firmware_key``).
+    `secagg`: secure aggregation's device side compiled in (a ``--secagg`` run)."""
     from fltiny.build.firmware import build_firmware
     from fltiny.export.bundle import Bundle
 
     key = firmware_key(board, Bundle.load(bundle).content_hash)
-    cache = Path(root).resolve() / "fw-cache" / f"{board.name}-{key}"
+    cache = Path(root).resolve() / "fw-cache" / (f"{board.name}-{key}"
+                                                 + ("-secagg" if secagg else ""))
     elf = cache / "firmware.elf"
     if elf.is_file():
         say(f"reusing firmware {elf}")
         return elf
     say(f"building firmware for {board.name}")
     t0 = time.perf_counter()
-    fw = build_firmware(board, bundle, cache / "project")
+    fw = build_firmware(board, bundle, cache / "project", secagg=secagg)
     shutil.copy2(fw.elf, elf)
     say(f"built {board.name} in {time.perf_counter() - t0:.1f} s")
     return elf
@@ -416,7 +418,8 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
                 counts = Counter(pb.board.name for pb in found)
             else:
                 counts = Counter({b.name: n for b, n in boards})
-                elfs = {b.name: cached_firmware(b, bundle.path, opts.build_root, say)
+                elfs = {b.name: cached_firmware(b, bundle.path, opts.build_root, say,
+                                                secagg=opts.server.secagg)
                         for b, _ in boards}
                 blobs = exp.blobs(opts.max_windows)
             exp.evaluator  # noqa: B018 - held-out backbone features before the rounds
