@@ -336,19 +336,25 @@ def _say_store(board: Board, store: StoreLayout | None, sensor: Path | None) -> 
 @click.option("--record", type=click.Path(path_type=Path), default=None,
               help="Provisioning record the board's id and key are added to (default "
                    "build/devices.toml; 'fltiny run --port' reads it).")
+@click.option("--ram-budget", default=None, metavar="BYTES",
+              help="As 'fltiny build --ram-budget' (e.g. 32k).")
 def flash_cmd(board_name: str, port: str | None, bundle: Path, out: Path | None,
-              device_id: int | None, key_hex: str | None, record: Path | None) -> None:
+              device_id: int | None, key_hex: str | None, record: Path | None,
+              ram_budget: str | None) -> None:
     """Build and upload the firmware to a real board (PlatformIO upload; esptool for ESP32),
     provisioned with its own device id and key, recorded for 'fltiny run --port'."""
     from fltiny.boards import get_board
+    from fltiny.build.project import parse_ram_budget
     from fltiny.devices.flash import Provisioning, flash_board
     from fltiny.experiment import default_build_root
     from fltiny.provision import parse_key, record_path
 
     board = get_board(board_name)
+    budget = parse_ram_budget(ram_budget) if ram_budget is not None else None
     key = parse_key(key_hex, "--key") if key_hex is not None else None
     prov = Provisioning.resolve(record or record_path(default_build_root()), device_id, key)
-    say(flash_board(board, port, bundle, out, progress=progress, provision=prov))
+    say(flash_board(board, port, bundle, out, progress=progress, provision=prov,
+                    ram_budget=budget))
 
 
 @main.command("emulate")

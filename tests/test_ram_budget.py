@@ -133,3 +133,28 @@ def test_budget_too_small_is_refused_in_one_line(har_tiny_bundle, tmp_path):
     text = str(e.value)
     assert "\n" not in text and "16384 B budget" in text and "--ram-budget" in text
     assert "error feedback" in text  # what was left out before giving up
+
+
+@pytest.mark.slow
+@pytest.mark.cross
+@pytest.mark.tools("qemu-system-arm", "arm-none-eabi-gcc")
+def test_run_with_a_ram_budget(cli, har_tiny_bundle, tmp_path, monkeypatch):
+    """fltiny run --ram-budget 32k: refused in one line, before any board starts, while the run
+    asks for round state the firmware leaves out (the default FedDyn, error feedback, personal
+    serving); with fedavg, --no-error-feedback and --no-personal the boards' rounds replay
+    byte for byte."""
+    monkeypatch.setenv("FLTINY_BUILD_DIR", str(tmp_path / "b"))  # the firmware cache
+    base = ("run", "--fleet", "qemu-m4f=2", "--rounds", "1", "--epochs", "1", "--ram-budget",
+            "32k", "--bundle", str(har_tiny_bundle))
+    code, out, err = cli(*base, "--out", str(tmp_path / "r1"))
+    text = out + err
+    assert code != 0 and "Traceback" not in text
+    line = next(ln for ln in text.splitlines() if "leaves out" in ln)
+    for what in ("error feedback", "personal serving", "FedDyn drift", "--no-error-feedback",
+                 "--no-personal", "--strategy fedavg"):
+        assert what in line
+    assert not (tmp_path / "r1" / "run.sqlite").exists()
+    code, out, err = cli(*base, "--strategy", "fedavg", "--no-error-feedback", "--no-personal",
+                         "--out", str(tmp_path / "r2"))
+    assert code == 0, out + err
+    assert "2 device-rounds replayed, all byte-identical" in out + err
