@@ -6,6 +6,8 @@ GLOBAL delta, a self-check and a STATUS that reports the measured stack high-wat
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -158,3 +160,56 @@ def test_run_with_a_ram_budget(cli, har_tiny_bundle, tmp_path, monkeypatch):
                          "--out", str(tmp_path / "r2"))
     assert code == 0, out + err
     assert "2 device-rounds replayed, all byte-identical" in out + err
+
+
+@pytest.mark.slow
+@pytest.mark.cross
+def test_budget_keeps_what_fits_and_checkpoints_without_feedback(har_tiny_bundle, tmp_path):
+    """A native board (it checkpoints to a file) in 48 kB: error feedback (8 B a parameter)
+    no longer fits, personal serving (4 B) still does and is kept; the checkpoint, whose format
+    holds a residual, is written with zeros and read back after a restart; a PERSONAL round
+    is served, a DRIFT round refused."""
+    from fltiny.bridge import messages as m
+    from fltiny.build.firmware import build_firmware
+    from fltiny.build.project import DEV_KEY
+    from fltiny.devices import fleet_blobs, start_fleet
+    from fltiny.devices.link import socket_session
+    from fltiny.devices.replay import HostRound
+
+    board = get_board("native")
+    fw = build_firmware(board, har_tiny_bundle, tmp_path / "fw", ram_budget=48 * 1024)
+    assert fw.project.features == RoundFeatures(feedback=False, drift=False, personal=True)
+    assert fw.report.ram_used <= 48 * 1024
+    blob = fleet_blobs(har_tiny_bundle, 1, max_windows=64)[0]
+    hr = HostRound(har_tiny_bundle)
+    g = (hr.head.params + np.float32(0.01)).astype(np.float32)
+    flags = m.TRAIN_NO_FEEDBACK | m.TRAIN_PERSONAL
+    train = m.Train(round=3, epochs=1, batch_size=8, learning_rate=0.01, momentum=0.5,
+                    topk_fraction=0.2, seed=1, flags=flags)
+    work = tmp_path / "run"
+    work.mkdir()
+    with start_fleet(board, fw.elf, [blob.encode()], workdir=work) as fleet:
+        dev = fleet.devices[0]
+        s = socket_session(dev.connect(), DEV_KEY, dev.device_id)
+        assert s.recv(15).model_version == 0
+        s.send(m.Global.full(7, g))
+        s.send(m.Train(round=2, epochs=1, batch_size=8, learning_rate=0.01, seed=1,
+                       topk_fraction=0.2, flags=m.TRAIN_NO_FEEDBACK | m.TRAIN_DRIFT,
+                       prox_mu=0.1))
+        err = s.recv(30)
+        assert isinstance(err, m.Error) and "FedDyn drift state is not built in" in err.text
+        s.send(train)
+        delta = s.recv(60)
+        assert isinstance(delta, m.Delta), delta
+        host = hr.run(g, blob, train, max_windows=board.max_windows)
+        assert delta.body == host.payload  # bit for bit
+        deadline = time.monotonic() + 5
+        while not (work / "device0.state").is_file() and time.monotonic() < deadline:
+            s.poll()
+        s.send(m.Status("?"))
+        reply = s.recv(15)
+        assert isinstance(reply, m.Status) and "serving=personal" in reply.text, reply
+    with start_fleet(board, fw.elf, [blob.encode()], workdir=work) as fleet:
+        dev = fleet.devices[0]
+        hello = socket_session(dev.connect(), DEV_KEY, dev.device_id).recv(15)
+        assert hello.model_version == 7  # the checkpoint (a zero residual) read back

@@ -96,13 +96,29 @@ def _link(board: Board, bundle: Path, out: Path, **render_kw) -> tuple[Project, 
     return project, result, memory_report(result.elf, project.board)
 
 
+def fitting_features(asked: RoundFeatures, ram_used: int, ram_budget: int,
+                     n_params: int) -> RoundFeatures:
+    """The round state to build in `ram_budget` bytes, given the RAM a link with `asked` took:
+    from that RAM less every asked feature's (RoundFeatures.ram_bytes), each feature asked for
+    is kept, most valued first (error feedback, personal serving, FedDyn drift: the reverse of
+    DROP_ORDER), when it still fits."""
+    costs = {n: RoundFeatures.ram_bytes(n, n_params) for n in RoundFeatures.DROP_ORDER}
+    room = ram_budget - (ram_used - sum(c for n, c in costs.items() if getattr(asked, n)))
+    keep: dict[str, bool] = {}
+    for name in reversed(RoundFeatures.DROP_ORDER):
+        keep[name] = bool(getattr(asked, name)) and costs[name] <= room
+        room -= costs[name] if keep[name] else 0
+    return RoundFeatures(**keep)
+
+
 def build_in_budget(board: Board, bundle: Path, out: Path, ram_budget: int, *,
                     progress: Callable[[str], None] = lambda _m: None,
                     features: RoundFeatures | None = None, **render_kw) -> FirmwareBuild:
     """The firmware of `board` in `ram_budget` bytes of RAM (docs/boards.md "RAM budget"):
     linked first without a window store and with all the round state asked for (`features`);
-    while that is over the budget, the optional round state goes in RoundFeatures.DROP_ORDER
-    (FedDyn drift, personal serving, error feedback) until it fits, else FitError (one line).
+    when that is over the budget, the round state that fits is kept, most valued first
+    (fitting_features: error feedback, personal serving, FedDyn drift), the rest left out;
+    when even none fits, FitError (one line).
     Then the window store takes what is left, when that holds at least MIN_STORE_WINDOWS
     windows (else the firmware has none: the device trains on its data blob)."""
     budget = budget_board(board, ram_budget)  # refuses a budget above the board's RAM
@@ -112,18 +128,15 @@ def build_in_budget(board: Board, bundle: Path, out: Path, ram_budget: int, *,
     progress(f"rendering the PlatformIO project for {board.name} in {out} "
              f"(RAM budget {ram_budget} B)")
     project, result, report = _link(rest, bundle, out, features=feats, **kw)
-    while not report.ram_ok and report.flash_ok:
-        excess = report.ram_used - report.ram_budget
-        drop: dict[str, bool] = {}
-        for name in RoundFeatures.DROP_ORDER:
-            if excess <= 0:
-                break
-            if getattr(feats, name):
-                drop[name] = False
-                excess -= RoundFeatures.ram_bytes(name, project.n_params)
-        if not drop:
-            break
-        feats = dataclasses.replace(feats, **drop)
+    if not report.ram_ok and report.flash_ok:
+        # what fits, most valued first (the reverse of DROP_ORDER), from the RAM without any
+        feats = fitting_features(feats, report.ram_used, report.ram_budget, project.n_params)
+        progress(f"round state {feats.note()}")
+        project, result, report = _link(rest, bundle, out, features=feats, **kw)
+    while not report.ram_ok and report.flash_ok and feats.left_out() != list(
+            RoundFeatures.DROP_ORDER):  # an estimate was short (alignment): one more out
+        name = next(n for n in RoundFeatures.DROP_ORDER if getattr(feats, n))
+        feats = dataclasses.replace(feats, **{name: False})
         progress(f"round state {feats.note()}")
         project, result, report = _link(rest, bundle, out, features=feats, **kw)
     if not report.ok:

@@ -217,8 +217,8 @@ BUDGET_STACK_BYTES = STACK_HWM_BYTES + STACK_MARGIN_BYTES
 @dataclass(frozen=True)
 class RoundFeatures:
     """Round state the device firmware carries (FLT_APP_FEEDBACK, FLT_APP_DRIFT,
-    FLT_APP_PERSONAL): all of it by default; a RAM budget leaves out what does not fit, in
-    DROP_ORDER (docs/boards.md "RAM budget")."""
+    FLT_APP_PERSONAL): all of it by default; a RAM budget keeps what fits, the last of
+    DROP_ORDER first (fltiny.build.firmware.fitting_features, docs/boards.md "RAM budget")."""
 
     feedback: bool = True  # error feedback: the residual and its next value (8 P bytes)
     drift: bool = True  # FedDyn's drift state and its next value (8 P bytes)
