@@ -2,7 +2,8 @@
 docs/boards.md "RAM budget"): the linked ELF's static RAM plus its stack reserve is at most
 32,768 B, the optional round state that does not fit is left out (the device says so), and
 the firmware runs rounds whose DELTA bytes equal the host's replay of the same C, through a
-GLOBAL delta, a self-check and a STATUS that reports the measured stack high-water mark."""
+GLOBAL delta, a self-check, a local-DP round and a STATUS that reports the measured stack
+high-water mark."""
 
 from __future__ import annotations
 
@@ -112,6 +113,12 @@ def test_32k_firmware_rounds_match_host(fw32, har_tiny_bundle):
                 msg, held = global_message(g2, 2, Held(1, held.params))
                 assert msg.kind != m.Global.full(2, g2).kind
                 s.send(msg)
+        # a local-DP round (the noise from the device's secret: no replay of its payload)
+        s.send(m.Train(round=3, epochs=1, batch_size=16, learning_rate=0.02, momentum=0.5,
+                       topk_fraction=0.25, seed=13, ldp_clip=0.5, ldp_noise=1.25,
+                       flags=m.TRAIN_NO_FEEDBACK | m.TRAIN_LOCAL_DP))
+        delta = s.recv(60)
+        assert isinstance(delta, m.Delta) and delta.round == 3 and delta.body, delta
         s.send(m.Status("?"))
         reply = s.recv(15)
         assert isinstance(reply, m.Status), reply

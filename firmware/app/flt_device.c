@@ -249,6 +249,15 @@ static flt_outbox_t outbox;
 
 static flt_device_diag_t diag;
 
+/* The head's descriptor (flt_app_head.h), set once at boot: static rather than in on_train's
+ * frame, where it sat under the whole round's stack (the stack reserve is measured). */
+static flt_head_t app_head;
+
+HANDLER static void app_head_init(void)
+{
+    app_head = flt_app_head();
+}
+
 const flt_device_diag_t *flt_device_diag(void)
 {
 #if STORE_CAP > 0
@@ -699,9 +708,8 @@ HANDLER static void on_train(const uint8_t *buf, size_t len)
     flt_bytes_copy(kept_train, buf, len);
     kept_train_len = len;
     buf = kept_train;
-    flt_head_t head = flt_app_head();
     flt_round_model_t model;
-    model.head = &head;
+    model.head = &app_head;
     model.backbone = FLT_BACKBONE_INVOKE;
     model.window_bytes = FLT_BACKBONE_INPUT_SIZE;
     model.n_features = NF;
@@ -1068,6 +1076,7 @@ static int device_loop(void)
         device_id = rec.device_id;
     }
     ckpt_load();
+    app_head_init();
 #if STORE_CAP > 0
     if (!data_ok) {
         flt_window_store_cfg_t cfg;
