@@ -253,10 +253,16 @@ def _build(board_name: str, bundle: Path, out: Path | None, render_only: bool = 
 @click.option("--broker-dir", type=click.Path(path_type=Path), default=Path("build/broker"),
               show_default=True, help="--transport mqtt: the fleet directory whose CA and "
               "device certificate are embedded ('fltiny broker start --dir' makes it).")
+@click.option("--ram-budget", default=None, metavar="BYTES",
+              help="RAM the firmware may take (e.g. 32k; default: the board's): the optional "
+              "round state that does not fit is left out, the window store takes the rest "
+              "(docs/boards.md \"RAM budget\").")
+@click.option("--secagg", is_flag=True, help="Compile secure aggregation's device side in "
+              "('fltiny run --secagg' does; boards with more than 64 kB of RAM).")
 def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool, key_hex: str | None,
               device_id: int, wifi_ssid: str, wifi_password: str, wifi_port: int,
               sensor: Path | None, window_stride: int | None, transport: str, mqtt_url: str,
-              broker_dir: Path) -> None:
+              broker_dir: Path, ram_budget: str | None, secagg: bool) -> None:
     """Render a PlatformIO project for a board and build it (offline for emulated boards)."""
     try:
         key = bytes.fromhex(key_hex) if key_hex else None
@@ -269,10 +275,14 @@ def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool
         mqtt = mqtt_build(broker_dir, device_id, mqtt_url)
     elif mqtt_url:
         raise UsageError("--mqtt-url needs --transport mqtt")
+    from fltiny.build.project import parse_ram_budget
+
+    budget = parse_ram_budget(ram_budget) if ram_budget is not None else None
     t0 = time.perf_counter()
     board, fw = _build(board_name, bundle, out, render_only, key=key, device_id=device_id,
                        wifi_ssid=wifi_ssid, wifi_password=wifi_password, wifi_port=wifi_port,
-                       sensor=sensor, window_stride=window_stride, mqtt=mqtt)
+                       sensor=sensor, window_stride=window_stride, mqtt=mqtt,
+                       ram_budget=budget, secagg=secagg)
     if fw.result is None:
         say(f"rendered {fw.project.path} for {board.name} (platformio.ini accepted by PlatformIO)")
         _say_store(board, fw.project.store, sensor)
@@ -281,6 +291,11 @@ def build_cmd(board_name: str, bundle: Path, out: Path | None, render_only: bool
     say(f"built {board.name} in {time.perf_counter() - t0:.1f} s: {fw.elf}")
     for line in fw.report.lines():
         say(f"  {line}")
+    if fw.report.parts:
+        say(f"  {fw.report.parts_line()}")
+    feats = fw.project.features
+    say(f"  round state: {feats.note() if feats else 'all of it'}; secure aggregation: "
+        + ("built in" if fw.project.secagg else "not built in (--secagg)"))
     _say_store(board, fw.project.store, sensor)
     _say_energy(board, bundle, wifi=bool(wifi_ssid))
 
@@ -321,19 +336,25 @@ def _say_store(board: Board, store: StoreLayout | None, sensor: Path | None) -> 
 @click.option("--record", type=click.Path(path_type=Path), default=None,
               help="Provisioning record the board's id and key are added to (default "
                    "build/devices.toml; 'fltiny run --port' reads it).")
+@click.option("--ram-budget", default=None, metavar="BYTES",
+              help="As 'fltiny build --ram-budget' (e.g. 32k).")
 def flash_cmd(board_name: str, port: str | None, bundle: Path, out: Path | None,
-              device_id: int | None, key_hex: str | None, record: Path | None) -> None:
+              device_id: int | None, key_hex: str | None, record: Path | None,
+              ram_budget: str | None) -> None:
     """Build and upload the firmware to a real board (PlatformIO upload; esptool for ESP32),
     provisioned with its own device id and key, recorded for 'fltiny run --port'."""
     from fltiny.boards import get_board
+    from fltiny.build.project import parse_ram_budget
     from fltiny.devices.flash import Provisioning, flash_board
     from fltiny.experiment import default_build_root
     from fltiny.provision import parse_key, record_path
 
     board = get_board(board_name)
+    budget = parse_ram_budget(ram_budget) if ram_budget is not None else None
     key = parse_key(key_hex, "--key") if key_hex is not None else None
     prov = Provisioning.resolve(record or record_path(default_build_root()), device_id, key)
-    say(flash_board(board, port, bundle, out, progress=progress, provision=prov))
+    say(flash_board(board, port, bundle, out, progress=progress, provision=prov,
+                    ram_budget=budget))
 
 
 @main.command("emulate")

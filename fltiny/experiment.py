@@ -248,6 +248,10 @@ class RunOptions(ExperimentSettings):
                        choices=ENGINES)
     superlink_port: int = knob(0, "--superlink-port", "--engine flower: the SuperLink's port on "
                                "127.0.0.1 (0: a free one).", low=0, high=65535)
+    ram_budget: str = knob("", "--ram-budget", "Emulated boards: build their firmware for a "
+                           "part with this much RAM, e.g. 32k (fltiny build --ram-budget); the "
+                           "run must not ask for round state the build leaves out (it says "
+                           "which: --no-error-feedback, --no-personal, no FedDyn).")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -270,6 +274,14 @@ class RunOptions(ExperimentSettings):
             (str(m), None if d is None else Path(d)) for m, d in self.families))
         if self.max_windows is not None and self.max_windows < 1:
             raise UsageError("max_windows must be at least 1")
+        if self.ram_budget:
+            from fltiny.build.project import parse_ram_budget
+
+            parse_ram_budget(self.ram_budget)  # a malformed size: refused here
+            if self.on_ports or self.per_board_models or self.engine != "local":
+                raise UsageError("--ram-budget builds the emulated boards' firmware of one "
+                                 "model with --engine local: drop --port / --fleet-file, "
+                                 "--model auto / --board-model or --engine flower")
         if self.per_board_models:
             from fltiny.run.families import check_family_options
 

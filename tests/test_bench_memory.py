@@ -42,6 +42,12 @@ def test_head_state_symbols_match_head(device_elf, har_tiny_bundle):
 
     _m, head, _b = read_bundle(har_tiny_bundle)
     p = head.n_params
-    syms = symbol_bytes(device_elf, ("global_params", "ws_params", "ws_velocity", "residual"))
-    assert syms == {"global_params": 4 * p, "ws_params": 4 * p, "ws_velocity": 4 * p,
-                    "residual": 4 * p}
+    syms = symbol_bytes(device_elf, ("global_params", "ws_params", "personal", "residual",
+                                     "shared"))
+    assert {k: v for k, v in syms.items() if k != "shared"} == {
+        "global_params": 4 * p, "ws_params": 4 * p, "personal": 4 * p, "residual": 4 * p}
+    # the round's buffers (momentum, features, order, training workspace) share one region
+    # with the link's message buffer, which holds a FULL GLOBAL (4 P bytes + its header)
+    assert syms["shared"] >= 4 * p + 4 * p
+    rep = memory_report(device_elf, get_board("qemu-m4f"))
+    assert sum(b for _n, b in rep.parts) == rep.ram_used

@@ -161,17 +161,17 @@ def test_mixed_fleet_runs_two_families_in_one_run(family_bundles, tmp_path, cli,
                    server=RoundConfig(rounds=rounds, deadline_s=120), out=out, build_root=root)
     fr = run_families(o, progress=lambda f, m: seen.setdefault(f, []).append(m.round),
                       say=print, log=print)
-    # the selection: qemu-m3 (64 kB) gets har-tiny after har-gateway and har-small failed
-    # its memory report; qemu-m7 (512 kB) the largest, har-gateway
+    # the selection: qemu-m3 (64 kB) gets har-small after har-gateway failed its memory
+    # report (har-small fits it since the round buffers share the link message's storage and
+    # secure aggregation is built only when asked); qemu-m7 (512 kB) the largest, har-gateway
     by_board = {c.board: c for c in fr.choices}
     assert by_board["qemu-m7"].model == "har-gateway"
     assert [t.model for t in by_board["qemu-m7"].tried] == ["har-gateway"]
     m3 = by_board["qemu-m3"]
-    assert [(t.model, t.fits) for t in m3.tried] == [("har-gateway", False),
-                                                     ("har-small", False), ("har-tiny", True)]
-    assert all(t.ram_used is not None and t.ram_used > t.ram_budget for t in m3.tried[:2])
+    assert [(t.model, t.fits) for t in m3.tried] == [("har-gateway", False), ("har-small", True)]
+    assert all(t.ram_used is not None and t.ram_used > t.ram_budget for t in m3.tried[:1])
     assert m3.fit.ram_used is not None and m3.fit.ram_used <= 65536
-    assert list(fr.results) == ["har-gateway", "har-tiny"]
+    assert list(fr.results) == ["har-gateway", "har-small"]
     hashes = set()
     for model, res in fr.results.items():
         assert seen[model] == list(range(rounds + 1))
@@ -192,25 +192,25 @@ def test_mixed_fleet_runs_two_families_in_one_run(family_bundles, tmp_path, cli,
     assert len(hashes) == 2  # each federation its own global model
     # the side-by-side report
     js = json.loads((out / "families.json").read_text())
-    assert [f["model"] for f in js["families"]] == ["har-gateway", "har-tiny"]
+    assert [f["model"] for f in js["families"]] == ["har-gateway", "har-small"]
     for f in js["families"]:
         assert f["rounds"] == rounds and f["replay_mismatches"] == 0
         assert f["held_out_final"] is not None and f["personal_final"] is not None
     assert {f["model_sha256"] for f in js["families"]} == hashes
     header = (out / "families.csv").read_text().splitlines()[0]
-    assert "har-gateway:accuracy" in header and "har-tiny:personal_accuracy" in header
+    assert "har-gateway:accuracy" in header and "har-small:personal_accuracy" in header
     assert (out / "families.png").stat().st_size > 0
     table = family_table(fr.summary)
-    assert "har-gateway" in table[0] and "har-tiny" in table[0]
-    assert RoundTable.render(fr.results["har-tiny"].rounds)
-    # the verdicts are cached with the firmware: the no-fit ones too
-    assert len(list(root.glob("fw-cache/qemu-m3-*/nofit.json"))) == 2
+    assert "har-gateway" in table[0] and "har-small" in table[0]
+    assert RoundTable.render(fr.results["har-small"].rounds)
+    # the verdicts are cached with the firmware: the no-fit one too
+    assert len(list(root.glob("fw-cache/qemu-m3-*/nofit.json"))) == 1
     # a board nothing fits: one line naming the board and its budget (the cached verdict)
     monkeypatch.setenv("FLTINY_BUILD_DIR", str(root))
     code, _out, err = cli("run", "--fleet", "qemu-m3=1", "--model", "auto", "--family",
-                          f"har-small={family_bundles['har-small']}", "--out", tmp_path / "no")
+                          f"har-gateway={family_bundles['har-gateway']}", "--out", tmp_path / "no")
     errors = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
     assert code == 6 and len(errors) == 1 and err.strip().endswith(errors[0]), err
     assert re.match(r"error: board qemu-m3 \(RAM 64 kB, flash 256 kB\): no model family fits: "
-                    r"har-small needs RAM [\d,]+ B, flash [\d,]+ B", errors[0]), errors[0]
+                    r"har-gateway needs RAM [\d,]+ B, flash [\d,]+ B", errors[0]), errors[0]
     assert not (tmp_path / "no").exists()

@@ -191,7 +191,7 @@ def test_board_answers_secagg_messages(name, har_tiny_bundle, build_root):
     from fltiny.run.runner import cached_firmware
 
     board = get_board(name)
-    elf = cached_firmware(board, har_tiny_bundle, build_root, print)
+    elf = cached_firmware(board, har_tiny_bundle, build_root, print, secagg=True)
     project = elf.parent / "project"
     has = (project / "src" / "runtime" / "secagg").is_dir()
     config = (project / "include" / "fltiny_config.h").read_text()

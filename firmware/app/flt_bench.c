@@ -1,5 +1,7 @@
-/* flt_bench.c - see flt_bench.h. Compiled only into benchmark firmware (FLT_APP_BENCH). */
-#ifdef FLT_APP_BENCH
+/* flt_bench.c - see flt_bench.h. The markers are compiled only into benchmark firmware
+ * (FLT_APP_BENCH); stack painting also into device firmware that reports its stack use
+ * (FLT_APP_STACK_WATCH, the QEMU boards: flt_device.h STATUS). */
+#if defined(FLT_APP_BENCH) || defined(FLT_APP_STACK_WATCH)
 
 #include "flt_bench.h"
 
@@ -10,6 +12,9 @@
 #else
 #define FLT_BENCH_MARKER
 #endif
+#endif
+
+#ifdef FLT_APP_BENCH
 
 /* Each marker stores a different constant: distinct bodies, so identical-code folding (GCC's
  * -fipa-icf, the linker's ICF) cannot give two markers the same address. */
@@ -59,6 +64,9 @@ FLT_BENCH_MARKER void flt_bench_end(uint32_t id)
     }
 }
 
+#endif /* FLT_APP_BENCH */
+
+#if defined(FLT_APP_BENCH) || defined(FLT_APP_STACK_WATCH)
 /* ---- stack painting ----------------------------------------------------------------------- */
 extern uint32_t _ebss, _estack;
 
@@ -108,4 +116,4 @@ uint32_t flt_bench_stack_high_water(void)
 #else
 /* ISO C forbids an empty translation unit */
 typedef int flt_bench_unused_t;
-#endif /* FLT_APP_BENCH */
+#endif /* FLT_APP_BENCH || FLT_APP_STACK_WATCH */

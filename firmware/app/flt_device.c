@@ -25,6 +25,20 @@
 #ifdef FLT_APP_SELFTEST
 #include "flt_selftest.h"
 #endif
+#ifdef FLT_APP_STACK_WATCH
+#include "flt_bench.h"
+#endif
+
+/* round state compiled in (fltiny_config.h; all on unless a RAM budget left some out) */
+#ifndef FLT_APP_FEEDBACK
+#define FLT_APP_FEEDBACK 1
+#endif
+#ifndef FLT_APP_DRIFT
+#define FLT_APP_DRIFT 1
+#endif
+#ifndef FLT_APP_PERSONAL
+#define FLT_APP_PERSONAL 1
+#endif
 
 #define P FLT_HEAD_PARAMS
 #define NF FLT_HEAD_INPUTS
@@ -55,6 +69,15 @@
 #define SAMPLE_POLL_MS FLT_APP_SAMPLE_POLL_MS
 #define SAMPLES_PER_POLL 4096u /* then the link is served before more samples are read */
 
+/* The message handlers keep their own frames (not inlined into the loop, where GCC would add
+ * them up): the stack then holds one handler's frame at a time (the stack reserve is measured:
+ * docs/boards.md "RAM budget"). */
+#if defined(__GNUC__)
+#define HANDLER __attribute__((noinline))
+#else
+#define HANDLER
+#endif
+
 #define RETX_MS 400u
 #define HELLO_RETRIES 0xFFFFFFFFu
 #define MSG_RETRIES 12u
@@ -64,11 +87,18 @@
 static const uint8_t device_key[FLT_PROTO_KEY_SIZE] = FLT_DEVICE_KEY;
 
 static float global_params[P];
+#if FLT_APP_FEEDBACK
 static float residual[P];
 static float residual_next[P];
+#endif
+#if FLT_APP_DRIFT
 static float drift[P]; /* FedDyn state (TRAIN flag DRIFT); not checkpointed: zero after a boot */
 static float drift_next[P];
-static float personal[P]; /* the model this device serves (TRAIN flag PERSONAL) */
+#endif
+#if FLT_APP_PERSONAL
+static float personal[P];  /* the model this device serves (TRAIN flag PERSONAL) */
+static float ws_params[P]; /* the local model after a round: the next served model */
+#endif
 static int have_personal;
 static uint32_t delta_flags;       /* the flags of the round whose DELTA awaits its ACK */
 static uint32_t delta_serve_local; /* that round's flt_round_result_t.serve_local */
@@ -140,24 +170,64 @@ static int store_ok;
 #define STORE_READY 0
 #endif
 
-static int8_t ws_feat_q[NF];
-#if FLT_APP_FEATURE_CACHE
-static int8_t ws_feat_cache[MAXW * NF];
-#endif
-static float ws_x[NF];
-static float ws_params[P]; /* the local model after a round: the next served model */
-static float ws_velocity[P];
-static float ws_work[FLT_TRAIN_WORK_FLOATS(P, FLT_APP_HEAD_ACTS, FLT_APP_HEAD_MAXW)];
-static uint32_t ws_order[MAXW];
-static uint32_t ws_indices[P];
-static int8_t ws_values[P];
 /* scales: one per-tensor scale for the device's own DELTA, one per block of a GLOBAL delta
  * (the host quantizes GLOBAL deltas in blocks of 64; 16 or more fit) */
 #define SCALES_CAP ((P + 15u) / 16u)
-static float ws_scales[SCALES_CAP];
+#define WORK_FLOATS FLT_TRAIN_WORK_FLOATS(P, FLT_APP_HEAD_ACTS, FLT_APP_HEAD_MAXW)
+
+/* The buffers of one round (flt_round.h's ws) and of one GLOBAL delta's decoding. They hold
+ * nothing between two messages, so they share their storage with rx_msg (below), and inside
+ * the training workspace with each other where flt_round.h allows it ("Sharing"): the top-k
+ * buffers (steps 4-5, and on_global's decoding) and the window's int8 features (read before
+ * each forward pass) lie in `work`. Bytes of the region before `u` are at least rx_msg's, so
+ * a GLOBAL delta decodes from rx_msg into `u.topk` without overlap (msg_clear). */
+#define ROUND_PARAMS_FLOATS (FLT_APP_PERSONAL ? 0u : P)
+#define ROUND_HEAD_BYTES (4u * (ROUND_PARAMS_FLOATS + P + NF + MAXW))
+#if RX_MSG_CAP > ROUND_HEAD_BYTES
+#define MSG_CLEAR_BYTES ((RX_MSG_CAP - ROUND_HEAD_BYTES + 3u) & ~3u)
+#else
+#define MSG_CLEAR_BYTES 4u
+#endif
+typedef struct {
+#if !FLT_APP_PERSONAL
+    float params[P]; /* the local model (not kept after the round: no personal serving) */
+#endif
+    float velocity[P];
+    float x[NF];
+    uint32_t order[MAXW];
+    uint8_t msg_clear[MSG_CLEAR_BYTES]; /* rx_msg ends before u (see above) */
+    union {
+        float work[WORK_FLOATS]; /* training: gradient, activations, backward scratch */
+        struct {
+#if !FLT_APP_FEEDBACK
+            float residual[P]; /* flt_delta_compress's accumulator: no feedback kept */
+#endif
+            uint32_t indices[P];
+            int8_t values[P];
+            float scales[SCALES_CAP];
+        } topk;
+        struct {
+            float before[P + FLT_APP_HEAD_ACTS]; /* gradient and activations */
+            int8_t q[NF];                        /* in the backward scratch */
+        } feat;
+    } u;
+#if FLT_APP_FEATURE_CACHE
+    int8_t feat_cache[MAXW * NF];
+#endif
+} round_bufs_t;
+
+static union {
+    uint8_t msg[RX_MSG_CAP]; /* rx_msg: the link's reassembled message */
+    round_bufs_t r;
+} shared;
+#define RB shared.r
+#if FLT_APP_PERSONAL
+#define ROUND_PARAMS ws_params
+#else
+#define ROUND_PARAMS RB.params
+#endif
 
 static uint8_t rx_frame[FLT_PROTO_MAX_FRAME];
-static uint8_t rx_msg[RX_MSG_CAP];
 static uint8_t wire[FLT_PROTO_MAX_WIRE];
 static flt_proto_rx_t rx;
 static flt_proto_tx_t tx;
@@ -178,6 +248,15 @@ static flt_outbox_slot_t out_slots[OUT_KINDS];
 static flt_outbox_t outbox;
 
 static flt_device_diag_t diag;
+
+/* The head's descriptor (flt_app_head.h), set once at boot: static rather than in on_train's
+ * frame, where it sat under the whole round's stack (the stack reserve is measured). */
+static flt_head_t app_head;
+
+HANDLER static void app_head_init(void)
+{
+    app_head = flt_app_head();
+}
 
 const flt_device_diag_t *flt_device_diag(void)
 {
@@ -290,8 +369,12 @@ static void ckpt_reset(void)
 {
     for (uint32_t i = 0; i < P; ++i) {
         global_params[i] = flt_head_init[i];
+#if FLT_APP_FEEDBACK
         residual[i] = 0.0f;
+#endif
+#if FLT_APP_DRIFT
         drift[i] = 0.0f;
+#endif
     }
     model_version = 0;
     have_round = 0;
@@ -301,13 +384,27 @@ static void ckpt_reset(void)
 #if FLT_PORT_CKPT_MAX > 0
 static uint8_t ckpt_buf[CKPT_SIZE];
 
+/* The checkpoint's residual: the device's, or without error feedback (FLT_APP_FEEDBACK 0)
+ * zeros in the round's scratch (free whenever a checkpoint is written or read). */
+static float *ckpt_residual(void)
+{
+#if FLT_APP_FEEDBACK
+    return residual;
+#else
+    for (uint32_t i = 0; i < P; ++i) {
+        RB.u.topk.residual[i] = 0.0f;
+    }
+    return RB.u.topk.residual;
+#endif
+}
+
 static void ckpt_save(void)
 {
     flt_ckpt_t ck;
     ck.model_version = model_version;
     ck.committed_round = have_round ? committed_round : FLT_CKPT_NO_ROUND;
     ck.params = global_params;
-    ck.residual = residual;
+    ck.residual = ckpt_residual();
     flt_status_t s = flt_ckpt_encode(&ck, P, ckpt_buf, sizeof ckpt_buf);
     if (s == FLT_OK) {
         s = flt_port_ckpt_write(ckpt_buf, CKPT_SIZE);
@@ -328,7 +425,7 @@ static void ckpt_load(void)
     }
     flt_ckpt_t ck;
     ck.params = global_params;
-    ck.residual = residual;
+    ck.residual = ckpt_residual();
     if (flt_ckpt_decode(ckpt_buf, len, P, &ck) != FLT_OK) {
         return; /* corrupt, torn or from another model: the factory head (ckpt_reset) */
     }
@@ -356,7 +453,11 @@ const float *flt_device_served_model(void)
     if (disabled || reverted) {
         return flt_head_init;
     }
+#if FLT_APP_PERSONAL
     return have_personal ? personal : global_params;
+#else
+    return global_params;
+#endif
 }
 
 static const char *serving_name(void)
@@ -365,7 +466,7 @@ static const char *serving_name(void)
     if (m == flt_head_init || (m == global_params && model_version == 0u)) {
         return "factory";
     }
-    return m == personal ? "personal" : "global";
+    return m == global_params ? "global" : "personal";
 }
 
 /* The factory head becomes the global model (version 0, checkpointed) after a GLOBAL that
@@ -382,7 +483,7 @@ static void revert_to_factory(void)
 
 /* ---- messages --------------------------------------------------------------------------- */
 
-static void queue_hello(void)
+HANDLER static void queue_hello(void)
 {
     static const uint8_t hash[FLT_MSG_HASH_SIZE] = FLT_MODEL_HASH;
     flt_msg_hello_t h;
@@ -406,7 +507,7 @@ static void queue_hello(void)
     out_queue_encoded(OUT_HELLO, FLT_MSG_HELLO, s, len);
 }
 
-static void on_global(const uint8_t *buf, size_t len)
+HANDLER static void on_global(const uint8_t *buf, size_t len)
 {
     flt_msg_global_t g;
     if (flt_msg_global_decode(buf, len, &g) != FLT_OK) {
@@ -440,9 +541,9 @@ static void on_global(const uint8_t *buf, size_t len)
         }
         flt_sparse_delta_t d;
         flt_payload_limits_t lim = {P, P, SCALES_CAP};
-        d.indices = ws_indices;
-        d.values = ws_values;
-        d.scales = ws_scales;
+        d.indices = RB.u.topk.indices;
+        d.values = RB.u.topk.values;
+        d.scales = RB.u.topk.scales;
         flt_status_t s = flt_payload_decode(g.body, g.body_len, &lim, &d);
         if (s == FLT_OK) {
             s = flt_delta_apply(&d, global_params, P);
@@ -475,8 +576,8 @@ static uint32_t per_mille(float v)
  * global model failed it (the device reverted to its factory model and said so in an ERROR),
  * 0 when it passed, was off (drop 0) or could not run (the round then fails on the same
  * data and reports that). */
-static int self_check_failed(const flt_round_model_t *model, flt_round_ws_t *ws,
-                             const uint8_t *train, size_t len)
+HANDLER static int self_check_failed(const flt_round_model_t *model, flt_round_ws_t *ws,
+                                     const uint8_t *train, size_t len)
 {
     flt_round_check_t c;
     flt_status_t s;
@@ -533,7 +634,37 @@ static int same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
     return 1;
 }
 
-static void on_train(const uint8_t *buf, size_t len)
+/* 1 (and the ERROR sent) when a TRAIN asks for round state this firmware leaves out to fit
+ * its RAM budget (FLT_APP_FEEDBACK, FLT_APP_DRIFT, FLT_APP_PERSONAL 0: fltiny build
+ * --ram-budget, docs/boards.md "RAM budget"). */
+static int train_feature_refused(const flt_msg_train_t *t)
+{
+    const char *why = NULL;
+    (void)t; /* (every feature built in: nothing to refuse) */
+#if !FLT_APP_FEEDBACK
+    if ((t->flags & FLT_TRAIN_NO_FEEDBACK) == 0u) {
+        why = "error feedback is not built into this firmware (its RAM budget left it out): "
+              "send TRAIN with NO_FEEDBACK (fltiny run --no-error-feedback)";
+    }
+#endif
+#if !FLT_APP_DRIFT
+    if ((t->flags & FLT_TRAIN_DRIFT) != 0u) {
+        why = "FedDyn drift state is not built into this firmware (its RAM budget left it out)";
+    }
+#endif
+#if !FLT_APP_PERSONAL
+    if ((t->flags & FLT_TRAIN_PERSONAL) != 0u) {
+        why = "personal serving is not built into this firmware (its RAM budget left it out)";
+    }
+#endif
+    if (why == NULL) {
+        return 0;
+    }
+    send_error(FLT_ERR_UNSUPPORTED, why);
+    return 1;
+}
+
+HANDLER static void on_train(const uint8_t *buf, size_t len)
 {
     flt_msg_train_t t;
     if (flt_msg_train_decode(buf, len, &t) != FLT_OK) {
@@ -552,7 +683,7 @@ static void on_train(const uint8_t *buf, size_t len)
         send_error(FLT_ERR_STATE, "no valid local data blob and no sample source");
         return;
     }
-    if (secagg_train_refused(&t)) {
+    if (secagg_train_refused(&t) || train_feature_refused(&t)) {
         return;
     }
     if (kept && kept_base == model_version && len == kept_train_len &&
@@ -573,31 +704,34 @@ static void on_train(const uint8_t *buf, size_t len)
         note_failure(&diag.outbox_errors, FLT_ERR_STATE);
         return;
     }
-    flt_head_t head = flt_app_head();
+    /* the TRAIN moves out of rx_msg, whose storage the round's buffers share (shared) */
+    flt_bytes_copy(kept_train, buf, len);
+    kept_train_len = len;
+    buf = kept_train;
     flt_round_model_t model;
-    model.head = &head;
+    model.head = &app_head;
     model.backbone = FLT_BACKBONE_INVOKE;
     model.window_bytes = FLT_BACKBONE_INPUT_SIZE;
     model.n_features = NF;
     model.feature_scale = FLT_FEATURE_SCALE;
     model.feature_zero_point = FLT_FEATURE_ZERO_POINT;
     flt_round_ws_t ws;
-    ws.feat_q = ws_feat_q;
+    ws.feat_q = RB.u.feat.q;
 #if FLT_APP_FEATURE_CACHE
-    ws.feat_cache = ws_feat_cache;
+    ws.feat_cache = RB.feat_cache;
 #else
     /* RAM: the backbone runs again at every use of a window */
     ws.feat_cache = NULL;
 #endif
-    ws.x = ws_x;
-    ws.params = ws_params;
-    ws.velocity = ws_velocity;
-    ws.work = ws_work;
-    ws.work_len = (uint32_t)(sizeof ws_work / sizeof ws_work[0]);
-    ws.order = ws_order;
-    ws.indices = ws_indices;
-    ws.values = ws_values;
-    ws.scales = ws_scales;
+    ws.x = RB.x;
+    ws.params = ROUND_PARAMS;
+    ws.velocity = RB.velocity;
+    ws.work = RB.u.work;
+    ws.work_len = WORK_FLOATS;
+    ws.order = RB.order;
+    ws.indices = RB.u.topk.indices;
+    ws.values = RB.u.topk.values;
+    ws.scales = RB.u.topk.scales;
     ws.k_cap = P;
     if (check_pending) {
         check_pending = 0;
@@ -606,14 +740,29 @@ static void on_train(const uint8_t *buf, size_t len)
             return;
         }
     }
+    flt_round_state_t st;
+    st.served = NULL;
+#if FLT_APP_PERSONAL
+    if ((t.flags & FLT_ROUND_PERSONAL) != 0u && have_personal) {
+        st.served = personal;
+    }
+#endif
+#if FLT_APP_FEEDBACK
     for (uint32_t i = 0; i < P; ++i) {
         residual_next[i] = residual[i];
+    }
+    st.residual = residual_next;
+#else
+    st.residual = RB.u.topk.residual; /* NO_FEEDBACK (train_feature_refused): scratch only */
+#endif
+#if FLT_APP_DRIFT
+    for (uint32_t i = 0; i < P; ++i) {
         drift_next[i] = drift[i];
     }
-    flt_round_state_t st;
-    st.served = ((t.flags & FLT_ROUND_PERSONAL) != 0u && have_personal) ? personal : NULL;
-    st.residual = residual_next;
     st.drift = drift_next;
+#else
+    st.drift = NULL;                  /* no DRIFT round here (train_feature_refused) */
+#endif
     st.ldp_key = ldp_key();
     st.ldp_nonce = ldp_nonce++; /* a fresh noise stream for every round that trains */
     flt_round_result_t res;
@@ -633,7 +782,7 @@ static void on_train(const uint8_t *buf, size_t len)
         s = flt_round_run_train(&model, &view, MAXW, buf, len, global_params, &st, &ws, payload,
                                 PAYLOAD_CAP, &res);
 #else
-        s = FLT_ERR_UNSUPPORTED; /* unreachable: without a store the sensor is never asked */
+        s = FLT_ERR_UNSUPPORTED;      /* unreachable: without a store the sensor is never asked */
 #endif
     }
     if (s != FLT_OK) {
@@ -661,8 +810,6 @@ static void on_train(const uint8_t *buf, size_t len)
     delta_round = t.round;
     delta_flags = res.flags;
     delta_serve_local = res.serve_local;
-    flt_bytes_copy(kept_train, buf, len);
-    kept_train_len = len;
     kept_len = n;
     kept_base = model_version;
     kept = 1;
@@ -681,13 +828,19 @@ static void on_disable(const uint8_t *buf, size_t len)
 static void on_delta_acked(void)
 {
     for (uint32_t i = 0; i < P; ++i) {
+#if FLT_APP_FEEDBACK
         residual[i] = residual_next[i];
+#endif
+#if FLT_APP_DRIFT
         if ((delta_flags & FLT_ROUND_DRIFT) != 0u) {
             drift[i] = drift_next[i];
         }
+#endif
+#if FLT_APP_PERSONAL
         if (delta_serve_local) {
             personal[i] = ws_params[i];
         }
+#endif
     }
     /* serve the local model, or (PERSONAL with SELECT preferring it) the global one again */
     if ((delta_flags & FLT_ROUND_PERSONAL) != 0u) {
@@ -793,7 +946,7 @@ static void put_status_head(char *buf, size_t cap, size_t *n, const char *source
 
 /* The answer to a STATUS from the host: where this device's windows come from and, for the
  * window store, its counters (flt_device.h). */
-static void send_status(void)
+HANDLER static void send_status(void)
 {
     char text[FLT_PROTO_MAX_TEXT];
     size_t n = 0;
@@ -819,6 +972,9 @@ static void send_status(void)
         put_field(text, cap, &n, "capacity", 0u);
 #endif
     }
+#ifdef FLT_APP_STACK_WATCH
+    put_field(text, cap, &n, "stack", flt_bench_stack_high_water());
+#endif
     n = n > 0u ? n - 1u : 0u; /* the last space */
     flt_msg_text_t t;
     t.code = 0u;
@@ -832,11 +988,12 @@ static void send_status(void)
 /* ---- secure aggregation (flt_secagg_dev.h; docs/protocol.md "Secure aggregation on the
  * device link"): TRAIN SECAGG keeps the round's delta and sends a DELTA without a body; each
  * SECAGG message from the host is answered with the next step's SECAGG reply. Without
- * FLT_APP_SECAGG (boards with 64 kB of RAM or less) both are answered with an ERROR. ------- */
+ * FLT_APP_SECAGG (a build without --secagg, or a board with 64 kB of RAM or less) both are
+ * answered with an ERROR. ------- */
 
-#define SECAGG_OFF_TEXT                                                                      \
-    "secure aggregation is not built into this firmware (FLT_APP_SECAGG 0: the board's RAM " \
-    "has no room for it)"
+#define SECAGG_OFF_TEXT                                                                    \
+    "secure aggregation is not built into this firmware (FLT_APP_SECAGG 0: built without " \
+    "--secagg, or the board's RAM has no room for it)"
 
 static void secagg_init(void)
 {
@@ -873,12 +1030,12 @@ static void secagg_train_keep(const flt_msg_train_t *t, flt_msg_delta_t *d)
         return;
     }
 #if FLT_APP_SECAGG
-    flt_secagg_dev_keep(t->round, ws_params, global_params);
+    flt_secagg_dev_keep(t->round, ROUND_PARAMS, global_params);
 #endif
     d->body_len = 0u; /* (secagg_train_refused let only a SECAGG build get here) */
 }
 
-static void on_secagg(const uint8_t *buf, size_t len)
+HANDLER static void on_secagg(const uint8_t *buf, size_t len)
 {
 #if FLT_APP_SECAGG
     /* the host asks the next step only after it received the last reply: a reply still
@@ -919,6 +1076,7 @@ static int device_loop(void)
         device_id = rec.device_id;
     }
     ckpt_load();
+    app_head_init();
 #if STORE_CAP > 0
     if (!data_ok) {
         flt_window_store_cfg_t cfg;
@@ -934,8 +1092,8 @@ static int device_loop(void)
                                   store_assembly, sizeof store_assembly) == FLT_OK;
     }
 #endif
-    if (flt_proto_rx_init(&rx, device_key, device_id, 0, rx_frame, sizeof rx_frame, rx_msg,
-                          sizeof rx_msg) != FLT_OK ||
+    if (flt_proto_rx_init(&rx, device_key, device_id, 0, rx_frame, sizeof rx_frame, shared.msg,
+                          sizeof shared.msg) != FLT_OK ||
         flt_proto_tx_init(&tx, device_key, device_id, 0, 1u) != FLT_OK || out_init() != FLT_OK) {
         return 2;
     }
@@ -970,15 +1128,15 @@ static int device_loop(void)
                 out_on_control(&ev);
             } else if (ev.event == FLT_PROTO_EV_MESSAGE) {
                 if (ev.header.type == FLT_MSG_GLOBAL) {
-                    on_global(rx_msg, ev.msg_len);
+                    on_global(shared.msg, ev.msg_len);
                 } else if (ev.header.type == FLT_MSG_TRAIN) {
-                    on_train(rx_msg, ev.msg_len);
+                    on_train(shared.msg, ev.msg_len);
                 } else if (ev.header.type == FLT_MSG_STATUS) {
                     send_status();
                 } else if (ev.header.type == FLT_MSG_DISABLE) {
-                    on_disable(rx_msg, ev.msg_len);
+                    on_disable(shared.msg, ev.msg_len);
                 } else if (ev.header.type == FLT_MSG_SECAGG) {
-                    on_secagg(rx_msg, ev.msg_len);
+                    on_secagg(shared.msg, ev.msg_len);
                 }
             }
         }
@@ -993,6 +1151,9 @@ static int device_loop(void)
 
 int flt_app_main(int argc, char **argv)
 {
+#ifdef FLT_APP_STACK_WATCH
+    flt_bench_stack_paint(); /* first: the STATUS reports the deepest stack use since boot */
+#endif
     if (flt_port_init(argc, argv) != FLT_OK) {
         return 1;
     }

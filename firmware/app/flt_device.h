@@ -70,9 +70,17 @@
  *           host is answered with the next step's SECAGG reply (BEGIN -> ADVERTISE, COHORT ->
  *           SHARES, SHARES -> MASKED of the kept delta, UNMASK -> REVEAL) from its own outbox
  *           slot, or with an ERROR naming the step. HELLO sets capability FLT_CAP_SECAGG. With
- *           FLT_APP_SECAGG 0 (boards with 64 kB of RAM or less) SECAGG and TRAIN SECAGG are
- *           answered with ERROR FLT_ERR_UNSUPPORTED "secure aggregation is not built into this
- *           firmware ...". The secagg state is not checkpointed: a boot starts a new session.
+ *           FLT_APP_SECAGG 0 (built without --secagg, or 64 kB of RAM or less) SECAGG and
+ *           TRAIN SECAGG are answered with ERROR FLT_ERR_UNSUPPORTED "secure aggregation is
+ *           not built into this firmware ...". The secagg state is not checkpointed: a boot
+ *           starts a new session.
+ *     round state left out (FLT_APP_FEEDBACK, FLT_APP_DRIFT or FLT_APP_PERSONAL 0: a RAM
+ *           budget, docs/boards.md "RAM budget"): a TRAIN without NO_FEEDBACK, with DRIFT or
+ *           with PERSONAL (respectively) is answered with ERROR FLT_ERR_UNSUPPORTED naming
+ *           what is not built in, and trains nothing.
+ * - RAM: the buffers of one round (flt_round.h's ws) and of a GLOBAL delta's decoding share
+ *   their storage with the link's reassembled message (rx_msg): a handler copies what it keeps
+ *   out of rx_msg before it uses them (on_train copies the TRAIN first).
  *   Protocol errors are answered by the link layer (ACK/NACK); application errors by ERROR
  *   messages carrying a flt_status_t code.
  * - Data: a valid data blob in the port's data region (flt_port_data) wins: the device trains
@@ -93,6 +101,8 @@
  *     "blob serving=M training=E count=N test=T"                   (a data blob)
  *     "store serving=M training=E count=N capacity=C test=T samples=S windows=W stored=K
  *      rejected=R dropped=D"                         (collecting; "none ..." with no source)
+ *   then, with FLT_APP_STACK_WATCH (the QEMU boards), "stack=H": the deepest stack use since
+ *   boot in bytes (flt_bench.h's painting, done first thing in flt_app_main).
  *   M = the model it serves (flt_device_served_model): "factory" (the factory head: disabled,
  *   reverted, or never given a GLOBAL), "global" or "personal"; E = "on", or "off" while
  *   disabled; count = windows held, test = its personal test split, then

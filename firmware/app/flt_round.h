@@ -89,6 +89,13 @@
  *   state->residual P floats (in/out); state->drift P floats (in/out, FLT_ROUND_DRIFT only);
  *   state->served P floats or NULL (read only). data->windows: n * model->window_bytes int8;
  *   data->labels n int32 (classification) or data->targets n * n_outputs float (regression).
+ * - Sharing (what a device with little RAM may overlap; the host replay keeps every buffer
+ *   apart and gets the same bits): ws->indices, ws->values and ws->scales may lie inside
+ *   ws->work (they are used in steps 4-5 only, when work holds nothing live), and so may
+ *   state->residual in a round with error feedback off (NO_FEEDBACK: step 4 only writes it);
+ *   ws->feat_q may lie inside ws->work past its first P + n_acts floats (the backward scratch:
+ *   feat_q is read only to fill ws->x before a forward pass, which writes work's first n_acts
+ *   floats only). No other buffer may overlap another.
  * - Failures: NULL pointers (state->ldp_key with FLT_TRAIN_LOCAL_DP), n == 0 or n_test >= n ->
  *   FLT_ERR_ARG; k > ws->k_cap ->
  *   FLT_ERR_NOMEM; FLT_ROUND_DRIFT with mu == 0 or unknown flags -> FLT_ERR_RANGE; a backbone,

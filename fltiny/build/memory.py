@@ -35,6 +35,7 @@ class MemoryReport:
     sections: dict[str, tuple[int, str]] = field(default_factory=dict)  # name -> (size, region)
     top_flash: list[tuple[str, int]] = field(default_factory=list)
     top_ram: list[tuple[str, int]] = field(default_factory=list)
+    parts: list[tuple[str, int]] = field(default_factory=list)  # ram_parts: RAM by purpose
 
     @property
     def flash_ok(self) -> bool:
@@ -57,6 +58,12 @@ class MemoryReport:
                 f"RAM   {self.ram_used:8d} B of {human_bytes(self.ram_budget):>6s} "
                 f"({pct(self.ram_used, self.ram_budget)})"]
 
+    def parts_line(self) -> str:
+        """'RAM by part: window store 65,292 B, ... stack 8,192 B' (empty without parts)."""
+        if not self.parts:
+            return ""
+        return "RAM by part: " + ", ".join(f"{n} {b:,} B" for n, b in self.parts if b)
+
     def failure(self) -> str:
         parts = []
         for ok, what, used, budget, top in ((self.flash_ok, "flash", self.flash_used, self.flash_budget,
@@ -68,7 +75,34 @@ class MemoryReport:
                 parts.append(f"{what} {used} B exceeds the {human_bytes(budget)} budget of board "
                              f"'{self.board}' by {used - budget} B; biggest: {biggest}")
         return "; ".join(parts) + (" (use a smaller model, fewer windows per round "
-                                   "(max_windows), or a bigger board)")
+                                   "(max_windows), --ram-budget to leave optional round state "
+                                   "out, or a bigger board)")
+
+
+# The device firmware's static RAM by purpose: the data symbols of firmware/app and the port
+# (file-local statics keep their names in the ELF's symbol table), then what no part names
+# (the runtime's and the framework's own, small) and the linker's stack reserve.
+RAM_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("window store", ("store_windows", "store_labels", "store_targets", "store_assembly",
+                      "store")),
+    ("model state", ("global_params", "personal", "ws_params")),
+    # the round's buffers and the link's reassembled message share one region (flt_device.c)
+    ("round buffers + rx message", ("shared",)),
+    ("delta state", ("residual", "residual_next", "delta_buf", "kept_train")),
+    ("FedDyn drift", ("drift", "drift_next")),
+    ("secure aggregation", ("secagg_buf", "client", "kept_delta", "sa_values")),
+    ("link buffers", ("rx_frame", "wire", "rx", "tx", "hello_buf", "text_buf", "out_slots",
+                      "outbox", "rx_ring")),
+    ("checkpoint", ("ckpt_buf",)),
+)
+
+
+def ram_parts(ram_syms: dict[str, int], static_ram: int, stack: int) -> list[tuple[str, int]]:
+    """[(part, bytes)] of RAM_PARTS from the RAM symbols' sizes, then "other" (the rest of the
+    static RAM) and "stack" (the reserve)."""
+    out = [(name, sum(ram_syms.get(s, 0) for s in syms)) for name, syms in RAM_PARTS]
+    named = sum(b for _n, b in out)
+    return out + [("other", max(0, static_ram - named)), ("stack", stack)]
 
 
 def in_regions(addr: int, regions: tuple[tuple[int, int], ...]) -> bool:
@@ -83,7 +117,7 @@ def memory_report(elf: Path, board: Board, top: int = 10) -> MemoryReport:
     try:
         with open(elf, "rb") as fh:
             ef = ELFFile(fh)
-            flash = ram = 0
+            flash = ram = stack = 0
             sections: dict[str, tuple[int, str]] = {}
             region_of: dict[int, str] = {}
             ram_regions = board.ram_regions
@@ -99,6 +133,8 @@ def memory_report(elf: Path, board: Board, top: int = 10) -> MemoryReport:
                     flash += size
                 if in_ram:
                     ram += size
+                    if sec.name == ".stack":
+                        stack += size
                 if not has_bits and not in_ram:
                     continue  # a placeholder: reserves address space, occupies nothing
                 region = "flash+RAM" if has_bits and in_ram else ("RAM" if in_ram else "flash")
@@ -123,4 +159,5 @@ def memory_report(elf: Path, board: Board, top: int = 10) -> MemoryReport:
         raise ToolchainError(f"cannot read the firmware ELF {elf}: {exc}") from exc
     by_size = lambda d: sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:top]  # noqa: E731
     return MemoryReport(board.name, flash, board.flash_bytes, ram, board.ram_bytes, sections,
-                        by_size(syms_flash), by_size(syms_ram))
+                        by_size(syms_flash), by_size(syms_ram),
+                        ram_parts(syms_ram, ram - stack, stack))

@@ -77,6 +77,9 @@ class Project:
     selftest: bool = False
     files: list[Path] = field(default_factory=list)
     store: StoreLayout | None = None
+    features: RoundFeatures | None = None
+    secagg: bool = False
+    n_params: int = 0
 
     @property
     def elf(self) -> Path:
@@ -154,6 +157,25 @@ def _embedded_data(bundle: Path, board: Board, device_id: int, max_windows: int,
             + "\n    ".join(rows) + "\n};\n\n#endif /* FLTINY_DATA_H */\n")
 
 
+def parse_ram_budget(text: str) -> int:
+    """'32k', '32K', '32768', '1M' -> bytes (k = 1024); UsageError otherwise."""
+    t = text.strip().lower().removesuffix("b")
+    scale = {"k": 1024, "m": 1 << 20}.get(t[-1:], 1)
+    digits = t[:-1] if scale != 1 else t
+    if not digits.isdigit() or int(digits) <= 0:
+        raise UsageError(f"--ram-budget {text!r}: give bytes, or kilobytes as '32k'")
+    return int(digits) * scale
+
+
+def budget_board(board: Board, ram_budget: int) -> Board:
+    """`board` with `ram_budget` bytes of RAM (at most its own; the emulated boards' QEMU RAM is
+    larger still): the linker script, the store's share and the stack follow it."""
+    if ram_budget > board.ram_bytes:
+        raise UsageError(f"--ram-budget {ram_budget} B is more than board '{board.name}' has "
+                         f"({board.ram_bytes} B)")
+    return dataclasses.replace(board, ram_bytes=int(ram_budget))
+
+
 def secagg_ram_bytes(n_params: int) -> int:
     """Static RAM of secure aggregation's device side for P trained parameters
     (app/flt_secagg_dev.h): the client (3,048 B at 16 members), the kept delta and MASKED's
@@ -173,8 +195,51 @@ def secagg_fits(board: Board, n_params: int | None = None) -> bool:
     return n_params is None or secagg_ram_bytes(n_params) <= board.ram_bytes // 8
 
 
-def stack_bytes(board: Board) -> int:
+def stack_bytes(board: Board, ram_budget: int | None = None) -> int:
+    """The linker's stack reserve: 4 kB on boards with at most 64 kB of RAM, else 8 kB; under a
+    RAM budget (``fltiny build --ram-budget``) the device loop's measured high-water mark plus a
+    margin (BUDGET_STACK_BYTES)."""
+    if ram_budget is not None:
+        return BUDGET_STACK_BYTES
     return 4096 if board.ram_bytes <= 65536 else 8192
+
+
+# The device loop's deepest stack use in a budget build (top-k's histogram at 4 bits), measured
+# on qemu-m4f with har-tiny (the STATUS field stack=, firmware/app/flt_device.h) over rounds
+# with a self-check, a GLOBAL delta, a local-DP round (its noise generator is the deepest path)
+# and a STATUS: 1,860 B (tests/test_ram_budget.py keeps it within STACK_HWM_BYTES); a budget
+# build reserves that plus STACK_MARGIN_BYTES (interrupt frames, 104 B each with the FPU's
+# state, and paths the test does not take).
+STACK_HWM_BYTES = 1860
+STACK_MARGIN_BYTES = 1024
+BUDGET_STACK_BYTES = (STACK_HWM_BYTES + STACK_MARGIN_BYTES + 7) // 8 * 8  # 2,888 B
+
+
+@dataclass(frozen=True)
+class RoundFeatures:
+    """Round state the device firmware carries (FLT_APP_FEEDBACK, FLT_APP_DRIFT,
+    FLT_APP_PERSONAL): all of it by default; a RAM budget keeps what fits, the last of
+    DROP_ORDER first (fltiny.build.firmware.fitting_features, docs/boards.md "RAM budget")."""
+
+    feedback: bool = True  # error feedback: the residual and its next value (8 P bytes)
+    drift: bool = True  # FedDyn's drift state and its next value (8 P bytes)
+    personal: bool = True  # personal serving: the served local model (4 P bytes)
+
+    DROP_ORDER = ("drift", "personal", "feedback")
+    NAMES = {"feedback": "error feedback", "drift": "FedDyn drift", "personal": "personal serving"}
+
+    @staticmethod
+    def ram_bytes(name: str, n_params: int) -> int:
+        """Static RAM one feature takes for P trained parameters (firmware/app/flt_device.c)."""
+        return (4 if name == "personal" else 8) * n_params
+
+    def left_out(self) -> list[str]:
+        return [n for n in self.DROP_ORDER if not getattr(self, n)]
+
+    def note(self) -> str:
+        out = self.left_out()
+        return ("all of it" if not out else
+                "left out to fit the RAM budget: " + ", ".join(self.NAMES[n] for n in out))
 
 
 def feature_cache_fits(board: Board, max_windows: int, n_features: int) -> bool:
@@ -228,10 +293,11 @@ def useful_store_windows(max_windows: int) -> int:
 
 
 def store_layout(board: Board, manifest, max_windows: int, *, stride: int | None = None,
-                 enabled: bool = True) -> StoreLayout:
+                 enabled: bool = True, store_ram: int | None = None) -> StoreLayout:
     """The window store of `board`: as many windows as a round can use (useful_store_windows),
-    at most a STORE_RAM_SHARE-th of the board's RAM, at most the board's own `store_windows`
-    (0: no store); 0 when not `enabled` (a real board with its data blob compiled in)."""
+    at most a STORE_RAM_SHARE-th of the board's RAM (or, under a RAM budget, the `store_ram`
+    bytes the rest of the firmware leaves), at most the board's own `store_windows` (0: no
+    store); 0 when not `enabled` (a real board with its data blob compiled in)."""
     from fltiny.devices.data import window_shape
 
     steps, channels = window_shape(manifest.input_shape)
@@ -243,7 +309,8 @@ def store_layout(board: Board, manifest, max_windows: int, *, stride: int | None
     layout = StoreLayout(steps, channels, stride, int(regression), n_targets, 0)
     if not enabled:
         return layout
-    share = board.ram_bytes // STORE_RAM_SHARE - layout.window_bytes  # less the window being cut
+    room = board.ram_bytes // STORE_RAM_SHARE if store_ram is None else int(store_ram)
+    share = room - layout.window_bytes  # less the window being cut
     cap = min(useful_store_windows(max_windows), max(0, share) // layout.record_bytes)
     if board.store_windows is not None:
         cap = min(cap, board.store_windows)
@@ -255,7 +322,9 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
                    bench: bool = False, max_windows: int | None = None, wifi_ssid: str = "",
                    wifi_password: str = "", wifi_port: int = DEFAULT_WIFI_PORT,
                    sensor: Path | None = None, window_stride: int | None = None,
-                   mqtt: MqttBuild | None = None, secagg: bool | None = None) -> Project:
+                   mqtt: MqttBuild | None = None, secagg: bool = False,
+                   ram_budget: int | None = None, store_ram: int | None = None,
+                   features: RoundFeatures | None = None) -> Project:
     """Write the PlatformIO project for `board` from the bundle at `bundle` into `out`.
     `sensor`: a C/C++ file defining flt_port_read_sample (port.h), the board's own sample
     source (a real board then has no data blob compiled in and sizes its window store);
@@ -264,7 +333,12 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     port `wifi_port` (the host connects to tcp://<device address>:<port>); empty: UART0.
     `mqtt` (ESP boards, with `wifi_ssid`): instead of listening, the device joins the broker
     with esp-mqtt over TLS (include/fltiny_mqtt.h: URL, CA, its certificate and key).
-    `secagg`: compile secure aggregation's device side in (None: where it fits, secagg_fits)."""
+    `secagg`: compile secure aggregation's device side in (where it fits, secagg_fits; a
+    ``fltiny run --secagg`` asks for it). `ram_budget`: the RAM the firmware may take instead
+    of the board's (bytes; the linker script, the window store's share and the stack reserve
+    follow it, docs/boards.md "RAM budget"); `store_ram`: the bytes the window store may take
+    (store_layout; None: its share of the RAM). `features`: the round state compiled in
+    (default all of it, RoundFeatures)."""
     from fltiny.codegen import generate
     from fltiny.export.bundle import read_bundle
 
@@ -285,13 +359,16 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
         raise UsageError(f"--wifi-port {wifi_port} is not a TCP port (1-65535)")
     if len(key) != 32:
         raise UsageError("the device key must be 32 bytes (64 hex digits)")
+    if ram_budget is not None:
+        board = budget_board(board, ram_budget)
+    features = RoundFeatures() if features is None else features
     out = Path(out).resolve()
     prepare_out_dir(out)
     written: list[Path] = []
     src = out / "src"
 
     # runtime, app, port
-    secagg = secagg_fits(board, head.n_params) if secagg is None else bool(secagg)
+    secagg = bool(secagg) and secagg_fits(board, head.n_params)
     for comp in RUNTIME_COMPONENTS + (SECAGG_COMPONENTS if secagg else ()):
         _copy_tree(FIRMWARE / "runtime" / comp, src / "runtime" / comp, written,
                    skip=KERNEL_TARGETS if comp == "kernels" else ())
@@ -331,13 +408,14 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     # the emulated boards choose blob or recording at run time (their data region): both ways
     # compiled in; a real board has its blob compiled in unless the build brings a sensor
     store = store_layout(board, manifest, windows, stride=window_stride,
-                         enabled=board.emulated or sensor is not None)
+                         enabled=board.emulated or sensor is not None, store_ram=store_ram)
     if store.window_bytes != int(manifest.backbone["input"]["nbytes"]):
         raise UsageError(f"model input {manifest.input_shape} is not the backbone's "
                          f"{manifest.backbone['input']['nbytes']} input bytes")
     ctx = dict(
         fltiny_version=__version__, board=board, manifest=manifest,
-        stack_bytes=stack_bytes(board),
+        stack_bytes=stack_bytes(board, ram_budget), features=features,
+        features_note=features.note(),
         data_address=int(board.emulator.get("data_address", 0)),
         data_max_bytes=int(board.emulator.get("data_max_bytes", 0)),
         firmware_version=FIRMWARE_VERSION, device_id=device_id,
@@ -381,6 +459,10 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
     # platformio.ini
     defines = [f"FLT_PORT_CKPT_MAX={CKPT_CAPACITY[board.storage]}u",
                *ARDUINO_CORE_DEFINES.get(board.pio_platform if board.port == "arduino" else "", ())]
+    if board.qemu:  # linker symbols _ebss/_estack: the device reports its stack use (STATUS)
+        defines.append("FLT_APP_STACK_WATCH=1")
+    if ram_budget is not None:  # top-k's histogram on the stack: 64 B instead of 1 kB (delta.h)
+        defines.append("FLT_DELTA_RADIX_BITS=4")
     src_filter = ""
     if selftest_header is not None:
         defines.append("FLT_APP_SELFTEST=1")
@@ -416,4 +498,5 @@ def render_project(board: Board, bundle: Path, out: Path, *, device_id: int = 1,
                 f.unlink()  # a leftover of another board, port or self-test build
     return Project(board=board, path=out, env_name=env_name, model_hash=model_hash, key=key,
                    device_id=device_id, arena_bytes=result.arena_bytes,
-                   selftest=selftest_header is not None, files=written, store=store)
+                   selftest=selftest_header is not None, files=written, store=store,
+                   features=features, secagg=secagg, n_params=head.n_params)

@@ -308,7 +308,8 @@ class DeviceDataStatus:
     """A device's answer to STATUS (firmware/app/flt_device.h): where its windows come from
     (``source`` "blob", "store" or "none"), the model it serves (``serving``: "factory",
     "global" or "personal"; ``training``: "on", or "off" while the host has disabled it) and its
-    counters; counters the text lacks are 0, words it lacks ""."""
+    counters; counters the text lacks are 0, words it lacks "". ``stack``: the deepest stack use
+    since boot in bytes, on boards that paint their stack (the QEMU boards; 0 elsewhere)."""
 
     source: str
     serving: str = ""
@@ -321,6 +322,7 @@ class DeviceDataStatus:
     stored: int = 0
     rejected: int = 0
     dropped: int = 0
+    stack: int = 0
 
     @classmethod
     def parse(cls, text: str) -> DeviceDataStatus:

@@ -68,10 +68,10 @@ class Provisioning:
 
 def flash_board(board: Board, port: str | None, bundle: Path, out: Path | None,
                 progress: Callable[[str], None] = lambda _m: None,
-                provision: Provisioning | None = None) -> str:
+                provision: Provisioning | None = None, ram_budget: int | None = None) -> str:
     """Build (with the board's device id and key), upload, record; returns a one-line summary.
     Lists ports (UsageError) without --port. ``provision`` None: device id 1 and the public
-    development key, nothing recorded."""
+    development key, nothing recorded. ``ram_budget``: as ``fltiny build --ram-budget``."""
     if board.emulated:
         raise UsageError(f"board {board.name} is emulated: start it with "
                          f"'fltiny emulate --board {board.name}'")
@@ -84,7 +84,7 @@ def flash_board(board: Board, port: str | None, bundle: Path, out: Path | None,
     from fltiny.build.pio import run_pio
 
     ids = {} if provision is None else {"device_id": provision.device_id, "key": provision.key}
-    fw = build_firmware(board, bundle, out, progress=progress, **ids)
+    fw = build_firmware(board, bundle, out, progress=progress, ram_budget=ram_budget, **ids)
     if board.esp:
         cmd = esptool_command(board, port, fw.elf.parent)
         progress(f"esptool: {' '.join(cmd[3:])}")

@@ -94,24 +94,58 @@ def firmware_key(board, bundle_hash: str, repo: Path | None = None) -> str:
     return h.hexdigest()[:16]
 
 
-def cached_firmware(board, bundle: Path, root: Path, say: Say) -> Path:
-    """ELF for (bundle, board, firmware sources): build/fw-cache/<board>-<key>/firmware.elf,
-    built once (``firmware_key``)."""
+def cached_firmware(board, bundle: Path, root: Path, say: Say, *, secagg: bool = False,
+                    ram_budget: int | None = None) -> Path:
+    """ELF for (bundle, board, firmware sources, secure aggregation or not, RAM budget):
+    build/fw-cache/<board>-<key>[-secagg][-<budget>]/firmware.elf, built once
+    (``firmware_key``). `secagg`: secure aggregation's device side compiled in (a ``--secagg``
+    run); `ram_budget`: as ``fltiny build --ram-budget`` (firmware_features tells what it kept)."""
     from fltiny.build.firmware import build_firmware
     from fltiny.export.bundle import Bundle
 
     key = firmware_key(board, Bundle.load(bundle).content_hash)
-    cache = Path(root).resolve() / "fw-cache" / f"{board.name}-{key}"
+    cache = Path(root).resolve() / "fw-cache" / (
+        f"{board.name}-{key}" + ("-secagg" if secagg else "")
+        + (f"-{ram_budget}" if ram_budget is not None else ""))
     elf = cache / "firmware.elf"
     if elf.is_file():
         say(f"reusing firmware {elf}")
         return elf
     say(f"building firmware for {board.name}")
     t0 = time.perf_counter()
-    fw = build_firmware(board, bundle, cache / "project")
+    fw = build_firmware(board, bundle, cache / "project", secagg=secagg, ram_budget=ram_budget)
     shutil.copy2(fw.elf, elf)
     say(f"built {board.name} in {time.perf_counter() - t0:.1f} s")
     return elf
+
+
+def firmware_features(elf: Path):
+    """The round state a cached_firmware ELF carries (its project's fltiny_config.h)."""
+    import re
+
+    from fltiny.build.project import RoundFeatures
+
+    config = (Path(elf).parent / "project" / "include" / "fltiny_config.h").read_text()
+    on = {m[1].lower(): m[2] == "1" for m in
+          re.finditer(r"#define FLT_APP_(FEEDBACK|DRIFT|PERSONAL) ([01])", config)}
+    return RoundFeatures(**on)
+
+
+def check_round_features(opts: RunOptions, drift: bool, board_name: str, elf: Path) -> None:
+    """UsageError (one line) when the run asks a board for round state its firmware's RAM
+    budget left out (fltiny.build.project.RoundFeatures): before any board starts."""
+    feats = firmware_features(elf)
+    train = opts.server.train
+    need = [("error feedback", "--no-error-feedback", train.error_feedback and not feats.feedback
+             and not opts.server.secagg),
+            ("personal serving", "--no-personal", train.personal and not feats.personal),
+            ("FedDyn drift", f"--strategy fedavg (not {opts.strategy})",
+             drift and not feats.drift)]
+    missing = [(what, fix) for what, fix, bad in need if bad]
+    if missing:
+        raise UsageError(f"--ram-budget {opts.ram_budget}: board {board_name}'s firmware leaves "
+                         f"out {', '.join(w for w, _ in missing)} to fit; run with "
+                         f"{' '.join(f for _, f in missing)} (or a larger --ram-budget)")
 
 
 def secagg_side(opts: RunOptions, n_params: int, say: Say):
@@ -374,6 +408,7 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
         say: Say = print, log: Say = print) -> ExperimentResult:
     from fltiny.boards import get_board
     from fltiny.bridge.fleet import BridgeFleet
+    from fltiny.build.project import parse_ram_budget
     from fltiny.server.gateway import GatewayFleet, split_devices
 
     if opts.engine == "flower":  # flwr is imported on this path only
@@ -416,8 +451,14 @@ def run(opts: RunOptions, progress: Callable[[RoundMetrics], None] = lambda _m: 
                 counts = Counter(pb.board.name for pb in found)
             else:
                 counts = Counter({b.name: n for b, n in boards})
-                elfs = {b.name: cached_firmware(b, bundle.path, opts.build_root, say)
+                budget = parse_ram_budget(opts.ram_budget) if opts.ram_budget else None
+                elfs = {b.name: cached_firmware(b, bundle.path, opts.build_root, say,
+                                                secagg=opts.server.secagg, ram_budget=budget)
                         for b, _ in boards}
+                if budget is not None:
+                    drift = exp.strategy().drift
+                    for name, elf in elfs.items():
+                        check_round_features(opts, drift, name, elf)
                 blobs = exp.blobs(opts.max_windows)
             exp.evaluator  # noqa: B018 - held-out backbone features before the rounds
             store = exp.open_store(opts.resume)
