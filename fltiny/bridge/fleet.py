@@ -813,12 +813,17 @@ class BridgeFleet:
                 lg.global_kind = kind
                 if gmsg is not None:
                     d.version, d.params = None, None  # unknown until acknowledged
+                    # a GLOBAL of a few chunks goes out as a burst (done once sent): the answer
+                    # to the TRAIN confirms it, a NACK of the TRAIN says a frame of it was lost
+                    # (docs/protocol.md "Answered messages"; the NackError below resyncs)
                     self._send(d, gmsg, end)
                     d.version, d.params = version, held
                 lg.model_version, lg.model_sha256 = version, params_sha256(held)
                 lg.trains_sent += 1  # counted before the send: a local-DP release may follow
-                self._send(d, tmsg, end)
-                d.in_flight = _UnconfirmedRound(held, tmsg)
+                # no ACK: the TRAIN is confirmed by its answer (the DELTA or an ERROR), which
+                # _await_delta polls for while the session probes a TRAIN that went unanswered
+                d.session.submit(tmsg)
+                d.in_flight = _UnconfirmedRound(held, tmsg)  # it may have reached the device
                 delta = self._await_delta(d, rnd, end)
             except _Reset:
                 self._handle_reset(d, end)
@@ -874,7 +879,7 @@ class BridgeFleet:
             return None
         lg.masked = masked
         lg.payload_bytes = len(delta.body)
-        lg.delta_message_bytes = m.DELTA_HEADER_SIZE + len(delta.body)
+        lg.delta_message_bytes = len(delta.encode())
         full = max_chunk()  # the device sends full chunks
         lg.delta_wire_bytes = sum(
             wire_size(min(full, lg.delta_message_bytes - i * full))
