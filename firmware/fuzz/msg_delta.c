@@ -6,7 +6,7 @@
  *   flt_msg_check(FLT_MSG_DELTA, ...);
  * - on success: examples >= 1, loss finite and >= 0, personal metric finite, >= 0 and 0 when
  *   personal_n is 0; the body is the input after a head of FLT_MSG_DELTA_HEADER_MIN..MAX
- *   bytes: empty (a masked round's DELTA) or at least 7 bytes starting with "FD"; encoding
+ *   bytes: empty (a masked round's DELTA) or at least 4 bytes of payload version 3; encoding
  *   the message gives back exactly the input (the head is canonical), also in place from a
  *   body FLT_MSG_DELTA_HEADER_MAX bytes into the output (the device's way), and a buffer one
  *   byte too small gives FLT_ERR_NOMEM.
@@ -36,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(m.body >= data + FLT_MSG_DELTA_HEADER_MIN &&
                 m.body <= data + FLT_MSG_DELTA_HEADER_MAX && m.body + m.body_len == data + size);
     /* empty: a masked round's DELTA (TRAIN SECAGG); else a delta payload's header */
-    FUZZ_ASSERT(m.body_len == 0u ||
-                (m.body_len >= FLT_MSG_DELTA_PAYLOAD_MIN && m.body[0] == 'F' && m.body[1] == 'D'));
+    FUZZ_ASSERT(m.body_len == 0u || (m.body_len >= FLT_MSG_DELTA_PAYLOAD_MIN &&
+                                     (m.body[0] >> 4) == FLT_MSG_DELTA_PAYLOAD_VERSION));
     uint8_t *out = (uint8_t *)malloc(size);
     size_t len = 0;
     FUZZ_ASSERT(out != NULL);

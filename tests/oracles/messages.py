@@ -38,8 +38,8 @@ TRAIN_SIZE = 36
 DELTA_HEADER_MIN = 8  # 3 one-byte varints, loss, personal_n 0 (no metric field)
 ACK_SIZE = 5
 DISABLE_SIZE = 4
-DELTA_PAYLOAD_MIN = 7  # the smallest delta payload header
-DELTA_MAGIC = b"FD"
+DELTA_PAYLOAD_MIN = 4  # the smallest delta payload header
+DELTA_PAYLOAD_VERSION = 3  # the top nibble of its first byte
 
 CAP_TRAIN_HEAD = 0x01
 CAP_DELTA_BLOCK = 0x02
@@ -116,8 +116,8 @@ def _check_delta_body(body: bytes) -> None:
     if len(body) < DELTA_PAYLOAD_MIN:
         raise TruncatedError(f"delta payload of {len(body)} bytes, at least "
                              f"{DELTA_PAYLOAD_MIN} expected")
-    if body[:2] != DELTA_MAGIC:
-        raise MalformedError("delta payload without the 'FD' magic")
+    if body[0] >> 4 != DELTA_PAYLOAD_VERSION:  # a version-2 payload starts with "FD"
+        raise MalformedError("delta payload of another version (not 3)")
 
 
 # ---- HELLO ----------------------------------------------------------------------------

@@ -80,7 +80,8 @@ flt_status_t flt_msg_hello_decode(const uint8_t *buf, size_t len, flt_msg_hello_
 static flt_status_t flt_delta_body_check(const uint8_t *body, size_t len)
 {
     FLT_REQUIRE(len >= FLT_MSG_DELTA_PAYLOAD_MIN, FLT_ERR_TRUNCATED);
-    FLT_REQUIRE(body[0] == 0x46u && body[1] == 0x44u, FLT_ERR_FORMAT); /* "FD" */
+    /* the payload's version nibble (3): a version-2 payload ("FD...") is refused here */
+    FLT_REQUIRE((body[0] >> 4) == FLT_MSG_DELTA_PAYLOAD_VERSION, FLT_ERR_FORMAT);
     return FLT_OK;
 }
 

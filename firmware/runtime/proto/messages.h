@@ -24,8 +24,9 @@
  *                        DISABLE); bad board
  *                        name (empty, non-printable, data after its NUL padding); text byte
  *                        outside 0x20..0x7E, TAB, LF; full GLOBAL with base_version != 0 or
- *                        a body not a multiple of 4 bytes or empty; delta body without the
- *                        "FD" magic (an empty DELTA body is valid: a masked round); a
+ *                        a body not a multiple of 4 bytes or empty; a delta body whose
+ *                        first byte's top nibble is not the payload version 3 (a version-2
+ *                        "FD" payload; an empty DELTA body is valid: a masked round); a
  *                        DELTA head varint longer than needed or above 32 bits
  *   FLT_ERR_UNSUPPORTED  unknown GLOBAL kind or top-k kind
  *   FLT_ERR_NONFINITE    a float field (or a full GLOBAL parameter) is inf or NaN
@@ -57,7 +58,8 @@
 #define FLT_MSG_DELTA_HEADER_MAX 28u
 #define FLT_MSG_ACK_SIZE 5u
 #define FLT_MSG_DISABLE_SIZE 4u
-#define FLT_MSG_DELTA_PAYLOAD_MIN 7u /* smallest header of a delta payload (docs/protocol.md) */
+#define FLT_MSG_DELTA_PAYLOAD_MIN 4u     /* smallest header of a delta payload (docs/protocol.md) */
+#define FLT_MSG_DELTA_PAYLOAD_VERSION 3u /* the top nibble of its first byte */
 
 /* capability flags of HELLO (unknown bits are allowed and ignored) */
 #define FLT_CAP_TRAIN_HEAD 0x01u   /* trains the float head on device */
