@@ -81,6 +81,13 @@ class Session:
         # fltiny.server.store.SEQ_LEASE); a message that would pass it raises DeliveryError
         self.seq_limit = seq_limit
 
+    def set_answer_timeout(self, seconds: float) -> None:
+        """Seconds before an unanswered TRAIN is sent again, from its next transmission on (a
+        caller that knows how long the device trains raises it: the probe costs a TRAIN down
+        and a duplicate ACK up)."""
+        self.answer_timeout = seconds
+        self.sender.set_answer_ms(round(seconds * 1000))
+
     # ---- sending -----------------------------------------------------------------------
 
     def submit(self, msg: m.Message) -> int:
