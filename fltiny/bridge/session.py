@@ -99,10 +99,23 @@ class Session:
         self._waiting.append((ticket, msg, msg.encode()))
         return ticket
 
+    def discard(self, ticket: int) -> bool:
+        """Drops the message of ``ticket`` if it is still waiting (not begun); True if it was."""
+        for i, (t, _, _) in enumerate(self._waiting):
+            if t == ticket:
+                del self._waiting[i]
+                return True
+        return False
+
     def pending(self, ticket: int) -> bool:
         """True while the message of ``ticket`` is queued or being sent."""
         return ((self._current is not None and self._current[0] == ticket)
                 or any(t == ticket for t, _, _ in self._waiting))
+
+    @property
+    def current_ticket(self) -> int | None:
+        """Ticket of the message being sent (its first frame is out), None when idle."""
+        return self._current[0] if self._current is not None else None
 
     @property
     def idle(self) -> bool:
