@@ -822,6 +822,11 @@ class BridgeFleet:
                              "GLOBALs)")
                 return None
             try:
+                # read what waits on the line first: a reboot's HELLO must be seen before the
+                # GLOBAL burst and its TRAIN go out (no ACK round trip in between would let
+                # the host hear of it; a TRAIN the rebooted board answers on the old session
+                # would give a DELTA the host cannot replay)
+                self._poll(d)
                 gmsg, held, kind = self._global_message(d, params, version)
                 lg.global_kind = kind
                 lg.model_version, lg.model_sha256 = version, params_sha256(held)
