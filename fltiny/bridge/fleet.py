@@ -765,11 +765,7 @@ class BridgeFleet:
 
     def _send(self, d: _DeviceState, msg: m.Message, end: float) -> None:
         assert d.session is not None
-        self._wait_sent(d, d.session.submit(msg), msg, end)
-
-    def _wait_sent(self, d: _DeviceState, ticket: int, msg: m.Message, end: float) -> None:
-        """Polls until the message of ``ticket`` is delivered (ACKed, or sent: a burst)."""
-        assert d.session is not None
+        ticket = d.session.submit(msg)
         while d.session.pending(ticket):
             if time.monotonic() >= end:
                 raise TimeoutError(f"round deadline passed while sending {type(msg).__name__}")
@@ -822,44 +818,29 @@ class BridgeFleet:
                              "GLOBALs)")
                 return None
             try:
-                # read what waits on the line first: a reboot's HELLO must be seen before the
-                # GLOBAL burst and its TRAIN go out (no ACK round trip in between would let
-                # the host hear of it; a TRAIN the rebooted board answers on the old session
-                # would give a DELTA the host cannot replay)
-                self._poll(d)
                 gmsg, held, kind = self._global_message(d, params, version)
                 lg.global_kind = kind
+                if gmsg is not None:
+                    d.version, d.params = None, None  # unknown until acknowledged
+                    # a GLOBAL of a few chunks goes out as a burst (done once sent): the answer
+                    # to the TRAIN confirms it, a NACK of the TRAIN says a frame of it was lost
+                    # (docs/protocol.md "Answered messages"; the NackError below resyncs)
+                    self._send(d, gmsg, end)
+                    d.version, d.params = version, held
                 lg.model_version, lg.model_sha256 = version, params_sha256(held)
                 lg.trains_sent += 1  # counted before the send: a local-DP release may follow
+                # no ACK: the TRAIN is confirmed by its answer (the DELTA or an ERROR), which
+                # _await_delta polls for while the session probes a TRAIN that went unanswered
                 # a probe only when the answer is later than this device's rounds take (twice
                 # its longest so far; before its first DELTA, a quarter of the time left): a
                 # probe the device reads only after training costs a duplicate ACK up
                 wait = (2.0 * d.answer_s + self._timeout if d.answer_s > 0
                         else (end - time.monotonic()) / 4)
                 d.session.set_answer_timeout(max(8 * self._timeout, 2.0, wait))
-                # the GLOBAL and the TRAIN right behind it: a GLOBAL of a few chunks goes out
-                # as a burst with the TRAIN in the same step, neither is ACKed, and the TRAIN's
-                # answer (its DELTA or an ERROR, which _await_delta polls for while the session
-                # probes a TRAIN that went unanswered) confirms both; a NACK of the TRAIN says
-                # a frame before it was lost (docs/protocol.md "Answered messages"; the
-                # NackError below resyncs)
-                g_ticket = None
-                if gmsg is not None:
-                    d.version, d.params = None, None  # unknown until acknowledged
-                    g_ticket = d.session.submit(gmsg)
-                t_ticket = d.session.submit(tmsg)
-                try:
-                    if g_ticket is not None:
-                        self._wait_sent(d, g_ticket, gmsg, end)
-                        d.version, d.params = version, held
-                    t_train = time.monotonic()
-                    d.in_flight = _UnconfirmedRound(held, tmsg)  # it may have reached the device
-                    delta = self._await_delta(d, rnd, end)
-                finally:
-                    # a GLOBAL that failed (or a deadline) leaves the TRAIN unsent: never send it
-                    # after another message (its seq would not follow: the device NACKs it)
-                    if d.session is not None:
-                        d.session.discard(t_ticket)
+                t_train = time.monotonic()
+                d.session.submit(tmsg)
+                d.in_flight = _UnconfirmedRound(held, tmsg)  # it may have reached the device
+                delta = self._await_delta(d, rnd, end)
                 if isinstance(delta, m.Delta):
                     d.answer_s = max(d.answer_s, time.monotonic() - t_train)
             except _Reset:
