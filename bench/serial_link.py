@@ -97,14 +97,13 @@ def run_baud(board, fw_elf: Path, blob, params: np.ndarray, baud: int, rounds: i
             gmsg, held = global_message(model, r, held, topk=down_topk)
             up0, down0 = paced.sent, paced.received
             t0 = time.perf_counter()
-            # as the bridge sends them: the GLOBAL (a delta of <= 4 chunks is a burst, a FULL
-            # is ACKed chunk by chunk) and the TRAIN right behind it; the TRAIN gets no ACK
-            # (its DELTA answers it, docs/protocol.md "Answered messages"): the downlink ends
-            # when the line has carried its frame
-            s.submit(gmsg)
-            t_ticket = s.submit(TrainParams(epochs=1).message(r, seed=r))
-            while s.pending(t_ticket) and s.current_ticket != t_ticket:
-                s.poll()  # (once the TRAIN is the message being sent, its frame is out)
+            s.send(gmsg)  # a delta of <= 4 chunks: a burst, done once sent; a FULL: ACKed
+            # the TRAIN gets no ACK (its DELTA answers it, docs/protocol.md "Answered
+            # messages"): the downlink ends when the line has carried its frame
+            sent0 = s.stats.frames_sent
+            s.submit(TrainParams(epochs=1).message(r, seed=r))
+            while s.stats.frames_sent == sent0:
+                s.poll()
             t_acked = link.last_send
             n_stamps = len(link.stamps)
             delta = s.recv(300)
