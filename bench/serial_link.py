@@ -12,7 +12,8 @@ sends them: round 1 a FULL GLOBAL, later rounds the GLOBAL delta of fltiny.serve
 (top --down-topk of the parameters) for a model that moved, a TRAIN (1 local epoch), and the
 DELTA back. Every byte crossing the link is counted in both directions (frames, COBS, tags,
 chunking and the ACKs). The round's communication time is the time from the first GLOBAL
-byte until the TRAIN is acknowledged plus the time from the DELTA's first byte until it has
+byte until the line has carried the TRAIN (protocol v3: the TRAIN and a small GLOBAL get no
+ACK, the DELTA answers them) plus the time from the DELTA's first byte until it has
 arrived; the rest is the board computing (TCG time under QEMU, not a real MCU's). The bound
 is those bytes on a perfect line: bytes * 10 bits / baud; efficiency = bound / communication
 time (1.0: no idle gaps from polling or per-chunk round trips).
@@ -50,14 +51,17 @@ BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
 
 
 class StampedLink:
-    """A link that remembers when each non-empty receive returned (the DELTA's first byte)."""
+    """A link that remembers when each non-empty receive returned (the DELTA's first byte) and
+    when the last send returned (the paced line has carried those bytes then)."""
 
     def __init__(self, link) -> None:
         self.link = link
         self.stamps: list[float] = []
+        self.last_send = 0.0
 
     def send(self, data: bytes) -> None:
         self.link.send(data)
+        self.last_send = time.perf_counter()
 
     def receive(self) -> bytes:
         data = self.link.receive()
@@ -93,9 +97,14 @@ def run_baud(board, fw_elf: Path, blob, params: np.ndarray, baud: int, rounds: i
             gmsg, held = global_message(model, r, held, topk=down_topk)
             up0, down0 = paced.sent, paced.received
             t0 = time.perf_counter()
-            s.send(gmsg)
-            s.send(TrainParams(epochs=1).message(r, seed=r))
-            t_acked = time.perf_counter()
+            s.send(gmsg)  # a delta of <= 4 chunks: a burst, done once sent; a FULL: ACKed
+            # the TRAIN gets no ACK (its DELTA answers it, docs/protocol.md "Answered
+            # messages"): the downlink ends when the line has carried its frame
+            sent0 = s.stats.frames_sent
+            s.submit(TrainParams(epochs=1).message(r, seed=r))
+            while s.stats.frames_sent == sent0:
+                s.poll()
+            t_acked = link.last_send
             n_stamps = len(link.stamps)
             delta = s.recv(300)
             t_end = time.perf_counter()

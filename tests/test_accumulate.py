@@ -49,7 +49,7 @@ def test_batch_sum_equals_the_dense_float64_sum(block):
 def test_one_bad_payload_is_rejected_not_the_batch():
     ps = payloads(6)
     bad = bytearray(ps[2])
-    bad[2] = 1  # version 1
+    bad[0] = 0x20 | bad[0] & 0x0F  # version 2 (the version nibble)
     other_model = payloads(1, n=N + 1)[0]
     batch = [ps[0], ps[1], bytes(bad), ps[3], ps[4][:-3], other_model, ps[5]]
     w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, float("nan")]
@@ -79,7 +79,7 @@ def test_measure_leaves_the_sum_alone():
     d = dense(ps[1]).astype(np.float64)
     assert measure_payload(acc, ps[1]) == pytest.approx(float(d @ d), rel=1e-12)
     with pytest.raises(PayloadError):
-        measure_payload(acc, b"FD\x02")
+        measure_payload(acc, b"\x30\x00")
 
 
 @pytest.mark.parametrize("name", ["fedavg", "fedprox", "fedavgm", "fedadam", "feddyn"])

@@ -69,11 +69,10 @@ def varint(v: int) -> bytes:
     return bytes(out + bytes([v]))
 
 
-def hdr(fmt=0, mode=0, rice=0, block=None, n=16, k=2, magic=b"FD", version=2,
-        reserved=0) -> bytes:
-    """A version-2 header: magic, version, format | mode << 2, Rice parameter, varints n, k
-    and (block mode, or when given) the block size."""
-    out = magic + bytes([version, fmt | mode << 2 | reserved << 4, rice]) + varint(n) + varint(k)
+def hdr(fmt=0, mode=0, rice=0, block=None, n=16, k=2, version=3, vr=0) -> bytes:
+    """A version-3 header: version << 4 | mode << 2 | format, the Rice parameter | the value
+    Rice parameter << 5, varints n, k and (block mode, or when given) the block size."""
+    out = bytes([version << 4 | mode << 2 | fmt, rice | vr << 5]) + varint(n) + varint(k)
     return out + (varint(block if block is not None else 0) if mode == 1 or block is not None
                   else b"")
 
@@ -87,25 +86,26 @@ BITMAP_OK = hdr(1) + ONE + bytes([0b00001000, 0b00000010]) + VALS
 RICE_OK = hdr(2, rice=2) + ONE + bytes([0b01110010]) + VALS
 BLOCK_OK = hdr(0, mode=1, block=1) + ONE + ONE + bytes([4, 6]) + VALS
 # Rice gaps and values: value code r=0, qmin=5; entries 011|0|0 and 1001|0|1 -> 01100100101
-RV_OK = hdr(3, rice=2) + ONE + bytes([0, 5, 0b01100100, 0b10100000])
-HL = len(hdr())  # header bytes of the references (7: n = 16 and k = 2 take one byte each)
+RV_OK = hdr(3, rice=2, vr=0) + ONE + bytes([5, 0b01100100, 0b10100000])
+HL = len(hdr())  # header bytes of the references (4: n = 16 and k = 2 take one byte each)
 S = HL + 4  # after the scale
 
 INVALID: dict[str, tuple[bytes, str]] = {
     "empty": (b"", "FLT_ERR_TRUNCATED"),
-    "header_4_bytes": (VARINT_OK[:4], "FLT_ERR_TRUNCATED"),
-    "header_varint_truncated": (VARINT_OK[:6], "FLT_ERR_TRUNCATED"),
-    "header_varint_overlong": (hdr()[:5] + bytes([0x90, 0x00, 2]) + VARINT_OK[HL:],
+    "header_1_byte": (VARINT_OK[:1], "FLT_ERR_TRUNCATED"),
+    "header_varint_truncated": (VARINT_OK[:3], "FLT_ERR_TRUNCATED"),
+    "header_varint_overlong": (hdr()[:2] + bytes([0x90, 0x00, 2]) + VARINT_OK[HL:],
                                "FLT_ERR_FORMAT"),
     "version_1_payload": (b"FD\x01\x00\x00\x00\x00\x00" + bytes(8) + VARINT_OK[HL:],
                           "FLT_ERR_UNSUPPORTED"),
-    "reserved_header_bits": (hdr(reserved=1) + VARINT_OK[HL:], "FLT_ERR_FORMAT"),
-    "bad_magic": (hdr(magic=b"FE") + VARINT_OK[HL:], "FLT_ERR_FORMAT"),
+    # a version-2 payload: "FD", version 2, format | mode, Rice parameter, n, k (nibble 4)
+    "version_2_payload": (b"FD\x02\x00\x00" + VARINT_OK[2:], "FLT_ERR_UNSUPPORTED"),
     "bad_version_0": (hdr(version=0) + VARINT_OK[HL:], "FLT_ERR_UNSUPPORTED"),
-    "bad_version_3": (hdr(version=3) + VARINT_OK[HL:], "FLT_ERR_UNSUPPORTED"),
+    "bad_version_2": (hdr(version=2) + VARINT_OK[HL:], "FLT_ERR_UNSUPPORTED"),
     "unknown_quant_mode": (hdr(0, mode=2) + VARINT_OK[HL:], "FLT_ERR_UNSUPPORTED"),
     "rice_param_on_varint": (hdr(0, rice=1) + VARINT_OK[HL:], "FLT_ERR_FORMAT"),
-    "rice_param_32": (hdr(2, rice=32) + RICE_OK[HL:], "FLT_ERR_FORMAT"),
+    "value_rice_param_on_rice": (hdr(2, rice=2, vr=1) + RICE_OK[HL:], "FLT_ERR_FORMAT"),
+    "value_rice_param_on_bitmap": (hdr(1, vr=1) + BITMAP_OK[HL:], "FLT_ERR_FORMAT"),
     "block_size_0_in_block_mode": (hdr(0, mode=1, block=0) + VARINT_OK[HL:], "FLT_ERR_FORMAT"),
     "block_size_over_16_bits": (hdr(0, mode=1, block=65536) + VARINT_OK[HL:], "FLT_ERR_FORMAT"),
     "n_zero": (hdr(n=0, k=0), "FLT_ERR_FORMAT"),
@@ -146,11 +146,9 @@ INVALID: dict[str, tuple[bytes, str]] = {
     "rice_padding_bits": (hdr(2, rice=2) + ONE + bytes([0b01110011]) + VALS, "FLT_ERR_FORMAT"),
     "rice_unary_run_too_long": (hdr(2, rice=0, k=1) + ONE + bytes([0xFF, 0xFF, 0xFF]) + VALS,
                                 "FLT_ERR_RANGE"),
-    "rv_params_truncated": (RV_OK[:S + 1], "FLT_ERR_TRUNCATED"),
-    "rv_rice_param_32": (hdr(3, rice=32) + RV_OK[HL:], "FLT_ERR_FORMAT"),
-    "rv_value_rice_8": (RV_OK[:S] + bytes([8]) + RV_OK[S + 1:], "FLT_ERR_FORMAT"),
-    "rv_qmin_128": (RV_OK[:S + 1] + bytes([128]) + RV_OK[S + 2:], "FLT_ERR_FORMAT"),
-    "rv_value_above_127": (hdr(3, rice=2, k=1) + ONE + bytes([0, 127, 0b01110000]),
+    "rv_qmin_truncated": (RV_OK[:S], "FLT_ERR_TRUNCATED"),
+    "rv_qmin_128": (RV_OK[:S] + bytes([128]) + RV_OK[S + 1:], "FLT_ERR_FORMAT"),
+    "rv_value_above_127": (hdr(3, rice=2, k=1) + ONE + bytes([127, 0b01110000]),
                            "FLT_ERR_RANGE"),
     "rv_truncated": (RV_OK[:-1], "FLT_ERR_TRUNCATED"),
     "rv_padding_bits": (RV_OK[:-1] + bytes([0b10100001]), "FLT_ERR_FORMAT"),
@@ -197,7 +195,7 @@ def test_reference_payloads_are_what_the_encoder_writes():
     # the same gap code (r = 1), each followed by its value: |q| - qmin = 0 with r = 0 ('0')
     # and the sign: 101 0 0 | 1101 0 1, pad
     assert (pl.encode(d, IndexFormat.RICE_VALUES)
-            == hdr(3, rice=1) + ONE + bytes([0, 5, 0b10100110, 0b10100000]))
+            == hdr(3, rice=1, vr=0) + ONE + bytes([5, 0b10100110, 0b10100000]))
     assert pl.decode(RV_OK).equals(d)
 
 

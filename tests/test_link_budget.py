@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from oracles import protocol as op
+from oracles.receiver import acked
 
 from fltiny.bridge import messages as m
 from fltiny.bridge.link import Link, PacedLink
@@ -102,11 +103,14 @@ def test_wire_count_is_the_frames_and_acks_of_the_oracle():
     w = WireCount(key, device_id=7, chunk=64)
     train = m.Train(round=3, epochs=2, batch_size=8, learning_rate=0.01, topk_fraction=0.1)
     glob = m.Global.full(3, np.arange(40, dtype=np.float32))  # 172 bytes: 3 chunks of 64
-    added = w.send(glob, from_host=True) + w.send(train, from_host=True)
-    # independently: the oracle's frames for each chunk, one ACK per data frame
+    big = m.Global.full(4, np.arange(80, dtype=np.float32))  # 332 bytes: 6 chunks of 64
+    added = sum(w.send(msg, from_host=True) for msg in (glob, train, big))
+    # independently: the oracle's frames for each chunk, one ACK per data frame the device
+    # acknowledges (docs/protocol.md "Answered messages": none for the TRAIN and a GLOBAL of
+    # at most 4 chunks)
     expect_down = expect_up = 0
     seq = 1
-    for msg in (glob, train):
+    for msg in (glob, train, big):
         raw = msg.encode()
         n = max(1, -(-len(raw) // 64))
         for i in range(n):
@@ -115,6 +119,9 @@ def test_wire_count_is_the_frames_and_acks_of_the_oracle():
                                               op.FLAG_FROM_HOST), part, key, max_chunk=64)
             assert decode_wire(frame, key).payload == part  # the C reads the oracle's frame
             expect_down += len(frame)
+            if not acked(int(msg.TYPE), n, op.FLAG_FROM_HOST):
+                seq += 1
+                continue
             ack = m.Ack(seq).encode()
             expect_up += len(op.encode_frame(op.Header(int(m.MsgType.ACK), 7, 0,
                                                        payload_len=len(ack)), ack, key))

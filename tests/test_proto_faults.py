@@ -4,6 +4,7 @@ same answer (NACK / duplicate ACK / nothing), and accept the next valid frame af
 
 from __future__ import annotations
 
+import ctypes as C
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ TRAIN = m.Train(round=1, epochs=1, batch_size=8, learning_rate=0.1, topk_count=5
 MSG_CAP = 600  # both receivers' reassembly buffers (a 1012-byte GLOBAL does not fit)
 
 
-def raw_frame(*, version=2, type=m.MsgType.TRAIN, from_host=True, chunked=None, device_id=DEV,
+def raw_frame(*, version=3, type=m.MsgType.TRAIN, from_host=True, chunked=None, device_id=DEV,
               seq=5, index=0, count=1, payload=TRAIN, key=KEY, head=None) -> bytes:
     """A decoded frame with any header fields (the CHUNKED bit by default when count > 1;
     ``head``: these header bytes instead) and a valid tag."""
@@ -41,7 +42,7 @@ def raw_frame(*, version=2, type=m.MsgType.TRAIN, from_host=True, chunked=None, 
 
 
 def header_byte(type=m.MsgType.TRAIN) -> int:
-    return 2 << 6 | 0x20 | type
+    return 3 << 6 | 0x20 | type
 
 
 def wire(raw: bytes) -> bytes:
@@ -94,7 +95,9 @@ FAULTS = {
     "reflected_direction": Fault((), wire(raw_frame(from_host=False)), "FLT_ERR_AUTH", None),
     "version_1_frame": Fault((), wire(bytes([1, 3, 1, 0]) + bytes(60)), "FLT_ERR_UNSUPPORTED",
                              None),
-    "bad_version": Fault((), wire(raw_frame(version=3)), "FLT_ERR_UNSUPPORTED", None),
+    # a version-2 frame (per-frame ACKs, the 24-byte DELTA head): refused before its tag
+    "version_2_frame": Fault((), wire(raw_frame(version=2)), "FLT_ERR_UNSUPPORTED", None),
+    "bad_version": Fault((), wire(raw_frame(version=0)), "FLT_ERR_UNSUPPORTED", None),
     # 11 is SECAGG (docs/protocol.md): 12 is the first type without a message
     "unknown_type": Fault((), wire(raw_frame(type=12)), "FLT_ERR_UNSUPPORTED", None),
     "secagg_unknown_kind": Fault((), wire(raw_frame(type=m.MsgType.SECAGG, payload=b"\x08\0")),
@@ -165,19 +168,70 @@ def fault(request) -> Fault:
     return FAULTS[request.param]
 
 
+def primed(rx, last_seq: int = 4):
+    """A device receiver that accepted host frames up to ``last_seq`` (so the fixtures' TRAIN
+    of seq 5 directly follows the host's previous frame: docs/protocol.md "Answered
+    messages")."""
+    if isinstance(rx, CRx):
+        assert rx.so.flt_proto_rx_resume_after(C.byref(rx.rx), C.c_uint32(last_seq)) == 0
+    else:
+        rx.last_seq = last_seq
+    return rx
+
+
+STATUS_100 = wire(raw_frame(type=m.MsgType.STATUS, seq=100, payload=b"status"))
+
+
 @pytest.mark.parametrize("side", ["c", "python"])
 def test_fault_rejected_with_reason(fault, side):
     if side == "c":
-        rx = CRx(KEY, DEV, on_host=False, msg_cap=MSG_CAP)
+        rx = primed(CRx(KEY, DEV, on_host=False, msg_cap=MSG_CAP))
         outcome = lambda d: c_outcome(rx, d)  # noqa: E731
     else:
-        rx = Receiver(KEY, DEV, on_host=False, max_message=MSG_CAP)
+        rx = primed(Receiver(KEY, DEV, on_host=False, max_message=MSG_CAP))
         outcome = lambda d: py_outcome(rx, d)  # noqa: E731
     for frame in fault.before:
         assert [s for s, _ in outcome(frame)] == ["FLT_OK"]
     assert outcome(fault.bad) == [(fault.status, fault.reply)]
     # the receiver is not stuck: a fresh valid frame with a newer seq is accepted
-    assert outcome(wire(raw_frame(seq=100))) == [("FLT_OK", (ACK, 0, 100))]
+    assert outcome(STATUS_100) == [("FLT_OK", (ACK, 0, 100))]
+
+
+@pytest.mark.parametrize("side", ["c", "python"])
+def test_answered_messages_get_no_ack_and_a_train_after_a_lost_frame_is_refused(side):
+    """Version 3 (docs/protocol.md "Answered messages"): an accepted host TRAIN and the frames
+    of a host GLOBAL of at most 4 chunks get no ACK (the DELTA answering the TRAIN confirms
+    both); their duplicates are ACKed (code 1); a TRAIN whose seq does not follow the last
+    accepted one (a GLOBAL frame before it was lost) is NACKed ORDER, and so is its
+    retransmission, until the GLOBAL comes again; a GLOBAL of 5+ chunks is ACKed per chunk."""
+    def make():
+        return (CRx(KEY, DEV, on_host=False, msg_cap=4096) if side == "c"
+                else Receiver(KEY, DEV, on_host=False, max_message=4096))
+
+    def outcome(rx, data):
+        return c_outcome(rx, data) if side == "c" else py_outcome(rx, data)
+
+    small = chunks(BIG, 10)  # 4 chunks: seq 10..13, then the TRAIN at 14
+    train = wire(raw_frame(seq=14))
+    rx = make()
+    assert outcome(rx, b"".join(small) + train) == [("FLT_OK", None)] * 5
+    assert outcome(rx, train) == [("FLT_ERR_DUPLICATE", (ACK, 1, 14))]
+    # the last GLOBAL chunk lost: the TRAIN (and its retransmission) refused, nothing trains
+    rx = make()
+    assert outcome(rx, b"".join(small[:3])) == [("FLT_OK", None)] * 3
+    assert outcome(rx, train) == [("FLT_ERR_ORDER", (NACK, 15, 14))]
+    assert outcome(rx, train) == [("FLT_ERR_ORDER", (NACK, 15, 14))]
+    # the whole (one-frame) GLOBAL lost: its TRAIN does not follow the last accepted seq
+    rx = primed(make(), 8)
+    assert outcome(rx, wire(raw_frame(seq=10))) == [("FLT_ERR_ORDER", (NACK, 15, 10))]
+    # the GLOBAL again (new seqs), then the TRAIN: accepted
+    assert outcome(rx, b"".join(chunks(BIG, 20)) + wire(raw_frame(seq=24))) == [
+        ("FLT_OK", None)] * 5
+    # a GLOBAL of five chunks: an ACK per chunk (a burst would lose too much on a noisy line)
+    big = m.Global.full(1, np.linspace(-1, 1, 300, dtype=np.float32))
+    rx = make()
+    assert outcome(rx, b"".join(chunks(big, 30))) == [
+        ("FLT_OK", (ACK, 0, 30 + i)) for i in range(5)]
 
 
 def test_every_reply_the_receiver_asks_for_can_be_sent(fault):
@@ -197,10 +251,10 @@ def test_every_reply_the_receiver_asks_for_can_be_sent(fault):
 def test_noise_and_idle_delimiters_are_harmless():
     rx_c = CRx(KEY, DEV, on_host=False)
     rx_p = Receiver(KEY, DEV, on_host=False)
-    data = b"\x00\x00" + bytes(range(1, 200)) + b"\x00\x00\x00" + GOOD
+    data = b"\x00\x00" + bytes(range(1, 200)) + b"\x00\x00\x00" + STATUS_100
     c, py = c_outcome(rx_c, data), py_outcome(rx_p, data)
     assert c == py
-    assert c[-1] == ("FLT_OK", (ACK, 0, 5))
+    assert c[-1] == ("FLT_OK", (ACK, 0, 100))
 
 
 def test_twenty_kilobyte_global_through_small_chunks():

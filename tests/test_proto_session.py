@@ -6,6 +6,7 @@ Every message must arrive exactly once, in order, and no corrupted payload may b
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from test_proto_native import CRx, CTx
 
 from fltiny.bridge import messages as m
 from fltiny.bridge.session import Session
+from fltiny.native import proto
 from fltiny.native.errors import DeliveryError, NackError
 
 KEY = hashlib.sha256(b"session key").digest()
@@ -59,7 +61,9 @@ def _messages(rng: np.random.Generator, from_host: bool, count: int) -> list[m.M
     for i in range(count):
         kind = i % 4
         if from_host and kind == 0:
-            out.append(m.Global.full(i + 1, rng.standard_normal(40).astype(np.float32)))
+            # 6 chunks of 64 bytes: ACKed per chunk (a GLOBAL of at most 4 is a burst that the
+            # answer to its TRAIN confirms, so only the round's caller can resend it: below)
+            out.append(m.Global.full(i + 1, rng.standard_normal(80).astype(np.float32)))
         elif from_host and kind == 1:
             out.append(m.Train(round=i, epochs=1 + i % 3, batch_size=16, learning_rate=0.01,
                                topk_fraction=0.05, seed=i))
@@ -174,7 +178,7 @@ def _wired_pair(**dev_kw) -> tuple[Session, Session]:
 
 def test_nack_raises_with_the_peer_reason():
     host, dev = _wired_pair(max_message=300)
-    host.submit(m.Global.full(1, np.zeros(100, np.float32)))  # 412 bytes > 300
+    host.submit(m.Global.full(1, np.zeros(300, np.float32)))  # 1212 bytes > 300, 5 chunks
     with pytest.raises(NackError) as info:
         for _ in range(20):
             host.poll()
@@ -222,3 +226,97 @@ def test_a_new_host_continues_above_the_seq_a_running_peer_accepted():
         host.poll()
         dev.poll()
     assert host.idle and [x.text for x in dev.inbox] == ["second"]
+
+
+def _c_device(host: Session, rx: CRx, tx: CTx, line: list[bytes], drop=lambda frame: False):
+    """What the host sent, fed to a C device receiver (``drop`` loses frames); returns the
+    device's events and sends its ACK/NACKs back over ``line``."""
+    evs = []
+    for frame in host_frames(host):
+        if drop(frame):
+            continue
+        for ev in rx.feed(frame):
+            evs.append(ev)
+            if ev.reply[0]:
+                line.append(tx.reply(ev))
+    return evs
+
+
+def host_frames(host: Session) -> list[bytes]:
+    out = list(host._sent)
+    host._sent.clear()
+    return out
+
+
+def test_answered_messages_round_without_acks():
+    """Version 3 (docs/protocol.md "Answered messages"): a host GLOBAL of two chunks goes out
+    as a burst, its TRAIN right behind it, and the device sends no ACK for any of the three:
+    the session completes the TRAIN when its DELTA arrives. Lost frames: the TRAIN is probed
+    after answer_timeout (a duplicate is ACKed code 1: done, the DELTA comes later); a lost
+    GLOBAL chunk makes the device NACK the TRAIN (ORDER), raised as NackError for the caller
+    to send the GLOBAL again."""
+    clock = Clock()
+    back: list[bytes] = []
+    host = Session(key=KEY, device_id=DEV, send=lambda b: host._sent.append(b),
+                   receive=lambda: back.pop(0) if back else b"", clock=clock, timeout=0.3)
+    host._sent = []
+    assert host.answer_timeout == 2.4
+    glob = m.Global.full(3, np.linspace(-1, 1, 100, dtype=np.float32))  # 412 bytes: 2 chunks
+    train = m.Train(round=4, epochs=1, batch_size=8, learning_rate=0.1, topk_count=5)
+    rx, tx = CRx(KEY, DEV, on_host=False, msg_cap=4096), CTx(KEY, DEV, on_host=False)
+    dev_tx = proto.Sender(KEY, DEV, on_host=False, retx_ms=300, retries=3)
+    host.submit(glob)
+    t = host.submit(train)
+    host.poll()  # one poll: the burst and the TRAIN
+    evs = _c_device(host, rx, tx, back)
+    assert [(e.status, e.kind, e.reply[0]) for e in evs] == [("FLT_OK", 1, 0), ("FLT_OK", 2, 0),
+                                                             ("FLT_OK", 2, 0)]
+    assert not host.pending(1) and host.pending(t) and not back
+    clock.t += 1.0
+    host.poll()
+    assert host_frames(host) == []  # within answer_timeout: no probe
+    delta = m.Delta(4, 3, 10, 0.5, b"")
+    dev_tx.load(m.MsgType.DELTA, delta.encode())
+    back.append(dev_tx.service(0)[1])
+    host.poll()
+    assert not host.pending(t) and host.idle and host.inbox[-1] == delta
+    assert host.stats.retransmissions == 0
+    assert len(host_frames(host)) == 1  # its ACK of the DELTA (the device commits on it)
+    # a lost TRAIN: probed after answer_timeout, accepted then; its duplicate is ACKed
+    t2 = host.submit(replace(train, round=5))
+    host.poll()
+    assert len(host_frames(host)) == 1  # lost
+    clock.t += 2.5
+    host.poll()
+    evs = _c_device(host, rx, tx, back)
+    assert [(e.status, e.reply[0]) for e in evs] == [("FLT_OK", 0)]
+    clock.t += 2.5
+    host.poll()
+    evs = _c_device(host, rx, tx, back)
+    assert [(e.status, e.reply[:2]) for e in evs] == [("FLT_ERR_DUPLICATE", (5, 1))]
+    host.poll()
+    assert not host.pending(t2) and host.stats.retransmissions == 2
+    # a lost GLOBAL chunk: the TRAIN after it is NACKed ORDER, raised to the caller
+    host.submit(m.Global.full(5, np.zeros(100, np.float32)))
+    host.submit(replace(train, round=6))
+    host.poll()
+    frames = iter(range(3))
+    evs = _c_device(host, rx, tx, back, drop=lambda f: next(frames) == 0)
+    assert [e.status for e in evs] == ["FLT_ERR_ORDER", "FLT_ERR_ORDER"]
+    with pytest.raises(NackError) as info:
+        for _ in range(3):
+            host.poll()
+    assert info.value.status == "FLT_ERR_ORDER" and host.idle
+
+
+def test_unanswered_train_gives_up_with_clear_error():
+    clock = Clock()
+    sent = []
+    s = Session(key=KEY, device_id=DEV, send=sent.append, receive=lambda: b"", clock=clock,
+                timeout=0.1, retries=2, answer_timeout=1.0)
+    s.submit(m.Train(round=1, epochs=1, batch_size=8, learning_rate=0.1, topk_count=5))
+    with pytest.raises(DeliveryError, match=r"not answered after 3 tries of 1.0 s"):
+        for _ in range(100):
+            s.poll()
+            clock.t += 0.1
+    assert len(sent) == 3 and len(set(sent)) == 1

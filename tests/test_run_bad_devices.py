@@ -100,8 +100,8 @@ class FakeDevice:
                     v >>= 7
                     if not v:
                         return out
-            # a version-2 payload header (protocol.md): FD, version, format 0 | tensor, Rice 0
-            body = (b"FD" + bytes([2, 0, 0]) + leb(self.hr.n_params) + leb(1)
+            # a version-3 payload header (protocol.md): version 3 | tensor | format 0, Rice 0
+            body = (bytes([0x30, 0]) + leb(self.hr.n_params) + leb(1)
                     + struct.pack("<f", 0.01) + leb(self.hr.n_params + 26) + bytes([5]))
         elif self.mode == "liar":  # a valid payload that is not what this round computes
             d = nd.PayloadDecoder(len(self.params)).decode(body)

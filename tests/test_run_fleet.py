@@ -51,6 +51,15 @@ def test_three_boards_two_isas_five_rounds(har_tiny_bundle, build_root, tmp_path
         assert [c.round for c in store.history()] == [0, 1, 2, 3, 4, 5]
         assert all(u["accepted"] == 1 for u in store.updates())
         rv32_up = [u["bytes_up"] for u in store.updates() if u["device_id"] == 3 and u["round"] > 1]
+        # protocol v3 ("Answered messages"): a steady round's only frame up is its DELTA, no
+        # ACK of the GLOBAL delta or the TRAIN, exactly what the simulator's WireCount counts:
+        # header 3 (device id and seq below 128), the message, tag 8, COBS 1, delimiter 1;
+        # a round with a frame rejected (a DELTA retransmitted on a busy machine) adds it
+        steady = [u for u in store.updates() if u["round"] > 1]
+        exact = [u for u in steady if not u["figures"].get("rejected_frames")]
+        assert len(exact) >= len(steady) - 2
+        for u in exact:
+            assert u["bytes_up"] == u["figures"]["delta_message_bytes"] + 13, u
     finally:
         store.close()
     # the estimated energy per device-round (tests/test_energy.py checks the arithmetic): each

@@ -195,7 +195,9 @@ class ResigningProxy:
         self.thread.start()
 
     def _board_bytes(self, data: bytes) -> bytes:
-        from fltiny.native.messages import MsgType
+        from dataclasses import replace
+
+        from fltiny.native.messages import Delta, MsgType
         from fltiny.native.proto import decode_wire, encode_frame
 
         *frames, self.buf = (self.buf + data).split(b"\0")
@@ -203,12 +205,13 @@ class ResigningProxy:
         for raw in frames:
             if raw:
                 f = decode_wire(raw, self.key)
-                if f.header.type == MsgType.DELTA and f.header.chunk_index == 0:
-                    rnd = struct.unpack_from("<I", f.payload)[0]
+                if f.header.type == MsgType.DELTA and f.header.chunk_count == 1:
+                    rnd = Delta.decode(f.payload).round
                     changed = self.tamper(rnd, bytearray(f.payload))
                     if changed is not None:
                         self.altered.add(rnd)
-                        out += encode_frame(f.header, bytes(changed), self.key)
+                        out += encode_frame(replace(f.header, payload_len=len(changed)),
+                                            bytes(changed), self.key)
                         continue
             out += raw + b"\0"
         return out
@@ -247,23 +250,27 @@ class ResigningProxy:
 # examples, loss, personal_n, personal metric) + the delta payload, whose first scale is found
 # by the runtime's own decoder (fltiny.native.delta) and overwritten in place
 def _tamper_with(n_params: int):
+    from dataclasses import replace
+
     from fltiny.native.delta import PayloadDecoder
+    from fltiny.native.messages import Delta
 
     decoder = PayloadDecoder(n_params)
 
     def first_scale(p: bytearray) -> int:
-        scale = struct.pack("<f", float(decoder.decode(bytes(p[24:])).scales[0]))
-        assert p.count(scale, 24) == 1  # its four bytes are where it is, and only there
-        return p.index(scale, 24)
+        head = len(p) - len(Delta.decode(bytes(p)).body)  # the DELTA's varint head
+        scale = struct.pack("<f", float(decoder.decode(bytes(p[head:])).scales[0]))
+        assert p.count(scale, head) == 1  # its four bytes are where it is, and only there
+        return p.index(scale, head)
 
     def tamper(rnd: int, p: bytearray) -> bytearray | None:
         if rnd == 1:  # every value x 10^4: a valid payload with an absurd norm
             at = first_scale(p)
             struct.pack_into("<f", p, at, struct.unpack_from("<f", p, at)[0] * 1e4)
         elif rnd == 2:  # more examples than its board can train on (a bigger FedAvg weight)
-            struct.pack_into("<I", p, 8, 100_000)
+            p = bytearray(replace(Delta.decode(bytes(p)), examples=100_000).encode())
         elif rnd == 3:  # an accuracy of 1.5
-            struct.pack_into("<f", p, 20, 1.5)
+            p = bytearray(replace(Delta.decode(bytes(p)), personal_metric=1.5).encode())
         elif rnd == 4:  # an infinite scale: the payload decoder refuses it
             struct.pack_into("<f", p, first_scale(p), float("inf"))
         else:

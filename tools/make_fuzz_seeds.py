@@ -152,6 +152,13 @@ def seeds_link_rx() -> Iterable[tuple[str, bytes]]:
                                    + bytes([2, 0]) + b"\x00"
                                    + (lambda w: bytes([2, len(w)]) + w)(
                                        wire_frame(msgs["log"], 50, from_host=True)))
+    # answered messages (link.h): a 3-chunk GLOBAL burst and its TRAIN (no ACKs; the TRAIN
+    # sent twice: its duplicate is ACKed), and the same with a GLOBAL chunk lost (the TRAIN
+    # after it is NACKed ORDER)
+    yield "global_burst_then_train", (device_full + _message_op(msgs["global_full"], 40)
+                                      + _message_op(msgs["train_count"], 256, twice=0))
+    yield "train_after_lost_chunk", (device_full + _message_op(msgs["global_full"], 40, drop=2)
+                                     + _message_op(msgs["train_count"], 256))
     host_small = bytes([0b0011, 9])  # host side, 300-byte messages
     yield "host_hello_delta", (host_small + _message_op(msgs["hello"], 256)
                                + _message_op(msgs["delta"], 64))
@@ -197,6 +204,12 @@ def seeds_outbox() -> Iterable[tuple[str, bytes]]:
                                 + _service(dt=255) + bytes([5]) + u32(0x200) + _service())
     # a DELTA cancelled after its first chunk went out, then another queued in its slot: the
     # first one's late ACK must not complete the second (flt_device.c drops a DELTA this way)
+    # host side: a GLOBAL burst (3 chunks of 40, no ACK), its TRAIN probed once, then answered
+    host = bytes([1, 1, 2, 39]) + u32(1000)
+    yield "host_burst_then_answered", (host + _queue_op(0, msgs["global_full"])
+                                       + _queue_op(1, msgs["train_count"]) + _service() * 4
+                                       + _service(dt=255) + _service(dt=255) + _answers(0)
+                                       + bytes([7, 1]) + _service())
     yield "cancel_mid_message", (head + _queue_op(0, delta) + _service() + bytes([6, 0])
                                  + _queue_op(0, msgs["status"]) + _answers(0) + _service()
                                  + _answers(0) + _service())

@@ -54,7 +54,7 @@
 #define RX_MSG_CAP RX_MSG_CAP_PLAIN
 #endif
 #define PAYLOAD_CAP FLT_ROUND_PAYLOAD_CAP(P)
-#define DELTA_MSG_CAP (FLT_MSG_DELTA_HEADER_SIZE + PAYLOAD_CAP)
+#define DELTA_MSG_CAP (FLT_MSG_DELTA_HEADER_MAX + PAYLOAD_CAP)
 #define TEXT_MSG_CAP (4u + FLT_PROTO_MAX_TEXT)
 
 #define CKPT_SIZE FLT_CKPT_SIZE(P)
@@ -766,7 +766,7 @@ HANDLER static void on_train(const uint8_t *buf, size_t len)
     st.ldp_key = ldp_key();
     st.ldp_nonce = ldp_nonce++; /* a fresh noise stream for every round that trains */
     flt_round_result_t res;
-    uint8_t *payload = delta_buf + FLT_MSG_DELTA_HEADER_SIZE;
+    uint8_t *payload = delta_buf + FLT_MSG_DELTA_HEADER_MAX; /* moved behind the head */
     flt_status_t s;
     if (data_ok) {
         s = flt_round_run_message(&model, blob_bytes, blob_len, MAXW, buf, len, global_params, &st,
@@ -799,8 +799,8 @@ HANDLER static void on_train(const uint8_t *buf, size_t len)
     d.body = payload;
     d.body_len = res.payload_len;
     secagg_train_keep(&t, &d);
-    /* the payload is already in place after the header: the encoder's copy of the body onto
-     * itself (flt_bytes_copy, byte by byte at the same address) leaves it unchanged */
+    /* the payload was built FLT_MSG_DELTA_HEADER_MAX bytes in: the encoder writes the
+     * (varint, shorter) head before it and moves the body down behind it (messages.h) */
     size_t n = 0;
     s = flt_msg_delta_encode(&d, delta_buf, sizeof delta_buf, &n);
     if (s != FLT_OK) {

@@ -82,7 +82,11 @@
  *   their storage with the link's reassembled message (rx_msg): a handler copies what it keeps
  *   out of rx_msg before it uses them (on_train copies the TRAIN first).
  *   Protocol errors are answered by the link layer (ACK/NACK); application errors by ERROR
- *   messages carrying a flt_status_t code.
+ *   messages carrying a flt_status_t code. The link layer sends no ACK for an accepted TRAIN
+ *   or GLOBAL of at most FLT_PROTO_ANSWERED_CHUNKS chunks (link.h flt_proto_ack_mode): the
+ *   DELTA or ERROR answering the TRAIN confirms both, and a TRAIN after a lost host frame is
+ *   NACKed (FLT_ERR_ORDER) before it reaches on_train, so the device never trains from a
+ *   GLOBAL it did not get whole.
  * - Data: a valid data blob in the port's data region (flt_port_data) wins: the device trains
  *   on it and never asks the sensor hook. Without one, the device collects its own windows:
  *   every turn of the loop it reads the samples the port's sensor hook has

@@ -24,8 +24,9 @@
  *   from the one-shot decoders (flt_cobs_decode, flt_proto_frame_decode, flt_msg_ack_decode,
  *   flt_msg_check) and a model of the sequence / reassembly rules: the status, the event, the
  *   header of authenticated frames, what to reply (ACK, ACK duplicate, NACK with the status,
- *   or nothing for a frame that is not authenticated), and for MESSAGE the exact bytes (the
- *   chunks' payloads in order);
+ *   or nothing for a frame that is not authenticated or that an answer confirms: an accepted
+ *   host TRAIN or a chunk of a host GLOBAL of at most 4 chunks), and for MESSAGE the exact
+ *   bytes (the chunks' payloads in order);
  * - a receiver fed byte by byte (flt_proto_rx_feed) and one fed whole reads
  *   (flt_proto_rx_feed_bytes) report identical events;
  * - every reply the receiver asks for can be built (flt_proto_tx_reply) and decodes at the
@@ -112,6 +113,12 @@ static void model_data(outcome_t *o, const flt_proto_header_t *hd, const uint8_t
         reply_nack(o, FLT_ERR_REPLAY);
         return;
     }
+    if (hd->type == FLT_MSG_TRAIN && (hd->flags & FLT_PROTO_FLAG_FROM_HOST) != 0u &&
+        hd->seq != h.last_seq + 1u) { /* a host frame before the TRAIN was lost */
+        h.asm_active = 0;
+        reply_nack(o, FLT_ERR_ORDER);
+        return;
+    }
     if (hd->chunk_index == 0u) {
         h.asm_active = 1;
         h.asm_type = hd->type;
@@ -148,6 +155,11 @@ static void model_data(outcome_t *o, const flt_proto_header_t *hd, const uint8_t
     }
     h.last_seq = hd->seq;
     o->status = FLT_OK;
+    /* answered messages (link.h): a host TRAIN, a host GLOBAL of at most 4 chunks */
+    if ((hd->flags & FLT_PROTO_FLAG_FROM_HOST) != 0u &&
+        (hd->type == FLT_MSG_TRAIN || (hd->type == FLT_MSG_GLOBAL && hd->chunk_count <= 4u))) {
+        return;
+    }
     o->ev.reply = FLT_MSG_ACK;
     o->ev.reply_code = FLT_ACK_ACCEPTED;
     o->ev.reply_seq = hd->seq;

@@ -17,10 +17,17 @@
  *   4 STALE    the last delivered reply is delivered again (a retransmitted ACK);
  *   5 TIME     the clock jumps by 32 bits from the input;
  *   6 CANCEL   slot: flt_outbox_cancel, sent in part, in full but not yet acknowledged, or
- *              not queued at all (the device drops a DELTA it will not send, flt_device.c).
+ *              not queued at all (the device drops a DELTA it will not send, flt_device.c);
+ *   7 ANSWERED slot: flt_outbox_answered, called as the host calls it (the receiver
+ *              delivered the head's message: its answer arrived), or on another slot.
+ *   On the host side a GLOBAL of at most 4 chunks is a burst (no ACK; the FRAME of its last
+ *   chunk completes the slot) and a TRAIN waits for its answer (link.h "answered messages").
  * Asserts, beyond memory safety:
  * - FRAME: tries is 1..retries+1 and a retransmission is byte-identical to the chunk's first
- *   transmission; DONE / NACKED / GAVE_UP / FAILED leave the slot unqueued; GAVE_UP only after
+ *   transmission; ev->done only for the last chunk of a host GLOBAL of at most 4 chunks (sent
+ *   once: tries 1), and it leaves the slot unqueued; ANSWERED of a slot that is not the head,
+ *   or not sent yet, changes nothing (NONE); DONE / NACKED / GAVE_UP / FAILED leave the slot
+ *   unqueued; GAVE_UP only after
  *   retries + 1 transmissions of the chunk; NACKED carries a nonzero code;
  * - DONE: the receiver delivered that exact message (type and bytes) as its latest MESSAGE;
  * - the receiver delivers only messages that were queued (type and bytes of some queued copy),
@@ -53,6 +60,7 @@ typedef struct {
 
 typedef struct {
     uint32_t n_slots, retries, now;
+    int on_host;
     flt_proto_tx_t tx;
     flt_outbox_t ob;
     flt_outbox_slot_t slots[MAX_SLOTS];
@@ -228,7 +236,11 @@ static void op_service(fuzz_in_t *in)
         return;
     }
     w.len = ev.frame_len;
-    FUZZ_ASSERT(ev.slot < h.n_slots && h.slots[ev.slot].queued);
+    FUZZ_ASSERT(ev.slot < h.n_slots && (h.slots[ev.slot].queued != 0u) == !ev.done);
+    const copy_t *c = &h.in_slot[ev.slot];
+    const int burst = h.on_host && c->type == FLT_MSG_GLOBAL && ev.chunk_count <= 4u;
+    FUZZ_ASSERT(ev.done == (burst && ev.index + 1u == ev.chunk_count));
+    FUZZ_ASSERT(!burst || ev.tries == 1u);
     FUZZ_ASSERT(ev.tries >= 1u && ev.tries <= h.retries + 1u && w.len <= sizeof w.bytes);
     if (ev.tries == 1u) {
         h.first[ev.slot] = w;
@@ -286,6 +298,24 @@ static void op_answers(fuzz_in_t *in)
     }
 }
 
+static void op_answered(fuzz_in_t *in)
+{
+    const uint32_t slot = fuzz_u8(in) % h.n_slots;
+    const int32_t head = flt_outbox_head(&h.ob);
+    flt_outbox_event_t ev;
+    FUZZ_ASSERT(flt_outbox_answered(&h.ob, h.n_slots, &ev) == FLT_ERR_ARG);
+    if (head == (int32_t)slot && h.first_seq[slot] != 0u && h.have_delivered &&
+        h.delivered_seq == h.first_seq[slot]) {
+        /* the receiver has the head's (one-frame) message: the host saw its answer */
+        FUZZ_ASSERT(flt_outbox_answered(&h.ob, slot, &ev) == FLT_OK);
+        FUZZ_ASSERT(ev.event == FLT_OUTBOX_EV_DONE && ev.slot == slot);
+        check_event(&ev);
+    } else if (head != (int32_t)slot || h.first_seq[slot] == 0u) {
+        FUZZ_ASSERT(flt_outbox_answered(&h.ob, slot, &ev) == FLT_OK);
+        FUZZ_ASSERT(ev.event == FLT_OUTBOX_EV_NONE && (head < 0 || h.slots[head].queued));
+    }
+}
+
 static void op_cancel(fuzz_in_t *in)
 {
     const uint32_t slot = fuzz_u8(in) % h.n_slots;
@@ -311,6 +341,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_in_t in = fuzz_in(data, size);
     memset(&h, 0, sizeof h);
     int on_host = fuzz_u8(&in) & 1u;
+    h.on_host = on_host;
     h.n_slots = 1u + fuzz_u8(&in) % MAX_SLOTS;
     h.retries = fuzz_u8(&in) % 4u;
     uint16_t chunk = (uint16_t)(1u + fuzz_u8(&in));
@@ -332,7 +363,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                   FLT_PROTO_MAX_FRAME, h.rx_msg, SLOT_CAP) == FLT_OK);
     FUZZ_ASSERT(flt_proto_tx_init(&h.rx_tx, key, FUZZ_DEVICE_ID, !on_host, 1u) == FLT_OK);
     while (fuzz_left(&in) > 0u) {
-        switch (fuzz_u8(&in) % 7u) {
+        switch (fuzz_u8(&in) % 8u) {
         case 0:
             op_queue(&in);
             break;
@@ -358,8 +389,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 5:
             h.now += fuzz_u32(&in);
             break;
-        default:
+        case 6:
             op_cancel(&in);
+            break;
+        default:
+            op_answered(&in);
             break;
         }
     }

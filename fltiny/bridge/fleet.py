@@ -6,6 +6,12 @@ One protocol session per device (fltiny.bridge.session), one thread per device d
     exactly the previous version: built and applied with the runtime's flt_delta_compress /
     flt_delta_apply) -> TRAIN -> DELTA (until the round deadline)
 
+The device ACKs neither the TRAIN nor a GLOBAL of at most 4 chunks (protocol v3, docs/protocol.md
+"Answered messages"): the GLOBAL goes out as a burst, the DELTA confirms both, a lost frame of
+them makes the device NACK the TRAIN (the resync below), and an unanswered TRAIN is probed
+after twice the device's longest TRAIN -> DELTA time so far (before its first DELTA: a quarter
+of the round's time left; at least the session's default).
+
 Every DELTA is checked before it can reach the model:
 1. the session has authenticated it (HMAC tag), checked sequence numbers and chunking;
 2. its round and base version are the ones the host sent;
@@ -125,7 +131,7 @@ class RoundLog:
     accepted_by_bridge: bool
     reason: str
     payload_bytes: int = 0  # DELTA body (the delta payload)
-    delta_message_bytes: int = 0  # DELTA message (16-byte header + payload)
+    delta_message_bytes: int = 0  # DELTA message (its varint head + the payload)
     delta_wire_bytes: int = 0  # the DELTA's frames on the wire (framing, tag, CRC, COBS bound)
     wire_up: int = 0  # every byte from the device this round (frames, ACKs, retransmissions)
     wire_down: int = 0
@@ -238,6 +244,9 @@ class _DeviceState:
         # what the device was last told (a boot: enabled; None: unknown, told again)
         self.training_on_device: bool | None = True
         self.seq_limit: int | None = None  # the run store's sequence lease (host_state)
+        # the longest TRAIN -> DELTA time seen: the session probes a TRAIN only after twice it
+        # (docs/protocol.md "Answered messages"); 0 before its first DELTA
+        self.answer_s = 0.0
 
     # ---- link ----
     def _send(self, data: bytes) -> None:
@@ -813,13 +822,27 @@ class BridgeFleet:
                 lg.global_kind = kind
                 if gmsg is not None:
                     d.version, d.params = None, None  # unknown until acknowledged
+                    # a GLOBAL of a few chunks goes out as a burst (done once sent): the answer
+                    # to the TRAIN confirms it, a NACK of the TRAIN says a frame of it was lost
+                    # (docs/protocol.md "Answered messages"; the NackError below resyncs)
                     self._send(d, gmsg, end)
                     d.version, d.params = version, held
                 lg.model_version, lg.model_sha256 = version, params_sha256(held)
                 lg.trains_sent += 1  # counted before the send: a local-DP release may follow
-                self._send(d, tmsg, end)
-                d.in_flight = _UnconfirmedRound(held, tmsg)
+                # no ACK: the TRAIN is confirmed by its answer (the DELTA or an ERROR), which
+                # _await_delta polls for while the session probes a TRAIN that went unanswered
+                # a probe only when the answer is later than this device's rounds take (twice
+                # its longest so far; before its first DELTA, a quarter of the time left): a
+                # probe the device reads only after training costs a duplicate ACK up
+                wait = (2.0 * d.answer_s + self._timeout if d.answer_s > 0
+                        else (end - time.monotonic()) / 4)
+                d.session.set_answer_timeout(max(8 * self._timeout, 2.0, wait))
+                t_train = time.monotonic()
+                d.session.submit(tmsg)
+                d.in_flight = _UnconfirmedRound(held, tmsg)  # it may have reached the device
                 delta = self._await_delta(d, rnd, end)
+                if isinstance(delta, m.Delta):
+                    d.answer_s = max(d.answer_s, time.monotonic() - t_train)
             except _Reset:
                 self._handle_reset(d, end)
                 continue
@@ -874,7 +897,7 @@ class BridgeFleet:
             return None
         lg.masked = masked
         lg.payload_bytes = len(delta.body)
-        lg.delta_message_bytes = m.DELTA_HEADER_SIZE + len(delta.body)
+        lg.delta_message_bytes = len(delta.encode())
         full = max_chunk()  # the device sends full chunks
         lg.delta_wire_bytes = sum(
             wire_size(min(full, lg.delta_message_bytes - i * full))

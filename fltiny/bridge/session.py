@@ -41,15 +41,25 @@ class Session:
     times, then ``poll`` raises DeliveryError (and drops that message). A NACK raises
     NackError. Incoming messages are delivered exactly once, in order, to ``inbox`` (``recv``
     pops them). ``poll`` is the single step: read what ``receive`` returns, answer, deliver,
-    (re)transmit. ``max_chunk`` lowers the size of the chunks this side sends."""
+    (re)transmit. ``max_chunk`` lowers the size of the chunks this side sends.
+
+    Answered messages (docs/protocol.md): the device ACKs neither a TRAIN nor a GLOBAL of at
+    most FLT_PROTO_ANSWERED_CHUNKS frames. Such a GLOBAL goes out as a burst and is done when
+    its last frame is sent; a TRAIN is done when its answer arrives (a DELTA of its round or
+    an ERROR), when the device ACKs a retransmission of it (a duplicate: it is training) or
+    NACKs it (FLT_ERR_ORDER: a frame before it was lost; the caller resends the GLOBAL). It is
+    retransmitted after ``answer_timeout`` seconds without either (default: 8 x ``timeout``,
+    at least 2 s: a device answers only after training)."""
 
     def __init__(self, *, key: bytes, device_id: int, send: Callable[[bytes], object],
                  receive: Callable[[], bytes], on_host: bool = True,
                  clock: Callable[[], float] = time.monotonic, timeout: float = 0.25,
                  retries: int = 8, max_chunk: int | None = None, max_message: int = 1 << 20,
                  first_seq: int = 1, seq_limit: int | None = None,
-                 on_rejected: Callable[[RxEvent], None] | None = None) -> None:
+                 on_rejected: Callable[[RxEvent], None] | None = None,
+                 answer_timeout: float | None = None) -> None:
         self.device_id = device_id
+        self._on_host = on_host
         self._send = send
         self._receive = receive
         self.clock = clock
@@ -58,6 +68,9 @@ class Session:
         self.sender = proto.Sender(key, device_id, on_host=on_host,
                                    retx_ms=round(timeout * 1000), retries=retries,
                                    chunk=max_chunk, first_seq=first_seq)
+        self.answer_timeout = (answer_timeout if answer_timeout is not None
+                               else max(8 * timeout, 2.0))
+        self.sender.set_answer_ms(round(self.answer_timeout * 1000))
         self._waiting: deque[tuple[int, m.Message, bytes]] = deque()
         self._current: tuple[int, m.Message] | None = None
         self._tickets = itertools.count(1)
@@ -67,6 +80,13 @@ class Session:
         # no data frame goes out with a seq at or above this bound (the run store's lease:
         # fltiny.server.store.SEQ_LEASE); a message that would pass it raises DeliveryError
         self.seq_limit = seq_limit
+
+    def set_answer_timeout(self, seconds: float) -> None:
+        """Seconds before an unanswered TRAIN is sent again, from its next transmission on (a
+        caller that knows how long the device trains raises it: the probe costs a TRAIN down
+        and a duplicate ACK up)."""
+        self.answer_timeout = seconds
+        self.sender.set_answer_ms(round(seconds * 1000))
 
     # ---- sending -----------------------------------------------------------------------
 
@@ -79,10 +99,23 @@ class Session:
         self._waiting.append((ticket, msg, msg.encode()))
         return ticket
 
+    def discard(self, ticket: int) -> bool:
+        """Drops the message of ``ticket`` if it is still waiting (not begun); True if it was."""
+        for i, (t, _, _) in enumerate(self._waiting):
+            if t == ticket:
+                del self._waiting[i]
+                return True
+        return False
+
     def pending(self, ticket: int) -> bool:
         """True while the message of ``ticket`` is queued or being sent."""
         return ((self._current is not None and self._current[0] == ticket)
                 or any(t == ticket for t, _, _ in self._waiting))
+
+    @property
+    def current_ticket(self) -> int | None:
+        """Ticket of the message being sent (its first frame is out), None when idle."""
+        return self._current[0] if self._current is not None else None
 
     @property
     def idle(self) -> bool:
@@ -102,31 +135,55 @@ class Session:
         if ev.event == proto.OB_NACKED:
             raise NackError(ev.seq, ev.code)
         if ev.event == proto.OB_GAVE_UP:
+            answered = self._on_host and isinstance(msg, m.Train)
+            what = "answered" if answered else "acknowledged"
+            wait = self.answer_timeout if answered else self.timeout
             raise DeliveryError(
                 f"{type(msg).__name__} chunk {ev.index + 1}/{ev.chunk_count} (seq {ev.seq}) "
-                f"not acknowledged after {ev.tries} tries of {self.timeout} s; is the device "
+                f"not {what} after {ev.tries} tries of {wait} s; is the device "
                 "running and on this port?")
+
+    def _load(self) -> None:
+        ticket, msg, payload = self._waiting.popleft()
+        chunks = proto.chunk_count(len(payload), self.sender.chunk)
+        if self.seq_limit is not None and self.sender.next_seq + chunks > self.seq_limit:
+            raise DeliveryError(
+                f"{type(msg).__name__} would take sequence numbers up to "
+                f"{self.sender.next_seq + chunks - 1}, past the lease ending at "
+                f"{self.seq_limit - 1} (the run store renews it at each checkpoint)")
+        self.sender.load(msg.TYPE, payload)
+        self._current = (ticket, msg)
 
     def _transmit(self) -> None:
         if self._current is None and self._waiting:
-            ticket, msg, payload = self._waiting.popleft()
-            chunks = proto.chunk_count(len(payload), self.sender.chunk)
-            if self.seq_limit is not None and self.sender.next_seq + chunks > self.seq_limit:
-                raise DeliveryError(
-                    f"{type(msg).__name__} would take sequence numbers up to "
-                    f"{self.sender.next_seq + chunks - 1}, past the lease ending at "
-                    f"{self.seq_limit - 1} (the run store renews it at each checkpoint)")
-            self.sender.load(msg.TYPE, payload)
-            self._current = (ticket, msg)
+            self._load()
         if self._current is None:
             return
-        ev, frame = self.sender.service(self._ms())
-        if ev.event == proto.OB_FRAME:
-            self.stats.frames_sent += 1
-            self.stats.retransmissions += ev.tries > 1
-            self._send(frame)
-        elif ev.event in (proto.OB_GAVE_UP, proto.OB_FAILED):
-            self._finish(ev)
+        while True:
+            ev, frame = self.sender.service(self._ms())
+            if ev.event == proto.OB_FRAME:
+                self.stats.frames_sent += 1
+                self.stats.retransmissions += ev.tries > 1
+                self._send(frame)
+                if not ev.done:
+                    return
+                # a burst (answered messages): its frames go back to back, then the next
+                # message at once (the TRAIN whose answer confirms it)
+                self._current = None
+                if not self._waiting:
+                    return
+                self._load()
+            else:
+                if ev.event in (proto.OB_GAVE_UP, proto.OB_FAILED):
+                    self._finish(ev)
+                return
+
+    def _answers(self, msg: m.Message) -> bool:
+        """True when ``msg`` from the device answers the TRAIN in flight."""
+        if self._current is None or not isinstance(self._current[1], m.Train):
+            return False
+        return (isinstance(msg, m.Error)
+                or isinstance(msg, m.Delta) and msg.round == self._current[1].round)
 
     # ---- the step ----------------------------------------------------------------------
 
@@ -144,6 +201,9 @@ class Session:
                 self._send(self.sender.reply(ev.c))
             if ev.kind == "message":
                 self.inbox.append(ev.message)
+                if self._on_host and self._answers(ev.message):
+                    self.sender.answered()
+                    self._current = None
             elif ev.kind == "control" and self._current is not None:
                 out = self.sender.on_control(ev.c)
                 if out.event != 0:

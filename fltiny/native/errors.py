@@ -18,7 +18,7 @@ class ProtocolError(FltinyError):
         self.status = status
         self.reason = reason
         super().__init__(f"{reason} ({status}); check the link, the device key and that "
-                         "both ends run protocol version 2")
+                         "both ends run protocol version 3")
 
 
 class NackError(ProtocolError):

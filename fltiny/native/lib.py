@@ -68,11 +68,11 @@ class OutboxSlot(C.Structure):
 
 class Outbox(C.Structure):
     _fields_ = [("tx", vp), ("slots", vp), ("n_slots", u32), ("retx_ms", u32),
-                ("counter", u32)]
+                ("answer_ms", u32), ("counter", u32)]
 
 
 class OutboxEvent(C.Structure):
-    _fields_ = [("event", u8), ("code", u8), ("index", u16), ("chunk_count", u16),
+    _fields_ = [("event", u8), ("code", u8), ("done", u8), ("index", u16), ("chunk_count", u16),
                 ("slot", u32), ("seq", u32), ("tries", u32), ("frame_len", sz)]
 
 
@@ -204,10 +204,11 @@ CONSTANTS = (
     "FLT_PROTO_VERSION", "FLT_PROTO_HEADER_MIN", "FLT_PROTO_HEADER_MAX", "FLT_PROTO_TAG_SIZE",
     "FLT_PROTO_KEY_SIZE", "FLT_PROTO_OVERHEAD_MIN", "FLT_PROTO_OVERHEAD", "FLT_PROTO_MAX_CHUNK",
     "FLT_PROTO_MAX_FRAME",
-    "FLT_PROTO_MAX_WIRE", "FLT_PROTO_FLAG_FROM_HOST", "FLT_MSG_TYPE_MAX", "FLT_MSG_NAME_SIZE",
+    "FLT_PROTO_MAX_WIRE", "FLT_PROTO_FLAG_FROM_HOST", "FLT_PROTO_ANSWERED_CHUNKS",
+    "FLT_MSG_TYPE_MAX", "FLT_MSG_NAME_SIZE",
     "FLT_MSG_HASH_SIZE", "FLT_PROTO_MAX_TEXT", "FLT_MSG_HELLO_SIZE",
     "FLT_MSG_GLOBAL_HEADER_SIZE", "FLT_MSG_TRAIN_SIZE", "FLT_MSG_TRAIN_MAX_SIZE",
-    "FLT_MSG_DELTA_HEADER_SIZE",
+    "FLT_MSG_DELTA_HEADER_MIN", "FLT_MSG_DELTA_HEADER_MAX",
     "FLT_MSG_ACK_SIZE", "FLT_MSG_DISABLE_SIZE", "FLT_CAP_TRAIN_HEAD", "FLT_CAP_DELTA_BLOCK",
     "FLT_CAP_GLOBAL_DELTA", "FLT_CAP_SECAGG", "FLT_TRAIN_SECAGG", "FLT_SECAGG_KIND_MAX",
     "FLT_MSG_SECAGG_MIN",
@@ -242,8 +243,7 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_proto_tx_begin": (C.c_int, [P(Tx), u8, sz, P(Outgoing)]),
     "flt_proto_tx_chunk": (C.c_int, [P(Tx), P(Outgoing), vp, u16, vp, sz, P(sz)]),
     "flt_proto_tx_reply": (C.c_int, [P(Tx), P(RxEvent), vp, sz, P(sz)]),
-    "flt_wire_count": (C.c_int, [P(Tx), P(Tx), u8, vp, sz, C.c_int, P(C.c_uint64),
-                                 P(C.c_uint64)]),
+    "flt_wire_count": (C.c_int, [P(Tx), P(Tx), u8, vp, sz, P(C.c_uint64), P(C.c_uint64)]),
     "flt_outbox_init": (C.c_int, [P(Outbox), P(Tx), vp, u32, u32]),
     "flt_outbox_slot": (C.c_int, [P(Outbox), u32, vp, sz, u32]),
     "flt_outbox_queue": (C.c_int, [P(Outbox), u32, u8, sz]),
@@ -251,6 +251,9 @@ _PROTOTYPES: dict[str, tuple[object, list]] = {
     "flt_outbox_on_control": (C.c_int, [P(Outbox), P(RxEvent), P(OutboxEvent)]),
     "flt_outbox_head": (i32, [P(Outbox)]),
     "flt_outbox_cancel": (C.c_int, [P(Outbox), u32]),
+    "flt_outbox_answered": (C.c_int, [P(Outbox), u32, P(OutboxEvent)]),
+    "flt_outbox_set_answer_ms": (C.c_int, [P(Outbox), u32]),
+    "flt_proto_ack_mode": (C.c_int, [u8, u16, u8]),
     "flt_msg_hello_encode": (C.c_int, [P(HelloMsg), vp, sz, P(sz)]),
     "flt_msg_hello_decode": (C.c_int, [vp, sz, P(HelloMsg)]),
     "flt_msg_global_encode": (C.c_int, [P(GlobalMsg), vp, sz, P(sz)]),

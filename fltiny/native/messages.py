@@ -63,7 +63,8 @@ _C_CONSTANTS = {
     "CAP_TRAIN_HEAD": "FLT_CAP_TRAIN_HEAD", "CAP_DELTA_BLOCK": "FLT_CAP_DELTA_BLOCK",
     "CAP_GLOBAL_DELTA": "FLT_CAP_GLOBAL_DELTA", "CAP_SECAGG": "FLT_CAP_SECAGG",
     "TRAIN_SECAGG": "FLT_TRAIN_SECAGG", "ACK_DUPLICATE": "FLT_ACK_DUPLICATE",
-    "DELTA_HEADER_SIZE": "FLT_MSG_DELTA_HEADER_SIZE", "ACK_SIZE": "FLT_MSG_ACK_SIZE",
+    "DELTA_HEADER_MIN": "FLT_MSG_DELTA_HEADER_MIN", "DELTA_HEADER_MAX": "FLT_MSG_DELTA_HEADER_MAX",
+    "ACK_SIZE": "FLT_MSG_ACK_SIZE",
     "HELLO_SIZE": "FLT_MSG_HELLO_SIZE", "TRAIN_SIZE": "FLT_MSG_TRAIN_SIZE",
     "GLOBAL_HEADER_SIZE": "FLT_MSG_GLOBAL_HEADER_SIZE", "MAX_TEXT": "FLT_PROTO_MAX_TEXT",
     "DISABLE_SIZE": "FLT_MSG_DISABLE_SIZE",
@@ -227,7 +228,7 @@ class Delta:
                        _u32(self.examples, "examples"), self.loss,
                        _u32(self.personal_n, "personal_n"), self.personal_metric,
                        C.cast(body, C.c_void_p), len(self.body))
-        cap = L.const("FLT_MSG_DELTA_HEADER_SIZE") + len(self.body)
+        cap = L.const("FLT_MSG_DELTA_HEADER_MAX") + len(self.body)
         return _encode("flt_msg_delta_encode", s, cap, "DELTA")
 
     @classmethod

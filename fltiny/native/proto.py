@@ -22,6 +22,14 @@ from fltiny.native.errors import ProtocolError, check
 from fltiny.native.status import status_name
 
 FLAG_FROM_HOST = 0x01  # FLT_PROTO_FLAG_FROM_HOST (asserted against the C in the tests)
+ACK_EACH, ACK_BY_NEXT, ACK_BY_ANSWER = 0, 1, 2  # flt_proto_ack_mode_t (link.h)
+
+
+def ack_mode(msg_type: int, chunks: int, *, from_host: bool) -> int:
+    """How the receiver confirms an accepted frame of this message (flt_proto_ack_mode):
+    ACK_EACH an ACK per frame; ACK_BY_NEXT / ACK_BY_ANSWER none (docs/protocol.md "Answered
+    messages")."""
+    return int(L.rt().flt_proto_ack_mode(msg_type, chunks, FLAG_FROM_HOST if from_host else 0))
 
 
 def max_chunk() -> int:
@@ -62,7 +70,7 @@ class Header:
     chunk_count: int = 1
     payload_len: int = 0
     flags: int = 0
-    version: int = 2  # FLT_PROTO_VERSION (asserted against the C in the tests)
+    version: int = 3  # FLT_PROTO_VERSION (asserted against the C in the tests)
 
     def c(self) -> L.Header:
         fields = (self.version, self.type, self.flags, self.device_id, self.seq,
@@ -281,6 +289,18 @@ class Sender:
         frame = self._wire.raw[: ev.frame_len] if ev.event == OB_FRAME else b""
         return ev, frame
 
+    def answered(self) -> L.OutboxEvent:
+        """The answer to the message in flight arrived (a TRAIN's DELTA or ERROR:
+        flt_outbox_answered): DONE when it was sent, else NONE."""
+        ev = L.OutboxEvent()
+        check(L.rt().flt_outbox_answered(C.byref(self.ob), 0, C.byref(ev)), "outbox answered")
+        return ev
+
+    def set_answer_ms(self, answer_ms: int) -> None:
+        """Retransmission time of a message confirmed by its answer (a TRAIN: link.h)."""
+        check(L.rt().flt_outbox_set_answer_ms(C.byref(self.ob), max(1, answer_ms)),
+              "outbox answer time")
+
     def on_control(self, rx_ev: L.RxEvent) -> L.OutboxEvent:
         ev = L.OutboxEvent()
         check(L.rt().flt_outbox_on_control(C.byref(self.ob), C.byref(rx_ev), C.byref(ev)),
@@ -301,8 +321,9 @@ class WireCount:
     """The bytes one device's messages take on a lossless link, counted by the runtime's own
     sender (flt_wire_count, one C call per message): each message's frames, chunked as the
     sender chunks them and with the sender's sequence numbers (their varints grow with them),
-    and the ACK the receiver returns for each data frame. The simulator's byte figures come
-    from here, so they are the wire's."""
+    and the ACK the receiver returns for each data frame it acknowledges (flt_proto_ack_mode:
+    none for the host's TRAIN and small GLOBALs, which the device's answer confirms). The
+    simulator's byte figures come from here, so they are the wire's."""
 
     def __init__(self, key: bytes, device_id: int, chunk: int | None = None) -> None:
         lib = L.rt()
@@ -328,7 +349,7 @@ class WireCount:
         payload = msg.encode()
         self._frames.value = self._acks.value = 0
         check(L.rt().flt_wire_count(C.byref(self._tx[from_host]), C.byref(self._tx[not from_host]),
-                                    int(msg.TYPE), payload, len(payload), 1,
+                                    int(msg.TYPE), payload, len(payload),
                                     C.byref(self._frames), C.byref(self._acks)),
               f"counting a {msg.TYPE.name} message")
         frames, acks = int(self._frames.value), int(self._acks.value)

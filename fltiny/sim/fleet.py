@@ -153,7 +153,8 @@ class SimFleet:
                 continue
             if self.dense_float:  # its wire stand-in: a DELTA whose body is the float32 delta
                 delta = (out.params - held.params).astype(np.float32)
-                body = b"FD" + delta.tobytes()[2:]
+                # (its first byte says payload version 3, so the DELTA message takes it)
+                body = bytes([0x30]) + delta.tobytes()[1:]
                 update = ClientUpdate(dev, delta, out.examples, out.mean_loss)
             else:  # the payload itself, validated and measured in C (never densified here)
                 body = out.payload

@@ -281,7 +281,7 @@ int main(int argc, char **argv)
             if (flt_delta_check(&out) != FLT_OK) {
                 return fail("accepted delta breaks invariants", it);
             }
-            if (flt_payload_encode(&out, (flt_index_format_t)(input[3] & 0x03u), again, MAX_PAYLOAD,
+            if (flt_payload_encode(&out, (flt_index_format_t)(input[0] & 0x03u), again, MAX_PAYLOAD,
                                    &len2) != FLT_OK) {
                 return fail("accepted delta does not re-encode", it);
             }

@@ -1,4 +1,4 @@
-"""Oracle of the payloads of the protocol messages, version 1 (tests only).
+"""Oracle of the payloads of the protocol messages, version 3 (tests only).
 
 An independent Python implementation of firmware/runtime/proto/messages.c; byte layout in
 docs/protocol.md, "Messages".
@@ -35,11 +35,11 @@ MAX_TEXT = 128
 HELLO_SIZE = 48
 GLOBAL_HEADER_SIZE = 12
 TRAIN_SIZE = 36
-DELTA_HEADER_SIZE = 24
+DELTA_HEADER_MIN = 8  # 3 one-byte varints, loss, personal_n 0 (no metric field)
 ACK_SIZE = 5
 DISABLE_SIZE = 4
-DELTA_PAYLOAD_MIN = 7  # the smallest delta payload header
-DELTA_MAGIC = b"FD"
+DELTA_PAYLOAD_MIN = 4  # the smallest delta payload header
+DELTA_PAYLOAD_VERSION = 3  # the top nibble of its first byte
 
 CAP_TRAIN_HEAD = 0x01
 CAP_DELTA_BLOCK = 0x02
@@ -116,8 +116,8 @@ def _check_delta_body(body: bytes) -> None:
     if len(body) < DELTA_PAYLOAD_MIN:
         raise TruncatedError(f"delta payload of {len(body)} bytes, at least "
                              f"{DELTA_PAYLOAD_MIN} expected")
-    if body[:2] != DELTA_MAGIC:
-        raise MalformedError("delta payload without the 'FD' magic")
+    if body[0] >> 4 != DELTA_PAYLOAD_VERSION:  # a version-2 payload starts with "FD"
+        raise MalformedError("delta payload of another version (not 3)")
 
 
 # ---- HELLO ----------------------------------------------------------------------------
@@ -261,21 +261,64 @@ class Delta:
     def encode(self) -> bytes:
         loss = _f32(self.loss, "loss")
         personal = _f32(self.personal_metric, "personal_metric")
-        head = struct.pack("<IIIfIf", _u32(self.round, "round"),
-                           _u32(self.base_version, "base_version"),
-                           _u32(self.examples, "examples"), loss,
-                           _u32(self.personal_n, "personal_n"), personal)
+        head = (_leb(_u32(self.round, "round")) + _leb(_u32(self.base_version, "base_version"))
+                + _leb(_u32(self.examples, "examples")) + struct.pack("<f", loss)
+                + _leb(_u32(self.personal_n, "personal_n")))
         self._check(loss, personal)
+        if self.personal_n > 0:
+            head += struct.pack("<f", personal)
         return head + bytes(self.body)
 
     @classmethod
     def decode(cls, buf: bytes) -> Delta:
-        if len(buf) < DELTA_HEADER_SIZE:
-            raise TruncatedError(f"DELTA payload of {len(buf)} bytes")
-        r, bv, ex, loss, pn, pm = struct.unpack_from("<IIIfIf", buf)
-        msg = cls(r, bv, ex, loss, bytes(buf[DELTA_HEADER_SIZE:]), pn, pm)
+        buf = bytes(buf)
+        pos = 0
+
+        def f32() -> float:
+            nonlocal pos
+            if len(buf) - pos < 4:
+                raise TruncatedError(f"DELTA head runs past its {len(buf)} bytes")
+            pos += 4
+            return struct.unpack_from("<f", buf, pos - 4)[0]
+
+        r, pos = _unleb(buf, pos)
+        bv, pos = _unleb(buf, pos)
+        ex, pos = _unleb(buf, pos)
+        loss = f32()
+        pn, pos = _unleb(buf, pos)
+        pm = f32() if pn > 0 else 0.0
+        msg = cls(r, bv, ex, loss, buf[pos:], pn, pm)
         msg._check(loss, pm)
         return msg
+
+
+def _leb(v: int) -> bytes:
+    """LEB128 of a u32 (docs/protocol.md "Header"), minimal."""
+    out = bytearray()
+    while True:
+        b, v = v & 0x7F, v >> 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _unleb(buf: bytes, pos: int) -> tuple[int, int]:
+    """(value, position after) of the LEB128 u32 at buf[pos:]: TruncatedError when it runs
+    past the end, MalformedError when overlong or above 32 bits."""
+    value = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise TruncatedError("DELTA head varint runs past the end")
+        b = buf[pos]
+        pos += 1
+        if shift == 28 and b & 0xF0:
+            raise MalformedError("DELTA head varint above 32 bits")
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            if shift and b == 0:
+                raise MalformedError("overlong DELTA head varint")
+            return value, pos
+        shift += 7
 
 
 # ---- TRAIN ----------------------------------------------------------------------------

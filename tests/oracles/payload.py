@@ -1,6 +1,6 @@
-"""Numpy oracle (tests only) of the delta payload codec, version 2 (firmware/runtime/delta/payload.c).
+"""Numpy oracle (tests only) of the delta payload codec, version 3 (firmware/runtime/delta/payload.c).
 
-Byte layout and error cases: docs/protocol.md, "Delta payload (version 2)". Entry formats:
+Byte layout and error cases: docs/protocol.md, "Delta payload (version 3)". Entry formats:
 LEB128 varints of index gaps, a bitmap of n bits, or Golomb-Rice codes of gap - 1
 (Golomb, "Run-length encodings", IEEE Trans. IT 1966; Rice, JPL 1979), each followed by the
 int8 values; or Rice codes of gap - 1 interleaved with Rice codes of |q| - min|q| and sign
@@ -19,9 +19,10 @@ import numpy as np
 
 from oracles.delta import MAX_BLOCK, QuantMode, SparseDelta, num_scales
 
-MAGIC = b"FD"
-VERSION = 2
-FIXED_SIZE = 5  # magic, version, format | mode << 2, Rice parameter; then varints n, k [, B]
+VERSION = 3
+# version << 4 | mode << 2 | format, then the Rice parameter (bits 0-4) and, in format
+# RICE_VALUES, the value Rice parameter (bits 5-7); then varints n, k [, B]
+FIXED_SIZE = 2
 MAX_RICE = 31
 MAX_VALUE_RICE = 7
 
@@ -98,7 +99,7 @@ def section_sizes(delta: SparseDelta) -> dict[IndexFormat, int]:
         IndexFormat.VARINT: int(np.sum(_varint_len(gaps))) + delta.k,
         IndexFormat.BITMAP: (delta.n + 7) // 8 + delta.k,
         IndexFormat.RICE: (gap_bits + 7) // 8 + delta.k,
-        IndexFormat.RICE_VALUES: 2 + (gap_bits + value_code(delta.values)[2] + 7) // 8,
+        IndexFormat.RICE_VALUES: 1 + (gap_bits + value_code(delta.values)[2] + 7) // 8,
     }
 
 
@@ -176,7 +177,8 @@ def encode(delta: SparseDelta, index_format: IndexFormat | None = None) -> bytes
     fmt = choose_format(delta) if index_format is None else IndexFormat(index_format)
     gaps = _gaps(delta.indices)
     rice = rice_parameter(delta.indices) if fmt >= IndexFormat.RICE else 0
-    out = bytearray(MAGIC + bytes([VERSION, int(fmt) | int(delta.mode) << 2, rice]))
+    vr = value_code(delta.values)[1] if fmt == IndexFormat.RICE_VALUES else 0
+    out = bytearray([VERSION << 4 | int(delta.mode) << 2 | int(fmt), rice | vr << 5])
     out += _varint(delta.n) + _varint(delta.k)
     if delta.mode == QuantMode.BLOCK:
         out += _varint(delta.block_size)
@@ -195,7 +197,7 @@ def encode(delta: SparseDelta, index_format: IndexFormat | None = None) -> bytes
         out += np.packbits(np.array(bits, dtype=np.uint8), bitorder="big").tobytes()
     else:
         qmin, vr, _ = value_code(delta.values)
-        out += bytes([vr, qmin])
+        out += bytes([qmin])
         bits = []
         for u, q in zip((gaps - 1).tolist(), delta.values.astype(np.int64).tolist(), strict=True):
             bits += _rice(u, rice) + _rice(abs(q) - qmin, vr) + ([int(q < 0)] if q else [])
@@ -277,16 +279,17 @@ def _read_rice(reader: _Bits, r: int, umax: int) -> int:
 
 
 def _decode_rice(buf: bytes, pos: int, n: int, k: int, rice: int, out: list[int],
-                 values: list[int] | None = None) -> int:
-    """Format RICE, or RICE_VALUES when ``values`` is a list to fill."""
-    vr = qmin = 0
+                 values: list[int] | None = None, vr: int = 0) -> int:
+    """Format RICE, or RICE_VALUES when ``values`` is a list to fill (``vr`` from the
+    header)."""
+    qmin = 0
     if values is not None:
-        if len(buf) - pos < 2:
-            raise _fail("FLT_ERR_TRUNCATED", "value code parameters missing")
-        vr, qmin = buf[pos], buf[pos + 1]
-        if vr > MAX_VALUE_RICE or qmin > 127:
-            raise _fail("FLT_ERR_FORMAT", f"bad value code parameters r={vr} qmin={qmin}")
-        pos += 2
+        if len(buf) - pos < 1:
+            raise _fail("FLT_ERR_TRUNCATED", "value code parameter qmin missing")
+        qmin = buf[pos]
+        if qmin > 127:
+            raise _fail("FLT_ERR_FORMAT", f"bad value code parameter qmin={qmin}")
+        pos += 1
     reader = _Bits(buf, pos)
     prev = -1
     for _ in range(k):
@@ -312,18 +315,15 @@ def decode(
     buf = bytes(buf)
     if len(buf) < FIXED_SIZE:
         raise _fail("FLT_ERR_TRUNCATED", f"{len(buf)} bytes, shorter than the header")
-    magic, version, fmt_mode, rice = buf[:2], buf[2], buf[3], buf[4]
-    if magic != MAGIC:
-        raise _fail("FLT_ERR_FORMAT", f"bad magic {magic!r}")
-    if version != VERSION:
-        raise _fail("FLT_ERR_UNSUPPORTED", f"unsupported version {version}")
-    fmt, mode = fmt_mode & 0x03, (fmt_mode >> 2) & 0x03
+    first, params = buf[0], buf[1]
+    if first >> 4 != VERSION:  # a version-2 payload starts with "FD": nibble 4
+        raise _fail("FLT_ERR_UNSUPPORTED", f"unsupported version {first >> 4}")
+    fmt, mode = first & 0x03, (first >> 2) & 0x03
     if mode > QuantMode.BLOCK:
         raise _fail("FLT_ERR_UNSUPPORTED", f"unknown quantization mode {mode}")
-    if fmt_mode & 0xF0:
-        raise _fail("FLT_ERR_FORMAT", f"reserved header bits set ({fmt_mode:#04x})")
-    if (rice > MAX_RICE) if fmt >= IndexFormat.RICE else (rice != 0):
-        raise _fail("FLT_ERR_FORMAT", f"bad Rice parameter {rice}")
+    rice, vr = params & 0x1F, params >> 5
+    if fmt != IndexFormat.RICE_VALUES and (vr if fmt == IndexFormat.RICE else params):
+        raise _fail("FLT_ERR_FORMAT", f"bad Rice parameter byte {params:#04x}")
     n, pos = _read_varint(buf, FIXED_SIZE, "header")
     k, pos = _read_varint(buf, pos, "header")
     block = 0
@@ -361,7 +361,7 @@ def decode(
         pos = _decode_rice(buf, pos, n, k, rice, indices)
     else:
         coded: list[int] = []
-        pos = _decode_rice(buf, pos, n, k, rice, indices, coded)
+        pos = _decode_rice(buf, pos, n, k, rice, indices, coded, vr)
     if fmt == IndexFormat.RICE_VALUES:
         values = np.array(coded, dtype=np.int8)
     else:

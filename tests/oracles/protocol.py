@@ -1,4 +1,4 @@
-"""Oracle of the frames of the device<->host wire protocol, version 2 (tests only).
+"""Oracle of the frames of the device<->host wire protocol, version 3 (tests only).
 
 An independent Python implementation of what firmware/runtime/proto/frame.c does; byte layout
 in docs/protocol.md:
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fltiny.errors import FltinyError
 from oracles import cobs
 
-VERSION = 2
+VERSION = 3
 HEADER_MIN = 3
 HEADER_MAX = 17  # 1 + 5 + 5 + 3 + 3
 TAG_SIZE = 8
@@ -92,7 +92,7 @@ class ProtocolError(FltinyError):
         if status is not None:
             self.status = status
         super().__init__(f"{reason} ({self.status}); check the link, the device key and that "
-                         "both ends run protocol version 2")
+                         "both ends run protocol version 3")
         self.reason = reason
 
 

@@ -135,6 +135,10 @@ class Receiver:
             if h.seq == 0:  # an ACK/NACK names seq >= 1: no answer
                 raise ReplayError("data frame with seq 0")
             raise self._nack(ev, ReplayError(f"seq {h.seq} <= last accepted {self.last_seq}"))
+        if h.type == m.MsgType.TRAIN and h.flags & FLAG_FROM_HOST and h.seq != self.last_seq + 1:
+            self._asm = None  # a host frame before the TRAIN was lost ("Answered messages")
+            raise self._nack(ev, ChunkOrderError(
+                f"TRAIN seq {h.seq} does not follow the last accepted {self.last_seq}"))
         if h.chunk_index == 0:
             self._asm = (h.type, h.chunk_count, 0)
             self._msg.clear()
@@ -161,4 +165,19 @@ class Receiver:
             self._asm = (h.type, h.chunk_count, h.chunk_index + 1)
             ev.kind = "chunk"
         self.last_seq = h.seq
-        ev.reply = m.Ack(h.seq, m.ACK_ACCEPTED)
+        if acked(h.type, h.chunk_count, h.flags):
+            ev.reply = m.Ack(h.seq, m.ACK_ACCEPTED)
+
+
+ANSWERED_CHUNKS = 4  # FLT_PROTO_ANSWERED_CHUNKS
+
+
+def acked(msg_type: int, chunk_count: int, flags: int) -> bool:
+    """Whether an accepted data frame gets an ACK (docs/protocol.md "Answered messages"): not a
+    host TRAIN (its answer confirms it), nor a host GLOBAL of at most ANSWERED_CHUNKS frames
+    (the answer to the TRAIN after it confirms it)."""
+    if not flags & FLAG_FROM_HOST:
+        return True
+    if msg_type == m.MsgType.TRAIN:
+        return False
+    return not (msg_type == m.MsgType.GLOBAL and chunk_count <= ANSWERED_CHUNKS)

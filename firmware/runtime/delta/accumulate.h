@@ -1,7 +1,7 @@
 /* accumulate.h - batched decode-and-accumulate of delta payloads (the aggregator's FedAvg sum).
  *
  * What it does
- *   Decodes N delta payloads (payload.h, version 2) in one call, with exactly the rules of
+ *   Decodes N delta payloads (payload.h, version 3) in one call, with exactly the rules of
  *   flt_payload_decode, and adds each accepted payload's dequantized delta, times its weight
  *   (its example count), into one float64 running sum of the model's n parameters:
  *       sum[idx[j]] += (double)w * (double)(float)(q[j] * scale(j))

@@ -117,7 +117,7 @@ flt_status_t flt_payload_section_sizes(const flt_sparse_delta_t *d,
     sizes[FLT_INDEX_BITMAP] = ((uint64_t)d->n + 7u) / 8u + d->k;
     sizes[FLT_INDEX_RICE] = (rice_bits + 7u) / 8u + d->k;
     sizes[FLT_INDEX_RICE_VALUES] =
-        2u + (rice_bits + flt_value_code(d->values, d->k, &qmin, &vr) + 7u) / 8u;
+        1u + (rice_bits + flt_value_code(d->values, d->k, &qmin, &vr) + 7u) / 8u;
     if (rice_param != NULL) {
         *rice_param = (uint8_t)r;
     }
@@ -204,11 +204,15 @@ flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t 
         out[pos] = 0u;
     }
 
-    out[0] = FLT_PAYLOAD_MAGIC0;
-    out[1] = FLT_PAYLOAD_MAGIC1;
-    out[2] = FLT_PAYLOAD_VERSION;
-    out[3] = (uint8_t)((uint32_t)fmt | ((uint32_t)d->mode << 2));
-    out[4] = (fmt == FLT_INDEX_RICE || fmt == FLT_INDEX_RICE_VALUES) ? rice : 0u;
+    out[0] = (uint8_t)((FLT_PAYLOAD_VERSION << 4) | ((uint32_t)d->mode << 2) | (uint32_t)fmt);
+    if (fmt == FLT_INDEX_RICE_VALUES) {
+        uint32_t qmin;
+        uint32_t vr;
+        (void)flt_value_code(d->values, d->k, &qmin, &vr);
+        out[1] = (uint8_t)(rice | (vr << 5));
+    } else {
+        out[1] = (fmt == FLT_INDEX_RICE) ? rice : 0u;
+    }
     pos = FLT_PAYLOAD_FIXED_SIZE;
     pos += flt_varint_put(out + pos, d->n);
     pos += flt_varint_put(out + pos, d->k);
@@ -244,8 +248,7 @@ flt_status_t flt_payload_encode(const flt_sparse_delta_t *d, flt_index_format_t 
         uint32_t qmin;
         uint32_t vr;
         (void)flt_value_code(d->values, d->k, &qmin, &vr);
-        out[pos++] = (uint8_t)vr;
-        out[pos++] = (uint8_t)qmin;
+        out[pos++] = (uint8_t)qmin; /* vr is in the header's second byte */
         w.buf = out;
         w.pos = pos;
         w.bit = 0u;
@@ -464,22 +467,20 @@ static flt_status_t flt_cur_rice_bits(flt_bitcur_t *c, flt_reader_t *r, uint32_t
     } while (0)
 
 /* Formats RICE (values == 0: the gaps only) and RICE_VALUES (values == 1: each gap followed
- * by its value code; vr and qmin from the two bytes before the bit stream). */
-static flt_status_t flt_decode_rice(flt_reader_t *r, uint32_t rice, int values,
+ * by its value code; vr from the header, qmin from the byte before the bit stream). */
+static flt_status_t flt_decode_rice(flt_reader_t *r, uint32_t rice, uint32_t vr, int values,
                                     flt_sparse_delta_t *out)
 {
     uint32_t j;
     uint32_t bitpos = 0u;
-    uint32_t vr = 0u;
     uint32_t qmin = 0u;
     int64_t prev = -1;
     flt_bitcur_t c;
     if (values) {
-        FLT_REQUIRE(r->len - r->pos >= 2u, FLT_ERR_TRUNCATED);
-        vr = r->buf[r->pos];
-        qmin = r->buf[r->pos + 1u];
-        FLT_REQUIRE(vr <= FLT_PAYLOAD_MAX_VALUE_RICE && qmin <= 127u, FLT_ERR_FORMAT);
-        r->pos += 2u;
+        FLT_REQUIRE(r->len - r->pos >= 1u, FLT_ERR_TRUNCATED);
+        qmin = r->buf[r->pos];
+        FLT_REQUIRE(qmin <= 127u, FLT_ERR_FORMAT);
+        r->pos += 1u;
     }
     flt_cur_reset(&c, r, 0u);
     for (j = 0; j < out->k; ++j) {
@@ -529,20 +530,22 @@ flt_status_t flt_payload_decode(const uint8_t *buf, size_t len, const flt_payloa
     uint32_t fmt;
     uint32_t mode;
     uint32_t rice;
+    uint32_t vr;
     uint32_t block;
     uint32_t ns;
     uint32_t j;
 
     FLT_REQUIRE(lim != NULL && out != NULL && (buf != NULL || len == 0u), FLT_ERR_ARG);
     FLT_REQUIRE(len >= FLT_PAYLOAD_FIXED_SIZE, FLT_ERR_TRUNCATED);
-    FLT_REQUIRE(buf[0] == FLT_PAYLOAD_MAGIC0 && buf[1] == FLT_PAYLOAD_MAGIC1, FLT_ERR_FORMAT);
-    FLT_REQUIRE(buf[2] == FLT_PAYLOAD_VERSION, FLT_ERR_UNSUPPORTED);
-    fmt = buf[3] & 0x03u;
-    mode = (buf[3] >> 2) & 0x03u;
-    rice = buf[4];
+    /* a version-2 payload starts with 'F' (0x46): version nibble 4 */
+    FLT_REQUIRE((buf[0] >> 4) == FLT_PAYLOAD_VERSION, FLT_ERR_UNSUPPORTED);
+    fmt = buf[0] & 0x03u;
+    mode = (buf[0] >> 2) & 0x03u;
+    rice = buf[1] & 0x1fu;
+    vr = (uint32_t)buf[1] >> 5;
     FLT_REQUIRE(mode <= (uint32_t)FLT_QUANT_BLOCK, FLT_ERR_UNSUPPORTED);
-    FLT_REQUIRE((buf[3] & 0xf0u) == 0u, FLT_ERR_FORMAT);
-    FLT_REQUIRE(fmt >= (uint32_t)FLT_INDEX_RICE ? rice <= FLT_PAYLOAD_MAX_RICE : rice == 0u,
+    FLT_REQUIRE(fmt == (uint32_t)FLT_INDEX_RICE_VALUES ||
+                    (fmt == (uint32_t)FLT_INDEX_RICE ? vr == 0u : buf[1] == 0u),
                 FLT_ERR_FORMAT);
     r.buf = buf;
     r.len = len;
@@ -579,7 +582,7 @@ flt_status_t flt_payload_decode(const uint8_t *buf, size_t len, const flt_payloa
     } else if (fmt == (uint32_t)FLT_INDEX_BITMAP) {
         FLT_TRY(flt_decode_bitmap(&r, out));
     } else {
-        FLT_TRY(flt_decode_rice(&r, rice, fmt == (uint32_t)FLT_INDEX_RICE_VALUES, out));
+        FLT_TRY(flt_decode_rice(&r, rice, vr, fmt == (uint32_t)FLT_INDEX_RICE_VALUES, out));
     }
 
     if (fmt != (uint32_t)FLT_INDEX_RICE_VALUES) {

@@ -1,11 +1,11 @@
-/* payload.h - the delta payload codec, version 2 (byte layout: docs/protocol.md,
- * "## Delta payload (version 2)"; numpy oracle: tests/oracles/payload.py; host binding:
+/* payload.h - the delta payload codec, version 3 (byte layout: docs/protocol.md,
+ * "## Delta payload (version 3)"; numpy oracle: tests/oracles/payload.py; host binding:
  * fltiny/native/delta.py).
  *
  * What it does
  *   Serialises a flt_sparse_delta_t (delta.h) to bytes and back:
- *     header (7..18 bytes: magic, version, format, mode, Rice parameter, varints n, k and
- *     the block size) | scales (float32 LE) | index section | k int8 values
+ *     header (4..17 bytes: version, mode and format in one byte, the Rice parameters, varints
+ *     n, k and the block size) | scales (float32 LE) | index section | k int8 values
  *   The entries are in one of four encodings, chosen by the encoder as the smallest (ties go
  *   to the lower format id): LEB128 varints of index gaps, a bitmap of n bits, or
  *   Golomb-Rice coded gaps whose parameter comes from the mean gap, each followed by the k
@@ -25,14 +25,15 @@
  *   for an unknown format, FLT_ERR_NOMEM when cap is too small (out unspecified).
  *   Decode, the order of the checks is docs/protocol.md's table (first failure wins):
  *     FLT_ERR_TRUNCATED    input ends before a header, scales, index section or values end
- *     FLT_ERR_FORMAT       bad magic; reserved header bits set; nonzero Rice parameter
- *                          outside Rice formats or > 31; value Rice parameter > 7 or
- *                          qmin > 127 (format RICE_VALUES); block size 0 or > 65535 in block
+ *     FLT_ERR_FORMAT       a nonzero Rice parameter byte outside the Rice formats, a nonzero
+ *                          value Rice parameter (bits 5-7) in format RICE; qmin > 127 (format
+ *                          RICE_VALUES); block size 0 or > 65535 in block
  *                          mode; n == 0; k > n; zero gap (indices not strictly increasing);
  *                          overlong or > 32-bit varint (header or gaps); bitmap with wrong
  *                          popcount or padding bits set; Rice padding bits set; zero scale
  *                          with nonzero values; trailing bytes
- *     FLT_ERR_UNSUPPORTED  version != 2 (a version-1 payload), unknown quantization mode
+ *     FLT_ERR_UNSUPPORTED  version nibble != 3 (a version-2 or version-1 payload starts with
+ *                          "FD": nibble 4), unknown quantization mode
  *     FLT_ERR_OVERSIZE     n > n_max, k > k_max, number of scales > scales_max
  *     FLT_ERR_NONFINITE    a scale is inf or NaN
  *     FLT_ERR_RANGE        a scale is negative (sign bit set, -0 included); an index >= n;
@@ -49,14 +50,13 @@
 #include "delta.h"
 #include "core/flt_status.h"
 
-#define FLT_PAYLOAD_MAGIC0 0x46u /* 'F' */
-#define FLT_PAYLOAD_MAGIC1 0x44u /* 'D' */
-#define FLT_PAYLOAD_VERSION 2u
-/* header: magic (2) | version | format and mode | Rice parameter, then varints n, k and, in
- * block mode, the block size */
-#define FLT_PAYLOAD_FIXED_SIZE 5u
-#define FLT_PAYLOAD_HEADER_MIN 7u  /* n and k below 128, tensor mode */
-#define FLT_PAYLOAD_HEADER_MAX 18u /* 5 + 5 + 5 + 3 */
+#define FLT_PAYLOAD_VERSION 3u
+/* header: version << 4 | mode << 2 | format | the Rice parameter r (bits 0-4) and, in format
+ * RICE_VALUES, the value Rice parameter (bits 5-7), then varints n, k and, in block mode, the
+ * block size */
+#define FLT_PAYLOAD_FIXED_SIZE 2u
+#define FLT_PAYLOAD_HEADER_MIN 4u  /* n and k below 128, tensor mode */
+#define FLT_PAYLOAD_HEADER_MAX 15u /* 2 + 5 + 5 + 3 */
 #define FLT_PAYLOAD_MAX_RICE 31u
 
 typedef enum {

@@ -1,10 +1,10 @@
-/* frame.h - the wire frame of the device<->host protocol, version 2
+/* frame.h - the wire frame of the device<->host protocol, version 3
  * (byte layout: docs/protocol.md "Frames"; host binding: fltiny/native/proto.py; oracle:
  * tests/oracles/protocol.py).
  *
  * What it does
  *   A frame is  COBS( header(3..17) | payload(payload_len) | tag(8) ) 0x00
- *   header = byte 0: bits 7-6 the version (2), bit 5 FROM_HOST, bit 4 CHUNKED, bits 3-0 the
+ *   header = byte 0: bits 7-6 the version (3), bit 5 FROM_HOST, bit 4 CHUNKED, bits 3-0 the
  *            message type; then LEB128 varints (minimal, at most 32 bits): device_id, seq,
  *            and only with CHUNKED (messages of more than one frame) chunk_index, chunk_count.
  *   tag    = first 8 bytes of HMAC-SHA256(key, header | payload), key = the device's 32 bytes.
@@ -25,8 +25,9 @@
  *   too small (out unspecified).
  *   Decode, in this order (first failure wins):
  *     FLT_ERR_TRUNCATED    len < FLT_PROTO_OVERHEAD_MIN
- *     FLT_ERR_UNSUPPORTED  version bits != 2 (a version-1 frame starts with 0x01: refused
- *                          before authentication, so the reason is visible; no state changes)
+ *     FLT_ERR_UNSUPPORTED  version bits != 3 (a version-2 frame's bits say 2, a version-1 frame
+ *                          starts with 0x01: refused before authentication, so the reason is
+ *                          visible; no state changes)
  *     FLT_ERR_AUTH         tag mismatch (wrong key, forged or corrupted frame)
  *     FLT_ERR_UNSUPPORTED  unknown message type
  *     FLT_ERR_TRUNCATED    the header's varints run into the tag
@@ -47,7 +48,7 @@
 #include "cobs.h"
 #include "core/flt_status.h"
 
-#define FLT_PROTO_VERSION 2u
+#define FLT_PROTO_VERSION 3u
 #define FLT_PROTO_HEADER_MIN 3u  /* type byte, 1-byte device id, 1-byte seq */
 #define FLT_PROTO_HEADER_MAX 17u /* 1 + 5 + 5 + 3 + 3 */
 #define FLT_PROTO_TAG_SIZE 8u

@@ -17,6 +17,20 @@ flt_status_t flt_proto_rx_init(flt_proto_rx_t *rx, const uint8_t *key, uint32_t 
     return FLT_OK;
 }
 
+int flt_proto_ack_mode(uint8_t type, uint16_t chunk_count, uint8_t flags)
+{
+    if ((flags & FLT_PROTO_FLAG_FROM_HOST) == 0u) {
+        return FLT_PROTO_ACK_EACH;
+    }
+    if (type == (uint8_t)FLT_MSG_TRAIN) {
+        return FLT_PROTO_ACK_BY_ANSWER;
+    }
+    if (type == (uint8_t)FLT_MSG_GLOBAL && chunk_count <= FLT_PROTO_ANSWERED_CHUNKS) {
+        return FLT_PROTO_ACK_BY_NEXT;
+    }
+    return FLT_PROTO_ACK_EACH;
+}
+
 static void flt_rx_put(flt_proto_rx_t *rx, uint8_t b)
 {
     if (rx->frame_len < rx->frame_cap) {
@@ -51,6 +65,13 @@ static flt_status_t flt_rx_data(flt_proto_rx_t *rx, const uint8_t *payload,
         }
         return flt_rx_nack(ev, FLT_ERR_REPLAY);
     }
+    if (h->type == (uint8_t)FLT_MSG_TRAIN && (h->flags & FLT_PROTO_FLAG_FROM_HOST) != 0u &&
+        h->seq != rx->last_seq + 1u) {
+        /* a host frame before this TRAIN was lost (the GLOBAL it trains from, answered
+         * messages): the host resends the GLOBAL and the TRAIN */
+        rx->asm_active = 0;
+        return flt_rx_nack(ev, FLT_ERR_ORDER);
+    }
     if (h->chunk_index == 0u) {
         rx->asm_active = 1;
         rx->asm_type = h->type;
@@ -83,9 +104,11 @@ static flt_status_t flt_rx_data(flt_proto_rx_t *rx, const uint8_t *payload,
         ev->event = (uint8_t)FLT_PROTO_EV_CHUNK;
     }
     rx->last_seq = h->seq;
-    ev->reply = (uint8_t)FLT_MSG_ACK;
-    ev->reply_code = FLT_ACK_ACCEPTED;
-    ev->reply_seq = h->seq;
+    if (flt_proto_ack_mode(h->type, h->chunk_count, h->flags) == FLT_PROTO_ACK_EACH) {
+        ev->reply = (uint8_t)FLT_MSG_ACK;
+        ev->reply_code = FLT_ACK_ACCEPTED;
+        ev->reply_seq = h->seq;
+    }
     return FLT_OK;
 }
 

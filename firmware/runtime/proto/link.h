@@ -10,7 +10,9 @@
  *   and direction, then for data frames the sequence number (replay / duplicate), the chunk
  *   order and the reassembly size, and for the last chunk flt_msg_check on the whole message.
  *   Every outcome is reported in *ev, including what to answer (ev->reply: ACK, NACK or
- *   nothing); build the answer with flt_proto_tx_reply and send it.
+ *   nothing); build the answer with flt_proto_tx_reply and send it. An accepted frame is
+ *   ACKed unless flt_proto_ack_mode says its message is confirmed otherwise (the host's
+ *   TRAIN and small GLOBALs, docs/protocol.md "Answered messages"): then ev->reply is 0.
  *
  * Buffers
  *   frame[frame_cap] (COBS-decoded frame, FLT_PROTO_MAX_FRAME is enough for full chunks) and
@@ -30,7 +32,9 @@
  *                        no reply: an ACK/NACK names a seq >= 1, so none can answer it]
  *   FLT_ERR_DUPLICATE    seq == last accepted seq: a retransmission whose ACK was lost
  *                        [REJECTED, reply ACK with code FLT_ACK_DUPLICATE; not delivered again]
- *   FLT_ERR_ORDER        chunk out of order or a chunk missing [REJECTED, reply NACK]
+ *   FLT_ERR_ORDER        chunk out of order or a chunk missing, or a TRAIN from the host
+ *                        whose seq is not last accepted seq + 1 (a host frame before it was
+ *                        lost: the GLOBAL it trains from may be missing) [REJECTED, reply NACK]
  *   FLT_ERR_NOMEM        message larger than msg_cap [REJECTED, reply NACK]
  *   any flt_msg_check status for a complete message that does not validate [REJECTED, NACK]
  *   control frames (ACK/NACK) that do not validate [REJECTED, no reply]
@@ -57,6 +61,23 @@
 #include "core/flt_status.h"
 #include "frame.h"
 #include "messages.h"
+
+/* How the receiver confirms an accepted data frame (docs/protocol.md "Answered messages"):
+ *   EACH       an ACK per frame (every message but the two below);
+ *   BY_NEXT    no ACK: a host GLOBAL of at most FLT_PROTO_ANSWERED_CHUNKS frames, sent as a
+ *              burst and confirmed by the answer to the TRAIN that follows it (a TRAIN after
+ *              a lost frame is refused: FLT_ERR_ORDER above);
+ *   BY_ANSWER  no ACK: a host TRAIN, confirmed by the device's DELTA or ERROR answering it; its
+ *              retransmission (a duplicate once it arrived) is ACKed with code 1.
+ * Duplicates are ACKed and rejections NACKed in every mode. flt_proto_ack_mode(type,
+ * chunk_count, flags of the frame) gives the mode (0 EACH for control types). */
+#define FLT_PROTO_ANSWERED_CHUNKS 4u
+typedef enum {
+    FLT_PROTO_ACK_EACH = 0,
+    FLT_PROTO_ACK_BY_NEXT = 1,
+    FLT_PROTO_ACK_BY_ANSWER = 2
+} flt_proto_ack_mode_t;
+int flt_proto_ack_mode(uint8_t type, uint16_t chunk_count, uint8_t flags);
 
 typedef enum {
     FLT_PROTO_EV_NONE = 0,    /* no frame ended */

@@ -80,7 +80,8 @@ flt_status_t flt_msg_hello_decode(const uint8_t *buf, size_t len, flt_msg_hello_
 static flt_status_t flt_delta_body_check(const uint8_t *body, size_t len)
 {
     FLT_REQUIRE(len >= FLT_MSG_DELTA_PAYLOAD_MIN, FLT_ERR_TRUNCATED);
-    FLT_REQUIRE(body[0] == 0x46u && body[1] == 0x44u, FLT_ERR_FORMAT); /* "FD" */
+    /* the payload's version nibble (3): a version-2 payload ("FD...") is refused here */
+    FLT_REQUIRE((body[0] >> 4) == FLT_MSG_DELTA_PAYLOAD_VERSION, FLT_ERR_FORMAT);
     return FLT_OK;
 }
 
@@ -150,37 +151,71 @@ static flt_status_t flt_delta_check(const flt_msg_delta_t *m)
     return flt_delta_body_check(m->body, m->body_len);
 }
 
+/* DELTA head (docs/protocol.md "DELTA"): round, base_version, examples as varints | loss f32 |
+ * personal_n varint | personal_metric f32 only when personal_n > 0. */
+static size_t flt_delta_head_len(const flt_msg_delta_t *m)
+{
+    return (size_t)flt_varint_len(m->round) + flt_varint_len(m->base_version) +
+           flt_varint_len(m->examples) + 4u + flt_varint_len(m->personal_n) +
+           (m->personal_n > 0u ? 4u : 0u);
+}
+
 flt_status_t flt_msg_delta_encode(const flt_msg_delta_t *m, uint8_t *out, size_t cap,
                                   size_t *out_len)
 {
+    size_t h;
+    size_t i;
+    uint8_t *p;
     FLT_REQUIRE(m != NULL && out != NULL && out_len != NULL, FLT_ERR_ARG);
     FLT_REQUIRE(m->body != NULL || m->body_len == 0u, FLT_ERR_ARG);
     FLT_TRY(flt_delta_check(m));
-    FLT_REQUIRE(cap >= FLT_MSG_DELTA_HEADER_SIZE && m->body_len <= cap - FLT_MSG_DELTA_HEADER_SIZE,
-                FLT_ERR_NOMEM);
-    flt_le_put32(out, m->round);
-    flt_le_put32(out + 4, m->base_version);
-    flt_le_put32(out + 8, m->examples);
-    flt_le_put_f32(out + 12, m->loss);
-    flt_le_put32(out + 16, m->personal_n);
-    flt_le_put_f32(out + 20, m->personal_metric);
-    flt_bytes_copy(out + FLT_MSG_DELTA_HEADER_SIZE, m->body, m->body_len);
-    *out_len = FLT_MSG_DELTA_HEADER_SIZE + m->body_len;
+    h = flt_delta_head_len(m);
+    FLT_REQUIRE(cap >= h && m->body_len <= cap - h, FLT_ERR_NOMEM);
+    /* a body inside out starts at or after out + FLT_MSG_DELTA_HEADER_MAX >= out + h (the
+     * contract): the head written first ends before it, and the forward move below reads
+     * every body byte before it is overwritten */
+    p = out;
+    p += flt_varint_put(p, m->round);
+    p += flt_varint_put(p, m->base_version);
+    p += flt_varint_put(p, m->examples);
+    flt_le_put_f32(p, m->loss);
+    p += 4;
+    p += flt_varint_put(p, m->personal_n);
+    if (m->personal_n > 0u) {
+        flt_le_put_f32(p, m->personal_metric);
+    }
+    if (out + h != m->body) {
+        for (i = 0; i < m->body_len; ++i) {
+            out[h + i] = m->body[i];
+        }
+    }
+    *out_len = h + m->body_len;
+    return FLT_OK;
+}
+
+static flt_status_t flt_get_f32(const uint8_t *buf, size_t len, size_t *pos, float *v)
+{
+    FLT_REQUIRE(len - *pos >= 4u, FLT_ERR_TRUNCATED);
+    *v = flt_le_get_f32(buf + *pos);
+    *pos += 4u;
     return FLT_OK;
 }
 
 flt_status_t flt_msg_delta_decode(const uint8_t *buf, size_t len, flt_msg_delta_t *m)
 {
+    size_t pos = 0;
     FLT_REQUIRE(buf != NULL && m != NULL, FLT_ERR_ARG);
-    FLT_REQUIRE(len >= FLT_MSG_DELTA_HEADER_SIZE, FLT_ERR_TRUNCATED);
-    m->round = flt_le_get32(buf);
-    m->base_version = flt_le_get32(buf + 4);
-    m->examples = flt_le_get32(buf + 8);
-    m->loss = flt_le_get_f32(buf + 12);
-    m->personal_n = flt_le_get32(buf + 16);
-    m->personal_metric = flt_le_get_f32(buf + 20);
-    m->body = buf + FLT_MSG_DELTA_HEADER_SIZE;
-    m->body_len = len - FLT_MSG_DELTA_HEADER_SIZE;
+    FLT_TRY(flt_varint_get(buf, len, &pos, &m->round));
+    FLT_TRY(flt_varint_get(buf, len, &pos, &m->base_version));
+    FLT_TRY(flt_varint_get(buf, len, &pos, &m->examples));
+    FLT_TRY(flt_get_f32(buf, len, &pos, &m->loss));
+    FLT_TRY(flt_varint_get(buf, len, &pos, &m->personal_n));
+    m->personal_metric = 0.0f;
+    if (m->personal_n > 0u) {
+        FLT_TRY(flt_get_f32(buf, len, &pos, &m->personal_metric));
+    }
+    m->body = buf + pos;
+    m->body_len = len - pos;
     return flt_delta_check(m);
 }
 

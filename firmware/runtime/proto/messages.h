@@ -1,4 +1,4 @@
-/* messages.h - payload codecs of the protocol messages, version 1 (byte layout:
+/* messages.h - payload codecs of the protocol messages, version 3 (byte layout:
  * docs/protocol.md "Messages"; host binding: fltiny/native/messages.py; oracle:
  * tests/oracles/messages.py).
  *
@@ -17,14 +17,17 @@
  * in wire order)
  *   FLT_ERR_ARG          NULL pointers (decoders also: type is not the decoder's)
  *   FLT_ERR_NOMEM        encode: cap too small
- *   FLT_ERR_TRUNCATED    payload shorter than the fixed part (or a delta body, of a GLOBAL
- *                        or a non-empty one of a DELTA, below FLT_MSG_DELTA_PAYLOAD_MIN)
+ *   FLT_ERR_TRUNCATED    payload shorter than the fixed part, a DELTA head whose varints or
+ *                        floats run past the end (or a delta body, of a GLOBAL or a
+ *                        non-empty one of a DELTA, below FLT_MSG_DELTA_PAYLOAD_MIN)
  *   FLT_ERR_FORMAT       bytes after a fixed-size payload; reserved bytes nonzero (GLOBAL,
  *                        DISABLE); bad board
  *                        name (empty, non-printable, data after its NUL padding); text byte
  *                        outside 0x20..0x7E, TAB, LF; full GLOBAL with base_version != 0 or
- *                        a body not a multiple of 4 bytes or empty; delta body without the
- *                        "FD" magic (an empty DELTA body is valid: a masked round)
+ *                        a body not a multiple of 4 bytes or empty; a delta body whose
+ *                        first byte's top nibble is not the payload version 3 (a version-2
+ *                        "FD" payload; an empty DELTA body is valid: a masked round); a
+ *                        DELTA head varint longer than needed or above 32 bits
  *   FLT_ERR_UNSUPPORTED  unknown GLOBAL kind or top-k kind
  *   FLT_ERR_NONFINITE    a float field (or a full GLOBAL parameter) is inf or NaN
  *   FLT_ERR_RANGE        field out of range (see each struct; DISABLE: disabled not 0 or 1)
@@ -50,10 +53,13 @@
 #define FLT_MSG_TRAIN_SIZE 36u     /* without LOCAL_DP */
 #define FLT_MSG_TRAIN_LDP_SIZE 44u /* with LOCAL_DP: ldp_clip f32, ldp_noise f32 appended */
 #define FLT_MSG_TRAIN_MAX_SIZE FLT_MSG_TRAIN_LDP_SIZE
-#define FLT_MSG_DELTA_HEADER_SIZE 24u
+/* DELTA head: 3 varints, f32, varint, f32 when personal_n > 0 (8 bytes at least) */
+#define FLT_MSG_DELTA_HEADER_MIN 8u
+#define FLT_MSG_DELTA_HEADER_MAX 28u
 #define FLT_MSG_ACK_SIZE 5u
 #define FLT_MSG_DISABLE_SIZE 4u
-#define FLT_MSG_DELTA_PAYLOAD_MIN 7u /* smallest header of a delta payload (docs/protocol.md) */
+#define FLT_MSG_DELTA_PAYLOAD_MIN 4u     /* smallest header of a delta payload (docs/protocol.md) */
+#define FLT_MSG_DELTA_PAYLOAD_VERSION 3u /* the top nibble of its first byte */
 
 /* capability flags of HELLO (unknown bits are allowed and ignored) */
 #define FLT_CAP_TRAIN_HEAD 0x01u   /* trains the float head on device */
@@ -143,9 +149,12 @@ typedef struct {
     float loss;            /* finite, >= 0 */
     uint32_t personal_n;   /* windows of the personal test split evaluated (0: none) */
     float personal_metric; /* finite, >= 0: accuracy in [0, 1] (classification) or MAE of the
-                            * served model on them, before local training; 0 when n == 0 */
+                            * served model on them, before local training; 0 when n == 0
+                            * (then not on the wire: the head has no metric field) */
     const uint8_t *body;   /* delta payload bytes (docs/protocol.md); empty (body_len 0): the
-                            * round's update is masked (TRAIN SECAGG) and travels in SECAGG */
+                            * round's update is masked (TRAIN SECAGG) and travels in SECAGG.
+                            * encode: may lie inside out at or after out +
+                            * FLT_MSG_DELTA_HEADER_MAX (moved down behind the head) */
     size_t body_len;
 } flt_msg_delta_t;
 

@@ -11,6 +11,7 @@ flt_status_t flt_outbox_init(flt_outbox_t *ob, flt_proto_tx_t *tx, flt_outbox_sl
     ob->slots = slots;
     ob->n_slots = n_slots;
     ob->retx_ms = retx_ms;
+    ob->answer_ms = retx_ms;
     ob->counter = 0;
     return FLT_OK;
 }
@@ -90,6 +91,7 @@ flt_status_t flt_outbox_service(flt_outbox_t *ob, uint32_t now_ms, uint8_t *out,
     uint32_t slot;
     flt_outbox_slot_t *q;
     flt_status_t s;
+    int mode;
     size_t n = 0;
     FLT_REQUIRE(ob != NULL && out != NULL && ev != NULL, FLT_ERR_ARG);
     flt_bytes_zero(ev, sizeof *ev);
@@ -107,7 +109,9 @@ flt_status_t flt_outbox_service(flt_outbox_t *ob, uint32_t now_ms, uint8_t *out,
             return s;
         }
     }
-    if (q->tries > 0u && (uint32_t)(now_ms - q->sent_at) < ob->retx_ms) {
+    mode = flt_proto_ack_mode(q->type, q->o.chunk_count, ob->tx->flags);
+    if (q->tries > 0u && (uint32_t)(now_ms - q->sent_at) <
+                             (mode == FLT_PROTO_ACK_BY_ANSWER ? ob->answer_ms : ob->retx_ms)) {
         return FLT_OK;
     }
     if (q->tries > q->retries) {
@@ -125,6 +129,14 @@ flt_status_t flt_outbox_service(flt_outbox_t *ob, uint32_t now_ms, uint8_t *out,
     q->sent_at = now_ms;
     flt_outbox_report(ev, (uint8_t)FLT_OUTBOX_EV_FRAME, slot, q);
     ev->frame_len = n;
+    if (mode == FLT_PROTO_ACK_BY_NEXT) { /* no ACK comes: the next chunk goes at once */
+        q->index++;
+        q->tries = 0;
+        if (q->index == q->o.chunk_count) {
+            q->queued = 0;
+            ev->done = 1;
+        }
+    }
     return FLT_OK;
 }
 
@@ -160,5 +172,26 @@ flt_status_t flt_outbox_on_control(flt_outbox_t *ob, const flt_proto_rx_event_t 
         ev->index = (uint16_t)(q->index - 1u); /* the last chunk, the one just acknowledged */
         ev->seq = rx_ev->ack.acked_seq;
     }
+    return FLT_OK;
+}
+
+flt_status_t flt_outbox_answered(flt_outbox_t *ob, uint32_t slot, flt_outbox_event_t *ev)
+{
+    flt_outbox_slot_t *q;
+    FLT_REQUIRE(ob != NULL && ev != NULL && slot < ob->n_slots, FLT_ERR_ARG);
+    flt_bytes_zero(ev, sizeof *ev);
+    q = &ob->slots[slot];
+    if (flt_outbox_head(ob) != (int32_t)slot || q->tries == 0u || q->o.chunk_count == 0u) {
+        return FLT_OK;
+    }
+    q->queued = 0;
+    flt_outbox_report(ev, (uint8_t)FLT_OUTBOX_EV_DONE, slot, q);
+    return FLT_OK;
+}
+
+flt_status_t flt_outbox_set_answer_ms(flt_outbox_t *ob, uint32_t answer_ms)
+{
+    FLT_REQUIRE(ob != NULL && answer_ms >= 1u, FLT_ERR_ARG);
+    ob->answer_ms = answer_ms;
     return FLT_OK;
 }

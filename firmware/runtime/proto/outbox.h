@@ -16,6 +16,7 @@
  * - flt_outbox_service(now) does at most one thing and reports it in *ev:
  *     FRAME    out[0..ev->frame_len-1] is a frame to write (ev->tries == 1: first
  *              transmission of chunk ev->index; > 1: a retransmission, byte-identical);
+ *              ev->done 1: the frame completed the slot (below);
  *     GAVE_UP  the head chunk was sent retries + 1 times and retx_ms passed after the last
  *              one without its ACK: the slot is dropped (status FLT_OK);
  *     FAILED   tx_begin or tx_chunk failed (the status is returned): the slot is dropped;
@@ -26,6 +27,13 @@
  *   at least one transmission); anything else is stale and ignored (ev NONE). An ACK moves to
  *   the next chunk (ev NONE) or, after the last chunk, completes the slot (DONE); a NACK drops
  *   the slot (NACKED, ev->code = the peer's flt_status_t).
+ * - Answered messages (link.h flt_proto_ack_mode, for the tx's direction): a BY_NEXT message's
+ *   frames are each sent once, back to back (no wait, no retransmission); the FRAME of its
+ *   last chunk completes the slot (ev->done 1; its confirmation is the answer to the message
+ *   after it). A BY_ANSWER message's frame is retransmitted every answer_ms (default retx_ms,
+ *   flt_outbox_set_answer_ms) at most retries times like any frame, and completes on an ACK
+ *   (the peer's duplicate answer), on a NACK, or when the caller got its answer:
+ *   flt_outbox_answered(slot) completes it (DONE) once it was sent, else changes nothing.
  * - flt_outbox_cancel(slot) drops a queued slot's message, sent in part or not at all (a
  *   queued slot's buffer may be rewritten only after this); its sequence numbers are not
  *   reused. A peer that got some of its chunks abandons that message when the next one
@@ -67,6 +75,7 @@ typedef struct {
     flt_outbox_slot_t *slots;
     uint32_t n_slots;
     uint32_t retx_ms;
+    uint32_t answer_ms; /* retransmission time of a BY_ANSWER frame (link.h) */
     uint32_t counter;
 } flt_outbox_t;
 
@@ -82,6 +91,7 @@ typedef enum {
 typedef struct {
     uint8_t event; /* flt_outbox_event_kind_t */
     uint8_t code;  /* NACKED: the peer's flt_status_t */
+    uint8_t done;  /* FRAME: 1 when this frame completed the slot (a BY_NEXT message) */
     uint16_t index;
     uint16_t chunk_count;
     uint32_t slot;
@@ -105,6 +115,12 @@ FLT_NODISCARD flt_status_t flt_outbox_on_control(flt_outbox_t *ob,
                                                  const flt_proto_rx_event_t *rx_ev,
                                                  flt_outbox_event_t *ev);
 FLT_NODISCARD flt_status_t flt_outbox_cancel(flt_outbox_t *ob, uint32_t slot);
+/* The answer to slot's message arrived (a BY_ANSWER message): DONE in *ev when the slot is
+ * the head and was sent, else ev NONE and nothing changes. FLT_ERR_ARG as for cancel. */
+FLT_NODISCARD flt_status_t flt_outbox_answered(flt_outbox_t *ob, uint32_t slot,
+                                               flt_outbox_event_t *ev);
+/* Retransmission time of BY_ANSWER frames (>= 1 ms, else FLT_ERR_ARG). */
+FLT_NODISCARD flt_status_t flt_outbox_set_answer_ms(flt_outbox_t *ob, uint32_t answer_ms);
 /* Index of the slot being sent (the oldest queued), or -1 when the outbox is idle. */
 int32_t flt_outbox_head(const flt_outbox_t *ob);
 

@@ -4,9 +4,10 @@
  *   flt_wire_count frames one message exactly as a sender sends it when nothing is lost: it
  *   begins the message on `tx` (flt_proto_tx_begin, so tx's sequence numbers advance as the
  *   sending side's do and the frames' varints grow with them), encodes every chunk with
- *   flt_proto_tx_chunk and, when `acks` is nonzero, the ACK (FLT_ACK_ACCEPTED) the receiver
- *   returns for each chunk, encoded by the receiving side's sender `peer` with
- *   flt_proto_tx_reply. It adds the chunks' wire bytes (COBS and the 0x00 delimiter
+ *   flt_proto_tx_chunk and, when flt_proto_ack_mode says the receiver acknowledges each
+ *   frame of this message (FLT_PROTO_ACK_EACH; an answered message gets none), the ACK
+ *   (FLT_ACK_ACCEPTED) it returns for each chunk, encoded by the receiving side's sender
+ *   `peer` with flt_proto_tx_reply. It adds the chunks' wire bytes (COBS and the 0x00 delimiter
  *   included) to *frame_bytes and the ACKs' to *ack_bytes. Nothing is sent.
  *   Host only (fltiny/native/proto.py WireCount, one call per message); a device never calls
  *   it and its linker drops it (--gc-sections).
@@ -29,6 +30,6 @@
 
 FLT_NODISCARD flt_status_t flt_wire_count(flt_proto_tx_t *tx, const flt_proto_tx_t *peer,
                                           uint8_t type, const uint8_t *msg, size_t len,
-                                          int acks, uint64_t *frame_bytes, uint64_t *ack_bytes);
+                                          uint64_t *frame_bytes, uint64_t *ack_bytes);
 
 #endif /* FLT_PROTO_WIRE_COUNT_H */
