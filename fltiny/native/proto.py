@@ -22,16 +22,6 @@ from fltiny.native.errors import ProtocolError, check
 from fltiny.native.status import status_name
 
 FLAG_FROM_HOST = 0x01  # FLT_PROTO_FLAG_FROM_HOST (asserted against the C in the tests)
-ACK_EACH, ACK_BY_NEXT, ACK_BY_ANSWER = 0, 1, 2  # flt_proto_ack_mode_t (link.h)
-
-
-def ack_mode(msg_type: int, chunks: int, *, from_host: bool) -> int:
-    """How the receiver confirms an accepted frame of this message (flt_proto_ack_mode):
-    ACK_EACH an ACK per frame; ACK_BY_NEXT / ACK_BY_ANSWER none (docs/protocol.md "Answered
-    messages")."""
-    return int(L.rt().flt_proto_ack_mode(msg_type, chunks, FLAG_FROM_HOST if from_host else 0))
-
-
 def max_chunk() -> int:
     return L.const("FLT_PROTO_MAX_CHUNK")
 
@@ -222,6 +212,18 @@ def _text(status: int) -> str:
 OB_FRAME, OB_DONE, OB_NACKED, OB_GAVE_UP, OB_FAILED = 1, 2, 3, 4, 5
 
 
+def _sender(key: C.Array, device_id: int, on_host: bool, first_seq: int,
+            chunk: int | None) -> L.Tx:
+    """A flt_proto_tx_t set up for one side of one device's link (``key`` must outlive it)."""
+    lib = L.rt()
+    tx = L.Tx()
+    check(lib.flt_proto_tx_init(C.byref(tx), key, device_id, int(on_host), first_seq),
+          "sender init")
+    if chunk is not None:
+        check(lib.flt_proto_tx_set_chunk(C.byref(tx), chunk), f"chunk size {chunk}")
+    return tx
+
+
 class Sender:
     """Sequence numbers, chunking, retransmission: flt_proto_tx_t + a one-slot flt_outbox_t.
 
@@ -234,11 +236,7 @@ class Sender:
                  retries: int, chunk: int | None = None, first_seq: int = 1) -> None:
         lib = L.rt()
         self._key = _key(key)
-        self.tx = L.Tx()
-        check(lib.flt_proto_tx_init(C.byref(self.tx), self._key, device_id, int(on_host),
-                                    first_seq), "sender init")
-        if chunk is not None:
-            check(lib.flt_proto_tx_set_chunk(C.byref(self.tx), chunk), f"chunk size {chunk}")
+        self.tx = _sender(self._key, device_id, on_host, first_seq, chunk)
         self._slot = (L.OutboxSlot * 1)()
         self.ob = L.Outbox()
         check(lib.flt_outbox_init(C.byref(self.ob), C.byref(self.tx), self._slot, 1,
@@ -326,15 +324,10 @@ class WireCount:
     simulator's byte figures come from here, so they are the wire's."""
 
     def __init__(self, key: bytes, device_id: int, chunk: int | None = None) -> None:
-        lib = L.rt()
         self.key, self.device_id, self.chunk = bytes(key), device_id, chunk
         self._key = _key(key)
-        self._tx = {True: L.Tx(), False: L.Tx()}  # the host's sender, the device's
-        for on_host, tx in self._tx.items():
-            check(lib.flt_proto_tx_init(C.byref(tx), self._key, device_id, int(on_host), 1),
-                  "sender init")
-            if chunk is not None:
-                check(lib.flt_proto_tx_set_chunk(C.byref(tx), chunk), f"chunk size {chunk}")
+        self._tx = {h: _sender(self._key, device_id, h, 1, chunk)  # the host's, the device's
+                    for h in (True, False)}
         self._frames, self._acks = C.c_uint64(0), C.c_uint64(0)
         self.up = 0  # device -> host bytes so far
         self.down = 0
